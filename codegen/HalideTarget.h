@@ -1,0 +1,37 @@
+//===- HalideTarget.h - the Halide targets dyncc compiles for ---*- C++ -*-===//
+//
+// The MLIR side of dyncc includes this header, never Halide.h (Halide brings
+// LLVM 14 headers, MLIR brings LLVM 19's).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DYNCC_CODEGEN_HALIDETARGET_H
+#define DYNCC_CODEGEN_HALIDETARGET_H
+
+#include <string>
+
+namespace dyncc::codegen {
+
+/// The Halide target string of this machine's CPU, e.g.
+/// "x86-64-linux-avx-avx2-avx512-...".
+std::string hostKernelTarget();
+
+/// The portable CPU fallback: plain x86-64 (SSE4.1 at most) on Linux.
+std::string genericKernelTarget();
+
+/// Whether Halide accepts `target` as a target string; on failure `error`
+/// says why.
+bool isValidKernelTarget(const std::string &target, std::string &error);
+
+/// Compiles a one-line Halide pipeline (c = a + b over float vectors) for
+/// `target` into the object file `objectPath`: proves that Halide's LLVM 14
+/// code generator works inside this process. On failure `error` says why.
+bool compileSmokeKernel(const std::string &target,
+                        const std::string &objectPath, std::string &error);
+
+/// The version of the Halide library dyncc was linked with ("14.0.0").
+std::string halideVersion();
+
+} // namespace dyncc::codegen
+
+#endif // DYNCC_CODEGEN_HALIDETARGET_H

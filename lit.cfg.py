@@ -1,0 +1,25 @@
+# lit configuration of dyncc. Test sources live under test/; the build's
+# test/lit.site.cfg.py (written by CMake) says where the tools are, then
+# loads this file.
+import os
+
+import lit.formats
+import lit.util
+
+config.name = "dyncc"
+config.test_format = lit.formats.ShTest(not lit.util.which("bash") is None)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["unit", "CMakeLists.txt", "Inputs"]
+
+config.test_source_root = os.path.join(config.dyncc_src_root, "test")
+config.test_exec_root = os.path.join(config.dyncc_obj_root, "test")
+
+# Tools of this build first, then FileCheck, not, split-file of LLVM 19.
+for tools in (config.dyncc_tools_dir + "/dyncc", config.dyncc_tools_dir + "/dyncc-opt",
+              config.llvm_tools_dir):
+    config.environment["PATH"] = os.path.pathsep.join(
+        (tools, config.environment.get("PATH", os.environ["PATH"])))
+
+config.substitutions.append(("%dyncc_src", config.dyncc_src_root))
+config.substitutions.append(("%dyncc_obj", config.dyncc_obj_root))
+config.substitutions.append(("%python", config.python_executable))
