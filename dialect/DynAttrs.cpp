@@ -7,6 +7,8 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <limits>
 
@@ -49,12 +51,15 @@ static ParseResult parseParamValue(AsmParser &parser, double &value) {
   return success();
 }
 
+/// The shortest text that parses back to exactly `value` ("0.3", "2",
+/// "inf"), which is also what a person would write.
 static void printParamValue(AsmPrinter &printer, double value) {
-  if (std::isinf(value) && value > 0) {
-    printer << "inf";
-    return;
-  }
-  printer.printFloat(llvm::APFloat(value));
+  std::string text = fmt::format("{}", value);
+  // MLIR float literals need a '.' before an exponent: 1e-05 -> 1.0e-05.
+  size_t exponent = text.find('e');
+  if (exponent != std::string::npos && text.find('.') == std::string::npos)
+    text.insert(exponent, ".0");
+  printer << text;
 }
 
 Attribute RuntimeParamAttr::parse(AsmParser &parser, Type) {

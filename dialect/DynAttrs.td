@@ -66,7 +66,7 @@ def Dyn_CapacityPriority : I32EnumAttr<"CapacityPriority",
 }
 def Dyn_CapacityPriorityAttr
     : EnumAttr<Dyn_Dialect, Dyn_CapacityPriority, "priority"> {
-  let assemblyFormat = "$value";
+  let assemblyFormat = "`<` $value `>`";
 }
 
 def Dyn_SkipActionKind : I32EnumAttr<"SkipActionKind",
@@ -97,10 +97,6 @@ def Dyn_SkipActionKind : I32EnumAttr<"SkipActionKind",
     ]> {
   let cppNamespace = "::dyncc::dyn";
   let genSpecializedAttr = 0;
-}
-def Dyn_SkipActionKindAttr
-    : EnumAttr<Dyn_Dialect, Dyn_SkipActionKind, "action_kind"> {
-  let assemblyFormat = "$value";
 }
 
 //===----------------------------------------------------------------------===//

@@ -12,6 +12,8 @@
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 using namespace mlir;
@@ -291,11 +293,11 @@ LogicalResult RouteOp::verify() {
                             "strategy dense_to_sparse";
   if (std::optional<double> t = asDouble(getTemperature()))
     if (!(*t > 0.0) || std::isinf(*t))
-      return emitOpError() << "temperature = " << *t
+      return emitOpError() << "temperature = " << fmt::format("{}", *t)
                            << " must be positive and finite";
   if (std::optional<double> th = asDouble(getThreshold()))
     if (!(*th >= 0.0 && *th < 1.0))
-      return emitOpError() << "threshold = " << *th << " is outside [0, 1)";
+      return emitOpError() << "threshold = " << fmt::format("{}", *th) << " is outside [0, 1)";
   bool seeded = strategy == RoutingStrategy::gshard ||
                 strategy == RoutingStrategy::random;
   if (seeded && !getSeed())
@@ -313,7 +315,7 @@ LogicalResult RouteOp::verify() {
                             "other: capacity drops tokens, dropless keeps all";
   if (factor && (!(*factor > 0.0) || std::isinf(*factor)))
     return emitOpError() << "capacity_factor must be positive and finite, got "
-                         << *factor;
+                         << fmt::format("{}", *factor);
   if (block && *block < 1)
     return emitOpError() << "dropless_block must be >= 1, got " << *block;
   if (getPriority() && !factor)

@@ -105,7 +105,7 @@ def Dyn_ExitIfOp : Dyn_Op<"exit_if", [
 
   let assemblyFormat = [{
     $logits (`score` $score^ `:` type($score))? (`hidden` $hidden^ `:` type($hidden))?
-    `criterion` $criterion `layer` $layer (`granularity` $granularity^)?
+    `criterion` $criterion `layer` $layer (`granularity` ``$granularity^)?
     attr-dict `:` type($logits) $body
   }];
   let hasVerifier = 1;
@@ -202,7 +202,7 @@ def Dyn_RouteOp : Dyn_Op<"route", [
   let regions = (region SizedRegion<1>:$body);
 
   let assemblyFormat = [{
-    $strategy $input `,` $gate (`table` $table^ `:` type($table))?
+    ``$strategy $input `,` $gate (`table` $table^ `:` type($table))?
     (`experts` `(` $expert_params^ `:` type($expert_params) `)`)?
     attr-dict `:` type($input) `,` type($gate) `->` type($result) $body
   }];

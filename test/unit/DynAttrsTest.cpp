@@ -87,6 +87,17 @@ TEST_F(DynAttrsTest, InfinityIsAValidDefault) {
   EXPECT_EQ(print(attr), R"(#dyn.param<"theta" = inf>)");
 }
 
+TEST_F(DynAttrsTest, ParamValuesPrintShortAndParseBackExactly) {
+  for (double v : {0.3, 2.0, 1e-5, -4.5e20, 0.1 + 0.2}) {
+    auto param = RuntimeParamAttr::get(&context, "p", {v}, false);
+    Attribute back = parse(print(param));
+    ASSERT_TRUE(back) << print(param) << ": " << lastError;
+    EXPECT_EQ(cast<RuntimeParamAttr>(back).getScalar(), v) << print(param);
+  }
+  EXPECT_EQ(print(RuntimeParamAttr::get(&context, "p", {0.3}, false)),
+            R"(#dyn.param<"p" = 0.3>)");
+}
+
 TEST_F(DynAttrsTest, ParamNameMustBeAnIdentifier) {
   EXPECT_FALSE(parse(R"(#dyn.param<"1theta" = 0.3>)"));
   EXPECT_NE(lastError.find("is not an identifier"), std::string::npos)
