@@ -2,10 +2,19 @@
 
 #include "passes/Passes.h"
 
+#include "mlir/Transforms/Passes.h"
+
 namespace dyncc {
 
 void buildDynccPipeline(mlir::OpPassManager &pm) {
   pm.addPass(createDynCollectParams());
+}
+
+void buildKernelPipeline(mlir::OpPassManager &pm) {
+  pm.addPass(mlir::createInlinerPass());
+  pm.addPass(mlir::createSymbolDCEPass());
+  pm.addPass(createDynFormKernels());
+  pm.addPass(mlir::createCSEPass());
 }
 
 } // namespace dyncc

@@ -3,6 +3,10 @@
 #ifndef DYNCC_PASSES_PASSES_H
 #define DYNCC_PASSES_PASSES_H
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
@@ -16,8 +20,21 @@ namespace dyncc {
 inline constexpr llvm::StringLiteral kRuntimeParamsAttrName =
     "dyn.runtime_params";
 
+/// The attribute that marks a kernel function and names its kind.
+inline constexpr llvm::StringLiteral kKernelAttrName = "dyn.kernel";
+
+enum class KernelKind { Gemm, Reduction, Elementwise };
+llvm::StringRef kernelKindName(KernelKind kind);
+
+/// Whether `op` may appear in the body of a kernel's linalg.generic.
+bool isKernelBodyOp(mlir::Operation *op);
+
 /// Adds the dyn-level passes that run on every model, in order.
 void buildDynccPipeline(mlir::OpPassManager &pm);
+
+/// Adds the passes from the dyn level to kernels: inlining, kernel
+/// formation, cleanup.
+void buildKernelPipeline(mlir::OpPassManager &pm);
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"

@@ -23,4 +23,25 @@ def DynCollectParams : Pass<"dyn-collect-params", "mlir::ModuleOp"> {
   let dependentDialects = ["::dyncc::dyn::DynDialect"];
 }
 
+def DynFormKernels : Pass<"dyn-form-kernels", "mlir::ModuleOp"> {
+  let summary = "Group the tensor ops of a model into kernels";
+  let description = [{
+    Generalizes the named linalg ops, decomposes `linalg.softmax`, rejects
+    ops outside the accepted set (docs/ops.md) with a located error, and
+    groups the resulting `linalg.generic` ops of every block into kernels:
+    a contraction with its elementwise epilogue (`gemm`), reductions with
+    the elementwise ops over the same rows (`reduction`: softmax, layer
+    norm, argmax), or an elementwise chain (`elementwise`). An op joins the
+    group of its latest producer when the kinds fit and nothing outside the
+    group uses the group's intermediate values. Each group becomes a private
+    function marked `dyn.kernel = "<kind>"`, called where the group was;
+    fills and `tensor.empty` that only initialize outputs are cloned into
+    the kernels that need them.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // DYNCC_PASSES_TD

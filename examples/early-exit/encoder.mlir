@@ -5,7 +5,7 @@
 //
 //   dyncc compile examples/early-exit/encoder.mlir --emit=mlir -o -
 
-func.func @layer(%x: tensor<1x16xf32>, %w: tensor<16x16xf32>, %b: tensor<16xf32>) -> tensor<1x16xf32> {
+func.func private @layer(%x: tensor<1x16xf32>, %w: tensor<16x16xf32>, %b: tensor<16xf32>) -> tensor<1x16xf32> {
   %zero = arith.constant 0.0 : f32
   %init = tensor.empty() : tensor<1x16xf32>
   %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<1x16xf32>) -> tensor<1x16xf32>
@@ -16,7 +16,7 @@ func.func @layer(%x: tensor<1x16xf32>, %w: tensor<16x16xf32>, %b: tensor<16xf32>
   return %relu : tensor<1x16xf32>
 }
 
-func.func @head(%h: tensor<1x16xf32>, %w: tensor<16x2xf32>) -> tensor<1x2xf32> {
+func.func private @head(%h: tensor<1x16xf32>, %w: tensor<16x2xf32>) -> tensor<1x2xf32> {
   %zero = arith.constant 0.0 : f32
   %init = tensor.empty() : tensor<1x2xf32>
   %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<1x2xf32>) -> tensor<1x2xf32>

@@ -37,7 +37,7 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class EmitKind { Mlir };
+enum class EmitKind { Mlir, Kernels };
 
 cl::SubCommand compileCommand("compile",
                               "Compile a model (.mlir) for this machine");
@@ -51,7 +51,10 @@ cl::opt<EmitKind> emitKind(
     "emit", cl::desc("The stage to write"), cl::init(EmitKind::Mlir),
     cl::values(clEnumValN(EmitKind::Mlir, "mlir",
                           "the verified dyn-level module, after the dyn "
-                          "passes")),
+                          "passes"),
+               clEnumValN(EmitKind::Kernels, "kernels",
+                          "after kernel formation: each kernel a private "
+                          "function marked dyn.kernel")),
     cl::sub(compileCommand));
 
 void printVersion(llvm::raw_ostream &os) {
@@ -104,6 +107,8 @@ int runCompile() {
 
   mlir::PassManager pm(&context);
   dyncc::buildDynccPipeline(pm);
+  if (emitKind >= EmitKind::Kernels)
+    dyncc::buildKernelPipeline(pm);
   if (mlir::failed(pm.run(*module)))
     return 1;
 
@@ -111,6 +116,7 @@ int runCompile() {
       llvm::writeToOutput(outputPath, [&](llvm::raw_ostream &os) {
         switch (emitKind) {
         case EmitKind::Mlir:
+        case EmitKind::Kernels:
           module->print(os);
           break;
         }
@@ -131,7 +137,7 @@ int main(int argc, char **argv) {
   if (!cl::ParseCommandLineOptions(
           argc, argv,
           "dyncc: ahead-of-time compiler for dynamic neural networks\n\n"
-          "  dyncc compile model.mlir -o out/model [--emit=mlir]\n",
+          "  dyncc compile model.mlir -o out/model [--emit=mlir|kernels]\n",
           &llvm::errs()))
     return 1;
   if (compileCommand)

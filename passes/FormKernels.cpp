@@ -1,0 +1,399 @@
+//===- FormKernels.cpp - group tensor ops into kernels --------------------===//
+//
+// Turns the tensor program of a model into calls of kernels, each a private
+// function holding a few linalg.generic ops that codegen emits as one Halide
+// pipeline:
+//
+//   gemm         a contraction plus its elementwise epilogue (bias, act, ...)
+//   reduction    reductions and elementwise ops over the same rows
+//                (softmax, layer norm, argmax)
+//   elementwise  elementwise chains that have no producer to join
+//
+// Named linalg ops are generalized and linalg.softmax is decomposed first, so
+// one grouping rule serves every op of the accepted set (docs/ops.md).
+// Fills and tensor.empty that only initialize a kernel's outputs are cloned
+// into the kernel rather than passed in.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/DynDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Linalg/Utils/Utils.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace dyncc {
+#define GEN_PASS_DEF_DYNFORMKERNELS
+#include "passes/Passes.h.inc"
+} // namespace dyncc
+
+using namespace mlir;
+
+namespace dyncc {
+
+llvm::StringRef kernelKindName(KernelKind kind) {
+  switch (kind) {
+  case KernelKind::Gemm:
+    return "gemm";
+  case KernelKind::Reduction:
+    return "reduction";
+  case KernelKind::Elementwise:
+    return "elementwise";
+  }
+  llvm_unreachable("unknown kernel kind");
+}
+
+bool isKernelBodyOp(Operation *op) {
+  return isa<arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp,
+             arith::NegFOp, arith::MaximumFOp, arith::MinimumFOp,
+             arith::MaxNumFOp, arith::MinNumFOp, arith::CmpFOp,
+             arith::SelectOp, arith::ConstantOp, arith::ExtFOp,
+             arith::TruncFOp, arith::SIToFPOp, arith::UIToFPOp,
+             arith::FPToSIOp, arith::IndexCastOp, arith::AddIOp,
+             arith::SubIOp, arith::MulIOp, arith::DivSIOp, arith::RemSIOp,
+             arith::CmpIOp, arith::AndIOp, arith::OrIOp, arith::XOrIOp,
+             arith::ExtSIOp, arith::ExtUIOp, arith::TruncIOp, math::ExpOp,
+             math::LogOp, math::TanhOp, math::ErfOp, math::SqrtOp,
+             math::RsqrtOp, math::AbsFOp, math::PowFOp, linalg::IndexOp,
+             linalg::YieldOp, tensor::ExtractOp>(op);
+}
+
+} // namespace dyncc
+
+namespace {
+
+using dyncc::KernelKind;
+
+KernelKind classify(linalg::GenericOp op) {
+  if (linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(*op)))
+    return KernelKind::Gemm;
+  if (op.getNumReductionLoops() > 0)
+    return KernelKind::Reduction;
+  return KernelKind::Elementwise;
+}
+
+/// Ops that only provide values without reading tensors: tensor.empty,
+/// scalar constants and fills (generics without tensor inputs). They are
+/// cloned into each kernel that needs them instead of being kernels.
+bool isInitProducer(Operation *op) {
+  if (isa<tensor::EmptyOp>(op))
+    return true;
+  if (auto cst = dyn_cast<arith::ConstantOp>(op))
+    return !isa<ShapedType>(cst.getType());
+  auto generic = dyn_cast<linalg::GenericOp>(op);
+  if (!generic)
+    return false;
+  for (OpOperand *in : generic.getDpsInputOperands())
+    if (isa<ShapedType>(in->get().getType()))
+      return false;
+  return true;
+}
+
+/// Ops allowed in a function body around the kernels: views, control flow,
+/// calls and the dyn ops (lowered by their own passes).
+bool isHostOp(Operation *op) {
+  return isa<func::ReturnOp, func::CallOp, tensor::ExpandShapeOp,
+             tensor::CollapseShapeOp>(op) ||
+         isa<scf::IfOp, scf::WhileOp, scf::ForOp, scf::YieldOp,
+             scf::ConditionOp, scf::IndexSwitchOp>(op) ||
+         isa<dyncc::dyn::DynDialect>(op->getDialect()) ||
+         isa<arith::ConstantOp>(op);
+}
+
+struct Group {
+  KernelKind kind;
+  SmallVector<linalg::GenericOp> ops;
+  llvm::SmallPtrSet<Operation *, 8> members;
+  /// Groups whose outputs this group reads, transitively.
+  llvm::SmallPtrSet<Group *, 8> deps;
+};
+
+/// Groups the generics of one block, in program order.
+class BlockGrouper {
+public:
+  explicit BlockGrouper(Block &block) : block(block) {}
+
+  SmallVector<std::unique_ptr<Group>> run() {
+    for (Operation &op : block) {
+      auto generic = dyn_cast<linalg::GenericOp>(op);
+      if (generic && !isInitProducer(generic))
+        place(generic);
+    }
+    return std::move(groups);
+  }
+
+private:
+  Block &block;
+  SmallVector<std::unique_ptr<Group>> groups;
+  llvm::DenseMap<Operation *, Group *> groupOf;
+  /// Elementwise ops waiting for their single consumer to pull them in
+  /// (bias broadcasts, transposes feeding a matmul, ...).
+  llvm::SmallPtrSet<Operation *, 8> pending;
+
+  void place(linalg::GenericOp op) {
+    KernelKind kind = classify(op);
+    SmallVector<linalg::GenericOp> pulled;
+    collectPending(op, pulled);
+
+    // The group of the latest producer among the inputs.
+    Group *target = nullptr;
+    SmallVector<linalg::GenericOp> joining(pulled);
+    joining.push_back(op);
+    for (linalg::GenericOp member : joining)
+      for (Value in : member->getOperands())
+        if (Group *g = producerGroup(in))
+          if (!target ||
+              target->ops.back()->isBeforeInBlock(g->ops.back()))
+            target = g;
+    if (target && !canJoin(*target, op, kind, pulled))
+      target = nullptr;
+
+    if (!target) {
+      if (kind == KernelKind::Elementwise && op->hasOneUse() &&
+          isa<linalg::GenericOp>(*op->user_begin())) {
+        pending.insert(op);
+        return;
+      }
+      groups.push_back(std::make_unique<Group>());
+      target = groups.back().get();
+      target->kind = kind;
+    } else if (kind != KernelKind::Elementwise) {
+      target->kind = kind;
+    }
+    for (linalg::GenericOp member : pulled)
+      add(*target, member);
+    add(*target, op);
+  }
+
+  /// The pending producers that only `op` (or other pulled ops) use.
+  void collectPending(linalg::GenericOp op,
+                      SmallVector<linalg::GenericOp> &pulled) {
+    for (Value in : op->getOperands()) {
+      Operation *def = in.getDefiningOp();
+      if (!def || !pending.contains(def))
+        continue;
+      pending.erase(def);
+      auto producer = cast<linalg::GenericOp>(def);
+      collectPending(producer, pulled);
+      pulled.push_back(producer);
+    }
+  }
+
+  Group *producerGroup(Value v) {
+    Operation *def = v.getDefiningOp();
+    auto it = def ? groupOf.find(def) : groupOf.end();
+    return it == groupOf.end() ? nullptr : it->second;
+  }
+
+  /// Whether `op` (with its pulled producers) may join `group`: the kinds
+  /// fit (a contraction starts its own kernel and takes only elementwise
+  /// epilogues), no other group in between depends on `group` (the call
+  /// would not dominate its user), and every outside use of the group's
+  /// values comes after `op` (where the call will be).
+  bool canJoin(const Group &group, linalg::GenericOp op, KernelKind kind,
+               ArrayRef<linalg::GenericOp> pulled) {
+    if (kind == KernelKind::Gemm)
+      return false;
+    if (kind == KernelKind::Reduction && group.kind == KernelKind::Gemm)
+      return false;
+    llvm::SmallPtrSet<Operation *, 8> joining(pulled.begin(), pulled.end());
+    joining.insert(op);
+    for (Operation *member : joining)
+      for (Value in : member->getOperands())
+        if (Group *g = producerGroup(in))
+          if (g != &group && g->deps.contains(&group))
+            return false;
+    for (linalg::GenericOp member : group.ops)
+      for (Operation *user : member->getUsers()) {
+        Operation *anchor = block.findAncestorOpInBlock(*user);
+        if (!anchor || group.members.contains(anchor) ||
+            joining.contains(anchor))
+          continue;
+        if (!op->isBeforeInBlock(anchor))
+          return false;
+      }
+    return true;
+  }
+
+  void add(Group &group, linalg::GenericOp op) {
+    for (Value in : op->getOperands())
+      if (Group *g = producerGroup(in))
+        if (g != &group) {
+          group.deps.insert(g);
+          group.deps.insert(g->deps.begin(), g->deps.end());
+        }
+    group.ops.push_back(op);
+    group.members.insert(op);
+    groupOf[op] = &group;
+  }
+};
+
+struct DynFormKernelsPass
+    : public dyncc::impl::DynFormKernelsBase<DynFormKernelsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (failed(prepare(module)))
+      return signalPassFailure();
+
+    SymbolTable symbols(module);
+    SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());
+    for (func::FuncOp fn : funcs) {
+      if (fn.isExternal() || fn->hasAttr(dyncc::kKernelAttrName))
+        continue;
+      unsigned counter = 0;
+      SmallVector<Block *> blocks;
+      fn.walk<WalkOrder::PreOrder>([&](Block *block) {
+        if (!isa<linalg::LinalgOp>(block->getParentOp()))
+          blocks.push_back(block);
+      });
+      for (Block *block : blocks)
+        for (auto &group : BlockGrouper(*block).run())
+          outline(*group, fn, symbols, counter++);
+    }
+  }
+
+  /// Generalizes named linalg ops, decomposes softmax, and rejects ops
+  /// outside the accepted set.
+  LogicalResult prepare(ModuleOp module) {
+    IRRewriter rewriter(module.getContext());
+    SmallVector<linalg::SoftmaxOp> softmaxes;
+    module.walk([&](linalg::SoftmaxOp op) { softmaxes.push_back(op); });
+    for (linalg::SoftmaxOp op : softmaxes) {
+      rewriter.setInsertionPoint(op);
+      FailureOr<SmallVector<Value>> parts = op.decomposeOperation(rewriter);
+      if (failed(parts))
+        return op.emitError("cannot decompose linalg.softmax");
+      rewriter.replaceOp(op, *parts);
+    }
+    SmallVector<linalg::LinalgOp> named;
+    module.walk([&](linalg::LinalgOp op) {
+      if (!isa<linalg::GenericOp>(op))
+        named.push_back(op);
+    });
+    for (linalg::LinalgOp op : named) {
+      rewriter.setInsertionPoint(op);
+      if (failed(linalg::generalizeNamedOp(rewriter, op)))
+        return op->emitError("cannot generalize '")
+               << op->getName() << "' into linalg.generic";
+    }
+
+    WalkResult checked = module.walk<WalkOrder::PreOrder>([&](Operation *op) -> WalkResult {
+      if (isa<ModuleOp, func::FuncOp>(op) || isHostOp(op) ||
+          isa<tensor::EmptyOp>(op))
+        return WalkResult::advance();
+      if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+        if (!generic.hasPureTensorSemantics())
+          return op->emitError("linalg.generic must work on tensors");
+        for (Operation &bodyOp : generic.getBody()->getOperations())
+          if (!dyncc::isKernelBodyOp(&bodyOp))
+            return bodyOp.emitError("unsupported op '")
+                   << bodyOp.getName()
+                   << "' in a kernel body (see docs/ops.md)";
+        return WalkResult::skip();
+      }
+      return op->emitError("unsupported op '")
+             << op->getName() << "' (see docs/ops.md for the accepted ops)";
+    });
+    return failure(checked.wasInterrupted());
+  }
+
+  /// Moves `group` into a new private function and calls it.
+  void outline(Group &group, func::FuncOp fn, SymbolTable &symbols,
+               unsigned index) {
+    MLIRContext *ctx = fn.getContext();
+    // Values from outside: inputs, except init producers that are cloned.
+    llvm::SetVector<Value> inputs;
+    llvm::SetVector<Operation *> clones;
+    std::function<void(Value)> visit = [&](Value v) {
+      Operation *def = v.getDefiningOp();
+      if (def && group.members.contains(def))
+        return;
+      if (def && isInitProducer(def)) {
+        if (clones.contains(def))
+          return;
+        for (Value operand : def->getOperands())
+          visit(operand);
+        clones.insert(def);
+        return;
+      }
+      inputs.insert(v);
+    };
+    llvm::sort(group.ops, [](linalg::GenericOp a, linalg::GenericOp b) {
+      return a->isBeforeInBlock(b);
+    });
+    for (linalg::GenericOp op : group.ops) {
+      for (Value operand : op->getOperands())
+        visit(operand);
+      // Values captured by the body (gather tables).
+      op.getBody()->walk([&](Operation *bodyOp) {
+        for (Value operand : bodyOp->getOperands())
+          if (!op->isAncestor(operand.getParentBlock()->getParentOp()))
+            visit(operand);
+      });
+    }
+    llvm::sort(group.ops, [](linalg::GenericOp a, linalg::GenericOp b) {
+      return a->isBeforeInBlock(b);
+    });
+    linalg::GenericOp last = group.ops.back();
+    // Outputs: every result used outside the group (the last op's results,
+    // and intermediates that later code reads too).
+    SmallVector<Value> outputs;
+    for (linalg::GenericOp op : group.ops)
+      for (Value result : op->getResults())
+        if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+              Operation *anchor =
+                  last->getBlock()->findAncestorOpInBlock(*user);
+              return !anchor || !group.members.contains(anchor);
+            }))
+          outputs.push_back(result);
+
+    OpBuilder builder(ctx);
+    builder.setInsertionPoint(fn);
+    std::string name =
+        (fn.getSymName() + "_kernel" + llvm::Twine(index)).str();
+    auto type = builder.getFunctionType(
+        llvm::to_vector(llvm::map_range(inputs, [](Value v) { return v.getType(); })),
+        llvm::to_vector(llvm::map_range(outputs, [](Value v) { return v.getType(); })));
+    auto kernel = builder.create<func::FuncOp>(last.getLoc(), name, type);
+    kernel.setPrivate();
+    kernel->setAttr(dyncc::kKernelAttrName,
+                    StringAttr::get(ctx, dyncc::kernelKindName(group.kind)));
+    symbols.insert(kernel);
+
+    Block *entry = kernel.addEntryBlock();
+    IRMapping map;
+    for (auto [v, arg] : llvm::zip(inputs, entry->getArguments()))
+      map.map(v, arg);
+    builder.setInsertionPointToStart(entry);
+    for (Operation *op : clones)
+      builder.clone(*op, map);
+    for (linalg::GenericOp op : group.ops)
+      builder.clone(*op, map);
+    builder.create<func::ReturnOp>(
+        last.getLoc(), llvm::to_vector(llvm::map_range(
+                           outputs, [&](Value v) { return map.lookup(v); })));
+
+    builder.setInsertionPoint(last);
+    auto call = builder.create<func::CallOp>(last.getLoc(), kernel,
+                                             inputs.getArrayRef());
+    for (auto [out, result] : llvm::zip(outputs, call.getResults()))
+      out.replaceAllUsesWith(result);
+    for (linalg::GenericOp op : llvm::reverse(group.ops))
+      op->erase();
+    for (Operation *op : llvm::reverse(clones))
+      if (op->use_empty())
+        op->erase();
+  }
+};
+
+} // namespace

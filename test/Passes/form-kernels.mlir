@@ -1,0 +1,149 @@
+// RUN: dyncc-opt %s -split-input-file -dyn-form-kernels -cse -verify-diagnostics | FileCheck %s
+
+// A linear layer with bias and ReLU is one gemm kernel (the bias broadcast
+// and the zero fill are pulled in); softmax is one reduction kernel.
+
+// CHECK-LABEL: func.func private @mlp_kernel0
+// CHECK-SAME: (%{{.*}}: tensor<4x8xf32>, %{{.*}}: tensor<8x16xf32>, %{{.*}}: tensor<16xf32>) -> tensor<4x16xf32> attributes {dyn.kernel = "gemm"}
+// CHECK-COUNT-5: linalg.generic
+// CHECK-NOT: linalg.generic
+// CHECK: return
+// CHECK-LABEL: func.func private @mlp_kernel1
+// CHECK-SAME: (%{{.*}}: tensor<4x16xf32>) -> tensor<4x16xf32> attributes {dyn.kernel = "reduction"}
+// CHECK: arith.maxnumf
+// CHECK: math.exp
+// CHECK: arith.addf
+// CHECK: arith.divf
+// CHECK: return
+// CHECK-LABEL: func.func @mlp
+// CHECK-NEXT: %[[H:.*]] = call @mlp_kernel0(%arg0, %arg1, %arg2)
+// CHECK-NEXT: %[[P:.*]] = call @mlp_kernel1(%[[H]])
+// CHECK-NEXT: return %[[P]]
+func.func @mlp(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>) -> tensor<4x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x16xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<4x16xf32>) -> tensor<4x16xf32>
+  %mm = linalg.matmul ins(%x, %w : tensor<4x8xf32>, tensor<8x16xf32>) outs(%acc : tensor<4x16xf32>) -> tensor<4x16xf32>
+  %bb = linalg.broadcast ins(%b : tensor<16xf32>) outs(%e : tensor<4x16xf32>) dimensions = [0]
+  %s = linalg.add ins(%mm, %bb : tensor<4x16xf32>, tensor<4x16xf32>) outs(%e : tensor<4x16xf32>) -> tensor<4x16xf32>
+  %r = linalg.max ins(%s, %acc : tensor<4x16xf32>, tensor<4x16xf32>) outs(%e : tensor<4x16xf32>) -> tensor<4x16xf32>
+  %sm = linalg.softmax dimension(1) ins(%r : tensor<4x16xf32>) outs(%e : tensor<4x16xf32>) -> tensor<4x16xf32>
+  return %sm : tensor<4x16xf32>
+}
+
+// -----
+
+// Layer norm (mean, centered, variance, normalize) is one reduction kernel.
+// The residual add before it has no producer kernel and is pulled in too.
+
+// CHECK-LABEL: func.func private @layer_norm_kernel0
+// CHECK-SAME: attributes {dyn.kernel = "reduction"}
+// CHECK: math.rsqrt
+// CHECK-LABEL: func.func @layer_norm
+// CHECK-NEXT: call @layer_norm_kernel0
+// CHECK-NEXT: return
+#row = affine_map<(d0, d1) -> (d0, d1)>
+#red = affine_map<(d0, d1) -> (d0)>
+func.func @layer_norm(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %n = arith.constant 8.0 : f32
+  %eps = arith.constant 1.0e-5 : f32
+  %e = tensor.empty() : tensor<4x8xf32>
+  %er = tensor.empty() : tensor<4xf32>
+  %res = linalg.add ins(%x, %y : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%er : tensor<4xf32>) -> tensor<4xf32>
+  %sum = linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]}
+      ins(%res : tensor<4x8xf32>) outs(%z : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %t = arith.addf %a, %acc : f32
+    linalg.yield %t : f32
+  } -> tensor<4xf32>
+  %centered = linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]}
+      ins(%res, %sum : tensor<4x8xf32>, tensor<4xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %s: f32, %o: f32):
+    %m = arith.divf %s, %n : f32
+    %c = arith.subf %a, %m : f32
+    linalg.yield %c : f32
+  } -> tensor<4x8xf32>
+  %var = linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]}
+      ins(%centered : tensor<4x8xf32>) outs(%z : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %sq = arith.mulf %a, %a : f32
+    %t = arith.addf %sq, %acc : f32
+    linalg.yield %t : f32
+  } -> tensor<4xf32>
+  %out = linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]}
+      ins(%centered, %var : tensor<4x8xf32>, tensor<4xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%c: f32, %v: f32, %o: f32):
+    %m = arith.divf %v, %n : f32
+    %ve = arith.addf %m, %eps : f32
+    %r = math.rsqrt %ve : f32
+    %y2 = arith.mulf %c, %r : f32
+    linalg.yield %y2 : f32
+  } -> tensor<4x8xf32>
+  return %out : tensor<4x8xf32>
+}
+
+// -----
+
+// A value used after the kernel (the residual) becomes a second output of
+// the kernel that computes it; kernels never recompute.
+
+// CHECK-LABEL: func.func private @residual_kernel0
+// CHECK-SAME: -> (tensor<4x8xf32>, tensor<4x8xf32>) attributes {dyn.kernel = "gemm"}
+// CHECK-LABEL: func.func @residual
+// CHECK: %[[K:.*]]:2 = call @residual_kernel0
+// CHECK: return %[[K]]#0, %[[K]]#1
+func.func @residual(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x8xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %mm = linalg.matmul ins(%x, %w : tensor<4x8xf32>, tensor<8x8xf32>) outs(%acc : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %s = linalg.add ins(%mm, %x : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %mm, %s : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// Kernels form inside the regions of dyn ops too (the layers after an exit).
+
+// CHECK-LABEL: func.func private @exit_kernel0
+// CHECK-SAME: attributes {dyn.kernel = "elementwise"}
+// CHECK-LABEL: func.func @exit
+// CHECK: dyn.exit_if
+// CHECK-NEXT: %[[T:.*]] = func.call @exit_kernel0
+// CHECK-NEXT: dyn.yield %[[T]]
+func.func @exit(%l: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  %r = dyn.exit_if %l criterion #dyn.entropy<threshold = #dyn.param<"t" = 0.3>> layer 1 : tensor<1x2xf32> {
+    %e = tensor.empty() : tensor<1x2xf32>
+    %t = linalg.tanh ins(%l : tensor<1x2xf32>) outs(%e : tensor<1x2xf32>) -> tensor<1x2xf32>
+    dyn.yield %t : tensor<1x2xf32>
+  }
+  return %r : tensor<1x2xf32>
+}
+
+// -----
+
+func.func @unsupported(%x: tensor<4x8xf32>) -> tensor<6x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  // expected-error @+1 {{unsupported op 'tensor.pad' (see docs/ops.md for the accepted ops)}}
+  %p = tensor.pad %x low[1, 0] high[1, 0] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %zero : f32
+  } : tensor<4x8xf32> to tensor<6x8xf32>
+  return %p : tensor<6x8xf32>
+}
+
+// -----
+
+#id = affine_map<(d0) -> (d0)>
+func.func @unsupported_body(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %e = tensor.empty() : tensor<4xf32>
+  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%x : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    // expected-error @+1 {{unsupported op 'math.sin' in a kernel body (see docs/ops.md)}}
+    %s = math.sin %a : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  return %r : tensor<4xf32>
+}
