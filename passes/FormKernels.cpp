@@ -110,6 +110,149 @@ bool isHostOp(Operation *op) {
          isa<arith::ConstantOp>(op);
 }
 
+/// The row-major identity map over `rank` loops.
+AffineMap identityMap(unsigned rank, MLIRContext *ctx) {
+  return AffineMap::getMultiDimIdentityMap(rank, ctx);
+}
+
+/// extract_slice (static offsets, sizes, strides; rank-reducing too) as a
+/// generic whose input map adds the offsets and scales by the strides.
+LogicalResult rewriteExtractSlice(tensor::ExtractSliceOp op,
+                                  IRRewriter &rewriter) {
+  if (!op.hasUnitStride() && llvm::any_of(op.getStaticStrides(), ShapedType::isDynamic))
+    return op.emitError("extract_slice needs static strides");
+  if (llvm::any_of(op.getStaticOffsets(), ShapedType::isDynamic) ||
+      llvm::any_of(op.getStaticSizes(), ShapedType::isDynamic))
+    return op.emitError("extract_slice needs static offsets and sizes");
+  MLIRContext *ctx = op.getContext();
+  RankedTensorType result = op.getResultType();
+  unsigned rank = result.getRank();
+  llvm::SmallBitVector dropped = op.getDroppedDims();
+  SmallVector<AffineExpr> exprs;
+  unsigned loop = 0;
+  for (auto [d, offset, stride] :
+       llvm::enumerate(op.getStaticOffsets(), op.getStaticStrides())) {
+    if (dropped.test(d)) {
+      exprs.push_back(getAffineConstantExpr(offset, ctx));
+      continue;
+    }
+    exprs.push_back(getAffineDimExpr(loop++, ctx) * stride + offset);
+  }
+  rewriter.setInsertionPoint(op);
+  Value init = rewriter.create<tensor::EmptyOp>(op.getLoc(), result.getShape(),
+                                                result.getElementType());
+  auto generic = rewriter.create<linalg::GenericOp>(
+      op.getLoc(), result, ValueRange{op.getSource()}, ValueRange{init},
+      ArrayRef<AffineMap>{AffineMap::get(rank, 0, exprs, ctx),
+                          identityMap(rank, ctx)},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [](OpBuilder &b, Location loc, ValueRange args) {
+        b.create<linalg::YieldOp>(loc, args[0]);
+      });
+  rewriter.replaceOp(op, generic->getResults());
+  return success();
+}
+
+/// Builds `out[i] = select(i in piece k, piece_k[i - start_k], ...)` over
+/// the output's loops, reading every piece with tensor.extract (clamped by
+/// codegen, so untaken branches are safe). `pieces` are (value, offsets,
+/// strides) placed in order; the last piece covers everything else.
+Value buildPiecewise(OpBuilder &b, Location loc, RankedTensorType result,
+                     Value base, ArrayRef<std::tuple<Value, SmallVector<int64_t>,
+                                                     SmallVector<int64_t>>> pieces) {
+  MLIRContext *ctx = b.getContext();
+  unsigned rank = result.getRank();
+  Value init = b.create<tensor::EmptyOp>(loc, result.getShape(),
+                                         result.getElementType());
+  SmallVector<Value> ins;
+  SmallVector<AffineMap> maps;
+  if (base) {
+    ins.push_back(base);
+    maps.push_back(identityMap(rank, ctx));
+  }
+  maps.push_back(identityMap(rank, ctx));
+  auto generic = b.create<linalg::GenericOp>(
+      loc, result, ins, ValueRange{init}, maps,
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        SmallVector<Value> idx;
+        for (unsigned d = 0; d < rank; ++d)
+          idx.push_back(nb.create<linalg::IndexOp>(nloc, d));
+        Value acc = base ? args[0] : Value();
+        for (auto &[piece, offsets, strides] : pieces) {
+          auto type = cast<RankedTensorType>(piece.getType());
+          Value inside = nb.create<arith::ConstantIntOp>(nloc, 1, 1);
+          SmallVector<Value> at;
+          for (unsigned d = 0; d < rank; ++d) {
+            Value off = nb.create<arith::ConstantIndexOp>(nloc, offsets[d]);
+            Value str = nb.create<arith::ConstantIndexOp>(nloc, strides[d]);
+            Value rel = nb.create<arith::SubIOp>(nloc, idx[d], off);
+            Value q = nb.create<arith::DivSIOp>(nloc, rel, str);
+            Value r = nb.create<arith::RemSIOp>(nloc, rel, str);
+            Value zero = nb.create<arith::ConstantIndexOp>(nloc, 0);
+            Value ext = nb.create<arith::ConstantIndexOp>(nloc, type.getDimSize(d));
+            Value ok = nb.create<arith::AndIOp>(
+                nloc,
+                nb.create<arith::CmpIOp>(nloc, arith::CmpIPredicate::sge, rel, zero),
+                nb.create<arith::CmpIOp>(nloc, arith::CmpIPredicate::slt, q, ext));
+            ok = nb.create<arith::AndIOp>(
+                nloc, ok,
+                nb.create<arith::CmpIOp>(nloc, arith::CmpIPredicate::eq, r, zero));
+            inside = nb.create<arith::AndIOp>(nloc, inside, ok);
+            at.push_back(q);
+          }
+          Value v = nb.create<tensor::ExtractOp>(nloc, piece, at);
+          acc = acc ? nb.create<arith::SelectOp>(nloc, inside, v, acc).getResult() : v;
+        }
+        nb.create<linalg::YieldOp>(nloc, acc);
+      });
+  return generic->getResult(0);
+}
+
+LogicalResult rewriteStructuralOps(ModuleOp module, IRRewriter &rewriter) {
+  SmallVector<Operation *> ops;
+  module.walk([&](Operation *op) {
+    if (isa<tensor::ExtractSliceOp, tensor::InsertSliceOp, tensor::ConcatOp>(op))
+      ops.push_back(op);
+  });
+  for (Operation *op : ops) {
+    if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op)) {
+      if (failed(rewriteExtractSlice(slice, rewriter)))
+        return failure();
+      continue;
+    }
+    rewriter.setInsertionPoint(op);
+    if (auto insert = dyn_cast<tensor::InsertSliceOp>(op)) {
+      if (llvm::any_of(insert.getStaticOffsets(), ShapedType::isDynamic) ||
+          llvm::any_of(insert.getStaticStrides(), ShapedType::isDynamic) ||
+          insert.getSourceType().getRank() != insert.getDestType().getRank())
+        return op->emitError("insert_slice needs static offsets and strides "
+                             "and a source of the destination's rank");
+      Value v = buildPiecewise(
+          rewriter, op->getLoc(), insert.getDestType(), insert.getDest(),
+          {{insert.getSource(), SmallVector<int64_t>(insert.getStaticOffsets()),
+            SmallVector<int64_t>(insert.getStaticStrides())}});
+      rewriter.replaceOp(op, v);
+      continue;
+    }
+    auto concat = cast<tensor::ConcatOp>(op);
+    auto result = cast<RankedTensorType>(concat.getType());
+    if (!result.hasStaticShape())
+      return op->emitError("concat needs static shapes");
+    SmallVector<std::tuple<Value, SmallVector<int64_t>, SmallVector<int64_t>>> pieces;
+    int64_t start = 0;
+    for (Value in : concat.getInputs()) {
+      SmallVector<int64_t> offsets(result.getRank(), 0);
+      offsets[concat.getDim()] = start;
+      pieces.push_back({in, offsets, SmallVector<int64_t>(result.getRank(), 1)});
+      start += cast<RankedTensorType>(in.getType()).getDimSize(concat.getDim());
+    }
+    rewriter.replaceOp(op, buildPiecewise(rewriter, op->getLoc(), result,
+                                          Value(), pieces));
+  }
+  return success();
+}
+
 struct Group {
   KernelKind kind;
   SmallVector<linalg::GenericOp> ops;
@@ -161,7 +304,10 @@ private:
     if (!target) {
       if (kind == KernelKind::Elementwise && op->hasOneUse() &&
           isa<linalg::GenericOp>(*op->user_begin())) {
+        // Wait for the consumer, which will pull this op and its producers.
         pending.insert(op);
+        for (linalg::GenericOp producer : pulled)
+          pending.insert(producer);
         return;
       }
       groups.push_back(std::make_unique<Group>());
@@ -259,13 +405,33 @@ struct DynFormKernelsPass
       for (Block *block : blocks)
         for (auto &group : BlockGrouper(*block).run())
           outline(*group, fn, symbols, counter++);
+      // Initializers that every kernel cloned are dead now.
+      SmallVector<Operation *> dead;
+      fn.walk([&](Operation *op) {
+        if (isInitProducer(op) && op->use_empty())
+          dead.push_back(op);
+      });
+      while (!dead.empty()) {
+        Operation *op = dead.pop_back_val();
+        SmallVector<Operation *> operands;
+        for (Value v : op->getOperands())
+          if (Operation *def = v.getDefiningOp())
+            operands.push_back(def);
+        op->erase();
+        for (Operation *def : operands)
+          if (isInitProducer(def) && def->use_empty() &&
+              !llvm::is_contained(dead, def))
+            dead.push_back(def);
+      }
     }
   }
 
-  /// Generalizes named linalg ops, decomposes softmax, and rejects ops
-  /// outside the accepted set.
+  /// Generalizes named linalg ops, decomposes softmax, rewrites slices and
+  /// concatenation as generics, and rejects ops outside the accepted set.
   LogicalResult prepare(ModuleOp module) {
     IRRewriter rewriter(module.getContext());
+    if (failed(rewriteStructuralOps(module, rewriter)))
+      return failure();
     SmallVector<linalg::SoftmaxOp> softmaxes;
     module.walk([&](linalg::SoftmaxOp op) { softmaxes.push_back(op); });
     for (linalg::SoftmaxOp op : softmaxes) {

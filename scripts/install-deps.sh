@@ -10,6 +10,8 @@ packages=(
   libhalide14-0-dev
   # Build and test tools.
   cmake ninja-build ccache g++ python3 libfmt-dev googletest
+  # JSON parser for safetensors weight file headers (runtime/).
+  nlohmann-json3-dev
 )
 
 missing=()

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/EmitLibrary.h"
 #include "codegen/HalideTarget.h"
 #include "passes/Passes.h"
 #include "tools/dyncc/Registration.h"
@@ -37,7 +38,7 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class EmitKind { Mlir, Kernels };
+enum class EmitKind { Mlir, Kernels, Host, Llvm, Library };
 
 cl::SubCommand compileCommand("compile",
                               "Compile a model (.mlir) for this machine");
@@ -48,14 +49,32 @@ cl::opt<std::string> outputPath("o", cl::desc("Output path ('-' for stdout)"),
                                 cl::value_desc("path"), cl::init("-"),
                                 cl::sub(compileCommand));
 cl::opt<EmitKind> emitKind(
-    "emit", cl::desc("The stage to write"), cl::init(EmitKind::Mlir),
+    "emit", cl::desc("The stage to write"), cl::init(EmitKind::Library),
     cl::values(clEnumValN(EmitKind::Mlir, "mlir",
                           "the verified dyn-level module, after the dyn "
                           "passes"),
                clEnumValN(EmitKind::Kernels, "kernels",
                           "after kernel formation: each kernel a private "
-                          "function marked dyn.kernel")),
+                          "function marked dyn.kernel"),
+               clEnumValN(EmitKind::Host, "host",
+                          "the host code lowered to the LLVM dialect, with "
+                          "the arena size"),
+               clEnumValN(EmitKind::Llvm, "llvm",
+                          "the host code and model descriptor as LLVM IR"),
+               clEnumValN(EmitKind::Library, "library",
+                          "(default) -o dir/name writes dir/libname.a, "
+                          "dir/name.h and dir/dynrt.h")),
     cl::sub(compileCommand));
+
+cl::opt<std::string> kernelTarget(
+    "target",
+    cl::desc("Halide target of the kernels: 'host' (this CPU), 'generic' "
+             "(any x86-64) or a Halide target string"),
+    cl::init("host"), cl::sub(compileCommand));
+cl::opt<bool> printStats("stats",
+                         cl::desc("Print the arena size, weight bytes and "
+                                  "kernel count of the library"),
+                         cl::sub(compileCommand));
 
 void printVersion(llvm::raw_ostream &os) {
   os << fmt::format("dyncc {}\n  MLIR/LLVM {}\n  Halide {} (host kernel "
@@ -112,12 +131,44 @@ int runCompile() {
   if (mlir::failed(pm.run(*module)))
     return 1;
 
+  if (emitKind == EmitKind::Library) {
+    if (outputPath == "-")
+      return fail("--emit=library writes files: give -o dir/name");
+    dyncc::LibraryOptions options;
+    options.outputBase = outputPath;
+    options.kernelTarget = kernelTarget == "generic"
+                               ? dyncc::codegen::genericKernelTarget()
+                               : kernelTarget.getValue();
+    options.runtimeArchive = DYNCC_RUNTIME_ARCHIVE;
+    options.runtimeHeader = DYNCC_RUNTIME_HEADER;
+    options.source = inputPath;
+    dyncc::LibraryStats stats;
+    if (mlir::failed(dyncc::emitLibrary(*module, options, stats)))
+      return 1;
+    if (printStats)
+      llvm::outs() << fmt::format("kernels: {}\narena bytes: {}\nweight "
+                                  "bytes: {}\n",
+                                  stats.numKernels, stats.arenaBytes,
+                                  stats.weightBytes);
+    return 0;
+  }
+
   llvm::Error written =
-      llvm::writeToOutput(outputPath, [&](llvm::raw_ostream &os) {
+      llvm::writeToOutput(outputPath, [&](llvm::raw_ostream &os) -> llvm::Error {
         switch (emitKind) {
         case EmitKind::Mlir:
         case EmitKind::Kernels:
           module->print(os);
+          break;
+        case EmitKind::Host:
+          if (mlir::failed(dyncc::emitHostMLIR(*module, outputPath, os)))
+            return llvm::createStringError("host lowering failed");
+          break;
+        case EmitKind::Llvm:
+          if (mlir::failed(dyncc::emitHostLLVMIR(*module, outputPath, os)))
+            return llvm::createStringError("host lowering failed");
+          break;
+        case EmitKind::Library:
           break;
         }
         return llvm::Error::success();

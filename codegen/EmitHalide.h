@@ -1,0 +1,45 @@
+//===- EmitHalide.h - KernelIR to Halide pipelines --------------*- C++ -*-===//
+//
+// Neutral interface (no Halide, no MLIR types) to the Halide side of
+// codegen: compile a kernel ahead of time, or run it right away (tests).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DYNCC_CODEGEN_EMITHALIDE_H
+#define DYNCC_CODEGEN_EMITHALIDE_H
+
+#include "codegen/KernelIR.h"
+
+#include <string>
+#include <vector>
+
+namespace dyncc::codegen {
+
+/// A dense row-major tensor in host memory.
+struct HostTensor {
+  void *data = nullptr;
+  std::vector<int64_t> shape;
+  kir::ElemType type = kir::ElemType::F32;
+};
+
+/// Compiles `kernel` for the Halide `target` into the object file
+/// `objectPath`, as `int <kernel.name>(halide_buffer_t *inputs...,
+/// halide_buffer_t *outputs...)` (and `<name>_argv`), without the Halide
+/// runtime (see compileRuntime).
+bool compileKernel(const kir::Kernel &kernel, const std::string &target,
+                   const std::string &objectPath, std::string &error);
+
+/// Compiles the Halide runtime for `target` into `objectPath`: the one copy
+/// that every kernel object of a library shares.
+bool compileRuntime(const std::string &target, const std::string &objectPath,
+                    std::string &error);
+
+/// JIT-compiles and runs `kernel` on `inputs`, writing `outputs` (which must
+/// have the kernel's shapes and types).
+bool runKernel(const kir::Kernel &kernel, const std::vector<HostTensor> &inputs,
+               const std::vector<HostTensor> &outputs,
+               const std::string &target, std::string &error);
+
+} // namespace dyncc::codegen
+
+#endif // DYNCC_CODEGEN_EMITHALIDE_H

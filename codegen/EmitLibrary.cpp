@@ -1,0 +1,774 @@
+//===- EmitLibrary.cpp - a model as a library and a C header --------------===//
+//
+// The last stage of dyncc compile. For the model's entry function (after
+// kernel formation):
+//
+//   1. plan memory: inputs, weights and outputs are the caller's buffers; a
+//      kernel result that is returned is written straight into its output
+//      buffer; every other result gets a slot in one arena whose size is
+//      known here (first fit over live ranges, 64-byte aligned), reshapes
+//      are views of their source;
+//   2. lower the host code to the LLVM dialect: one function that passes
+//      buffer pointers to dynrt_invoke_kernel, kernel after kernel, and
+//      stops at the first failure;
+//   3. translate it to LLVM IR, add the model descriptor the runtime reads
+//      (inputs, outputs, weights, kernels, arena size), emit an object;
+//   4. compile every kernel with Halide, plus one Halide runtime;
+//   5. write lib<name>.a (with libdynrt's objects), <name>.h and dynrt.h,
+//      each atomically, only once everything above succeeded.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/EmitLibrary.h"
+#include "codegen/EmitHalide.h"
+#include "codegen/ExtractKernels.h"
+#include "codegen/HalideTarget.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Object/Archive.h"
+#include "llvm/Object/ArchiveWriter.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <fmt/format.h>
+
+using namespace mlir;
+
+namespace dyncc {
+namespace {
+
+constexpr int64_t kAlignment = 64;
+constexpr llvm::StringLiteral kWeightAttr = "dyn.weight";
+constexpr llvm::StringLiteral kNameAttr = "dyn.name";
+
+struct TensorSpec {
+  std::string name;
+  kir::ElemType type;
+  SmallVector<int64_t> shape;
+
+  int64_t bytes() const {
+    int64_t n = kir::elemSize(type);
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  }
+};
+
+/// Where a tensor value of the host code lives.
+struct Slot {
+  enum class Kind { Input, Weight, Output, Arena } kind;
+  int64_t index = 0; // argument / output index, or arena offset
+};
+
+struct HostPlan {
+  std::string model;
+  mutable func::FuncOp entry;
+  std::vector<TensorSpec> inputs, outputs, weights;
+  std::vector<func::FuncOp> kernels;
+  llvm::DenseMap<func::FuncOp, int> kernelIndex;
+  llvm::DenseMap<Value, Slot> slots;
+  /// Outputs that are not computed in place: (output index, source value).
+  std::vector<std::pair<int, Value>> copies;
+  int64_t arenaBytes = 0;
+};
+
+FailureOr<kir::ElemType> elemType(Type type, Location loc) {
+  if (type.isF32())
+    return kir::ElemType::F32;
+  if (type.isF64())
+    return kir::ElemType::F64;
+  if (type.isInteger(1))
+    return kir::ElemType::I1;
+  if (type.isInteger(8))
+    return kir::ElemType::I8;
+  if (type.isInteger(16))
+    return kir::ElemType::I16;
+  if (type.isInteger(32))
+    return kir::ElemType::I32;
+  if (type.isInteger(64))
+    return kir::ElemType::I64;
+  return emitError(loc, "unsupported element type ") << type;
+}
+
+FailureOr<TensorSpec> specOf(Value v, std::string name) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  Location loc = v.getLoc();
+  if (!type || !type.hasStaticShape())
+    return emitError(loc, "model values must be statically shaped tensors, "
+                          "got ")
+           << v.getType();
+  if (type.getRank() > 8)
+    return emitError(loc, "tensors of rank > 8 are not supported");
+  FailureOr<kir::ElemType> elem = elemType(type.getElementType(), loc);
+  if (failed(elem))
+    return failure();
+  return TensorSpec{std::move(name), *elem, SmallVector<int64_t>(type.getShape())};
+}
+
+/// The value whose buffer `v` shares (reshapes are views).
+Value rootOf(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(def))
+      break;
+    v = def->getOperand(0);
+  }
+  return v;
+}
+
+FailureOr<func::FuncOp> findEntry(ModuleOp module) {
+  func::FuncOp entry;
+  for (func::FuncOp fn : module.getOps<func::FuncOp>()) {
+    if (fn.isExternal() || !fn.isPublic() || fn->hasAttr("dyn.kernel"))
+      continue;
+    if (entry)
+      return fn.emitError("a model has one public function (its entry); ")
+             << "found @" << entry.getSymName() << " and @" << fn.getSymName()
+             << " (make helpers private)";
+    entry = fn;
+  }
+  if (!entry)
+    return module.emitError("the model has no public function to compile");
+  return entry;
+}
+
+FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
+  HostPlan plan;
+  plan.model = name.str();
+  FailureOr<func::FuncOp> entry = findEntry(module);
+  if (failed(entry))
+    return failure();
+  plan.entry = *entry;
+  Block &body = plan.entry.getBody().front();
+
+  for (BlockArgument arg : plan.entry.getArguments()) {
+    unsigned i = arg.getArgNumber();
+    if (auto w = plan.entry.getArgAttrOfType<StringAttr>(i, kWeightAttr)) {
+      FailureOr<TensorSpec> spec = specOf(arg, w.str());
+      if (failed(spec))
+        return failure();
+      plan.slots[arg] = {Slot::Kind::Weight, (int64_t)plan.weights.size()};
+      plan.weights.push_back(*spec);
+      continue;
+    }
+    auto n = plan.entry.getArgAttrOfType<StringAttr>(i, kNameAttr);
+    FailureOr<TensorSpec> spec =
+        specOf(arg, n ? n.str() : "input" + std::to_string(plan.inputs.size()));
+    if (failed(spec))
+      return failure();
+    plan.slots[arg] = {Slot::Kind::Input, (int64_t)plan.inputs.size()};
+    plan.inputs.push_back(*spec);
+  }
+
+  // Positions and live ranges (uses inside regions count at their parent).
+  llvm::DenseMap<Operation *, int> position;
+  int pos = 0;
+  for (Operation &op : body)
+    position[&op] = pos++;
+  llvm::DenseMap<Value, int> lastUse;
+  for (Operation &op : body)
+    for (Value operand : op.getOperands())
+      lastUse[rootOf(operand)] = std::max(lastUse[rootOf(operand)], position[&op]);
+
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  for (auto [k, v] : llvm::enumerate(ret.getOperands())) {
+    FailureOr<TensorSpec> spec = specOf(v, "output" + std::to_string(k));
+    if (failed(spec))
+      return failure();
+    plan.outputs.push_back(*spec);
+    Value root = rootOf(v);
+    bool computed = isa_and_nonnull<func::CallOp>(root.getDefiningOp());
+    if (computed && !plan.slots.count(root)) {
+      plan.slots[root] = {Slot::Kind::Output, (int64_t)k};
+      continue;
+    }
+    plan.copies.push_back({(int)k, v});
+  }
+
+  // Kernel results in the arena: first fit among the slots still live.
+  struct Live {
+    int64_t offset, size;
+    int until;
+  };
+  std::vector<Live> live;
+  for (Operation &op : body) {
+    if (isa<func::ReturnOp, tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op))
+      continue;
+    if (auto cst = dyn_cast<arith::ConstantOp>(op)) {
+      if (!isa<ShapedType>(cst.getType()))
+        continue;
+      return op.emitError("tensor constants outside kernels are not "
+                          "supported yet");
+    }
+    auto call = dyn_cast<func::CallOp>(op);
+    func::FuncOp callee =
+        call ? module.lookupSymbol<func::FuncOp>(call.getCallee()) : nullptr;
+    if (!callee || !callee->hasAttr("dyn.kernel"))
+      return op.emitError("'")
+             << op.getName()
+             << "' is not supported in the host code yet (code generation "
+                "handles kernels and reshapes; the lowering of dyn ops is "
+                "not implemented yet)";
+    if (!plan.kernelIndex.count(callee)) {
+      plan.kernelIndex[callee] = plan.kernels.size();
+      plan.kernels.push_back(callee);
+    }
+    int here = position[&op];
+    llvm::erase_if(live, [&](const Live &l) { return l.until < here; });
+    for (Value result : call.getResults()) {
+      if (plan.slots.count(result))
+        continue;
+      FailureOr<TensorSpec> spec = specOf(result, "");
+      if (failed(spec))
+        return failure();
+      int64_t size = (spec->bytes() + kAlignment - 1) / kAlignment * kAlignment;
+      llvm::sort(live, [](const Live &a, const Live &b) { return a.offset < b.offset; });
+      int64_t offset = 0;
+      for (const Live &l : live) {
+        if (offset + size <= l.offset)
+          break;
+        offset = std::max(offset, l.offset + l.size);
+      }
+      live.push_back({offset, size, lastUse.lookup(result)});
+      plan.slots[result] = {Slot::Kind::Arena, offset};
+      plan.arenaBytes = std::max(plan.arenaBytes, offset + size);
+    }
+  }
+  return plan;
+}
+
+/// The slot of `v`, through views.
+Slot slotOf(const HostPlan &plan, Value v) { return plan.slots.lookup(rootOf(v)); }
+
+/// Builds `<model>_entry` in the LLVM dialect into `host`.
+LogicalResult lowerHost(const HostPlan &plan, ModuleOp host) {
+  MLIRContext *ctx = host.getContext();
+  OpBuilder b(ctx);
+  Location loc = plan.entry.getLoc();
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  auto i8 = b.getI8Type();
+  auto i32 = b.getI32Type();
+  auto i64 = b.getI64Type();
+  b.setInsertionPointToEnd(host.getBody());
+  auto invoke = b.create<LLVM::LLVMFuncOp>(
+      loc, "dynrt_invoke_kernel",
+      LLVM::LLVMFunctionType::get(i32, {ptr, i32, ptr}));
+  auto memcpyFn = b.create<LLVM::LLVMFuncOp>(
+      loc, "memcpy", LLVM::LLVMFunctionType::get(ptr, {ptr, ptr, i64}));
+  auto fn = b.create<LLVM::LLVMFuncOp>(
+      loc, plan.model + "_entry",
+      LLVM::LLVMFunctionType::get(i32, {ptr, ptr, ptr, ptr, ptr}));
+  Block *entry = fn.addEntryBlock(b);
+  Block *fail = new Block();
+  fn.getBody().push_back(fail);
+  fail->addArgument(i32, loc);
+  b.setInsertionPointToStart(fail);
+  b.create<LLVM::ReturnOp>(loc, fail->getArgument(0));
+
+  Value inputs = entry->getArgument(0), outputs = entry->getArgument(1),
+        weights = entry->getArgument(2), arena = entry->getArgument(3),
+        runCtx = entry->getArgument(4);
+  b.setInsertionPointToStart(entry);
+  size_t maxArgs = 1;
+  for (func::FuncOp k : plan.kernels)
+    maxArgs = std::max<size_t>(maxArgs, k.getNumArguments() + k.getNumResults());
+  Value argArray = b.create<LLVM::AllocaOp>(
+      loc, ptr, ptr,
+      b.create<LLVM::ConstantOp>(loc, i32, b.getI32IntegerAttr(maxArgs)), 8);
+
+  auto pointerOf = [&](Value v) -> Value {
+    Slot s = slotOf(plan, v);
+    auto load = [&](Value table) -> Value {
+      Value at = b.create<LLVM::GEPOp>(loc, ptr, ptr, table,
+                                       ArrayRef<LLVM::GEPArg>{(int32_t)s.index});
+      return b.create<LLVM::LoadOp>(loc, ptr, at);
+    };
+    switch (s.kind) {
+    case Slot::Kind::Input:
+      return load(inputs);
+    case Slot::Kind::Weight:
+      return load(weights);
+    case Slot::Kind::Output:
+      return load(outputs);
+    case Slot::Kind::Arena:
+      return b.create<LLVM::GEPOp>(loc, ptr, i8, arena,
+                                   ArrayRef<LLVM::GEPArg>{(int32_t)s.index});
+    }
+    return {};
+  };
+
+  Block &body = plan.entry.getBody().front();
+  for (Operation &op : body) {
+    if (auto call = dyn_cast<func::CallOp>(op)) {
+      auto callee = plan.entry->getParentOfType<ModuleOp>()
+                        .lookupSymbol<func::FuncOp>(call.getCallee());
+      int index = plan.kernelIndex.lookup(callee);
+      int a = 0;
+      SmallVector<Value> buffers(call.getOperands());
+      llvm::append_range(buffers, call.getResults());
+      for (Value v : buffers) {
+        Value at = b.create<LLVM::GEPOp>(loc, ptr, ptr, argArray,
+                                         ArrayRef<LLVM::GEPArg>{a++});
+        b.create<LLVM::StoreOp>(loc, pointerOf(v), at);
+      }
+      Value status = b.create<LLVM::CallOp>(
+                          call.getLoc(), invoke,
+                          ValueRange{runCtx,
+                                     b.create<LLVM::ConstantOp>(
+                                         loc, i32, b.getI32IntegerAttr(index)),
+                                     argArray})
+                         .getResult();
+      Value zero = b.create<LLVM::ConstantOp>(loc, i32, b.getI32IntegerAttr(0));
+      Value bad = b.create<LLVM::ICmpOp>(loc, LLVM::ICmpPredicate::ne, status, zero);
+      Block *next = new Block();
+      fn.getBody().push_back(next);
+      b.create<LLVM::CondBrOp>(loc, bad, fail, ValueRange{status}, next,
+                               ValueRange{});
+      b.setInsertionPointToStart(next);
+      continue;
+    }
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (auto [k, v] : plan.copies) {
+        Value dst = b.create<LLVM::LoadOp>(
+            loc, ptr,
+            b.create<LLVM::GEPOp>(loc, ptr, ptr, outputs,
+                                  ArrayRef<LLVM::GEPArg>{(int32_t)k}));
+        Value len = b.create<LLVM::ConstantOp>(
+            loc, i64, b.getI64IntegerAttr(plan.outputs[k].bytes()));
+        b.create<LLVM::CallOp>(loc, memcpyFn, ValueRange{dst, pointerOf(v), len});
+      }
+      b.create<LLVM::ReturnOp>(
+          loc, b.create<LLVM::ConstantOp>(loc, i32, b.getI32IntegerAttr(0)));
+    }
+  }
+  return success();
+}
+
+/// A sanitized C identifier from the output file name.
+std::string modelName(StringRef base) {
+  std::string name = llvm::sys::path::filename(base).str();
+  for (char &c : name)
+    if (!llvm::isAlnum(c) && c != '_')
+      c = '_';
+  if (name.empty() || llvm::isDigit(name.front()))
+    name = "m_" + name;
+  return name;
+}
+
+FailureOr<OwningOpRef<ModuleOp>> buildHostModule(const HostPlan &plan,
+                                                 MLIRContext *ctx) {
+  OwningOpRef<ModuleOp> host = ModuleOp::create(plan.entry.getLoc());
+  if (failed(lowerHost(plan, *host)))
+    return failure();
+  return host;
+}
+
+void registerTranslations(MLIRContext *ctx) {
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  ctx->appendDialectRegistry(registry);
+}
+
+/// Adds `<model>_desc`, the descriptor the runtime reads.
+void addDescriptor(const HostPlan &plan, llvm::Module &m) {
+  llvm::LLVMContext &c = m.getContext();
+  auto *ptr = llvm::PointerType::get(c, 0);
+  auto *i32 = llvm::Type::getInt32Ty(c);
+  auto *i64 = llvm::Type::getInt64Ty(c);
+  auto *shapeTy = llvm::ArrayType::get(i64, 8);
+  auto *specTy = llvm::StructType::get(c, {ptr, i32, i32, shapeTy});
+  auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr});
+  auto *descTy = llvm::StructType::get(
+      c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr});
+
+  auto str = [&](StringRef s) -> llvm::Constant * {
+    auto *data = llvm::ConstantDataArray::getString(c, s);
+    return new llvm::GlobalVariable(m, data->getType(), true,
+                                    llvm::GlobalValue::PrivateLinkage, data,
+                                    ".str");
+  };
+  auto dtype = [](kir::ElemType t) -> int {
+    // dynrt_dtype_t values.
+    switch (t) {
+    case kir::ElemType::F32:
+      return 0;
+    case kir::ElemType::F64:
+      return 1;
+    case kir::ElemType::I8:
+      return 4;
+    case kir::ElemType::I16:
+      return 6;
+    case kir::ElemType::I32:
+      return 7;
+    case kir::ElemType::I64:
+      return 8;
+    case kir::ElemType::I1:
+      return 9;
+    }
+    return 0;
+  };
+  auto specs = [&](ArrayRef<TensorSpec> list, StringRef what) -> llvm::Constant * {
+    if (list.empty())
+      return llvm::ConstantPointerNull::get(ptr);
+    std::vector<llvm::Constant *> elems;
+    for (const TensorSpec &s : list) {
+      std::vector<llvm::Constant *> dims;
+      for (int d = 0; d < 8; ++d)
+        dims.push_back(llvm::ConstantInt::get(
+            i64, d < (int)s.shape.size() ? s.shape[d] : 0));
+      elems.push_back(llvm::ConstantStruct::get(
+          specTy, {str(s.name), llvm::ConstantInt::get(i32, dtype(s.type)),
+                   llvm::ConstantInt::get(i32, s.shape.size()),
+                   llvm::ConstantArray::get(shapeTy, dims)}));
+    }
+    auto *arrTy = llvm::ArrayType::get(specTy, elems.size());
+    return new llvm::GlobalVariable(m, arrTy, true,
+                                    llvm::GlobalValue::PrivateLinkage,
+                                    llvm::ConstantArray::get(arrTy, elems),
+                                    plan.model + "_" + what.str());
+  };
+
+  std::vector<llvm::Constant *> kernels;
+  for (func::FuncOp k : plan.kernels) {
+    std::vector<TensorSpec> args;
+    SmallVector<Type> types(k.getArgumentTypes());
+    llvm::append_range(types, k.getResultTypes());
+    for (Type t : types) {
+      auto rt = cast<RankedTensorType>(t);
+      TensorSpec s{"", *elemType(rt.getElementType(), k.getLoc()),
+                   SmallVector<int64_t>(rt.getShape())};
+      args.push_back(s);
+    }
+    std::string symbol = plan.model + "_" + k.getSymName().str();
+    auto *fnTy = llvm::FunctionType::get(i32, {ptr}, false);
+    llvm::FunctionCallee argv = m.getOrInsertFunction(symbol + "_argv", fnTy);
+    kernels.push_back(llvm::ConstantStruct::get(
+        kernelTy, {llvm::cast<llvm::Constant>(argv.getCallee()), str(symbol),
+                   llvm::ConstantInt::get(i32, args.size()),
+                   specs(args, symbol + "_args")}));
+  }
+  llvm::Constant *kernelTable = llvm::ConstantPointerNull::get(ptr);
+  if (!kernels.empty()) {
+    auto *arrTy = llvm::ArrayType::get(kernelTy, kernels.size());
+    kernelTable = new llvm::GlobalVariable(
+        m, arrTy, true, llvm::GlobalValue::PrivateLinkage,
+        llvm::ConstantArray::get(arrTy, kernels), plan.model + "_kernels");
+  }
+  llvm::Function *entry = m.getFunction(plan.model + "_entry");
+  auto *desc = llvm::ConstantStruct::get(
+      descTy,
+      {llvm::ConstantInt::get(i32, 1), str(plan.model),
+       llvm::ConstantInt::get(i32, plan.inputs.size()), specs(plan.inputs, "inputs"),
+       llvm::ConstantInt::get(i32, plan.outputs.size()), specs(plan.outputs, "outputs"),
+       llvm::ConstantInt::get(i32, plan.weights.size()), specs(plan.weights, "weights"),
+       llvm::ConstantInt::get(i32, kernels.size()), kernelTable,
+       llvm::ConstantInt::get(i64, plan.arenaBytes), entry});
+  new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
+                           desc, plan.model + "_desc");
+}
+
+FailureOr<std::unique_ptr<llvm::Module>>
+translateHost(const HostPlan &plan, llvm::LLVMContext &llvmCtx) {
+  MLIRContext *ctx = plan.entry.getContext();
+  registerTranslations(ctx);
+  ctx->getOrLoadDialect<LLVM::LLVMDialect>();
+  FailureOr<OwningOpRef<ModuleOp>> host = buildHostModule(plan, ctx);
+  if (failed(host))
+    return failure();
+  std::unique_ptr<llvm::Module> m =
+      translateModuleToLLVMIR(**host, llvmCtx, plan.model);
+  if (!m)
+    return plan.entry.emitError("cannot translate the host code to LLVM IR");
+  addDescriptor(plan, *m);
+  return m;
+}
+
+FailureOr<std::string> emitObject(llvm::Module &m, Location loc) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::string triple = llvm::sys::getDefaultTargetTriple();
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return emitError(loc, "no LLVM target for ") << triple << ": " << error;
+  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+      triple, "x86-64", "", llvm::TargetOptions(), llvm::Reloc::PIC_));
+  m.setTargetTriple(triple);
+  m.setDataLayout(tm->createDataLayout());
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream os(buffer);
+  llvm::legacy::PassManager pm;
+  if (tm->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    return emitError(loc, "LLVM cannot emit objects for ") << triple;
+  pm.run(m);
+  return std::string(buffer.begin(), buffer.end());
+}
+
+const char *cTypeName(kir::ElemType t) {
+  switch (t) {
+  case kir::ElemType::F32:
+    return "float";
+  case kir::ElemType::F64:
+    return "double";
+  case kir::ElemType::I1:
+    return "uint8_t";
+  case kir::ElemType::I8:
+    return "int8_t";
+  case kir::ElemType::I16:
+    return "int16_t";
+  case kir::ElemType::I32:
+    return "int32_t";
+  case kir::ElemType::I64:
+    return "int64_t";
+  }
+  return "void";
+}
+
+std::string describe(const TensorSpec &s) {
+  return fmt::format("{}[{}]", kir::elemTypeName(s.type), fmt::join(s.shape, ", "));
+}
+
+std::string cIdent(StringRef name) {
+  std::string out = name.str();
+  for (char &c : out)
+    if (!llvm::isAlnum(c) && c != '_')
+      c = '_';
+  if (out.empty() || llvm::isDigit(out.front()))
+    out = "v_" + out;
+  return out;
+}
+
+std::string headerText(const HostPlan &plan, StringRef source) {
+  std::string m = plan.model;
+  std::string guard = "DYNCC_MODEL_" + llvm::StringRef(m).upper() + "_H";
+  std::string out = fmt::format(
+      "/* {m}.h - generated by dyncc from {src}; do not edit.\n"
+      " *\n"
+      " * Link lib{m}.a (it contains the runtime, libdynrt, and the Halide\n"
+      " * runtime) and -lfmt -lstdc++ -lpthread -ldl -lm. The API is the one of\n"
+      " * dynrt.h, with typed wrappers below.\n"
+      " *\n",
+      fmt::arg("m", m), fmt::arg("src", source.str()));
+  for (const TensorSpec &s : plan.inputs)
+    out += fmt::format(" * input   {:<24} {}\n", s.name, describe(s));
+  for (const TensorSpec &s : plan.outputs)
+    out += fmt::format(" * output  {:<24} {}\n", s.name, describe(s));
+  for (const TensorSpec &s : plan.weights)
+    out += fmt::format(" * weight  {:<24} {}\n", s.name, describe(s));
+  out += fmt::format(" * scratch memory per run: {} bytes\n */\n", plan.arenaBytes);
+  out += fmt::format("#ifndef {g}\n#define {g}\n\n#include \"dynrt.h\"\n\n"
+                     "#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n"
+                     "extern const dynrt_model_desc_t {m}_desc;\n\n",
+                     fmt::arg("g", guard), fmt::arg("m", m));
+  out += fmt::format(
+      "/* Loads the model with weights from a safetensors file. */\n"
+      "static inline dynrt_status_t {m}_create(const dynrt_model_options_t "
+      "*options,\n    const char *weights_path, dynrt_model_t **out_model) {{\n"
+      "  return dynrt_model_create_from_file(&{m}_desc, options, weights_path, "
+      "out_model);\n}}\n\n",
+      fmt::arg("m", m));
+  std::vector<std::string> params, ins, outs;
+  for (const TensorSpec &s : plan.inputs) {
+    params.push_back(fmt::format("const {} *{}", cTypeName(s.type), cIdent(s.name)));
+    ins.push_back(cIdent(s.name));
+  }
+  for (const TensorSpec &s : plan.outputs) {
+    params.push_back(fmt::format("{} *{}", cTypeName(s.type), cIdent(s.name)));
+    outs.push_back(cIdent(s.name));
+  }
+  out += fmt::format(
+      "/* Runs the model on dense row-major buffers of the shapes above. */\n"
+      "static inline dynrt_status_t {m}_run(dynrt_model_t *model{sep}{params}) "
+      "{{\n  const void *inputs[] = {{{ins}}};\n  void *outputs[] = {{{outs}}};\n"
+      "  return dynrt_model_run(model, inputs, outputs);\n}}\n\n",
+      fmt::arg("m", m), fmt::arg("sep", params.empty() ? "" : ", "),
+      fmt::arg("params", fmt::join(params, ", ")),
+      fmt::arg("ins", ins.empty() ? "0" : fmt::format("{}", fmt::join(ins, ", "))),
+      fmt::arg("outs", outs.empty() ? "0" : fmt::format("{}", fmt::join(outs, ", "))));
+  out += fmt::format("#ifdef __cplusplus\n}} /* extern \"C\" */\n#endif\n\n#endif /* {} */\n",
+                     guard);
+  return out;
+}
+
+LogicalResult writeFile(StringRef path, StringRef contents, Location loc) {
+  llvm::Error err = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+    os << contents;
+    return llvm::Error::success();
+  });
+  if (err)
+    return emitError(loc, "cannot write '")
+           << path << "': " << llvm::toString(std::move(err));
+  return success();
+}
+
+} // namespace
+
+LogicalResult emitHostMLIR(ModuleOp module, StringRef name, llvm::raw_ostream &os) {
+  FailureOr<HostPlan> plan = planHost(module, modelName(name));
+  if (failed(plan))
+    return failure();
+  MLIRContext *ctx = module.getContext();
+  ctx->getOrLoadDialect<LLVM::LLVMDialect>();
+  FailureOr<OwningOpRef<ModuleOp>> host = buildHostModule(*plan, ctx);
+  if (failed(host))
+    return failure();
+  os << fmt::format("// arena: {} bytes\n", plan->arenaBytes);
+  (*host)->print(os);
+  return success();
+}
+
+LogicalResult emitHostLLVMIR(ModuleOp module, StringRef name, llvm::raw_ostream &os) {
+  FailureOr<HostPlan> plan = planHost(module, modelName(name));
+  if (failed(plan))
+    return failure();
+  llvm::LLVMContext llvmCtx;
+  FailureOr<std::unique_ptr<llvm::Module>> m = translateHost(*plan, llvmCtx);
+  if (failed(m))
+    return failure();
+  (*m)->print(os, nullptr);
+  return success();
+}
+
+LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
+                          LibraryStats &stats) {
+  Location loc = module.getLoc();
+  std::string name = modelName(options.outputBase);
+  FailureOr<HostPlan> plan = planHost(module, name);
+  if (failed(plan))
+    return failure();
+  stats.arenaBytes = plan->arenaBytes;
+  stats.numKernels = plan->kernels.size();
+  for (const TensorSpec &w : plan->weights)
+    stats.weightBytes += w.bytes();
+
+  std::string target = options.kernelTarget == "host"
+                           ? codegen::hostKernelTarget()
+                           : options.kernelTarget;
+  std::string targetError;
+  if (!codegen::isValidKernelTarget(target, targetError))
+    return emitError(loc, targetError);
+
+  // Objects, in memory: host code, kernels, the Halide runtime.
+  std::vector<std::pair<std::string, std::string>> objects;
+  llvm::LLVMContext llvmCtx;
+  FailureOr<std::unique_ptr<llvm::Module>> host = translateHost(*plan, llvmCtx);
+  if (failed(host))
+    return failure();
+  FailureOr<std::string> hostObject = emitObject(**host, loc);
+  if (failed(hostObject))
+    return failure();
+  objects.push_back({name + "_host.o", *hostObject});
+
+  llvm::SmallString<128> tmpDir;
+  if (llvm::sys::fs::createUniqueDirectory("dyncc", tmpDir))
+    return emitError(loc, "cannot create a temporary directory");
+  auto cleanup = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(tmpDir); });
+  auto readObject = [&](const std::string &path, const std::string &member) -> LogicalResult {
+    auto buffer = llvm::MemoryBuffer::getFile(path);
+    if (!buffer)
+      return emitError(loc, "cannot read '") << path << "'";
+    objects.push_back({member, (*buffer)->getBuffer().str()});
+    return success();
+  };
+  for (func::FuncOp k : plan->kernels) {
+    FailureOr<kir::Kernel> kernel = extractKernel(k);
+    if (failed(kernel))
+      return failure();
+    kernel->name = name + "_" + k.getSymName().str();
+    std::string path = (tmpDir + "/" + kernel->name + ".o").str();
+    std::string error;
+    if (!codegen::compileKernel(*kernel, target, path, error))
+      return k.emitError("cannot compile kernel: ") << error;
+    if (failed(readObject(path, kernel->name + ".o")))
+      return failure();
+  }
+  {
+    std::string path = (tmpDir + "/halide_runtime.o").str();
+    std::string error;
+    if (!codegen::compileRuntime(target, path, error))
+      return emitError(loc, "cannot compile the Halide runtime: ") << error;
+    if (failed(readObject(path, name + "_halide_runtime.o")))
+      return failure();
+  }
+
+  // The archive: our objects, then libdynrt's.
+  std::vector<llvm::NewArchiveMember> members;
+  for (auto &[member, bytes] : objects)
+    members.emplace_back(llvm::MemoryBufferRef(bytes, member));
+  std::unique_ptr<llvm::MemoryBuffer> runtimeBuffer;
+  std::unique_ptr<llvm::object::Archive> runtime;
+  if (!options.runtimeArchive.empty()) {
+    auto buffer = llvm::MemoryBuffer::getFile(options.runtimeArchive);
+    if (!buffer)
+      return emitError(loc, "cannot read the runtime '")
+             << options.runtimeArchive << "'";
+    runtimeBuffer = std::move(*buffer);
+    auto archive = llvm::object::Archive::create(runtimeBuffer->getMemBufferRef());
+    if (!archive)
+      return emitError(loc, "'") << options.runtimeArchive << "' is not an archive: "
+                                 << llvm::toString(archive.takeError());
+    runtime = std::move(*archive);
+    llvm::Error err = llvm::Error::success();
+    for (const llvm::object::Archive::Child &child : runtime->children(err)) {
+      auto member = llvm::NewArchiveMember::getOldMember(child, true);
+      if (!member)
+        return emitError(loc, "bad runtime archive member: ")
+               << llvm::toString(member.takeError());
+      members.push_back(std::move(*member));
+    }
+    if (err)
+      return emitError(loc, "bad runtime archive: ") << llvm::toString(std::move(err));
+  }
+  auto archive = llvm::writeArchiveToBuffer(
+      members, llvm::SymtabWritingMode::NormalSymtab,
+      llvm::object::Archive::K_GNU, /*Deterministic=*/true, /*Thin=*/false);
+  if (!archive)
+    return emitError(loc, "cannot build the archive: ")
+           << llvm::toString(archive.takeError());
+
+  // Everything is ready: write the files.
+  llvm::StringRef dir = llvm::sys::path::parent_path(options.outputBase);
+  auto inDir = [&](const std::string &file) {
+    llvm::SmallString<128> p(dir);
+    llvm::sys::path::append(p, file);
+    return std::string(p);
+  };
+  if (!dir.empty() && llvm::sys::fs::create_directories(dir))
+    return emitError(loc, "cannot create directory '") << dir << "'";
+  if (failed(writeFile(inDir("lib" + name + ".a"), (*archive)->getBuffer(), loc)))
+    return failure();
+  if (failed(writeFile(inDir(name + ".h"),
+                       headerText(*plan, llvm::sys::path::filename(options.source)),
+                       loc)))
+    return failure();
+  if (!options.runtimeHeader.empty()) {
+    auto header = llvm::MemoryBuffer::getFile(options.runtimeHeader);
+    if (!header)
+      return emitError(loc, "cannot read '") << options.runtimeHeader << "'";
+    if (failed(writeFile(inDir("dynrt.h"), (*header)->getBuffer(), loc)))
+      return failure();
+  }
+  return success();
+}
+
+} // namespace dyncc

@@ -1,0 +1,52 @@
+//===- EmitLibrary.h - a model as a library and a C header ------*- C++ -*-===//
+
+#ifndef DYNCC_CODEGEN_EMITLIBRARY_H
+#define DYNCC_CODEGEN_EMITLIBRARY_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+
+namespace dyncc {
+
+struct LibraryOptions {
+  /// `dir/name`: writes dir/libname.a (or .so), dir/name.h, dir/dynrt.h.
+  std::string outputBase;
+  /// The Halide target of the kernels ("host" resolves to this machine).
+  std::string kernelTarget = "host";
+  bool shared = false;
+  /// libdynrt.a, whose objects go into the library.
+  std::string runtimeArchive;
+  /// dynrt.h, copied next to the generated header.
+  std::string runtimeHeader;
+  /// The model file, named in the generated header.
+  std::string source;
+};
+
+/// What the library needs besides its code, computed by planHost.
+struct LibraryStats {
+  int64_t arenaBytes = 0;
+  int64_t weightBytes = 0;
+  int numKernels = 0;
+};
+
+/// Compiles a module that went through the kernel pipeline into a library:
+/// plans memory, lowers the host code to LLVM, compiles the kernels with
+/// Halide, and writes the archive (or shared object) and the C header.
+/// Errors are located diagnostics; nothing is written unless everything
+/// succeeded.
+mlir::LogicalResult emitLibrary(mlir::ModuleOp module,
+                                const LibraryOptions &options,
+                                LibraryStats &stats);
+
+/// The lowered host module (LLVM dialect) and the LLVM IR of the host code,
+/// for --emit=host and --emit=llvm.
+mlir::LogicalResult emitHostMLIR(mlir::ModuleOp module, llvm::StringRef name,
+                                 llvm::raw_ostream &os);
+mlir::LogicalResult emitHostLLVMIR(mlir::ModuleOp module, llvm::StringRef name,
+                                   llvm::raw_ostream &os);
+
+} // namespace dyncc
+
+#endif // DYNCC_CODEGEN_EMITLIBRARY_H

@@ -1,0 +1,348 @@
+//===- GemmKernel.cpp - the GEMM kernel of dyncc as a Halide pipeline -----===//
+//
+// One algorithm (acc = 0; acc += A * B over an RDom; out = epilogue(acc)) and
+// a schedule chosen for the static shape and the target. Three loop
+// structures (GemmPath):
+//
+// - Tiled: register micro-tile of `rows` x `vectors` vectors. The
+//   accumulator Func is computed per micro-tile and fully unrolled, so LLVM
+//   keeps it in registers across the k loop: each k step loads `vectors`
+//   vectors of B and broadcasts `rows` scalars of A (6 x 4 zmm = 24 of the 32
+//   AVX-512 registers, the BLIS/OpenBLAS shape). One parallel task per
+//   (column panel, block of rows); the task may first copy its panel of B
+//   into a contiguous buffer (packing), which a transposed B needs and which
+//   pays off for large M. Tails: ShiftInwards on every split (the last tile
+//   overlaps its neighbour and recomputes a few outputs: legal because the
+//   output is pure), with the tile chosen to waste the least.
+// - Stream (small M, B [K, N]): every element of B is used only M times, so
+//   the kernel is a stream over B. Each task accumulates a wide block of
+//   outputs in L1 and reads B row by row (dense, prefetcher-friendly).
+// - Dot (small M, B [N, K]): both operands are contiguous in k, so vectorize
+//   k (rfactor into vector lanes, reduce the lanes at the end) and compute a
+//   few rows of B against all rows of A at once.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/GemmKernel.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+using namespace Halide;
+
+namespace dyncc::codegen {
+
+namespace {
+
+// Thresholds of the automatic choice, measured on the K1 machine (AMD Zen 4,
+// AVX-512; see docs/performance.md).
+constexpr int kStreamMaxM = 1;  // Stream beats 1-row micro-tiles only at M=1
+constexpr int kDotMaxM = 8;     // Dot beats packing + Tiled up to here
+constexpr int kPackMinM = 512;  // below, reading B in place is as fast
+constexpr int kMinTasks = 8;    // parallel tasks wanted (2 cores, balance)
+
+int largestPowerOfTwoAtMost(int x) {
+  int p = 1;
+  while (p * 2 <= x)
+    p *= 2;
+  return p;
+}
+
+int ceilDiv(int x, int y) { return (x + y - 1) / y; }
+
+int roundUp(int x, int multiple) { return ceilDiv(x, multiple) * multiple; }
+
+void checkOperand(const Func &f, const char *what, const GemmShape &shape) {
+  if (!f.defined())
+    throw std::invalid_argument(std::string("buildGemm: ") + what +
+                                " is not defined");
+  int dims = f.dimensions();
+  if (dims != 2 && !(shape.batch > 0 && dims == 3))
+    throw std::invalid_argument(
+        std::string("buildGemm: ") + what + " has " + std::to_string(dims) +
+        " dimensions; expected 2" + (shape.batch > 0 ? " or 3" : ""));
+  if (f.outputs() != 1 || f.output_types()[0] != Float(32))
+    throw std::invalid_argument(std::string("buildGemm: ") + what +
+                                " must produce one float32 value");
+}
+
+/// The micro-tile (rows, vectors) that wastes the least work on tails among
+/// shapes that fit the register file, in order of preference.
+void chooseMicroTile(const GemmShape &shape, const Target &target,
+                     GemmTiling &t) {
+  struct Candidate {
+    int rows, vectors;
+  };
+  std::vector<Candidate> candidates;
+  if (target.has_feature(Target::AVX512))
+    // 32 zmm: up to 24 accumulators + the B vectors + one broadcast.
+    candidates = {{6, 4}, {8, 3}, {4, 4}, {5, 4}, {7, 3}, {3, 4}, {2, 4}};
+  else if (target.has_feature(Target::FMA))
+    // 16 ymm: 12 accumulators (the Haswell 6 x 16 kernel).
+    candidates = {{6, 2}, {4, 3}, {5, 2}, {3, 3}, {2, 4}};
+  else
+    // 16 xmm and no FMA: the product needs a temporary register too.
+    candidates = {{4, 2}, {3, 3}, {5, 2}, {2, 4}};
+  candidates.push_back({1, 4});
+
+  const int vw = t.vectorWidth;
+  double best = 1e30;
+  int bestRows = 1, bestVectors = 1;
+  for (Candidate c : candidates) {
+    int rows = std::min(t.rows > 0 ? t.rows : c.rows, shape.M);
+    int vectors = t.vectors > 0 ? t.vectors : c.vectors;
+    vectors = std::max(1, std::min(vectors, shape.N / vw));
+    // Outputs computed (ShiftInwards recomputes the overlap) per output
+    // needed; 1% slack so that the order of preference wins near-ties.
+    double waste = double(ceilDiv(shape.M, rows) * rows) / shape.M *
+                   double(ceilDiv(shape.N, vectors * vw) * vectors * vw) /
+                   shape.N;
+    if (waste < best * 0.99) {
+      best = waste;
+      bestRows = rows;
+      bestVectors = vectors;
+    }
+  }
+  t.rows = bestRows;
+  t.vectors = bestVectors;
+}
+
+} // namespace
+
+GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
+                            const GemmTiling &requested) {
+  GemmTiling t = requested;
+  const int natural = target.natural_vector_size<float>();
+  if (t.path == GemmPath::Auto) {
+    if (shape.transposeB)
+      t.path = shape.M <= kDotMaxM ? GemmPath::Dot : GemmPath::Tiled;
+    else
+      t.path = shape.M <= kStreamMaxM ? GemmPath::Stream : GemmPath::Tiled;
+  }
+
+  // Vector width: the target's, but never wider than the vectorized extent
+  // (a ShiftInwards tile must fit inside it): k for Dot, n otherwise.
+  const int vectorized = t.path == GemmPath::Dot ? shape.K : shape.N;
+  if (t.vectorWidth <= 0)
+    t.vectorWidth = natural;
+  t.vectorWidth =
+      std::min(largestPowerOfTwoAtMost(t.vectorWidth),
+               largestPowerOfTwoAtMost(vectorized));
+  if (t.path != GemmPath::Tiled)
+    return t;
+
+  chooseMicroTile(shape, target, t);
+
+  // Rows per task: all of M when there are enough column panels to keep the
+  // threads busy (every extra block of rows packs the B panel again).
+  const int panels = ceilDiv(shape.N, t.vectors * t.vectorWidth) *
+                     std::max(1, shape.batch);
+  if (t.blockRows <= 0) {
+    int blocks = std::min(ceilDiv(kMinTasks, panels), ceilDiv(shape.M, t.rows));
+    t.blockRows = roundUp(ceilDiv(shape.M, blocks), t.rows);
+  }
+  t.blockRows = std::max(t.rows, std::min(t.blockRows, shape.M));
+
+  // Packing copies each panel once per task. A transposed B must be packed
+  // (else every vector load along n is a gather); otherwise it pays off only
+  // when many rows share the panel: below that the copy's cache misses are
+  // exposed, while the micro-kernel's own loads of B overlap its FMAs.
+  if (t.packB < 0)
+    t.packB = shape.transposeB || shape.M >= kPackMinM ? 1 : 0;
+  return t;
+}
+
+Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
+               const GemmEpilogue &epilogue, const Target &target,
+               const std::string &name, const GemmTiling &requested) {
+  if (shape.M < 1 || shape.N < 1 || shape.K < 1 || shape.batch < 0)
+    throw std::invalid_argument(
+        "buildGemm: M, N, K must be >= 1 and batch >= 0");
+  checkOperand(A, "A", shape);
+  checkOperand(B, "B", shape);
+  const bool batched = shape.batch > 0;
+  const GemmTiling t = chooseGemmTiling(shape, target, requested);
+  const int vw = t.vectorWidth;
+
+  Var n("n"), m("m"), b("b");
+  std::vector<Var> outVars = {n, m};
+  if (batched)
+    outVars.push_back(b);
+  std::vector<Expr> outArgs(outVars.begin(), outVars.end());
+  // Operand access; an operand without a batch dimension is shared.
+  auto call = [&](const Func &f, std::vector<Expr> args) {
+    if (batched && f.dimensions() == 3)
+      args.push_back(b);
+    return f(args);
+  };
+  auto withBatch = [&](std::vector<Expr> args) {
+    if (batched)
+      args.push_back(b);
+    return args;
+  };
+  auto finish = [&](Func &out, const Func &acc) {
+    out(outArgs) = epilogue ? epilogue(acc(outArgs), outVars) : acc(outArgs);
+    // Static bounds: constant loop extents everywhere, and the schedule's
+    // tile choices hold for exactly this region.
+    out.bound(n, 0, shape.N).bound(m, 0, shape.M);
+    if (batched)
+      out.bound(b, 0, shape.batch);
+  };
+
+  Func out(name), acc(name + "_acc");
+  Var no("no"), ni("ni"), mo("mo"), mi("mi"), mt("mt"), mr("mr");
+  // Parallel over v (and the batch); returns the loop of one task.
+  auto parallelTasks = [&](const Var &v) {
+    if (!batched) {
+      out.parallel(v);
+      return v;
+    }
+    Var task(v.name() + "_b");
+    out.fuse(v, b, task).parallel(task);
+    return task;
+  };
+
+  if (t.path == GemmPath::Dot) {
+    // k = ko * vw + lane over the whole vectors, then a scalar tail.
+    const int kMain = shape.K / vw * vw;
+    RDom rv(0, vw, 0, shape.K / vw, name + "_k");
+    Var lane("lane");
+    Expr kv = rv.y * vw + rv.x;
+    Func bt(name + "_bt");
+    Var k("k");
+    bt(withBatch({k, n})) = shape.transposeB ? call(B, {k, n}) : call(B, {n, k});
+    acc(outArgs) = 0.0f;
+    acc(outArgs) += call(A, {kv, m}) * bt(withBatch({kv, n}));
+    if (kMain < shape.K) {
+      RDom tail(kMain, shape.K - kMain, name + "_ktail");
+      acc(outArgs) += call(A, {tail, m}) * bt(withBatch({tail, n}));
+    }
+    finish(out, acc);
+
+    // A group of B rows x all of A's rows at a time: every vector of B is
+    // loaded once for all M rows, and groups x M independent sums hide the
+    // FMA latency.
+    const int group = std::max(1, std::min({8, 24 / shape.M, shape.N}));
+    const int perTask = std::min(shape.N, roundUp(16, group));
+    Var ng("ng"), nk("nk");
+    out.split(n, no, ni, perTask, TailStrategy::ShiftInwards)
+        .split(ni, ng, nk, group, TailStrategy::ShiftInwards)
+        .reorder(nk, m, ng, no);
+    parallelTasks(no);
+    acc.compute_at(out, ng);
+    Func lanes = acc.update(0).rfactor(rv.x, lane);
+    // rfactor puts the new lane dimension outermost; it must be innermost
+    // in storage for the partial sums to be whole vectors (in registers).
+    lanes.compute_at(out, ng).reorder_storage(lane, n, m);
+    if (vw > 1)
+      lanes.vectorize(lane);
+    Stage update = lanes.update();
+    update.reorder(lane, n, m, rv.y);
+    if (vw > 1)
+      update.vectorize(lane);
+    update.unroll(n);
+    if (shape.M <= 8)
+      update.unroll(m);
+    return out;
+  }
+
+  RDom r(0, shape.K, name + "_k");
+  Var k("k");
+  // B as a Func over (n, k[, b]) whatever its layout; a transposed B goes
+  // through a staging Func (bkn) for the blocked transpose below.
+  Func bnk(name + "_bnk"), bkn(name + "_bkn");
+  if (shape.transposeB) {
+    bkn(withBatch({k, n})) = call(B, {k, n});
+    bnk(withBatch({n, k})) = bkn(withBatch({k, n}));
+  } else {
+    bnk(withBatch({n, k})) = call(B, {n, k});
+  }
+  acc(outArgs) = 0.0f;
+  acc(outArgs) += call(A, {r, m}) * bnk(withBatch({n, r}));
+  finish(out, acc);
+
+  if (t.path == GemmPath::Stream) {
+    // Register block: M rows x `nvec` vectors of accumulators, loaded and
+    // stored once per `kUnroll` rows of B (a divisor of K: no guard).
+    const int nvec =
+        std::max(1, std::min({4, 24 / shape.M, std::max(1, shape.N / vw)}));
+    const int step = nvec * vw;
+    const int kUnroll = shape.K % 8 == 0   ? 8
+                        : shape.K % 4 == 0 ? 4
+                        : shape.K % 2 == 0 ? 2
+                                           : 1;
+    // Output block per task: its accumulators (block x M floats) stay in
+    // L1; an even number of tasks, so that 2 threads share them evenly.
+    const int maxBlock = std::max(step, 4096 / shape.M / step * step);
+    int tasks = 2;
+    while (roundUp(ceilDiv(shape.N, tasks), step) > maxBlock)
+      tasks += 2;
+    const int block = std::min(roundUp(ceilDiv(shape.N, tasks), step),
+                               std::max(step, shape.N / step * step));
+    out.split(n, no, ni, block, TailStrategy::ShiftInwards).reorder(ni, m, no);
+    Var task = parallelTasks(no);
+    if (vw > 1)
+      out.vectorize(ni, vw);
+    acc.compute_at(out, task);
+    if (vw > 1)
+      acc.vectorize(n, vw);
+    RVar ko("ko"), ki("ki");
+    Var nO("nO"), nI("nI");
+    Stage update = acc.update();
+    update.split(r, ko, ki, kUnroll)
+        .split(n, nO, nI, step)
+        .reorder(nI, m, ki, nO, ko);
+    if (vw > 1)
+      update.vectorize(nI, vw);
+    update.unroll(nI).unroll(m).unroll(ki);
+    return out;
+  }
+
+  // Tiled.
+  const int panel = t.vectors * vw;
+  out.split(n, no, ni, panel, TailStrategy::ShiftInwards)
+      .split(m, mo, mi, t.blockRows, TailStrategy::ShiftInwards)
+      .split(mi, mt, mr, t.rows, TailStrategy::ShiftInwards)
+      .reorder(ni, mr, mt, no, mo)
+      .fuse(no, mo, mo);
+  Var task = parallelTasks(mo);
+  if (vw > 1)
+    out.vectorize(ni, vw);
+  out.unroll(ni).unroll(mr);
+
+  // The accumulator lives in registers: computed per micro-tile, init and
+  // update fully unrolled, k outermost in the update.
+  acc.compute_at(out, mt);
+  if (vw > 1)
+    acc.vectorize(n, vw);
+  acc.unroll(n).unroll(m);
+  Stage update = acc.update();
+  update.reorder(n, m, r);
+  if (vw > 1)
+    update.vectorize(n, vw);
+  update.unroll(n).unroll(m);
+
+  if (t.packB) {
+    // The task's panel of B, contiguous: the micro-kernel then reads one
+    // dense stream instead of K rows N floats apart (whose power-of-two
+    // strides also alias in the cache's sets).
+    bnk.compute_at(out, task);
+    if (shape.transposeB && vw > 1 && shape.K >= vw) {
+      // Transpose through a vw x vw staging tile: dense vector loads along
+      // k from B's rows, stored transposed into the tile, then dense vector
+      // loads along n from it. (Vectorizing n directly gathers: 10-20% of
+      // the GEMM's time.) ShiftInwards: a rounded-up tile would read B
+      // past row K.
+      Var nI("nI"), kI("kI");
+      bnk.tile(n, k, nI, kI, vw, vw, TailStrategy::ShiftInwards)
+          .vectorize(nI)
+          .unroll(kI);
+      bkn.compute_at(bnk, n).reorder_storage(n, k).vectorize(k).unroll(n);
+    } else if (vw > 1) {
+      bnk.vectorize(n, vw);
+    }
+  }
+  return out;
+}
+
+} // namespace dyncc::codegen

@@ -1,0 +1,101 @@
+//===- GemmKernel.h - the GEMM kernel of dyncc as a Halide pipeline -*- C++ -*-//
+//
+// Builds the Halide Func of a (batched) fp32 matrix multiply with a fused
+// elementwise epilogue, scheduled for one Halide target. Internal to codegen/:
+// this header includes Halide.h, so no file that includes MLIR headers may
+// include it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DYNCC_CODEGEN_GEMMKERNEL_H
+#define DYNCC_CODEGEN_GEMMKERNEL_H
+
+#include <Halide.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace dyncc::codegen {
+
+/// The static shape of one GEMM: out[b][m][n] = sum_k A[b][m][k] * B[b][k][n]
+/// (row-major names). Every extent is a compile-time constant: dyncc compiles
+/// static-shaped kernels, and the schedule is chosen for exactly this shape.
+struct GemmShape {
+  /// 0: no batch dimension, every Func is 2-D. >= 1: the output (and every
+  /// operand that has one) carries a third, outermost dimension b of this
+  /// extent. A batch of 1 is still 3-D, so that a bucket of size 1 keeps the
+  /// arity of the others.
+  int batch = 0;
+  int M = 1; ///< rows of the output (and of A)
+  int N = 1; ///< columns of the output (and of B)
+  int K = 1; ///< the reduced dimension
+  /// false: B is indexed B(n, k[, b]) (row-major [K, N]).
+  /// true:  B is indexed B(k, n[, b]) (row-major [N, K]: the [out, in]
+  ///        weights of a linear layer).
+  bool transposeB = false;
+};
+
+/// Receives the accumulated dot product at one output point and the output
+/// coordinates (n, m[, b]) and returns the value to store there. It may read
+/// other Funcs at those coordinates: a bias bias(n), a residual r(n, m), ...
+using GemmEpilogue = std::function<Halide::Expr(
+    const Halide::Expr &acc, const std::vector<Halide::Var> &outVars)>;
+
+/// The loop structures buildGemm can schedule (each correct for every shape;
+/// Auto picks by shape, the others are there for tests and tuning).
+enum class GemmPath {
+  Auto,
+  /// Register micro-tiles of `rows` x (`vectors` * vw) outputs, k innermost,
+  /// optionally over a packed copy of B. The general case.
+  Tiled,
+  /// Few rows, B not transposed: a wide block of outputs accumulated in L1
+  /// while B streams through row by row.
+  Stream,
+  /// Few rows, B transposed: dot products vectorized along k (both operands
+  /// are contiguous in k), several rows of B and all of A's rows at once.
+  Dot,
+};
+
+/// The schedule's parameters. Zero / Auto / -1 fields are chosen by
+/// chooseGemmTiling from the shape and the target.
+struct GemmTiling {
+  GemmPath path = GemmPath::Auto;
+  int vectorWidth = 0; ///< floats per vector along n (along k for Dot)
+  int vectors = 0;     ///< Tiled: vectors per micro-tile row
+  int rows = 0;        ///< Tiled: rows of the register micro-tile
+  int blockRows = 0;   ///< Tiled: rows per parallel task (shares one packed B)
+  int packB = -1;      ///< Tiled: -1 auto, 0 read B in place, 1 pack per task
+};
+
+/// Builds out(n, m[, b]) = epilogue(sum_k A(k, m[, b]) * B'(n, k[, b]), ...)
+/// where B' is B or its transpose (see GemmShape::transposeB).
+///
+/// - A is a Func over (k, m) or (k, m, b); B over (n, k) / (k, n), with or
+///   without b. In a batched GEMM an operand without a batch dimension is
+///   shared by every batch element (e.g. the weights of a linear layer).
+///   Both must produce one fp32 value. Their schedules are the caller's:
+///   typically ImageParams (as Funcs) or producers computed at root; an
+///   inlined producer is recomputed for every use.
+/// - epilogue may be empty (identity). Funcs it reads are scheduled by the
+///   caller too (inlined by default, which is what bias/residual want).
+/// - The result is bounded to exactly [0, N) x [0, M) (x [0, batch)) and
+///   scheduled for `target`: realize it over that region (or pass an output
+///   buffer of that size to the compiled pipeline).
+///
+/// Throws std::invalid_argument on a bad shape or operand arity.
+Halide::Func buildGemm(const GemmShape &shape, const Halide::Func &A,
+                       const Halide::Func &B, const GemmEpilogue &epilogue,
+                       const Halide::Target &target,
+                       const std::string &name = "gemm",
+                       const GemmTiling &tiling = {});
+
+/// The tiling buildGemm uses for `shape` on `target` when given `requested`
+/// (zero fields filled in, everything clamped to the shape).
+GemmTiling chooseGemmTiling(const GemmShape &shape,
+                            const Halide::Target &target,
+                            const GemmTiling &requested = {});
+
+} // namespace dyncc::codegen
+
+#endif // DYNCC_CODEGEN_GEMMKERNEL_H

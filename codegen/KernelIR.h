@@ -1,0 +1,104 @@
+//===- KernelIR.h - kernels between MLIR and Halide -------------*- C++ -*-===//
+//
+// The neutral description of one kernel (a dyn.kernel function: a few
+// linalg.generic ops on static shapes). ExtractKernels.cpp builds it from
+// MLIR; EmitHalide.cpp turns it into a Halide pipeline. Neither MLIR nor
+// Halide headers appear here: the two never meet in one translation unit
+// (they bring different LLVMs).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DYNCC_CODEGEN_KERNELIR_H
+#define DYNCC_CODEGEN_KERNELIR_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dyncc::kir {
+
+enum class ElemType : uint8_t { F32, F64, I1, I8, I16, I32, I64 };
+
+/// Bytes per element as stored in memory (i1 takes one byte).
+int64_t elemSize(ElemType type);
+const char *elemTypeName(ElemType type);
+
+enum class OpCode : uint8_t {
+  // Leaves.
+  Load,      // the stage's input access `index` at the current point
+  Acc,       // the current value of the stage's output `index`
+  LoopIndex, // the value of loop `index` (linalg.index)
+  Const,     // `fval` (floats) or `ival` (integers, i1)
+  Extract,   // tensor `index` at the integer operands (one per dim), clamped
+  // Floating point.
+  AddF, SubF, MulF, DivF, PowF,
+  MaximumF, MinimumF, // NaN-propagating (arith.maximumf / minimumf)
+  MaxNumF, MinNumF,   // NaN-ignoring (arith.maxnumf / minnumf)
+  NegF, Exp, Log, Tanh, Erf, Sqrt, Rsqrt, AbsF,
+  CmpF, // predicate `pred` = arith::CmpFPredicate value
+  // Integers.
+  AddI, SubI, MulI, DivSI, RemSI, AndI, OrI, XOrI,
+  CmpI, // predicate `pred` = arith::CmpIPredicate value
+  // Any type.
+  Select,
+  Cast, // to `type`; `unsignedSource` for uitofp / extui
+};
+
+struct Expr {
+  OpCode op;
+  ElemType type;
+  int64_t index = 0;
+  int64_t ival = 0;
+  double fval = 0.0;
+  int pred = 0;
+  bool unsignedSource = false;
+  std::vector<int> args; // indices into Stage::exprs, always smaller
+};
+
+/// One tensor dimension as a function of the loops:
+/// sum(coeffs[l] * loop_l) + offset.
+struct AffineDim {
+  std::vector<int64_t> coeffs;
+  int64_t offset = 0;
+};
+
+struct Access {
+  int tensor = -1;
+  std::vector<AffineDim> dims;
+};
+
+/// One linalg.generic: a loop nest with parallel and reduction loops.
+struct Stage {
+  std::vector<int64_t> loopExtents;
+  std::vector<bool> isReduction;
+  std::vector<Access> inputs;  // Load `i` reads inputs[i]
+  std::vector<Access> outputs; // output `o` of the stage writes outputs[o]
+  /// Per output: the tensor holding its initial value, or -1 (uninitialized
+  /// tensor.empty: the body must not depend on it).
+  std::vector<int> inits;
+  std::vector<Expr> exprs;
+  std::vector<int> yields; // per output, an index into exprs
+};
+
+struct Tensor {
+  enum class Role : uint8_t { Input, Output, Temp };
+  std::string name;
+  std::vector<int64_t> shape; // row-major, outermost first
+  ElemType type = ElemType::F32;
+  Role role = Role::Temp;
+  int stage = -1;  // the stage that writes it (Temp/Output)
+  int result = -1; // which output of that stage
+};
+
+struct Kernel {
+  std::string name; // the symbol of the generated function
+  std::string kind; // "gemm", "reduction", "elementwise"
+  std::vector<Tensor> tensors;
+  std::vector<Stage> stages;
+  std::vector<int> inputs;  // tensor ids, in argument order
+  std::vector<int> outputs; // tensor ids, in result order
+};
+
+} // namespace dyncc::kir
+
+#endif // DYNCC_CODEGEN_KERNELIR_H

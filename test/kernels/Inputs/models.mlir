@@ -1,0 +1,1 @@
+// Compositions: layers of the example models (see KernelsTest.cpp).

@@ -1,0 +1,80 @@
+/* CApiTest.c - proves that dynrt.h is a C99 header and that the C API works
+ * from C: statuses, weights opened from memory, lookup, binding, errors. */
+#include "runtime/dynrt.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++failures;                                                              \
+    }                                                                          \
+  } while (0)
+
+/* Fails the test on an error status, printing it, and frees it. */
+static int ok(dynrt_status_t status) {
+  if (!status)
+    return 1;
+  fprintf(stderr, "unexpected error %s: %s\n",
+          dynrt_status_code_name(dynrt_status_code(status)),
+          dynrt_status_message(status));
+  dynrt_status_free(status);
+  ++failures;
+  return 0;
+}
+
+int main(void) {
+  static const char header[] =
+      "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+  const float values[2] = {1.5f, -2.0f};
+  unsigned char image[256];
+  size_t headerSize = sizeof(header) - 1;
+  size_t i;
+  dynrt_weights_t *weights = NULL;
+  dynrt_tensor_info_t info;
+  dynrt_param_spec_t spec;
+  const void *data[1] = {NULL};
+  dynrt_status_t status;
+
+  CHECK(dynrt_status_code(NULL) == DYNRT_OK);
+  CHECK(strcmp(dynrt_status_message(NULL), "") == 0);
+  CHECK(dynrt_dtype_size(DYNRT_BF16) == 2);
+
+  for (i = 0; i < 8; ++i)
+    image[i] = (unsigned char)(headerSize >> (8 * i));
+  memcpy(image + 8, header, headerSize);
+  memcpy(image + 8 + headerSize, values, sizeof(values));
+
+  if (ok(dynrt_weights_open_memory(image, 8 + headerSize + sizeof(values),
+                                   &weights))) {
+    CHECK(dynrt_weights_count(weights) == 1);
+    if (ok(dynrt_weights_find(weights, "w", &info))) {
+      CHECK(info.dtype == DYNRT_F32 && info.rank == 1 && info.shape[0] == 2);
+      CHECK(((const float *)info.data)[1] == -2.0f);
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.name = "w";
+    spec.dtype = DYNRT_F32;
+    spec.rank = 1;
+    spec.shape[0] = 2;
+    if (ok(dynrt_weights_bind(weights, &spec, 1, data)))
+      CHECK(data[0] == info.data);
+    dynrt_weights_release(weights);
+  }
+
+  status = dynrt_weights_open_file("/nonexistent/dynrt/weights.safetensors",
+                                   &weights);
+  CHECK(dynrt_status_code(status) == DYNRT_NOT_FOUND);
+  CHECK(strstr(dynrt_status_message(status), "/nonexistent/dynrt") != NULL);
+  dynrt_status_free(status);
+
+  if (failures)
+    fprintf(stderr, "%d checks failed\n", failures);
+  else
+    printf("dynrt C API: all checks passed\n");
+  return failures ? 1 : 0;
+}
