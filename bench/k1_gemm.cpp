@@ -1,8 +1,8 @@
-//===- k1_gemm.cpp - K1 benchmark: dyncc's Halide GEMM, fp32 ---------------===//
+//===- k1_gemm.cpp - K1 benchmark: dyncc's Halide GEMM, fp32 -------------===//
 //
 // JIT-compiles codegen/GemmKernel for the host target for each K1 shape and
-// prints one line per shape: M K N median_ms, median and best GFLOP/s. run-k1.sh puts these
-// next to PyTorch's numbers measured in the same run.
+// prints one line per shape: M K N median_ms, median and best GFLOP/s.
+// run-k1.sh puts these next to PyTorch's numbers measured in the same run.
 //
 // Usage: dyncc-bench-k1 [--runs R] [--warmup W] [--shape MxKxN]...
 //                       [--transpose-b] [--rows R] [--vectors V]
@@ -109,8 +109,7 @@ int main(int argc, char **argv) {
         tiling.path = dyncc::codegen::GemmPath::Dot;
       else
         usage(argv[0]);
-    }
-    else if (arg == "--pack-b")
+    } else if (arg == "--pack-b")
       tiling.packB = std::atoi(next());
     else if (arg == "--asm")
       asmPath = next();
@@ -125,7 +124,9 @@ int main(int argc, char **argv) {
       usage(argv[0]);
   }
   if (shapes.empty())
-    shapes = {{128, 768, 768}, {128, 768, 3072}, {512, 512, 2048},
+    shapes = {{128, 768, 768},
+              {128, 768, 3072},
+              {512, 512, 2048},
               {1024, 1024, 1024}};
   runs = std::max(runs, 10);
 
@@ -143,8 +144,8 @@ int main(int argc, char **argv) {
     // Halide buffers are innermost-first: a row-major [M, K] matrix is
     // (k, m).
     Buffer<float> a(s.K, s.M), c(s.N, s.M);
-    Buffer<float> b = transposeB ? Buffer<float>(s.K, s.N)
-                                 : Buffer<float>(s.N, s.K);
+    Buffer<float> b =
+        transposeB ? Buffer<float>(s.K, s.N) : Buffer<float>(s.N, s.K);
     a.for_each_value([&](float &v) { v = dist(rng); });
     b.for_each_value([&](float &v) { v = dist(rng); });
 

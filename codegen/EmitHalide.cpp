@@ -13,6 +13,7 @@
 
 #include <Halide.h>
 
+#include <cstdlib>
 #include <functional>
 #include <map>
 
@@ -166,8 +167,12 @@ private:
   std::vector<std::vector<Var>> stageVars; // pure vars, innermost first
   std::map<int, Func> outputWrappers;
 
+  /// Dense row-major with static shape, and no alignment assumed beyond
+  /// the element: callers' buffers and weights inside a safetensors file may
+  /// sit anywhere (Halide would otherwise emit aligned vector loads).
   static void constrainDense(Internal::Parameter p,
                              const std::vector<int64_t> &shape) {
+    p.set_host_alignment(p.type().bytes());
     int rank = (int)shape.size();
     int64_t stride = 1;
     for (int d = 0; d < rank; ++d) {
@@ -422,21 +427,36 @@ private:
 
   /// Computes `f` at root, vectorized along the innermost dimension and
   /// parallel along the outermost, for its pure and update definitions.
+  /// Tails: a pure definition shifts its last vector inwards (recomputing a
+  /// few points is harmless); an update may not run twice on a point, so it
+  /// takes the widest vector that divides the extent, or none. (Predicated
+  /// tails are avoided: Halide 14 on AVX-512 was seen to read past buffers.)
   void scheduleRoot(Func f, const std::vector<Var> &vars,
                     const std::vector<int64_t> &shapeOuterFirst, Type type) {
     f.compute_root();
-    int width = target.natural_vector_size(type);
     size_t rank = vars.size();
-    auto apply = [&](Stage st, bool isUpdate) {
-      if (rank >= 1 && shapeOuterFirst.back() >= width && width > 1)
-        st.vectorize(vars[0], width, TailStrategy::GuardWithIf);
+    if (rank == 0)
+      return;
+    int natural = target.natural_vector_size(type);
+    int64_t inner = shapeOuterFirst.back();
+    auto parallelize = [&](Stage st) {
       if (rank >= 2 && shapeOuterFirst.front() >= 2)
         st.parallel(vars[rank - 1]);
-      (void)isUpdate;
     };
-    apply(f, false);
-    for (int u = 0; u < f.num_update_definitions(); ++u)
-      apply(f.update(u), true);
+    int pureWidth = natural;
+    while (pureWidth > 1 && pureWidth > inner)
+      pureWidth /= 2;
+    if (pureWidth > 1)
+      f.vectorize(vars[0], pureWidth, TailStrategy::ShiftInwards);
+    parallelize(f);
+    for (int u = 0; u < f.num_update_definitions(); ++u) {
+      int width = natural;
+      while (width > 1 && inner % width != 0)
+        width /= 2;
+      if (width > 1)
+        f.update(u).vectorize(vars[0], width);
+      parallelize(f.update(u));
+    }
   }
 
   void schedule() {
@@ -473,6 +493,10 @@ bool compileKernel(const kir::Kernel &kernel, const std::string &target,
   try {
     std::vector<Argument> args(b.params.begin(), b.params.end());
     Pipeline p(b.outputs);
+    // Debugging aid: the lowered Halide statement of every kernel.
+    if (const char *dir = std::getenv("DYNCC_HALIDE_STMT_DIR"))
+      p.compile_to_lowered_stmt(std::string(dir) + "/" + kernel.name + ".stmt",
+                                args, Text, parseTarget(target));
     p.compile_to_object(objectPath, args, kernel.name,
                         parseTarget(target).with_feature(Target::NoRuntime));
     return true;

@@ -1,4 +1,4 @@
-//===- GemmKernel.cpp - the GEMM kernel of dyncc as a Halide pipeline -----===//
+//===- GemmKernel.cpp - dyncc's GEMM kernel as a Halide pipeline ---------===//
 //
 // One algorithm (acc = 0; acc += A * B over an RDom; out = epilogue(acc)) and
 // a schedule chosen for the static shape and the target. Three loop
@@ -35,11 +35,14 @@ namespace dyncc::codegen {
 namespace {
 
 // Thresholds of the automatic choice, measured on the K1 machine (AMD Zen 4,
-// AVX-512; see docs/performance.md).
-constexpr int kStreamMaxM = 1;  // Stream beats 1-row micro-tiles only at M=1
-constexpr int kDotMaxM = 8;     // Dot beats packing + Tiled up to here
-constexpr int kPackMinM = 512;  // below, reading B in place is as fast
-constexpr int kMinTasks = 8;    // parallel tasks wanted (2 cores, balance)
+// 2 cores, 1 MiB L2 per core, 32 MiB shared L3; docs/performance.md).
+constexpr int kDotMaxM = 8;    // transposed B: Dot beats packing + Tiled
+constexpr int kStreamMaxM = 8; // B [K, N]: Stream can beat Tiled up to here:
+constexpr double kStreamMinBBytes = 12.0 * (1 << 20); // once B leaves L3
+constexpr int kPackMinM = 512;     // below, reading B in place is as fast...
+constexpr int kPackAliasMinM = 32; // ...unless B's rows alias in the caches
+constexpr int kPackAliasMinK = 2048;
+constexpr int kMinTasks = 8; // parallel tasks wanted (2 cores, balance)
 
 int largestPowerOfTwoAtMost(int x) {
   int p = 1;
@@ -113,11 +116,18 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
                             const GemmTiling &requested) {
   GemmTiling t = requested;
   const int natural = target.natural_vector_size<float>();
+  const double bBytes = 4.0 * shape.N * shape.K;
   if (t.path == GemmPath::Auto) {
     if (shape.transposeB)
       t.path = shape.M <= kDotMaxM ? GemmPath::Dot : GemmPath::Tiled;
+    else if (shape.M == 1 ||
+             (shape.M <= kStreamMaxM && bBytes > kStreamMinBBytes))
+      // One row: the micro-tile has too few accumulators, Stream is as fast
+      // in cache and up to 3x faster from DRAM. A few rows: Tiled computes
+      // faster, but Stream reads B faster once it comes from DRAM.
+      t.path = GemmPath::Stream;
     else
-      t.path = shape.M <= kStreamMaxM ? GemmPath::Stream : GemmPath::Tiled;
+      t.path = GemmPath::Tiled;
   }
 
   // Vector width: the target's, but never wider than the vectorized extent
@@ -125,9 +135,8 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   const int vectorized = t.path == GemmPath::Dot ? shape.K : shape.N;
   if (t.vectorWidth <= 0)
     t.vectorWidth = natural;
-  t.vectorWidth =
-      std::min(largestPowerOfTwoAtMost(t.vectorWidth),
-               largestPowerOfTwoAtMost(vectorized));
+  t.vectorWidth = std::min(largestPowerOfTwoAtMost(t.vectorWidth),
+                           largestPowerOfTwoAtMost(vectorized));
   if (t.path != GemmPath::Tiled)
     return t;
 
@@ -135,8 +144,8 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
 
   // Rows per task: all of M when there are enough column panels to keep the
   // threads busy (every extra block of rows packs the B panel again).
-  const int panels = ceilDiv(shape.N, t.vectors * t.vectorWidth) *
-                     std::max(1, shape.batch);
+  const int panels =
+      ceilDiv(shape.N, t.vectors * t.vectorWidth) * std::max(1, shape.batch);
   if (t.blockRows <= 0) {
     int blocks = std::min(ceilDiv(kMinTasks, panels), ceilDiv(shape.M, t.rows));
     t.blockRows = roundUp(ceilDiv(shape.M, blocks), t.rows);
@@ -144,11 +153,18 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   t.blockRows = std::max(t.rows, std::min(t.blockRows, shape.M));
 
   // Packing copies each panel once per task. A transposed B must be packed
-  // (else every vector load along n is a gather); otherwise it pays off only
-  // when many rows share the panel: below that the copy's cache misses are
-  // exposed, while the micro-kernel's own loads of B overlap its FMAs.
+  // (else every vector load along n is a gather). Otherwise it pays off when
+  // many rows share the panel, or when the panel's rows, 4 KiB apart or a
+  // multiple of it, alias in the caches' sets and evict each other before
+  // the next micro-tile reuses them. Elsewhere the copy loses: its cache
+  // misses are exposed, while the micro-kernel's own loads of B overlap its
+  // FMAs.
+  const bool aliasing = shape.N % 1024 == 0 && shape.K >= kPackAliasMinK;
   if (t.packB < 0)
-    t.packB = shape.transposeB || shape.M >= kPackMinM ? 1 : 0;
+    t.packB = shape.transposeB || shape.M >= kPackMinM ||
+                      (aliasing && shape.M >= kPackAliasMinM)
+                  ? 1
+                  : 0;
   return t;
 }
 
@@ -190,7 +206,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   };
 
   Func out(name), acc(name + "_acc");
-  Var no("no"), ni("ni"), mo("mo"), mi("mi"), mt("mt"), mr("mr");
+  Var no("no"), ni("ni"), mo("mo"), mi("mi"), mt("mt"), mr("mr"), tile("tile");
   // Parallel over v (and the batch); returns the loop of one task.
   auto parallelTasks = [&](const Var &v) {
     if (!batched) {
@@ -210,7 +226,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     Expr kv = rv.y * vw + rv.x;
     Func bt(name + "_bt");
     Var k("k");
-    bt(withBatch({k, n})) = shape.transposeB ? call(B, {k, n}) : call(B, {n, k});
+    bt(withBatch({k, n})) =
+        shape.transposeB ? call(B, {k, n}) : call(B, {n, k});
     acc(outArgs) = 0.0f;
     acc(outArgs) += call(A, {kv, m}) * bt(withBatch({kv, n}));
     if (kMain < shape.K) {
@@ -241,7 +258,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     if (vw > 1)
       update.vectorize(lane);
     update.unroll(n);
-    if (shape.M <= 8)
+    if (shape.M <= kDotMaxM)
       update.unroll(m);
     return out;
   }
@@ -294,7 +311,9 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
         .reorder(nI, m, ki, nO, ko);
     if (vw > 1)
       update.vectorize(nI, vw);
-    update.unroll(nI).unroll(m).unroll(ki);
+    update.unroll(nI).unroll(ki);
+    if (shape.M <= kStreamMaxM)
+      update.unroll(m);
     return out;
   }
 
@@ -304,8 +323,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       .split(m, mo, mi, t.blockRows, TailStrategy::ShiftInwards)
       .split(mi, mt, mr, t.rows, TailStrategy::ShiftInwards)
       .reorder(ni, mr, mt, no, mo)
-      .fuse(no, mo, mo);
-  Var task = parallelTasks(mo);
+      .fuse(no, mo, tile);
+  Var task = parallelTasks(tile);
   if (vw > 1)
     out.vectorize(ni, vw);
   out.unroll(ni).unroll(mr);

@@ -1,4 +1,4 @@
-//===- GemmKernel.h - the GEMM kernel of dyncc as a Halide pipeline -*- C++ -*-//
+//===- GemmKernel.h - dyncc's GEMM kernel as a Halide pipeline -*- C++ -*-===//
 //
 // Builds the Halide Func of a (batched) fp32 matrix multiply with a fused
 // elementwise epilogue, scheduled for one Halide target. Internal to codegen/:

@@ -96,7 +96,10 @@ bool isInitProducer(Operation *op) {
   for (OpOperand *in : generic.getDpsInputOperands())
     if (isa<ShapedType>(in->get().getType()))
       return false;
-  return true;
+  // A body that reads tensors (concat, insert_slice) is real work.
+  return generic.getBody()->walk([](tensor::ExtractOp) {
+                                     return WalkResult::interrupt();
+                                   }).wasInterrupted() == false;
 }
 
 /// Ops allowed in a function body around the kernels: views, control flow,

@@ -14,10 +14,39 @@
 #include <string>
 #include <vector>
 
+// Kernels may use aligned vector loads and stores: every buffer they see is
+// aligned to this many bytes. The arena is; weights and the caller's buffers
+// that are not get an aligned copy.
+constexpr uintptr_t kAlignment = 64;
+
+namespace {
+struct AlignedDeleter {
+  void operator()(void *p) const { std::free(p); }
+};
+using AlignedBuffer = std::unique_ptr<void, AlignedDeleter>;
+
+AlignedBuffer allocateAligned(size_t bytes) {
+  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  return AlignedBuffer(std::aligned_alloc(kAlignment, rounded ? rounded : kAlignment));
+}
+
+bool isAligned(const void *p) {
+  return reinterpret_cast<uintptr_t>(p) % kAlignment == 0;
+}
+
+size_t byteSize(const dynrt_param_spec_t &spec) {
+  size_t n = dynrt_dtype_size(spec.dtype);
+  for (int32_t d = 0; d < spec.rank; ++d)
+    n *= static_cast<size_t>(spec.shape[d]);
+  return n;
+}
+} // namespace
+
 struct dynrt_model_s {
   const dynrt_model_desc_t *desc = nullptr;
   dynrt_weights_t *weights = nullptr;
   std::vector<const void *> weightData;
+  std::vector<AlignedBuffer> weightCopies; // for unaligned weights
   std::atomic<uint64_t> runs{0};
   std::atomic<uint64_t> kernelCalls{0};
   std::atomic<uint64_t> nanoseconds{0};
@@ -68,13 +97,6 @@ halide_type_t halideType(dynrt_dtype_t dtype) {
     return halide_type_t(halide_type_uint, 1);
   }
   return halide_type_t(halide_type_float, 32);
-}
-
-size_t byteSize(const dynrt_param_spec_t &spec) {
-  size_t n = dynrt_dtype_size(spec.dtype);
-  for (int32_t d = 0; d < spec.rank; ++d)
-    n *= static_cast<size_t>(spec.shape[d]);
-  return n;
 }
 
 } // namespace
@@ -153,6 +175,19 @@ dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
         return st;
       dynrt_weights_retain(weights);
       model->weights = weights;
+      for (int32_t i = 0; i < desc->num_weights; ++i) {
+        if (isAligned(model->weightData[i]))
+          continue;
+        size_t bytes = byteSize(desc->weights[i]);
+        AlignedBuffer copy = allocateAligned(bytes);
+        if (!copy)
+          return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
+                                   "cannot copy weight '{}' ({} bytes)",
+                                   desc->weights[i].name, bytes);
+        std::memcpy(copy.get(), model->weightData[i], bytes);
+        model->weightData[i] = copy.get();
+        model->weightCopies.push_back(std::move(copy));
+      }
     }
     installHalideHandlers();
     dynrt_model_options_t defaults;
@@ -202,20 +237,50 @@ dynrt_status_t dynrt_model_run(dynrt_model_t *model, const void *const *inputs,
                                  desc->outputs[i].name);
     auto start = std::chrono::steady_clock::now();
     // Scratch memory per run keeps concurrent runs independent.
-    size_t arenaBytes = (desc->arena_bytes + 63) / 64 * 64;
-    void *arena = arenaBytes ? std::aligned_alloc(64, arenaBytes) : nullptr;
+    size_t arenaBytes = (desc->arena_bytes + kAlignment - 1) / kAlignment * kAlignment;
+    void *arena = arenaBytes ? std::aligned_alloc(kAlignment, arenaBytes) : nullptr;
     if (arenaBytes && !arena)
       return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
                                "cannot allocate {} bytes of scratch memory",
                                arenaBytes);
+    // Aligned stand-ins for the caller's unaligned buffers.
+    std::vector<AlignedBuffer> staging;
+    std::vector<const void *> in(inputs, inputs + desc->num_inputs);
+    std::vector<void *> out(outputs, outputs + desc->num_outputs);
+    for (int32_t i = 0; i < desc->num_inputs; ++i) {
+      if (isAligned(in[i]))
+        continue;
+      size_t bytes = byteSize(desc->inputs[i]);
+      staging.push_back(allocateAligned(bytes));
+      if (!staging.back())
+        return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
+                                 std::string("out of memory"));
+      std::memcpy(staging.back().get(), in[i], bytes);
+      in[i] = staging.back().get();
+    }
+    std::vector<std::pair<int32_t, void *>> copyBack;
+    for (int32_t i = 0; i < desc->num_outputs; ++i) {
+      if (isAligned(out[i]))
+        continue;
+      staging.push_back(allocateAligned(byteSize(desc->outputs[i])));
+      if (!staging.back())
+        return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
+                                 std::string("out of memory"));
+      copyBack.push_back({i, staging.back().get()});
+      out[i] = staging.back().get();
+    }
     RunContext ctx{model};
     lastHalideError.clear();
     // The host code only reads through input and weight pointers.
     auto weights = reinterpret_cast<void *const *>(
         const_cast<void **>(model->weightData.data()));
-    int32_t result = desc->entry(const_cast<void *const *>(inputs), outputs,
-                                 weights, static_cast<uint8_t *>(arena), &ctx);
+    int32_t result = desc->entry(const_cast<void *const *>(in.data()),
+                                 out.data(), weights,
+                                 static_cast<uint8_t *>(arena), &ctx);
     std::free(arena);
+    if (result == 0)
+      for (auto [i, staged] : copyBack)
+        std::memcpy(outputs[i], staged, byteSize(desc->outputs[i]));
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                   std::chrono::steady_clock::now() - start)
                   .count();

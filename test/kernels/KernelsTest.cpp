@@ -50,7 +50,15 @@ struct Buffer {
       n *= d;
     return n;
   }
-  HostTensor host() const { return {bytes->data(), shape, type}; }
+  /// Kernels get 64-byte aligned buffers, as the runtime guarantees.
+  uint8_t *data() const {
+    auto p = reinterpret_cast<uintptr_t>(bytes->data());
+    return bytes->data() + ((64 - p % 64) % 64);
+  }
+  void allocate(uint8_t fill) {
+    bytes->assign(count() * dyncc::kir::elemSize(type) + 64, fill);
+  }
+  HostTensor host() const { return {data(), shape, type}; }
 };
 
 ElemType elemTypeOf(Type type) {
@@ -67,10 +75,10 @@ ElemType elemTypeOf(Type type) {
 
 Buffer fromReference(const dyncc::reference::Tensor &t, ElemType type) {
   Buffer b{t.shape, type, std::make_shared<std::vector<uint8_t>>()};
-  b.bytes->resize(b.count() * dyncc::kir::elemSize(type));
+  b.allocate(0);
   for (int64_t i = 0; i < b.count(); ++i) {
     double v = t.data[i];
-    uint8_t *p = b.bytes->data() + i * dyncc::kir::elemSize(type);
+    uint8_t *p = b.data() + i * dyncc::kir::elemSize(type);
     switch (type) {
     case ElemType::F32: {
       float f = (float)v;
@@ -98,7 +106,7 @@ Buffer fromReference(const dyncc::reference::Tensor &t, ElemType type) {
 }
 
 double valueAt(const Buffer &b, int64_t i) {
-  const uint8_t *p = b.bytes->data() + i * dyncc::kir::elemSize(b.type);
+  const uint8_t *p = b.data() + i * dyncc::kir::elemSize(b.type);
   switch (b.type) {
   case ElemType::F32: {
     float f;
@@ -152,7 +160,7 @@ public:
           auto type = cast<RankedTensorType>(r.getType());
           Buffer b{vec(type.getShape()), elemTypeOf(type.getElementType()),
                    std::make_shared<std::vector<uint8_t>>()};
-          b.bytes->assign(b.count() * dyncc::kir::elemSize(b.type), 0xFF); // NaN
+          b.allocate(0xFF); // NaN
           values[key(r)] = b;
           outs.push_back(b.host());
         }
