@@ -45,6 +45,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
@@ -746,6 +747,35 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     return emitError(loc, "cannot build the archive: ")
            << llvm::toString(archive.takeError());
 
+  // A shared object: the system linker joins the objects and the runtime.
+  std::string sharedObject;
+  if (options.shared) {
+    llvm::SmallString<128> archivePath(tmpDir);
+    llvm::sys::path::append(archivePath, "lib" + name + ".a");
+    llvm::SmallString<128> soPath(tmpDir);
+    llvm::sys::path::append(soPath, "lib" + name + ".so");
+    if (failed(writeFile(archivePath, (*archive)->getBuffer(), loc)))
+      return failure();
+    auto cc = llvm::sys::findProgramByName("cc");
+    if (!cc)
+      return emitError(loc, "--shared needs a C compiler driver ('cc') to "
+                            "link the shared object");
+    llvm::SmallVector<llvm::StringRef> args{
+        *cc, "-shared", "-o", soPath, "-Wl,--whole-archive", archivePath,
+        "-Wl,--no-whole-archive", "-lfmt", "-lstdc++", "-lpthread", "-ldl",
+        "-lm"};
+    std::string linkError;
+    int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0,
+                                       &linkError);
+    if (rc != 0)
+      return emitError(loc, "linking the shared object failed (")
+             << rc << "): " << linkError;
+    auto so = llvm::MemoryBuffer::getFile(soPath);
+    if (!so)
+      return emitError(loc, "cannot read the linked shared object");
+    sharedObject = (*so)->getBuffer().str();
+  }
+
   // Everything is ready: write the files.
   llvm::StringRef dir = llvm::sys::path::parent_path(options.outputBase);
   auto inDir = [&](const std::string &file) {
@@ -755,8 +785,18 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
   };
   if (!dir.empty() && llvm::sys::fs::create_directories(dir))
     return emitError(loc, "cannot create directory '") << dir << "'";
-  if (failed(writeFile(inDir("lib" + name + ".a"), (*archive)->getBuffer(), loc)))
+  if (options.shared) {
+    if (failed(writeFile(inDir("lib" + name + ".so"), sharedObject, loc)))
+      return failure();
+    // Best effort: a shared object is usually executable too.
+    (void)llvm::sys::fs::setPermissions(
+        inDir("lib" + name + ".so"), llvm::sys::fs::all_read |
+                                          llvm::sys::fs::owner_write |
+                                          llvm::sys::fs::all_exe);
+  } else if (failed(writeFile(inDir("lib" + name + ".a"),
+                              (*archive)->getBuffer(), loc))) {
     return failure();
+  }
   if (failed(writeFile(inDir(name + ".h"),
                        headerText(*plan, llvm::sys::path::filename(options.source)),
                        loc)))

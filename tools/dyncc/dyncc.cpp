@@ -12,6 +12,7 @@
 #include "codegen/HalideTarget.h"
 #include "passes/Passes.h"
 #include "tools/dyncc/Registration.h"
+#include "tools/dyncc/Run.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -21,7 +22,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
@@ -71,10 +74,33 @@ cl::opt<std::string> kernelTarget(
     cl::desc("Halide target of the kernels: 'host' (this CPU), 'generic' "
              "(any x86-64) or a Halide target string"),
     cl::init("host"), cl::sub(compileCommand));
+cl::opt<bool> sharedLib("shared",
+                        cl::desc("Write lib<name>.so instead of lib<name>.a "
+                                 "(links with the system 'cc')"),
+                        cl::sub(compileCommand));
 cl::opt<bool> printStats("stats",
                          cl::desc("Print the arena size, weight bytes and "
                                   "kernel count of the library"),
                          cl::sub(compileCommand));
+
+cl::SubCommand runCommand("run", "Compile a model in memory and run it on "
+                                 ".npy inputs");
+cl::opt<std::string> runModelPath(cl::Positional, cl::desc("<model.mlir>"),
+                                  cl::Required, cl::sub(runCommand));
+cl::list<std::string> runInputs(cl::Positional,
+                                cl::desc("<input.npy>... (in input order)"),
+                                cl::sub(runCommand));
+cl::opt<std::string> runWeights("weights",
+                                cl::desc("The model's weights (safetensors)"),
+                                cl::value_desc("file"), cl::sub(runCommand));
+cl::opt<std::string> runOutputDir("o",
+                                  cl::desc("Write each output to <dir>/<name>.npy"),
+                                  cl::value_desc("dir"), cl::sub(runCommand));
+cl::opt<int> runThreads("threads", cl::desc("Kernel threads (0: one per core)"),
+                        cl::init(0), cl::sub(runCommand));
+cl::opt<std::string> runTarget("target",
+                               cl::desc("Halide target of the kernels"),
+                               cl::init("host"), cl::sub(runCommand));
 
 void printVersion(llvm::raw_ostream &os) {
   os << fmt::format("dyncc {}\n  MLIR/LLVM {}\n  Halide {} (host kernel "
@@ -90,45 +116,93 @@ int fail(const llvm::Twine &message) {
   return 1;
 }
 
-int runCompile() {
+/// Parses, verifies and runs the pipeline up to `stage`; null on error
+/// (diagnostics printed).
+mlir::OwningOpRef<mlir::ModuleOp> loadModel(const std::string &path,
+                                            mlir::MLIRContext &context,
+                                            bool kernels) {
   std::string openError;
   std::unique_ptr<llvm::MemoryBuffer> buffer =
-      mlir::openInputFile(inputPath, &openError);
-  if (!buffer)
-    return fail(fmt::format("cannot open '{}': {}", inputPath.getValue(),
-                            openError));
-
-  mlir::DialectRegistry registry;
-  dyncc::registerDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.loadAllAvailableDialects();
-
+      mlir::openInputFile(path, &openError);
+  if (!buffer) {
+    fail(fmt::format("cannot open '{}': {}", path, openError));
+    return nullptr;
+  }
   llvm::SourceMgr sourceMgr;
-  llvm::StringRef contents = buffer->getBuffer();
+  std::string contents = buffer->getBuffer().str();
   sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
   mlir::SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
 
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
   if (!module)
-    return 1;
+    return nullptr;
   if (module->getBody()->empty()) {
     // An empty (or comment-only) file parses as an empty module; compiling
     // it would silently produce a library with nothing in it.
-    mlir::FileLineColLoc loc = mlir::FileLineColLoc::get(
-        &context, inputPath, 1, 1);
+    mlir::FileLineColLoc loc = mlir::FileLineColLoc::get(&context, path, 1, 1);
     mlir::emitError(loc) << (llvm::StringRef(contents).trim().empty()
                                  ? "input is empty"
                                  : "input defines nothing")
                          << ": expected a module with at least one func.func";
-    return 1;
+    return nullptr;
   }
-
   mlir::PassManager pm(&context);
   dyncc::buildDynccPipeline(pm);
-  if (emitKind >= EmitKind::Kernels)
+  if (kernels)
     dyncc::buildKernelPipeline(pm);
   if (mlir::failed(pm.run(*module)))
+    return nullptr;
+  return module;
+}
+
+mlir::DialectRegistry makeRegistry() {
+  mlir::DialectRegistry registry;
+  dyncc::registerDialects(registry);
+  return registry;
+}
+
+std::string resolveTarget(const std::string &target) {
+  return target == "generic" ? dyncc::codegen::genericKernelTarget() : target;
+}
+
+int runRun() {
+  mlir::MLIRContext context(makeRegistry());
+  context.loadAllAvailableDialects();
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      loadModel(runModelPath, context, /*kernels=*/true);
+  if (!module)
+    return 1;
+  llvm::SmallString<128> dir;
+  if (llvm::sys::fs::createUniqueDirectory("dyncc-run", dir))
+    return fail("cannot create a temporary directory");
+  auto cleanup =
+      llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
+  dyncc::LibraryOptions options;
+  options.outputBase = (dir + "/model").str();
+  options.kernelTarget = resolveTarget(runTarget);
+  options.runtimeArchive = DYNCC_RUNTIME_ARCHIVE;
+  options.source = runModelPath;
+  options.shared = true;
+  dyncc::LibraryStats stats;
+  if (mlir::failed(dyncc::emitLibrary(*module, options, stats)))
+    return 1;
+  dyncc::RunOptions run;
+  run.sharedObject = (dir + "/libmodel.so").str();
+  run.modelName = "model";
+  run.weights = runWeights;
+  run.inputs.assign(runInputs.begin(), runInputs.end());
+  run.outputDir = runOutputDir;
+  run.threads = runThreads;
+  return dyncc::runModel(run, llvm::outs(), llvm::errs());
+}
+
+int runCompile() {
+  mlir::MLIRContext context(makeRegistry());
+  context.loadAllAvailableDialects();
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      loadModel(inputPath, context, emitKind >= EmitKind::Kernels);
+  if (!module)
     return 1;
 
   if (emitKind == EmitKind::Library) {
@@ -136,12 +210,11 @@ int runCompile() {
       return fail("--emit=library writes files: give -o dir/name");
     dyncc::LibraryOptions options;
     options.outputBase = outputPath;
-    options.kernelTarget = kernelTarget == "generic"
-                               ? dyncc::codegen::genericKernelTarget()
-                               : kernelTarget.getValue();
+    options.kernelTarget = resolveTarget(kernelTarget);
     options.runtimeArchive = DYNCC_RUNTIME_ARCHIVE;
     options.runtimeHeader = DYNCC_RUNTIME_HEADER;
     options.source = inputPath;
+    options.shared = sharedLib;
     dyncc::LibraryStats stats;
     if (mlir::failed(dyncc::emitLibrary(*module, options, stats)))
       return 1;
@@ -188,11 +261,14 @@ int main(int argc, char **argv) {
   if (!cl::ParseCommandLineOptions(
           argc, argv,
           "dyncc: ahead-of-time compiler for dynamic neural networks\n\n"
-          "  dyncc compile model.mlir -o out/model [--emit=mlir|kernels]\n",
+          "  dyncc compile model.mlir -o out/model [--emit=...]\n"
+          "  dyncc run model.mlir [--weights w.safetensors] in0.npy ...\n",
           &llvm::errs()))
     return 1;
   if (compileCommand)
     return runCompile();
+  if (runCommand)
+    return runRun();
   return fail("no command given; try 'dyncc compile model.mlir -o out' or "
               "'dyncc --help'");
 }

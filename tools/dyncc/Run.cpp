@@ -1,0 +1,176 @@
+//===- Run.cpp - dyncc run: compile and run a model on .npy files ---------===//
+//
+// The model is compiled to a shared object (by the driver) and loaded here
+// with dlopen; its descriptor and the runtime's C API come from that object,
+// so this file only reads and writes .npy files.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tools/dyncc/Run.h"
+
+#include "runtime/Npy.h"
+#include "runtime/Status.h"
+
+#include <fmt/format.h>
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace dyncc {
+namespace {
+
+/// The runtime functions, taken from the loaded model.
+struct Api {
+  decltype(&dynrt_model_create_from_file) create;
+  decltype(&dynrt_model_run) run;
+  decltype(&dynrt_model_destroy) destroy;
+  decltype(&dynrt_status_message) message;
+  decltype(&dynrt_status_free) free;
+};
+
+std::string shapeText(const int64_t *shape, int rank) {
+  return fmt::format("[{}]", fmt::join(shape, shape + rank, ", "));
+}
+
+double elementAt(const dynrt::NpyArray &a, size_t i) {
+  const uint8_t *p = a.bytes.data() + i * dynrt_dtype_size(a.dtype);
+  switch (a.dtype) {
+  case DYNRT_F32: {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  case DYNRT_F64: {
+    double d;
+    std::memcpy(&d, p, 8);
+    return d;
+  }
+  case DYNRT_I32: {
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    return x;
+  }
+  case DYNRT_I64: {
+    int64_t x;
+    std::memcpy(&x, p, 8);
+    return static_cast<double>(x);
+  }
+  default:
+    return *p;
+  }
+}
+
+void printArray(llvm::raw_ostream &os, const std::string &name,
+                const dynrt::NpyArray &a) {
+  size_t n = a.bytes.size() / std::max<size_t>(1, dynrt_dtype_size(a.dtype));
+  os << fmt::format("{}: {}{} =", name, dynrt_dtype_name(a.dtype),
+                    shapeText(a.shape.data(), (int)a.shape.size()));
+  size_t shown = std::min<size_t>(n, 64);
+  for (size_t i = 0; i < shown; ++i)
+    os << fmt::format(" {:.6g}", elementAt(a, i));
+  if (shown < n)
+    os << fmt::format(" ... ({} values)", n);
+  os << "\n";
+}
+
+} // namespace
+
+int runModel(const RunOptions &options, llvm::raw_ostream &outs,
+             llvm::raw_ostream &errs) {
+  auto fail = [&](const std::string &message) {
+    errs << "dyncc: error: " << message << "\n";
+    return 1;
+  };
+  void *handle = dlopen(options.sharedObject.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return fail(fmt::format("cannot load the compiled model: {}", dlerror()));
+  auto sym = [&](const char *name) { return dlsym(handle, name); };
+  auto *desc = static_cast<const dynrt_model_desc_t *>(
+      sym((options.modelName + "_desc").c_str()));
+  Api api{reinterpret_cast<decltype(Api::create)>(sym("dynrt_model_create_from_file")),
+          reinterpret_cast<decltype(Api::run)>(sym("dynrt_model_run")),
+          reinterpret_cast<decltype(Api::destroy)>(sym("dynrt_model_destroy")),
+          reinterpret_cast<decltype(Api::message)>(sym("dynrt_status_message")),
+          reinterpret_cast<decltype(Api::free)>(sym("dynrt_status_free"))};
+  if (!desc || !api.create || !api.run || !api.destroy || !api.message || !api.free)
+    return fail("the compiled model lacks its descriptor or the runtime");
+
+  if ((int)options.inputs.size() != desc->num_inputs) {
+    std::string expected;
+    for (int i = 0; i < desc->num_inputs; ++i)
+      expected += fmt::format("\n  {} {}{}", desc->inputs[i].name,
+                              dynrt_dtype_name(desc->inputs[i].dtype),
+                              shapeText(desc->inputs[i].shape, desc->inputs[i].rank));
+    return fail(fmt::format("the model takes {} input(s), {} given; in order:{}",
+                            desc->num_inputs, options.inputs.size(), expected));
+  }
+  std::vector<dynrt::NpyArray> inputs(desc->num_inputs);
+  std::vector<const void *> inputPtrs;
+  for (int i = 0; i < desc->num_inputs; ++i) {
+    dynrt::StatusPtr st(dynrt::readNpy(options.inputs[i], inputs[i]));
+    if (st)
+      return fail(dynrt_status_message(st.get()));
+    const dynrt_param_spec_t &spec = desc->inputs[i];
+    bool same = inputs[i].dtype == spec.dtype &&
+                (int)inputs[i].shape.size() == spec.rank &&
+                std::equal(inputs[i].shape.begin(), inputs[i].shape.end(), spec.shape);
+    if (!same)
+      return fail(fmt::format(
+          "'{}': input '{}' must be {}{}, the file holds {}{}", options.inputs[i],
+          spec.name, dynrt_dtype_name(spec.dtype), shapeText(spec.shape, spec.rank),
+          dynrt_dtype_name(inputs[i].dtype),
+          shapeText(inputs[i].shape.data(), (int)inputs[i].shape.size())));
+    inputPtrs.push_back(inputs[i].bytes.data());
+  }
+  if (desc->num_weights > 0 && options.weights.empty())
+    return fail(fmt::format("the model has {} weight tensor(s): give "
+                            "--weights file.safetensors",
+                            desc->num_weights));
+
+  dynrt_model_options_t modelOptions;
+  modelOptions.num_threads = options.threads;
+  dynrt_model_t *model = nullptr;
+  if (dynrt_status_t st = api.create(desc, &modelOptions,
+                                     options.weights.c_str(), &model)) {
+    std::string message = api.message(st);
+    api.free(st);
+    return fail(message);
+  }
+  std::vector<dynrt::NpyArray> outputs(desc->num_outputs);
+  std::vector<void *> outputPtrs;
+  for (int i = 0; i < desc->num_outputs; ++i) {
+    const dynrt_param_spec_t &spec = desc->outputs[i];
+    outputs[i].dtype = spec.dtype;
+    outputs[i].shape.assign(spec.shape, spec.shape + spec.rank);
+    size_t bytes = dynrt_dtype_size(spec.dtype);
+    for (int d = 0; d < spec.rank; ++d)
+      bytes *= spec.shape[d];
+    outputs[i].bytes.assign(bytes, 0xFF); // poison: NaN for floats
+    outputPtrs.push_back(outputs[i].bytes.data());
+  }
+  for (int r = 0; r < std::max(1, options.repeat); ++r) {
+    if (dynrt_status_t st = api.run(model, inputPtrs.data(), outputPtrs.data())) {
+      std::string message = api.message(st);
+      api.free(st);
+      api.destroy(model);
+      return fail(message);
+    }
+  }
+  api.destroy(model);
+
+  for (int i = 0; i < desc->num_outputs; ++i) {
+    printArray(outs, desc->outputs[i].name, outputs[i]);
+    if (!options.outputDir.empty()) {
+      std::string path = options.outputDir + "/" + desc->outputs[i].name + ".npy";
+      dynrt::StatusPtr st(dynrt::writeNpy(path, outputs[i]));
+      if (st)
+        return fail(dynrt_status_message(st.get()));
+    }
+  }
+  return 0;
+}
+
+} // namespace dyncc
