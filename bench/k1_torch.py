@@ -1,25 +1,37 @@
 #!/usr/bin/python3
-"""K1 baseline: fp32 torch.matmul (OpenBLAS) on the K1 shapes.
+"""K1 baseline: fp32 torch.matmul (OpenBLAS), optionally against dyncc.
 
-Prints the same lines as dyncc-bench-k1: M K N median_ms median_GFLOP/s
-best_GFLOP/s, for C[M,N] = A[M,K] x B[K,N]. Run with Debian's interpreter
-(/usr/bin/python3: python3-torch) and OPENBLAS_CORETYPE=SkylakeX, or
-Debian's OpenBLAS picks a generic kernel on this CPU (see WORKLOADS.md).
+Alone, prints one line per shape like dyncc-bench-k1: M K N median_ms
+median_GFLOP/s best_GFLOP/s, for C[M,N] = A[M,K] x B[K,N].
 
-With --transpose-b, B is given as [N,K] (the weights of a linear layer) and
-the product is torch.matmul(a, w.t()), the shape dyncc's transposeB covers.
+With --dyncc-lib (build/bench/libdyncc_k1_kernels.so: dyncc's GEMM compiled
+ahead of time), times both in this process, interleaved: rounds of one block
+of calls per side, the side that goes first alternating, a pause after each
+block so that the other side's thread pool has gone idle (OpenBLAS's workers
+spin ~0.1 s after a call). This machine is shared, and other tenants' load
+comes and goes over seconds: interleaving exposes both sides to it alike.
+Prints: M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms torch_GFLOP/s
+ratio_min ratio_max (the ratios of the per-round medians).
+
+Run with Debian's interpreter (/usr/bin/python3: python3-torch) and
+OPENBLAS_CORETYPE=SkylakeX, or Debian's OpenBLAS picks a generic kernel on
+this CPU (see WORKLOADS.md). With --transpose-b, B is given as [N,K] (the
+weights of a linear layer), i.e. torch.matmul(a, w.t()) (torch only).
 
 usage: k1_torch.py [--runs R] [--warmup W] [--threads T] [--transpose-b]
-                   [MxKxN ...]
+                   [--dyncc-lib SO] [--rounds N] [MxKxN ...]
 """
 import argparse
+import ctypes
 import os
+import statistics
 import time
 
 import torch
 
 SHAPES = [(128, 768, 768), (128, 768, 3072), (512, 512, 2048),
           (1024, 1024, 1024)]
+PAUSE_S = 0.2  # > OpenBLAS's default spin-wait (2^28 cycles) before sleeping
 
 
 def blas_libraries():
@@ -34,53 +46,129 @@ def blas_libraries():
     return sorted(libs)
 
 
+def timed(fn, count):
+    times = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def torch_only(args, shapes):
+    print("# M K N median_ms median_GFLOP/s best_GFLOP/s")
+    gen = torch.Generator().manual_seed(42)
+    for m, k, n in shapes:
+        a = torch.rand(m, k, generator=gen) * 2 - 1
+        if args.transpose_b:
+            b = (torch.rand(n, k, generator=gen) * 2 - 1).t()
+        else:
+            b = torch.rand(k, n, generator=gen) * 2 - 1
+        c = torch.empty(m, n)
+        # out= keeps allocation out of the timing, as the dyncc side writes
+        # into a preallocated buffer.
+        timed(lambda: torch.matmul(a, b, out=c), args.warmup)
+        times = sorted(timed(lambda: torch.matmul(a, b, out=c), args.runs))
+        median = times[len(times) // 2]
+        flop = 2.0 * m * n * k
+        print("%d %d %d %.4f %.1f %.1f" % (m, k, n, median * 1e3,
+                                            flop / median / 1e9,
+                                            flop / times[0] / 1e9),
+              flush=True)
+
+
+def interleaved(args, shapes):
+    lib = ctypes.CDLL(os.path.abspath(args.dyncc_lib))
+    lib.dyncc_k1_gemm.argtypes = [ctypes.c_int] * 3 + [ctypes.c_void_p] * 3
+    lib.dyncc_k1_gemm.restype = ctypes.c_int
+    lib.dyncc_k1_set_num_threads(args.threads)
+    per_block = max(1, -(-args.runs // args.rounds))
+    print("# interleaved in one process: %d rounds x %d timed calls per side"
+          " (after 1 untimed call per block), %.1f s pause between blocks"
+          % (args.rounds, per_block, PAUSE_S))
+    print("# M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms "
+          "torch_GFLOP/s ratio_min ratio_max")
+    gen = torch.Generator().manual_seed(42)
+    for m, k, n in shapes:
+        a = torch.rand(m, k, generator=gen) * 2 - 1
+        b = torch.rand(k, n, generator=gen) * 2 - 1
+        c_torch, c_dyncc = torch.empty(m, n), torch.empty(m, n)
+
+        def run_torch():
+            torch.matmul(a, b, out=c_torch)
+
+        def run_dyncc():
+            status = lib.dyncc_k1_gemm(m, k, n, a.data_ptr(), b.data_ptr(),
+                                       c_dyncc.data_ptr())
+            if status != 0:
+                raise RuntimeError("dyncc_k1_gemm(%d, %d, %d) returned %d"
+                                   % (m, k, n, status))
+
+        timed(run_torch, args.warmup)
+        timed(run_dyncc, args.warmup)
+        # Same answer (fp32 sums in different orders): relative to the
+        # magnitude of the terms, as test/codegen/GemmKernelTest.cpp checks.
+        scale = torch.matmul(a.abs(), b.abs())
+        err = ((c_dyncc - c_torch).abs() / scale).max().item()
+        if err > 1e-4:
+            raise RuntimeError("dyncc and torch disagree on %dx%dx%d: %g"
+                               % (m, k, n, err))
+
+        sides = {"torch": (run_torch, []), "dyncc": (run_dyncc, [])}
+        ratios = []
+        for r in range(args.rounds):
+            order = ["torch", "dyncc"] if r % 2 == 0 else ["dyncc", "torch"]
+            medians = {}
+            for side in order:
+                fn, times = sides[side]
+                time.sleep(PAUSE_S)
+                fn()  # wakes this side's thread pool up
+                block = timed(fn, per_block)
+                times.extend(block)
+                medians[side] = statistics.median(block)
+            ratios.append(medians["torch"] / medians["dyncc"])
+        flop = 2.0 * m * n * k
+        dyncc_s = statistics.median(sides["dyncc"][1])
+        torch_s = statistics.median(sides["torch"][1])
+        print("%d %d %d %.4f %.1f %.4f %.1f %.2f %.2f" % (
+            m, k, n, dyncc_s * 1e3, flop / dyncc_s / 1e9, torch_s * 1e3,
+            flop / torch_s / 1e9, min(ratios), max(ratios)), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=30,
+                        help="timed calls per side and shape (>= 10)")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--transpose-b", action="store_true")
+    parser.add_argument("--dyncc-lib", help="libdyncc_k1_kernels.so")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="interleaved rounds (with --dyncc-lib)")
     parser.add_argument("shapes", nargs="*", help="MxKxN")
     args = parser.parse_args()
-    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes] or SHAPES
-    runs = max(args.runs, 10)
+    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes]
+    shapes = shapes or SHAPES
+    args.runs = max(args.runs, 10)
+    if args.dyncc_lib and args.transpose_b:
+        parser.error("--transpose-b is for torch alone")
 
     # Same thread count as the dyncc side (HL_NUM_THREADS=2).
     torch.set_num_threads(args.threads)
+    torch.matmul(torch.ones(64, 64), torch.ones(64, 64))
     print("# torch %s matmul, C[M,N] = A[M,K] x %s, fp32; threads %d; "
-          "OPENBLAS_CORETYPE=%s; median of %d runs after %d warm-up"
+          "OPENBLAS_CORETYPE=%s; median of >= %d runs after %d warm-up"
           % (torch.__version__,
              "B[N,K]^T" if args.transpose_b else "B[K,N]",
              torch.get_num_threads(),
-             os.environ.get("OPENBLAS_CORETYPE", "(unset)"), runs, args.warmup))
-    torch.matmul(torch.ones(64, 64), torch.ones(64, 64))
+             os.environ.get("OPENBLAS_CORETYPE", "(unset)"), args.runs,
+             args.warmup))
     print("# BLAS loaded: %s" % (", ".join(blas_libraries()) or "(none found)"))
-    print("# M K N median_ms median_GFLOP/s best_GFLOP/s")
-    gen = torch.Generator().manual_seed(42)
     with torch.no_grad():
-        for m, k, n in shapes:
-            a = torch.rand(m, k, generator=gen) * 2 - 1
-            if args.transpose_b:
-                b = (torch.rand(n, k, generator=gen) * 2 - 1).t()
-            else:
-                b = torch.rand(k, n, generator=gen) * 2 - 1
-            c = torch.empty(m, n)
-            # out= keeps allocation out of the timing, as the dyncc side
-            # writes into a preallocated buffer.
-            for _ in range(args.warmup):
-                torch.matmul(a, b, out=c)
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                torch.matmul(a, b, out=c)
-                times.append(time.perf_counter() - t0)
-            times.sort()
-            median = times[len(times) // 2]
-            flop = 2.0 * m * n * k
-            print("%d %d %d %.4f %.1f %.1f" % (m, k, n, median * 1e3,
-                                                flop / median / 1e9,
-                                                flop / times[0] / 1e9),
-                  flush=True)
+        if args.dyncc_lib:
+            interleaved(args, shapes)
+        else:
+            torch_only(args, shapes)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ packages=(
   cmake ninja-build ccache g++ python3 libfmt-dev googletest
   # JSON parser for safetensors weight file headers (runtime/).
   nlohmann-json3-dev
+  # The PyTorch reference of the differential tests and the baseline of the
+  # benchmarks (with an OpenBLAS that has a fast kernel for this CPU).
+  python3-numpy python3-torch libopenblas0-pthread
 )
 
 missing=()

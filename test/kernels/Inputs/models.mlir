@@ -1,1 +1,0 @@
-// Compositions: layers of the example models (see KernelsTest.cpp).
