@@ -11,7 +11,8 @@ block so that the other side's thread pool has gone idle (OpenBLAS's workers
 spin ~0.1 s after a call). This machine is shared, and other tenants' load
 comes and goes over seconds: interleaving exposes both sides to it alike.
 Prints: M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms torch_GFLOP/s
-ratio_min ratio_max (the ratios of the per-round medians).
+ratio_min ratio_max (the ratios of the per-round medians) others_cores (the
+CPU time other processes used meanwhile, in cores: 0 on an idle machine).
 
 Run with Debian's interpreter (/usr/bin/python3: python3-torch) and
 OPENBLAS_CORETYPE=SkylakeX, or Debian's OpenBLAS picks a generic kernel on
@@ -44,6 +45,15 @@ def blas_libraries():
             if "blas" in os.path.basename(path):
                 libs.add(os.path.realpath(path))
     return sorted(libs)
+
+
+def cpu_busy():
+    """(busy jiffies of the whole machine, this process's CPU seconds)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    t = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), t.user + t.system
 
 
 def timed(fn, count):
@@ -87,7 +97,7 @@ def interleaved(args, shapes):
           " (after 1 untimed call per block), %.1f s pause between blocks"
           % (args.rounds, per_block, PAUSE_S))
     print("# M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms "
-          "torch_GFLOP/s ratio_min ratio_max")
+          "torch_GFLOP/s ratio_min ratio_max others_cores")
     gen = torch.Generator().manual_seed(42)
     for m, k, n in shapes:
         a = torch.rand(m, k, generator=gen) * 2 - 1
@@ -115,6 +125,8 @@ def interleaved(args, shapes):
                                % (m, k, n, err))
 
         sides = {"torch": (run_torch, []), "dyncc": (run_dyncc, [])}
+        busy0, ours0 = cpu_busy()
+        wall0 = time.perf_counter()
         ratios = []
         for r in range(args.rounds):
             order = ["torch", "dyncc"] if r % 2 == 0 else ["dyncc", "torch"]
@@ -127,12 +139,16 @@ def interleaved(args, shapes):
                 times.extend(block)
                 medians[side] = statistics.median(block)
             ratios.append(medians["torch"] / medians["dyncc"])
+        busy1, ours1 = cpu_busy()
+        others = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (
+            time.perf_counter() - wall0)
         flop = 2.0 * m * n * k
         dyncc_s = statistics.median(sides["dyncc"][1])
         torch_s = statistics.median(sides["torch"][1])
-        print("%d %d %d %.4f %.1f %.4f %.1f %.2f %.2f" % (
+        print("%d %d %d %.4f %.1f %.4f %.1f %.2f %.2f %.2f" % (
             m, k, n, dyncc_s * 1e3, flop / dyncc_s / 1e9, torch_s * 1e3,
-            flop / torch_s / 1e9, min(ratios), max(ratios)), flush=True)
+            flop / torch_s / 1e9, min(ratios), max(ratios), others),
+            flush=True)
 
 
 def main():

@@ -24,7 +24,6 @@ Timing the eager baseline (W2 setup: 2 threads, no_grad, float32):
 """
 
 import os
-import re
 
 
 def _has_avx512():
