@@ -1,0 +1,46 @@
+/* O1: times a chain model (bench/o1_chain.py) compiled by dyncc; prints the
+ * median microseconds per kernel over RUNS timed batches. */
+#include "chain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+  int runs = argc > 2 ? atoi(argv[2]) : 15, iters = 2000;
+  dynrt_model_options_t options;
+  dynrt_model_options_initialize(&options);
+  options.num_threads = 2;
+  dynrt_model_t *model = NULL;
+  dynrt_status_t st = chain_create(&options, argv[1], &model);
+  if (st) {
+    fprintf(stderr, "%s\n", dynrt_status_message(st));
+    return 1;
+  }
+  float x[8] __attribute__((aligned(64))) = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f};
+  float y[8] __attribute__((aligned(64)));
+  for (int i = 0; i < 200; ++i)
+    chain_run(model, x, y);
+  double *t = malloc(sizeof(double) * runs);
+  for (int r = 0; r < runs; ++r) {
+    double start = now();
+    for (int i = 0; i < iters; ++i)
+      chain_run(model, x, y);
+    t[r] = (now() - start) / iters;
+  }
+  qsort(t, runs, sizeof(double), cmp);
+  printf("%.3f\n", t[runs / 2] / chain_desc.num_kernels * 1e6);
+  dynrt_model_destroy(model);
+  return 0;
+}
