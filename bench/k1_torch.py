@@ -20,7 +20,7 @@ this CPU (see WORKLOADS.md). With --transpose-b, B is given as [N,K] (the
 weights of a linear layer), i.e. torch.matmul(a, w.t()) (torch only).
 
 usage: k1_torch.py [--runs R] [--warmup W] [--threads T] [--transpose-b]
-                   [--dyncc-lib SO] [--rounds N] [MxKxN ...]
+                   [--dyncc-lib SO] [--rounds N] [--wait-idle S] [MxKxN ...]
 """
 import argparse
 import ctypes
@@ -54,6 +54,20 @@ def cpu_busy():
     busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
     t = os.times()
     return busy / os.sysconf("SC_CLK_TCK"), t.user + t.system
+
+
+def wait_idle(limit_s, window_s=1.0, max_cores=0.1):
+    """Waits (at most limit_s) for a window in which other processes used
+    less than max_cores; returns whether one came."""
+    deadline = time.perf_counter() + limit_s
+    while True:
+        busy0, ours0 = cpu_busy()
+        time.sleep(window_s)
+        busy1, ours1 = cpu_busy()
+        if (busy1 - busy0) - (ours1 - ours0) < max_cores * window_s:
+            return True
+        if time.perf_counter() > deadline:
+            return False
 
 
 def timed(fn, count):
@@ -125,6 +139,9 @@ def interleaved(args, shapes):
                                % (m, k, n, err))
 
         sides = {"torch": (run_torch, []), "dyncc": (run_dyncc, [])}
+        if args.wait_idle > 0 and not wait_idle(args.wait_idle):
+            print("# %dx%dx%d: the machine did not go idle within %g s"
+                  % (m, k, n, args.wait_idle), flush=True)
         busy0, ours0 = cpu_busy()
         wall0 = time.perf_counter()
         ratios = []
@@ -161,6 +178,9 @@ def main():
     parser.add_argument("--dyncc-lib", help="libdyncc_k1_kernels.so")
     parser.add_argument("--rounds", type=int, default=10,
                         help="interleaved rounds (with --dyncc-lib)")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="S",
+                        help="before each shape, wait up to S seconds for "
+                        "other processes to leave the CPUs idle")
     parser.add_argument("shapes", nargs="*", help="MxKxN")
     args = parser.parse_args()
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes]

@@ -6,7 +6,9 @@
 #
 # usage: bench/run-k1.sh [build-dir]
 #   env: ROUNDS=20 (interleaved rounds), RUNS=60 (timed calls per side and
-#        shape, >= 10), THREADS=2
+#        shape, >= 10), THREADS=2, WAIT_IDLE=120 (seconds to wait, before
+#        each shape, for other processes to leave the CPUs idle; the machine
+#        is shared, and the table reports the load that was left anyway)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,6 +16,7 @@ build="${1:-$root/build}"
 rounds="${ROUNDS:-20}"
 runs="${RUNS:-60}"
 threads="${THREADS:-2}"
+wait_idle="${WAIT_IDLE:-120}"
 python=/usr/bin/python3 # Debian's: the one that sees python3-torch
 
 if ! "$python" -c "import torch" 2>/dev/null; then
@@ -39,7 +42,7 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 "$python" "$root/bench/k1_torch.py" --dyncc-lib \
   "$build/bench/libdyncc_k1_kernels.so" --threads "$threads" \
-  --rounds "$rounds" --runs "$runs" >"$out"
+  --rounds "$rounds" --runs "$runs" --wait-idle "$wait_idle" >"$out"
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 family="$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"

@@ -390,8 +390,9 @@ void registerTranslations(MLIRContext *ctx) {
   ctx->appendDialectRegistry(registry);
 }
 
-/// Adds `<model>_desc`, the descriptor the runtime reads.
-void addDescriptor(const HostPlan &plan, llvm::Module &m) {
+/// Adds `<model>_desc`, the descriptor the runtime reads, and the embedded
+/// weights (`weights` may be empty).
+void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   llvm::LLVMContext &c = m.getContext();
   auto *ptr = llvm::PointerType::get(c, 0);
   auto *i32 = llvm::Type::getInt32Ty(c);
@@ -400,7 +401,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m) {
   auto *specTy = llvm::StructType::get(c, {ptr, i32, i32, shapeTy});
   auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr});
   auto *descTy = llvm::StructType::get(
-      c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr});
+      c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, ptr, i64});
 
   auto str = [&](StringRef s) -> llvm::Constant * {
     auto *data = llvm::ConstantDataArray::getString(c, s);
@@ -476,6 +477,16 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m) {
         llvm::ConstantArray::get(arrTy, kernels), plan.model + "_kernels");
   }
   llvm::Function *entry = m.getFunction(plan.model + "_entry");
+  llvm::Constant *blob = llvm::ConstantPointerNull::get(ptr);
+  if (!weights.empty()) {
+    auto *data = llvm::ConstantDataArray::getRaw(
+        weights, weights.size(), llvm::Type::getInt8Ty(c));
+    auto *g = new llvm::GlobalVariable(m, data->getType(), true,
+                                       llvm::GlobalValue::PrivateLinkage, data,
+                                       plan.model + "_weights");
+    g->setAlignment(llvm::Align(64));
+    blob = g;
+  }
   auto *desc = llvm::ConstantStruct::get(
       descTy,
       {llvm::ConstantInt::get(i32, 1), str(plan.model),
@@ -483,13 +494,15 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m) {
        llvm::ConstantInt::get(i32, plan.outputs.size()), specs(plan.outputs, "outputs"),
        llvm::ConstantInt::get(i32, plan.weights.size()), specs(plan.weights, "weights"),
        llvm::ConstantInt::get(i32, kernels.size()), kernelTable,
-       llvm::ConstantInt::get(i64, plan.arenaBytes), entry});
+       llvm::ConstantInt::get(i64, plan.arenaBytes), entry, blob,
+       llvm::ConstantInt::get(i64, weights.size())});
   new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
                            desc, plan.model + "_desc");
 }
 
 FailureOr<std::unique_ptr<llvm::Module>>
-translateHost(const HostPlan &plan, llvm::LLVMContext &llvmCtx) {
+translateHost(const HostPlan &plan, llvm::LLVMContext &llvmCtx,
+              StringRef weights = {}) {
   MLIRContext *ctx = plan.entry.getContext();
   registerTranslations(ctx);
   ctx->getOrLoadDialect<LLVM::LLVMDialect>();
@@ -500,7 +513,7 @@ translateHost(const HostPlan &plan, llvm::LLVMContext &llvmCtx) {
       translateModuleToLLVMIR(**host, llvmCtx, plan.model);
   if (!m)
     return plan.entry.emitError("cannot translate the host code to LLVM IR");
-  addDescriptor(plan, *m);
+  addDescriptor(plan, *m, weights);
   return m;
 }
 
@@ -650,6 +663,21 @@ LogicalResult emitHostLLVMIR(ModuleOp module, StringRef name, llvm::raw_ostream 
   return success();
 }
 
+LogicalResult emitHostObject(ModuleOp module, StringRef name, llvm::raw_ostream &os) {
+  FailureOr<HostPlan> plan = planHost(module, modelName(name));
+  if (failed(plan))
+    return failure();
+  llvm::LLVMContext llvmCtx;
+  FailureOr<std::unique_ptr<llvm::Module>> m = translateHost(*plan, llvmCtx);
+  if (failed(m))
+    return failure();
+  FailureOr<std::string> object = emitObject(**m, module.getLoc());
+  if (failed(object))
+    return failure();
+  os << *object;
+  return success();
+}
+
 LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
                           LibraryStats &stats) {
   Location loc = module.getLoc();
@@ -669,10 +697,20 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
   if (!codegen::isValidKernelTarget(target, targetError))
     return emitError(loc, targetError);
 
+  std::unique_ptr<llvm::MemoryBuffer> embedded;
+  if (!options.embedWeights.empty()) {
+    auto file = llvm::MemoryBuffer::getFile(options.embedWeights);
+    if (!file)
+      return emitError(loc, "cannot read the weights to embed '")
+             << options.embedWeights << "'";
+    embedded = std::move(*file);
+  }
+
   // Objects, in memory: host code, kernels, the Halide runtime.
   std::vector<std::pair<std::string, std::string>> objects;
   llvm::LLVMContext llvmCtx;
-  FailureOr<std::unique_ptr<llvm::Module>> host = translateHost(*plan, llvmCtx);
+  FailureOr<std::unique_ptr<llvm::Module>> host = translateHost(
+      *plan, llvmCtx, embedded ? embedded->getBuffer() : StringRef());
   if (failed(host))
     return failure();
   FailureOr<std::string> hostObject = emitObject(**host, loc);

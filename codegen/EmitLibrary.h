@@ -22,6 +22,8 @@ struct LibraryOptions {
   std::string runtimeHeader;
   /// The model file, named in the generated header.
   std::string source;
+  /// A safetensors file to compile into the library ("" for none).
+  std::string embedWeights;
 };
 
 /// What the library needs besides its code, computed by planHost.
@@ -45,6 +47,9 @@ mlir::LogicalResult emitLibrary(mlir::ModuleOp module,
 mlir::LogicalResult emitHostMLIR(mlir::ModuleOp module, llvm::StringRef name,
                                  llvm::raw_ostream &os);
 mlir::LogicalResult emitHostLLVMIR(mlir::ModuleOp module, llvm::StringRef name,
+                                   llvm::raw_ostream &os);
+/// The host code as an object file.
+mlir::LogicalResult emitHostObject(mlir::ModuleOp module, llvm::StringRef name,
                                    llvm::raw_ostream &os);
 
 } // namespace dyncc

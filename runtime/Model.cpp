@@ -210,7 +210,18 @@ dynrt_status_t dynrt_model_create_from_file(const dynrt_model_desc_t *desc,
                                             dynrt_model_t **out_model) {
   dynrt_weights_t *weights = nullptr;
   if (desc && desc->num_weights > 0) {
-    if (dynrt_status_t st = dynrt_weights_open_file(weights_path, &weights))
+    dynrt_status_t st = nullptr;
+    if (weights_path)
+      st = dynrt_weights_open_file(weights_path, &weights);
+    else if (desc->embedded_weights)
+      st = dynrt_weights_open_memory(desc->embedded_weights,
+                                     desc->embedded_weights_size, &weights);
+    else
+      st = dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
+                             "model '{}' has no embedded weights: give a "
+                             "weights file",
+                             desc->name);
+    if (st)
       return st;
   }
   dynrt_status_t st = dynrt_model_create(desc, options, weights, out_model);

@@ -225,6 +225,10 @@ typedef struct {
   const dynrt_kernel_desc_t *kernels;
   uint64_t arena_bytes;
   dynrt_entry_fn_t entry;
+  /* A safetensors image compiled into the library (dyncc compile
+   * --embed-weights), or NULL. */
+  const void *embedded_weights;
+  uint64_t embedded_weights_size;
 } dynrt_model_desc_t;
 
 /* Options of a loaded model. Initialize with dynrt_model_options_initialize
@@ -247,7 +251,8 @@ dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
                                   dynrt_weights_t *weights,
                                   dynrt_model_t **out_model);
 
-/* Loads a model with weights from a safetensors file. */
+/* Loads a model with weights from a safetensors file; with weights_path
+ * NULL, from the weights embedded in the library (an error if it has none). */
 dynrt_status_t dynrt_model_create_from_file(const dynrt_model_desc_t *desc,
                                             const dynrt_model_options_t *options,
                                             const char *weights_path,

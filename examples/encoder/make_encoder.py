@@ -316,9 +316,12 @@ class Gen:
         B, S, D, R = self.B, self.S, self.D, self.R
         if B == 1:
             self.emit(f"""\
-  // The first token's row ([CLS]): [seq, d] -> [1, d].
+  // The first token's row ([CLS]): [seq, d] -> [1, d]. (A rank-reducing
+  // slice: dyncc rejects a non-reducing [1, d] slice at offset 0, see
+  // examples/encoder/README.md.)
   func.func private @first_token(%h: {T(S, D)}) -> {T(1, D)} {{
-    %cls = tensor.extract_slice %h[0, 0] [1, {D}] [1, 1] : {T(S, D)} to {T(1, D)}
+    %row = tensor.extract_slice %h[0, 0] [1, {D}] [1, 1] : {T(S, D)} to {T(D)}
+    %cls = tensor.expand_shape %row [[0, 1]] output_shape [1, {D}] : {T(D)} into {T(1, D)}
     return %cls : {T(1, D)}
   }}
 """)
@@ -327,8 +330,7 @@ class Gen:
   // Each sample's first token ([CLS]): [batch * seq, d] -> [batch, d].
   func.func private @first_token(%h: {T(R, D)}) -> {T(B, D)} {{
     %h3 = tensor.expand_shape %h [[0, 1], [2]] output_shape [{B}, {S}, {D}] : {T(R, D)} into {T(B, S, D)}
-    %cls3 = tensor.extract_slice %h3[0, 0, 0] [{B}, 1, {D}] [1, 1, 1] : {T(B, S, D)} to {T(B, 1, D)}
-    %cls = tensor.collapse_shape %cls3 [[0], [1, 2]] : {T(B, 1, D)} into {T(B, D)}
+    %cls = tensor.extract_slice %h3[0, 0, 0] [{B}, 1, {D}] [1, 1, 1] : {T(B, S, D)} to {T(B, D)}
     return %cls : {T(B, D)}
   }}
 """)

@@ -25,6 +25,7 @@
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
@@ -41,7 +42,7 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class EmitKind { Mlir, Kernels, Host, Llvm, Library };
+enum class EmitKind { Mlir, Kernels, Host, Llvm, Object, Library };
 
 cl::SubCommand compileCommand("compile",
                               "Compile a model (.mlir) for this machine");
@@ -64,6 +65,9 @@ cl::opt<EmitKind> emitKind(
                           "the arena size"),
                clEnumValN(EmitKind::Llvm, "llvm",
                           "the host code and model descriptor as LLVM IR"),
+               clEnumValN(EmitKind::Object, "object",
+                          "the host code and model descriptor as an object "
+                          "file"),
                clEnumValN(EmitKind::Library, "library",
                           "(default) -o dir/name writes dir/libname.a, "
                           "dir/name.h and dir/dynrt.h")),
@@ -78,6 +82,11 @@ cl::opt<bool> sharedLib("shared",
                         cl::desc("Write lib<name>.so instead of lib<name>.a "
                                  "(links with the system 'cc')"),
                         cl::sub(compileCommand));
+cl::opt<std::string> embedWeights(
+    "embed-weights",
+    cl::desc("Compile this safetensors file into the library (then "
+             "<name>_create(options, NULL, &model) needs no weights file)"),
+    cl::value_desc("file"), cl::sub(compileCommand));
 cl::opt<bool> printStats("stats",
                          cl::desc("Print the arena size, weight bytes and "
                                   "kernel count of the library"),
@@ -197,6 +206,10 @@ int runRun() {
   return dyncc::runModel(run, llvm::outs(), llvm::errs());
 }
 
+/// The model name of a single stage written to a file or stdout: the input
+/// file's stem, as the library of that input would be named by -o dir/stem.
+std::string stageName() { return llvm::sys::path::stem(inputPath).str(); }
+
 int runCompile() {
   mlir::MLIRContext context(makeRegistry());
   context.loadAllAvailableDialects();
@@ -215,6 +228,7 @@ int runCompile() {
     options.runtimeHeader = DYNCC_RUNTIME_HEADER;
     options.source = inputPath;
     options.shared = sharedLib;
+    options.embedWeights = embedWeights;
     dyncc::LibraryStats stats;
     if (mlir::failed(dyncc::emitLibrary(*module, options, stats)))
       return 1;
@@ -234,11 +248,15 @@ int runCompile() {
           module->print(os);
           break;
         case EmitKind::Host:
-          if (mlir::failed(dyncc::emitHostMLIR(*module, outputPath, os)))
+          if (mlir::failed(dyncc::emitHostMLIR(*module, stageName(), os)))
             return llvm::createStringError("host lowering failed");
           break;
         case EmitKind::Llvm:
-          if (mlir::failed(dyncc::emitHostLLVMIR(*module, outputPath, os)))
+          if (mlir::failed(dyncc::emitHostLLVMIR(*module, stageName(), os)))
+            return llvm::createStringError("host lowering failed");
+          break;
+        case EmitKind::Object:
+          if (mlir::failed(dyncc::emitHostObject(*module, stageName(), os)))
             return llvm::createStringError("host lowering failed");
           break;
         case EmitKind::Library:
