@@ -453,9 +453,12 @@ private:
       int width = natural;
       while (width > 1 && inner % width != 0)
         width /= 2;
+      bool scheduled = width > 1 || (rank >= 2 && shapeOuterFirst.front() >= 2);
       if (width > 1)
         f.update(u).vectorize(vars[0], width);
       parallelize(f.update(u));
+      if (!scheduled)
+        f.update(u).unscheduled(); // serial on purpose: tiny or odd extents
     }
   }
 

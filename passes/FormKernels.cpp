@@ -118,6 +118,40 @@ AffineMap identityMap(unsigned rank, MLIRContext *ctx) {
   return AffineMap::getMultiDimIdentityMap(rank, ctx);
 }
 
+/// `out[i] = source[offsets + i * strides]` (dropped dimensions at their
+/// offset) through tensor.extract in the body of a generic without inputs.
+Value buildSliceGather(OpBuilder &b, tensor::ExtractSliceOp op) {
+  Location loc = op.getLoc();
+  RankedTensorType result = op.getResultType();
+  unsigned rank = result.getRank();
+  llvm::SmallBitVector dropped = op.getDroppedDims();
+  Value init = b.create<tensor::EmptyOp>(loc, result.getShape(),
+                                         result.getElementType());
+  auto generic = b.create<linalg::GenericOp>(
+      loc, result, ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, b.getContext())},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location nloc, ValueRange) {
+        SmallVector<Value> at;
+        unsigned loop = 0;
+        for (auto [d, offset, stride] :
+             llvm::enumerate(op.getStaticOffsets(), op.getStaticStrides())) {
+          Value off = nb.create<arith::ConstantIndexOp>(nloc, offset);
+          if (dropped.test(d)) {
+            at.push_back(off);
+            continue;
+          }
+          Value i = nb.create<linalg::IndexOp>(nloc, loop++);
+          Value str = nb.create<arith::ConstantIndexOp>(nloc, stride);
+          at.push_back(nb.create<arith::AddIOp>(
+              nloc, nb.create<arith::MulIOp>(nloc, i, str), off));
+        }
+        Value v = nb.create<tensor::ExtractOp>(nloc, op.getSource(), at);
+        nb.create<linalg::YieldOp>(nloc, v);
+      });
+  return generic->getResult(0);
+}
+
 /// extract_slice (static offsets, sizes, strides; rank-reducing too) as a
 /// generic whose input map adds the offsets and scales by the strides.
 LogicalResult rewriteExtractSlice(tensor::ExtractSliceOp op,
@@ -131,6 +165,22 @@ LogicalResult rewriteExtractSlice(tensor::ExtractSliceOp op,
   RankedTensorType result = op.getResultType();
   unsigned rank = result.getRank();
   llvm::SmallBitVector dropped = op.getDroppedDims();
+  // A dimension read as plain `d` (offset 0, stride 1) but shorter than the
+  // source would make linalg take the source's extent as the loop range;
+  // such slices read their source with tensor.extract instead.
+  ArrayRef<int64_t> sourceShape = op.getSourceType().getShape();
+  bool ambiguous = false;
+  for (auto [d, offset, stride, size] :
+       llvm::enumerate(op.getStaticOffsets(), op.getStaticStrides(),
+                       op.getStaticSizes()))
+    ambiguous |= !dropped.test(d) && offset == 0 && stride == 1 &&
+                 size != sourceShape[d];
+  if (ambiguous) {
+    rewriter.setInsertionPoint(op);
+    Value v = buildSliceGather(rewriter, op);
+    rewriter.replaceOp(op, v);
+    return success();
+  }
   SmallVector<AffineExpr> exprs;
   unsigned loop = 0;
   for (auto [d, offset, stride] :

@@ -11,6 +11,8 @@
 #include "runtime/Npy.h"
 #include "runtime/Status.h"
 
+#include "llvm/Support/FileSystem.h"
+
 #include <fmt/format.h>
 
 #include <dlfcn.h>
@@ -161,6 +163,10 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
   }
   api.destroy(model);
 
+  if (!options.outputDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(options.outputDir))
+      return fail(fmt::format("cannot create '{}': {}", options.outputDir,
+                              ec.message()));
   for (int i = 0; i < desc->num_outputs; ++i) {
     printArray(outs, desc->outputs[i].name, outputs[i]);
     if (!options.outputDir.empty()) {

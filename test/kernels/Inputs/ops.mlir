@@ -337,3 +337,10 @@ func.func @concat(%a: tensor<6x3xf32>, %b: tensor<6x20xf32>, %c: tensor<6x1xf32>
   %r = tensor.concat dim(1) %a, %b, %c : (tensor<6x3xf32>, tensor<6x20xf32>, tensor<6x1xf32>) -> tensor<6x24xf32>
   return %r : tensor<6x24xf32>
 }
+
+// Slices that keep a dimension's start but not its length (the first token).
+func.func @slice_prefix(%x: tensor<8x16xf32>) -> (tensor<1x16xf32>, tensor<8x4xf32>) {
+  %s = tensor.extract_slice %x[0, 0] [1, 16] [1, 1] : tensor<8x16xf32> to tensor<1x16xf32>
+  %t = tensor.extract_slice %x[0, 0] [8, 4] [1, 1] : tensor<8x16xf32> to tensor<8x4xf32>
+  return %s, %t : tensor<1x16xf32>, tensor<8x4xf32>
+}
