@@ -32,7 +32,6 @@ import torch
 
 SHAPES = [(128, 768, 768), (128, 768, 3072), (512, 512, 2048),
           (1024, 1024, 1024)]
-PAUSE_S = 0.2  # > OpenBLAS's default spin-wait (2^28 cycles) before sleeping
 
 
 def blas_libraries():
@@ -109,7 +108,7 @@ def interleaved(args, shapes):
     per_block = max(1, -(-args.runs // args.rounds))
     print("# interleaved in one process: %d rounds x %d timed calls per side"
           " (after 1 untimed call per block), %.1f s pause between blocks"
-          % (args.rounds, per_block, PAUSE_S))
+          % (args.rounds, per_block, args.pause))
     print("# M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms "
           "torch_GFLOP/s ratio_min ratio_max others_cores")
     gen = torch.Generator().manual_seed(42)
@@ -150,7 +149,8 @@ def interleaved(args, shapes):
             medians = {}
             for side in order:
                 fn, times = sides[side]
-                time.sleep(PAUSE_S)
+                if args.pause > 0:
+                    time.sleep(args.pause)
                 fn()  # wakes this side's thread pool up
                 block = timed(fn, per_block)
                 times.extend(block)
@@ -178,6 +178,9 @@ def main():
     parser.add_argument("--dyncc-lib", help="libdyncc_k1_kernels.so")
     parser.add_argument("--rounds", type=int, default=10,
                         help="interleaved rounds (with --dyncc-lib)")
+    parser.add_argument("--pause", type=float, default=0.0, metavar="S",
+                        help="sleep before each block (lets the other "
+                        "side's thread pool go idle first)")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="S",
                         help="before each shape, wait up to S seconds for "
                         "other processes to leave the CPUs idle")

@@ -10,12 +10,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/EmitHalide.h"
+#include "codegen/GemmKernel.h"
 
 #include <Halide.h>
 
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace dyncc::codegen {
 namespace {
@@ -138,8 +140,10 @@ public:
         }
       }
       stageFuncs.resize(kernel.stages.size());
+      stageVars.resize(kernel.stages.size());
+      built.assign(kernel.stages.size(), false);
       for (size_t s = 0; s < kernel.stages.size(); ++s)
-        if (!buildStage(s, error))
+        if (!ensureStage(s, error))
           return false;
       for (int t : kernel.outputs) {
         Func out = tensorFunc(t);
@@ -164,6 +168,14 @@ private:
   Target target;
   std::map<size_t, size_t> paramOf;
   std::vector<Func> stageFuncs;
+  /// Stages whose Func buildGemm made (and scheduled).
+  std::set<size_t> gemmStages;
+  /// Stages fused into a GEMM's epilogue: never materialized.
+  std::set<size_t> fusedStages;
+  /// While evaluating an epilogue: reads of this tensor at the output point
+  /// are the accumulator.
+  int accTensor = -1;
+  Expr accValue;
   std::vector<std::vector<Var>> stageVars; // pure vars, innermost first
   std::map<int, Func> outputWrappers;
 
@@ -186,6 +198,8 @@ private:
 
   /// Value of tensor `t` at `coords` (outermost first).
   Expr read(int t, const std::vector<Expr> &coords) {
+    if (t == accTensor)
+      return accValue;
     std::vector<Expr> args(coords.rbegin(), coords.rend());
     const kir::Tensor &tensor = kernel.tensors[t];
     if (tensor.role == kir::Tensor::Role::Input)
@@ -211,6 +225,299 @@ private:
     w(vars) = f(args)[tensor.result];
     outputWrappers[t] = w;
     return w;
+  }
+
+
+  std::vector<bool> built;
+
+  /// The stages whose results stage `s` reads.
+  std::vector<size_t> producers(const kir::Stage &st) {
+    std::vector<size_t> out;
+    auto add = [&](int t) {
+      if (t >= 0 && kernel.tensors[t].stage >= 0)
+        out.push_back(kernel.tensors[t].stage);
+    };
+    for (const kir::Access &a : st.inputs)
+      add(a.tensor);
+    for (int t : st.inits)
+      add(t);
+    for (const kir::Expr &e : st.exprs)
+      if (e.op == kir::OpCode::Extract)
+        add((int)e.index);
+    return out;
+  }
+
+  /// Builds stage `s` after everything it reads; a GEMM also after what its
+  /// fused epilogue reads. Fused stages are built with their GEMM.
+  bool ensureStage(size_t s, std::string &error) {
+    if (built[s])
+      return true;
+    built[s] = true;
+    for (size_t p : producers(kernel.stages[s]))
+      if (!ensureStage(p, error))
+        return false;
+    if (fusedStages.count(s))
+      return true;
+    if (isGemmStage(s)) {
+      for (size_t c : epilogueChain(s)) {
+        fusedStages.insert(c);
+        built[c] = true;
+        for (size_t p : producers(kernel.stages[c]))
+          if (p != s && !fusedStages.count(p) && !ensureStage(p, error))
+            return false;
+      }
+      return tryGemm(s);
+    }
+    return buildStage(s, error);
+  }
+
+  /// The loop a projected-permutation access dimension reads, or -1.
+  static int loopOf(const kir::AffineDim &d) {
+    int loop = -1;
+    for (size_t l = 0; l < d.coeffs.size(); ++l) {
+      if (d.coeffs[l] == 0)
+        continue;
+      if (d.coeffs[l] != 1 || loop >= 0)
+        return -1;
+      loop = (int)l;
+    }
+    return d.offset == 0 ? loop : -1;
+  }
+
+  /// Whether stage `s` is out = init + sum_k A * B, and if so builds it with
+  /// buildGemm, fusing the chain of elementwise stages that consume it (and
+  /// nothing else) into the GEMM's epilogue.
+  bool isGemmStage(size_t s) { return analyzeGemm(s, nullptr); }
+
+  bool tryGemm(size_t s) { return analyzeGemm(s, this); }
+
+  /// Recognizes the GEMM; builds it too when `self` is set.
+  bool analyzeGemm(size_t s, Builder *self) {
+    if (kernel.kind != "gemm")
+      return false;
+    const kir::Stage &st = kernel.stages[s];
+    size_t numLoops = st.loopExtents.size();
+    if (st.inputs.size() != 2 || st.outputs.size() != 1 || st.yields.size() != 1)
+      return false;
+    int red = -1;
+    for (size_t l = 0; l < numLoops; ++l)
+      if (st.isReduction[l]) {
+        if (red >= 0)
+          return false;
+        red = (int)l;
+      }
+    if (red < 0)
+      return false;
+    // Body: Acc + Load0 * Load1, in any order.
+    const kir::Expr &y = st.exprs[st.yields[0]];
+    if (y.op != kir::OpCode::AddF || y.type != kir::ElemType::F32)
+      return false;
+    auto is = [&](int e, kir::OpCode op) { return st.exprs[e].op == op; };
+    int acc = y.args[0], prod = y.args[1];
+    if (!is(acc, kir::OpCode::Acc))
+      std::swap(acc, prod);
+    if (!is(acc, kir::OpCode::Acc) || !is(prod, kir::OpCode::MulF))
+      return false;
+    const kir::Expr &mul = st.exprs[prod];
+    if (!is(mul.args[0], kir::OpCode::Load) || !is(mul.args[1], kir::OpCode::Load))
+      return false;
+    int ia = (int)st.exprs[mul.args[0]].index, ib = (int)st.exprs[mul.args[1]].index;
+    if (ia == ib)
+      return false;
+
+    // Output dims: [b,] m, n (outermost first).
+    const kir::Access &out = st.outputs[0];
+    size_t rank = out.dims.size();
+    if (rank != 2 && rank != 3)
+      return false;
+    std::vector<int> outLoops;
+    for (const kir::AffineDim &d : out.dims)
+      outLoops.push_back(loopOf(d));
+    for (int l : outLoops)
+      if (l < 0)
+        return false;
+    int lb = rank == 3 ? outLoops[0] : -1, lm = outLoops[rank - 2],
+        ln = outLoops[rank - 1];
+    // Operands: A reads (m, k[, b]), B reads (k, n[, b]).
+    auto loopsOf = [&](const kir::Access &a, std::vector<int> &loops) {
+      for (const kir::AffineDim &d : a.dims) {
+        int l = loopOf(d);
+        if (l < 0)
+          return false;
+        loops.push_back(l);
+      }
+      return true;
+    };
+    std::vector<int> la, lbb;
+    if (!loopsOf(st.inputs[ia], la) || !loopsOf(st.inputs[ib], lbb))
+      return false;
+    auto has = [](const std::vector<int> &v, int l) {
+      return std::find(v.begin(), v.end(), l) != v.end();
+    };
+    auto onlyFrom = [&](const std::vector<int> &v, std::vector<int> allowed) {
+      for (int l : v)
+        if (!has(allowed, l))
+          return false;
+      return true;
+    };
+    if (!has(la, lm) || !has(la, red) || !onlyFrom(la, {lm, red, lb}))
+      std::swap(ia, ib), std::swap(la, lbb);
+    if (!has(la, lm) || !has(la, red) || !onlyFrom(la, {lm, red, lb}) ||
+        !has(lbb, ln) || !has(lbb, red) || !onlyFrom(lbb, {ln, red, lb}))
+      return false;
+    if (kernel.tensors[st.inputs[ia].tensor].type != kir::ElemType::F32 ||
+        kernel.tensors[st.inputs[ib].tensor].type != kir::ElemType::F32)
+      return false;
+    if (!self)
+      return true;
+
+    codegen::GemmShape shape;
+    shape.batch = lb >= 0 ? (int)st.loopExtents[lb] : 0;
+    shape.M = (int)st.loopExtents[lm];
+    shape.N = (int)st.loopExtents[ln];
+    shape.K = (int)st.loopExtents[red];
+    // B's innermost memory dimension decides its orientation.
+    shape.transposeB = lbb.back() == red;
+
+    Var vn("n"), vm("m"), vk("k"), vb("b");
+    std::vector<Expr> loops(numLoops);
+    loops[ln] = vn;
+    loops[lm] = vm;
+    loops[red] = vk;
+    if (lb >= 0)
+      loops[lb] = vb;
+    auto coords = [&](const kir::Access &a) {
+      std::vector<Expr> c;
+      for (const kir::AffineDim &d : a.dims)
+        c.push_back(loops[loopOf(d)]);
+      return c;
+    };
+    Func A(kernel.name + "_A" + std::to_string(s)),
+        B(kernel.name + "_B" + std::to_string(s));
+    std::vector<Var> aVars{vk, vm};
+    if (has(la, lb))
+      aVars.push_back(vb);
+    A(aVars) = read(st.inputs[ia].tensor, coords(st.inputs[ia]));
+    std::vector<Var> bVars = shape.transposeB ? std::vector<Var>{vk, vn}
+                                              : std::vector<Var>{vn, vk};
+    if (has(lbb, lb))
+      bVars.push_back(vb);
+    B(bVars) = read(st.inputs[ib].tensor, coords(st.inputs[ib]));
+
+    // The epilogue: the init (unless a zero fill), then the fusable chain.
+    int outTensor = out.tensor;
+    int init = st.inits[0];
+    bool zeroInit = init < 0;
+    if (init >= 0) {
+      const kir::Tensor &it = kernel.tensors[init];
+      if (it.role == kir::Tensor::Role::Temp) {
+        const kir::Stage &fill = kernel.stages[it.stage];
+        const kir::Expr &fy = fill.exprs[fill.yields[0]];
+        zeroInit = fill.inputs.empty() && fy.op == kir::OpCode::Const &&
+                   fy.fval == 0.0;
+      }
+    }
+    std::vector<size_t> chain = epilogueChain(s);
+    size_t last = chain.empty() ? s : chain.back();
+    const kir::Access &lastOut = kernel.stages[last].outputs[0];
+    codegen::GemmEpilogue epilogue = [&, chain, init, zeroInit, outTensor](
+                                         const Expr &accIn,
+                                         const std::vector<Var> &outVars) {
+      int current = outTensor;
+      // outVars = (n, m[, b]); tensor coordinates are outermost first.
+      std::vector<Expr> point;
+      if (outVars.size() == 3)
+        point.push_back(outVars[2]);
+      point.push_back(outVars[1]);
+      point.push_back(outVars[0]);
+      Expr value = accIn;
+      if (!zeroInit)
+        value = value + read(init, point);
+      for (size_t c : chain) {
+        const kir::Stage &cs = kernel.stages[c];
+        std::vector<Expr> cl(cs.loopExtents.size());
+        for (size_t d = 0; d < cs.outputs[0].dims.size(); ++d)
+          cl[loopOf(cs.outputs[0].dims[d])] = point[d];
+        accTensor = current;
+        accValue = value;
+        std::vector<Expr> inits{Expr(0.0f)};
+        value = evaluate(cs, cl, inits)[0];
+        accTensor = -1;
+        current = cs.outputs[0].tensor;
+      }
+      return value;
+    };
+    (void)lastOut;
+    Func g = codegen::buildGemm(shape, A, B, epilogue, target,
+                                kernel.name + "_gemm" + std::to_string(s));
+    stageFuncs[s] = g;
+    stageVars[s] = shape.batch ? std::vector<Var>{vn, vm, vb}
+                               : std::vector<Var>{vn, vm};
+    gemmStages.insert(s);
+    for (size_t c : chain) {
+      fusedStages.insert(c);
+      stageFuncs[c] = g;
+      stageVars[c] = stageVars[s];
+    }
+    return true;
+  }
+
+  /// The elementwise stages after `s` that form a chain fusable into its
+  /// epilogue: each reads the previous result only at its own output point,
+  /// the intermediate results are read by nothing else and are not kernel
+  /// outputs, and the last result is.
+  std::vector<size_t> epilogueChain(size_t s) {
+    std::vector<size_t> chain;
+    int current = kernel.stages[s].outputs[0].tensor;
+    auto isOutput = [&](int t) {
+      return std::find(kernel.outputs.begin(), kernel.outputs.end(), t) !=
+             kernel.outputs.end();
+    };
+    auto readers = [&](int t) {
+      std::vector<size_t> r;
+      for (size_t o = 0; o < kernel.stages.size(); ++o) {
+        for (const kir::Access &a : kernel.stages[o].inputs)
+          if (a.tensor == t) {
+            r.push_back(o);
+            break;
+          }
+        if (std::find(kernel.stages[o].inits.begin(), kernel.stages[o].inits.end(), t) !=
+            kernel.stages[o].inits.end())
+          r.push_back(o);
+      }
+      return r;
+    };
+    while (!isOutput(current)) {
+      std::vector<size_t> r = readers(current);
+      if (r.size() != 1)
+        return {};
+      const kir::Stage &next = kernel.stages[r[0]];
+      bool elementwise = next.outputs.size() == 1 &&
+                         std::none_of(next.isReduction.begin(),
+                                      next.isReduction.end(),
+                                      [](bool b) { return b; });
+      if (!elementwise || next.outputs[0].dims.size() !=
+                              kernel.stages[s].outputs[0].dims.size())
+        return {};
+      // The previous result must be read exactly at the output point.
+      for (const kir::Access &a : next.inputs) {
+        if (a.tensor != current)
+          continue;
+        if (a.dims.size() != next.outputs[0].dims.size())
+          return {};
+        for (size_t d = 0; d < a.dims.size(); ++d)
+          if (loopOf(a.dims[d]) < 0 ||
+              loopOf(a.dims[d]) != loopOf(next.outputs[0].dims[d]))
+            return {};
+      }
+      // No Acc reads (the init of an elementwise stage is tensor.empty).
+      for (const kir::Expr &e : next.exprs)
+        if (e.op == kir::OpCode::Acc || e.op == kir::OpCode::LoopIndex)
+          return {};
+      chain.push_back(r[0]);
+      current = next.outputs[0].tensor;
+    }
+    return chain;
   }
 
   bool buildStage(size_t s, std::string &error) {
@@ -252,7 +559,7 @@ private:
     }
     std::vector<Var> args(outVars.rbegin(), outVars.rend());
     std::vector<Expr> outCoords(outVars.begin(), outVars.end());
-    stageVars.push_back(args);
+    stageVars[s] = args;
 
     Func f(kernel.name + "_s" + std::to_string(s));
     stageFuncs[s] = f;
@@ -468,6 +775,21 @@ private:
       stored[kernel.tensors[t].stage] = true;
     for (size_t s = 0; s < kernel.stages.size(); ++s) {
       const kir::Stage &stage = kernel.stages[s];
+      if (fusedStages.count(s))
+        continue;
+      if (gemmStages.count(s)) {
+        // Consumed inside the kernel: store it (buildGemm scheduled the rest).
+        bool output = false;
+        for (int t : kernel.outputs)
+          output |= kernel.tensors[t].stage == (int)s;
+        bool consumed = false;
+        for (const kir::Stage &other : kernel.stages)
+          for (const kir::Access &a : other.inputs)
+            consumed |= kernel.tensors[a.tensor].stage == (int)s;
+        if (consumed || !output)
+          stageFuncs[s].compute_root();
+        continue;
+      }
       bool reduces = false;
       for (bool r : stage.isReduction)
         reduces |= r;
