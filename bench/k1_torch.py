@@ -6,10 +6,13 @@ median_GFLOP/s best_GFLOP/s, for C[M,N] = A[M,K] x B[K,N].
 
 With --dyncc-lib (build/bench/libdyncc_k1_kernels.so: dyncc's GEMM compiled
 ahead of time), times both in this process, interleaved: rounds of one block
-of calls per side, the side that goes first alternating, a pause after each
-block so that the other side's thread pool has gone idle (OpenBLAS's workers
-spin ~0.1 s after a call). This machine is shared, and other tenants' load
-comes and goes over seconds: interleaving exposes both sides to it alike.
+of calls per side, the side that goes first alternating. This machine is
+shared, and other tenants' load comes and goes over seconds: interleaving
+exposes both sides to it alike. No pause between blocks by default: with
+--pause 0.2 on an otherwise idle machine, dyncc's calls ran at one core's
+speed for seconds at a time, torch's did not (OpenBLAS's workers spin for
+~0.1 s after a call, Halide's go to sleep almost at once; the VM seems to
+give an idle vCPU back slowly); back to back, both run on two cores.
 Prints: M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms torch_GFLOP/s
 ratio_min ratio_max (the ratios of the per-round medians) others_cores (the
 CPU time other processes used meanwhile, in cores: 0 on an idle machine).
@@ -20,7 +23,8 @@ this CPU (see WORKLOADS.md). With --transpose-b, B is given as [N,K] (the
 weights of a linear layer), i.e. torch.matmul(a, w.t()) (torch only).
 
 usage: k1_torch.py [--runs R] [--warmup W] [--threads T] [--transpose-b]
-                   [--dyncc-lib SO] [--rounds N] [--wait-idle S] [MxKxN ...]
+                   [--dyncc-lib SO] [--rounds N] [--pause S] [--wait-idle S]
+                   [MxKxN ...]
 """
 import argparse
 import ctypes

@@ -1,18 +1,37 @@
 #!/usr/bin/env bash
-# The main job of the README: builds dyncc (installing what is missing) and
-# compiles the shipped early-exit example, printing the verified dyn-level
-# module with its table of runtime parameters.
+# The main job of the README: builds dyncc (installing what is missing),
+# generates the encoder example (2 layers of W2's shape) from PyTorch,
+# compiles it and runs it with `dyncc run`, printing its logits next to
+# PyTorch's; then compiles the early-exit example to dyn-level MLIR and
+# prints its runtime parameters (the exit threshold).
 #
-# dyncc does not execute models yet: code generation (kernels, host code,
-# the runtime) is the next stage of the project (see README, "Status").
+# The dynamic decisions themselves (exit layers, expert assignments, skip
+# actions) come with the lowering of the dyn ops, the next stage of the
+# project (README, "Status").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 
 scripts/install-deps.sh >/dev/null
 cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target dyncc >/dev/null
+dyncc="$build/tools/dyncc/dyncc"
 
-model=examples/early-exit/encoder.mlir
-echo "== dyncc compile $model --emit=mlir"
-"$build/tools/dyncc/dyncc" compile "$model" --emit=mlir -o -
+echo "== examples/encoder: 2 post-LN layers (d=256, 4 heads, d_ff=1024, seq 128), from PyTorch"
+/usr/bin/python3 examples/encoder/make_encoder.py --layers 2 --out-dir "$work" --name encoder >/dev/null
+"$dyncc" compile "$work/encoder.mlir" -o "$work/lib/encoder" --stats
+echo "== dyncc run"
+"$dyncc" run "$work/encoder.mlir" --weights "$work/encoder.safetensors" "$work/encoder.x.npy" -o "$work/out"
+/usr/bin/python3 - "$work/out/output0.npy" "$work/encoder.expected.npy" <<'PY'
+import sys
+import numpy as np
+got, want = np.load(sys.argv[1]), np.load(sys.argv[2])
+print("PyTorch: " + " ".join("%.6g" % v for v in want.ravel()))
+print("max abs difference: %.3g" % np.abs(got - want).max())
+PY
+
+echo
+echo "== examples/early-exit: an entropy exit after layer 1 (dyn-level MLIR)"
+"$dyncc" compile examples/early-exit/encoder.mlir --emit=mlir -o - | head -1
