@@ -27,6 +27,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "dialect/DynDialect.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -61,6 +63,7 @@ namespace {
 constexpr int64_t kAlignment = 64;
 constexpr llvm::StringLiteral kWeightAttr = "dyn.weight";
 constexpr llvm::StringLiteral kNameAttr = "dyn.name";
+constexpr llvm::StringLiteral kParamAttr = "dyn.param";
 
 struct TensorSpec {
   std::string name;
@@ -77,19 +80,22 @@ struct TensorSpec {
 
 /// Where a tensor value of the host code lives.
 struct Slot {
-  enum class Kind { Input, Weight, Output, Arena } kind;
+  enum class Kind { Input, Weight, Param, Output, Arena } kind;
   int64_t index = 0; // argument / output index, or arena offset
 };
 
 struct HostPlan {
   std::string model;
   mutable func::FuncOp entry;
-  std::vector<TensorSpec> inputs, outputs, weights;
+  std::vector<TensorSpec> inputs, outputs, weights, params;
+  std::vector<SmallVector<double>> paramDefaults;
   std::vector<func::FuncOp> kernels;
   llvm::DenseMap<func::FuncOp, int> kernelIndex;
   llvm::DenseMap<Value, Slot> slots;
   /// Outputs that are not computed in place: (output index, source value).
   std::vector<std::pair<int, Value>> copies;
+  /// Branch results that are copied at the yield: (yield, operand index).
+  std::vector<std::pair<scf::YieldOp, int>> yieldCopies;
   int64_t arenaBytes = 0;
 };
 
@@ -171,6 +177,14 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
       plan.weights.push_back(*spec);
       continue;
     }
+    if (auto p = plan.entry.getArgAttrOfType<StringAttr>(i, kParamAttr)) {
+      FailureOr<TensorSpec> spec = specOf(arg, p.str());
+      if (failed(spec))
+        return failure();
+      plan.slots[arg] = {Slot::Kind::Param, (int64_t)plan.params.size()};
+      plan.params.push_back(*spec);
+      continue;
+    }
     auto n = plan.entry.getArgAttrOfType<StringAttr>(i, kNameAttr);
     FailureOr<TensorSpec> spec =
         specOf(arg, n ? n.str() : "input" + std::to_string(plan.inputs.size()));
@@ -179,25 +193,38 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     plan.slots[arg] = {Slot::Kind::Input, (int64_t)plan.inputs.size()};
     plan.inputs.push_back(*spec);
   }
+  if (auto table = module->getAttrOfType<DictionaryAttr>("dyn.runtime_params"))
+    for (TensorSpec &p : plan.params)
+      if (auto def = dyn_cast_or_null<dyn::RuntimeParamAttr>(table.get(p.name)))
+        plan.paramDefaults.push_back(SmallVector<double>(def.getValues()));
+      else
+        plan.paramDefaults.push_back(SmallVector<double>(p.shape[0], 0.0));
 
-  // Positions and live ranges (uses inside regions count at their parent).
+  // Positions in program order, nested regions included (pre-order).
   llvm::DenseMap<Operation *, int> position;
   int pos = 0;
-  for (Operation &op : body)
-    position[&op] = pos++;
+  plan.entry.walk<WalkOrder::PreOrder>([&](Operation *op) {
+    if (op != plan.entry.getOperation())
+      position[op] = pos++;
+  });
   llvm::DenseMap<Value, int> lastUse;
-  for (Operation &op : body)
-    for (Value operand : op.getOperands())
-      lastUse[rootOf(operand)] = std::max(lastUse[rootOf(operand)], position[&op]);
+  plan.entry.walk([&](Operation *op) {
+    for (Value operand : op->getOperands()) {
+      Value root = rootOf(operand);
+      lastUse[root] = std::max(lastUse[root], position[op]);
+    }
+  });
 
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   for (auto [k, v] : llvm::enumerate(ret.getOperands())) {
-    FailureOr<TensorSpec> spec = specOf(v, "output" + std::to_string(k));
+    auto n = plan.entry.getResultAttrOfType<StringAttr>(k, kNameAttr);
+    FailureOr<TensorSpec> spec =
+        specOf(v, n ? n.str() : "output" + std::to_string(k));
     if (failed(spec))
       return failure();
     plan.outputs.push_back(*spec);
     Value root = rootOf(v);
-    bool computed = isa_and_nonnull<func::CallOp>(root.getDefiningOp());
+    bool computed = isa_and_nonnull<func::CallOp, scf::IfOp>(root.getDefiningOp());
     if (computed && !plan.slots.count(root)) {
       plan.slots[root] = {Slot::Kind::Output, (int64_t)k};
       continue;
@@ -205,98 +232,158 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     plan.copies.push_back({(int)k, v});
   }
 
-  // Kernel results in the arena: first fit among the slots still live.
+  // Results in the arena: first fit among the slots still live.
   struct Live {
     int64_t offset, size;
     int until;
   };
   std::vector<Live> live;
-  for (Operation &op : body) {
-    if (isa<func::ReturnOp, tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op))
-      continue;
+  auto allocate = [&](Value result) -> LogicalResult {
+    if (plan.slots.count(result))
+      return success();
+    FailureOr<TensorSpec> spec = specOf(result, "");
+    if (failed(spec))
+      return failure();
+    int64_t size = (spec->bytes() + kAlignment - 1) / kAlignment * kAlignment;
+    llvm::sort(live, [](const Live &a, const Live &b) { return a.offset < b.offset; });
+    int64_t offset = 0;
+    for (const Live &l : live) {
+      if (offset + size <= l.offset)
+        break;
+      offset = std::max(offset, l.offset + l.size);
+    }
+    live.push_back({offset, size, lastUse.lookup(result)});
+    plan.slots[result] = {Slot::Kind::Arena, offset};
+    plan.arenaBytes = std::max(plan.arenaBytes, offset + size);
+    return success();
+  };
+
+  WalkResult walked = plan.entry.walk<WalkOrder::PreOrder>([&](Operation *op) -> WalkResult {
+    if (op == plan.entry.getOperation() ||
+        isa<func::ReturnOp, scf::YieldOp, tensor::ExpandShapeOp,
+            tensor::CollapseShapeOp>(op))
+      return WalkResult::advance();
     if (auto cst = dyn_cast<arith::ConstantOp>(op)) {
       if (!isa<ShapedType>(cst.getType()))
-        continue;
-      return op.emitError("tensor constants outside kernels are not "
-                          "supported yet");
+        return WalkResult::advance();
+      return op->emitError("tensor constants outside kernels are not "
+                           "supported yet");
+    }
+    if (auto ex = dyn_cast<tensor::ExtractOp>(op)) {
+      // A branch condition read from a kernel result.
+      for (Operation *user : ex->getUsers())
+        if (!isa<scf::IfOp>(user))
+          return op->emitError("host code reads scalars only as branch "
+                               "conditions");
+      for (Value i : ex.getIndices())
+        if (!i.getDefiningOp<arith::ConstantIndexOp>())
+          return op->emitError("host code reads scalars at constant indices");
+      return WalkResult::advance();
+    }
+    int here = position[op];
+    llvm::erase_if(live, [&](const Live &l) { return l.until < here; });
+    if (auto ifOp = dyn_cast<scf::IfOp>(op)) {
+      for (Value r : ifOp.getResults())
+        if (failed(allocate(r)))
+          return WalkResult::interrupt();
+      // A branch's result made by a kernel of that branch is written in
+      // place; anything else is copied at the yield.
+      for (Region *region : {&ifOp.getThenRegion(), &ifOp.getElseRegion()}) {
+        if (region->empty())
+          continue;
+        auto yield = cast<scf::YieldOp>(region->front().getTerminator());
+        llvm::SmallPtrSet<Value, 4> seen;
+        for (auto [i, v] : llvm::enumerate(yield.getOperands())) {
+          Value root = rootOf(v);
+          bool local = isa_and_nonnull<func::CallOp>(root.getDefiningOp()) &&
+                       root.getParentBlock() == &region->front();
+          if (local && seen.insert(root).second && !plan.slots.count(root)) {
+            plan.slots[root] = plan.slots.lookup(ifOp.getResult(i));
+            continue;
+          }
+          plan.yieldCopies.push_back({yield, (int)i});
+        }
+      }
+      return WalkResult::advance();
     }
     auto call = dyn_cast<func::CallOp>(op);
     func::FuncOp callee =
         call ? module.lookupSymbol<func::FuncOp>(call.getCallee()) : nullptr;
     if (!callee || !callee->hasAttr("dyn.kernel"))
-      return op.emitError("'")
-             << op.getName()
-             << "' is not supported in the host code yet (code generation "
-                "handles kernels and reshapes; the lowering of dyn ops is "
-                "not implemented yet)";
+      return op->emitError("'")
+             << op->getName()
+             << "' is not supported in the host code (code generation "
+                "handles kernels, reshapes and scf.if)";
     if (!plan.kernelIndex.count(callee)) {
       plan.kernelIndex[callee] = plan.kernels.size();
       plan.kernels.push_back(callee);
     }
-    int here = position[&op];
-    llvm::erase_if(live, [&](const Live &l) { return l.until < here; });
-    for (Value result : call.getResults()) {
-      if (plan.slots.count(result))
-        continue;
-      FailureOr<TensorSpec> spec = specOf(result, "");
-      if (failed(spec))
-        return failure();
-      int64_t size = (spec->bytes() + kAlignment - 1) / kAlignment * kAlignment;
-      llvm::sort(live, [](const Live &a, const Live &b) { return a.offset < b.offset; });
-      int64_t offset = 0;
-      for (const Live &l : live) {
-        if (offset + size <= l.offset)
-          break;
-        offset = std::max(offset, l.offset + l.size);
-      }
-      live.push_back({offset, size, lastUse.lookup(result)});
-      plan.slots[result] = {Slot::Kind::Arena, offset};
-      plan.arenaBytes = std::max(plan.arenaBytes, offset + size);
-    }
-  }
+    for (Value result : call.getResults())
+      if (failed(allocate(result)))
+        return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  if (walked.wasInterrupted())
+    return failure();
   return plan;
 }
 
 /// The slot of `v`, through views.
 Slot slotOf(const HostPlan &plan, Value v) { return plan.slots.lookup(rootOf(v)); }
 
-/// Builds `<model>_entry` in the LLVM dialect into `host`.
-LogicalResult lowerHost(const HostPlan &plan, ModuleOp host) {
-  MLIRContext *ctx = host.getContext();
-  OpBuilder b(ctx);
-  Location loc = plan.entry.getLoc();
-  auto ptr = LLVM::LLVMPointerType::get(ctx);
-  auto i8 = b.getI8Type();
-  auto i32 = b.getI32Type();
-  auto i64 = b.getI64Type();
-  b.setInsertionPointToEnd(host.getBody());
-  auto invoke = b.create<LLVM::LLVMFuncOp>(
-      loc, "dynrt_invoke_kernel",
-      LLVM::LLVMFunctionType::get(i32, {ptr, i32, ptr}));
-  auto memcpyFn = b.create<LLVM::LLVMFuncOp>(
-      loc, "memcpy", LLVM::LLVMFunctionType::get(ptr, {ptr, ptr, i64}));
-  auto fn = b.create<LLVM::LLVMFuncOp>(
-      loc, plan.model + "_entry",
-      LLVM::LLVMFunctionType::get(i32, {ptr, ptr, ptr, ptr, ptr}));
-  Block *entry = fn.addEntryBlock(b);
-  Block *fail = new Block();
-  fn.getBody().push_back(fail);
-  fail->addArgument(i32, loc);
-  b.setInsertionPointToStart(fail);
-  b.create<LLVM::ReturnOp>(loc, fail->getArgument(0));
+/// Builds `<model>_entry` in the LLVM dialect into `host`:
+///   int32_t entry(inputs, outputs, weights, params, arena, ctx)
+class HostLowering {
+public:
+  HostLowering(const HostPlan &plan, ModuleOp host)
+      : plan(plan), b(host.getContext()), loc(plan.entry.getLoc()),
+        ptr(LLVM::LLVMPointerType::get(host.getContext())),
+        i8(b.getI8Type()), i32(b.getI32Type()), i64(b.getI64Type()) {
+    b.setInsertionPointToEnd(host.getBody());
+    invoke = b.create<LLVM::LLVMFuncOp>(
+        loc, "dynrt_invoke_kernel",
+        LLVM::LLVMFunctionType::get(i32, {ptr, i32, ptr}));
+    memcpyFn = b.create<LLVM::LLVMFuncOp>(
+        loc, "memcpy", LLVM::LLVMFunctionType::get(ptr, {ptr, ptr, i64}));
+    fn = b.create<LLVM::LLVMFuncOp>(
+        loc, plan.model + "_entry",
+        LLVM::LLVMFunctionType::get(i32, {ptr, ptr, ptr, ptr, ptr, ptr}));
+  }
 
-  Value inputs = entry->getArgument(0), outputs = entry->getArgument(1),
-        weights = entry->getArgument(2), arena = entry->getArgument(3),
-        runCtx = entry->getArgument(4);
-  b.setInsertionPointToStart(entry);
-  size_t maxArgs = 1;
-  for (func::FuncOp k : plan.kernels)
-    maxArgs = std::max<size_t>(maxArgs, k.getNumArguments() + k.getNumResults());
-  Value argArray = b.create<LLVM::AllocaOp>(
-      loc, ptr, ptr,
-      b.create<LLVM::ConstantOp>(loc, i32, b.getI32IntegerAttr(maxArgs)), 8);
+  LogicalResult run() {
+    Block *entry = fn.addEntryBlock(b);
+    fail = new Block();
+    fn.getBody().push_back(fail);
+    fail->addArgument(i32, loc);
+    b.setInsertionPointToStart(fail);
+    b.create<LLVM::ReturnOp>(loc, fail->getArgument(0));
+    for (unsigned i = 0; i < 6; ++i)
+      args[i] = entry->getArgument(i);
+    b.setInsertionPointToStart(entry);
+    size_t maxArgs = 1;
+    for (func::FuncOp k : plan.kernels)
+      maxArgs = std::max<size_t>(maxArgs, k.getNumArguments() + k.getNumResults());
+    argArray = b.create<LLVM::AllocaOp>(
+        loc, ptr, ptr,
+        b.create<LLVM::ConstantOp>(loc, i32, b.getI32IntegerAttr(maxArgs)), 8);
+    return lowerBlock(plan.entry.getBody().front());
+  }
 
-  auto pointerOf = [&](Value v) -> Value {
+private:
+  const HostPlan &plan;
+  OpBuilder b;
+  Location loc;
+  Type ptr, i8, i32, i64;
+  LLVM::LLVMFuncOp invoke, memcpyFn, fn;
+  Block *fail = nullptr;
+  Value args[6]; // inputs, outputs, weights, params, arena, ctx
+  Value argArray;
+
+  Value constant(Type t, int64_t v) {
+    return b.create<LLVM::ConstantOp>(loc, t, b.getIntegerAttr(t, v));
+  }
+
+  Value pointerOf(Value v) {
     Slot s = slotOf(plan, v);
     auto load = [&](Value table) -> Value {
       Value at = b.create<LLVM::GEPOp>(loc, ptr, ptr, table,
@@ -305,63 +392,130 @@ LogicalResult lowerHost(const HostPlan &plan, ModuleOp host) {
     };
     switch (s.kind) {
     case Slot::Kind::Input:
-      return load(inputs);
-    case Slot::Kind::Weight:
-      return load(weights);
+      return load(args[0]);
     case Slot::Kind::Output:
-      return load(outputs);
+      return load(args[1]);
+    case Slot::Kind::Weight:
+      return load(args[2]);
+    case Slot::Kind::Param:
+      return load(args[3]);
     case Slot::Kind::Arena:
-      return b.create<LLVM::GEPOp>(loc, ptr, i8, arena,
+      return b.create<LLVM::GEPOp>(loc, ptr, i8, args[4],
                                    ArrayRef<LLVM::GEPArg>{(int32_t)s.index});
     }
     return {};
-  };
-
-  Block &body = plan.entry.getBody().front();
-  for (Operation &op : body) {
-    if (auto call = dyn_cast<func::CallOp>(op)) {
-      auto callee = plan.entry->getParentOfType<ModuleOp>()
-                        .lookupSymbol<func::FuncOp>(call.getCallee());
-      int index = plan.kernelIndex.lookup(callee);
-      int a = 0;
-      SmallVector<Value> buffers(call.getOperands());
-      llvm::append_range(buffers, call.getResults());
-      for (Value v : buffers) {
-        Value at = b.create<LLVM::GEPOp>(loc, ptr, ptr, argArray,
-                                         ArrayRef<LLVM::GEPArg>{a++});
-        b.create<LLVM::StoreOp>(loc, pointerOf(v), at);
-      }
-      Value status = b.create<LLVM::CallOp>(
-                          call.getLoc(), invoke,
-                          ValueRange{runCtx,
-                                     b.create<LLVM::ConstantOp>(
-                                         loc, i32, b.getI32IntegerAttr(index)),
-                                     argArray})
-                         .getResult();
-      Value zero = b.create<LLVM::ConstantOp>(loc, i32, b.getI32IntegerAttr(0));
-      Value bad = b.create<LLVM::ICmpOp>(loc, LLVM::ICmpPredicate::ne, status, zero);
-      Block *next = new Block();
-      fn.getBody().push_back(next);
-      b.create<LLVM::CondBrOp>(loc, bad, fail, ValueRange{status}, next,
-                               ValueRange{});
-      b.setInsertionPointToStart(next);
-      continue;
-    }
-    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      for (auto [k, v] : plan.copies) {
-        Value dst = b.create<LLVM::LoadOp>(
-            loc, ptr,
-            b.create<LLVM::GEPOp>(loc, ptr, ptr, outputs,
-                                  ArrayRef<LLVM::GEPArg>{(int32_t)k}));
-        Value len = b.create<LLVM::ConstantOp>(
-            loc, i64, b.getI64IntegerAttr(plan.outputs[k].bytes()));
-        b.create<LLVM::CallOp>(loc, memcpyFn, ValueRange{dst, pointerOf(v), len});
-      }
-      b.create<LLVM::ReturnOp>(
-          loc, b.create<LLVM::ConstantOp>(loc, i32, b.getI32IntegerAttr(0)));
-    }
   }
-  return success();
+
+  void copy(Value dst, Value src, int64_t bytes) {
+    b.create<LLVM::CallOp>(loc, memcpyFn,
+                           ValueRange{dst, src, constant(i64, bytes)});
+  }
+
+  int64_t bytesOf(Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    int64_t n = t.getElementType().isInteger(1)
+                    ? 1
+                    : (t.getElementType().getIntOrFloatBitWidth() + 7) / 8;
+    return n * t.getNumElements();
+  }
+
+  /// Continues in a new block when `status` is 0, else returns it.
+  void checked(Value status) {
+    Value bad = b.create<LLVM::ICmpOp>(loc, LLVM::ICmpPredicate::ne, status,
+                                       constant(i32, 0));
+    Block *next = new Block();
+    fn.getBody().push_back(next);
+    b.create<LLVM::CondBrOp>(loc, bad, fail, ValueRange{status}, next,
+                             ValueRange{});
+    b.setInsertionPointToStart(next);
+  }
+
+  /// The i1 at constant indices of a tensor, as a branch condition.
+  Value condition(tensor::ExtractOp ex) {
+    auto type = cast<RankedTensorType>(ex.getTensor().getType());
+    int64_t linear = 0, stride = 1;
+    for (int d = type.getRank() - 1; d >= 0; --d) {
+      auto c = ex.getIndices()[d].getDefiningOp<arith::ConstantIndexOp>();
+      linear += c.value() * stride;
+      stride *= type.getDimSize(d);
+    }
+    int64_t width = type.getElementType().isInteger(1)
+                        ? 1
+                        : type.getElementTypeBitWidth() / 8;
+    Value at = b.create<LLVM::GEPOp>(loc, ptr, i8, pointerOf(ex.getTensor()),
+                                     ArrayRef<LLVM::GEPArg>{(int32_t)(linear * width)});
+    Value byte = b.create<LLVM::LoadOp>(loc, i8, at);
+    return b.create<LLVM::ICmpOp>(loc, LLVM::ICmpPredicate::ne, byte,
+                                  constant(i8, 0));
+  }
+
+  LogicalResult lowerBlock(Block &block) {
+    for (Operation &op : block) {
+      if (auto call = dyn_cast<func::CallOp>(op)) {
+        auto callee = plan.entry->getParentOfType<ModuleOp>()
+                          .lookupSymbol<func::FuncOp>(call.getCallee());
+        int index = plan.kernelIndex.lookup(callee);
+        int a = 0;
+        SmallVector<Value> buffers(call.getOperands());
+        llvm::append_range(buffers, call.getResults());
+        for (Value v : buffers) {
+          Value at = b.create<LLVM::GEPOp>(loc, ptr, ptr, argArray,
+                                           ArrayRef<LLVM::GEPArg>{a++});
+          b.create<LLVM::StoreOp>(loc, pointerOf(v), at);
+        }
+        checked(b.create<LLVM::CallOp>(
+                     call.getLoc(), invoke,
+                     ValueRange{args[5], constant(i32, index), argArray})
+                    .getResult());
+        continue;
+      }
+      if (auto ifOp = dyn_cast<scf::IfOp>(op)) {
+        auto ex = ifOp.getCondition().getDefiningOp<tensor::ExtractOp>();
+        if (!ex)
+          return ifOp.emitError("branch conditions must be read from a "
+                                "kernel result");
+        Value cond = condition(ex);
+        Block *thenB = new Block(), *elseB = new Block(), *merge = new Block();
+        fn.getBody().push_back(thenB);
+        fn.getBody().push_back(elseB);
+        fn.getBody().push_back(merge);
+        b.create<LLVM::CondBrOp>(loc, cond, thenB, elseB);
+        for (auto [region, target] :
+             {std::pair{&ifOp.getThenRegion(), thenB},
+              std::pair{&ifOp.getElseRegion(), elseB}}) {
+          b.setInsertionPointToStart(target);
+          if (!region->empty() && failed(lowerBlock(region->front())))
+            return failure();
+          if (!region->empty()) {
+            auto yield = cast<scf::YieldOp>(region->front().getTerminator());
+            for (auto [y, i] : plan.yieldCopies)
+              if (y == yield)
+                copy(pointerOf(ifOp.getResult(i)), pointerOf(yield.getOperand(i)),
+                     bytesOf(yield.getOperand(i)));
+          }
+          b.create<LLVM::BrOp>(loc, merge);
+        }
+        b.setInsertionPointToStart(merge);
+        continue;
+      }
+      if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+        for (auto [k, v] : plan.copies) {
+          Value dst = b.create<LLVM::LoadOp>(
+              loc, ptr,
+              b.create<LLVM::GEPOp>(loc, ptr, ptr, args[1],
+                                    ArrayRef<LLVM::GEPArg>{(int32_t)k}));
+          copy(dst, pointerOf(v), plan.outputs[k].bytes());
+        }
+        b.create<LLVM::ReturnOp>(loc, constant(i32, 0));
+      }
+      // Views, constants, conditions and yields need no code of their own.
+    }
+    return success();
+  }
+};
+
+LogicalResult lowerHost(const HostPlan &plan, ModuleOp host) {
+  return HostLowering(plan, host).run();
 }
 
 /// A sanitized C identifier from the output file name.
@@ -401,7 +555,9 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   auto *specTy = llvm::StructType::get(c, {ptr, i32, i32, shapeTy});
   auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr});
   auto *descTy = llvm::StructType::get(
-      c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, ptr, i64});
+      c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, i32, ptr,
+          ptr, i64});
+  auto *paramTy = llvm::StructType::get(c, {ptr, i32, ptr});
 
   auto str = [&](StringRef s) -> llvm::Constant * {
     auto *data = llvm::ConstantDataArray::getString(c, s);
@@ -477,6 +633,28 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
         llvm::ConstantArray::get(arrTy, kernels), plan.model + "_kernels");
   }
   llvm::Function *entry = m.getFunction(plan.model + "_entry");
+  llvm::Constant *paramTable = llvm::ConstantPointerNull::get(ptr);
+  if (!plan.params.empty()) {
+    std::vector<llvm::Constant *> entries;
+    auto *f32 = llvm::Type::getFloatTy(c);
+    for (auto [p, defaults] : llvm::zip(plan.params, plan.paramDefaults)) {
+      std::vector<llvm::Constant *> values;
+      for (double v : defaults)
+        values.push_back(llvm::ConstantFP::get(f32, v));
+      auto *arrTy = llvm::ArrayType::get(f32, values.size());
+      auto *g = new llvm::GlobalVariable(m, arrTy, true,
+                                         llvm::GlobalValue::PrivateLinkage,
+                                         llvm::ConstantArray::get(arrTy, values),
+                                         plan.model + "_param_defaults");
+      entries.push_back(llvm::ConstantStruct::get(
+          paramTy, {str(p.name), llvm::ConstantInt::get(i32, values.size()), g}));
+    }
+    auto *arrTy = llvm::ArrayType::get(paramTy, entries.size());
+    paramTable = new llvm::GlobalVariable(m, arrTy, true,
+                                          llvm::GlobalValue::PrivateLinkage,
+                                          llvm::ConstantArray::get(arrTy, entries),
+                                          plan.model + "_params");
+  }
   llvm::Constant *blob = llvm::ConstantPointerNull::get(ptr);
   if (!weights.empty()) {
     auto *data = llvm::ConstantDataArray::getRaw(
@@ -494,7 +672,8 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
        llvm::ConstantInt::get(i32, plan.outputs.size()), specs(plan.outputs, "outputs"),
        llvm::ConstantInt::get(i32, plan.weights.size()), specs(plan.weights, "weights"),
        llvm::ConstantInt::get(i32, kernels.size()), kernelTable,
-       llvm::ConstantInt::get(i64, plan.arenaBytes), entry, blob,
+       llvm::ConstantInt::get(i64, plan.arenaBytes), entry,
+       llvm::ConstantInt::get(i32, plan.params.size()), paramTable, blob,
        llvm::ConstantInt::get(i64, weights.size())});
   new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
                            desc, plan.model + "_desc");
@@ -589,6 +768,9 @@ std::string headerText(const HostPlan &plan, StringRef source) {
     out += fmt::format(" * output  {:<24} {}\n", s.name, describe(s));
   for (const TensorSpec &s : plan.weights)
     out += fmt::format(" * weight  {:<24} {}\n", s.name, describe(s));
+  for (auto [p, d] : llvm::zip(plan.params, plan.paramDefaults))
+    out += fmt::format(" * param   {:<24} f32[{}] = {} (dynrt_model_set_param)\n",
+                       p.name, d.size(), fmt::join(d, ", "));
   out += fmt::format(" * scratch memory per run: {} bytes\n */\n", plan.arenaBytes);
   out += fmt::format("#ifndef {g}\n#define {g}\n\n#include \"dynrt.h\"\n\n"
                      "#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n"

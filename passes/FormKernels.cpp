@@ -106,7 +106,7 @@ bool isInitProducer(Operation *op) {
 /// calls and the dyn ops (lowered by their own passes).
 bool isHostOp(Operation *op) {
   return isa<func::ReturnOp, func::CallOp, tensor::ExpandShapeOp,
-             tensor::CollapseShapeOp>(op) ||
+             tensor::CollapseShapeOp, tensor::ExtractOp>(op) ||
          isa<scf::IfOp, scf::WhileOp, scf::ForOp, scf::YieldOp,
              scf::ConditionOp, scf::IndexSwitchOp>(op) ||
          isa<dyncc::dyn::DynDialect>(op->getDialect()) ||
@@ -322,8 +322,22 @@ public:
   SmallVector<std::unique_ptr<Group>> run() {
     for (Operation &op : block) {
       auto generic = dyn_cast<linalg::GenericOp>(op);
-      if (generic && !isInitProducer(generic))
+      if (!generic)
+        continue;
+      if (!isInitProducer(generic)) {
         place(generic);
+        continue;
+      }
+      // A fill whose value leaves the kernels (yielded, returned) is computed
+      // by a kernel of its own.
+      bool escapes = llvm::any_of(generic->getUsers(), [](Operation *user) {
+        return !isa<linalg::LinalgOp>(user);
+      });
+      if (escapes) {
+        groups.push_back(std::make_unique<Group>());
+        groups.back()->kind = KernelKind::Elementwise;
+        add(*groups.back(), generic);
+      }
     }
     return std::move(groups);
   }

@@ -11,6 +11,7 @@ void buildDynccPipeline(mlir::OpPassManager &pm) {
 }
 
 void buildKernelPipeline(mlir::OpPassManager &pm) {
+  pm.addPass(createDynLowerExitIf());
   pm.addPass(mlir::createInlinerPass());
   pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(createDynFormKernels());

@@ -6,6 +6,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
@@ -19,6 +21,9 @@ namespace dyncc {
 /// The name of the module attribute that dyn-collect-params writes.
 inline constexpr llvm::StringLiteral kRuntimeParamsAttrName =
     "dyn.runtime_params";
+
+/// The argument attribute that binds an argument to a runtime parameter.
+inline constexpr llvm::StringLiteral kParamAttrName = "dyn.param";
 
 /// The attribute that marks a kernel function and names its kind.
 inline constexpr llvm::StringLiteral kKernelAttrName = "dyn.kernel";

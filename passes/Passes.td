@@ -23,6 +23,25 @@ def DynCollectParams : Pass<"dyn-collect-params", "mlir::ModuleOp"> {
   let dependentDialects = ["::dyncc::dyn::DynDialect"];
 }
 
+def DynLowerExitIf : Pass<"dyn-lower-exit-if", "mlir::ModuleOp"> {
+  let summary = "Lower dyn.exit_if chains to criteria and scf.if";
+  let description = [{
+    Every chain of sample-level `dyn.exit_if` ops becomes, per exit point,
+    the criterion as linalg ops (one exit flag per sample), an `scf.if` on
+    "every sample exited" whose then-branch yields the logits and whose
+    else-branch runs the rest of the network, and a per-sample merge. The
+    exit layer of every sample becomes the extra result `exit_layer`; every
+    runtime parameter used becomes an argument marked `dyn.param`. The exact
+    semantics are in docs/early-exit.md.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def DynFormKernels : Pass<"dyn-form-kernels", "mlir::ModuleOp"> {
   let summary = "Group the tensor ops of a model into kernels";
   let description = [{

@@ -47,6 +47,11 @@ struct dynrt_model_s {
   dynrt_weights_t *weights = nullptr;
   std::vector<const void *> weightData;
   std::vector<AlignedBuffer> weightCopies; // for unaligned weights
+  // Runtime parameters: current values, each padded to the alignment, in
+  // one block; runs copy it under the lock (a consistent snapshot).
+  mutable std::mutex paramMutex;
+  std::vector<size_t> paramOffsets; // in floats
+  std::vector<float> paramValues;
   std::atomic<uint64_t> runs{0};
   std::atomic<uint64_t> kernelCalls{0};
   std::atomic<uint64_t> nanoseconds{0};
@@ -189,6 +194,15 @@ dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
         model->weightCopies.push_back(std::move(copy));
       }
     }
+    size_t floats = 0;
+    for (int32_t p = 0; p < desc->num_params; ++p) {
+      model->paramOffsets.push_back(floats);
+      floats += (desc->params[p].count + 15) / 16 * 16;
+    }
+    model->paramValues.assign(floats, 0.0f);
+    for (int32_t p = 0; p < desc->num_params; ++p)
+      std::memcpy(model->paramValues.data() + model->paramOffsets[p],
+                  desc->params[p].defaults, desc->params[p].count * sizeof(float));
     installHalideHandlers();
     dynrt_model_options_t defaults;
     dynrt_model_options_initialize(&defaults);
@@ -280,13 +294,28 @@ dynrt_status_t dynrt_model_run(dynrt_model_t *model, const void *const *inputs,
       copyBack.push_back({i, staging.back().get()});
       out[i] = staging.back().get();
     }
+    AlignedBuffer params;
+    std::vector<void *> paramPtrs(desc->num_params);
+    if (desc->num_params > 0) {
+      params = allocateAligned(model->paramValues.size() * sizeof(float));
+      if (!params)
+        return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
+                                 std::string("out of memory"));
+      {
+        std::lock_guard<std::mutex> lock(model->paramMutex);
+        std::memcpy(params.get(), model->paramValues.data(),
+                    model->paramValues.size() * sizeof(float));
+      }
+      for (int32_t p = 0; p < desc->num_params; ++p)
+        paramPtrs[p] = static_cast<float *>(params.get()) + model->paramOffsets[p];
+    }
     RunContext ctx{model};
     lastHalideError.clear();
     // The host code only reads through input and weight pointers.
     auto weights = reinterpret_cast<void *const *>(
         const_cast<void **>(model->weightData.data()));
     int32_t result = desc->entry(const_cast<void *const *>(in.data()),
-                                 out.data(), weights,
+                                 out.data(), weights, paramPtrs.data(),
                                  static_cast<uint8_t *>(arena), &ctx);
     std::free(arena);
     if (result == 0)
@@ -307,6 +336,59 @@ dynrt_status_t dynrt_model_run(dynrt_model_t *model, const void *const *inputs,
     }
     return nullptr;
   });
+}
+
+namespace {
+int32_t findParam(const dynrt_model_t *model, const char *name) {
+  for (int32_t p = 0; p < model->desc->num_params; ++p)
+    if (std::strcmp(model->desc->params[p].name, name) == 0)
+      return p;
+  return -1;
+}
+
+dynrt_status_t checkParam(const dynrt_model_t *model, const char *name,
+                          const float *values, size_t count, int32_t &index) {
+  if (!model || !name || (!values && count))
+    return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
+                             std::string("model, name and values are required"));
+  index = findParam(model, name);
+  if (index < 0) {
+    std::string known;
+    for (int32_t p = 0; p < model->desc->num_params; ++p)
+      known += (p ? ", " : "") + std::string(model->desc->params[p].name);
+    return dynrt::makeStatus(DYNRT_NOT_FOUND,
+                             "model '{}' has no runtime parameter '{}' (it has: {})",
+                             model->desc->name, name, known.empty() ? "none" : known);
+  }
+  if (count != static_cast<size_t>(model->desc->params[index].count))
+    return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
+                             "runtime parameter '{}' has {} value(s), {} given",
+                             name, model->desc->params[index].count, count);
+  return nullptr;
+}
+} // namespace
+
+dynrt_status_t dynrt_model_set_param(dynrt_model_t *model, const char *name,
+                                     const float *values, size_t count) {
+  int32_t index;
+  if (dynrt_status_t st = checkParam(model, name, values, count, index))
+    return st;
+  std::lock_guard<std::mutex> lock(model->paramMutex);
+  std::memcpy(model->paramValues.data() + model->paramOffsets[index], values,
+              count * sizeof(float));
+  return nullptr;
+}
+
+dynrt_status_t dynrt_model_get_param(const dynrt_model_t *model,
+                                     const char *name, float *values,
+                                     size_t count) {
+  int32_t index;
+  if (dynrt_status_t st = checkParam(model, name, values, count, index))
+    return st;
+  std::lock_guard<std::mutex> lock(model->paramMutex);
+  std::memcpy(values, model->paramValues.data() + model->paramOffsets[index],
+              count * sizeof(float));
+  return nullptr;
 }
 
 dynrt_status_t dynrt_model_stats(const dynrt_model_t *model,

@@ -205,12 +205,21 @@ typedef struct {
 } dynrt_kernel_desc_t;
 
 /* The host program: runs the model on `inputs`, writing `outputs`, with
- * `weights` bound and `arena` (arena_bytes, 64-byte aligned) for the
- * intermediates; calls dynrt_invoke_kernel with `ctx`. Returns 0 or the
- * non-zero result of the first kernel that failed. */
+ * `weights` bound, `params` the current runtime parameter values and `arena`
+ * (arena_bytes, 64-byte aligned) for the intermediates; calls
+ * dynrt_invoke_kernel with `ctx`. Returns 0 or the non-zero result of the
+ * first kernel that failed. */
 typedef int32_t (*dynrt_entry_fn_t)(void *const *inputs, void *const *outputs,
-                                    void *const *weights, uint8_t *arena,
-                                    void *ctx);
+                                    void *const *weights, void *const *params,
+                                    uint8_t *arena, void *ctx);
+
+/* A runtime parameter (an exit threshold, the patience k, ...): `count`
+ * float values, retunable without recompiling. */
+typedef struct {
+  const char *name;
+  int32_t count;
+  const float *defaults;
+} dynrt_runtime_param_t;
 
 typedef struct {
   uint32_t abi_version;
@@ -225,6 +234,8 @@ typedef struct {
   const dynrt_kernel_desc_t *kernels;
   uint64_t arena_bytes;
   dynrt_entry_fn_t entry;
+  int32_t num_params;
+  const dynrt_runtime_param_t *params;
   /* A safetensors image compiled into the library (dyncc compile
    * --embed-weights), or NULL. */
   const void *embedded_weights;
@@ -266,6 +277,17 @@ dynrt_status_t dynrt_model_create_from_file(const dynrt_model_desc_t *desc,
  * results. */
 dynrt_status_t dynrt_model_run(dynrt_model_t *model, const void *const *inputs,
                                void *const *outputs);
+
+/* Sets runtime parameter `name` (count must match the parameter's); runs
+ * that start afterwards use the new values.
+ * Thread safety: safe to call concurrently with runs. */
+dynrt_status_t dynrt_model_set_param(dynrt_model_t *model, const char *name,
+                                     const float *values, size_t count);
+
+/* Reads the current values of runtime parameter `name`. */
+dynrt_status_t dynrt_model_get_param(const dynrt_model_t *model,
+                                     const char *name, float *values,
+                                     size_t count);
 
 /* Counters since the model was created. */
 typedef struct {

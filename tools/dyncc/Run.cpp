@@ -141,6 +141,37 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
     api.free(st);
     return fail(message);
   }
+  auto setParam = reinterpret_cast<decltype(&dynrt_model_set_param)>(
+      sym("dynrt_model_set_param"));
+  for (const std::string &assignment : options.params) {
+    size_t eq = assignment.find('=');
+    std::vector<float> values;
+    std::string name = assignment.substr(0, eq);
+    bool ok = eq != std::string::npos;
+    for (size_t at = eq + 1; ok && at <= assignment.size();) {
+      size_t comma = assignment.find(',', at);
+      std::string text = assignment.substr(at, comma == std::string::npos
+                                                   ? std::string::npos
+                                                   : comma - at);
+      char *end = nullptr;
+      values.push_back(std::strtof(text.c_str(), &end));
+      ok = !text.empty() && end && *end == '\0';
+      if (comma == std::string::npos)
+        break;
+      at = comma + 1;
+    }
+    if (!ok) {
+      api.destroy(model);
+      return fail(fmt::format("--param expects name=value[,value...], got '{}'",
+                              assignment));
+    }
+    if (dynrt_status_t st = setParam(model, name.c_str(), values.data(), values.size())) {
+      std::string message = api.message(st);
+      api.free(st);
+      api.destroy(model);
+      return fail(message);
+    }
+  }
   std::vector<dynrt::NpyArray> outputs(desc->num_outputs);
   std::vector<void *> outputPtrs;
   for (int i = 0; i < desc->num_outputs; ++i) {

@@ -17,6 +17,8 @@ struct RunOptions {
   std::vector<std::string> inputs; // .npy files, in input order
   std::string outputDir;    // write <output name>.npy here ("" = don't)
   int threads = 0;
+  /// Runtime parameters to set: "name=v1,v2,...".
+  std::vector<std::string> params;
   int repeat = 1;
 };
 

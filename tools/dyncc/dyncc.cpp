@@ -105,6 +105,10 @@ cl::opt<std::string> runWeights("weights",
 cl::opt<std::string> runOutputDir("o",
                                   cl::desc("Write each output to <dir>/<name>.npy"),
                                   cl::value_desc("dir"), cl::sub(runCommand));
+cl::list<std::string> runParams(
+    "param", cl::desc("Set a runtime parameter: --param=theta=0.5 (vectors: "
+                      "--param=t=0.9,0.8)"),
+    cl::value_desc("name=values"), cl::sub(runCommand));
 cl::opt<int> runThreads("threads", cl::desc("Kernel threads (0: one per core)"),
                         cl::init(0), cl::sub(runCommand));
 cl::opt<std::string> runTarget("target",
@@ -203,6 +207,7 @@ int runRun() {
   run.inputs.assign(runInputs.begin(), runInputs.end());
   run.outputDir = runOutputDir;
   run.threads = runThreads;
+  run.params.assign(runParams.begin(), runParams.end());
   return dyncc::runModel(run, llvm::outs(), llvm::errs());
 }
 

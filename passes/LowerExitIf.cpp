@@ -1,0 +1,481 @@
+//===- LowerExitIf.cpp - early exit as control flow -----------------------===//
+//
+// Lowers every chain of sample-level dyn.exit_if ops (docs/early-exit.md):
+//
+//   %r = dyn.exit_if %z criterion C layer l { R; dyn.yield %deeper }
+//
+// becomes, per exit point, the criterion as linalg ops giving one exit flag
+// per sample, then
+//
+//   %all = every sample exited (a reduction), %c = tensor.extract %all[0]
+//   %r, %layer = scf.if %c {
+//     yield %z, l                          // nothing deeper runs
+//   } else {
+//     R (with the inner exit points lowered the same way)
+//     yield select(flag, %z, %deeper), select(flag, l, %deeper_layer)
+//   }
+//
+// so that at batch 1 the rest of the network does not run once the sample
+// exited, and at batch B every sample keeps its first exit. The exit layer of
+// every sample becomes an extra result `exit_layer` (i32, [B]) of the
+// function. Criteria with memory (patience, votes) thread their state along
+// the chain. Thresholds are runtime parameters: each `#dyn.param` used
+// becomes a function argument `tensor<Nxf32> {dyn.param = "name"}` that the
+// runtime binds to the parameter's current value.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/DynDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+
+#include <limits>
+
+namespace dyncc {
+#define GEN_PASS_DEF_DYNLOWEREXITIF
+#include "passes/Passes.h.inc"
+} // namespace dyncc
+
+using namespace mlir;
+using namespace dyncc::dyn;
+
+namespace {
+
+using Body = function_ref<void(OpBuilder &, Location, ValueRange)>;
+
+/// Builds linalg ops on [B, C] logits.
+class Builder {
+public:
+  Builder(OpBuilder &b, Location loc, int64_t batch, int64_t classes)
+      : b(b), loc(loc), batch(batch), classes(classes) {}
+
+  OpBuilder &b;
+  Location loc;
+  int64_t batch, classes;
+
+  AffineMap rows() { return AffineMap::getMultiDimIdentityMap(2, b.getContext()); }
+  AffineMap row() {
+    return AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, b.getContext());
+  }
+  AffineMap col() {
+    return AffineMap::get(2, 0, {b.getAffineDimExpr(1)}, b.getContext());
+  }
+  AffineMap id1() { return AffineMap::getMultiDimIdentityMap(1, b.getContext()); }
+  AffineMap scalar1() { return AffineMap::get(1, 0, {b.getAffineConstantExpr(0)}, b.getContext()); }
+
+  Value empty(ArrayRef<int64_t> shape, Type elem) {
+    return b.create<tensor::EmptyOp>(loc, shape, elem);
+  }
+  Value fill(ArrayRef<int64_t> shape, TypedAttr value) {
+    Value cst = b.create<arith::ConstantOp>(loc, value);
+    return b.create<linalg::FillOp>(loc, cst, empty(shape, value.getType()))
+        .getResult(0);
+  }
+
+  /// A generic over `loops` loops; `iterators` "p"/"r" per loop.
+  SmallVector<Value> generic(ValueRange ins, ArrayRef<AffineMap> inMaps,
+                             ValueRange inits, ArrayRef<AffineMap> outMaps,
+                             StringRef iterators, Body body) {
+    SmallVector<AffineMap> maps(inMaps);
+    llvm::append_range(maps, outMaps);
+    SmallVector<utils::IteratorType> its;
+    for (char c : iterators)
+      its.push_back(c == 'r' ? utils::IteratorType::reduction
+                             : utils::IteratorType::parallel);
+    SmallVector<Type> types;
+    for (Value v : inits)
+      types.push_back(v.getType());
+    auto op = b.create<linalg::GenericOp>(loc, types, ins, inits, maps, its, body);
+    return SmallVector<Value>(op->getResults());
+  }
+
+  Value f32(double v) {
+    return b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(v));
+  }
+
+  /// Row-wise reduction of [B, C] into [B] with `combine(x, acc)`.
+  Value reduceRows(Value z, TypedAttr init,
+                   function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
+    Value acc = fill({batch}, init);
+    return generic({z}, {rows()}, {acc}, {row()}, "pr",
+                   [&](OpBuilder &nb, Location l, ValueRange a) {
+                     nb.create<linalg::YieldOp>(l, combine(nb, l, a[0], a[1]));
+                   })[0];
+  }
+
+  /// Whether each row has a NaN ([B] i1).
+  Value hasNaN(Value z) {
+    return reduceRows(z, b.getBoolAttr(false),
+                      [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
+                        Value nan = nb.create<arith::CmpFOp>(
+                            l, arith::CmpFPredicate::UNO, x, x);
+                        return nb.create<arith::OrIOp>(l, nan, acc);
+                      });
+  }
+
+  /// softmax(z / temperature) by rows, max subtracted ([B, C]).
+  Value softmax(Value z, double temperature) {
+    Type f32t = b.getF32Type();
+    Value u = z;
+    if (temperature != 1.0) {
+      Value t = f32(temperature);
+      u = generic({z}, {rows()}, {empty({batch, classes}, f32t)}, {rows()}, "pp",
+                  [&](OpBuilder &nb, Location l, ValueRange a) {
+                    nb.create<linalg::YieldOp>(l, nb.create<arith::DivFOp>(l, a[0], t).getResult());
+                  })[0];
+    }
+    Value m = reduceRows(u, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()),
+                         [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
+                           return nb.create<arith::MaxNumFOp>(l, x, acc);
+                         });
+    Value e = generic({u, m}, {rows(), row()}, {empty({batch, classes}, f32t)}, {rows()}, "pp",
+                      [&](OpBuilder &nb, Location l, ValueRange a) {
+                        Value d = nb.create<arith::SubFOp>(l, a[0], a[1]);
+                        nb.create<linalg::YieldOp>(l, nb.create<math::ExpOp>(l, d).getResult());
+                      })[0];
+    Value s = reduceRows(e, b.getF32FloatAttr(0.0),
+                         [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
+                           return nb.create<arith::AddFOp>(l, x, acc);
+                         });
+    return generic({e, s}, {rows(), row()}, {empty({batch, classes}, f32t)}, {rows()}, "pp",
+                   [&](OpBuilder &nb, Location l, ValueRange a) {
+                     nb.create<linalg::YieldOp>(l, nb.create<arith::DivFOp>(l, a[0], a[1]).getResult());
+                   })[0];
+  }
+
+  /// First argmax by rows ([B] i64).
+  Value argmax(Value z) {
+    Value best = fill({batch}, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+    Value at = fill({batch}, b.getI64IntegerAttr(0));
+    return generic({z}, {rows()}, {best, at}, {row(), row()}, "pr",
+                   [&](OpBuilder &nb, Location l, ValueRange a) {
+                     Value j = nb.create<arith::IndexCastOp>(
+                         l, nb.getI64Type(), nb.create<linalg::IndexOp>(l, 1));
+                     Value gt = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]);
+                     Value nb1 = nb.create<arith::SelectOp>(l, gt, a[0], a[1]);
+                     Value na = nb.create<arith::SelectOp>(l, gt, j, a[2]);
+                     nb.create<linalg::YieldOp>(l, ValueRange{nb1, na});
+                   })[1];
+  }
+
+  /// Elementwise over [B]: f(args...).
+  Value map1(ValueRange ins, Type elem,
+             function_ref<Value(OpBuilder &, Location, ValueRange)> f) {
+    SmallVector<AffineMap> maps(ins.size(), id1());
+    return generic(ins, maps, {empty({batch}, elem)}, {id1()}, "p",
+                   [&](OpBuilder &nb, Location l, ValueRange a) {
+                     nb.create<linalg::YieldOp>(l, f(nb, l, a.drop_back()));
+                   })[0];
+  }
+};
+
+struct ChainState {
+  Value prevClass; // [B] i64, -1 for "no class" (patience)
+  Value count;     // [B] i64 (patience)
+  Value votes;     // [B, C] f32 (votes)
+};
+
+struct DynLowerExitIfPass
+    : public dyncc::impl::DynLowerExitIfBase<DynLowerExitIfPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());
+    for (func::FuncOp fn : funcs)
+      if (failed(lowerFunction(fn)))
+        return signalPassFailure();
+  }
+
+  llvm::StringMap<Value> params;
+
+  /// The argument holding runtime parameter `p` (added on first use).
+  Value paramValue(func::FuncOp fn, RuntimeParamAttr p) {
+    auto it = params.find(p.getName());
+    if (it != params.end())
+      return it->second;
+    auto type = RankedTensorType::get({(int64_t)p.getValues().size()},
+                                      Float32Type::get(fn.getContext()));
+    unsigned index = fn.getNumArguments();
+    fn.insertArgument(index, type, {}, fn.getLoc());
+    fn.setArgAttr(index, dyncc::kParamAttrName,
+                  StringAttr::get(fn.getContext(), p.getName()));
+    Value v = fn.getArgument(index);
+    params[p.getName()] = v;
+    return v;
+  }
+
+  LogicalResult lowerFunction(func::FuncOp fn) {
+    params.clear();
+    SmallVector<ExitIfOp> roots;
+    fn.walk([&](ExitIfOp op) {
+      if (!op.getPreviousInChain())
+        roots.push_back(op);
+    });
+    if (roots.empty())
+      return success();
+    SmallVector<Value> layers;
+    for (ExitIfOp root : roots) {
+      if (root.isTokenLevel())
+        return root.emitError("token-level exit is not lowered yet");
+      if (root->getParentOp() != fn)
+        return root.emitError("an exit chain must start in the function body "
+                              "(not inside another region)");
+      FailureOr<Value> layer = lowerExit(root, fn, ChainState{});
+      if (failed(layer))
+        return failure();
+      layers.push_back(*layer);
+    }
+    // The exit layers become extra results of the function.
+    auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+    SmallVector<Value> results(ret.getOperands());
+    unsigned first = results.size();
+    llvm::append_range(results, layers);
+    OpBuilder b(ret);
+    b.create<func::ReturnOp>(ret.getLoc(), results);
+    ret.erase();
+    SmallVector<Type> types(fn.getResultTypes());
+    for (Value l : layers)
+      types.push_back(l.getType());
+    fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(), types));
+    for (auto [i, l] : llvm::enumerate(layers))
+      fn.setResultAttr(first + i, "dyn.name",
+                       StringAttr::get(fn.getContext(),
+                                       i == 0 ? "exit_layer"
+                                              : "exit_layer" + std::to_string(i + 1)));
+    return success();
+  }
+
+  /// The exit flag of every sample at `op` ([B] i1), and the chain state
+  /// after it.
+  FailureOr<Value> exitFlags(ExitIfOp op, func::FuncOp fn, Builder &g,
+                             ChainState &state) {
+    OpBuilder &b = g.b;
+    Location loc = g.loc;
+    Value z = op.getLogits();
+    if (!cast<RankedTensorType>(z.getType()).getElementType().isF32())
+      return op.emitError("exit criteria are lowered for f32 logits");
+    Value nan = g.hasNaN(z);
+    Type i1 = b.getI1Type();
+    auto notNanAnd = [&](Value cond) {
+      return g.map1({nan, cond}, i1, [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value one = nb.create<arith::ConstantIntOp>(l, 1, 1);
+        Value ok = nb.create<arith::XOrIOp>(l, a[0], one);
+        return nb.create<arith::AndIOp>(l, ok, a[1]);
+      });
+    };
+    // theta[0] read per sample through a constant map.
+    auto scalarParam = [&](RuntimeParamAttr p) -> Value { return paramValue(fn, p); };
+    Attribute crit = op.getCriterion();
+    if (auto c = dyn_cast<EntropyCriterionAttr>(crit)) {
+      Value p = g.softmax(z, 1.0);
+      Value h = g.reduceRows(p, b.getF32FloatAttr(0.0),
+                             [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
+                               Value zero = nb.create<arith::ConstantOp>(l, nb.getF32FloatAttr(0.0));
+                               Value pos = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, x, zero);
+                               Value t = nb.create<arith::MulFOp>(l, x, nb.create<math::LogOp>(l, x));
+                               Value term = nb.create<arith::SelectOp>(l, pos, t, zero);
+                               return nb.create<arith::SubFOp>(l, acc, term);
+                             });
+      Value theta = scalarParam(c.getThreshold());
+      Value below = g.generic({h, theta}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                              [](OpBuilder &nb, Location l, ValueRange a) {
+                                nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OLT, a[0], a[1]).getResult());
+                              })[0];
+      return notNanAnd(below);
+    }
+    if (auto c = dyn_cast<MaxProbCriterionAttr>(crit)) {
+      Value p = g.softmax(z, c.getTemperature().getValueAsDouble());
+      Value m = g.reduceRows(p, b.getF32FloatAttr(0.0),
+                             [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
+                               return nb.create<arith::MaxNumFOp>(l, x, acc);
+                             });
+      Value theta = scalarParam(c.getThreshold());
+      Value above = g.generic({m, theta}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                              [](OpBuilder &nb, Location l, ValueRange a) {
+                                nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]).getResult());
+                              })[0];
+      return notNanAnd(above);
+    }
+    if (auto c = dyn_cast<PerClassCriterionAttr>(crit)) {
+      Value p = g.softmax(z, 1.0);
+      Value cls = g.argmax(z);
+      Value theta = scalarParam(c.getThresholds());
+      // p[b, c*] > theta[c*], through a gather of both.
+      Value above = g.generic({cls}, {g.id1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                              [&](OpBuilder &nb, Location l, ValueRange a) {
+                                Value ci = nb.create<arith::IndexCastOp>(l, nb.getIndexType(), a[0]);
+                                Value bi = nb.create<linalg::IndexOp>(l, 0);
+                                Value pv = nb.create<tensor::ExtractOp>(l, p, ValueRange{bi, ci});
+                                Value tv = nb.create<tensor::ExtractOp>(l, theta, ValueRange{ci});
+                                nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, pv, tv).getResult());
+                              })[0];
+      return notNanAnd(above);
+    }
+    if (auto c = dyn_cast<LearnedScoreCriterionAttr>(crit)) {
+      Value s = op.getScore();
+      auto st = cast<RankedTensorType>(s.getType());
+      AffineMap sm = st.getRank() == 1
+                         ? g.id1()
+                         : AffineMap::get(1, 0, {b.getAffineDimExpr(0), b.getAffineConstantExpr(0)}, b.getContext());
+      Value theta = scalarParam(c.getThreshold());
+      Value above = g.generic({s, theta}, {sm, g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                              [](OpBuilder &nb, Location l, ValueRange a) {
+                                nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]).getResult());
+                              })[0];
+      return notNanAnd(above);
+    }
+    // Criteria with memory: the class of each sample (-1 when NaN).
+    Value cls = g.map1({g.argmax(z), nan}, b.getI64Type(),
+                       [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                         Value none = nb.create<arith::ConstantIntOp>(l, -1, 64);
+                         return nb.create<arith::SelectOp>(l, a[1], none, a[0]);
+                       });
+    if (auto c = dyn_cast<PatienceCriterionAttr>(crit)) {
+      Value count;
+      if (!state.prevClass) {
+        count = g.fill({g.batch}, b.getI64IntegerAttr(0));
+      } else {
+        count = g.map1({cls, state.prevClass, state.count}, b.getI64Type(),
+                       [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                         Value none = nb.create<arith::ConstantIntOp>(l, -1, 64);
+                         Value same = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, a[0], a[1]);
+                         Value valid = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::ne, a[0], none);
+                         Value one = nb.create<arith::ConstantIntOp>(l, 1, 64);
+                         Value zero = nb.create<arith::ConstantIntOp>(l, 0, 64);
+                         Value inc = nb.create<arith::AddIOp>(l, a[2], one);
+                         Value keep = nb.create<arith::AndIOp>(l, same, valid);
+                         return nb.create<arith::SelectOp>(l, keep, inc, zero);
+                       });
+      }
+      state.prevClass = cls;
+      state.count = count;
+      Value k = scalarParam(c.getK());
+      return g.generic({count, k}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                       [](OpBuilder &nb, Location l, ValueRange a) {
+                         Value n = nb.create<arith::SIToFPOp>(l, nb.getF32Type(), a[0]);
+                         nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGE, n, a[1]).getResult());
+                       })[0];
+    }
+    if (auto c = dyn_cast<VotesCriterionAttr>(crit)) {
+      SmallVector<Value> ins{cls};
+      SmallVector<AffineMap> maps{g.row()};
+      if (state.votes) {
+        ins.push_back(state.votes);
+        maps.push_back(g.rows());
+      }
+      bool hasPrev = static_cast<bool>(state.votes);
+      Value votes = g.generic(ins, maps, {g.empty({g.batch, g.classes}, b.getF32Type())}, {g.rows()}, "pp",
+                              [&](OpBuilder &nb, Location l, ValueRange a) {
+                                Value j = nb.create<arith::IndexCastOp>(l, nb.getI64Type(), nb.create<linalg::IndexOp>(l, 1));
+                                Value hit = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, a[0], j);
+                                Value one = nb.create<arith::ConstantOp>(l, nb.getF32FloatAttr(1.0));
+                                Value zero = nb.create<arith::ConstantOp>(l, nb.getF32FloatAttr(0.0));
+                                Value add = nb.create<arith::SelectOp>(l, hit, one, zero);
+                                Value v = hasPrev ? nb.create<arith::AddFOp>(l, a[1], add).getResult() : add;
+                                nb.create<linalg::YieldOp>(l, v);
+                              })[0];
+      state.votes = votes;
+      Value most = g.reduceRows(votes, b.getF32FloatAttr(0.0),
+                                [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
+                                  return nb.create<arith::MaxNumFOp>(l, x, acc);
+                                });
+      Value theta = scalarParam(c.getThreshold());
+      return g.generic({most, theta}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                       [](OpBuilder &nb, Location l, ValueRange a) {
+                         nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]).getResult());
+                       })[0];
+    }
+    return op.emitError("unknown exit criterion");
+  }
+
+  /// Lowers `op` and the exit points nested in it; returns its exit layers.
+  FailureOr<Value> lowerExit(ExitIfOp op, func::FuncOp fn, ChainState state) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    auto zType = cast<RankedTensorType>(op.getLogits().getType());
+    Builder g(b, loc, zType.getDimSize(0), zType.getDimSize(1));
+    FailureOr<Value> flags = exitFlags(op, fn, g, state);
+    if (failed(flags))
+      return failure();
+    Type i1 = b.getI1Type();
+    // Whether every sample exited: a reduction into a rank-0 tensor.
+    Value all = g.generic({*flags}, {g.id1()}, {g.fill({}, b.getBoolAttr(true))},
+                          {AffineMap::get(1, 0, {}, b.getContext())}, "r",
+                          [](OpBuilder &nb, Location l, ValueRange a) {
+                            nb.create<linalg::YieldOp>(l, nb.create<arith::AndIOp>(l, a[0], a[1]).getResult());
+                          })[0];
+    (void)i1;
+    Value cond = b.create<tensor::ExtractOp>(loc, all, ValueRange{});
+    auto layerType = RankedTensorType::get({g.batch}, b.getI32Type());
+    int64_t layer = op.getLayer();
+    auto ifOp = b.create<scf::IfOp>(loc, TypeRange{zType, layerType}, cond,
+                                    /*withElseRegion=*/true);
+    {
+      OpBuilder tb = ifOp.getThenBodyBuilder();
+      Builder tg(tb, loc, g.batch, g.classes);
+      Value l = tg.fill({g.batch}, tb.getI32IntegerAttr(layer));
+      tb.create<scf::YieldOp>(loc, ValueRange{op.getLogits(), l});
+    }
+    // The else branch: the region's body, then the per-sample merge.
+    Block *elseBlock = ifOp.elseBlock();
+    Block &body = op.getBody().front();
+    auto yield = cast<YieldOp>(body.getTerminator());
+    Value deeper = yield.getValues()[0];
+    elseBlock->getOperations().splice(elseBlock->begin(), body.getOperations(),
+                                      body.begin(), std::prev(body.end()));
+    // Lower the next exit point of the chain, now inside the else branch.
+    Value deeperLayer;
+    SmallVector<ExitIfOp> inner;
+    for (Operation &o : *elseBlock)
+      if (auto e = dyn_cast<ExitIfOp>(o))
+        inner.push_back(e);
+    llvm::DenseMap<Value, Value> layerOf;
+    for (ExitIfOp e : inner) {
+      Value res = e.getResult();
+      FailureOr<Value> l = lowerExit(e, fn, state);
+      if (failed(l))
+        return failure();
+      // lowerExit replaced `res`; find the scf.if that took its place.
+      (void)res;
+      layerOf[lastResult] = *l;
+    }
+    OpBuilder eb = OpBuilder::atBlockEnd(elseBlock);
+    // Remove the YieldOp placeholder of scf.if's else block if any.
+    if (!elseBlock->empty() && isa<scf::YieldOp>(elseBlock->back()))
+      elseBlock->back().erase();
+    Builder egen(eb, loc, g.batch, g.classes);
+    deeper = yield.getValues()[0];
+    auto it = layerOf.find(deeper);
+    deeperLayer = it != layerOf.end()
+                      ? it->second
+                      : egen.fill({g.batch}, eb.getI32IntegerAttr(layer + 1));
+    AffineMap rows = egen.rows(), row = egen.row();
+    Value mergedZ = egen.generic({*flags, op.getLogits(), deeper}, {row, rows, rows},
+                                 {egen.empty({g.batch, g.classes}, zType.getElementType())}, {rows}, "pp",
+                                 [](OpBuilder &nb, Location l, ValueRange a) {
+                                   nb.create<linalg::YieldOp>(l, nb.create<arith::SelectOp>(l, a[0], a[1], a[2]).getResult());
+                                 })[0];
+    Value lconst = eb.create<arith::ConstantOp>(loc, eb.getI32IntegerAttr(layer));
+    Value mergedL = egen.generic({*flags, deeperLayer}, {egen.id1(), egen.id1()},
+                                 {egen.empty({g.batch}, eb.getI32Type())}, {egen.id1()}, "p",
+                                 [&](OpBuilder &nb, Location l, ValueRange a) {
+                                   nb.create<linalg::YieldOp>(l, nb.create<arith::SelectOp>(l, a[0], lconst, a[1]).getResult());
+                                 })[0];
+    eb.create<scf::YieldOp>(loc, ValueRange{mergedZ, mergedL});
+    yield.erase();
+    op.getResult().replaceAllUsesWith(ifOp.getResult(0));
+    lastResult = ifOp.getResult(0);
+    op.erase();
+    return ifOp.getResult(1);
+  }
+
+  Value lastResult;
+};
+
+} // namespace
