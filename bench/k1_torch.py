@@ -8,13 +8,12 @@ With --dyncc-lib (build/bench/libdyncc_k1_kernels.so: dyncc's GEMM compiled
 ahead of time), times both in this process, interleaved: rounds of one block
 of calls per side, the side that goes first alternating. This machine is
 shared, and other tenants' load comes and goes over seconds: interleaving
-exposes both sides to it alike. No pause between blocks by default: with
---pause 0.2 on an otherwise idle machine, dyncc's calls ran at one core's
-speed for seconds at a time, torch's did not (OpenBLAS's workers spin for
-~0.1 s after a call, Halide's go to sleep almost at once; the VM seems to
-give an idle vCPU back slowly); back to back, both run on two cores.
+exposes both sides to it alike. Before each block, a pause (--pause, 0.25 s)
+outlasts OpenBLAS's spin-wait: its worker keeps a core busy for ~0.12 s after
+each call (measured), which would slow whichever side runs next.
 Prints: M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms torch_GFLOP/s
-ratio_min ratio_max (the ratios of the per-round medians) others_cores (the
+ratio_median ratio_min ratio_max (over rounds, of dyncc's GFLOP/s over
+torch's, each the median of its block) others_cores (the
 CPU time other processes used meanwhile, in cores: 0 on an idle machine).
 
 Run with Debian's interpreter (/usr/bin/python3: python3-torch) and
@@ -111,10 +110,10 @@ def interleaved(args, shapes):
     lib.dyncc_k1_set_num_threads(args.threads)
     per_block = max(1, -(-args.runs // args.rounds))
     print("# interleaved in one process: %d rounds x %d timed calls per side"
-          " (after 1 untimed call per block), %.1f s pause between blocks"
+          " (after 1 untimed call per block), %.2f s pause before each block"
           % (args.rounds, per_block, args.pause))
     print("# M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms "
-          "torch_GFLOP/s ratio_min ratio_max others_cores")
+          "torch_GFLOP/s ratio_median ratio_min ratio_max others_cores")
     gen = torch.Generator().manual_seed(42)
     for m, k, n in shapes:
         a = torch.rand(m, k, generator=gen) * 2 - 1
@@ -166,10 +165,10 @@ def interleaved(args, shapes):
         flop = 2.0 * m * n * k
         dyncc_s = statistics.median(sides["dyncc"][1])
         torch_s = statistics.median(sides["torch"][1])
-        print("%d %d %d %.4f %.1f %.4f %.1f %.2f %.2f %.2f" % (
+        print("%d %d %d %.4f %.1f %.4f %.1f %.2f %.2f %.2f %.2f" % (
             m, k, n, dyncc_s * 1e3, flop / dyncc_s / 1e9, torch_s * 1e3,
-            flop / torch_s / 1e9, min(ratios), max(ratios), others),
-            flush=True)
+            flop / torch_s / 1e9, statistics.median(ratios), min(ratios),
+            max(ratios), others), flush=True)
 
 
 def main():
@@ -182,7 +181,7 @@ def main():
     parser.add_argument("--dyncc-lib", help="libdyncc_k1_kernels.so")
     parser.add_argument("--rounds", type=int, default=10,
                         help="interleaved rounds (with --dyncc-lib)")
-    parser.add_argument("--pause", type=float, default=0.0, metavar="S",
+    parser.add_argument("--pause", type=float, default=0.25, metavar="S",
                         help="sleep before each block (lets the other "
                         "side's thread pool go idle first)")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="S",

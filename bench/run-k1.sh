@@ -55,15 +55,15 @@ echo "K1, $(date -u +'%Y-%m-%d %H:%M UTC'): $cpu (family $family model" \
   "$model, AVX-512: $avx512), $(nproc) cores; $threads threads each side."
 echo
 echo "| shape M x K x N | dyncc GFLOP/s | PyTorch (OpenBLAS) GFLOP/s | ratio |" \
-  "ratio per round (min..max) | other load (cores) |"
+  "ratio per round: median (min..max) | other load (cores) |"
 echo "|---|---:|---:|---:|---|---:|"
-grep -v '^#' "$out" | while read -r m k n _ dg _ tg rmin rmax others; do
+grep -v '^#' "$out" | while read -r m k n _ dg _ tg rmed rmin rmax others; do
   ratio="$(awk -v d="$dg" -v t="$tg" 'BEGIN { printf "%.2f", d / t }')"
-  echo "| $m x $k x $n | $dg | $tg | $ratio | $rmin..$rmax | $others |"
+  echo "| $m x $k x $n | $dg | $tg | $ratio | $rmed ($rmin..$rmax) | $others |"
 done
 echo
 echo "C[M,N] = A[M,K] x B[K,N], fp32, row-major; GFLOP/s = 2MNK / median" \
   "time. dyncc: Halide target $target, AOT; PyTorch: torch.matmul(out=)."
-sed -n 's/^# /- /p' "$out"
+grep -v '^# M K N' "$out" | sed -n 's/^# /- /p'
 echo "- other load: CPU time used by other processes during the shape's" \
   "measurement, in cores (2 = the whole machine was busy besides us)."

@@ -54,9 +54,21 @@ Expr truncDiv(Expr a, Expr b) {
   return select((a % b != 0) && ((a < 0) != (b < 0)), q + 1, q);
 }
 
-Expr isNan(Expr x) { return x != x; }
+/// Halide's simplifier assumes floats are never NaN (x != x folds to false):
+/// NaN tests and comparisons that must see NaNs are kept strict.
+Expr isNan(Expr x) { return Halide::is_nan(x); }
+
+Expr compareFLoose(int pred, Expr a, Expr b);
 
 Expr compareF(int pred, Expr a, Expr b) {
+  // Ordered comparisons are false on NaN at run time anyway; the predicates
+  // that are about NaN must not be folded by fast-math assumptions.
+  bool aboutNaN = pred == 6 || pred == 7 || pred >= 8;
+  return aboutNaN ? strict_float(compareFLoose(pred, a, b))
+                  : compareFLoose(pred, a, b);
+}
+
+Expr compareFLoose(int pred, Expr a, Expr b) {
   // arith::CmpFPredicate, in declaration order.
   switch (pred) {
   case 0:
@@ -510,10 +522,20 @@ private:
               loopOf(a.dims[d]) != loopOf(next.outputs[0].dims[d]))
             return {};
       }
-      // No Acc reads (the init of an elementwise stage is tensor.empty).
-      for (const kir::Expr &e : next.exprs)
-        if (e.op == kir::OpCode::Acc || e.op == kir::OpCode::LoopIndex)
+      // No Acc or loop index among what the yield uses (the init of an
+      // elementwise stage is tensor.empty; every stage lists an unused Acc).
+      std::vector<bool> used(next.exprs.size(), false);
+      for (int y : next.yields)
+        used[y] = true;
+      for (size_t e = next.exprs.size(); e-- > 0;) {
+        if (!used[e])
+          continue;
+        if (next.exprs[e].op == kir::OpCode::Acc ||
+            next.exprs[e].op == kir::OpCode::LoopIndex)
           return {};
+        for (int a : next.exprs[e].args)
+          used[a] = true;
+      }
       chain.push_back(r[0]);
       current = next.outputs[0].tensor;
     }
