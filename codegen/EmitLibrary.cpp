@@ -556,7 +556,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr});
   auto *descTy = llvm::StructType::get(
       c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, i32, ptr,
-          ptr, i64});
+          i32, ptr, i64});
   auto *paramTy = llvm::StructType::get(c, {ptr, i32, ptr});
 
   auto str = [&](StringRef s) -> llvm::Constant * {
@@ -633,6 +633,10 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
         llvm::ConstantArray::get(arrTy, kernels), plan.model + "_kernels");
   }
   llvm::Function *entry = m.getFunction(plan.model + "_entry");
+  int exitOutput = -1;
+  for (auto [k, o] : llvm::enumerate(plan.outputs))
+    if (o.name == "exit_layer" && o.type == kir::ElemType::I32)
+      exitOutput = (int)k;
   llvm::Constant *paramTable = llvm::ConstantPointerNull::get(ptr);
   if (!plan.params.empty()) {
     std::vector<llvm::Constant *> entries;
@@ -673,7 +677,8 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
        llvm::ConstantInt::get(i32, plan.weights.size()), specs(plan.weights, "weights"),
        llvm::ConstantInt::get(i32, kernels.size()), kernelTable,
        llvm::ConstantInt::get(i64, plan.arenaBytes), entry,
-       llvm::ConstantInt::get(i32, plan.params.size()), paramTable, blob,
+       llvm::ConstantInt::get(i32, plan.params.size()), paramTable,
+       llvm::ConstantInt::get(i32, exitOutput), blob,
        llvm::ConstantInt::get(i64, weights.size())});
   new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
                            desc, plan.model + "_desc");

@@ -75,6 +75,18 @@ LogicalResult toAffineDim(AffineExpr expr, unsigned numLoops,
   return success(add(expr, 1));
 }
 
+/// tensor.empty, possibly reshaped.
+bool isUninitialized(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (isa<tensor::EmptyOp>(def))
+      return true;
+    if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(def))
+      return false;
+    v = def->getOperand(0);
+  }
+  return false;
+}
+
 class Extractor {
 public:
   explicit Extractor(func::FuncOp fn) : fn(fn) {}
@@ -94,6 +106,13 @@ public:
           llvm::TypeSwitch<Operation *, LogicalResult>(&op)
               .Case([&](linalg::GenericOp g) { return addStage(g); })
               .Case([&](tensor::EmptyOp) { return success(); })
+              .Case<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(
+                  [&](Operation *reshape) -> LogicalResult {
+                    if (isUninitialized(reshape->getResult(0)))
+                      return success();
+                    return reshape->emitError("reshapes inside kernels are "
+                                              "not supported");
+                  })
               .Case([&](arith::ConstantOp c) -> LogicalResult {
                 if (isa<ShapedType>(c.getType()))
                   return c.emitError("tensor constants inside kernels are "
@@ -217,7 +236,7 @@ private:
         return op.emitError("unsupported element type ") << arg.getType();
       auto initIt = tensorOf.find(init.get());
       stage.inits.push_back(initIt == tensorOf.end() ? -1 : initIt->second);
-      if (initIt == tensorOf.end() && !init.get().getDefiningOp<tensor::EmptyOp>())
+      if (initIt == tensorOf.end() && !isUninitialized(init.get()))
         return op.emitError("output init must be tensor.empty or a kernel value");
       Value result = op->getResult(o);
       FailureOr<int> t = addTensor(result, kir::Tensor::Role::Temp, op);

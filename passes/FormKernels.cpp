@@ -88,6 +88,10 @@ KernelKind classify(linalg::GenericOp op) {
 bool isInitProducer(Operation *op) {
   if (isa<tensor::EmptyOp>(op))
     return true;
+  // A reshape of an uninitialized tensor (canonicalization makes these out
+  // of reshaped fills).
+  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op))
+    return op->getOperand(0).getDefiningOp<tensor::EmptyOp>() != nullptr;
   if (auto cst = dyn_cast<arith::ConstantOp>(op))
     return !isa<ShapedType>(cst.getType());
   auto generic = dyn_cast<linalg::GenericOp>(op);

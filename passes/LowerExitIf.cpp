@@ -177,9 +177,11 @@ public:
 };
 
 struct ChainState {
-  Value prevClass; // [B] i64, -1 for "no class" (patience)
-  Value count;     // [B] i64 (patience)
-  Value votes;     // [B, C] f32 (votes)
+  Value prevClass; // [N] i64, -1 for "no class" (patience)
+  Value count;     // [N] i64 (patience)
+  Value votes;     // [N, C] f32 (votes)
+  Value done;      // [N] i1, token-level: exited at an earlier point
+  Value frozen;    // [N, D], token-level: the state handed to the region
 };
 
 struct DynLowerExitIfPass
@@ -221,8 +223,6 @@ struct DynLowerExitIfPass
       return success();
     SmallVector<Value> layers;
     for (ExitIfOp root : roots) {
-      if (root.isTokenLevel())
-        return root.emitError("token-level exit is not lowered yet");
       if (root->getParentOp() != fn)
         return root.emitError("an exit chain must start in the function body "
                               "(not inside another region)");
@@ -254,10 +254,9 @@ struct DynLowerExitIfPass
   /// The exit flag of every sample at `op` ([B] i1), and the chain state
   /// after it.
   FailureOr<Value> exitFlags(ExitIfOp op, func::FuncOp fn, Builder &g,
-                             ChainState &state) {
+                             ChainState &state, Value z, Value score) {
     OpBuilder &b = g.b;
     Location loc = g.loc;
-    Value z = op.getLogits();
     if (!cast<RankedTensorType>(z.getType()).getElementType().isF32())
       return op.emitError("exit criteria are lowered for f32 logits");
     Value nan = g.hasNaN(z);
@@ -318,7 +317,7 @@ struct DynLowerExitIfPass
       return notNanAnd(above);
     }
     if (auto c = dyn_cast<LearnedScoreCriterionAttr>(crit)) {
-      Value s = op.getScore();
+      Value s = score;
       auto st = cast<RankedTensorType>(s.getType());
       AffineMap sm = st.getRank() == 1
                          ? g.id1()
@@ -394,79 +393,138 @@ struct DynLowerExitIfPass
     return op.emitError("unknown exit criterion");
   }
 
+  /// [B, S, ...] -> [B*S, ...] (token-level values are handled as rows).
+  static Value flatten(OpBuilder &b, Location loc, Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    SmallVector<ReassociationIndices> groups{{0, 1}};
+    SmallVector<int64_t> shape{t.getDimSize(0) * t.getDimSize(1)};
+    for (int64_t d = 2; d < t.getRank(); ++d) {
+      groups.push_back({d});
+      shape.push_back(t.getDimSize(d));
+    }
+    return b.create<tensor::CollapseShapeOp>(
+        loc, RankedTensorType::get(shape, t.getElementType()), v, groups);
+  }
+
+  /// The inverse of flatten, to `type`.
+  static Value unflatten(OpBuilder &b, Location loc, Value v, RankedTensorType type) {
+    SmallVector<ReassociationIndices> groups{{0, 1}};
+    for (int64_t d = 2; d < type.getRank(); ++d)
+      groups.push_back({d});
+    return b.create<tensor::ExpandShapeOp>(loc, type, v, groups);
+  }
+
   /// Lowers `op` and the exit points nested in it; returns its exit layers.
   FailureOr<Value> lowerExit(ExitIfOp op, func::FuncOp fn, ChainState state) {
     OpBuilder b(op);
     Location loc = op.getLoc();
     auto zType = cast<RankedTensorType>(op.getLogits().getType());
-    Builder g(b, loc, zType.getDimSize(0), zType.getDimSize(1));
-    FailureOr<Value> flags = exitFlags(op, fn, g, state);
+    bool token = op.isTokenLevel();
+    // Rows: samples, or the tokens of every sample.
+    Value z = token ? flatten(b, loc, op.getLogits()) : op.getLogits();
+    Value score = op.getScore();
+    if (token && score)
+      score = flatten(b, loc, score);
+    auto rowsType = cast<RankedTensorType>(z.getType());
+    Builder g(b, loc, rowsType.getDimSize(0), rowsType.getDimSize(1));
+    FailureOr<Value> flags = exitFlags(op, fn, g, state, z, score);
     if (failed(flags))
       return failure();
-    Type i1 = b.getI1Type();
-    // Whether every sample exited: a reduction into a rank-0 tensor.
-    Value all = g.generic({*flags}, {g.id1()}, {g.fill({}, b.getBoolAttr(true))},
+
+    // Token level: who is done after this point, and the state the deeper
+    // layers see (tokens done earlier keep the state of their exit).
+    Value done = *flags;
+    Value frozenFlat;
+    if (token) {
+      Value hidden = flatten(b, loc, op.getHidden());
+      if (state.done) {
+        done = g.map1({state.done, *flags}, b.getI1Type(),
+                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                        return nb.create<arith::OrIOp>(l, a[0], a[1]);
+                      });
+        auto ht = cast<RankedTensorType>(hidden.getType());
+        frozenFlat = g.generic({state.done, state.frozen, hidden},
+                               {g.row(), g.rows(), g.rows()},
+                               {g.empty(ht.getShape(), ht.getElementType())},
+                               {g.rows()}, "pp",
+                               [](OpBuilder &nb, Location l, ValueRange a) {
+                                 nb.create<linalg::YieldOp>(l, nb.create<arith::SelectOp>(l, a[0], a[1], a[2]).getResult());
+                               })[0];
+      } else {
+        frozenFlat = hidden;
+      }
+      state.done = done;
+      state.frozen = frozenFlat;
+    }
+
+    // Whether every row exited: a reduction into a rank-0 tensor.
+    Value all = g.generic({done}, {g.id1()}, {g.fill({}, b.getBoolAttr(true))},
                           {AffineMap::get(1, 0, {}, b.getContext())}, "r",
                           [](OpBuilder &nb, Location l, ValueRange a) {
                             nb.create<linalg::YieldOp>(l, nb.create<arith::AndIOp>(l, a[0], a[1]).getResult());
                           })[0];
-    (void)i1;
     Value cond = b.create<tensor::ExtractOp>(loc, all, ValueRange{});
-    auto layerType = RankedTensorType::get({g.batch}, b.getI32Type());
+    SmallVector<int64_t> layerShape(zType.getShape().drop_back());
+    auto layerType = RankedTensorType::get(layerShape, b.getI32Type());
     int64_t layer = op.getLayer();
+    Value frozen = token ? unflatten(b, loc, frozenFlat,
+                                     cast<RankedTensorType>(op.getHidden().getType()))
+                         : Value();
     auto ifOp = b.create<scf::IfOp>(loc, TypeRange{zType, layerType}, cond,
                                     /*withElseRegion=*/true);
     {
       OpBuilder tb = ifOp.getThenBodyBuilder();
       Builder tg(tb, loc, g.batch, g.classes);
-      Value l = tg.fill({g.batch}, tb.getI32IntegerAttr(layer));
+      Value l = tg.fill(layerShape, tb.getI32IntegerAttr(layer));
       tb.create<scf::YieldOp>(loc, ValueRange{op.getLogits(), l});
     }
-    // The else branch: the region's body, then the per-sample merge.
+    // The else branch: the region's body, then the per-row merge.
     Block *elseBlock = ifOp.elseBlock();
     Block &body = op.getBody().front();
+    if (token)
+      body.getArgument(0).replaceAllUsesWith(frozen);
     auto yield = cast<YieldOp>(body.getTerminator());
-    Value deeper = yield.getValues()[0];
     elseBlock->getOperations().splice(elseBlock->begin(), body.getOperations(),
                                       body.begin(), std::prev(body.end()));
     // Lower the next exit point of the chain, now inside the else branch.
-    Value deeperLayer;
     SmallVector<ExitIfOp> inner;
     for (Operation &o : *elseBlock)
       if (auto e = dyn_cast<ExitIfOp>(o))
         inner.push_back(e);
     llvm::DenseMap<Value, Value> layerOf;
     for (ExitIfOp e : inner) {
-      Value res = e.getResult();
       FailureOr<Value> l = lowerExit(e, fn, state);
       if (failed(l))
         return failure();
-      // lowerExit replaced `res`; find the scf.if that took its place.
-      (void)res;
       layerOf[lastResult] = *l;
     }
-    OpBuilder eb = OpBuilder::atBlockEnd(elseBlock);
-    // Remove the YieldOp placeholder of scf.if's else block if any.
     if (!elseBlock->empty() && isa<scf::YieldOp>(elseBlock->back()))
       elseBlock->back().erase();
+    OpBuilder eb = OpBuilder::atBlockEnd(elseBlock);
     Builder egen(eb, loc, g.batch, g.classes);
-    deeper = yield.getValues()[0];
+    Value deeper = yield.getValues()[0];
     auto it = layerOf.find(deeper);
-    deeperLayer = it != layerOf.end()
-                      ? it->second
-                      : egen.fill({g.batch}, eb.getI32IntegerAttr(layer + 1));
+    Value deeperLayer = it != layerOf.end()
+                            ? it->second
+                            : egen.fill(layerShape, eb.getI32IntegerAttr(layer + 1));
+    Value deeperRows = token ? flatten(eb, loc, deeper) : deeper;
+    Value deeperLayerRows = token ? flatten(eb, loc, deeperLayer) : deeperLayer;
     AffineMap rows = egen.rows(), row = egen.row();
-    Value mergedZ = egen.generic({*flags, op.getLogits(), deeper}, {row, rows, rows},
+    Value mergedZ = egen.generic({*flags, z, deeperRows}, {row, rows, rows},
                                  {egen.empty({g.batch, g.classes}, zType.getElementType())}, {rows}, "pp",
                                  [](OpBuilder &nb, Location l, ValueRange a) {
                                    nb.create<linalg::YieldOp>(l, nb.create<arith::SelectOp>(l, a[0], a[1], a[2]).getResult());
                                  })[0];
     Value lconst = eb.create<arith::ConstantOp>(loc, eb.getI32IntegerAttr(layer));
-    Value mergedL = egen.generic({*flags, deeperLayer}, {egen.id1(), egen.id1()},
+    Value mergedL = egen.generic({*flags, deeperLayerRows}, {egen.id1(), egen.id1()},
                                  {egen.empty({g.batch}, eb.getI32Type())}, {egen.id1()}, "p",
                                  [&](OpBuilder &nb, Location l, ValueRange a) {
                                    nb.create<linalg::YieldOp>(l, nb.create<arith::SelectOp>(l, a[0], lconst, a[1]).getResult());
                                  })[0];
+    if (token) {
+      mergedZ = unflatten(eb, loc, mergedZ, zType);
+      mergedL = unflatten(eb, loc, mergedL, layerType);
+    }
     eb.create<scf::YieldOp>(loc, ValueRange{mergedZ, mergedL});
     yield.erase();
     op.getResult().replaceAllUsesWith(ifOp.getResult(0));

@@ -6,6 +6,7 @@
 
 #include <HalideRuntime.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -55,6 +56,7 @@ struct dynrt_model_s {
   std::atomic<uint64_t> runs{0};
   std::atomic<uint64_t> kernelCalls{0};
   std::atomic<uint64_t> nanoseconds{0};
+  std::atomic<uint64_t> exits[DYNRT_MAX_EXIT_LAYERS] = {};
 };
 
 namespace {
@@ -321,6 +323,15 @@ dynrt_status_t dynrt_model_run(dynrt_model_t *model, const void *const *inputs,
     if (result == 0)
       for (auto [i, staged] : copyBack)
         std::memcpy(outputs[i], staged, byteSize(desc->outputs[i]));
+    if (result == 0 && desc->exit_layer_output >= 0) {
+      const dynrt_param_spec_t &spec = desc->outputs[desc->exit_layer_output];
+      size_t n = byteSize(spec) / sizeof(int32_t);
+      const auto *layers = static_cast<const int32_t *>(outputs[desc->exit_layer_output]);
+      for (size_t i = 0; i < n; ++i) {
+        int32_t l = std::clamp<int32_t>(layers[i], 0, DYNRT_MAX_EXIT_LAYERS - 1);
+        model->exits[l].fetch_add(1, std::memory_order_relaxed);
+      }
+    }
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                   std::chrono::steady_clock::now() - start)
                   .count();
@@ -399,6 +410,8 @@ dynrt_status_t dynrt_model_stats(const dynrt_model_t *model,
   out_stats->runs = model->runs.load();
   out_stats->kernel_calls = model->kernelCalls.load();
   out_stats->total_seconds = static_cast<double>(model->nanoseconds.load()) * 1e-9;
+  for (int l = 0; l < DYNRT_MAX_EXIT_LAYERS; ++l)
+    out_stats->exit_histogram[l] = model->exits[l].load();
   return nullptr;
 }
 

@@ -236,6 +236,9 @@ typedef struct {
   dynrt_entry_fn_t entry;
   int32_t num_params;
   const dynrt_runtime_param_t *params;
+  /* The output holding the exit layer of every sample (or token), -1 if the
+   * model has no early exit: the runtime counts its values. */
+  int32_t exit_layer_output;
   /* A safetensors image compiled into the library (dyncc compile
    * --embed-weights), or NULL. */
   const void *embedded_weights;
@@ -290,10 +293,14 @@ dynrt_status_t dynrt_model_get_param(const dynrt_model_t *model,
                                      size_t count);
 
 /* Counters since the model was created. */
+#define DYNRT_MAX_EXIT_LAYERS 64
 typedef struct {
   uint64_t runs;
   uint64_t kernel_calls;
   double total_seconds;
+  /* Early exit: exit_histogram[l] counts the samples (or tokens) that exited
+   * at layer l (layers above DYNRT_MAX_EXIT_LAYERS - 1 count in the last). */
+  uint64_t exit_histogram[DYNRT_MAX_EXIT_LAYERS];
 } dynrt_model_stats_t;
 
 /* Thread safety: safe to call concurrently with runs. */
