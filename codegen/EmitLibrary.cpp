@@ -838,7 +838,11 @@ LogicalResult emitHostMLIR(ModuleOp module, StringRef name, llvm::raw_ostream &o
   return success();
 }
 
-LogicalResult emitHostLLVMIR(ModuleOp module, StringRef name, llvm::raw_ostream &os) {
+/// Plans and translates the host code of `module`, then hands the LLVM
+/// module to `use`.
+static LogicalResult
+withHostLLVM(ModuleOp module, StringRef name,
+             function_ref<LogicalResult(llvm::Module &)> use) {
   FailureOr<HostPlan> plan = planHost(module, modelName(name));
   if (failed(plan))
     return failure();
@@ -846,23 +850,24 @@ LogicalResult emitHostLLVMIR(ModuleOp module, StringRef name, llvm::raw_ostream 
   FailureOr<std::unique_ptr<llvm::Module>> m = translateHost(*plan, llvmCtx);
   if (failed(m))
     return failure();
-  (*m)->print(os, nullptr);
-  return success();
+  return use(**m);
+}
+
+LogicalResult emitHostLLVMIR(ModuleOp module, StringRef name, llvm::raw_ostream &os) {
+  return withHostLLVM(module, name, [&](llvm::Module &m) {
+    m.print(os, nullptr);
+    return success();
+  });
 }
 
 LogicalResult emitHostObject(ModuleOp module, StringRef name, llvm::raw_ostream &os) {
-  FailureOr<HostPlan> plan = planHost(module, modelName(name));
-  if (failed(plan))
-    return failure();
-  llvm::LLVMContext llvmCtx;
-  FailureOr<std::unique_ptr<llvm::Module>> m = translateHost(*plan, llvmCtx);
-  if (failed(m))
-    return failure();
-  FailureOr<std::string> object = emitObject(**m, module.getLoc());
-  if (failed(object))
-    return failure();
-  os << *object;
-  return success();
+  return withHostLLVM(module, name, [&](llvm::Module &m) -> LogicalResult {
+    FailureOr<std::string> object = emitObject(m, module.getLoc());
+    if (failed(object))
+      return failure();
+    os << *object;
+    return success();
+  });
 }
 
 LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
