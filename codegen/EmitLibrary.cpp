@@ -309,6 +309,12 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     auto call = dyn_cast<func::CallOp>(op);
     func::FuncOp callee =
         call ? module.lookupSymbol<func::FuncOp>(call.getCallee()) : nullptr;
+    if (isa<dyn::DynDialect>(op->getDialect()))
+      return op->emitError("'")
+             << op->getName()
+             << "' is not lowered to a library yet (dyncc compiles "
+                "dyn.exit_if; dyn.route and dyn.skip are verified and can be "
+                "written at --emit=mlir)";
     if (!callee || !callee->hasAttr("dyn.kernel"))
       return op->emitError("'")
              << op->getName()

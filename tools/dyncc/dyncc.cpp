@@ -129,27 +129,35 @@ int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// Parses, verifies and runs the pipeline up to `stage`; null on error
-/// (diagnostics printed).
-mlir::OwningOpRef<mlir::ModuleOp> loadModel(const std::string &path,
-                                            mlir::MLIRContext &context,
-                                            bool kernels) {
+/// A parsed model and the source manager its diagnostics point into; the
+/// handler stays installed while the model is used, so that errors of later
+/// stages are located in the file too.
+struct LoadedModel {
+  llvm::SourceMgr sourceMgr;
+  std::unique_ptr<mlir::SourceMgrDiagnosticHandler> handler;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+};
+
+/// Parses, verifies and runs the dyn-level pipeline (and the kernel pipeline
+/// when `kernels`); `model.module` is null on error (diagnostics printed).
+void loadModel(const std::string &path, mlir::MLIRContext &context,
+               bool kernels, LoadedModel &model) {
   std::string openError;
   std::unique_ptr<llvm::MemoryBuffer> buffer =
       mlir::openInputFile(path, &openError);
   if (!buffer) {
     fail(fmt::format("cannot open '{}': {}", path, openError));
-    return nullptr;
+    return;
   }
-  llvm::SourceMgr sourceMgr;
   std::string contents = buffer->getBuffer().str();
-  sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
-  mlir::SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  model.sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+  model.handler = std::make_unique<mlir::SourceMgrDiagnosticHandler>(
+      model.sourceMgr, &context);
 
   mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+      mlir::parseSourceFile<mlir::ModuleOp>(model.sourceMgr, &context);
   if (!module)
-    return nullptr;
+    return;
   if (module->getBody()->empty()) {
     // An empty (or comment-only) file parses as an empty module; compiling
     // it would silently produce a library with nothing in it.
@@ -158,15 +166,15 @@ mlir::OwningOpRef<mlir::ModuleOp> loadModel(const std::string &path,
                                  ? "input is empty"
                                  : "input defines nothing")
                          << ": expected a module with at least one func.func";
-    return nullptr;
+    return;
   }
   mlir::PassManager pm(&context);
   dyncc::buildDynccPipeline(pm);
   if (kernels)
     dyncc::buildKernelPipeline(pm);
   if (mlir::failed(pm.run(*module)))
-    return nullptr;
-  return module;
+    return;
+  model.module = std::move(module);
 }
 
 mlir::DialectRegistry makeRegistry() {
@@ -182,10 +190,11 @@ std::string resolveTarget(const std::string &target) {
 int runRun() {
   mlir::MLIRContext context(makeRegistry());
   context.loadAllAvailableDialects();
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      loadModel(runModelPath, context, /*kernels=*/true);
-  if (!module)
+  LoadedModel loaded;
+  loadModel(runModelPath, context, /*kernels=*/true, loaded);
+  if (!loaded.module)
     return 1;
+  mlir::OwningOpRef<mlir::ModuleOp> &module = loaded.module;
   llvm::SmallString<128> dir;
   if (llvm::sys::fs::createUniqueDirectory("dyncc-run", dir))
     return fail("cannot create a temporary directory");
@@ -218,10 +227,11 @@ std::string stageName() { return llvm::sys::path::stem(inputPath).str(); }
 int runCompile() {
   mlir::MLIRContext context(makeRegistry());
   context.loadAllAvailableDialects();
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      loadModel(inputPath, context, emitKind >= EmitKind::Kernels);
-  if (!module)
+  LoadedModel loaded;
+  loadModel(inputPath, context, emitKind >= EmitKind::Kernels, loaded);
+  if (!loaded.module)
     return 1;
+  mlir::OwningOpRef<mlir::ModuleOp> &module = loaded.module;
 
   if (emitKind == EmitKind::Library) {
     if (outputPath == "-")
