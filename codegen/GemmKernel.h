@@ -81,7 +81,11 @@ struct GemmTiling {
 ///   caller too (inlined by default, which is what bias/residual want).
 /// - The result is bounded to exactly [0, N) x [0, M) (x [0, batch)) and
 ///   scheduled for `target`: realize it over that region (or pass an output
-///   buffer of that size to the compiled pipeline).
+///   buffer of that size to the compiled pipeline). Its loops are parallel
+///   over tasks (>= 8 where the shape allows) on the Halide runtime's thread
+///   pool (HL_NUM_THREADS / halide_set_num_threads).
+/// - `name` names the result; the Funcs buildGemm adds are named
+///   `name`_acc, `name`_bnk, ..., so names must be unique per pipeline.
 ///
 /// Throws std::invalid_argument on a bad shape or operand arity.
 Halide::Func buildGemm(const GemmShape &shape, const Halide::Func &A,
