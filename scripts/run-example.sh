@@ -2,12 +2,11 @@
 # The main job of the README: builds dyncc (installing what is missing),
 # generates the encoder example (2 layers of W2's shape) from PyTorch,
 # compiles it and runs it with `dyncc run`, printing its logits next to
-# PyTorch's; then compiles the early-exit example to dyn-level MLIR and
-# prints its runtime parameters (the exit threshold).
+# PyTorch's.
 #
-# The dynamic decisions themselves (exit layers, expert assignments, skip
-# actions) come with the lowering of the dyn ops, the next stage of the
-# project (README, "Status").
+# Then the early-exit example: the same kind of encoder with an exit point
+# after every layer, run at three thresholds, printing logits and the exit
+# layer next to the eager PyTorch loop's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -33,5 +32,12 @@ print("max abs difference: %.3g" % np.abs(got - want).max())
 PY
 
 echo
-echo "== examples/early-exit: an entropy exit after layer 1 (dyn-level MLIR)"
-"$dyncc" compile examples/early-exit/encoder.mlir --emit=mlir -o - | head -1
+echo "== examples/early-exit: a 6-layer encoder with an entropy exit (DeeBERT) after every layer"
+/usr/bin/python3 examples/early-exit/make_early_exit.py --criterion entropy --layers 6 \
+  --d-model 64 --heads 2 --d-ff 128 --seq 16 --cases 1 --out-dir "$work" --name ee >/dev/null
+for theta in 0.05 0.3 0.6; do
+  echo "-- theta = $theta (a runtime parameter: no recompilation)"
+  "$dyncc" run "$work/ee.mlir" --weights "$work/ee.safetensors" "$work/ee.x.npy" --param=theta=$theta
+  /usr/bin/python3 examples/early-exit/reference.py --weights "$work/ee.safetensors" \
+    --x "$work/ee.x.npy" --threshold "$theta" | sed 's/^case 0:/PyTorch eager loop:/'
+done
