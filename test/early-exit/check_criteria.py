@@ -66,6 +66,20 @@ def main():
             worst = max(worst, float(err.max()))
             for l in lay.ravel():
                 hist[int(l)] = hist.get(int(l), 0) + 1
+    # The runtime's exit histogram counts every sample of every run.
+    class Stats(ctypes.Structure):
+        _fields_ = [("runs", ctypes.c_uint64), ("kernel_calls", ctypes.c_uint64),
+                    ("total_seconds", ctypes.c_double),
+                    ("exit_histogram", ctypes.c_uint64 * 64)]
+    stats = Stats()
+    check(lib.dynrt_model_stats(model, ctypes.byref(stats)))
+    counted = {l: n for l, n in enumerate(stats.exit_histogram) if n}
+    expected = {}
+    for l in layers.ravel():
+        expected[int(l)] = expected.get(int(l), 0) + 1
+    if mismatches == 0 and counted != expected:
+        print(f"exit histogram {counted} != {expected}")
+        mismatches += 1
     lib.dynrt_model_destroy(model)
     total = len(thresholds) * xs.shape[0]
     print(f"{criterion}: {total - mismatches}/{total} runs with the reference's exit "
