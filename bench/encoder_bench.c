@@ -4,21 +4,12 @@
  *   encoder_bench weights.safetensors x.bin runs */
 #include "encoder.h"
 
+#include "bench_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static size_t elements(const dynrt_param_spec_t *spec) {
   size_t n = 1;
@@ -52,18 +43,18 @@ int main(int argc, char **argv) {
     encoder_run(model, x, y);
   double *t = malloc(sizeof(double) * runs);
   for (int r = 0; r < runs; ++r) {
-    double start = now();
+    double start = bench_now();
     st = encoder_run(model, x, y);
-    t[r] = (now() - start) * 1e3;
+    t[r] = (bench_now() - start) * 1e3;
     if (st) {
       fprintf(stderr, "%s\n", dynrt_status_message(st));
       return 1;
     }
   }
-  qsort(t, runs, sizeof(double), cmp);
+  double median = bench_median(t, runs);
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
-  printf("%.3f %.1f %llu\n", t[runs / 2], usage.ru_maxrss / 1024.0,
+  printf("%.3f %.1f %llu\n", median, usage.ru_maxrss / 1024.0,
          (unsigned long long)encoder_desc.arena_bytes);
   dynrt_model_destroy(model);
   return 0;

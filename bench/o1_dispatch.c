@@ -2,20 +2,11 @@
  * median microseconds per kernel over RUNS timed batches. */
 #include "chain.h"
 
+#include "bench_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
   int runs = argc > 2 ? atoi(argv[2]) : 15, iters = 2000;
@@ -34,13 +25,12 @@ int main(int argc, char **argv) {
     chain_run(model, x, y);
   double *t = malloc(sizeof(double) * runs);
   for (int r = 0; r < runs; ++r) {
-    double start = now();
+    double start = bench_now();
     for (int i = 0; i < iters; ++i)
       chain_run(model, x, y);
-    t[r] = (now() - start) / iters;
+    t[r] = (bench_now() - start) / iters;
   }
-  qsort(t, runs, sizeof(double), cmp);
-  printf("%.3f\n", t[runs / 2] / chain_desc.num_kernels * 1e6);
+  printf("%.3f\n", bench_median(t, runs) / chain_desc.num_kernels * 1e6);
   dynrt_model_destroy(model);
   return 0;
 }

@@ -6,20 +6,11 @@
  *   w2_bench weights.safetensors x.bin runs layer...   (0: no exit) */
 #include "w2.h"
 
+#include "bench_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
   int runs = atoi(argv[3]);
@@ -54,12 +45,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; ++i)
       w2_run(model, x, y, layer);
     for (int r = 0; r < runs; ++r) {
-      double start = now();
+      double start = bench_now();
       w2_run(model, x, y, layer);
-      t[r] = (now() - start) * 1e3;
+      t[r] = (bench_now() - start) * 1e3;
     }
-    qsort(t, runs, sizeof(double), cmp);
-    printf("%d %.3f %d\n", want, t[runs / 2], layer[0]);
+    printf("%d %.3f %d\n", want, bench_median(t, runs), layer[0]);
   }
   dynrt_model_destroy(model);
   return 0;

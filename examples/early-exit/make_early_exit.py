@@ -229,6 +229,11 @@ def make_model(a, learned):
     N = H.shape[0]
     wc, bc = model.head.weight.double(), model.head.bias.double()
     y = H[:, -1] @ wc.t() + bc                                     # the final logits
+    # Centre the final head on the training inputs: with init_scaled its
+    # logits are dominated by an input-independent offset (one class wins
+    # for every input); centred, the classes are balanced.
+    model.head.bias.sub_(y.mean(0).float())
+    y = y - y.mean(0)
 
     def spread(z):  # RMS of the logits around each sample's mean
         return float((z - z.mean(1, keepdim=True)).pow(2).mean().sqrt())
@@ -252,9 +257,13 @@ def make_model(a, learned):
         gs = torch.Generator().manual_seed(a.seed + 3_000_017)
         ramp = np.linspace(-a.score_bias, a.score_bias, L - 1)
         for l in range(1, L):
-            model.scores[l - 1].weight.copy_(
-                torch.randn(1, D, generator=gs) * (a.score_scale / math.sqrt(D)))
-            model.scores[l - 1].bias.fill_(float(ramp[l - 1]))
+            # pre-sigmoid score ~ ramp[l] + score_scale * (a random direction,
+            # standardised on the training inputs)
+            w = torch.randn(D, generator=gs, dtype=torch.float64)
+            pre = H[:, l - 1] @ w
+            k = a.score_scale / max(float(pre.std()), 1e-12)
+            model.scores[l - 1].weight.copy_((w * k)[None, :])
+            model.scores[l - 1].bias.fill_(float(ramp[l - 1] - k * float(pre.mean())))
     return model
 
 
