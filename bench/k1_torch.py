@@ -8,7 +8,8 @@ With --dyncc-lib (build/bench/libdyncc_k1_kernels.so: dyncc's GEMM compiled
 ahead of time), times both in this process, interleaved: rounds of one block
 of calls per side, the side that goes first alternating. This machine is
 shared, and other tenants' load comes and goes over seconds: interleaving
-exposes both sides to it alike. Before each block, a pause (--pause, 0.25 s)
+exposes both sides to it alike. dyncc's calls are timed in C, back to back
+(dyncc_k1_gemm_timed), torch's in Python. Before each block, a pause (--pause, 0.25 s)
 outlasts OpenBLAS's spin-wait: its worker keeps a core busy for ~0.12 s after
 each call (measured), which would slow whichever side runs next.
 Prints: M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms torch_GFLOP/s
@@ -107,6 +108,10 @@ def interleaved(args, shapes):
     lib = ctypes.CDLL(os.path.abspath(args.dyncc_lib))
     lib.dyncc_k1_gemm.argtypes = [ctypes.c_int] * 3 + [ctypes.c_void_p] * 3
     lib.dyncc_k1_gemm.restype = ctypes.c_int
+    lib.dyncc_k1_gemm_timed.argtypes = (
+        [ctypes.c_int] * 3 + [ctypes.c_void_p] * 3 + [ctypes.c_int,
+                                                      ctypes.c_void_p])
+    lib.dyncc_k1_gemm_timed.restype = ctypes.c_int
     lib.dyncc_k1_set_num_threads(args.threads)
     per_block = max(1, -(-args.runs // args.rounds))
     print("# interleaved in one process: %d rounds x %d timed calls per side"
@@ -130,6 +135,20 @@ def interleaved(args, shapes):
                 raise RuntimeError("dyncc_k1_gemm(%d, %d, %d) returned %d"
                                    % (m, k, n, status))
 
+        def block_torch(count):
+            return timed(run_torch, count)
+
+        def block_dyncc(count):
+            # Timed in C, call after call, as dyncc's compiled host code
+            # calls kernels (torch's side is eager Python, as users run it).
+            seconds = (ctypes.c_double * count)()
+            status = lib.dyncc_k1_gemm_timed(m, k, n, a.data_ptr(),
+                                             b.data_ptr(), c_dyncc.data_ptr(),
+                                             count, seconds)
+            if status != 0:
+                raise RuntimeError("dyncc_k1_gemm_timed returned %d" % status)
+            return list(seconds)
+
         timed(run_torch, args.warmup)
         timed(run_dyncc, args.warmup)
         # Same answer (fp32 sums in different orders): relative to the
@@ -140,7 +159,7 @@ def interleaved(args, shapes):
             raise RuntimeError("dyncc and torch disagree on %dx%dx%d: %g"
                                % (m, k, n, err))
 
-        sides = {"torch": (run_torch, []), "dyncc": (run_dyncc, [])}
+        sides = {"torch": (block_torch, []), "dyncc": (block_dyncc, [])}
         if args.wait_idle > 0 and not wait_idle(args.wait_idle):
             print("# %dx%dx%d: the machine did not go idle within %g s"
                   % (m, k, n, args.wait_idle), flush=True)
@@ -151,11 +170,11 @@ def interleaved(args, shapes):
             order = ["torch", "dyncc"] if r % 2 == 0 else ["dyncc", "torch"]
             medians = {}
             for side in order:
-                fn, times = sides[side]
+                block_of, times = sides[side]
                 if args.pause > 0:
                     time.sleep(args.pause)
-                fn()  # wakes this side's thread pool up
-                block = timed(fn, per_block)
+                # The first call wakes this side's thread pool up.
+                block = block_of(per_block + 1)[1:]
                 times.extend(block)
                 medians[side] = statistics.median(block)
             ratios.append(medians["torch"] / medians["dyncc"])

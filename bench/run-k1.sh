@@ -5,7 +5,7 @@
 # blocks of calls of the two). Prints one markdown table.
 #
 # usage: bench/run-k1.sh [build-dir]
-#   env: ROUNDS=20 (interleaved rounds), RUNS=60 (timed calls per side and
+#   env: ROUNDS=10 (interleaved rounds), RUNS=100 (timed calls per side and
 #        shape, >= 10), THREADS=2, WAIT_IDLE=120 (seconds to wait, before
 #        each shape, for other processes to leave the CPUs idle; the machine
 #        is shared, and the table reports the load that was left anyway)
@@ -13,8 +13,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
-rounds="${ROUNDS:-20}"
-runs="${RUNS:-60}"
+rounds="${ROUNDS:-10}"
+runs="${RUNS:-100}"
 threads="${THREADS:-2}"
 wait_idle="${WAIT_IDLE:-120}"
 python=/usr/bin/python3 # Debian's: the one that sees python3-torch

@@ -7,7 +7,13 @@
 namespace dyncc::codegen {
 
 std::string hostKernelTarget() {
-  return Halide::get_host_target().to_string();
+  // Halide 14 reports avx512_sapphirerapids on AMD Zen 4, which lacks the
+  // VEX-encoded AVX-VNNI that feature lets Halide use: kernels with integer
+  // or boolean reductions died with SIGILL there. The Cannon Lake level
+  // (AVX-512 F/CD/BW/DQ/VL/IFMA/VBMI) is what both vendors have.
+  Halide::Target host = Halide::get_host_target();
+  return host.without_feature(Halide::Target::AVX512_SapphireRapids)
+      .to_string();
 }
 
 std::string genericKernelTarget() {

@@ -213,7 +213,7 @@ def make_model(a, learned):
     torch.manual_seed(a.seed)
     model = EarlyExitEncoder(layers=a.layers, d_model=a.d_model, heads=a.heads, d_ff=a.d_ff,
                              classes=a.classes, learned_score=learned).init_scaled().eval()
-    L, D, C = a.layers, a.d_model, a.classes
+    L, D = a.layers, a.d_model
 
     # First-token states of every layer on random training inputs (float32).
     g = torch.Generator().manual_seed(a.seed + 2_000_003)
@@ -559,7 +559,8 @@ def main():
     base = os.path.join(a.out_dir, a.name)
     t_start = time.time()
 
-    default = {"patience": a.patience, "per_class": a.class_thresholds}.get(kind, a.threshold)
+    default = {"patience": a.patience if a.patience is not None else a.threshold,
+               "per_class": a.class_thresholds}.get(kind, a.threshold)
     if kind == "per_class" and default is not None:
         default = [float(v) for v in default.split(",")]
         if len(default) != C:
@@ -681,13 +682,13 @@ def np_first_argmax(z):
 
 
 def self_check(a, kind, values, crit, ref, x_all, flat_z, flat_s, exit_layer, logits):
-    K, B, L, C = a.cases, a.batch, a.layers, a.classes
+    K, B = a.cases, a.batch
     ok = True
     t0 = time.time()
     with np.errstate(all="ignore"):
         fails, nrules = check_decisions(CRITERIA)
-    print(f"self-check: decisions, torch vs numpy on adversarial logits (ties, NaN, inf, "
-          f"p = 0, edge thresholds), all criteria: "
+    print("self-check: decisions, torch vs numpy on adversarial logits (ties, NaN, inf, "
+          "p = 0, edge thresholds), all criteria: "
           + ("OK" if not fails else f"{len(fails)} FAILURES") + f"; {nrules} edge rules checked")
     for f in fails:
         print("   ", f)
@@ -701,7 +702,7 @@ def self_check(a, kind, values, crit, ref, x_all, flat_z, flat_s, exit_layer, lo
                                            None if flat_s is None else flat_s[n])
                              for n in range(K * B)])
             bad += int((want != exit_layer[t].reshape(-1)).sum())
-    print(f"self-check: expected exit layers vs numpy derivation from full-depth logits: "
+    print("self-check: expected exit layers vs numpy derivation from full-depth logits: "
           + ("OK" if not bad else f"{bad} DIFFER") + f" ({len(values)} thresholds x {K * B} samples)")
     ok &= bad == 0
 

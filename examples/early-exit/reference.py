@@ -460,7 +460,8 @@ def main():
         with torch.no_grad():
             for i in range(xs.shape[0]):
                 z, e = model.early_exit(xs[i], crit, mode=mode)
-                print(f"case {i}: exit layer {e.tolist()}  logits {z.numpy().round(4).tolist()}")
+                zs = "; ".join(" ".join(f"{v:.6g}" for v in row) for row in z.numpy().tolist())
+                print(f"case {i}: exit layer {e.tolist()}  logits [{zs}]")
         return
 
     x = xs[args.case]
