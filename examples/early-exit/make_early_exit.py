@@ -33,7 +33,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "encoder"))
 
 from reference import CRITERIA, Criterion, EarlyExitEncoder, decide  # noqa: E402  (sets OPENBLAS_CORETYPE)
-from make_encoder import Gen, T  # noqa: E402
+from make_encoder import Gen, T, add_shape_arguments  # noqa: E402
 from torch_eager import save_safetensors  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -517,14 +517,7 @@ def main():
     ap.add_argument("--thresholds", default=None,
                     help="thresholds of NAME.expected.npz: a,b,c (per_class: a,b;c,d); "
                          "default: a spread that makes every layer an exit layer")
-    ap.add_argument("--layers", type=int, default=12)
-    ap.add_argument("--d-model", type=int, default=256)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--d-ff", type=int, default=1024)
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--classes", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
+    add_shape_arguments(ap, layers=12)
     ap.add_argument("--cases", type=int, default=100)
     ap.add_argument("--out-dir", default=".")
     ap.add_argument("--name", default="early_exit")

@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "encoder"))
 
 # torch_eager sets OPENBLAS_CORETYPE before torch loads (see WORKLOADS.md).
-from torch_eager import Encoder, load_safetensors  # noqa: E402
+from torch_eager import Encoder, copy_slots, load_safetensors  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -277,15 +277,7 @@ class EarlyExitEncoder(Encoder):
         classes = tensors["head.w"].shape[1]
         model = cls(layers=layers, d_model=d_model, heads=heads, d_ff=d_ff,
                     classes=classes, learned_score="exits.1.score_w" in tensors)
-        with torch.no_grad():
-            for name, param, transposed in model._named_slots():
-                t = torch.from_numpy(np.asarray(tensors[name], np.float32))
-                if transposed:
-                    t = t.t()
-                if tuple(t.shape) != tuple(param.shape):
-                    raise ValueError(f"{name}: shape {tuple(t.shape)}, "
-                                     f"expected {tuple(param.shape)}")
-                param.copy_(t)
+        copy_slots(model, tensors)
         return model
 
     # -- pieces ---------------------------------------------------------------

@@ -421,11 +421,9 @@ module {{""")
 # ---------------------------------------------------------------------------
 
 
-def main():
-    ap = argparse.ArgumentParser(
-        description="Writes a post-LN encoder classifier for dyncc: "
-                    "NAME.mlir, NAME.safetensors, NAME.x.npy, NAME.expected.npy.")
-    ap.add_argument("--layers", type=int, default=2)
+def add_shape_arguments(ap, layers):
+    """The sizes of an encoder (defaults: W2's layer) and its seed."""
+    ap.add_argument("--layers", type=int, default=layers)
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--d-ff", type=int, default=1024)
@@ -433,6 +431,13 @@ def main():
     ap.add_argument("--classes", type=int, default=2)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="Writes a post-LN encoder classifier for dyncc: "
+                    "NAME.mlir, NAME.safetensors, NAME.x.npy, NAME.expected.npy.")
+    add_shape_arguments(ap, layers=2)
     ap.add_argument("--cases", type=int, default=0,
                     help="also write NAME.x{i}.npy / NAME.expected{i}.npy for i < K")
     ap.add_argument("--out-dir", default=".")

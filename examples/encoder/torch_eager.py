@@ -189,15 +189,7 @@ class Encoder(nn.Module):
         classes = tensors["head.w"].shape[1]
         model = cls(layers=layers, d_model=d_model, heads=heads, d_ff=d_ff,
                     classes=classes)
-        with torch.no_grad():
-            for name, param, transposed in model._named_slots():
-                t = torch.from_numpy(np.asarray(tensors[name], np.float32))
-                if transposed:
-                    t = t.t()
-                if tuple(t.shape) != tuple(param.shape):
-                    raise ValueError(f"{name}: shape {tuple(t.shape)}, "
-                                     f"expected {tuple(param.shape)}")
-                param.copy_(t)
+        copy_slots(model, tensors)
         return model
 
 
@@ -210,6 +202,20 @@ _DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16,
 _NAMES = {np.dtype(v).str: k for k, v in _DTYPES.items()}
 
 ALIGN = 64
+
+
+def copy_slots(model, tensors):
+    """Copies `tensors` (name -> array, [in, out] for linear weights) into
+    the parameters `model._named_slots()` lists, checking every shape."""
+    with torch.no_grad():
+        for name, param, transposed in model._named_slots():
+            t = torch.from_numpy(np.asarray(tensors[name], np.float32))
+            if transposed:
+                t = t.t()
+            if tuple(t.shape) != tuple(param.shape):
+                raise ValueError(f"{name}: shape {tuple(t.shape)}, "
+                                 f"expected {tuple(param.shape)}")
+            param.copy_(t)
 
 
 def save_safetensors(path, tensors, metadata=None, align=ALIGN):
