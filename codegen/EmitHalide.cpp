@@ -430,8 +430,6 @@ private:
       }
     }
     std::vector<size_t> chain = epilogueChain(s);
-    size_t last = chain.empty() ? s : chain.back();
-    const kir::Access &lastOut = kernel.stages[last].outputs[0];
     codegen::GemmEpilogue epilogue = [&, chain, init, zeroInit, outTensor](
                                          const Expr &accIn,
                                          const std::vector<Var> &outVars) {
@@ -459,7 +457,6 @@ private:
       }
       return value;
     };
-    (void)lastOut;
     Func g = codegen::buildGemm(shape, A, B, epilogue, target,
                                 kernel.name + "_gemm" + std::to_string(s));
     stageFuncs[s] = g;

@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "encoder"))
 
 # torch_eager sets OPENBLAS_CORETYPE before torch loads (see WORKLOADS.md).
-from torch_eager import Encoder, copy_slots, load_safetensors  # noqa: E402
+from torch_eager import Encoder, copy_slots, encoder_sizes, load_safetensors  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -270,11 +270,7 @@ class EarlyExitEncoder(Encoder):
 
     @classmethod
     def from_tensors(cls, tensors, heads):
-        layers = 0
-        while f"layers.{layers}.attn.wq" in tensors:
-            layers += 1
-        d_model, d_ff = tensors["layers.0.ffn.w1"].shape
-        classes = tensors["head.w"].shape[1]
+        layers, d_model, d_ff, classes = encoder_sizes(tensors)
         model = cls(layers=layers, d_model=d_model, heads=heads, d_ff=d_ff,
                     classes=classes, learned_score="exits.1.score_w" in tensors)
         copy_slots(model, tensors)

@@ -182,11 +182,7 @@ class Encoder(nn.Module):
     @classmethod
     def from_tensors(cls, tensors, heads):
         """Builds the module from {name: array} (e.g. load_safetensors)."""
-        layers = 0
-        while f"layers.{layers}.attn.wq" in tensors:
-            layers += 1
-        d_model, d_ff = tensors["layers.0.ffn.w1"].shape
-        classes = tensors["head.w"].shape[1]
+        layers, d_model, d_ff, classes = encoder_sizes(tensors)
         model = cls(layers=layers, d_model=d_model, heads=heads, d_ff=d_ff,
                     classes=classes)
         copy_slots(model, tensors)
@@ -202,6 +198,15 @@ _DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16,
 _NAMES = {np.dtype(v).str: k for k, v in _DTYPES.items()}
 
 ALIGN = 64
+
+
+def encoder_sizes(tensors):
+    """(layers, d_model, d_ff, classes) of an encoder's tensors."""
+    layers = 0
+    while f"layers.{layers}.attn.wq" in tensors:
+        layers += 1
+    d_model, d_ff = tensors["layers.0.ffn.w1"].shape
+    return layers, d_model, d_ff, tensors["head.w"].shape[1]
 
 
 def copy_slots(model, tensors):
