@@ -303,13 +303,58 @@ private:
 
   bool tryGemm(size_t s) { return analyzeGemm(s, this); }
 
+  /// One factor of a GEMM's product: tensor `tensor` indexed per dimension
+  /// by loop loops[d], either directly (tables[d] < 0) or through the 1-D
+  /// table tensor tables[d] read at that loop (the expert of a dropless MoE
+  /// block: W[block_expert[b], k, n]).
+  struct GemmOperand {
+    int tensor = -1;
+    std::vector<int> loops, tables;
+  };
+
+  bool gemmOperand(const kir::Stage &st, int e, GemmOperand &o) {
+    const kir::Expr &x = st.exprs[e];
+    if (x.op == kir::OpCode::Load) {
+      const kir::Access &a = st.inputs[x.index];
+      o.tensor = a.tensor;
+      for (const kir::AffineDim &d : a.dims) {
+        int l = loopOf(d);
+        if (l < 0)
+          return false;
+        o.loops.push_back(l);
+        o.tables.push_back(-1);
+      }
+      return true;
+    }
+    if (x.op != kir::OpCode::Extract)
+      return false;
+    o.tensor = (int)x.index;
+    for (int arg : x.args) {
+      const kir::Expr &i = st.exprs[arg];
+      if (i.op == kir::OpCode::LoopIndex) {
+        o.loops.push_back((int)i.index);
+        o.tables.push_back(-1);
+        continue;
+      }
+      int src = i.op == kir::OpCode::Cast ? i.args[0] : arg;
+      if (st.exprs[src].op != kir::OpCode::Load)
+        return false;
+      const kir::Access &t = st.inputs[st.exprs[src].index];
+      if (t.dims.size() != 1 || loopOf(t.dims[0]) < 0)
+        return false;
+      o.loops.push_back(loopOf(t.dims[0]));
+      o.tables.push_back(t.tensor);
+    }
+    return true;
+  }
+
   /// Recognizes the GEMM; builds it too when `self` is set.
   bool analyzeGemm(size_t s, Builder *self) {
     if (kernel.kind != "gemm")
       return false;
     const kir::Stage &st = kernel.stages[s];
     size_t numLoops = st.loopExtents.size();
-    if (st.inputs.size() != 2 || st.outputs.size() != 1 || st.yields.size() != 1)
+    if (st.outputs.size() != 1 || st.yields.size() != 1)
       return false;
     int red = -1;
     for (size_t l = 0; l < numLoops; ++l)
@@ -320,7 +365,7 @@ private:
       }
     if (red < 0)
       return false;
-    // Body: Acc + Load0 * Load1, in any order.
+    // Body: Acc + X * Y, in any order, where X and Y are loads or gathers.
     const kir::Expr &y = st.exprs[st.yields[0]];
     if (y.op != kir::OpCode::AddF || y.type != kir::ElemType::F32)
       return false;
@@ -331,10 +376,10 @@ private:
     if (!is(acc, kir::OpCode::Acc) || !is(prod, kir::OpCode::MulF))
       return false;
     const kir::Expr &mul = st.exprs[prod];
-    if (!is(mul.args[0], kir::OpCode::Load) || !is(mul.args[1], kir::OpCode::Load))
+    GemmOperand opA, opB;
+    if (!gemmOperand(st, mul.args[0], opA) || !gemmOperand(st, mul.args[1], opB))
       return false;
-    int ia = (int)st.exprs[mul.args[0]].index, ib = (int)st.exprs[mul.args[1]].index;
-    if (ia == ib)
+    if (opA.tensor == opB.tensor && opA.loops == opB.loops)
       return false;
 
     // Output dims: [b,] m, n (outermost first).
@@ -351,18 +396,7 @@ private:
     int lb = rank == 3 ? outLoops[0] : -1, lm = outLoops[rank - 2],
         ln = outLoops[rank - 1];
     // Operands: A reads (m, k[, b]), B reads (k, n[, b]).
-    auto loopsOf = [&](const kir::Access &a, std::vector<int> &loops) {
-      for (const kir::AffineDim &d : a.dims) {
-        int l = loopOf(d);
-        if (l < 0)
-          return false;
-        loops.push_back(l);
-      }
-      return true;
-    };
-    std::vector<int> la, lbb;
-    if (!loopsOf(st.inputs[ia], la) || !loopsOf(st.inputs[ib], lbb))
-      return false;
+    std::vector<int> la = opA.loops, lbb = opB.loops;
     auto has = [](const std::vector<int> &v, int l) {
       return std::find(v.begin(), v.end(), l) != v.end();
     };
@@ -373,12 +407,12 @@ private:
       return true;
     };
     if (!has(la, lm) || !has(la, red) || !onlyFrom(la, {lm, red, lb}))
-      std::swap(ia, ib), std::swap(la, lbb);
+      std::swap(opA, opB), std::swap(la, lbb);
     if (!has(la, lm) || !has(la, red) || !onlyFrom(la, {lm, red, lb}) ||
         !has(lbb, ln) || !has(lbb, red) || !onlyFrom(lbb, {ln, red, lb}))
       return false;
-    if (kernel.tensors[st.inputs[ia].tensor].type != kir::ElemType::F32 ||
-        kernel.tensors[st.inputs[ib].tensor].type != kir::ElemType::F32)
+    if (kernel.tensors[opA.tensor].type != kir::ElemType::F32 ||
+        kernel.tensors[opB.tensor].type != kir::ElemType::F32)
       return false;
     if (!self)
       return true;
@@ -398,10 +432,19 @@ private:
     loops[red] = vk;
     if (lb >= 0)
       loops[lb] = vb;
-    auto coords = [&](const kir::Access &a) {
+    auto coords = [&](const GemmOperand &o) {
       std::vector<Expr> c;
-      for (const kir::AffineDim &d : a.dims)
-        c.push_back(loops[loopOf(d)]);
+      const kir::Tensor &t = kernel.tensors[o.tensor];
+      for (size_t d = 0; d < o.loops.size(); ++d) {
+        if (o.tables[d] < 0) {
+          c.push_back(loops[o.loops[d]]);
+          continue;
+        }
+        // A gathered dimension: the table's entry at the loop, clamped
+        // like every gather.
+        Expr at = cast<int>(read(o.tables[d], {loops[o.loops[d]]}));
+        c.push_back(clamp(at, 0, (int)t.shape[d] - 1));
+      }
       return c;
     };
     Func A(kernel.name + "_A" + std::to_string(s)),
@@ -409,12 +452,12 @@ private:
     std::vector<Var> aVars{vk, vm};
     if (has(la, lb))
       aVars.push_back(vb);
-    A(aVars) = read(st.inputs[ia].tensor, coords(st.inputs[ia]));
+    A(aVars) = read(opA.tensor, coords(opA));
     std::vector<Var> bVars = shape.transposeB ? std::vector<Var>{vk, vn}
                                               : std::vector<Var>{vn, vk};
     if (has(lbb, lb))
       bVars.push_back(vb);
-    B(bVars) = read(st.inputs[ib].tensor, coords(st.inputs[ib]));
+    B(bVars) = read(opB.tensor, coords(opB));
 
     // The epilogue: the init (unless a zero fill), then the fusable chain.
     int outTensor = out.tensor;

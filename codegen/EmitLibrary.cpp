@@ -64,6 +64,11 @@ constexpr int64_t kAlignment = 64;
 constexpr llvm::StringLiteral kWeightAttr = "dyn.weight";
 constexpr llvm::StringLiteral kNameAttr = "dyn.name";
 constexpr llvm::StringLiteral kParamAttr = "dyn.param";
+/// A kernel the runtime implements (dynrt_builtin_t) and its settings.
+constexpr llvm::StringLiteral kBuiltinAttr = "dyn.builtin";
+constexpr llvm::StringLiteral kConfigAttr = "dyn.config";
+/// DYNRT_MODEL_ABI_VERSION of the descriptor written here.
+constexpr int kModelAbiVersion = 2;
 
 struct TensorSpec {
   std::string name;
@@ -313,7 +318,7 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
       return op->emitError("'")
              << op->getName()
              << "' is not lowered to a library yet (dyncc compiles "
-                "dyn.exit_if; dyn.route and dyn.skip are verified and can be "
+                "dyn.exit_if and dyn.route; dyn.skip is verified and can be "
                 "written at --emit=mlir)";
     if (!callee || !callee->hasAttr("dyn.kernel"))
       return op->emitError("'")
@@ -559,10 +564,12 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   auto *i64 = llvm::Type::getInt64Ty(c);
   auto *shapeTy = llvm::ArrayType::get(i64, 8);
   auto *specTy = llvm::StructType::get(c, {ptr, i32, i32, shapeTy});
-  auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr});
+  auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr, i32, i32, ptr});
   auto *descTy = llvm::StructType::get(
       c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, i32, ptr,
-          i32, ptr, i64});
+          i32, ptr, i64, i32, ptr});
+  auto *routeTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
+  auto *f64 = llvm::Type::getDoubleTy(c);
   auto *paramTy = llvm::StructType::get(c, {ptr, i32, ptr});
 
   auto str = [&](StringRef s) -> llvm::Constant * {
@@ -612,7 +619,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
                                     plan.model + "_" + what.str());
   };
 
-  std::vector<llvm::Constant *> kernels;
+  std::vector<llvm::Constant *> kernels, routes;
   for (func::FuncOp k : plan.kernels) {
     std::vector<TensorSpec> args;
     SmallVector<Type> types(k.getArgumentTypes());
@@ -624,12 +631,54 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
       args.push_back(s);
     }
     std::string symbol = plan.model + "_" + k.getSymName().str();
-    auto *fnTy = llvm::FunctionType::get(i32, {ptr}, false);
-    llvm::FunctionCallee argv = m.getOrInsertFunction(symbol + "_argv", fnTy);
+    llvm::Constant *fnPtr = llvm::ConstantPointerNull::get(ptr);
+    llvm::Constant *config = llvm::ConstantPointerNull::get(ptr);
+    int builtin = 0;
+    size_t numConfig = 0;
+    if (auto id = k->getAttrOfType<IntegerAttr>(kBuiltinAttr)) {
+      // Work the runtime does itself (docs/moe.md): no Halide function.
+      builtin = id.getInt();
+      auto values = k->getAttrOfType<DenseF64ArrayAttr>(kConfigAttr);
+      std::vector<llvm::Constant *> elems;
+      for (double v : values.asArrayRef())
+        elems.push_back(llvm::ConstantFP::get(f64, v));
+      numConfig = elems.size();
+      auto *arrTy = llvm::ArrayType::get(f64, elems.size());
+      config = new llvm::GlobalVariable(m, arrTy, true,
+                                        llvm::GlobalValue::PrivateLinkage,
+                                        llvm::ConstantArray::get(arrTy, elems),
+                                        symbol + "_config");
+      int route = (int)values[0];
+      if ((int)routes.size() <= route)
+        routes.resize(route + 1, nullptr);
+      routes[route] = llvm::ConstantStruct::get(
+          routeTy, {str("route" + std::to_string(route)),
+                    llvm::ConstantInt::get(i32, (int64_t)values[2]),
+                    llvm::ConstantInt::get(i32, (int64_t)values[3]),
+                    llvm::ConstantInt::get(i32, (int64_t)values[4])});
+    } else {
+      auto *fnTy = llvm::FunctionType::get(i32, {ptr}, false);
+      fnPtr = llvm::cast<llvm::Constant>(
+          m.getOrInsertFunction(symbol + "_argv", fnTy).getCallee());
+    }
     kernels.push_back(llvm::ConstantStruct::get(
-        kernelTy, {llvm::cast<llvm::Constant>(argv.getCallee()), str(symbol),
-                   llvm::ConstantInt::get(i32, args.size()),
-                   specs(args, symbol + "_args")}));
+        kernelTy, {fnPtr, str(symbol), llvm::ConstantInt::get(i32, args.size()),
+                   specs(args, symbol + "_args"),
+                   llvm::ConstantInt::get(i32, builtin),
+                   llvm::ConstantInt::get(i32, numConfig), config}));
+  }
+  llvm::Constant *routeTable = llvm::ConstantPointerNull::get(ptr);
+  if (!routes.empty()) {
+    for (llvm::Constant *&r : routes)
+      if (!r)
+        r = llvm::ConstantStruct::get(
+            routeTy, {str(""), llvm::ConstantInt::get(i32, 0),
+                      llvm::ConstantInt::get(i32, 0),
+                      llvm::ConstantInt::get(i32, 0)});
+    auto *arrTy = llvm::ArrayType::get(routeTy, routes.size());
+    routeTable = new llvm::GlobalVariable(
+        m, arrTy, true, llvm::GlobalValue::PrivateLinkage,
+        llvm::ConstantArray::get(arrTy, routes), plan.model + "_routes");
   }
   llvm::Constant *kernelTable = llvm::ConstantPointerNull::get(ptr);
   if (!kernels.empty()) {
@@ -677,7 +726,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   }
   auto *desc = llvm::ConstantStruct::get(
       descTy,
-      {llvm::ConstantInt::get(i32, 1), str(plan.model),
+      {llvm::ConstantInt::get(i32, kModelAbiVersion), str(plan.model),
        llvm::ConstantInt::get(i32, plan.inputs.size()), specs(plan.inputs, "inputs"),
        llvm::ConstantInt::get(i32, plan.outputs.size()), specs(plan.outputs, "outputs"),
        llvm::ConstantInt::get(i32, plan.weights.size()), specs(plan.weights, "weights"),
@@ -685,7 +734,8 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
        llvm::ConstantInt::get(i64, plan.arenaBytes), entry,
        llvm::ConstantInt::get(i32, plan.params.size()), paramTable,
        llvm::ConstantInt::get(i32, exitOutput), blob,
-       llvm::ConstantInt::get(i64, weights.size())});
+       llvm::ConstantInt::get(i64, weights.size()),
+       llvm::ConstantInt::get(i32, routes.size()), routeTable});
   new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
                            desc, plan.model + "_desc");
 }
@@ -928,6 +978,8 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     return success();
   };
   for (func::FuncOp k : plan->kernels) {
+    if (k->hasAttr(kBuiltinAttr))
+      continue;
     FailureOr<kir::Kernel> kernel = extractKernel(k);
     if (failed(kernel))
       return failure();

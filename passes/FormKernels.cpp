@@ -74,8 +74,39 @@ namespace {
 
 using dyncc::KernelKind;
 
+/// acc + x * y with x, y read from inputs or gathered (tensor.extract): a
+/// contraction whose operand may be selected by a table (the expert weights
+/// of a dropless MoE block, see LowerRoute.cpp).
+bool isGatherContraction(linalg::GenericOp op) {
+  if (op.getNumReductionLoops() != 1 || op.getNumDpsInits() != 1)
+    return false;
+  Block *body = op.getBody();
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return false;
+  Value acc = body->getArguments().back();
+  Value prod = add.getLhs() == acc ? add.getRhs() : add.getLhs();
+  if (add.getLhs() != acc && add.getRhs() != acc)
+    return false;
+  auto mul = prod.getDefiningOp<arith::MulFOp>();
+  if (!mul)
+    return false;
+  auto factor = [&](Value v) {
+    if (auto arg = dyn_cast<BlockArgument>(v))
+      return arg.getOwner() == body && arg != acc;
+    return v.getDefiningOp<tensor::ExtractOp>() != nullptr;
+  };
+  // Plain inputs on both sides are isaContractionOpInterface's business
+  // (and x * x of a variance is not a contraction).
+  bool gathered = mul.getLhs().getDefiningOp<tensor::ExtractOp>() ||
+                  mul.getRhs().getDefiningOp<tensor::ExtractOp>();
+  return gathered && factor(mul.getLhs()) && factor(mul.getRhs());
+}
+
 KernelKind classify(linalg::GenericOp op) {
-  if (linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(*op)))
+  if (linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(*op)) ||
+      isGatherContraction(op))
     return KernelKind::Gemm;
   if (op.getNumReductionLoops() > 0)
     return KernelKind::Reduction;

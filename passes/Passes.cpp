@@ -13,6 +13,7 @@ void buildDynccPipeline(mlir::OpPassManager &pm) {
 void buildKernelPipeline(mlir::OpPassManager &pm) {
   pm.addPass(createDynLowerExitIf());
   pm.addPass(mlir::createInlinerPass());
+  pm.addPass(createDynLowerRoute());
   pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(createDynFormKernels());
   pm.addPass(mlir::createCSEPass());

@@ -42,6 +42,23 @@ def DynLowerExitIf : Pass<"dyn-lower-exit-if", "mlir::ModuleOp"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def DynLowerRoute : Pass<"dyn-lower-route", "mlir::ModuleOp"> {
+  let summary = "Lower dyn.route to assignment, dispatch, batched experts, combine";
+  let description = [{
+    Every `dyn.route` becomes a call of the runtime's assignment builtin
+    (a private function marked `dyn.kernel = "builtin"` with its settings in
+    `dyn.config`), a gather of the tokens into a static dispatch buffer
+    (`[E, C, D]`, or `[NB, block, D]` in dropless mode), the expert body
+    cloned with static shapes and batched over the experts (one batched
+    GEMM per matmul of the body), and a weighted combine back to token
+    order. The exact semantics are in docs/moe.md.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def DynFormKernels : Pass<"dyn-form-kernels", "mlir::ModuleOp"> {
   let summary = "Group the tensor ops of a model into kernels";
   let description = [{

@@ -193,16 +193,66 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
 
 /* The version of the descriptor layout below; the compiler writes it and
  * dynrt_model_create refuses any other. */
-#define DYNRT_MODEL_ABI_VERSION 1
+#define DYNRT_MODEL_ABI_VERSION 2
 
 /* A kernel: Halide's argv entry point and the buffers it takes. */
 typedef int (*dynrt_kernel_fn_t)(void **args);
 typedef struct {
-  dynrt_kernel_fn_t fn;
+  dynrt_kernel_fn_t fn; /* NULL for a builtin */
   const char *name;
   int32_t num_args;
   const dynrt_param_spec_t *args;
+  /* A builtin is work the runtime does itself on the same buffers (the
+   * token-to-expert assignment of dyn.route); `config` holds its settings. */
+  int32_t builtin; /* a dynrt_builtin_t */
+  int32_t num_config;
+  const double *config;
 } dynrt_kernel_desc_t;
+
+typedef enum {
+  DYNRT_BUILTIN_NONE = 0,
+  /* dyn.route's assignment (docs/moe.md). Buffers: gate ([T, E] f32 logits,
+   * or [T] i32 token ids for hash; i64 ids are accepted too), the hash table
+   * ([V] i32 or i64, when config[15] is 1), then the outputs slot_token [S]
+   * i32, tok_slot [T, K] i32, tok_weight [T, K] f32 and, in dropless mode,
+   * block_expert [NB] i32. Every output element is written on every call.
+   * config: see DYNRT_ROUTE_CFG_*; dynrt_model_create checks it against the
+   * buffers' shapes and the route table. */
+  DYNRT_BUILTIN_ROUTE_ASSIGN = 1
+} dynrt_builtin_t;
+
+/* The config entries of DYNRT_BUILTIN_ROUTE_ASSIGN (all doubles). */
+enum {
+  DYNRT_ROUTE_CFG_ROUTE = 0,       /* index into desc->routes */
+  DYNRT_ROUTE_CFG_STRATEGY = 1,    /* top_k 0, switch 1, gshard 2, base 3,
+                                      k_top1 4, dense_to_sparse 5, hash 6,
+                                      random 7 */
+  DYNRT_ROUTE_CFG_TOKENS = 2,      /* T */
+  DYNRT_ROUTE_CFG_EXPERTS = 3,     /* E */
+  DYNRT_ROUTE_CFG_PER_TOKEN = 4,   /* K: choices per token */
+  DYNRT_ROUTE_CFG_K = 5,           /* the k attribute (k_top1 prototypes) */
+  DYNRT_ROUTE_CFG_CAPACITY = 6,    /* C per expert and group, 0: none */
+  DYNRT_ROUTE_CFG_GROUPS = 7,      /* G >= 1 */
+  DYNRT_ROUTE_CFG_PRIORITY = 8,    /* token_order 0, score 1 */
+  DYNRT_ROUTE_CFG_BLOCK = 9,       /* dropless block, 0: not dropless */
+  DYNRT_ROUTE_CFG_SEED_LO = 10,    /* low 32 bits of the uint64 seed */
+  DYNRT_ROUTE_CFG_SEED_HI = 11,    /* high 32 bits */
+  DYNRT_ROUTE_CFG_TEMPERATURE = 12,
+  DYNRT_ROUTE_CFG_THRESHOLD = 13,
+  DYNRT_ROUTE_CFG_RENORMALIZE = 14, /* 0 or 1 */
+  DYNRT_ROUTE_CFG_HAS_TABLE = 15,   /* 0 or 1 */
+  DYNRT_ROUTE_CFG_SLOTS = 16,       /* S */
+  DYNRT_ROUTE_CFG_BLOCKS = 17,      /* NB (dropless), else 0 */
+  DYNRT_ROUTE_CFG_COUNT = 18
+};
+
+/* A dyn.route op of the model, numbered in program order. */
+typedef struct {
+  const char *name;
+  int32_t num_tokens;        /* T */
+  int32_t num_experts;       /* E */
+  int32_t experts_per_token; /* K */
+} dynrt_route_desc_t;
 
 /* The host program: runs the model on `inputs`, writing `outputs`, with
  * `weights` bound, `params` the current runtime parameter values and `arena`
@@ -243,6 +293,9 @@ typedef struct {
    * --embed-weights), or NULL. */
   const void *embedded_weights;
   uint64_t embedded_weights_size;
+  /* Mixture-of-experts routing ops. */
+  int32_t num_routes;
+  const dynrt_route_desc_t *routes;
 } dynrt_model_desc_t;
 
 /* Options of a loaded model. Initialize with dynrt_model_options_initialize
@@ -259,6 +312,9 @@ typedef struct dynrt_model_s dynrt_model_t;
 
 /* Loads a model: binds its weights (checked by name, dtype and shape; see
  * dynrt_weights_bind) and keeps a reference to them. `options` may be NULL.
+ * The descriptor is checked first: INVALID_ARGUMENT, naming the kernel, for
+ * an unknown builtin, a kernel without entry point, or a route config that
+ * does not fit its buffers or desc->routes.
  * Thread safety: safe to call concurrently. */
 dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
                                   const dynrt_model_options_t *options,
@@ -280,6 +336,47 @@ dynrt_status_t dynrt_model_create_from_file(const dynrt_model_desc_t *desc,
  * results. */
 dynrt_status_t dynrt_model_run(dynrt_model_t *model, const void *const *inputs,
                                void *const *outputs);
+
+/* What one dyn.route op did in a run (docs/moe.md). The caller provides
+ * the arrays (or NULL), sized from desc->routes[i]. */
+typedef struct {
+  int32_t num_tokens, num_experts, experts_per_token; /* filled in */
+  uint64_t dropped; /* (token, choice) pairs dropped over capacity */
+  uint64_t *tokens_per_expert; /* [num_experts]: pairs each expert computed */
+  /* [num_tokens * experts_per_token]: the expert of choice j of token t,
+   * -2 - e when it chose e but was dropped, -1 when there is no choice j. */
+  int32_t *assignment;
+} dynrt_route_report_t;
+
+/* What a run reports besides its outputs. */
+typedef struct {
+  int32_t num_routes;            /* entries of `routes` the caller provides */
+  dynrt_route_report_t *routes;  /* filled for min(num_routes, desc) ops */
+} dynrt_run_report_t;
+
+/* dynrt_model_run that also fills `report` (may be NULL): for the first
+ * min(report->num_routes, desc->num_routes) route ops, what they did in this
+ * run (a route that runs twice adds its counts and reports its last
+ * assignment; one that does not run reports zeros and -1). The report is
+ * complete only when the run succeeds. A route whose input is invalid (a
+ * hash id outside the table, a NaN gate logit) fails the run with
+ * INVALID_ARGUMENT, naming the kernel, the token and the value.
+ * Thread safety: as dynrt_model_run; concurrent runs need separate
+ * reports. */
+dynrt_status_t dynrt_model_run_ex(dynrt_model_t *model,
+                                  const void *const *inputs,
+                                  void *const *outputs,
+                                  dynrt_run_report_t *report);
+
+/* Sums over all successful runs since the model was created of route op
+ * `route`: tokens_per_expert (count entries, at most num_experts are
+ * written) and the dropped pairs (out_dropped may be NULL). OUT_OF_RANGE
+ * for a bad index.
+ * Thread safety: safe to call concurrently with runs. */
+dynrt_status_t dynrt_model_route_stats(const dynrt_model_t *model,
+                                       int32_t route,
+                                       uint64_t *tokens_per_expert,
+                                       size_t count, uint64_t *out_dropped);
 
 /* Sets runtime parameter `name` (count must match the parameter's); runs
  * that start afterwards use the new values.

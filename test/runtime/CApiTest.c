@@ -1,5 +1,6 @@
 /* CApiTest.c - proves that dynrt.h is a C99 header and that the C API works
- * from C: statuses, weights opened from memory, lookup, binding, errors. */
+ * from C: statuses, weights opened from memory, lookup, binding, errors, the
+ * routing declarations. */
 #include "runtime/dynrt.h"
 
 #include <stdio.h>
@@ -64,6 +65,20 @@ int main(void) {
     if (ok(dynrt_weights_bind(weights, &spec, 1, data)))
       CHECK(data[0] == info.data);
     dynrt_weights_release(weights);
+  }
+
+  /* The routing declarations are C too (no model is run here). */
+  {
+    dynrt_route_report_t route;
+    dynrt_run_report_t report;
+    dynrt_kernel_desc_t kernel;
+    memset(&route, 0, sizeof(route));
+    memset(&kernel, 0, sizeof(kernel));
+    report.num_routes = 1;
+    report.routes = &route;
+    kernel.builtin = DYNRT_BUILTIN_ROUTE_ASSIGN;
+    CHECK(report.routes->assignment == NULL && kernel.fn == NULL);
+    CHECK(DYNRT_ROUTE_CFG_COUNT == 18 && kernel.builtin == 1);
   }
 
   status = dynrt_weights_open_file("/nonexistent/dynrt/weights.safetensors",

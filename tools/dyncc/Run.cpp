@@ -27,7 +27,7 @@ namespace {
 /// The runtime functions, taken from the loaded model.
 struct Api {
   decltype(&dynrt_model_create_from_file) create;
-  decltype(&dynrt_model_run) run;
+  decltype(&dynrt_model_run_ex) run;
   decltype(&dynrt_model_destroy) destroy;
   decltype(&dynrt_status_message) message;
   decltype(&dynrt_status_free) free;
@@ -93,7 +93,7 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
   auto *desc = static_cast<const dynrt_model_desc_t *>(
       sym((options.modelName + "_desc").c_str()));
   Api api{reinterpret_cast<decltype(Api::create)>(sym("dynrt_model_create_from_file")),
-          reinterpret_cast<decltype(Api::run)>(sym("dynrt_model_run")),
+          reinterpret_cast<decltype(Api::run)>(sym("dynrt_model_run_ex")),
           reinterpret_cast<decltype(Api::destroy)>(sym("dynrt_model_destroy")),
           reinterpret_cast<decltype(Api::message)>(sym("dynrt_status_message")),
           reinterpret_cast<decltype(Api::free)>(sym("dynrt_status_free"))};
@@ -184,8 +184,25 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
     outputs[i].bytes.assign(bytes, 0xFF); // poison: NaN for floats
     outputPtrs.push_back(outputs[i].bytes.data());
   }
+  // The dynamic decisions of the last run: what every route op did.
+  int numRoutes = std::max(0, desc->num_routes);
+  std::vector<dynrt_route_report_t> routes(numRoutes);
+  std::vector<std::vector<uint64_t>> perExpert(numRoutes);
+  std::vector<dynrt::NpyArray> assignments(numRoutes);
+  for (int i = 0; i < numRoutes; ++i) {
+    const dynrt_route_desc_t &rd = desc->routes[i];
+    perExpert[i].assign(std::max(0, rd.num_experts), 0);
+    assignments[i].dtype = DYNRT_I32;
+    assignments[i].shape = {rd.num_tokens, rd.experts_per_token};
+    assignments[i].bytes.assign(
+        sizeof(int32_t) * std::max(0, rd.num_tokens * rd.experts_per_token), 0);
+    routes[i].tokens_per_expert = perExpert[i].data();
+    routes[i].assignment = reinterpret_cast<int32_t *>(assignments[i].bytes.data());
+  }
+  dynrt_run_report_t report{numRoutes, routes.data()};
   for (int r = 0; r < std::max(1, options.repeat); ++r) {
-    if (dynrt_status_t st = api.run(model, inputPtrs.data(), outputPtrs.data())) {
+    if (dynrt_status_t st = api.run(model, inputPtrs.data(), outputPtrs.data(),
+                                    numRoutes ? &report : nullptr)) {
       std::string message = api.message(st);
       api.free(st);
       api.destroy(model);
@@ -203,6 +220,18 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
     if (!options.outputDir.empty()) {
       std::string path = options.outputDir + "/" + desc->outputs[i].name + ".npy";
       dynrt::StatusPtr st(dynrt::writeNpy(path, outputs[i]));
+      if (st)
+        return fail(dynrt_status_message(st.get()));
+    }
+  }
+  for (int i = 0; i < numRoutes; ++i) {
+    std::string name = desc->routes[i].name ? desc->routes[i].name : "route";
+    outs << fmt::format("{}: tokens per expert [{}], dropped {}\n", name,
+                        fmt::join(perExpert[i], ", "), routes[i].dropped);
+    printArray(outs, name + ".assignment", assignments[i]);
+    if (!options.outputDir.empty()) {
+      std::string path = options.outputDir + "/" + name + ".assignment.npy";
+      dynrt::StatusPtr st(dynrt::writeNpy(path, assignments[i]));
       if (st)
         return fail(dynrt_status_message(st.get()));
     }

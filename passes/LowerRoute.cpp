@@ -1,0 +1,494 @@
+//===- LowerRoute.cpp - mixture of experts as static dispatch -------------===//
+//
+// Lowers every dyn.route op (docs/moe.md):
+//
+//   %y = dyn.route <strategy> %x, %gate experts(%w...) {...} { body }
+//
+// becomes
+//
+//   %slot_token, %tok_slot, %tok_weight = func.call @<fn>_route<i>(%gate)
+//       // a runtime builtin (dyn.kernel = "builtin"): assignment, capacity,
+//       // dropping, statistics
+//   %xd  = dispatch: xd[e, r, :] = x[slot_token[e, r], :] (0 for -1)
+//   %yd  = the body, cloned with static shapes and batched over the experts:
+//          every linalg op gets a leading parallel loop over E and reads the
+//          [E, ...] expert parameters directly
+//   %y   = combine: y[t, :] = sum_j tok_weight[t, j] * yd[tok_slot[t, j], :]
+//
+// In dropless mode the dispatch buffer is [NB, block, D] and block `i`
+// belongs to expert block_expert[i]: the batched body reads its parameters
+// through that table (a gather the GEMM builder understands).
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/DynDialect.h"
+#include "dialect/DynUtils.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <fmt/format.h>
+
+namespace dyncc {
+#define GEN_PASS_DEF_DYNLOWERROUTE
+#include "passes/Passes.h.inc"
+} // namespace dyncc
+
+using namespace mlir;
+using namespace dyncc::dyn;
+
+namespace {
+
+// Config layout of the route builtin (runtime/dynrt.h, DYNRT_ROUTE_CFG_*).
+enum RouteCfg {
+  kCfgRoute = 0,
+  kCfgStrategy,
+  kCfgTokens,
+  kCfgExperts,
+  kCfgPerToken,
+  kCfgK,
+  kCfgCapacity,
+  kCfgGroups,
+  kCfgPriority,
+  kCfgBlock,
+  kCfgSeedLo,
+  kCfgSeedHi,
+  kCfgTemperature,
+  kCfgThreshold,
+  kCfgRenormalize,
+  kCfgHasTable,
+  kCfgSlots,
+  kCfgBlocks,
+  kCfgCount
+};
+constexpr int32_t kBuiltinRouteAssign = 1;
+
+/// The static layout of one route's dispatch buffer.
+struct Layout {
+  int64_t tokens, experts, perToken;
+  int64_t capacity = 0; // per expert and group; 0: none
+  int64_t groups = 1;
+  int64_t block = 0;  // dropless block; 0: not dropless
+  int64_t batch = 0;  // leading dimension of the dispatch buffer
+  int64_t rows = 0;   // rows per batch element
+  int64_t slots() const { return batch * rows; }
+  bool dropless() const { return block > 0; }
+};
+
+Layout layoutOf(RouteOp op) {
+  Layout l;
+  auto input = cast<RankedTensorType>(op.getInput().getType());
+  l.tokens = input.getDimSize(0);
+  l.experts = op.getNumExperts();
+  l.perToken = op.getExpertsPerToken();
+  l.groups = op.getGroups().value_or(1);
+  if (op.getStrategy() == RoutingStrategy::base) {
+    l.batch = l.experts;
+    l.rows = l.tokens / l.experts;
+  } else if (std::optional<int64_t> block = op.getDroplessBlock()) {
+    l.block = *block;
+    int64_t bound = droplessRowBound(l.tokens, l.perToken, l.experts, *block);
+    l.batch = (bound + *block - 1) / *block;
+    l.rows = *block;
+  } else if (auto factor = op.getCapacityFactor()) {
+    l.capacity = computeCapacity(l.tokens, l.experts, l.perToken,
+                                 factor->convertToDouble(), l.groups);
+    l.batch = l.experts;
+    l.rows = l.groups * l.capacity;
+  } else {
+    l.batch = l.experts;
+    l.rows = l.tokens;
+  }
+  return l;
+}
+
+SmallVector<utils::IteratorType> parallel(unsigned n) {
+  return SmallVector<utils::IteratorType>(n, utils::IteratorType::parallel);
+}
+
+/// `v` as a tensor of i32 (an elementwise cast when needed).
+Value castToI32(OpBuilder &b, Location loc, Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  if (type.getElementType().isInteger(32))
+    return v;
+  auto i32 = b.getI32Type();
+  auto outType = RankedTensorType::get(type.getShape(), i32);
+  Value init = b.create<tensor::EmptyOp>(loc, type.getShape(), i32);
+  AffineMap id = b.getMultiDimIdentityMap(type.getRank());
+  bool wider = type.getElementType().getIntOrFloatBitWidth() > 32;
+  return b
+      .create<linalg::GenericOp>(
+          loc, outType, v, init, ArrayRef<AffineMap>{id, id},
+          parallel(type.getRank()),
+          [&](OpBuilder &nb, Location nloc, ValueRange args) {
+            Value r = wider ? nb.create<arith::TruncIOp>(nloc, i32, args[0])
+                                  .getResult()
+                            : nb.create<arith::ExtSIOp>(nloc, i32, args[0])
+                                  .getResult();
+            nb.create<linalg::YieldOp>(nloc, r);
+          })
+      .getResult(0);
+}
+
+/// Clones the expert body with static shapes, batched over `layout.batch`.
+/// `params` are the [E, ...] expert parameters; in dropless mode
+/// `blockExpert` ([NB] i32) maps a batch element to its expert.
+class BodyBatcher {
+public:
+  BodyBatcher(OpBuilder &b, const Layout &layout, Value blockExpert)
+      : b(b), layout(layout), blockExpert(blockExpert) {}
+
+  FailureOr<Value> run(RouteOp op, Value tokens, ValueRange params) {
+    Block &body = op.getBody().front();
+    // Named linalg ops become generics first: one form to batch.
+    IRRewriter rewriter(b.getContext());
+    SmallVector<linalg::LinalgOp> named;
+    body.walk([&](linalg::LinalgOp l) {
+      if (!isa<linalg::GenericOp>(l.getOperation()))
+        named.push_back(l);
+    });
+    for (linalg::LinalgOp l : named) {
+      rewriter.setInsertionPoint(l);
+      if (failed(linalg::generalizeNamedOp(rewriter, l)))
+        return l->emitOpError("cannot be generalized inside a dyn.route "
+                              "expert body");
+    }
+
+    map(body.getArgument(0), tokens, /*batched=*/true);
+    for (auto [arg, p] : llvm::zip(body.getArguments().drop_front(), params))
+      map(arg, p, /*batched=*/true, /*perExpert=*/true);
+
+    for (Operation &inner : body.without_terminator())
+      if (failed(batchOp(inner)))
+        return failure();
+    auto yield = cast<YieldOp>(body.getTerminator());
+    Value result = yield.getValues()[0];
+    if (!batched.contains(result))
+      return yield.emitOpError("the expert body must yield a value computed "
+                               "from its tokens");
+    return mapping.lookup(result);
+  }
+
+private:
+  OpBuilder &b;
+  const Layout &layout;
+  Value blockExpert;
+  IRMapping mapping;
+  llvm::DenseSet<Value> batched;   // original values that gained a batch dim
+  llvm::DenseSet<Value> perExpert; // original values indexed by expert
+
+  void map(Value from, Value to, bool isBatched, bool isPerExpert = false) {
+    mapping.map(from, to);
+    if (isBatched)
+      batched.insert(from);
+    if (isPerExpert)
+      perExpert.insert(from);
+  }
+
+  /// The static batched type of an original (maybe `?`-row) tensor type.
+  RankedTensorType batchedType(RankedTensorType t) {
+    SmallVector<int64_t> shape{layout.batch};
+    for (int64_t d : t.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? layout.rows : d);
+    return RankedTensorType::get(shape, t.getElementType());
+  }
+
+  LogicalResult batchOp(Operation &op) {
+    Location loc = op.getLoc();
+    if (auto dim = dyn_cast<tensor::DimOp>(op)) {
+      std::optional<int64_t> index = dim.getConstantIndex();
+      auto type = dyn_cast<RankedTensorType>(dim.getSource().getType());
+      if (!index || !type)
+        return op.emitOpError("needs a constant dimension inside a dyn.route "
+                              "expert body");
+      int64_t size = type.getDimSize(*index);
+      if (ShapedType::isDynamic(size))
+        size = layout.rows;
+      mapping.map(dim.getResult(),
+                  b.create<arith::ConstantIndexOp>(loc, size).getResult());
+      return success();
+    }
+    if (auto empty = dyn_cast<tensor::EmptyOp>(op)) {
+      RankedTensorType t = batchedType(empty.getType());
+      map(empty.getResult(),
+          b.create<tensor::EmptyOp>(loc, t.getShape(), t.getElementType()),
+          /*batched=*/true);
+      return success();
+    }
+    if (auto generic = dyn_cast<linalg::GenericOp>(op))
+      return batchGeneric(generic);
+    bool scalar = llvm::all_of(op.getResultTypes(), [](Type t) {
+      return !isa<ShapedType>(t);
+    }) && op.getNumRegions() == 0;
+    if (scalar && (isa<arith::ArithDialect, math::MathDialect>(op.getDialect()))) {
+      b.clone(op, mapping);
+      return success();
+    }
+    return op.emitOpError("is not supported in a dyn.route expert body "
+                          "(supported: linalg ops, tensor.empty, tensor.dim, "
+                          "scalar arith and math)");
+  }
+
+  LogicalResult batchGeneric(linalg::GenericOp op) {
+    Location loc = op.getLoc();
+    unsigned loops = op.getNumLoops();
+    MLIRContext *ctx = b.getContext();
+    AffineExpr d0 = getAffineDimExpr(0, ctx);
+    SmallVector<Value> ins, outs;
+    SmallVector<AffineMap> maps;
+    // Per-expert operands reached through block_expert (dropless): read in
+    // the body with tensor.extract at (block_expert[b], original indices).
+    SmallVector<std::pair<unsigned, AffineMap>> gathered;
+    for (OpOperand &operand : op->getOpOperands()) {
+      Value v = operand.get();
+      AffineMap m = op.getMatchingIndexingMap(&operand).shiftDims(1);
+      Value mapped = mapping.lookupOrDefault(v);
+      bool isInit = op.isDpsInit(&operand);
+      if (blockExpert && perExpert.contains(v)) {
+        if (isInit)
+          return op.emitOpError("writes an expert parameter");
+        gathered.push_back({operand.getOperandNumber(), m});
+        continue;
+      }
+      if (batched.contains(v)) {
+        SmallVector<AffineExpr> results{d0};
+        llvm::append_range(results, m.getResults());
+        m = AffineMap::get(loops + 1, 0, results, ctx);
+      }
+      (isInit ? outs : ins).push_back(mapped);
+      maps.push_back(m);
+    }
+    if (!gathered.empty()) {
+      ins.insert(ins.begin(), blockExpert);
+      maps.insert(maps.begin(), AffineMap::get(loops + 1, 0, {d0}, ctx));
+    }
+    SmallVector<Type> resultTypes;
+    for (Value init : op.getDpsInits()) {
+      if (!batched.contains(init))
+        return op.emitOpError("inside a dyn.route expert body must write "
+                              "tensors made there");
+      resultTypes.push_back(mapping.lookup(init).getType());
+    }
+    SmallVector<utils::IteratorType> iterators{utils::IteratorType::parallel};
+    llvm::append_range(iterators, op.getIteratorTypesArray());
+    auto batchedOp = b.create<linalg::GenericOp>(loc, resultTypes, ins, outs,
+                                                 maps, iterators);
+    // The body: clone it, shift linalg.index by one, and feed the gathered
+    // operands from tensor.extract.
+    IRMapping bodyMap = mapping;
+    op.getRegion().cloneInto(&batchedOp.getRegion(), bodyMap);
+    Block &nb = batchedOp.getRegion().front();
+    nb.walk([&](linalg::IndexOp idx) {
+      idx.setDim(idx.getDim() + 1);
+    });
+    if (!gathered.empty()) {
+      OpBuilder bb = OpBuilder::atBlockBegin(&nb);
+      BlockArgument expertArg =
+          nb.insertArgument(0u, b.getI32Type(), loc);
+      Value expert = bb.create<arith::IndexCastOp>(loc, bb.getIndexType(),
+                                                   expertArg);
+      // Block arguments follow operand order; after inserting the table's,
+      // gathered operand k sits at k + 1.
+      for (auto &[number, m] : llvm::reverse(gathered)) {
+        BlockArgument arg = nb.getArgument(number + 1);
+        SmallVector<Value> indices{expert};
+        for (AffineExpr e : m.getResults()) {
+          auto dim = dyn_cast<AffineDimExpr>(e);
+          if (!dim)
+            return op.emitOpError("reads an expert parameter through a "
+                                  "non-projection map in dropless mode");
+          indices.push_back(
+              bb.create<linalg::IndexOp>(loc, dim.getPosition()).getResult());
+        }
+        Value param = mapping.lookup(op->getOperand(number));
+        Value v = bb.create<tensor::ExtractOp>(loc, param, indices);
+        arg.replaceAllUsesWith(v);
+        nb.eraseArgument(number + 1);
+      }
+    }
+    for (auto [from, to] : llvm::zip(op.getResults(), batchedOp.getResults()))
+      map(from, to, /*batched=*/true);
+    return success();
+  }
+};
+
+class LowerRoutePass
+    : public dyncc::impl::DynLowerRouteBase<LowerRoutePass> {
+public:
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<RouteOp> routes;
+    module.walk([&](RouteOp op) { routes.push_back(op); });
+    for (auto [index, op] : llvm::enumerate(routes))
+      if (failed(lower(op, (int)index)))
+        return signalPassFailure();
+  }
+
+private:
+  LogicalResult lower(RouteOp op, int index) {
+    Location loc = op.getLoc();
+    OpBuilder b(op);
+    MLIRContext *ctx = b.getContext();
+    Layout l = layoutOf(op);
+    auto input = cast<RankedTensorType>(op.getInput().getType());
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    if (!input.getElementType().isF32() || !resultType.getElementType().isF32())
+      return op.emitOpError("is compiled for f32 tokens; got ")
+             << input.getElementType();
+    Type i32 = b.getI32Type(), f32 = b.getF32Type();
+
+    // 1. The assignment builtin.
+    Value gate = op.getGate();
+    if (op.getStrategy() == RoutingStrategy::hash)
+      gate = castToI32(b, loc, gate);
+    else if (!cast<RankedTensorType>(gate.getType()).getElementType().isF32())
+      return op.emitOpError("is compiled for f32 gate logits; got ")
+             << cast<RankedTensorType>(gate.getType()).getElementType();
+    SmallVector<Value> builtinArgs{gate};
+    if (Value table = op.getTable())
+      builtinArgs.push_back(castToI32(b, loc, table));
+    auto slotType = RankedTensorType::get({l.slots()}, i32);
+    auto tokSlotType = RankedTensorType::get({l.tokens, l.perToken}, i32);
+    auto tokWeightType = RankedTensorType::get({l.tokens, l.perToken}, f32);
+    SmallVector<Type> builtinResults{slotType, tokSlotType, tokWeightType};
+    if (l.dropless())
+      builtinResults.push_back(RankedTensorType::get({l.batch}, i32));
+
+    auto fn = op->getParentOfType<func::FuncOp>();
+    std::string name = fmt::format("{}_route{}", fn.getSymName().str(), index);
+    OpBuilder mb(fn);
+    auto decl = mb.create<func::FuncOp>(
+        loc, name,
+        FunctionType::get(ctx, ValueRange(builtinArgs).getTypes(),
+                          builtinResults));
+    decl.setPrivate();
+    decl->setAttr(dyncc::kKernelAttrName, b.getStringAttr("builtin"));
+    decl->setAttr("dyn.builtin", b.getI32IntegerAttr(kBuiltinRouteAssign));
+    SmallVector<double> config(kCfgCount, 0.0);
+    uint64_t seed = static_cast<uint64_t>(op.getSeed().value_or(0));
+    config[kCfgRoute] = index;
+    config[kCfgStrategy] = static_cast<double>(op.getStrategy());
+    config[kCfgTokens] = l.tokens;
+    config[kCfgExperts] = l.experts;
+    config[kCfgPerToken] = l.perToken;
+    config[kCfgK] = op.getK().value_or(1);
+    config[kCfgCapacity] = l.capacity;
+    config[kCfgGroups] = l.groups;
+    config[kCfgPriority] =
+        op.getPriority() ? static_cast<double>(*op.getPriority()) : 0.0;
+    config[kCfgBlock] = l.block;
+    config[kCfgSeedLo] = static_cast<double>(seed & 0xffffffffu);
+    config[kCfgSeedHi] = static_cast<double>(seed >> 32);
+    if (auto t = op.getTemperature())
+      config[kCfgTemperature] = t->convertToDouble();
+    if (auto t = op.getThreshold())
+      config[kCfgThreshold] = t->convertToDouble();
+    config[kCfgRenormalize] = op.getRenormalize() ? 1.0 : 0.0;
+    config[kCfgHasTable] = op.getTable() ? 1.0 : 0.0;
+    config[kCfgSlots] = l.slots();
+    config[kCfgBlocks] = l.dropless() ? l.batch : 0;
+    decl->setAttr("dyn.config", b.getDenseF64ArrayAttr(config));
+    auto call = b.create<func::CallOp>(loc, decl, builtinArgs);
+    Value slotToken = call.getResult(0), tokSlot = call.getResult(1),
+          tokWeight = call.getResult(2);
+    Value blockExpert = l.dropless() ? call.getResult(3) : Value();
+
+    // 2. Dispatch: xd[b, r, d] = x[slot_token[b * rows + r], d] or 0.
+    int64_t features = input.getDimSize(1);
+    Value slots2d = b.create<tensor::ExpandShapeOp>(
+        loc, RankedTensorType::get({l.batch, l.rows}, i32), slotToken,
+        ArrayRef<ReassociationIndices>{{0, 1}});
+    auto xdType = RankedTensorType::get({l.batch, l.rows, features}, f32);
+    Value xdInit = b.create<tensor::EmptyOp>(loc, xdType.getShape(), f32);
+    Value x = op.getInput();
+    Value xd =
+        b.create<linalg::GenericOp>(
+             loc, xdType, slots2d, xdInit,
+             ArrayRef<AffineMap>{
+                 AffineMap::get(3, 0,
+                                {getAffineDimExpr(0, ctx),
+                                 getAffineDimExpr(1, ctx)},
+                                ctx),
+                 b.getMultiDimIdentityMap(3)},
+             parallel(3),
+             [&](OpBuilder &nb, Location nloc, ValueRange args) {
+               Value token = args[0];
+               Value row = nb.create<arith::IndexCastOp>(
+                   nloc, nb.getIndexType(), token);
+               Value col = nb.create<linalg::IndexOp>(nloc, 2);
+               Value v = nb.create<tensor::ExtractOp>(nloc, x,
+                                                      ValueRange{row, col});
+               Value zeroI = nb.create<arith::ConstantIntOp>(nloc, 0, 32);
+               Value valid = nb.create<arith::CmpIOp>(
+                   nloc, arith::CmpIPredicate::sge, token, zeroI);
+               Value zeroF = nb.create<arith::ConstantFloatOp>(
+                   nloc, APFloat(0.0f), cast<FloatType>(f32));
+               nb.create<linalg::YieldOp>(
+                   nloc, nb.create<arith::SelectOp>(nloc, valid, v, zeroF)
+                             .getResult());
+             })
+            .getResult(0);
+
+    // 3. The experts, batched.
+    BodyBatcher batcher(b, l, blockExpert);
+    FailureOr<Value> yd = batcher.run(op, xd, op.getExpertParams());
+    if (failed(yd))
+      return failure();
+    auto ydType = cast<RankedTensorType>(yd->getType());
+    if (ydType.getRank() != 3 || ydType.getDimSize(1) != l.rows)
+      return op.emitOpError("the expert body must yield [rows, features] "
+                            "tensors");
+    int64_t outFeatures = ydType.getDimSize(2);
+    Value ydFlat = b.create<tensor::CollapseShapeOp>(
+        loc, RankedTensorType::get({l.slots(), outFeatures}, f32), *yd,
+        ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+
+    // 4. Combine: y[t, o] = sum_j select(slot >= 0, w * yd[slot, o], 0).
+    Value yInit = b.create<tensor::EmptyOp>(loc, resultType.getShape(), f32);
+    Value zero = b.create<arith::ConstantFloatOp>(loc, APFloat(0.0f),
+                                                  cast<FloatType>(f32));
+    Value yZero =
+        b.create<linalg::FillOp>(loc, zero, yInit).getResult(0);
+    AffineMap tj = AffineMap::get(
+        3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(2, ctx)}, ctx);
+    AffineMap to = AffineMap::get(
+        3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)}, ctx);
+    Value y =
+        b.create<linalg::GenericOp>(
+             loc, resultType, ValueRange{tokSlot, tokWeight}, yZero,
+             ArrayRef<AffineMap>{tj, tj, to},
+             ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                           utils::IteratorType::parallel,
+                                           utils::IteratorType::reduction},
+             [&](OpBuilder &nb, Location nloc, ValueRange args) {
+               Value slot = args[0], w = args[1], acc = args[2];
+               Value row = nb.create<arith::IndexCastOp>(
+                   nloc, nb.getIndexType(), slot);
+               Value col = nb.create<linalg::IndexOp>(nloc, 1);
+               Value v = nb.create<tensor::ExtractOp>(nloc, ydFlat,
+                                                      ValueRange{row, col});
+               Value zeroI = nb.create<arith::ConstantIntOp>(nloc, 0, 32);
+               Value valid = nb.create<arith::CmpIOp>(
+                   nloc, arith::CmpIPredicate::sge, slot, zeroI);
+               Value zeroF = nb.create<arith::ConstantFloatOp>(
+                   nloc, APFloat(0.0f), cast<FloatType>(f32));
+               Value term = nb.create<arith::SelectOp>(
+                   nloc, valid, nb.create<arith::MulFOp>(nloc, w, v), zeroF);
+               nb.create<linalg::YieldOp>(
+                   nloc, nb.create<arith::AddFOp>(nloc, acc, term).getResult());
+             })
+            .getResult(0);
+    op.getResult().replaceAllUsesWith(y);
+    op.erase();
+    return success();
+  }
+};
+
+} // namespace
