@@ -1,0 +1,353 @@
+#!/usr/bin/python3
+"""W1 of WORKLOADS.md: one mixture-of-experts layer compiled by dyncc next to
+the eager PyTorch layer written the Hugging Face Switch / Mixtral way, in one
+process, interleaved. Prints a markdown table.
+
+The layer: T=512 tokens, d=512, E=8 GELU FFN experts (d_ff=2048), a linear
+gate (gate.w, gate.b) inside the model, capacity factor 1.25, for top-1
+(Switch: `dyn.route switch`) and top-2 (`dyn.route top_k`, k = 2, the GShard
+capacity rule: choice-rank-major, token order). x -> y, no residual; the
+weights and inputs come from examples/moe/make_moe.py, the eager layer is
+examples/moe/reference.EagerMoE (softmax, topk, a loop over the experts with
+index_select / index_add_), float32, no_grad.
+
+Also timed, to split dyncc's layer time: a compiled model that is only the
+experts, batched over E on the [E, C, d] dispatch buffer (batch_matmul +
+GELU + batch_matmul, make_moe.ffn_only_mlir), i.e. the expert GEMMs the
+layer runs. "outside the expert GEMMs" = (layer - experts alone) / layer:
+the gate GEMM, routing, dispatch and combine (W1's target: <= 10%).
+
+FLOP counts (2 per multiply-add, both FFN GEMMs): computed = 4 E C d d_ff
+(every row of the capacity buffers), useful = 4 (T K - dropped) d d_ff (the
+(token, expert) pairs kept; what the eager layer computes).
+
+Timing (as bench/k1_torch.py): rounds of one block of runs per side, the
+order of the sides rotating; a pause before each block outlasts the other
+side's spinning thread pool (OpenBLAS, Halide); the first run of a block is
+untimed. Medians over all timed runs; the speed-up is also given per round
+(median, min..max). Both sides run with --threads threads (2).
+
+  w1_bench.py --dyncc build/tools/dyncc/dyncc [--work DIR] [--rounds 5] [--runs 10]
+
+Checks before timing: the compiled layer's y against the float64 reference
+(reference.MoEModel routed on the same logits) and against the eager layer;
+a wrong answer exits 1. If dyncc cannot compile the layer (dyn.route not
+lowered yet), that row reports the error and the eager side alone.
+"""
+
+import argparse
+import ctypes
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
+
+import make_moe  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
+from reference import EagerMoE  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+class Options(ctypes.Structure):
+    _fields_ = [("num_threads", ctypes.c_int32)]
+
+
+# Runs a compiled model once on zero inputs in a child process, so that a
+# library that crashes (a runtime without dyn.route's builtin, say) is
+# reported instead of killing the benchmark.
+SMOKE = r"""
+import ctypes, sys
+import numpy as np
+so, name, weights = sys.argv[1:4]
+class Spec(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
+                ("shape", ctypes.c_int64 * 8)]
+class Desc(ctypes.Structure):
+    _fields_ = [("abi_version", ctypes.c_uint32), ("name", ctypes.c_char_p),
+                ("num_inputs", ctypes.c_int32), ("inputs", ctypes.POINTER(Spec)),
+                ("num_outputs", ctypes.c_int32), ("outputs", ctypes.POINTER(Spec))]
+lib = ctypes.CDLL(so)
+lib.dynrt_status_message.restype = ctypes.c_char_p
+lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
+lib.dynrt_model_create_from_file.restype = ctypes.c_void_p
+lib.dynrt_model_run.restype = ctypes.c_void_p
+addr = ctypes.addressof(ctypes.c_char.in_dll(lib, name + "_desc"))
+d = Desc.from_address(addr)
+DT = {0: np.float32, 1: np.float64, 7: np.int32, 8: np.int64}
+def arrays(n, specs):
+    return [np.zeros(tuple(specs[i].shape[:specs[i].rank]), DT[specs[i].dtype]) for i in range(n)]
+ins, outs = arrays(d.num_inputs, d.inputs), arrays(d.num_outputs, d.outputs)
+m = ctypes.c_void_p()
+st = lib.dynrt_model_create_from_file(ctypes.c_void_p(addr), None, weights.encode(), ctypes.byref(m))
+if st:
+    sys.exit("create: " + lib.dynrt_status_message(st).decode())
+st = lib.dynrt_model_run(m, (ctypes.c_void_p * len(ins))(*[a.ctypes.data for a in ins]),
+                         (ctypes.c_void_p * len(outs))(*[a.ctypes.data for a in outs]))
+if st:
+    sys.exit("run: " + lib.dynrt_status_message(st).decode())
+"""
+
+
+class Compiled:
+    """A model compiled by dyncc --shared, loaded through ctypes."""
+
+    def __init__(self, dyncc, mlir, work, name, weights, threads):
+        out = os.path.join(work, "lib", name)
+        p = subprocess.run([dyncc, "compile", mlir, "-o", out, "--shared", "--stats"],
+                           capture_output=True, text=True)
+        if p.returncode:
+            err = (p.stderr or p.stdout).strip().splitlines()
+            raise RuntimeError(err[0] if err else f"dyncc exited with {p.returncode}")
+        self.stats = p.stdout
+        so = os.path.join(work, "lib", f"lib{name}.so")
+        p = subprocess.run([sys.executable, "-c", SMOKE, so, name, weights],
+                           capture_output=True, text=True)
+        if p.returncode:
+            err = (p.stderr or p.stdout).strip().splitlines()
+            why = (err[-1] if err else f"killed by signal {-p.returncode}" if p.returncode < 0
+                   else f"exit status {p.returncode}")
+            raise RuntimeError(f"the compiled model fails to run ({why})")
+        self.lib = lib = ctypes.CDLL(so)
+        lib.dynrt_status_message.restype = ctypes.c_char_p
+        lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
+        for f in ("dynrt_model_create_from_file", "dynrt_model_run"):
+            getattr(lib, f).restype = ctypes.c_void_p
+        lib.dynrt_model_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        desc = ctypes.addressof(ctypes.c_char.in_dll(lib, f"{name}_desc"))
+        opts = Options()
+        lib.dynrt_model_options_initialize(ctypes.byref(opts))
+        opts.num_threads = threads
+        self.model = ctypes.c_void_p()
+        self.check(lib.dynrt_model_create_from_file(ctypes.c_void_p(desc), ctypes.byref(opts),
+                                                    weights.encode(), ctypes.byref(self.model)))
+
+    def check(self, st):
+        if st:
+            raise RuntimeError(self.lib.dynrt_status_message(st).decode())
+
+    def bind(self, inputs, outputs):
+        """A function that runs the model on these arrays."""
+        self._keep = (inputs, outputs)
+        ip = (ctypes.c_void_p * len(inputs))(*[a.ctypes.data for a in inputs])
+        op = (ctypes.c_void_p * len(outputs))(*[a.ctypes.data for a in outputs])
+        run, model, check = self.lib.dynrt_model_run, self.model, self.check
+
+        def go():
+            check(run(model, ip, op))
+        return go
+
+
+def cpu_busy():
+    """(busy seconds of the whole machine, this process's CPU seconds)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]
+    t = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), t.user + t.system
+
+
+def timed(fn, count):
+    out = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def close(got, want):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+    err[np.isnan(err)] = np.inf
+    return float(err.max())
+
+
+def bench_variant(a, label, strategy_opts, work):
+    """Returns a dict of the row's numbers."""
+    name = "w1_" + strategy_opts[1]
+    opts = (strategy_opts + ["--capacity-factor", str(a.capacity_factor), "--tokens", str(a.tokens),
+                             "--dim", str(a.dim), "--ffn", str(a.ffn), "--experts", str(a.experts),
+                             "--skew", "0", "--cases", "1", "--no-logits-output",
+                             "--out-dir", work, "--name", name])
+    _, margs = make_moe.parse_args(opts)
+    cfg, tensors, model, exp, _, x_all = make_moe.generate(margs, quiet=True)
+    T, D, Fd, E, K = a.tokens, a.dim, a.ffn, a.experts, cfg.per_token
+    C = cfg.capacity(T)
+    rows = E * cfg.num_groups * C
+    x = np.ascontiguousarray(x_all[0])
+    dropped = int(exp["dropped"][0])
+    row = dict(label=label, C=C, rows=rows, dropped=dropped, K=K,
+               computed=4.0 * rows * D * Fd, useful=4.0 * (T * K - dropped) * D * Fd)
+
+    # the eager layer
+    eager = EagerMoE(tensors, top_k=K, capacity_factor=cfg.capacity_factor).float().eval()
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        y_eager = eager(xt).numpy()
+    row["eager_err"] = close(y_eager, exp["y"][0])
+
+    sides = {}
+    with torch.no_grad():
+        sides["eager"] = lambda: eager(xt)
+
+    # the compiled layer
+    weights = os.path.join(work, name + ".safetensors")
+    try:
+        layer = Compiled(a.dyncc, os.path.join(work, name + ".mlir"), work, name, weights, a.threads)
+        y = np.full((T, D), np.nan, np.float32)
+        sides["dyncc"] = layer.bind([x], [y])
+        sides["dyncc"]()
+        row["dyncc_err"] = close(y, exp["y"][0])
+        row["dyncc_vs_eager"] = close(y, y_eager)
+    except RuntimeError as e:
+        row["dyncc_error"] = str(e)
+
+    # the experts alone on the [E, G*C, d] dispatch buffer
+    fname = name + "_experts"
+    fpath = os.path.join(work, fname + ".mlir")
+    with open(fpath, "w") as f:
+        f.write(make_moe.ffn_only_mlir(fname, E, rows // E, D, Fd))
+    try:
+        ffn = Compiled(a.dyncc, fpath, work, fname, weights, a.threads)
+        buf = np.random.default_rng(0).standard_normal((E, rows // E, D)).astype(np.float32)
+        out = np.full((E, rows // E, D), np.nan, np.float32)
+        sides["experts"] = ffn.bind([buf], [out])
+        sides["experts"]()
+        # check one expert's rows against torch
+        w = {k: torch.from_numpy(np.asarray(v)) for k, v in tensors.items()}
+        ref = torch.nn.functional.gelu(torch.from_numpy(buf[1]).double() @ w["experts.w1"][1].double()
+                                       + w["experts.b1"][1].double()) @ w["experts.w2"][1].double() \
+            + w["experts.b2"][1].double()
+        row["experts_err"] = close(out[1], ref.numpy())
+    except RuntimeError as e:
+        row["experts_error"] = str(e)
+
+    # interleaved timing
+    names = list(sides)
+    times = {n: [] for n in names}
+    ratios = []
+    for fn in sides.values():
+        with torch.no_grad():
+            timed(fn, a.warmup)
+    busy0, ours0 = cpu_busy()
+    wall0 = time.perf_counter()
+    for r in range(a.rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        med = {}
+        for n in order:
+            if a.pause > 0:
+                time.sleep(a.pause)
+            with torch.no_grad():
+                block = timed(sides[n], a.runs + 1)[1:]
+            times[n] += block
+            med[n] = statistics.median(block)
+        if "dyncc" in med:
+            ratios.append(med["eager"] / med["dyncc"])
+    busy1, ours1 = cpu_busy()
+    row["others"] = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (time.perf_counter() - wall0)
+    for n in names:
+        row[n] = statistics.median(times[n])
+    row["ratios"] = ratios
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dyncc", required=True, help="the dyncc binary")
+    ap.add_argument("--work", default=None, help="scratch directory (default: a temporary one)")
+    ap.add_argument("--tokens", type=int, default=512)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--ffn", type=int, default=2048)
+    ap.add_argument("--experts", type=int, default=8)
+    ap.add_argument("--capacity-factor", type=float, default=1.25)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=10, help="timed runs per side and round")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--pause", type=float, default=0.25)
+    ap.add_argument("--variants", default="top1,top2")
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    work = a.work or tempfile.mkdtemp(prefix="w1_")
+    os.makedirs(work, exist_ok=True)
+    variants = {"top1": ("top-1 (`switch`)", ["--strategy", "switch"]),
+                "top2": ("top-2 (`top_k`, k = 2)", ["--strategy", "top_k", "--k", "2"])}
+    rows = []
+    try:
+        for v in a.variants.split(","):
+            label, opts = variants[v]
+            rows.append(bench_variant(a, label, opts, work))
+    finally:
+        if a.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    print(f"## W1: MoE layer ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
+          f"{a.threads} threads)")
+    print()
+    print(f"T={a.tokens} tokens, d={a.dim}, E={a.experts} GELU FFN experts (d_ff={a.ffn}), a linear "
+          f"gate inside the model, capacity factor {a.capacity_factor}; dyncc `dyn.route` against the "
+          "eager Hugging Face-style layer (softmax, topk, loop over experts with index_select / "
+          "index_add_) in one process, interleaved; median of "
+          f"{a.rounds} rounds x {a.runs} runs, ms; OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}. \"experts alone\": a compiled model that is only "
+          "the batched expert FFN on the [E, C, d] dispatch buffer; \"outside\" = "
+          "(layer - experts alone) / layer: gate, routing, dispatch and combine (target <= 10%). "
+          "GFLOP/s count both FFN GEMMs: on all E·C buffer rows for the experts alone, on the "
+          "kept (token, expert) pairs (useful) for the layers. Speed-up target: >= 4x.")
+    print()
+    print("| | dyncc (ms) | PyTorch eager (ms) | speed-up, per round | experts alone (ms) | "
+          "outside the expert GEMMs | expert GEMMs GFLOP/s (E·C rows) | useful GFLOP/s dyncc / eager "
+          "| C, dropped | max error vs reference (dyncc / eager) | other load (cores) |")
+    print("|---|---:|---:|---|---:|---:|---:|---|---|---|---:|")
+    bad = False
+    for r in rows:
+        ms = lambda k: f"{r[k] * 1e3:.2f}" if k in r else "n/a"  # noqa: E731
+        if "dyncc" in r:
+            sp = (f"{r['eager'] / r['dyncc']:.2f}x ({statistics.median(r['ratios']):.2f}, "
+                  f"{min(r['ratios']):.2f}..{max(r['ratios']):.2f})")
+            useful = f"{r['useful'] / r['dyncc'] / 1e9:.0f} / {r['useful'] / r['eager'] / 1e9:.0f}"
+            err = f"{r['dyncc_err']:.1g} / {r['eager_err']:.1g}"
+            if r["dyncc_err"] > 1e-4:
+                bad = True
+                err += " WRONG"
+        else:
+            sp = "n/a"
+            useful = f"n/a / {r['useful'] / r['eager'] / 1e9:.0f}"
+            err = f"n/a / {r['eager_err']:.1g}"
+        outside = (f"{(r['dyncc'] - r['experts']) / r['dyncc'] * 100:.1f}%"
+                   if "dyncc" in r and "experts" in r else "n/a")
+        gf = f"{r['computed'] / r['experts'] / 1e9:.0f}" if "experts" in r else "n/a"
+        if r.get("experts_err", 0) > 1e-4:
+            bad = True
+            gf += " (WRONG)"
+        print(f"| {r['label']} | {ms('dyncc')} | {ms('eager')} | {sp} | {ms('experts')} | {outside} "
+              f"| {gf} | {useful} | {r['C']}, {r['dropped']} of {a.tokens * r['K']} | {err} "
+              f"| {r['others']:.2f} |")
+    notes = [f"{r['label']}: no dyncc layer: {r['dyncc_error']}"
+             for r in rows if "dyncc_error" in r]
+    notes += [f"{r['label']}: no experts-alone model: {r['experts_error']}"
+              for r in rows if "experts_error" in r]
+    if notes:
+        print()
+        for n in notes:
+            print(f"- {n}")
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
