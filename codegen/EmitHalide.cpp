@@ -831,6 +831,24 @@ private:
     }
   }
 
+  /// A gather (the dispatch of a MoE layer) read by a GEMM: inlined, it
+  /// would redo the indirect load in the GEMM's inner loop; stored once, the
+  /// GEMM streams a dense operand.
+  bool gatherFeedingGemm(size_t s) {
+    const kir::Stage &stage = kernel.stages[s];
+    bool gathers = std::any_of(stage.exprs.begin(), stage.exprs.end(),
+                               [](const kir::Expr &e) {
+                                 return e.op == kir::OpCode::Extract;
+                               });
+    if (!gathers)
+      return false;
+    for (size_t g : gemmStages)
+      for (const kir::Access &a : kernel.stages[g].inputs)
+        if (kernel.tensors[a.tensor].stage == (int)s)
+          return true;
+    return false;
+  }
+
   void schedule() {
     std::vector<bool> stored(kernel.stages.size(), false);
     for (int t : kernel.outputs)
@@ -855,7 +873,8 @@ private:
       bool reduces = false;
       for (bool r : stage.isReduction)
         reduces |= r;
-      if (!(stored[s] || reduces || stage.outputs.size() > 1))
+      if (!(stored[s] || reduces || stage.outputs.size() > 1 ||
+            gatherFeedingGemm(s)))
         continue; // elementwise producers are inlined into consumers
       const kir::Tensor &out = kernel.tensors[stage.outputs.front().tensor];
       scheduleRoot(stageFuncs[s], stageVars[s], out.shape,
