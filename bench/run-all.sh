@@ -22,6 +22,8 @@ trap 'rm -f "$out"' EXIT
   bench/run-encoder.sh "$build"
   echo
   bench/run-w2.sh "$build"
+  echo
+  bench/run-w1.sh "$build"
 } > "$out"
 cp "$out" docs/performance.md
 cat docs/performance.md
