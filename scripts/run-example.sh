@@ -7,6 +7,10 @@
 # Then the early-exit example: the same kind of encoder with an exit point
 # after every layer, run at three thresholds, printing logits and the exit
 # layer next to the eager PyTorch loop's.
+#
+# Then the MoE example: a transformer block with a GShard top-2 layer,
+# printing tokens per expert, dropped tokens and every assignment next to
+# the PyTorch reference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -43,3 +47,23 @@ for theta in 0.05 0.3 0.6; do
   /usr/bin/python3 examples/early-exit/reference.py --weights "$work/ee.safetensors" \
     --x "$work/ee.x.npy" --threshold "$theta" | sed 's/^case 0:/PyTorch eager loop:/'
 done
+
+echo
+echo "== examples/moe: a pre-LN transformer block with a GShard top-2 MoE layer (E=8, capacity factor 1.0)"
+/usr/bin/python3 examples/moe/make_moe.py --strategy gshard --capacity-factor 1.0 --seed 7 \
+  --block --tokens 64 --dim 64 --ffn 128 --experts 8 --gate-input --cases 1 \
+  --out-dir "$work" --name moe >/dev/null
+/usr/bin/python3 test/run/Inputs/moe_case.py "$work" moe
+"$dyncc" run "$work/moe.mlir" --weights "$work/moe.safetensors" "$work/x.npy" "$work/gate.npy" -o "$work/moe-out"
+/usr/bin/python3 - "$work" <<'PY'
+import sys
+import numpy as np
+d = sys.argv[1]
+want = np.load(f"{d}/moe.expected.npz")
+got_a = np.load(f"{d}/moe-out/route0.assignment.npy").ravel()
+print("PyTorch: tokens per expert [%s], dropped %d" % (
+    ", ".join(str(int(v)) for v in want["tokens_per_expert"][0]), int(want["dropped"][0])))
+print("assignments equal to PyTorch's: %s" % bool(np.array_equal(got_a, want["assignment"][0])))
+print("max abs difference of the outputs: %.3g" %
+      np.abs(np.load(f"{d}/moe-out/output0.npy") - want["y"][0]).max())
+PY
