@@ -36,6 +36,7 @@
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/LLVMContext.h"
@@ -67,8 +68,11 @@ constexpr llvm::StringLiteral kParamAttr = "dyn.param";
 /// A kernel the runtime implements (dynrt_builtin_t) and its settings.
 constexpr llvm::StringLiteral kBuiltinAttr = "dyn.builtin";
 constexpr llvm::StringLiteral kConfigAttr = "dyn.config";
+/// dynrt_builtin_t values.
+constexpr int kBuiltinRouteAssign = 1;
+constexpr int kBuiltinSkipStep = 2;
 /// DYNRT_MODEL_ABI_VERSION of the descriptor written here.
-constexpr int kModelAbiVersion = 2;
+constexpr int kModelAbiVersion = 3;
 
 struct TensorSpec {
   std::string name;
@@ -101,6 +105,9 @@ struct HostPlan {
   std::vector<std::pair<int, Value>> copies;
   /// Branch results that are copied at the yield: (yield, operand index).
   std::vector<std::pair<scf::YieldOp, int>> yieldCopies;
+  /// Loop-carried tensors of scf.while: one slot each, shared by the
+  /// results and the block arguments; the initial values and every
+  /// iteration's new values are copied into it.
   int64_t arenaBytes = 0;
 };
 
@@ -145,6 +152,16 @@ Value rootOf(Value v) {
     v = def->getOperand(0);
   }
   return v;
+}
+
+/// Integer / index arithmetic the host code does itself (positions, step
+/// counts, decisions read back from kernels).
+bool isHostScalarOp(Operation *op) {
+  if (!isa<arith::ArithDialect>(op->getDialect()))
+    return false;
+  auto scalar = [](Type t) { return t.isIntOrIndex(); };
+  return llvm::all_of(op->getOperandTypes(), scalar) &&
+         llvm::all_of(op->getResultTypes(), scalar);
 }
 
 FailureOr<func::FuncOp> findEntry(ModuleOp module) {
@@ -212,11 +229,27 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     if (op != plan.entry.getOperation())
       position[op] = pos++;
   });
+  // A loop's last position: a value used in a loop but defined before it
+  // stays live until the loop ends (the next iteration reads it again).
+  llvm::DenseMap<Operation *, int> loopEnd;
+  plan.entry.walk([&](scf::WhileOp loop) {
+    int end = position[loop];
+    loop->walk([&](Operation *inner) { end = std::max(end, position[inner]); });
+    loopEnd[loop] = end;
+  });
   llvm::DenseMap<Value, int> lastUse;
   plan.entry.walk([&](Operation *op) {
     for (Value operand : op->getOperands()) {
       Value root = rootOf(operand);
-      lastUse[root] = std::max(lastUse[root], position[op]);
+      int use = position[op];
+      Operation *def = root.getParentBlock()->getParentOp();
+      if (Operation *d = root.getDefiningOp())
+        def = d;
+      for (auto loop = op->getParentOfType<scf::WhileOp>(); loop;
+           loop = loop->getParentOfType<scf::WhileOp>())
+        if (!loop->isAncestor(def))
+          use = std::max(use, loopEnd[loop]);
+      lastUse[root] = std::max(lastUse[root], use);
     }
   });
 
@@ -243,8 +276,8 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     int until;
   };
   std::vector<Live> live;
-  auto allocate = [&](Value result) -> LogicalResult {
-    if (plan.slots.count(result))
+  auto allocate = [&](Value result, int until = -1) -> LogicalResult {
+    if (plan.slots.count(result) || !isa<RankedTensorType>(result.getType()))
       return success();
     FailureOr<TensorSpec> spec = specOf(result, "");
     if (failed(spec))
@@ -257,7 +290,7 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
         break;
       offset = std::max(offset, l.offset + l.size);
     }
-    live.push_back({offset, size, lastUse.lookup(result)});
+    live.push_back({offset, size, std::max(until, lastUse.lookup(result))});
     plan.slots[result] = {Slot::Kind::Arena, offset};
     plan.arenaBytes = std::max(plan.arenaBytes, offset + size);
     return success();
@@ -265,8 +298,8 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
 
   WalkResult walked = plan.entry.walk<WalkOrder::PreOrder>([&](Operation *op) -> WalkResult {
     if (op == plan.entry.getOperation() ||
-        isa<func::ReturnOp, scf::YieldOp, tensor::ExpandShapeOp,
-            tensor::CollapseShapeOp>(op))
+        isa<func::ReturnOp, scf::YieldOp, scf::ConditionOp,
+            tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op))
       return WalkResult::advance();
     if (auto cst = dyn_cast<arith::ConstantOp>(op)) {
       if (!isa<ShapedType>(cst.getType()))
@@ -274,26 +307,55 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
       return op->emitError("tensor constants outside kernels are not "
                            "supported yet");
     }
-    if (auto ex = dyn_cast<tensor::ExtractOp>(op)) {
-      // A branch condition read from a kernel result.
-      for (Operation *user : ex->getUsers())
-        if (!isa<scf::IfOp>(user))
-          return op->emitError("host code reads scalars only as branch "
-                               "conditions");
-      for (Value i : ex.getIndices())
-        if (!i.getDefiningOp<arith::ConstantIndexOp>())
-          return op->emitError("host code reads scalars at constant indices");
-      return WalkResult::advance();
-    }
+    if (isHostScalarOp(op) || isa<tensor::ExtractOp>(op))
+      return WalkResult::advance(); // scalars live in registers
     int here = position[op];
     llvm::erase_if(live, [&](const Live &l) { return l.until < here; });
-    if (auto ifOp = dyn_cast<scf::IfOp>(op)) {
-      for (Value r : ifOp.getResults())
+    if (auto fromElements = dyn_cast<tensor::FromElementsOp>(op)) {
+      if (failed(allocate(fromElements.getResult())))
+        return WalkResult::interrupt();
+      return WalkResult::advance();
+    }
+    if (auto loop = dyn_cast<scf::WhileOp>(op)) {
+      auto cond = cast<scf::ConditionOp>(loop.getBefore().front().getTerminator());
+      for (auto [i, r] : llvm::enumerate(loop.getResults())) {
+        if (!isa<RankedTensorType>(r.getType()))
+          continue;
+        if (cond.getArgs()[i] != loop.getBeforeArguments()[i])
+          return loop.emitError("a loop-carried tensor must pass through "
+                                "the loop condition unchanged"),
+                 WalkResult::interrupt();
+        if (failed(allocate(r, loopEnd[loop])))
+          return WalkResult::interrupt();
+        Slot slot = plan.slots.lookup(r);
+        plan.slots[loop.getBeforeArguments()[i]] = slot;
+        plan.slots[loop.getAfterArguments()[i]] = slot;
+      }
+      auto yield = cast<scf::YieldOp>(loop.getAfter().front().getTerminator());
+      for (auto [i, v] : llvm::enumerate(yield.getOperands())) {
+        auto arg = dyn_cast<BlockArgument>(v);
+        if (isa<RankedTensorType>(v.getType()) && arg &&
+            arg.getOwner() == &loop.getAfter().front() && arg.getArgNumber() != i)
+          return loop.emitError("loop-carried tensors may not trade places"),
+                 WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    }
+    SmallVector<Region *> branches;
+    if (auto ifOp = dyn_cast<scf::IfOp>(op))
+      branches = {&ifOp.getThenRegion(), &ifOp.getElseRegion()};
+    if (auto sw = dyn_cast<scf::IndexSwitchOp>(op)) {
+      for (Region &r : sw.getCaseRegions())
+        branches.push_back(&r);
+      branches.push_back(&sw.getDefaultRegion());
+    }
+    if (!branches.empty()) {
+      for (Value r : op->getResults())
         if (failed(allocate(r)))
           return WalkResult::interrupt();
       // A branch's result made by a kernel of that branch is written in
       // place; anything else is copied at the yield.
-      for (Region *region : {&ifOp.getThenRegion(), &ifOp.getElseRegion()}) {
+      for (Region *region : branches) {
         if (region->empty())
           continue;
         auto yield = cast<scf::YieldOp>(region->front().getTerminator());
@@ -302,8 +364,10 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
           Value root = rootOf(v);
           bool local = isa_and_nonnull<func::CallOp>(root.getDefiningOp()) &&
                        root.getParentBlock() == &region->front();
+          if (!isa<RankedTensorType>(v.getType()))
+            continue;
           if (local && seen.insert(root).second && !plan.slots.count(root)) {
-            plan.slots[root] = plan.slots.lookup(ifOp.getResult(i));
+            plan.slots[root] = plan.slots.lookup(op->getResult(i));
             continue;
           }
           plan.yieldCopies.push_back({yield, (int)i});
@@ -317,14 +381,15 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     if (isa<dyn::DynDialect>(op->getDialect()))
       return op->emitError("'")
              << op->getName()
-             << "' is not lowered to a library yet (dyncc compiles "
-                "dyn.exit_if and dyn.route; dyn.skip is verified and can be "
-                "written at --emit=mlir)";
+             << "' was not lowered: its lowering does not handle it in "
+                "this position (see docs/early-exit.md, docs/moe.md, "
+                "docs/skim.md)";
     if (!callee || !callee->hasAttr("dyn.kernel"))
       return op->emitError("'")
              << op->getName()
              << "' is not supported in the host code (code generation "
-                "handles kernels, reshapes and scf.if)";
+                "handles kernels, reshapes, scalar arithmetic, scf.if, "
+                "scf.index_switch and scf.while)";
     if (!plan.kernelIndex.count(callee)) {
       plan.kernelIndex[callee] = plan.kernels.size();
       plan.kernels.push_back(callee);
@@ -389,6 +454,7 @@ private:
   Block *fail = nullptr;
   Value args[6]; // inputs, outputs, weights, params, arena, ctx
   Value argArray;
+  llvm::DenseMap<Value, Value> scalars; // host scalars -> LLVM values
 
   Value constant(Type t, int64_t v) {
     return b.create<LLVM::ConstantOp>(loc, t, b.getIntegerAttr(t, v));
@@ -441,27 +507,178 @@ private:
     b.setInsertionPointToStart(next);
   }
 
-  /// The i1 at constant indices of a tensor, as a branch condition.
-  Value condition(tensor::ExtractOp ex) {
-    auto type = cast<RankedTensorType>(ex.getTensor().getType());
-    int64_t linear = 0, stride = 1;
-    for (int d = type.getRank() - 1; d >= 0; --d) {
-      auto c = ex.getIndices()[d].getDefiningOp<arith::ConstantIndexOp>();
-      linear += c.value() * stride;
-      stride *= type.getDimSize(d);
+  /// The LLVM value of a host scalar (index is i64).
+  Value scalar(Value v) { return scalars.lookup(v); }
+
+  Type llvmScalarType(Type t) { return t.isIndex() ? Type(i64) : t; }
+
+  /// Copies the tensors a yield hands over (listed in plan.yieldCopies) into
+  /// the slots of `results`.
+  void yieldTensors(scf::YieldOp yield, ResultRange results) {
+    for (auto [y, i] : plan.yieldCopies)
+      if (y == yield)
+        copy(pointerOf(results[i]), pointerOf(yield.getOperand(i)),
+             bytesOf(yield.getOperand(i)));
+  }
+
+  /// The scalar operands of `values`, as LLVM values.
+  SmallVector<Value> scalarsOf(ValueRange values) {
+    SmallVector<Value> out;
+    for (Value v : values)
+      if (!isa<RankedTensorType>(v.getType()))
+        out.push_back(scalar(v));
+    return out;
+  }
+
+  /// A block whose arguments are the scalars among `types`.
+  Block *scalarBlock(TypeRange types) {
+    Block *block = new Block();
+    fn.getBody().push_back(block);
+    for (Type t : types)
+      if (!isa<RankedTensorType>(t))
+        block->addArgument(llvmScalarType(t), loc);
+    return block;
+  }
+
+  /// Maps the scalars among `values` to the arguments of `block`.
+  void bindScalars(ValueRange values, Block *block) {
+    unsigned a = 0;
+    for (Value v : values)
+      if (!isa<RankedTensorType>(v.getType()))
+        scalars[v] = block->getArgument(a++);
+  }
+
+  bool sameSlot(Value x, Value y) {
+    Slot a = slotOf(plan, x), c = slotOf(plan, y);
+    return a.kind == c.kind && a.index == c.index;
+  }
+
+  LogicalResult lowerScalar(Operation &op) {
+    auto bin = [&](auto tag) -> LogicalResult {
+      using OpT = decltype(tag);
+      scalars[op.getResult(0)] = b.create<OpT>(
+          loc, llvmScalarType(op.getResult(0).getType()),
+          scalar(op.getOperand(0)), scalar(op.getOperand(1)));
+      return success();
+    };
+    auto resize = [&](Value v, Type to, bool isSigned) -> Value {
+      unsigned from = v.getType().getIntOrFloatBitWidth(),
+               width = to.getIntOrFloatBitWidth();
+      if (from == width)
+        return v;
+      if (from > width)
+        return b.create<LLVM::TruncOp>(loc, to, v);
+      return isSigned ? b.create<LLVM::SExtOp>(loc, to, v).getResult()
+                      : b.create<LLVM::ZExtOp>(loc, to, v).getResult();
+    };
+    return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+        .Case([&](arith::ConstantOp c) {
+          Type t = llvmScalarType(c.getType());
+          int64_t v = cast<IntegerAttr>(c.getValue()).getValue().getSExtValue();
+          scalars[c.getResult()] = b.create<LLVM::ConstantOp>(
+              loc, t, b.getIntegerAttr(t, v));
+          return success();
+        })
+        .Case([&](arith::AddIOp) { return bin(LLVM::AddOp()); })
+        .Case([&](arith::SubIOp) { return bin(LLVM::SubOp()); })
+        .Case([&](arith::MulIOp) { return bin(LLVM::MulOp()); })
+        .Case([&](arith::DivSIOp) { return bin(LLVM::SDivOp()); })
+        .Case([&](arith::RemSIOp) { return bin(LLVM::SRemOp()); })
+        .Case([&](arith::AndIOp) { return bin(LLVM::AndOp()); })
+        .Case([&](arith::OrIOp) { return bin(LLVM::OrOp()); })
+        .Case([&](arith::XOrIOp) { return bin(LLVM::XOrOp()); })
+        .Case<arith::MaxSIOp, arith::MinSIOp>([&](Operation *m) {
+          Value x = scalar(m->getOperand(0)), y = scalar(m->getOperand(1));
+          auto pred = isa<arith::MaxSIOp>(m) ? LLVM::ICmpPredicate::sgt
+                                             : LLVM::ICmpPredicate::slt;
+          scalars[m->getResult(0)] = b.create<LLVM::SelectOp>(
+              loc, b.create<LLVM::ICmpOp>(loc, pred, x, y), x, y);
+          return success();
+        })
+        .Case([&](arith::CmpIOp c) {
+          scalars[c.getResult()] = b.create<LLVM::ICmpOp>(
+              loc, static_cast<LLVM::ICmpPredicate>(c.getPredicate()),
+              scalar(c.getLhs()), scalar(c.getRhs()));
+          return success();
+        })
+        .Case([&](arith::SelectOp sel) {
+          scalars[sel.getResult()] = b.create<LLVM::SelectOp>(
+              loc, scalar(sel.getCondition()), scalar(sel.getTrueValue()),
+              scalar(sel.getFalseValue()));
+          return success();
+        })
+        .Case<arith::IndexCastOp, arith::ExtSIOp, arith::TruncIOp>(
+            [&](Operation *c) {
+              scalars[c->getResult(0)] =
+                  resize(scalar(c->getOperand(0)),
+                         llvmScalarType(c->getResult(0).getType()), true);
+              return success();
+            })
+        .Case<arith::ExtUIOp, arith::IndexCastUIOp>([&](Operation *c) {
+          scalars[c->getResult(0)] =
+              resize(scalar(c->getOperand(0)),
+                     llvmScalarType(c->getResult(0).getType()), false);
+          return success();
+        })
+        .Default([&](Operation *other) {
+          return other->emitError("'")
+                 << other->getName() << "' is not supported in host code";
+        });
+  }
+
+  /// Byte address of element `indices` of tensor `t`.
+  Value elementAddress(Value t, ValueRange indices) {
+    auto type = cast<RankedTensorType>(t.getType());
+    Value linear = constant(i64, 0);
+    for (auto [d, idx] : llvm::enumerate(indices)) {
+      linear = b.create<LLVM::MulOp>(loc, linear,
+                                     constant(i64, type.getDimSize(d)));
+      linear = b.create<LLVM::AddOp>(loc, linear, scalar(idx));
     }
     int64_t width = type.getElementType().isInteger(1)
                         ? 1
                         : type.getElementTypeBitWidth() / 8;
-    Value at = b.create<LLVM::GEPOp>(loc, ptr, i8, pointerOf(ex.getTensor()),
-                                     ArrayRef<LLVM::GEPArg>{(int32_t)(linear * width)});
-    Value byte = b.create<LLVM::LoadOp>(loc, i8, at);
-    return b.create<LLVM::ICmpOp>(loc, LLVM::ICmpPredicate::ne, byte,
-                                  constant(i8, 0));
+    Value offset = b.create<LLVM::MulOp>(loc, linear, constant(i64, width));
+    return b.create<LLVM::GEPOp>(loc, ptr, i8, pointerOf(t), ValueRange{offset});
   }
 
   LogicalResult lowerBlock(Block &block) {
     for (Operation &op : block) {
+      if (isHostScalarOp(&op) ||
+          (isa<arith::ConstantOp>(op) && op.getResult(0).getType().isIntOrIndex())) {
+        if (failed(lowerScalar(op)))
+          return failure();
+        continue;
+      }
+      if (auto ex = dyn_cast<tensor::ExtractOp>(op)) {
+        Value at = elementAddress(ex.getTensor(), ex.getIndices());
+        Type t = ex.getType();
+        if (t.isInteger(1)) {
+          Value byte = b.create<LLVM::LoadOp>(loc, i8, at);
+          scalars[ex.getResult()] = b.create<LLVM::ICmpOp>(
+              loc, LLVM::ICmpPredicate::ne, byte, constant(i8, 0));
+        } else {
+          scalars[ex.getResult()] =
+              b.create<LLVM::LoadOp>(loc, llvmScalarType(t), at);
+        }
+        continue;
+      }
+      if (auto fe = dyn_cast<tensor::FromElementsOp>(op)) {
+        Value dst = pointerOf(fe.getResult());
+        auto type = cast<RankedTensorType>(fe.getType());
+        int64_t width = type.getElementType().isInteger(1)
+                            ? 1
+                            : type.getElementTypeBitWidth() / 8;
+        for (auto [k, e] : llvm::enumerate(fe.getElements())) {
+          Value v = scalar(e);
+          if (v.getType() == b.getI1Type())
+            v = b.create<LLVM::ZExtOp>(loc, i8, v);
+          Value at = b.create<LLVM::GEPOp>(
+              loc, ptr, i8, dst, ArrayRef<LLVM::GEPArg>{(int32_t)(k * width)});
+          b.create<LLVM::StoreOp>(loc, v, at);
+        }
+        continue;
+      }
       if (auto call = dyn_cast<func::CallOp>(op)) {
         auto callee = plan.entry->getParentOfType<ModuleOp>()
                           .lookupSymbol<func::FuncOp>(call.getCallee());
@@ -481,32 +698,93 @@ private:
         continue;
       }
       if (auto ifOp = dyn_cast<scf::IfOp>(op)) {
-        auto ex = ifOp.getCondition().getDefiningOp<tensor::ExtractOp>();
-        if (!ex)
+        Value cond = scalar(ifOp.getCondition());
+        if (!cond)
           return ifOp.emitError("branch conditions must be read from a "
                                 "kernel result");
-        Value cond = condition(ex);
-        Block *thenB = new Block(), *elseB = new Block(), *merge = new Block();
+        Block *thenB = new Block(), *elseB = new Block();
         fn.getBody().push_back(thenB);
         fn.getBody().push_back(elseB);
-        fn.getBody().push_back(merge);
+        Block *merge = scalarBlock(ifOp.getResultTypes());
         b.create<LLVM::CondBrOp>(loc, cond, thenB, elseB);
         for (auto [region, target] :
              {std::pair{&ifOp.getThenRegion(), thenB},
               std::pair{&ifOp.getElseRegion(), elseB}}) {
           b.setInsertionPointToStart(target);
-          if (!region->empty() && failed(lowerBlock(region->front())))
-            return failure();
+          SmallVector<Value> out;
           if (!region->empty()) {
+            if (failed(lowerBlock(region->front())))
+              return failure();
             auto yield = cast<scf::YieldOp>(region->front().getTerminator());
-            for (auto [y, i] : plan.yieldCopies)
-              if (y == yield)
-                copy(pointerOf(ifOp.getResult(i)), pointerOf(yield.getOperand(i)),
-                     bytesOf(yield.getOperand(i)));
+            yieldTensors(yield, ifOp.getResults());
+            out = scalarsOf(yield.getOperands());
           }
-          b.create<LLVM::BrOp>(loc, merge);
+          b.create<LLVM::BrOp>(loc, out, merge);
         }
         b.setInsertionPointToStart(merge);
+        bindScalars(ifOp.getResults(), merge);
+        continue;
+      }
+      if (auto sw = dyn_cast<scf::IndexSwitchOp>(op)) {
+        Block *merge = scalarBlock(sw.getResultTypes());
+        SmallVector<Block *> caseBlocks;
+        SmallVector<int32_t> values;
+        for (auto [k, v] : llvm::enumerate(sw.getCases())) {
+          Block *c = new Block();
+          fn.getBody().push_back(c);
+          caseBlocks.push_back(c);
+          values.push_back((int32_t)v);
+        }
+        Block *dflt = new Block();
+        fn.getBody().push_back(dflt);
+        Value selector = b.create<LLVM::TruncOp>(loc, i32, scalar(sw.getArg()));
+        SmallVector<ValueRange> noOperands(caseBlocks.size(), ValueRange{});
+        b.create<LLVM::SwitchOp>(loc, selector, dflt, ValueRange{}, values,
+                                 caseBlocks, noOperands);
+        SmallVector<std::pair<Region *, Block *>> regions;
+        for (auto [k, c] : llvm::enumerate(caseBlocks))
+          regions.push_back({&sw.getCaseRegions()[k], c});
+        regions.push_back({&sw.getDefaultRegion(), dflt});
+        for (auto [region, target] : regions) {
+          b.setInsertionPointToStart(target);
+          if (failed(lowerBlock(region->front())))
+            return failure();
+          auto yield = cast<scf::YieldOp>(region->front().getTerminator());
+          yieldTensors(yield, sw.getResults());
+          b.create<LLVM::BrOp>(loc, scalarsOf(yield.getOperands()), merge);
+        }
+        b.setInsertionPointToStart(merge);
+        bindScalars(sw.getResults(), merge);
+        continue;
+      }
+      if (auto loop = dyn_cast<scf::WhileOp>(op)) {
+        // The carried tensors start as copies of the initial values.
+        for (auto [init, result] : llvm::zip(loop.getInits(), loop.getResults()))
+          if (isa<RankedTensorType>(init.getType()) && !sameSlot(init, result))
+            copy(pointerOf(result), pointerOf(init), bytesOf(init));
+        Block *header = scalarBlock(loop.getBefore().getArgumentTypes());
+        Block *body = scalarBlock(loop.getAfter().getArgumentTypes());
+        Block *exit = scalarBlock(loop.getResultTypes());
+        b.create<LLVM::BrOp>(loc, scalarsOf(loop.getInits()), header);
+        b.setInsertionPointToStart(header);
+        bindScalars(loop.getBeforeArguments(), header);
+        if (failed(lowerBlock(loop.getBefore().front())))
+          return failure();
+        auto cond = cast<scf::ConditionOp>(loop.getBefore().front().getTerminator());
+        SmallVector<Value> passed = scalarsOf(cond.getArgs());
+        b.create<LLVM::CondBrOp>(loc, scalar(cond.getCondition()), body, passed,
+                                 exit, passed);
+        b.setInsertionPointToStart(body);
+        bindScalars(loop.getAfterArguments(), body);
+        if (failed(lowerBlock(loop.getAfter().front())))
+          return failure();
+        auto yield = cast<scf::YieldOp>(loop.getAfter().front().getTerminator());
+        for (auto [v, result] : llvm::zip(yield.getOperands(), loop.getResults()))
+          if (isa<RankedTensorType>(v.getType()) && !sameSlot(v, result))
+            copy(pointerOf(result), pointerOf(v), bytesOf(v));
+        b.create<LLVM::BrOp>(loc, scalarsOf(yield.getOperands()), header);
+        b.setInsertionPointToStart(exit);
+        bindScalars(loop.getResults(), exit);
         continue;
       }
       if (auto ret = dyn_cast<func::ReturnOp>(op)) {
@@ -567,8 +845,9 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr, i32, i32, ptr});
   auto *descTy = llvm::StructType::get(
       c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, i32, ptr,
-          i32, ptr, i64, i32, ptr});
+          i32, ptr, i64, i32, ptr, i32, ptr});
   auto *routeTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
+  auto *skipTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *f64 = llvm::Type::getDoubleTy(c);
   auto *paramTy = llvm::StructType::get(c, {ptr, i32, ptr});
 
@@ -619,7 +898,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
                                     plan.model + "_" + what.str());
   };
 
-  std::vector<llvm::Constant *> kernels, routes;
+  std::vector<llvm::Constant *> kernels, routes, skips;
   for (func::FuncOp k : plan.kernels) {
     std::vector<TensorSpec> args;
     SmallVector<Type> types(k.getArgumentTypes());
@@ -648,10 +927,22 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
                                         llvm::GlobalValue::PrivateLinkage,
                                         llvm::ConstantArray::get(arrTy, elems),
                                         symbol + "_config");
+      if (builtin == kBuiltinSkipStep) {
+        // dynrt_skip_desc_t from (skip, budget, length, actions).
+        int skip = (int)values[0];
+        if ((int)skips.size() <= skip)
+          skips.resize(skip + 1, nullptr);
+        skips[skip] = llvm::ConstantStruct::get(
+            skipTy, {str("skip" + std::to_string(skip)),
+                     llvm::ConstantInt::get(i32, (int64_t)values[2]),
+                     llvm::ConstantInt::get(i32, (int64_t)values[1]),
+                     llvm::ConstantInt::get(i32, (int64_t)values[3])});
+      }
       int route = (int)values[0];
-      if ((int)routes.size() <= route)
+      if (builtin == kBuiltinRouteAssign && (int)routes.size() <= route)
         routes.resize(route + 1, nullptr);
-      routes[route] = llvm::ConstantStruct::get(
+      if (builtin == kBuiltinRouteAssign)
+        routes[route] = llvm::ConstantStruct::get(
           routeTy, {str("route" + std::to_string(route)),
                     llvm::ConstantInt::get(i32, (int64_t)values[2]),
                     llvm::ConstantInt::get(i32, (int64_t)values[3]),
@@ -666,6 +957,19 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
                    specs(args, symbol + "_args"),
                    llvm::ConstantInt::get(i32, builtin),
                    llvm::ConstantInt::get(i32, numConfig), config}));
+  }
+  llvm::Constant *skipTable = llvm::ConstantPointerNull::get(ptr);
+  if (!skips.empty()) {
+    for (llvm::Constant *&k : skips)
+      if (!k)
+        k = llvm::ConstantStruct::get(
+            skipTy, {str(""), llvm::ConstantInt::get(i32, 1),
+                     llvm::ConstantInt::get(i32, 1),
+                     llvm::ConstantInt::get(i32, 1)});
+    auto *arrTy = llvm::ArrayType::get(skipTy, skips.size());
+    skipTable = new llvm::GlobalVariable(
+        m, arrTy, true, llvm::GlobalValue::PrivateLinkage,
+        llvm::ConstantArray::get(arrTy, skips), plan.model + "_skips");
   }
   llvm::Constant *routeTable = llvm::ConstantPointerNull::get(ptr);
   if (!routes.empty()) {
@@ -735,7 +1039,8 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
        llvm::ConstantInt::get(i32, plan.params.size()), paramTable,
        llvm::ConstantInt::get(i32, exitOutput), blob,
        llvm::ConstantInt::get(i64, weights.size()),
-       llvm::ConstantInt::get(i32, routes.size()), routeTable});
+       llvm::ConstantInt::get(i32, routes.size()), routeTable,
+       llvm::ConstantInt::get(i32, skips.size()), skipTable});
   new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
                            desc, plan.model + "_desc");
 }

@@ -137,6 +137,18 @@ bool isInitProducer(Operation *op) {
                                    }).wasInterrupted() == false;
 }
 
+/// Scalar arithmetic the host code runs itself: positions, step counts and
+/// decisions read back from kernels (constants of any type).
+bool isHostScalarOp(Operation *op) {
+  if (isa<arith::ConstantOp>(op))
+    return true;
+  if (!isa<arith::ArithDialect>(op->getDialect()))
+    return false;
+  auto scalar = [](Type t) { return t.isIntOrIndex(); };
+  return llvm::all_of(op->getOperandTypes(), scalar) &&
+         llvm::all_of(op->getResultTypes(), scalar);
+}
+
 /// Ops allowed in a function body around the kernels: views, control flow,
 /// calls and the dyn ops (lowered by their own passes).
 bool isHostOp(Operation *op) {
@@ -145,7 +157,7 @@ bool isHostOp(Operation *op) {
          isa<scf::IfOp, scf::WhileOp, scf::ForOp, scf::YieldOp,
              scf::ConditionOp, scf::IndexSwitchOp>(op) ||
          isa<dyncc::dyn::DynDialect>(op->getDialect()) ||
-         isa<arith::ConstantOp>(op);
+         isa<tensor::FromElementsOp>(op) || isHostScalarOp(op);
 }
 
 /// The row-major identity map over `rank` loops.

@@ -14,6 +14,7 @@ void buildKernelPipeline(mlir::OpPassManager &pm) {
   pm.addPass(createDynLowerExitIf());
   pm.addPass(mlir::createInlinerPass());
   pm.addPass(createDynLowerRoute());
+  pm.addPass(createDynLowerSkip());
   pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(createDynFormKernels());
   pm.addPass(mlir::createCSEPass());

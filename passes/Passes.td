@@ -59,6 +59,23 @@ def DynLowerRoute : Pass<"dyn-lower-route", "mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def DynLowerSkip : Pass<"dyn-lower-skip", "mlir::ModuleOp"> {
+  let summary = "Lower dyn.skip to an scf.while over steps with an scf.index_switch on the action";
+  let description = [{
+    Every `dyn.skip` becomes an `scf.while` carrying the position, the step
+    count, a stop flag and the state. Each iteration gathers the step input
+    at the position, runs the `decide` region, calls the runtime's step
+    builtin (which records the trace and rejects an action out of range),
+    and runs the chosen action's region in an `scf.index_switch`, which also
+    yields the next position. The exact semantics are in docs/skim.md.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def DynFormKernels : Pass<"dyn-form-kernels", "mlir::ModuleOp"> {
   let summary = "Group the tensor ops of a model into kernels";
   let description = [{

@@ -193,7 +193,7 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
 
 /* The version of the descriptor layout below; the compiler writes it and
  * dynrt_model_create refuses any other. */
-#define DYNRT_MODEL_ABI_VERSION 2
+#define DYNRT_MODEL_ABI_VERSION 3
 
 /* A kernel: Halide's argv entry point and the buffers it takes. */
 typedef int (*dynrt_kernel_fn_t)(void **args);
@@ -218,8 +218,38 @@ typedef enum {
    * block_expert [NB] i32. Every output element is written on every call.
    * config: see DYNRT_ROUTE_CFG_*; dynrt_model_create checks it against the
    * buffers' shapes and the route table. */
-  DYNRT_BUILTIN_ROUTE_ASSIGN = 1
+  DYNRT_BUILTIN_ROUTE_ASSIGN = 1,
+  /* One step of dyn.skip (docs/skim.md), called by the generated loop once
+   * per step, before the action runs. Buffers: step [3] i32 = (pos, action,
+   * amount). Counts the step for the op and records it in the run's report
+   * (dynrt_skip_report_t). Fails the run with INVALID_ARGUMENT when the
+   * action is outside [0, num_actions) (the message names the op, the step
+   * and the position: "dyn.skip 'skip0': step 3 (position 7) chose action
+   * 5, outside [0, 3)"; steps count from 0, the trace row); and, as safety
+   * nets for the generated loop, with INTERNAL when the step would exceed
+   * the budget or pos is outside [0, sequence_length).
+   * config: DYNRT_SKIP_CFG_*; dynrt_model_create checks it against the
+   * buffer and desc->skips. */
+  DYNRT_BUILTIN_SKIP_STEP = 2
 } dynrt_builtin_t;
+
+/* The config entries of DYNRT_BUILTIN_SKIP_STEP (all doubles). */
+enum {
+  DYNRT_SKIP_CFG_SKIP = 0,    /* index into desc->skips */
+  DYNRT_SKIP_CFG_BUDGET = 1,  /* steps at most */
+  DYNRT_SKIP_CFG_LENGTH = 2,  /* S, the sequence length */
+  DYNRT_SKIP_CFG_ACTIONS = 3, /* number of actions */
+  DYNRT_SKIP_CFG_COUNT = 4
+};
+
+/* A dyn.skip op of the model, numbered in program order. All three counts
+ * are >= 1. */
+typedef struct {
+  const char *name;
+  int32_t sequence_length; /* S */
+  int32_t budget;          /* steps at most */
+  int32_t num_actions;
+} dynrt_skip_desc_t;
 
 /* The config entries of DYNRT_BUILTIN_ROUTE_ASSIGN (all doubles). */
 enum {
@@ -296,6 +326,9 @@ typedef struct {
   /* Mixture-of-experts routing ops. */
   int32_t num_routes;
   const dynrt_route_desc_t *routes;
+  /* Skimming loops. */
+  int32_t num_skips;
+  const dynrt_skip_desc_t *skips;
 } dynrt_model_desc_t;
 
 /* Options of a loaded model. Initialize with dynrt_model_options_initialize
@@ -313,8 +346,11 @@ typedef struct dynrt_model_s dynrt_model_t;
 /* Loads a model: binds its weights (checked by name, dtype and shape; see
  * dynrt_weights_bind) and keeps a reference to them. `options` may be NULL.
  * The descriptor is checked first: INVALID_ARGUMENT, naming the kernel, for
- * an unknown builtin, a kernel without entry point, or a route config that
- * does not fit its buffers or desc->routes.
+ * an unknown builtin, a kernel without entry point, a route config that
+ * does not fit its buffers or desc->routes, or a skip step whose config is
+ * not DYNRT_SKIP_CFG_COUNT integers matching desc->skips[config[0]] or
+ * whose argument is not one [3] i32 buffer; and for a route or skip table
+ * that is NULL or has counts < 1.
  * Thread safety: safe to call concurrently. */
 dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
                                   const dynrt_model_options_t *options,
@@ -348,19 +384,38 @@ typedef struct {
   int32_t *assignment;
 } dynrt_route_report_t;
 
-/* What a run reports besides its outputs. */
+/* The steps one dyn.skip op took in a run (docs/skim.md). The caller sets
+ * `capacity` and `trace` (or NULL); the run sets `steps` to 0 and every
+ * int32 of trace[0, capacity * 3) to -1 when it starts, then fills one row
+ * per step. A negative capacity with a trace is INVALID_ARGUMENT. */
+typedef struct {
+  int32_t steps;    /* filled in: steps taken (at most the budget) */
+  int32_t capacity; /* caller: rows of `trace` (the budget suffices) */
+  /* [capacity * 3] or NULL: row n is (pos, action, amount) of step n; steps
+   * beyond capacity are counted but not recorded. */
+  int32_t *trace;
+} dynrt_skip_report_t;
+
+/* What a run reports besides its outputs. Zero-initialize it, then set the
+ * arrays you want filled. */
 typedef struct {
   int32_t num_routes;            /* entries of `routes` the caller provides */
   dynrt_route_report_t *routes;  /* filled for min(num_routes, desc) ops */
+  int32_t num_skips;             /* entries of `skips` the caller provides */
+  dynrt_skip_report_t *skips;    /* filled for min(num_skips, desc) ops */
 } dynrt_run_report_t;
 
 /* dynrt_model_run that also fills `report` (may be NULL): for the first
  * min(report->num_routes, desc->num_routes) route ops, what they did in this
  * run (a route that runs twice adds its counts and reports its last
- * assignment; one that does not run reports zeros and -1). The report is
- * complete only when the run succeeds. A route whose input is invalid (a
- * hash id outside the table, a NaN gate logit) fails the run with
- * INVALID_ARGUMENT, naming the kernel, the token and the value.
+ * assignment; one that does not run reports zeros and -1); for the first
+ * min(report->num_skips, desc->num_skips) skip ops, their steps and trace
+ * (steps are counted per run: a skip loop entered twice in one run adds up
+ * and shares the budget). The report is complete only when the run
+ * succeeds; after a failed skip step the trace ends with that step. A route
+ * whose input is invalid (a hash id outside the table, a NaN gate logit)
+ * fails the run with INVALID_ARGUMENT, naming the kernel, the token and the
+ * value; so does a skip step whose action is out of range.
  * Thread safety: as dynrt_model_run; concurrent runs need separate
  * reports. */
 dynrt_status_t dynrt_model_run_ex(dynrt_model_t *model,
@@ -377,6 +432,16 @@ dynrt_status_t dynrt_model_route_stats(const dynrt_model_t *model,
                                        int32_t route,
                                        uint64_t *tokens_per_expert,
                                        size_t count, uint64_t *out_dropped);
+
+/* Sums over all successful runs since the model was created of skip op
+ * `skip`: the runs in which it took a step (out_runs), its steps (out_steps)
+ * and how often each action was chosen (action_counts: count entries, at
+ * most num_actions are written). out_runs and out_steps may be NULL.
+ * OUT_OF_RANGE for a bad index.
+ * Thread safety: safe to call concurrently with runs. */
+dynrt_status_t dynrt_model_skip_stats(const dynrt_model_t *model, int32_t skip,
+                                      uint64_t *out_runs, uint64_t *out_steps,
+                                      uint64_t *action_counts, size_t count);
 
 /* Sets runtime parameter `name` (count must match the parameter's); runs
  * that start afterwards use the new values.

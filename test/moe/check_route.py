@@ -123,11 +123,12 @@ class RouteReport(ctypes.Structure):
 
 
 class RunReport(ctypes.Structure):
-    _fields_ = [("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteReport))]
+    _fields_ = [("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteReport)),
+                ("num_skips", ctypes.c_int32), ("skips", ctypes.c_void_p)]
 
 
 DTYPES = {0: np.float32, 1: np.float64, 7: np.int32, 8: np.int64}
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 
 class Library:

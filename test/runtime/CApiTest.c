@@ -81,6 +81,30 @@ int main(void) {
     CHECK(DYNRT_ROUTE_CFG_COUNT == 18 && kernel.builtin == 1);
   }
 
+  /* So are the skimming declarations (no model is run here either). */
+  {
+    int32_t trace[3 * 4];
+    dynrt_skip_report_t skip;
+    dynrt_skip_desc_t desc;
+    dynrt_run_report_t report;
+    dynrt_model_desc_t model;
+    memset(&report, 0, sizeof(report));
+    memset(&model, 0, sizeof(model));
+    skip.steps = 0;
+    skip.capacity = 4;
+    skip.trace = trace;
+    desc.name = "skip0";
+    desc.sequence_length = 8;
+    desc.budget = 4;
+    desc.num_actions = 3;
+    report.num_skips = 1;
+    report.skips = &skip;
+    model.num_skips = 1;
+    model.skips = &desc;
+    CHECK(report.skips->trace == trace && model.skips->budget == 4);
+    CHECK(DYNRT_BUILTIN_SKIP_STEP == 2 && DYNRT_SKIP_CFG_COUNT == 4);
+  }
+
   status = dynrt_weights_open_file("/nonexistent/dynrt/weights.safetensors",
                                    &weights);
   CHECK(dynrt_status_code(status) == DYNRT_NOT_FOUND);

@@ -199,10 +199,20 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
     routes[i].tokens_per_expert = perExpert[i].data();
     routes[i].assignment = reinterpret_cast<int32_t *>(assignments[i].bytes.data());
   }
-  dynrt_run_report_t report{numRoutes, routes.data()};
+  // And every skimming loop's steps.
+  int numSkips = std::max(0, desc->num_skips);
+  std::vector<dynrt_skip_report_t> skips(numSkips);
+  std::vector<std::vector<int32_t>> traces(numSkips);
+  for (int i = 0; i < numSkips; ++i) {
+    int32_t budget = std::max(0, desc->skips[i].budget);
+    traces[i].assign(3 * (size_t)budget, -1);
+    skips[i].capacity = budget;
+    skips[i].trace = traces[i].data();
+  }
+  dynrt_run_report_t report{numRoutes, routes.data(), numSkips, skips.data()};
   for (int r = 0; r < std::max(1, options.repeat); ++r) {
     if (dynrt_status_t st = api.run(model, inputPtrs.data(), outputPtrs.data(),
-                                    numRoutes ? &report : nullptr)) {
+                                    numRoutes || numSkips ? &report : nullptr)) {
       std::string message = api.message(st);
       api.free(st);
       api.destroy(model);
@@ -220,6 +230,27 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
     if (!options.outputDir.empty()) {
       std::string path = options.outputDir + "/" + desc->outputs[i].name + ".npy";
       dynrt::StatusPtr st(dynrt::writeNpy(path, outputs[i]));
+      if (st)
+        return fail(dynrt_status_message(st.get()));
+    }
+  }
+  for (int i = 0; i < numSkips; ++i) {
+    std::string name = desc->skips[i].name ? desc->skips[i].name : "skip";
+    int32_t steps = std::min(skips[i].steps, skips[i].capacity);
+    outs << fmt::format("{}: {} step(s); (position, action, amount):", name,
+                        skips[i].steps);
+    for (int32_t k = 0; k < steps; ++k)
+      outs << fmt::format(" ({}, {}, {})", traces[i][3 * k], traces[i][3 * k + 1],
+                          traces[i][3 * k + 2]);
+    outs << "\n";
+    if (!options.outputDir.empty()) {
+      dynrt::NpyArray trace;
+      trace.dtype = DYNRT_I32;
+      trace.shape = {steps, 3};
+      trace.bytes.resize(sizeof(int32_t) * 3 * (size_t)steps);
+      std::memcpy(trace.bytes.data(), traces[i].data(), trace.bytes.size());
+      std::string path = options.outputDir + "/" + name + ".trace.npy";
+      dynrt::StatusPtr st(dynrt::writeNpy(path, trace));
       if (st)
         return fail(dynrt_status_message(st.get()));
     }

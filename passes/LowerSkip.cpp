@@ -1,0 +1,309 @@
+//===- LowerSkip.cpp - skimming loops as scf.while ------------------------===//
+//
+// Lowers every dyn.skip op (docs/skim.md):
+//
+//   %r = dyn.skip %seq init(%s) budget B actions [...] decide {D} {A0} ...
+//
+// becomes
+//
+//   %pos, %n, %stop, %state = scf.while (0, 0, false, %s) {
+//     scf.condition(0 <= pos < S && n < B && !stop) ...
+//   } do {
+//     %pt   = tensor.from_elements pos            // the position, for kernels
+//     %x    = gather: x[...] = seq[pt[0], ...]     // the step input
+//     D     (cloned)  -> %a, %amount
+//     func.call @<fn>_skip<i>_step([pos, a, amount])  // runtime builtin:
+//                                                   // trace, range check
+//     %next, %stop', %state' = scf.index_switch %a
+//       case k: A_k (cloned, or the state unchanged), the next position
+//     scf.yield %next, n + 1, %stop', %state'
+//   }
+//
+// Host code carries the position, the step count and the state; every
+// tensor op of the regions becomes kernels inside the loop.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/DynDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+
+#include <fmt/format.h>
+
+namespace dyncc {
+#define GEN_PASS_DEF_DYNLOWERSKIP
+#include "passes/Passes.h.inc"
+} // namespace dyncc
+
+using namespace mlir;
+using namespace dyncc::dyn;
+
+namespace {
+
+// Config layout of the step builtin (runtime/dynrt.h, DYNRT_SKIP_CFG_*).
+constexpr int32_t kBuiltinSkipStep = 2;
+
+class LowerSkipPass : public dyncc::impl::DynLowerSkipBase<LowerSkipPass> {
+public:
+  void runOnOperation() override {
+    SmallVector<SkipOp> skips;
+    getOperation().walk([&](SkipOp op) { skips.push_back(op); });
+    for (auto [index, op] : llvm::enumerate(skips))
+      if (failed(lower(op, (int)index)))
+        return signalPassFailure();
+  }
+
+private:
+  /// Clones the single block of `region` with its arguments mapped to
+  /// `args`; returns the operands of its terminator, mapped.
+  static SmallVector<Value> inlineRegion(OpBuilder &b, Region &region,
+                                         ValueRange args) {
+    IRMapping map;
+    Block &block = region.front();
+    for (auto [from, to] : llvm::zip(block.getArguments(), args))
+      map.map(from, to);
+    for (Operation &op : block.without_terminator())
+      b.clone(op, map);
+    SmallVector<Value> results;
+    for (Value v : block.getTerminator()->getOperands())
+      results.push_back(map.lookupOrDefault(v));
+    return results;
+  }
+
+  LogicalResult lower(SkipOp op, int index) {
+    Location loc = op.getLoc();
+    OpBuilder b(op);
+    MLIRContext *ctx = b.getContext();
+    RankedTensorType seqType = op.getSequence().getType();
+    RankedTensorType stepType = op.getStepType();
+    int64_t steps = seqType.getDimSize(0);
+    int64_t budget = *op.getBudget();
+    ArrayAttr actions = op.getActions();
+    Type indexType = b.getIndexType(), i1 = b.getI1Type(), i32 = b.getI32Type(),
+         i64 = b.getI64Type();
+
+    // The step builtin: trace and range check.
+    auto fn = op->getParentOfType<func::FuncOp>();
+    std::string name = fmt::format("{}_skip{}_step", fn.getSymName().str(), index);
+    auto stepTensorType = RankedTensorType::get({3}, i32);
+    OpBuilder mb(fn);
+    auto decl = mb.create<func::FuncOp>(
+        loc, name, FunctionType::get(ctx, {stepTensorType}, {}));
+    decl.setPrivate();
+    decl->setAttr(dyncc::kKernelAttrName, b.getStringAttr("builtin"));
+    decl->setAttr("dyn.builtin", b.getI32IntegerAttr(kBuiltinSkipStep));
+    decl->setAttr("dyn.config",
+                  b.getDenseF64ArrayAttr({(double)index, (double)budget,
+                                          (double)steps,
+                                          (double)actions.size()}));
+
+    auto cIndex = [&](OpBuilder &ob, int64_t v) -> Value {
+      return ob.create<arith::ConstantIndexOp>(loc, v);
+    };
+    SmallVector<Value> inits{cIndex(b, 0), cIndex(b, 0),
+                             b.create<arith::ConstantIntOp>(loc, 0, 1)};
+    llvm::append_range(inits, op.getInit());
+    SmallVector<Type> types = llvm::to_vector(ValueRange(inits).getTypes());
+
+    auto loop = b.create<scf::WhileOp>(loc, types, inits);
+    // Before: 0 <= pos < S && n < B && !stop.
+    {
+      Block *before = b.createBlock(&loop.getBefore(), {}, types,
+                                    SmallVector<Location>(types.size(), loc));
+      OpBuilder bb = OpBuilder::atBlockBegin(before);
+      Value pos = before->getArgument(0), n = before->getArgument(1),
+            stop = before->getArgument(2);
+      Value geZero = bb.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge,
+                                              pos, cIndex(bb, 0));
+      Value ltS = bb.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, pos,
+                                           cIndex(bb, steps));
+      Value ltB = bb.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, n,
+                                           cIndex(bb, budget));
+      Value running = bb.create<arith::XOrIOp>(
+          loc, stop, bb.create<arith::ConstantIntOp>(loc, 1, 1));
+      Value go = bb.create<arith::AndIOp>(
+          loc, bb.create<arith::AndIOp>(loc, geZero, ltS),
+          bb.create<arith::AndIOp>(loc, ltB, running));
+      bb.create<scf::ConditionOp>(loc, go, before->getArguments());
+    }
+    // After: one step.
+    Block *after = b.createBlock(&loop.getAfter(), {}, types,
+                                 SmallVector<Location>(types.size(), loc));
+    OpBuilder ab = OpBuilder::atBlockBegin(after);
+    Value pos = after->getArgument(0), n = after->getArgument(1);
+    ValueRange state = after->getArguments().drop_front(3);
+
+    Value pos32 = ab.create<arith::IndexCastOp>(loc, i32, pos);
+    Value posTensor = ab.create<tensor::FromElementsOp>(
+        loc, RankedTensorType::get({1}, i32), ValueRange{pos32});
+    // x[...] = seq[pt[0], ...]
+    unsigned rank = stepType.getRank();
+    Value xInit = ab.create<tensor::EmptyOp>(loc, stepType.getShape(),
+                                             stepType.getElementType());
+    Value seq = op.getSequence();
+    Value x = ab.create<linalg::GenericOp>(
+                    loc, stepType, posTensor, xInit,
+                    ArrayRef<AffineMap>{
+                        AffineMap::get(rank, 0, {getAffineConstantExpr(0, ctx)},
+                                       ctx),
+                        ab.getMultiDimIdentityMap(rank)},
+                    SmallVector<utils::IteratorType>(
+                        rank, utils::IteratorType::parallel),
+                    [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                      SmallVector<Value> at{nb.create<arith::IndexCastOp>(
+                          nloc, nb.getIndexType(), args[0])};
+                      for (unsigned d = 0; d < rank; ++d)
+                        at.push_back(nb.create<linalg::IndexOp>(nloc, d));
+                      nb.create<linalg::YieldOp>(
+                          nloc,
+                          nb.create<tensor::ExtractOp>(nloc, seq, at)
+                              .getResult());
+                    })
+                  .getResult(0);
+
+    SmallVector<Value> regionArgs{pos, x};
+    llvm::append_range(regionArgs, state);
+    auto decide = cast<DecideOp>(op.getDecide().front().getTerminator());
+    IRMapping decideMap;
+    {
+      Block &block = op.getDecide().front();
+      for (auto [from, to] : llvm::zip(block.getArguments(), regionArgs))
+        decideMap.map(from, to);
+      for (Operation &inner : block.without_terminator())
+        ab.clone(inner, decideMap);
+    }
+    Value action = decideMap.lookupOrDefault(decide.getAction());
+    Value amount = decide.getAmount()
+                       ? decideMap.lookupOrDefault(decide.getAmount())
+                       : ab.create<arith::ConstantIntOp>(loc, 0, 64).getResult();
+    Value action32 = ab.create<arith::IndexCastOp>(loc, i32, action);
+    Value amount32 = ab.create<arith::TruncIOp>(loc, i32, amount);
+    Value stepTensor = ab.create<tensor::FromElementsOp>(
+        loc, stepTensorType, ValueRange{pos32, action32, amount32});
+    ab.create<func::CallOp>(loc, decl, stepTensor);
+
+    // The action: new state, next position, stop.
+    SmallVector<Type> caseTypes{indexType, i1};
+    llvm::append_range(caseTypes, op.getInit().getTypes());
+    SmallVector<int64_t> cases;
+    for (int64_t k = 0; k < (int64_t)actions.size(); ++k)
+      cases.push_back(k);
+    auto sw = ab.create<scf::IndexSwitchOp>(loc, caseTypes, action, cases,
+                                            cases.size());
+    for (auto [k, attr] : llvm::enumerate(actions.getAsRange<SkipActionAttr>())) {
+      Region &body = op.getActionBodies()[k];
+      Block *block = ab.createBlock(&sw.getCaseRegions()[k]);
+      OpBuilder cb = OpBuilder::atBlockBegin(block);
+      SmallVector<Value> newState =
+          body.empty() ? SmallVector<Value>(state)
+                       : inlineRegion(cb, body, regionArgs);
+      Value next = pos;
+      Value stop = cb.create<arith::ConstantIntOp>(loc, 0, 1);
+      Value one = cIndex(cb, 1);
+      switch (attr.getKind()) {
+      case SkipActionKind::read:
+      case SkipActionKind::skim:
+      case SkipActionKind::skip:
+      case SkipActionKind::partial:
+      case SkipActionKind::flush:
+      case SkipActionKind::upper:
+        next = cb.create<arith::AddIOp>(loc, pos, one);
+        break;
+      case SkipActionKind::jump: {
+        Value by = cb.create<arith::IndexCastOp>(loc, indexType, amount);
+        by = cb.create<arith::MaxSIOp>(loc, by, one);
+        next = cb.create<arith::AddIOp>(loc, pos, by);
+        break;
+      }
+      case SkipActionKind::shuttle:
+        next = cb.create<arith::AddIOp>(
+            loc, pos, cb.create<arith::IndexCastOp>(loc, indexType, amount));
+        break;
+      case SkipActionKind::jump_to:
+        next = nextOfClass(cb, loc, op, attr.getTargets(), posTensor, steps);
+        break;
+      case SkipActionKind::reread:
+        break;
+      case SkipActionKind::stop:
+        stop = cb.create<arith::ConstantIntOp>(loc, 1, 1);
+        break;
+      }
+      SmallVector<Value> yields{next, stop};
+      llvm::append_range(yields, newState);
+      cb.create<scf::YieldOp>(loc, yields);
+    }
+    {
+      // Never taken: the step builtin fails the run first.
+      Block *block = ab.createBlock(&sw.getDefaultRegion());
+      OpBuilder db = OpBuilder::atBlockBegin(block);
+      SmallVector<Value> yields{pos, db.create<arith::ConstantIntOp>(loc, 1, 1)};
+      llvm::append_range(yields, state);
+      db.create<scf::YieldOp>(loc, yields);
+    }
+    ab.setInsertionPointAfter(sw);
+    SmallVector<Value> yields{sw.getResult(0),
+                              ab.create<arith::AddIOp>(loc, n, cIndex(ab, 1)),
+                              sw.getResult(1)};
+    llvm::append_range(yields, sw.getResults().drop_front(2));
+    ab.create<scf::YieldOp>(loc, yields);
+    (void)i64;
+
+    op.replaceAllUsesWith(loop.getResults().drop_front(3));
+    op.erase();
+    return success();
+  }
+
+  /// The smallest p > pos with classes[p] in `targets`, or `steps`: a
+  /// reduction over the classes, read back as an index.
+  static Value nextOfClass(OpBuilder &b, Location loc, SkipOp op,
+                           ArrayRef<int64_t> targets, Value posTensor,
+                           int64_t steps) {
+    MLIRContext *ctx = b.getContext();
+    Type i32 = b.getI32Type();
+    auto outType = RankedTensorType::get({}, i32);
+    Value init = b.create<tensor::EmptyOp>(loc, outType.getShape(), i32);
+    Value limit = b.create<arith::ConstantIntOp>(loc, steps, 32);
+    Value filled = b.create<linalg::FillOp>(loc, limit, init).getResult(0);
+    Value classes = op.getClasses();
+    auto classType = cast<RankedTensorType>(classes.getType());
+    Type classElem = classType.getElementType();
+    AffineMap zero = AffineMap::get(1, 0, {getAffineConstantExpr(0, ctx)}, ctx);
+    Value next =
+        b.create<linalg::GenericOp>(
+             loc, outType, ValueRange{classes, posTensor}, filled,
+             ArrayRef<AffineMap>{b.getMultiDimIdentityMap(1), zero,
+                                 AffineMap::get(1, 0, {}, ctx)},
+             ArrayRef<utils::IteratorType>{utils::IteratorType::reduction},
+             [&](OpBuilder &nb, Location nloc, ValueRange args) {
+               Value cls = args[0], pos = args[1], acc = args[2];
+               Value p = nb.create<arith::IndexCastOp>(
+                   nloc, i32, nb.create<linalg::IndexOp>(nloc, 0));
+               Value hit = nb.create<arith::ConstantIntOp>(nloc, 0, 1);
+               for (int64_t t : targets)
+                 hit = nb.create<arith::OrIOp>(
+                     nloc, hit,
+                     nb.create<arith::CmpIOp>(
+                         nloc, arith::CmpIPredicate::eq, cls,
+                         nb.create<arith::ConstantIntOp>(nloc, t, classElem)));
+               Value after = nb.create<arith::CmpIOp>(
+                   nloc, arith::CmpIPredicate::sgt, p, pos);
+               Value take = nb.create<arith::AndIOp>(nloc, hit, after);
+               Value smaller = nb.create<arith::CmpIOp>(
+                   nloc, arith::CmpIPredicate::slt, p, acc);
+               Value r = nb.create<arith::SelectOp>(
+                   nloc, nb.create<arith::AndIOp>(nloc, take, smaller), p, acc);
+               nb.create<linalg::YieldOp>(nloc, r);
+             })
+            .getResult(0);
+    Value v = b.create<tensor::ExtractOp>(loc, next, ValueRange{});
+    return b.create<arith::IndexCastOp>(loc, b.getIndexType(), v);
+  }
+};
+
+} // namespace
