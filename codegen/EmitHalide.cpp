@@ -385,7 +385,7 @@ private:
     // Output dims: [b,] m, n (outermost first).
     const kir::Access &out = st.outputs[0];
     size_t rank = out.dims.size();
-    if (rank != 2 && rank != 3)
+    if (rank < 1 || rank > 3)
       return false;
     std::vector<int> outLoops;
     for (const kir::AffineDim &d : out.dims)
@@ -393,8 +393,9 @@ private:
     for (int l : outLoops)
       if (l < 0)
         return false;
-    int lb = rank == 3 ? outLoops[0] : -1, lm = outLoops[rank - 2],
-        ln = outLoops[rank - 1];
+    // A rank-1 output is a matrix-vector product: one row (M = 1, no m loop).
+    int lb = rank == 3 ? outLoops[0] : -1,
+        lm = rank >= 2 ? outLoops[rank - 2] : -1, ln = outLoops[rank - 1];
     // Operands: A reads (m, k[, b]), B reads (k, n[, b]).
     std::vector<int> la = opA.loops, lbb = opB.loops;
     auto has = [](const std::vector<int> &v, int l) {
@@ -406,10 +407,14 @@ private:
           return false;
       return true;
     };
-    if (!has(la, lm) || !has(la, red) || !onlyFrom(la, {lm, red, lb}))
+    auto isA = [&](const std::vector<int> &v) {
+      return (lm < 0 || has(v, lm)) && has(v, red) &&
+             onlyFrom(v, {lm, red, lb}) && !has(v, ln);
+    };
+    if (!isA(la))
       std::swap(opA, opB), std::swap(la, lbb);
-    if (!has(la, lm) || !has(la, red) || !onlyFrom(la, {lm, red, lb}) ||
-        !has(lbb, ln) || !has(lbb, red) || !onlyFrom(lbb, {ln, red, lb}))
+    if (!isA(la) || !has(lbb, ln) || !has(lbb, red) ||
+        !onlyFrom(lbb, {ln, red, lb}))
       return false;
     if (kernel.tensors[opA.tensor].type != kir::ElemType::F32 ||
         kernel.tensors[opB.tensor].type != kir::ElemType::F32)
@@ -419,7 +424,7 @@ private:
 
     codegen::GemmShape shape;
     shape.batch = lb >= 0 ? (int)st.loopExtents[lb] : 0;
-    shape.M = (int)st.loopExtents[lm];
+    shape.M = lm >= 0 ? (int)st.loopExtents[lm] : 1;
     shape.N = (int)st.loopExtents[ln];
     shape.K = (int)st.loopExtents[red];
     // B's innermost memory dimension decides its orientation.
@@ -428,7 +433,8 @@ private:
     Var vn("n"), vm("m"), vk("k"), vb("b");
     std::vector<Expr> loops(numLoops);
     loops[ln] = vn;
-    loops[lm] = vm;
+    if (lm >= 0)
+      loops[lm] = vm;
     loops[red] = vk;
     if (lb >= 0)
       loops[lb] = vb;
@@ -481,7 +487,8 @@ private:
       std::vector<Expr> point;
       if (outVars.size() == 3)
         point.push_back(outVars[2]);
-      point.push_back(outVars[1]);
+      if (rank >= 2)
+        point.push_back(outVars[1]);
       point.push_back(outVars[0]);
       Expr value = accIn;
       if (!zeroInit)
@@ -505,6 +512,14 @@ private:
     stageFuncs[s] = g;
     stageVars[s] = shape.batch ? std::vector<Var>{vn, vm, vb}
                                : std::vector<Var>{vn, vm};
+    if (rank == 1) {
+      // The tensor is 1-D: a view of the single row.
+      g.compute_root();
+      Func row(kernel.name + "_row" + std::to_string(s));
+      row(vn) = g(vn, 0);
+      stageFuncs[s] = g = row;
+      stageVars[s] = {vn};
+    }
     gemmStages.insert(s);
     for (size_t c : chain) {
       fusedStages.insert(c);
