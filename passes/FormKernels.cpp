@@ -417,7 +417,8 @@ private:
 
     if (!target) {
       if (kind == KernelKind::Elementwise && op->hasOneUse() &&
-          isa<linalg::GenericOp>(*op->user_begin())) {
+          isa<linalg::GenericOp>(*op->user_begin()) &&
+          op->user_begin()->getBlock() == op->getBlock()) {
         // Wait for the consumer, which will pull this op and its producers.
         pending.insert(op);
         for (linalg::GenericOp producer : pulled)
