@@ -37,6 +37,8 @@ namespace {
 // Thresholds of the automatic choice, measured on the K1 machine (AMD Zen 4,
 // 2 cores, 1 MiB L2 per core, 32 MiB shared L3; docs/performance.md).
 constexpr int kDotMaxM = 8;    // transposed B: Dot beats packing + Tiled
+constexpr int kDotTasks = 4;   // parallel tasks of a Dot GEMM (per batch)
+constexpr int64_t kDotParallelMacs = 1 << 16; // smaller Dot GEMMs run serially
 constexpr int kStreamMaxM = 8; // B [K, N]: Stream can beat Tiled up to here:
 constexpr double kStreamMinBBytes = 12.0 * (1 << 20); // once B leaves L3
 constexpr int kPackMinM = 512;     // below, reading B in place is as fast...
@@ -240,12 +242,18 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     // loaded once for all M rows, and groups x M independent sums hide the
     // FMA latency.
     const int group = std::max(1, std::min({8, 24 / shape.M, shape.N}));
-    const int perTask = std::min(shape.N, roundUp(16, group));
+    // Few, large tasks: at batch 1 a GEMV is a few microseconds, and many
+    // small tasks spend it waking and handing out work.
+    const int perTask =
+        std::min(shape.N, roundUp(std::max(16, shape.N / kDotTasks), group));
     Var ng("ng"), nk("nk");
     out.split(n, no, ni, perTask, TailStrategy::ShiftInwards)
         .split(ni, ng, nk, group, TailStrategy::ShiftInwards)
         .reorder(nk, m, ng, no);
-    parallelTasks(no);
+    // A small product is over before a second thread would have woken up.
+    if ((int64_t)shape.M * shape.N * shape.K * std::max(1, shape.batch) >=
+        kDotParallelMacs)
+      parallelTasks(no);
     acc.compute_at(out, ng);
     Func lanes = acc.update(0).rfactor(rv.x, lane);
     // rfactor puts the new lane dimension outermost; it must be innermost
