@@ -23,3 +23,10 @@ for tools in (config.dyncc_tools_dir + "/dyncc", config.dyncc_tools_dir + "/dync
 config.substitutions.append(("%dyncc_src", config.dyncc_src_root))
 config.substitutions.append(("%dyncc_obj", config.dyncc_obj_root))
 config.substitutions.append(("%python", config.python_executable))
+
+# A usable NVIDIA GPU (a CUDA driver and a device) turns on the GPU-only
+# lines (%if gpu); elsewhere they are skipped.
+if os.path.exists("/dev/nvidia0") and any(
+        os.path.exists(os.path.join(d, "libcuda.so.1"))
+        for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/local/cuda/lib64/stubs")):
+    config.available_features.add("gpu")

@@ -56,7 +56,7 @@ import torch  # noqa: E402
 
 
 class Options(ctypes.Structure):
-    _fields_ = [("num_threads", ctypes.c_int32)]
+    _fields_ = [("num_threads", ctypes.c_int32), ("device", ctypes.c_int32)]
 
 
 # Runs a compiled model once on zero inputs in a child process, so that a

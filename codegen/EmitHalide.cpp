@@ -519,6 +519,8 @@ private:
       row(vn) = g(vn, 0);
       stageFuncs[s] = g = row;
       stageVars[s] = {vn};
+      if (target.has_gpu_feature())
+        scheduleRootGpu(row, {vn});
     }
     gemmStages.insert(s);
     for (size_t c : chain) {
@@ -815,8 +817,43 @@ private:
   /// few points is harmless); an update may not run twice on a point, so it
   /// takes the widest vector that divides the extent, or none. (Predicated
   /// tails are avoided: Halide 14 on AVX-512 was seen to read past buffers.)
+  /// The GPU version of scheduleRoot: one thread per output point (32 x 8
+  /// threads per block over the two innermost dimensions, the rest fused
+  /// into the third grid dimension); reductions loop inside the thread.
+  void scheduleRootGpu(Func f, const std::vector<Var> &vars) {
+    f.compute_root();
+    auto place = [&](Stage st) {
+      size_t rank = vars.size();
+      if (rank == 0) {
+        st.gpu_single_thread();
+        return;
+      }
+      Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
+      if (rank == 1) {
+        st.gpu_tile(vars[0], xo, xi, 64, TailStrategy::GuardWithIf);
+        return;
+      }
+      st.gpu_tile(vars[0], vars[1], xo, yo, xi, yi, 32, 8,
+                  TailStrategy::GuardWithIf);
+      if (rank == 2)
+        return;
+      Var outer = vars[2];
+      for (size_t d = 3; d < rank; ++d) {
+        Var fused(outer.name() + "_" + vars[d].name());
+        st.fuse(outer, vars[d], fused);
+        outer = fused;
+      }
+      st.gpu_blocks(outer);
+    };
+    place(f);
+    for (int u = 0; u < f.num_update_definitions(); ++u)
+      place(f.update(u));
+  }
+
   void scheduleRoot(Func f, const std::vector<Var> &vars,
                     const std::vector<int64_t> &shapeOuterFirst, Type type) {
+    if (target.has_gpu_feature())
+      return scheduleRootGpu(f, vars);
     f.compute_root();
     size_t rank = vars.size();
     if (rank == 0)
@@ -895,8 +932,12 @@ private:
       scheduleRoot(stageFuncs[s], stageVars[s], out.shape,
                    halideType(out.type));
     }
-    for (auto &[t, w] : outputWrappers)
-      w.compute_root();
+    for (auto &[t, w] : outputWrappers) {
+      if (target.has_gpu_feature())
+        scheduleRootGpu(w, w.args());
+      else
+        w.compute_root();
+    }
   }
 };
 

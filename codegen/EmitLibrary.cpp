@@ -72,7 +72,7 @@ constexpr llvm::StringLiteral kConfigAttr = "dyn.config";
 constexpr int kBuiltinRouteAssign = 1;
 constexpr int kBuiltinSkipStep = 2;
 /// DYNRT_MODEL_ABI_VERSION of the descriptor written here.
-constexpr int kModelAbiVersion = 3;
+constexpr int kModelAbiVersion = 4;
 
 struct TensorSpec {
   std::string name;
@@ -109,6 +109,8 @@ struct HostPlan {
   /// results and the block arguments; the initial values and every
   /// iteration's new values are copied into it.
   int64_t arenaBytes = 0;
+  /// dynrt_device_t of the kernels.
+  int device = 0;
 };
 
 FailureOr<kir::ElemType> elemType(Type type, Location loc) {
@@ -845,7 +847,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr, i32, i32, ptr});
   auto *descTy = llvm::StructType::get(
       c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, i32, ptr,
-          i32, ptr, i64, i32, ptr, i32, ptr});
+          i32, ptr, i64, i32, ptr, i32, ptr, i32});
   auto *routeTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *skipTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *f64 = llvm::Type::getDoubleTy(c);
@@ -1040,7 +1042,8 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
        llvm::ConstantInt::get(i32, exitOutput), blob,
        llvm::ConstantInt::get(i64, weights.size()),
        llvm::ConstantInt::get(i32, routes.size()), routeTable,
-       llvm::ConstantInt::get(i32, skips.size()), skipTable});
+       llvm::ConstantInt::get(i32, skips.size()), skipTable,
+       llvm::ConstantInt::get(i32, plan.device)});
   new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
                            desc, plan.model + "_desc");
 }
@@ -1249,6 +1252,7 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
   std::string targetError;
   if (!codegen::isValidKernelTarget(target, targetError))
     return emitError(loc, targetError);
+  plan->device = codegen::isCudaTarget(target) ? 1 : 0;
 
   std::unique_ptr<llvm::MemoryBuffer> embedded;
   if (!options.embedWeights.empty()) {

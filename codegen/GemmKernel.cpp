@@ -209,6 +209,22 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
 
   Func out(name), acc(name + "_acc");
   Var no("no"), ni("ni"), mo("mo"), mi("mi"), mt("mt"), mr("mr"), tile("tile");
+
+  if (target.has_gpu_feature()) {
+    // One GPU thread per output: a 16 x 16 block of threads per tile of
+    // the output (the batch as a third grid dimension), k serial in
+    // registers. Shared-memory staging of A and B is the next step.
+    RDom k(0, shape.K, name + "_k");
+    acc(outArgs) = 0.0f;
+    acc(outArgs) += call(A, {k, m}) *
+                    (shape.transposeB ? call(B, {k, n}) : call(B, {n, k}));
+    finish(out, acc);
+    out.gpu_tile(n, m, no, mo, ni, mi, 16, 16, TailStrategy::GuardWithIf);
+    if (batched)
+      out.gpu_blocks(b);
+    acc.compute_at(out, ni);
+    return out;
+  }
   // Parallel over v (and the batch); returns the loop of one task.
   auto parallelTasks = [&](const Var &v) {
     if (!batched) {

@@ -16,6 +16,20 @@ std::string hostKernelTarget() {
       .to_string();
 }
 
+std::string cudaKernelTarget() {
+  // Host code of the pipelines as for the CPU, kernels as PTX for compute
+  // capability 8.0 (A100 and newer JIT it).
+  Halide::Target host(hostKernelTarget());
+  return host.with_feature(Halide::Target::CUDA)
+      .with_feature(Halide::Target::CUDACapability80)
+      .to_string();
+}
+
+bool isCudaTarget(const std::string &target) {
+  return Halide::Target::validate_target_string(target) &&
+         Halide::Target(target).has_feature(Halide::Target::CUDA);
+}
+
 std::string genericKernelTarget() {
   Halide::Target target(Halide::Target::Linux, Halide::Target::X86, 64);
   return target.to_string();

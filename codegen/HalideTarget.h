@@ -19,6 +19,13 @@ std::string hostKernelTarget();
 /// The portable CPU fallback: plain x86-64 (SSE4.1 at most) on Linux.
 std::string genericKernelTarget();
 
+/// This CPU's target plus CUDA: every kernel a CUDA pipeline (dyncc
+/// compile --target=cuda). Compiling needs no GPU.
+std::string cudaKernelTarget();
+
+/// Whether `target` (a Halide target string) has the CUDA feature.
+bool isCudaTarget(const std::string &target);
+
 /// Whether Halide accepts `target` as a target string; on failure `error`
 /// says why.
 bool isValidKernelTarget(const std::string &target, std::string &error);

@@ -193,7 +193,7 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
 
 /* The version of the descriptor layout below; the compiler writes it and
  * dynrt_model_create refuses any other. */
-#define DYNRT_MODEL_ABI_VERSION 3
+#define DYNRT_MODEL_ABI_VERSION 4
 
 /* A kernel: Halide's argv entry point and the buffers it takes. */
 typedef int (*dynrt_kernel_fn_t)(void **args);
@@ -329,7 +329,37 @@ typedef struct {
   /* Skimming loops. */
   int32_t num_skips;
   const dynrt_skip_desc_t *skips;
+  /* Where the kernels run: a dynrt_device_t (DYNRT_DEVICE_CPU or
+   * DYNRT_DEVICE_CUDA; dyncc compile --target=cuda). See dynrt_device_t for
+   * how a CUDA model's tensors move. */
+  int32_t device;
 } dynrt_model_desc_t;
+
+/* Devices kernels run on. A CUDA model (dyncc compile --target=cuda) runs
+ * every Halide kernel as a CUDA pipeline; its builtins (route, skip) and its
+ * host code still run on the CPU.
+ *
+ * Data movement (first version, correctness over speed): tensors live in
+ * host memory between kernels. For each call of a CUDA kernel the runtime
+ * marks every buffer host-dirty, so the pipeline copies it to the GPU, and
+ * when the kernel returns copies every buffer the GPU wrote back to the host
+ * and frees all the call's device memory (also when the kernel fails). So
+ * every kernel's outputs come back to the host; keeping tensors resident on
+ * the GPU between kernels is a later step. */
+typedef enum {
+  DYNRT_DEVICE_AUTO = -1, /* options only: the device the model was built for */
+  DYNRT_DEVICE_CPU = 0,
+  DYNRT_DEVICE_CUDA = 1
+} dynrt_device_t;
+
+/* NULL when CUDA models can run here: the CUDA driver (libcuda.so.1, loaded
+ * with dlopen; libdynrt does not link against CUDA) initializes and reports
+ * at least one GPU. Otherwise an UNAVAILABLE status saying why ("no CUDA
+ * driver: libcuda.so.1 cannot be loaded (...)", "cuInit failed with error
+ * N", "no CUDA GPU found ..."), to be freed by the caller. The driver is
+ * probed once per process; later calls repeat the answer.
+ * Thread safety: safe to call from any thread. */
+dynrt_status_t dynrt_cuda_available(void);
 
 /* Options of a loaded model. Initialize with dynrt_model_options_initialize
  * before setting fields, so that later fields get their defaults. */
@@ -337,8 +367,15 @@ typedef struct {
   /* Threads of the kernels' thread pool; 0 means one per core. Halide's
    * pool is shared by the whole process: the last model created sets it. */
   int32_t num_threads;
+  /* The device to run on (a dynrt_device_t), DYNRT_DEVICE_AUTO by default.
+   * It must be the one the model was compiled for; a CUDA model on a machine
+   * without a CUDA driver or GPU fails to load with DYNRT_UNAVAILABLE. */
+  int32_t device;
 } dynrt_model_options_t;
 
+/* Sets every field to its default (num_threads 0, device AUTO); NULL is
+ * ignored.
+ * Thread safety: safe to call from any thread. */
 void dynrt_model_options_initialize(dynrt_model_options_t *options);
 
 typedef struct dynrt_model_s dynrt_model_t;
@@ -350,7 +387,13 @@ typedef struct dynrt_model_s dynrt_model_t;
  * does not fit its buffers or desc->routes, or a skip step whose config is
  * not DYNRT_SKIP_CFG_COUNT integers matching desc->skips[config[0]] or
  * whose argument is not one [3] i32 buffer; and for a route or skip table
- * that is NULL or has counts < 1.
+ * that is NULL or has counts < 1. Devices: INVALID_ARGUMENT for a
+ * desc->device other than CPU or CUDA, or an options->device other than
+ * AUTO, CPU or CUDA; FAILED_PRECONDITION, naming both devices, when options
+ * ask for a device other than the model's ("model 'm' was compiled for
+ * cuda; it cannot run on cpu (recompile with --target=host)"); for a CUDA
+ * model, UNAVAILABLE with dynrt_cuda_available's message when CUDA cannot
+ * be used here.
  * Thread safety: safe to call concurrently. */
 dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
                                   const dynrt_model_options_t *options,

@@ -128,7 +128,7 @@ class RunReport(ctypes.Structure):
 
 
 DTYPES = {0: np.float32, 1: np.float64, 7: np.int32, 8: np.int64}
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 
 class Library:

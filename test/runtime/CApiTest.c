@@ -1,6 +1,6 @@
 /* CApiTest.c - proves that dynrt.h is a C99 header and that the C API works
  * from C: statuses, weights opened from memory, lookup, binding, errors, the
- * routing declarations. */
+ * routing declarations, model options and the CUDA check. */
 #include "runtime/dynrt.h"
 
 #include <stdio.h>
@@ -103,6 +103,27 @@ int main(void) {
     model.skips = &desc;
     CHECK(report.skips->trace == trace && model.skips->budget == 4);
     CHECK(DYNRT_BUILTIN_SKIP_STEP == 2 && DYNRT_SKIP_CFG_COUNT == 4);
+  }
+
+  /* Model options and devices; CUDA may be missing here, but the answer
+   * must be NULL or UNAVAILABLE with a message. */
+  {
+    dynrt_model_options_t options;
+    dynrt_model_desc_t model;
+    options.num_threads = 3;
+    options.device = DYNRT_DEVICE_CUDA;
+    dynrt_model_options_initialize(&options);
+    CHECK(options.num_threads == 0 && options.device == DYNRT_DEVICE_AUTO);
+    memset(&model, 0, sizeof(model));
+    model.device = DYNRT_DEVICE_CUDA;
+    CHECK(model.device == 1 && DYNRT_DEVICE_CPU == 0);
+    status = dynrt_cuda_available();
+    if (status) {
+      CHECK(dynrt_status_code(status) == DYNRT_UNAVAILABLE);
+      CHECK(strlen(dynrt_status_message(status)) > 0);
+      printf("no CUDA: %s\n", dynrt_status_message(status));
+      dynrt_status_free(status);
+    }
   }
 
   status = dynrt_weights_open_file("/nonexistent/dynrt/weights.safetensors",

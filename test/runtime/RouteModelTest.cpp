@@ -3,8 +3,8 @@
 // Hand-built model descriptors whose host code (a C++ entry function) calls
 // the dyn.route builtin through dynrt_invoke_kernel: dynrt_model_run_ex's
 // report, dynrt_model_route_stats, run errors and the descriptor checks of
-// dynrt_model_create. No compiled kernel is involved, so the two Halide
-// runtime functions Model.cpp calls are stubbed here.
+// dynrt_model_create. No compiled kernel is involved: the Halide runtime
+// functions Model.cpp calls are stubbed in HalideStubs.cpp.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,14 +16,6 @@
 
 #include <thread>
 #include <vector>
-
-// Model.cpp installs an error handler and may set the thread count; the real
-// functions come with the Halide runtime of a generated library.
-extern "C" {
-typedef void (*StubErrorHandler)(void *, const char *);
-StubErrorHandler halide_set_error_handler(StubErrorHandler) { return nullptr; }
-int halide_set_num_threads(int n) { return n; }
-}
 
 namespace {
 

@@ -5,7 +5,7 @@
 // the DYNRT_BUILTIN_SKIP_STEP builtin through dynrt_invoke_kernel once per
 // step: the trace and step counts of dynrt_model_run_ex's report,
 // dynrt_model_skip_stats, run errors and the descriptor checks of
-// dynrt_model_create. The Halide runtime stubs live in RouteModelTest.cpp.
+// dynrt_model_create. The Halide runtime stubs live in HalideStubs.cpp.
 //
 //===----------------------------------------------------------------------===//
 

@@ -132,7 +132,8 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
                             "--weights file.safetensors",
                             desc->num_weights));
 
-  dynrt_model_options_t modelOptions;
+  dynrt_model_options_t modelOptions{}; // the model's own runtime initializes
+  modelOptions.device = DYNRT_DEVICE_AUTO;
   modelOptions.num_threads = options.threads;
   dynrt_model_t *model = nullptr;
   if (dynrt_status_t st = api.create(desc, &modelOptions,

@@ -76,7 +76,8 @@ cl::opt<EmitKind> emitKind(
 cl::opt<std::string> kernelTarget(
     "target",
     cl::desc("Halide target of the kernels: 'host' (this CPU), 'generic' "
-             "(any x86-64) or a Halide target string"),
+             "(any x86-64), 'cuda' (NVIDIA GPUs; needs no GPU to compile) "
+             "or a Halide target string"),
     cl::init("host"), cl::sub(compileCommand));
 cl::opt<bool> sharedLib("shared",
                         cl::desc("Write lib<name>.so instead of lib<name>.a "
@@ -184,7 +185,11 @@ mlir::DialectRegistry makeRegistry() {
 }
 
 std::string resolveTarget(const std::string &target) {
-  return target == "generic" ? dyncc::codegen::genericKernelTarget() : target;
+  if (target == "generic")
+    return dyncc::codegen::genericKernelTarget();
+  if (target == "cuda")
+    return dyncc::codegen::cudaKernelTarget();
+  return target;
 }
 
 int runRun() {

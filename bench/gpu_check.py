@@ -1,0 +1,1085 @@
+#!/usr/bin/python3
+"""GPU check of `dyncc compile --target=cuda`: the workloads of WORKLOADS.md
+compiled for the CPU and for CUDA, run on the same inputs through the C API
+(ctypes), compared, and timed next to PyTorch eager on the GPU.
+
+    gpu_check.py --dyncc build/tools/dyncc/dyncc --work DIR      # everything
+    gpu_check.py --dyncc ... --work DIR --compile-only           # no run (a machine without GPU)
+    gpu_check.py --prebuilt --work DIR                           # the libraries DIR already holds
+
+Steps:
+
+ 1. generate: each workload's model, weights and cases, with the existing
+    generators (examples/*/make_*.py), into DIR/models (--models):
+      w1_switch  make_moe.py --strategy switch, capacity factor 1.25, T=512
+                 d=512 ffn=2048 E=8, the gate layer inside (logits returned)
+      w1_top2    the same with --strategy top_k --k 2 (GShard's top-2
+                 capacity rule, as bench/w1_bench.py)
+      w1_gshard  the same with --strategy gshard --seed 42 (top-2, the second
+                 expert kept at random, as GShard)
+      w2         make_early_exit.py at W2 size (its defaults: 12 layers,
+                 d=256, 4 heads, d_ff=1024, seq 128, batch 1), entropy
+      w3         make_skim.py --method skim_rnn --seq 200 --dim 128
+                 --hidden 256 --small 32
+      w4         make_early_exit.py as w2 with --batch 32
+ 2. compile: every model twice, `dyncc compile M.mlir --shared
+    --target=host -o DIR/cpu/NAME` and `--target=cuda -o DIR/cuda/NAME`
+    (in parallel, --jobs); a failure is reported and makes the exit status 1.
+ 3. the GPU: dynrt_cuda_available() of the runtime in the libraries (in a
+    child process). Without a usable GPU: "skipped: no GPU (<its message>)",
+    exit status 0 when everything compiled.
+ 4. per workload, in a child process (a crash is reported, the others go
+    on): both libraries loaded, the same cases run on both (outputs poisoned
+    with NaN first), and compared:
+      - outputs within 1e-3: max |cuda - cpu| / max(1, |cpu|);
+      - the dynamic decisions exactly: the exit_layer output (w2, w4), the
+        route report's assignment, tokens_per_expert and dropped (w1), the
+        skip report's steps and trace (w3). A decision that differs where
+        the two libraries' floats legitimately straddle a tie is a warning,
+        not a failure: w1 when each library's assignment is exactly the
+        reference's routing (examples/moe/reference.route) of that
+        library's own gate logits; w2/w3/w4 when the reference's decision
+        margin there is below --near-tie. Outputs are then compared on the
+        tokens / samples whose decisions agree.
+    then timed: median latency of --runs runs after --warmup (the first
+    CUDA run, with its PTX JIT and module load, is reported apart) of the
+    CPU library, the CUDA library and, when torch.cuda.is_available(),
+    PyTorch eager on the GPU: reference.EagerMoE (w1_switch, w1_top2; none
+    for gshard's random choice), reference.EarlyExitEncoder.early_exit
+    batch1 (w2) and its batched loop, on the GPU (w4), bench/w3_bench.py's
+    EagerSkimRNN (w3); float32, no_grad, synchronized after each run.
+ 5. a markdown table with the date and the GPU's name (also --md FILE).
+
+--prebuilt skips steps 1's compile half and 2: for a GPU machine without
+the toolchain (bench/gpu-check.sh --prepare compiles elsewhere, docs/gpu.md).
+It regenerates the data (weights are too large to carry) and uses the
+libraries in DIR/cpu and DIR/cuda; DIR/manifest.json says how they were
+made, and a regenerated model whose MLIR differs from the compiled one is
+reported (the libraries' shapes are checked against the data in any case).
+
+Exit status: 0 when everything compiled and every check passed (or was
+skipped for want of a GPU), 1 otherwise, 2 for bad arguments.
+"""
+
+import argparse
+import concurrent.futures
+import ctypes
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOL = 1e-3
+NEAR_TIE = 1e-3
+
+W1_SIZE = ["--capacity-factor", "1.25", "--tokens", "512", "--dim", "512", "--ffn", "2048",
+           "--experts", "8", "--skew", "0.5"]
+
+# name -> (kind, generator script, its options, label)
+WORKLOADS = {
+    "w1_switch": ("moe", "examples/moe/make_moe.py",
+                  ["--strategy", "switch"] + W1_SIZE + ["--cases", "3"],
+                  "W1 MoE top-1 (`switch`)"),
+    "w1_top2": ("moe", "examples/moe/make_moe.py",
+                ["--strategy", "top_k", "--k", "2"] + W1_SIZE + ["--cases", "3"],
+                "W1 MoE top-2 (`top_k`, k=2)"),
+    "w1_gshard": ("moe", "examples/moe/make_moe.py",
+                  ["--strategy", "gshard", "--seed", "42"] + W1_SIZE + ["--cases", "3"],
+                  "W1 MoE top-2 (`gshard`)"),
+    "w2": ("early_exit", "examples/early-exit/make_early_exit.py",
+           ["--criterion", "entropy", "--cases", "8"],
+           "W2 early-exit encoder, batch 1 (entropy)"),
+    "w3": ("skim", "examples/skim/make_skim.py",
+           ["--method", "skim_rnn", "--seq", "200", "--dim", "128", "--hidden", "256",
+            "--small", "32", "--cases", "8"],
+           "W3 Skim-RNN, 200 steps"),
+    "w4": ("early_exit", "examples/early-exit/make_early_exit.py",
+           ["--criterion", "entropy", "--batch", "32", "--cases", "2"],
+           "W4 early-exit encoder, batch 32 (entropy)"),
+}
+TARGETS = (("cpu", "host"), ("cuda", "cuda"))
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# The C API (runtime/dynrt.h), through ctypes
+
+
+def header_abi_version():
+    try:
+        with open(os.path.join(ROOT, "runtime", "dynrt.h")) as f:
+            m = re.search(r"#define\s+DYNRT_MODEL_ABI_VERSION\s+(\d+)", f.read())
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+class ParamSpec(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
+                ("shape", ctypes.c_int64 * 8)]
+
+
+class RouteDesc(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("num_tokens", ctypes.c_int32),
+                ("num_experts", ctypes.c_int32), ("experts_per_token", ctypes.c_int32)]
+
+
+class SkipDesc(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("sequence_length", ctypes.c_int32),
+                ("budget", ctypes.c_int32), ("num_actions", ctypes.c_int32)]
+
+
+class ModelDesc(ctypes.Structure):
+    # ABI 4; `device` is read only from descriptors of ABI >= 4.
+    _fields_ = [("abi_version", ctypes.c_uint32), ("name", ctypes.c_char_p),
+                ("num_inputs", ctypes.c_int32), ("inputs", ctypes.POINTER(ParamSpec)),
+                ("num_outputs", ctypes.c_int32), ("outputs", ctypes.POINTER(ParamSpec)),
+                ("num_weights", ctypes.c_int32), ("weights", ctypes.POINTER(ParamSpec)),
+                ("num_kernels", ctypes.c_int32), ("kernels", ctypes.c_void_p),
+                ("arena_bytes", ctypes.c_uint64), ("entry", ctypes.c_void_p),
+                ("num_params", ctypes.c_int32), ("params", ctypes.c_void_p),
+                ("exit_layer_output", ctypes.c_int32),
+                ("embedded_weights", ctypes.c_void_p), ("embedded_weights_size", ctypes.c_uint64),
+                ("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteDesc)),
+                ("num_skips", ctypes.c_int32), ("skips", ctypes.POINTER(SkipDesc)),
+                ("device", ctypes.c_int32)]
+
+
+class Options(ctypes.Structure):
+    # dynrt_model_options_t (num_threads, device) with room for later fields:
+    # dynrt_model_options_initialize fills what the runtime knows.
+    _fields_ = [("num_threads", ctypes.c_int32), ("device", ctypes.c_int32),
+                ("_reserved", ctypes.c_byte * 56)]
+
+
+class RouteReport(ctypes.Structure):
+    _fields_ = [("num_tokens", ctypes.c_int32), ("num_experts", ctypes.c_int32),
+                ("experts_per_token", ctypes.c_int32), ("dropped", ctypes.c_uint64),
+                ("tokens_per_expert", ctypes.POINTER(ctypes.c_uint64)),
+                ("assignment", ctypes.POINTER(ctypes.c_int32))]
+
+
+class SkipReport(ctypes.Structure):
+    _fields_ = [("steps", ctypes.c_int32), ("capacity", ctypes.c_int32),
+                ("trace", ctypes.POINTER(ctypes.c_int32))]
+
+
+class RunReport(ctypes.Structure):
+    _fields_ = [("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteReport)),
+                ("num_skips", ctypes.c_int32), ("skips", ctypes.POINTER(SkipReport))]
+
+
+DEVICE_CPU, DEVICE_CUDA = 0, 1
+
+
+def np_dtypes():
+    import numpy as np
+    return {0: np.float32, 1: np.float64, 4: np.int8, 5: np.uint8, 6: np.int16, 7: np.int32,
+            8: np.int64, 9: np.bool_}
+
+
+def cuda_available(lib):
+    """(True, "") or (False, why) from dynrt_cuda_available of a loaded CDLL."""
+    if not hasattr(lib, "dynrt_cuda_available"):
+        return False, "the runtime has no dynrt_cuda_available (built before --target=cuda)"
+    lib.dynrt_cuda_available.restype = ctypes.c_void_p
+    lib.dynrt_status_message.restype = ctypes.c_char_p
+    lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
+    lib.dynrt_status_free.argtypes = [ctypes.c_void_p]
+    st = lib.dynrt_cuda_available()
+    if not st:
+        return True, ""
+    msg = lib.dynrt_status_message(st).decode(errors="replace")
+    lib.dynrt_status_free(st)
+    return False, msg
+
+
+class Library:
+    """A model library compiled by dyncc --shared (its runtime included)."""
+
+    def __init__(self, path, name):
+        import numpy as np
+        self.np = np
+        self.path = path
+        self.lib = lib = ctypes.CDLL(path)
+        self.desc_ptr = ctypes.addressof(ctypes.c_char.in_dll(lib, f"{name}_desc"))
+        self.desc = ModelDesc.from_address(self.desc_ptr)
+        lib.dynrt_status_message.restype = ctypes.c_char_p
+        lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
+        lib.dynrt_status_free.argtypes = [ctypes.c_void_p]
+        for f in ("dynrt_model_create_from_file", "dynrt_model_run_ex", "dynrt_model_run",
+                  "dynrt_model_set_param"):
+            getattr(lib, f).restype = ctypes.c_void_p
+        lib.dynrt_model_run_ex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                           ctypes.POINTER(RunReport)]
+        lib.dynrt_model_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        lib.dynrt_model_set_param.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                              ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]
+        lib.dynrt_model_destroy.argtypes = [ctypes.c_void_p]
+        self.abi = self.desc.abi_version
+        self.device = self.desc.device if self.abi >= 4 else 0
+        dt = np_dtypes()
+        self.inputs = self._specs(self.desc.num_inputs, self.desc.inputs, dt)
+        self.outputs = self._specs(self.desc.num_outputs, self.desc.outputs, dt)
+        self.model = None
+
+    @staticmethod
+    def _specs(n, arr, dt):
+        return [(arr[i].name.decode(), dt.get(arr[i].dtype), tuple(arr[i].shape[:arr[i].rank]))
+                for i in range(n)]
+
+    def status(self, st):
+        if not st:
+            return None
+        msg = self.lib.dynrt_status_message(st).decode(errors="replace")
+        self.lib.dynrt_status_free(st)
+        return msg
+
+    def check(self, st, what):
+        msg = self.status(st)
+        if msg is not None:
+            raise RuntimeError(f"{what}: {msg}")
+
+    def create(self, weights, device, threads):
+        opts = Options()
+        if hasattr(self.lib, "dynrt_model_options_initialize"):
+            self.lib.dynrt_model_options_initialize(ctypes.byref(opts))
+        opts.num_threads = threads
+        if self.abi >= 4:
+            opts.device = device
+        m = ctypes.c_void_p()
+        self.check(self.lib.dynrt_model_create_from_file(
+            ctypes.c_void_p(self.desc_ptr), ctypes.byref(opts), weights.encode(), ctypes.byref(m)),
+            f"dynrt_model_create_from_file ({os.path.basename(self.path)})")
+        self.model = m
+
+    def destroy(self):
+        if self.model:
+            self.lib.dynrt_model_destroy(self.model)
+            self.model = None
+
+    def set_param(self, name, values):
+        v = self.np.ascontiguousarray(self.np.asarray(values, self.np.float32).reshape(-1))
+        self.check(self.lib.dynrt_model_set_param(
+            self.model, name.encode(), v.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), v.size),
+            f"dynrt_model_set_param {name}")
+
+    def arrange(self, named):
+        """The inputs in the descriptor's order from {name: array}."""
+        out = []
+        for n, dt, shape in self.inputs:
+            if n not in named:
+                raise RuntimeError(f"the library takes an input {n!r} the workload does not have")
+            a = self.np.asarray(named[n])
+            if a.size != int(self.np.prod(shape, dtype=self.np.int64)):
+                raise RuntimeError(f"input {n}: the data has shape {a.shape}, the library "
+                                   f"expects {shape}")
+            out.append(self.np.ascontiguousarray(a.astype(dt, copy=False).reshape(shape)))
+        return out
+
+    def run(self, inputs, route_k=None, skip_capacity=None):
+        """Runs on the arranged inputs. Returns (status message or None, outputs,
+        report dict)."""
+        np = self.np
+        ys = [np.full(shape, np.nan, dt) if np.dtype(dt).kind == "f" else
+              np.full(shape, -7, dt) for _, dt, shape in self.outputs]
+        rep = {}
+        rr = RunReport(0, None, 0, None)
+        keep = []
+        if route_k is not None and self.desc.num_routes >= 1:
+            rd = self.desc.routes[0]
+            T, E, K = rd.num_tokens, rd.num_experts, rd.experts_per_token
+            asg = np.full(T * K, 0x7EADBEEF, np.int32)
+            tpe = np.full(E, 0xFFFFFFFF, np.uint64)
+            r = RouteReport(-7, -7, -7, 0xDEADBEEF,
+                            tpe.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)),
+                            asg.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)))
+            keep += [asg, tpe, r]
+            rr.num_routes, rr.routes = 1, ctypes.pointer(r)
+        if skip_capacity is not None and self.desc.num_skips >= 1:
+            buf = np.full((skip_capacity, 3), 0x7EADBEEF, np.int32)
+            s = SkipReport(-7, skip_capacity, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)))
+            keep += [buf, s]
+            rr.num_skips, rr.skips = 1, ctypes.pointer(s)
+        ip = (ctypes.c_void_p * max(1, len(inputs)))(*[a.ctypes.data for a in inputs])
+        op = (ctypes.c_void_p * max(1, len(ys)))(*[a.ctypes.data for a in ys])
+        msg = self.status(self.lib.dynrt_model_run_ex(self.model, ip, op, ctypes.byref(rr)))
+        if rr.num_routes:
+            r = rr.routes[0]
+            rep["route"] = dict(sizes=(r.num_tokens, r.num_experts, r.experts_per_token),
+                                dropped=int(r.dropped), assignment=keep[0].copy(),
+                                tokens_per_expert=keep[1].astype(np.int64))
+        if rr.num_skips:
+            s = rr.skips[0]
+            steps = int(s.steps)
+            rep["skip"] = dict(steps=steps, trace=keep[-2][:max(0, min(steps, skip_capacity))].copy())
+        return msg, ys, rep
+
+    def runner(self, inputs):
+        """A function running the model on these inputs (no report), for timing."""
+        np = self.np
+        ys = [np.empty(shape, dt) for _, dt, shape in self.outputs]
+        ip = (ctypes.c_void_p * max(1, len(inputs)))(*[a.ctypes.data for a in inputs])
+        op = (ctypes.c_void_p * max(1, len(ys)))(*[a.ctypes.data for a in ys])
+        keep = (inputs, ys, ip, op)
+        run, model, check = self.lib.dynrt_model_run, self.model, self.check
+
+        def go(_keep=keep):
+            st = run(model, ip, op)
+            if st:
+                check(st, "run")
+        return go
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def close(got, want):
+    """max |got - want| / max(1, |want|) (inf where got is NaN)."""
+    import numpy as np
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.size == 0:
+        return 0.0
+    err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+    err[np.isnan(err)] = np.inf
+    return float(err.max())
+
+
+def sync(a):
+    if a.eager_device == "cuda":
+        import torch
+        torch.cuda.synchronize()
+
+
+def median_ms(fn, warmup, runs):
+    for _ in range(warmup):
+        fn()
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        t.append(time.perf_counter() - t0)
+    return statistics.median(t) * 1e3
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def run_cmd(argv, timeout, env=None):
+    """(returncode, combined output, seconds)"""
+    t0 = time.time()
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+        return p.returncode, p.stdout + p.stderr, time.time() - t0
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"") + (e.stderr or b"")
+        if isinstance(out, bytes):
+            out = out.decode(errors="replace")
+        return 124, out + f"\n(timed out after {timeout} s)", time.time() - t0
+
+
+def first_error(text, limit=300):
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    pick = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "")
+    return pick[:limit]
+
+
+def lib_path(work, sub, name):
+    return os.path.join(work, sub, f"lib{name}.so")
+
+
+def child_env(work):
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    extra = os.path.join(work, "lib")
+    if os.path.isdir(extra):
+        env["LD_LIBRARY_PATH"] = extra + (":" + env["LD_LIBRARY_PATH"]
+                                          if env.get("LD_LIBRARY_PATH") else "")
+    return env
+
+
+# ---------------------------------------------------------------------------
+# The child: one workload's comparison and timing
+
+
+def child_moe(a, name, models, cpu, gpu, res):
+    import numpy as np
+    sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
+    from reference import MoEModel, RouteError, route  # noqa: E402  (sets OPENBLAS_CORETYPE)
+    base = os.path.join(models, name)
+    x_all = np.load(base + ".x.npy")
+    model, meta = MoEModel.from_files(base + ".safetensors")
+    cfg = model.cfg
+    N = x_all.shape[0]
+    T, K = x_all.shape[1], cfg.per_token
+    onames = [n for n, _, _ in cpu.outputs]
+    li = onames.index("logits") if "logits" in onames else None
+    near, worst_y, worst_l, same_cases = 0, 0.0, 0.0, 0
+
+    def routes_own(asg, lg):
+        try:
+            return np.array_equal(asg, route(cfg, np.asarray(lg, np.float32)).assignment)
+        except RouteError as e:
+            return f"the reference cannot route these logits: {e}"
+
+    for i in range(N):
+        ins_c = cpu.arrange({"x": x_all[i]})
+        ins_g = gpu.arrange({"x": x_all[i]})
+        ec, yc, rc = cpu.run(ins_c, route_k=True)
+        eg, yg, rg = gpu.run(ins_g, route_k=True)
+        if ec or eg:
+            res["problems"].append(f"case {i}: run failed: cpu {ec!r}, cuda {eg!r}")
+            continue
+        if "route" not in rc or "route" not in rg:
+            res["problems"].append(f"case {i}: no route report (the library has no dyn.route?)")
+            continue
+        ac, ag = rc["route"]["assignment"], rg["route"]["assignment"]
+        if rc["route"]["sizes"] != rg["route"]["sizes"]:
+            res["problems"].append(f"case {i}: report sizes cpu {rc['route']['sizes']} "
+                                   f"cuda {rg['route']['sizes']}")
+        if li is not None:
+            worst_l = max(worst_l, close(yg[li], yc[li]))
+        same = (np.array_equal(ac, ag)
+                and np.array_equal(rc["route"]["tokens_per_expert"], rg["route"]["tokens_per_expert"])
+                and rc["route"]["dropped"] == rg["route"]["dropped"])
+        rows = (ac.reshape(T, K) == ag.reshape(T, K)).all(axis=1)
+        if same:
+            same_cases += 1
+        else:
+            ndiff = int((~rows).sum())
+            t0 = int(np.nonzero(~rows)[0][0]) if ndiff else -1
+            detail = (f"{ndiff} token(s) differ (first: token {t0}, cpu "
+                      f"{ac.reshape(T, K)[t0].tolist()}, cuda {ag.reshape(T, K)[t0].tolist()})"
+                      if ndiff else "tokens_per_expert or dropped differ")
+            if li is None:
+                res["problems"].append(f"case {i}: route assignment differs: {detail}")
+            else:
+                oc, og = routes_own(ac, yc[li]), routes_own(ag, yg[li])
+                if oc is True and og is True:
+                    near += 1
+                    res["warnings"].append(
+                        f"case {i}: route assignment differs, {detail}; each library routed its own "
+                        f"gate logits exactly as the reference (near-ties; logits differ by "
+                        f"{close(yg[li], yc[li]):.2g})")
+                else:
+                    res["problems"].append(
+                        f"case {i}: route assignment differs: {detail}; cpu consistent with its "
+                        f"logits: {oc}, cuda: {og}")
+        worst_y = max(worst_y, close(yg[0][rows], yc[0][rows]))
+    res["decisions"] = f"{same_cases}/{N} cases ({T}x{K} choices) identical" + (
+        f", {near} near-tie" if near else "")
+    res["max_diff"] = max(worst_y, worst_l)
+    res["detail"] = (f"y {worst_y:.2g}" + (f", logits {worst_l:.2g}" if li is not None else "")
+                     + f"; dropped {rc['route']['dropped'] if 'route' in rc else '?'} (last case)")
+    bench_inputs = cpu.arrange({"x": x_all[0]}), gpu.arrange({"x": x_all[0]})
+
+    def eager():
+        if cfg.strategy not in ("switch", "top_k"):
+            return None, f"n/a: reference.EagerMoE has no {cfg.strategy} routing"
+        import torch
+        from reference import EagerMoE
+        tensors = model.raw
+        m = EagerMoE(tensors, top_k=K, capacity_factor=cfg.capacity_factor,
+                     renormalize=cfg.renormalize).float().eval().to(a.eager_device)
+        x = torch.from_numpy(np.ascontiguousarray(x_all[0])).to(a.eager_device)
+
+        def go():
+            with torch.no_grad():
+                y = m(x)
+            sync(a)
+            return y
+        y = go().cpu().numpy()
+        return go, f"eager vs cpu library {close(y, yc0[0]):.2g}"
+    _, yc0, _ = cpu.run(bench_inputs[0])
+    return bench_inputs, eager
+
+
+def early_exit_eager_batched(model, x, crit):
+    """reference.EarlyExitEncoder._loop_batched with its bookkeeping on x's
+    device (the reference keeps it on the CPU)."""
+    import torch
+    L, B = model.num_layers, x.shape[0]
+    state = crit.start(B)
+    active = torch.ones(B, dtype=torch.bool, device=x.device)
+    exit_layer = torch.full((B,), L, dtype=torch.int32, device=x.device)
+    out, h = None, x
+    for l in range(1, L + 1):
+        h = model.layers[l - 1](h)
+        z, s = model.classify(l, h)
+        if out is None:
+            out = torch.zeros_like(z)
+        if l == L:
+            out[active] = z[active]
+            break
+        exit_now, _ = crit.step(state, l, z, s)
+        new = exit_now & active
+        out[new] = z[new]
+        exit_layer[new] = l
+        active &= ~exit_now
+        if not bool(active.any()):
+            break
+    return out, exit_layer
+
+
+def child_early_exit(a, name, models, cpu, gpu, res):
+    import numpy as np
+    sys.path.insert(0, os.path.join(ROOT, "examples", "early-exit"))
+    from reference import Criterion, load_early_exit  # noqa: E402
+    base = os.path.join(models, name)
+    x_all = np.load(base + ".x.npy")
+    exp = np.load(base + ".expected.npz")
+    kind = str(exp["criterion"])
+    default = np.asarray(exp["default_threshold"], np.float64)
+    values = np.asarray(exp["thresholds"], np.float64)
+    ti = int(np.argmin(np.abs(values.reshape(len(values), -1) - default.reshape(1, -1)).max(1)))
+    pname = {"patience": "patience", "per_class": "class_thresholds"}.get(kind, "theta")
+    for lib in (cpu, gpu):
+        lib.set_param(pname, default)
+    res["_params"] = [(pname, default.reshape(-1).tolist())]
+    onames = [n for n, _, _ in cpu.outputs]
+    ei = cpu.desc.exit_layer_output
+    if ei < 0:
+        res["problems"].append("the library has no exit_layer output")
+        return None, None
+    zi = 1 - ei if len(onames) == 2 else 0
+    K = x_all.shape[0]
+    near, worst, nsame, total, ref_agree = 0, 0.0, 0, 0, 0
+    for i in range(K):
+        ec, yc, _ = cpu.run(cpu.arrange({"x": x_all[i]}))
+        eg, yg, _ = gpu.run(gpu.arrange({"x": x_all[i]}))
+        if ec or eg:
+            res["problems"].append(f"case {i}: run failed: cpu {ec!r}, cuda {eg!r}")
+            continue
+        lc, lg = yc[ei].reshape(-1), yg[ei].reshape(-1)
+        want = exp["exit_layer"][ti, i].reshape(-1)
+        ref_agree += int((lc == want).sum())
+        same = lc == lg
+        total += lc.size
+        nsame += int(same.sum())
+        for b in np.nonzero(~same)[0]:
+            m = float(exp["margin"][ti, i].reshape(-1)[b])
+            what = (f"case {i} sample {b}: exit layer cpu {int(lc[b])}, cuda {int(lg[b])} "
+                    f"(reference {int(want[b])}, its margin to the threshold {m:.2g})")
+            if m < a.near_tie:
+                near += 1
+                res["warnings"].append(what + ": near-tie")
+            else:
+                res["problems"].append(what)
+        zc, zg = yc[zi].reshape(lc.size, -1), yg[zi].reshape(lc.size, -1)
+        worst = max(worst, close(zg[same], zc[same]))
+    res["decisions"] = f"{nsame}/{total} exit layers identical" + (f", {near} near-tie" if near else "")
+    res["max_diff"] = worst
+    res["detail"] = (f"logits {worst:.2g}; cpu exit layers = reference's for {ref_agree}/{total}; "
+                     f"{kind} threshold {default.reshape(-1).tolist()}")
+    x0 = x_all[0]
+    bench_inputs = cpu.arrange({"x": x0}), gpu.arrange({"x": x0})
+    _, y0, _ = cpu.run(bench_inputs[0])
+
+    def eager():
+        import torch
+        m, meta = load_early_exit(base + ".safetensors")
+        m = m.float().eval().to(a.eager_device)
+        crit = Criterion.from_metadata(meta, default.tolist() if kind == "per_class"
+                                       else float(default))
+        x = torch.from_numpy(np.ascontiguousarray(x0)).to(a.eager_device)
+        batched = x.dim() == 3 and x.shape[0] > 1
+
+        def go():
+            with torch.no_grad():
+                if batched:
+                    r = early_exit_eager_batched(m, x, crit)
+                else:
+                    r = m.early_exit(x, crit, mode="batch1")
+            sync(a)
+            return r
+        z, e = go()
+        e = e.cpu().numpy().reshape(-1)
+        agree = int((e == y0[ei].reshape(-1)).sum())
+        return go, (f"eager {'batched loop' if batched else 'batch1 loop'}: exit layers = cpu "
+                    f"library's for {agree}/{e.size}")
+    return bench_inputs, eager
+
+
+def child_skim(a, name, models, cpu, gpu, res):
+    import numpy as np
+    base = os.path.join(models, name)
+    x_all = np.load(base + ".x.npy")
+    exp = np.load(base + ".expected.npz")
+    extra = {}
+    for n, f in (("classes", ".classes.npy"), ("query", ".query.npy")):
+        if os.path.exists(base + f):
+            extra[n] = np.load(base + f)
+    if cpu.desc.num_skips < 1:
+        res["problems"].append("the library has no dyn.skip")
+        return None, None
+    B = cpu.desc.skips[0].budget
+    N = x_all.shape[0]
+    near, worst, nsame = 0, 0.0, 0
+
+    def named(i):
+        d = {"x": x_all[i]}
+        d.update({k: v[i] for k, v in extra.items()})
+        return d
+    for i in range(N):
+        ec, yc, rc = cpu.run(cpu.arrange(named(i)), skip_capacity=B)
+        eg, yg, rg = gpu.run(gpu.arrange(named(i)), skip_capacity=B)
+        if ec or eg:
+            res["problems"].append(f"case {i}: run failed: cpu {ec!r}, cuda {eg!r}")
+            continue
+        sc, sg = rc["skip"], rg["skip"]
+        if sc["steps"] == sg["steps"] and np.array_equal(sc["trace"], sg["trace"]):
+            nsame += 1
+            worst = max(worst, max(close(g, c) for g, c in zip(yg, yc)))
+            continue
+        n = min(sc["steps"], sg["steps"])
+        first = next((s for s in range(n) if not np.array_equal(sc["trace"][s], sg["trace"][s])), n)
+        m = float(exp["margin"][i])
+        what = (f"case {i}: trace differs: cpu {sc['steps']} steps, cuda {sg['steps']}; first "
+                f"difference at step {first} (cpu {sc['trace'][first].tolist() if first < sc['steps'] else '-'}, "
+                f"cuda {sg['trace'][first].tolist() if first < sg['steps'] else '-'}); reference's "
+                f"smallest margin {m:.2g}")
+        if m < a.near_tie:
+            near += 1
+            res["warnings"].append(what + ": near-tie")
+        else:
+            res["problems"].append(what)
+    res["decisions"] = f"{nsame}/{N} traces identical" + (f", {near} near-tie" if near else "")
+    res["max_diff"] = worst
+    res["detail"] = f"final state {worst:.2g}; budget {B}"
+    bench_inputs = cpu.arrange(named(0)), gpu.arrange(named(0))
+    _, y0, r0 = cpu.run(bench_inputs[0], skip_capacity=B)
+
+    def eager():
+        meta_cfg = json.loads(str(exp["config"]))
+        if str(exp["method"]) != "skim_rnn":
+            return None, f"n/a: no eager loop for {exp['method']}"
+        import torch
+        sys.path.insert(0, os.path.join(ROOT, "bench"))
+        sys.path.insert(0, os.path.join(ROOT, "examples", "encoder"))
+        from torch_eager import load_safetensors
+        from w3_bench import EagerSkimRNN
+        tensors, _ = load_safetensors(base + ".safetensors")
+        D, H = x_all.shape[2], int(meta_cfg.get("hidden", y0[0].size))
+        Hs = int(meta_cfg.get("small", 0))
+        m = EagerSkimRNN.from_tensors(tensors, D, H, Hs).to(a.eager_device)
+        x = torch.from_numpy(np.ascontiguousarray(x_all[0])).to(a.eager_device)
+
+        def go(trace=None):
+            with torch.no_grad():
+                r = m(x, trace)
+            sync(a)
+            return r
+        tr = []
+        go(tr)
+        want = r0["skip"]["trace"][:, 1].tolist()
+        return go, f"eager trace = cpu library's: {tr == want}"
+    return bench_inputs, eager
+
+
+def run_child(a):
+    """One workload: compare and time; writes the result JSON."""
+    name = a.child
+    kind = WORKLOADS[name][0]
+    res = dict(workload=name, problems=[], warnings=[], decisions="", max_diff=None, detail="",
+               cpu_ms=None, cuda_ms=None, cuda_first_ms=None, eager_ms=None, eager_note="")
+    out = os.path.join(a.work, "results", name + ".json")
+
+    def save():
+        with open(out, "w") as f:
+            json.dump(res, f, indent=1)
+    try:
+        weights = os.path.join(a.models, name + ".safetensors")
+        cpu = Library(lib_path(a.work, "cpu", name), name)
+        gpu = Library(lib_path(a.work, "cpu" if a.fake_gpu else "cuda", name), name)
+        gdev = DEVICE_CPU if a.fake_gpu else DEVICE_CUDA
+        a.eager_device = "cpu" if a.fake_gpu else "cuda"
+        want_abi = header_abi_version()
+        for lib, dev in ((cpu, DEVICE_CPU), (gpu, gdev)):
+            if want_abi is not None and lib.abi != want_abi:
+                res["problems"].append(f"{os.path.basename(lib.path)}: descriptor ABI {lib.abi}, "
+                                       f"runtime/dynrt.h has {want_abi}")
+            if lib.device != dev:
+                res["problems"].append(f"{lib.path}: descriptor device {lib.device}, want {dev}")
+        if cpu.inputs != gpu.inputs or cpu.outputs != gpu.outputs:
+            res["problems"].append(f"the libraries' signatures differ: cpu {cpu.inputs} -> "
+                                   f"{cpu.outputs}, cuda {gpu.inputs} -> {gpu.outputs}")
+        if res["problems"]:
+            return save()
+        cpu.create(weights, DEVICE_CPU, a.threads)
+        t0 = time.perf_counter()
+        gpu.create(weights, gdev, a.threads)
+        res["cuda_create_ms"] = (time.perf_counter() - t0) * 1e3
+        fn = {"moe": child_moe, "early_exit": child_early_exit, "skim": child_skim}[kind]
+        bench_inputs, eager = fn(a, name, a.models, cpu, gpu, res)
+        save()
+        if bench_inputs is None:
+            return
+        # timing
+        rc, rg = cpu.runner(bench_inputs[0]), gpu.runner(bench_inputs[1])
+        res["cpu_ms"] = median_ms(rc, a.warmup, a.runs)
+        # the first run of a fresh CUDA model (JIT, module load, allocations)
+        gpu.destroy()
+        gpu.create(weights, gdev, a.threads)
+        for pname, values in res.pop("_params", []):
+            gpu.set_param(pname, values)
+        rg = gpu.runner(bench_inputs[1])
+        t0 = time.perf_counter()
+        rg()
+        res["cuda_first_ms"] = (time.perf_counter() - t0) * 1e3
+        res["cuda_ms"] = median_ms(rg, a.warmup, a.runs)
+        save()
+        try:
+            import torch
+            if a.fake_gpu:
+                res["gpu_name"] = "none (--fake-gpu: the host library twice, eager on the CPU)"
+            if not a.fake_gpu and not torch.cuda.is_available():
+                res["eager_note"] = "n/a: torch.cuda.is_available() is False"
+            else:
+                if not a.fake_gpu:
+                    res["gpu_name"] = torch.cuda.get_device_name(0)
+                go, note = eager()
+                res["eager_note"] = note
+                if go is not None:
+                    res["eager_ms"] = median_ms(go, a.warmup, a.runs)
+        except Exception as e:  # noqa: BLE001 (the eager side is optional)
+            res["eager_note"] = f"n/a: {type(e).__name__}: {str(e)[:200]}"
+        save()
+    except Exception as e:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        res["problems"].append(f"{type(e).__name__}: {e}")
+        save()
+
+
+# ---------------------------------------------------------------------------
+# The parent
+
+
+def probe(a, so):
+    """Runs dynrt_cuda_available of library `so` in a child: (ok, message)."""
+    code = ("import ctypes, json, sys\nsys.path.insert(0, sys.argv[2])\n"
+            "from gpu_check import cuda_available\n"
+            "print(json.dumps(cuda_available(ctypes.CDLL(sys.argv[1]))))")
+    rc, out, _ = run_cmd([sys.executable, "-c", code, so, os.path.dirname(os.path.abspath(__file__))],
+                         120, child_env(a.work))
+    if rc != 0:
+        return False, f"probing the CUDA driver failed (exit status {rc}): {first_error(out)}"
+    try:
+        ok, msg = json.loads(out.strip().splitlines()[-1])
+        return ok, msg
+    except (ValueError, IndexError):
+        return False, f"unexpected probe output: {out[-300:]}"
+
+
+def gpu_name():
+    if shutil.which("nvidia-smi"):
+        rc, out, _ = run_cmd(["nvidia-smi", "--query-gpu=name,driver_version",
+                              "--format=csv,noheader"], 30)
+        if rc == 0 and out.strip():
+            return out.strip().splitlines()[0].replace(", ", ", driver ")
+    return None
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def bundle_runtime_deps(work, libs):
+    """Copies the shared libraries the model libraries need beyond the C/C++
+    base (libfmt) into WORK/lib, for a machine that lacks them."""
+    base = ("linux-vdso", "libc.so", "libm.so", "libgcc_s", "libstdc++", "ld-linux",
+            "libdl.so", "libpthread", "librt.so")
+    dst = os.path.join(work, "lib")
+    copied = set()
+    for so in libs:
+        rc, out, _ = run_cmd(["ldd", so], 30)
+        if rc:
+            continue
+        for line in out.splitlines():
+            m = re.match(r"\s*(\S+) => (/\S+)", line)
+            if not m or any(m.group(1).startswith(b) for b in base):
+                continue
+            os.makedirs(dst, exist_ok=True)
+            target = os.path.join(dst, m.group(1))
+            if m.group(1) not in copied:
+                shutil.copy2(os.path.realpath(m.group(2)), target)
+                copied.add(m.group(1))
+    return sorted(copied)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.split("\n")[1:]))
+    ap.add_argument("--dyncc", help="the dyncc binary (not with --prebuilt)")
+    ap.add_argument("--work", required=True, help="work directory: cpu/, cuda/, results/")
+    ap.add_argument("--models", help="where the generated models go (default WORK/models)")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS),
+                    help=f"comma-separated, of {', '.join(WORKLOADS)}")
+    ap.add_argument("--compile-only", action="store_true",
+                    help="generate and compile both targets, then stop (bundles the libraries' "
+                         "runtime dependencies into WORK/lib and writes WORK/manifest.json)")
+    ap.add_argument("--prebuilt", action="store_true",
+                    help="do not compile: use the libraries in WORK/cpu and WORK/cuda")
+    ap.add_argument("--runs", type=int, default=20, help="timed runs per side")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="the CPU library's threads (0: one per core)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
+                    help="parallel generators / compilations")
+    ap.add_argument("--near-tie", type=float, default=NEAR_TIE,
+                    help="a differing decision whose reference margin is below this is a warning")
+    ap.add_argument("--reuse", action="store_true",
+                    help="do not regenerate a model whose files are in --models already")
+    ap.add_argument("--child-timeout", type=int, default=300)
+    ap.add_argument("--md", help="also write the markdown table to this file")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    # Tests this script without a GPU: the "cuda" side is the host library
+    # again, PyTorch eager runs on the CPU.
+    ap.add_argument("--fake-gpu", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    a.work = os.path.abspath(a.work)
+    a.models = os.path.abspath(a.models or os.path.join(a.work, "models"))
+    if a.child:
+        run_child(a)
+        return 0
+    names = [w for w in a.workloads.split(",") if w]
+    bad = [w for w in names if w not in WORKLOADS]
+    if bad:
+        ap.error(f"unknown workloads {bad}; known: {', '.join(WORKLOADS)}")
+    if not a.prebuilt and not a.dyncc:
+        ap.error("--dyncc is required (or --prebuilt)")
+    if a.prebuilt and a.compile_only:
+        ap.error("--prebuilt and --compile-only exclude each other")
+    os.makedirs(a.models, exist_ok=True)
+    os.makedirs(os.path.join(a.work, "results"), exist_ok=True)
+    t_start = time.time()
+    failed = False
+    try:
+        import torch
+        tinfo = f"torch {torch.__version__}"
+    except Exception:  # noqa: BLE001
+        tinfo = "no torch"
+    log(f"gpu_check: {sys.executable} ({platform.python_version()}, {tinfo}); work {a.work}; "
+        f"{'prebuilt libraries' if a.prebuilt else 'dyncc ' + a.dyncc}")
+
+    manifest_path = os.path.join(a.work, "manifest.json")
+    manifest = {}
+    if a.prebuilt:
+        try:
+            with open(manifest_path) as f:
+                manifest = json.load(f)
+            log(f"prebuilt: libraries made {manifest.get('created', '?')} on "
+                f"{manifest.get('host', '?')} by {manifest.get('dyncc', '?')}")
+        except (OSError, ValueError) as e:
+            log(f"prebuilt: no usable {manifest_path} ({e}); using what WORK/cpu and WORK/cuda hold")
+
+    # -- 1. generate
+    def generate(n):
+        kind, script, opts, _ = WORKLOADS[n]
+        if a.reuse and all(os.path.exists(os.path.join(a.models, n + ext)) for ext in
+                           (".mlir", ".safetensors", ".x.npy", ".expected.npz")):
+            return n, 0, "", 0.0
+        argv = [sys.executable, os.path.join(ROOT, script)] + opts + \
+            ["--out-dir", a.models, "--name", n]
+        rc, out, sec = run_cmd(argv, 600, child_env(a.work))
+        return n, rc, out, sec
+    gen_ok = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(a.jobs, len(names)))) as ex:
+        for n, rc, out, sec in ex.map(generate, names):
+            gen_ok[n] = rc == 0
+            if rc:
+                failed = True
+                log(f"generate {n}: FAILED ({sec:.0f} s): {first_error(out)}")
+                log(out[-2000:])
+            else:
+                log(f"generate {n}: {sec:.1f} s")
+    mlir_sha = {n: sha256(os.path.join(a.models, n + ".mlir")) for n in names if gen_ok[n]}
+
+    # -- 2. compile
+    compiled = {}   # (name, sub) -> None or error
+    if a.prebuilt:
+        for n in names:
+            m = manifest.get("workloads", {}).get(n, {})
+            if n in mlir_sha and m.get("mlir_sha256") and m["mlir_sha256"] != mlir_sha[n]:
+                log(f"prebuilt {n}: WARNING: the regenerated {n}.mlir differs from the compiled one "
+                    "(another torch/numpy here?); the check goes on with the libraries' own shapes "
+                    "and runtime parameters")
+            for sub, _ in TARGETS:
+                so = lib_path(a.work, sub, n)
+                compiled[(n, sub)] = None if os.path.exists(so) else (
+                    m.get("compile", {}).get(sub, {}).get("error") or f"{so} is missing")
+    else:
+        def comp(job):
+            n, sub, target = job
+            out_base = os.path.join(a.work, sub, n)
+            rc, out, sec = run_cmd([a.dyncc, "compile", os.path.join(a.models, n + ".mlir"),
+                                    "--shared", f"--target={target}", "-o", out_base], 900)
+            return n, sub, target, rc, out, sec
+        jobs = [(n, sub, t) for n in names if gen_ok[n] for sub, t in TARGETS]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(a.jobs, len(jobs) or 1))) as ex:
+            for n, sub, target, rc, out, sec in ex.map(comp, jobs):
+                if rc == 0 and not os.path.exists(lib_path(a.work, sub, n)):
+                    rc, out = 1, f"dyncc exited 0 but wrote no {lib_path(a.work, sub, n)}"
+                compiled[(n, sub)] = None if rc == 0 else first_error(out)
+                if rc:
+                    failed = True
+                    log(f"compile {n} --target={target}: FAILED ({sec:.1f} s): {first_error(out)}")
+                else:
+                    size = os.path.getsize(lib_path(a.work, sub, n)) / 1e6
+                    log(f"compile {n} --target={target}: {sec:.1f} s, {size:.1f} MB")
+        manifest = dict(
+            created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            host=f"{platform.node()} ({cpu_name()})", dyncc=os.path.abspath(a.dyncc),
+            workloads={n: dict(generator=[WORKLOADS[n][1]] + WORKLOADS[n][2],
+                               mlir_sha256=mlir_sha.get(n),
+                               compile={sub: dict(target=t, ok=compiled.get((n, sub), "") is None,
+                                                  error=compiled.get((n, sub)))
+                                        for sub, t in TARGETS})
+                       for n in names})
+        if a.compile_only:
+            libs = [lib_path(a.work, sub, n) for (n, sub), e in compiled.items() if e is None]
+            deps = bundle_runtime_deps(a.work, libs)
+            manifest["bundled"] = deps
+            if deps:
+                log(f"bundled into {a.work}/lib: {', '.join(deps)}")
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f, indent=1)
+
+    n_ok = sum(1 for e in compiled.values() if e is None)
+    log(f"compiled: {n_ok}/{len(compiled)} libraries "
+        f"({sum(1 for (n, s), e in compiled.items() if s == 'cuda' and e is None)} for cuda)")
+    if a.compile_only:
+        log(f"compile-only: done in {time.time() - t_start:.0f} s"
+            + ("" if not failed else " -- FAILED"))
+        return 1 if failed else 0
+
+    # -- 3. the GPU
+    probe_so = next((lib_path(a.work, sub, n) for sub in ("cuda", "cpu") for n in names
+                     if compiled.get((n, sub), "x") is None), None)
+    if a.fake_gpu:
+        ok, why = True, ""
+    elif probe_so is None:
+        ok, why = False, "no library compiled, so no runtime to ask dynrt_cuda_available"
+    else:
+        ok, why = probe(a, probe_so)
+    if not ok:
+        log(f"skipped: no GPU ({why})")
+        log("" if not failed else "FAILED: see the generate/compile lines above")
+        return 1 if failed else 0
+    if a.fake_gpu:
+        log("--fake-gpu: the host libraries stand in for the cuda ones, PyTorch eager runs on the CPU")
+    else:
+        log(f"dynrt_cuda_available: yes ({os.path.basename(probe_so)})")
+
+    # -- 4. per workload, in a child
+    results = {}
+    for n in names:
+        if not gen_ok[n]:
+            continue
+        errs = {sub: compiled.get((n, sub)) for sub, _ in TARGETS
+                if not (a.fake_gpu and sub == "cuda")}
+        if any(e is not None for e in errs.values()):
+            results[n] = dict(workload=n, problems=[f"not compiled: {errs}"], warnings=[])
+            continue
+        rpath = os.path.join(a.work, "results", n + ".json")
+        if os.path.exists(rpath):
+            os.remove(rpath)
+        argv = [sys.executable, os.path.abspath(__file__), "--child", n, "--work", a.work,
+                "--models", a.models, "--runs", str(a.runs), "--warmup", str(a.warmup),
+                "--threads", str(a.threads), "--near-tie", str(a.near_tie)] + \
+            (["--fake-gpu"] if a.fake_gpu else [])
+        rc, out, sec = run_cmd(argv, a.child_timeout, child_env(a.work))
+        try:
+            with open(rpath) as f:
+                r = json.load(f)
+        except (OSError, ValueError):
+            r = dict(workload=n, problems=[], warnings=[])
+        if rc != 0:
+            why = (f"killed by signal {-rc}" if rc < 0 else
+                   f"timed out after {a.child_timeout} s" if rc == 124 else f"exit status {rc}")
+            r.setdefault("problems", []).append(f"the check process died ({why}): {first_error(out)}")
+            log(out[-3000:])
+        results[n] = r
+        status = "FAILED" if r.get("problems") else "ok"
+        log(f"{n}: {status} in {sec:.0f} s; {r.get('decisions', '')}; max diff "
+            f"{r.get('max_diff')}; {r.get('detail', '')}")
+        for p in r.get("problems", [])[:20]:
+            log(f"  problem: {p}")
+        for w in r.get("warnings", [])[:10]:
+            log(f"  warning: {w}")
+        if r.get("problems"):
+            failed = True
+
+    # -- 5. the table
+    gname = next((r["gpu_name"] for r in results.values() if r.get("gpu_name")), None)
+    smi = gpu_name()
+    gpu_text = smi or gname or "unknown GPU"
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    threads = a.threads or os.cpu_count()
+
+    def ms(v):
+        return "n/a" if v is None else (f"{v:.3f}" if v < 1 else f"{v:.2f}")
+
+    def ratio(x, y):
+        return "n/a" if x is None or y is None or y <= 0 else f"{x / y:.2f}x"
+    lines = [f"## dyncc GPU check ({date}, {gpu_text}; CPU {cpu_name()}, {threads} threads)", "",
+             "Each workload compiled twice by dyncc (`--target=host`, `--target=cuda`), run on the "
+             "same inputs; decisions compared exactly, outputs to 1e-3 (max |cuda - cpu| / "
+             f"max(1, |cpu|)). Median of {a.runs} runs after {a.warmup} warm-ups, ms; \"first\": "
+             "the first run of a fresh CUDA model. PyTorch eager on the GPU: float32, no_grad, "
+             "synchronized after each run.", "",
+             "| workload | check | decisions (CUDA = CPU) | max diff | CPU lib | CUDA lib | "
+             "CUDA first | PyTorch eager CUDA | CPU / CUDA lib | eager / CUDA lib |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    notes = []
+    for n in names:
+        r = results.get(n)
+        if r is None:
+            lines.append(f"| {WORKLOADS[n][3]} | not generated | | | | | | | | |")
+            continue
+        chk = "FAILED" if r.get("problems") else ("ok, warnings" if r.get("warnings") else "ok")
+        md = r.get("max_diff")
+        lines.append(f"| {WORKLOADS[n][3]} | {chk} | {r.get('decisions', '')} | "
+                     f"{'n/a' if md is None else f'{md:.2g}'} | {ms(r.get('cpu_ms'))} | "
+                     f"{ms(r.get('cuda_ms'))} | {ms(r.get('cuda_first_ms'))} | "
+                     f"{ms(r.get('eager_ms'))} | {ratio(r.get('cpu_ms'), r.get('cuda_ms'))} | "
+                     f"{ratio(r.get('eager_ms'), r.get('cuda_ms'))} |")
+        if r.get("eager_note"):
+            notes.append(f"- {n}: {r.get('detail', '')}; {r['eager_note']}")
+        for p in r.get("problems", [])[:3]:
+            notes.append(f"- {n}: problem: {p}")
+    text = "\n".join(lines + ([""] + notes if notes else []))
+    log("")
+    log(text)
+    if a.md:
+        with open(a.md, "w") as f:
+            f.write(text + "\n")
+    log("")
+    log(f"gpu_check: {'FAILED' if failed else 'passed'} in {time.time() - t_start:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
