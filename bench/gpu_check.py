@@ -419,6 +419,7 @@ def child_env(work):
 def child_moe(a, name, models, cpu, gpu, res):
     import numpy as np
     sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
+    sys.modules.pop("reference", None)  # each example has its own reference.py
     from reference import MoEModel, RouteError, route  # noqa: E402  (sets OPENBLAS_CORETYPE)
     base = os.path.join(models, name)
     x_all = np.load(base + ".x.npy")
@@ -426,7 +427,11 @@ def child_moe(a, name, models, cpu, gpu, res):
     cfg = model.cfg
     N = x_all.shape[0]
     T, K = x_all.shape[1], cfg.per_token
-    onames = [n for n, _, _ in cpu.outputs]
+    # the outputs' names (the library calls them output0, output1)
+    onames = [str(n) for n in np.load(base + ".expected.npz")["outputs"]]
+    if len(onames) != len(cpu.outputs):
+        res["problems"].append(f"the library has {len(cpu.outputs)} outputs, the model {onames}")
+        return None, None
     li = onames.index("logits") if "logits" in onames else None
     near, worst_y, worst_l, same_cases = 0, 0.0, 0.0, 0
 
@@ -483,6 +488,9 @@ def child_moe(a, name, models, cpu, gpu, res):
     res["decisions"] = f"{same_cases}/{N} cases ({T}x{K} choices) identical" + (
         f", {near} near-tie" if near else "")
     res["max_diff"] = max(worst_y, worst_l)
+    if res["max_diff"] > TOL:
+        res["problems"].append(f"outputs differ: y by {worst_y:.3g}, logits by {worst_l:.3g} "
+                               f"(> {TOL})")
     res["detail"] = (f"y {worst_y:.2g}" + (f", logits {worst_l:.2g}" if li is not None else "")
                      + f"; dropped {rc['route']['dropped'] if 'route' in rc else '?'} (last case)")
     bench_inputs = cpu.arrange({"x": x_all[0]}), gpu.arrange({"x": x_all[0]})
@@ -538,6 +546,7 @@ def early_exit_eager_batched(model, x, crit):
 def child_early_exit(a, name, models, cpu, gpu, res):
     import numpy as np
     sys.path.insert(0, os.path.join(ROOT, "examples", "early-exit"))
+    sys.modules.pop("reference", None)
     from reference import Criterion, load_early_exit  # noqa: E402
     base = os.path.join(models, name)
     x_all = np.load(base + ".x.npy")
@@ -583,6 +592,8 @@ def child_early_exit(a, name, models, cpu, gpu, res):
         worst = max(worst, close(zg[same], zc[same]))
     res["decisions"] = f"{nsame}/{total} exit layers identical" + (f", {near} near-tie" if near else "")
     res["max_diff"] = worst
+    if worst > TOL:
+        res["problems"].append(f"logits differ by {worst:.3g} (> {TOL})")
     res["detail"] = (f"logits {worst:.2g}; cpu exit layers = reference's for {ref_agree}/{total}; "
                      f"{kind} threshold {default.reshape(-1).tolist()}")
     x0 = x_all[0]
@@ -659,6 +670,8 @@ def child_skim(a, name, models, cpu, gpu, res):
             res["problems"].append(what)
     res["decisions"] = f"{nsame}/{N} traces identical" + (f", {near} near-tie" if near else "")
     res["max_diff"] = worst
+    if worst > TOL:
+        res["problems"].append(f"final states differ by {worst:.3g} (> {TOL})")
     res["detail"] = f"final state {worst:.2g}; budget {B}"
     bench_inputs = cpu.arrange(named(0)), gpu.arrange(named(0))
     _, y0, r0 = cpu.run(bench_inputs[0], skip_capacity=B)
@@ -852,7 +865,13 @@ def main():
                     help="a differing decision whose reference margin is below this is a warning")
     ap.add_argument("--reuse", action="store_true",
                     help="do not regenerate a model whose files are in --models already")
-    ap.add_argument("--child-timeout", type=int, default=300)
+    ap.add_argument("--child-timeout", type=int, default=240,
+                    help="seconds for one workload's comparison and timing")
+    ap.add_argument("--budget", type=int, default=0,
+                    help="seconds for the whole run (0: no limit): a workload that cannot get "
+                         "30 s more is skipped, so that the table still comes out")
+    ap.add_argument("--require-gpu", action="store_true",
+                    help="no usable GPU is a failure (exit status 1), not a skip")
     ap.add_argument("--md", help="also write the markdown table to this file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     # Tests this script without a GPU: the "cuda" side is the host library
@@ -986,7 +1005,14 @@ def main():
         ok, why = probe(a, probe_so)
     if not ok:
         log(f"skipped: no GPU ({why})")
-        log("" if not failed else "FAILED: see the generate/compile lines above")
+        smi = gpu_name()
+        if smi:
+            log(f"WARNING: nvidia-smi lists a GPU ({smi}), but the runtime cannot use it")
+        if a.require_gpu:
+            failed = True
+            log("FAILED: --require-gpu")
+        elif failed:
+            log("FAILED: see the generate/compile lines above")
         return 1 if failed else 0
     if a.fake_gpu:
         log("--fake-gpu: the host libraries stand in for the cuda ones, PyTorch eager runs on the CPU")
@@ -1010,7 +1036,16 @@ def main():
                 "--models", a.models, "--runs", str(a.runs), "--warmup", str(a.warmup),
                 "--threads", str(a.threads), "--near-tie", str(a.near_tie)] + \
             (["--fake-gpu"] if a.fake_gpu else [])
-        rc, out, sec = run_cmd(argv, a.child_timeout, child_env(a.work))
+        timeout = a.child_timeout
+        if a.budget:
+            timeout = min(timeout, int(t_start + a.budget - time.time()))
+            if timeout < 30:
+                results[n] = dict(workload=n, problems=[], warnings=[], skipped=True,
+                                  decisions="not run: out of time (--budget)")
+                log(f"{n}: not run, {max(0, timeout)} s left of --budget {a.budget}")
+                failed = True
+                continue
+        rc, out, sec = run_cmd(argv, timeout, child_env(a.work))
         try:
             with open(rpath) as f:
                 r = json.load(f)
@@ -1018,7 +1053,7 @@ def main():
             r = dict(workload=n, problems=[], warnings=[])
         if rc != 0:
             why = (f"killed by signal {-rc}" if rc < 0 else
-                   f"timed out after {a.child_timeout} s" if rc == 124 else f"exit status {rc}")
+                   f"timed out after {timeout} s" if rc == 124 else f"exit status {rc}")
             r.setdefault("problems", []).append(f"the check process died ({why}): {first_error(out)}")
             log(out[-3000:])
         results[n] = r
@@ -1059,7 +1094,8 @@ def main():
         if r is None:
             lines.append(f"| {WORKLOADS[n][3]} | not generated | | | | | | | | |")
             continue
-        chk = "FAILED" if r.get("problems") else ("ok, warnings" if r.get("warnings") else "ok")
+        chk = ("not run" if r.get("skipped") else "FAILED" if r.get("problems") else
+               "ok, warnings" if r.get("warnings") else "ok")
         md = r.get("max_diff")
         lines.append(f"| {WORKLOADS[n][3]} | {chk} | {r.get('decisions', '')} | "
                      f"{'n/a' if md is None else f'{md:.2g}'} | {ms(r.get('cpu_ms'))} | "
