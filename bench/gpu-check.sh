@@ -21,7 +21,9 @@
 # Environment: PYTHON (default: the first of /usr/bin/python3 and python3
 # whose torch sees a GPU, else the first that has torch and numpy),
 # GPU_CHECK_ARGS (more gpu_check.py options, e.g. "--runs 10 --workloads
-# w2,w3"), GPU_CHECK_MD (also write the table to this file).
+# w2,w3"), GPU_CHECK_MD (also write the table to this file),
+# GPU_CHECK_SECONDS (480: the whole call's time; gpu_check.py gets what the
+# packages and the build left of it, and skips workloads it cannot finish).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +35,8 @@ case "${1:-}" in
 esac
 jobs="$(nproc 2>/dev/null || echo 2)"
 start=$(date +%s)
+seconds="${GPU_CHECK_SECONDS:-480}"
+left() { local l=$(( seconds - ($(date +%s) - start) - 10 )); echo $(( l < 60 ? 60 : l )); }
 say() { echo "gpu-check [$(( $(date +%s) - start )) s]: $*"; }
 
 # The Python that runs the check: torch with CUDA where there is one.
@@ -71,12 +75,18 @@ if [ "$mode" = prebuilt ]; then
   py="$(pick_python)"
   say "prebuilt libraries in $work; python $py"
   gpu_list
-  exec "$py" bench/gpu_check.py --prebuilt --work "$work" --jobs "$jobs" "${extra[@]}"
+  exec "$py" bench/gpu_check.py --prebuilt --require-gpu --work "$work" --jobs "$jobs" \
+    --budget "$(left)" "${extra[@]}"
 fi
 
 build="${1:-build}"
 say "installing packages (scripts/install-deps.sh)"
-scripts/install-deps.sh
+if ! scripts/install-deps.sh; then
+  echo "gpu-check: cannot install the packages here (no package registry?); compile elsewhere" \
+    "with bench/gpu-check.sh --prepare, then run bench/gpu-check.sh --prebuilt DIR here" \
+    "(docs/gpu.md)" >&2
+  exit 1
+fi
 say "configuring $build"
 cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 say "building dyncc and dyncc-opt (-j$jobs)"
@@ -101,4 +111,5 @@ if [ "$mode" = prepare ]; then
   exit $rc
 fi
 
-exec "$py" bench/gpu_check.py --dyncc "$dyncc" --work "$work" --jobs "$jobs" "${extra[@]}"
+exec "$py" bench/gpu_check.py --dyncc "$dyncc" --work "$work" --jobs "$jobs" \
+  --budget "$(left)" "${extra[@]}"

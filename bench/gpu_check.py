@@ -363,9 +363,15 @@ def sync(a):
         torch.cuda.synchronize()
 
 
-def median_ms(fn, warmup, runs):
-    for _ in range(warmup):
+def median_ms(fn, warmup, runs, seconds=15.0):
+    """Median of `runs` timed runs after `warmup` (at least one); fewer runs
+    (at least 3) when they would take more than `seconds`."""
+    t0 = time.perf_counter()
+    fn()
+    one = time.perf_counter() - t0
+    for _ in range(warmup - 1):
         fn()
+    runs = max(3, min(runs, int(seconds / max(one, 1e-9))))
     t = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -922,7 +928,8 @@ def main():
             return n, 0, "", 0.0
         argv = [sys.executable, os.path.join(ROOT, script)] + opts + \
             ["--out-dir", a.models, "--name", n]
-        rc, out, sec = run_cmd(argv, 600, child_env(a.work))
+        limit = 600 if not a.budget else max(30, int(t_start + a.budget - time.time()))
+        rc, out, sec = run_cmd(argv, limit, child_env(a.work))
         return n, rc, out, sec
     gen_ok = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(a.jobs, len(names)))) as ex:
@@ -1082,7 +1089,8 @@ def main():
     lines = [f"## dyncc GPU check ({date}, {gpu_text}; CPU {cpu_name()}, {threads} threads)", "",
              "Each workload compiled twice by dyncc (`--target=host`, `--target=cuda`), run on the "
              "same inputs; decisions compared exactly, outputs to 1e-3 (max |cuda - cpu| / "
-             f"max(1, |cpu|)). Median of {a.runs} runs after {a.warmup} warm-ups, ms; \"first\": "
+             f"max(1, |cpu|)). Median of {a.runs} runs (fewer, at least 3, where they would take over "
+             f"15 s) after {a.warmup} warm-ups, ms; \"first\": "
              "the first run of a fresh CUDA model. PyTorch eager on the GPU: float32, no_grad, "
              "synchronized after each run.", "",
              "| workload | check | decisions (CUDA = CPU) | max diff | CPU lib | CUDA lib | "

@@ -38,6 +38,7 @@ namespace {
 // 2 cores, 1 MiB L2 per core, 32 MiB shared L3; docs/performance.md).
 constexpr int kDotMaxM = 8;    // transposed B: Dot beats packing + Tiled
 constexpr int kDotTasks = 4;   // parallel tasks of a Dot GEMM (per batch)
+constexpr int kDotGroup = 16;  // rows of B per group (independent sums)
 constexpr int64_t kDotParallelMacs = 1 << 16; // smaller Dot GEMMs run serially
 constexpr int kStreamMaxM = 8; // B [K, N]: Stream can beat Tiled up to here:
 constexpr double kStreamMinBBytes = 12.0 * (1 << 20); // once B leaves L3
@@ -257,7 +258,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     // A group of B rows x all of A's rows at a time: every vector of B is
     // loaded once for all M rows, and groups x M independent sums hide the
     // FMA latency.
-    const int group = std::max(1, std::min({8, 24 / shape.M, shape.N}));
+    const int group = std::max(1, std::min({kDotGroup, 24 / shape.M, shape.N}));
     // Few, large tasks: at batch 1 a GEMV is a few microseconds, and many
     // small tasks spend it waking and handing out work.
     const int perTask =
