@@ -137,6 +137,24 @@ Value castToI32(OpBuilder &b, Location loc, Value v) {
       .getResult(0);
 }
 
+/// Inside a linalg.generic body: table[row, linalg.index(colLoop)] for an
+/// i32 `row` that may be -1 (no token), and whether it is a real row (the
+/// gather clamps, so -1 reads row 0; the caller selects it away).
+std::pair<Value, Value> gatherRow(OpBuilder &b, Location loc, Value table,
+                                  Value row, unsigned colLoop) {
+  Value r = b.create<arith::IndexCastOp>(loc, b.getIndexType(), row);
+  Value col = b.create<linalg::IndexOp>(loc, colLoop);
+  Value v = b.create<tensor::ExtractOp>(loc, table, ValueRange{r, col});
+  Value valid = b.create<arith::CmpIOp>(
+      loc, arith::CmpIPredicate::sge, row,
+      b.create<arith::ConstantIntOp>(loc, 0, 32));
+  return {v, valid};
+}
+
+Value zeroFloat(OpBuilder &b, Location loc) {
+  return b.create<arith::ConstantFloatOp>(loc, APFloat(0.0f), b.getF32Type());
+}
+
 /// Clones the expert body with static shapes, batched over `layout.batch`.
 /// `params` are the [E, ...] expert parameters; in dropless mode
 /// `blockExpert` ([NB] i32) maps a batch element to its expert.
@@ -419,19 +437,10 @@ private:
                  b.getMultiDimIdentityMap(3)},
              parallel(3),
              [&](OpBuilder &nb, Location nloc, ValueRange args) {
-               Value token = args[0];
-               Value row = nb.create<arith::IndexCastOp>(
-                   nloc, nb.getIndexType(), token);
-               Value col = nb.create<linalg::IndexOp>(nloc, 2);
-               Value v = nb.create<tensor::ExtractOp>(nloc, x,
-                                                      ValueRange{row, col});
-               Value zeroI = nb.create<arith::ConstantIntOp>(nloc, 0, 32);
-               Value valid = nb.create<arith::CmpIOp>(
-                   nloc, arith::CmpIPredicate::sge, token, zeroI);
-               Value zeroF = nb.create<arith::ConstantFloatOp>(
-                   nloc, APFloat(0.0f), cast<FloatType>(f32));
+               auto [v, valid] = gatherRow(nb, nloc, x, args[0], 2);
                nb.create<linalg::YieldOp>(
-                   nloc, nb.create<arith::SelectOp>(nloc, valid, v, zeroF)
+                   nloc, nb.create<arith::SelectOp>(nloc, valid, v,
+                                                    zeroFloat(nb, nloc))
                              .getResult());
              })
             .getResult(0);
@@ -468,19 +477,11 @@ private:
                                            utils::IteratorType::parallel,
                                            utils::IteratorType::reduction},
              [&](OpBuilder &nb, Location nloc, ValueRange args) {
-               Value slot = args[0], w = args[1], acc = args[2];
-               Value row = nb.create<arith::IndexCastOp>(
-                   nloc, nb.getIndexType(), slot);
-               Value col = nb.create<linalg::IndexOp>(nloc, 1);
-               Value v = nb.create<tensor::ExtractOp>(nloc, ydFlat,
-                                                      ValueRange{row, col});
-               Value zeroI = nb.create<arith::ConstantIntOp>(nloc, 0, 32);
-               Value valid = nb.create<arith::CmpIOp>(
-                   nloc, arith::CmpIPredicate::sge, slot, zeroI);
-               Value zeroF = nb.create<arith::ConstantFloatOp>(
-                   nloc, APFloat(0.0f), cast<FloatType>(f32));
+               Value w = args[1], acc = args[2];
+               auto [v, valid] = gatherRow(nb, nloc, ydFlat, args[0], 1);
                Value term = nb.create<arith::SelectOp>(
-                   nloc, valid, nb.create<arith::MulFOp>(nloc, w, v), zeroF);
+                   nloc, valid, nb.create<arith::MulFOp>(nloc, w, v),
+                   zeroFloat(nb, nloc));
                nb.create<linalg::YieldOp>(
                    nloc, nb.create<arith::AddFOp>(nloc, acc, term).getResult());
              })
