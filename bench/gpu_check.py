@@ -1110,15 +1110,17 @@ def main():
                      f"{ms(r.get('cuda_ms'))} | {ms(r.get('cuda_first_ms'))} | "
                      f"{ms(r.get('eager_ms'))} | {ratio(r.get('cpu_ms'), r.get('cuda_ms'))} | "
                      f"{ratio(r.get('eager_ms'), r.get('cuda_ms'))} |")
-        if r.get("eager_note"):
-            notes.append(f"- {n}: {r.get('detail', '')}; {r['eager_note']}")
+        if r.get("detail") or r.get("eager_note"):
+            create = (f"; CUDA model created in {r['cuda_create_ms']:.0f} ms"
+                      if r.get("cuda_create_ms") is not None else "")
+            notes.append(f"- {n}: {r.get('detail', '')}{create}; {r.get('eager_note', '')}")
         for p in r.get("problems", [])[:3]:
             notes.append(f"- {n}: problem: {p}")
     text = "\n".join(lines + ([""] + notes if notes else []))
     log("")
     log(text)
-    if a.md:
-        with open(a.md, "w") as f:
+    for path in filter(None, (a.md, os.path.join(a.work, "gpu-check.md"))):
+        with open(path, "w") as f:
             f.write(text + "\n")
     log("")
     log(f"gpu_check: {'FAILED' if failed else 'passed'} in {time.time() - t_start:.0f} s")

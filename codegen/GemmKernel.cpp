@@ -38,7 +38,7 @@ namespace {
 // 2 cores, 1 MiB L2 per core, 32 MiB shared L3; docs/performance.md).
 constexpr int kDotMaxM = 8;    // transposed B: Dot beats packing + Tiled
 constexpr int kDotTasks = 4;   // parallel tasks of a Dot GEMM (per batch)
-constexpr int kDotGroup = 16;  // rows of B per group (independent sums)
+constexpr int kDotGroup = 8;  // rows of B per group (independent sums)
 constexpr int64_t kDotParallelMacs = 1 << 16; // smaller Dot GEMMs run serially
 constexpr int kStreamMaxM = 8; // B [K, N]: Stream can beat Tiled up to here:
 constexpr double kStreamMinBBytes = 12.0 * (1 << 20); // once B leaves L3
