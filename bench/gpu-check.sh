@@ -71,7 +71,10 @@ if [ -n "${GPU_CHECK_MD:-}" ]; then extra+=(--md "$GPU_CHECK_MD"); fi
 
 if [ "$mode" = prebuilt ]; then
   work="${1:?usage: bench/gpu-check.sh --prebuilt DIR (made by --prepare)}"
-  [ -d "$work/cuda" ] || { echo "gpu-check: $work/cuda is missing (bench/gpu-check.sh --prepare makes it)" >&2; exit 2; }
+  if [ ! -d "$work/cuda" ]; then
+    echo "gpu-check: $work/cuda is missing (bench/gpu-check.sh --prepare makes it)" >&2
+    exit 2
+  fi
   py="$(pick_python)"
   say "prebuilt libraries in $work; python $py"
   gpu_list
@@ -107,7 +110,8 @@ if [ "$mode" = prepare ]; then
   rc=$?
   set -e
   rm -rf "$work/results"
-  say "$work holds $(du -sh "$work" | cut -f1) to carry; on the GPU machine: bench/gpu-check.sh --prebuilt $work"
+  say "$work holds $(du -sh "$work" | cut -f1) to carry;" \
+    "on the GPU machine: bench/gpu-check.sh --prebuilt $work"
   exit $rc
 fi
 
