@@ -77,6 +77,11 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
+
+import dynrt_ctypes  # noqa: E402
+from dynrt_ctypes import DEVICE_CPU, DEVICE_CUDA, RouteReport, RunReport, SkipReport  # noqa: E402
+
 TOL = 1e-3
 NEAR_TIE = 1e-3
 
@@ -113,186 +118,34 @@ def log(*a):
 
 
 # ---------------------------------------------------------------------------
-# The C API (runtime/dynrt.h), through ctypes
+# The C API (runtime/dynrt.h), through runtime/python/dynrt_ctypes.py
 
 
-def header_abi_version():
-    try:
-        with open(os.path.join(ROOT, "runtime", "dynrt.h")) as f:
-            m = re.search(r"#define\s+DYNRT_MODEL_ABI_VERSION\s+(\d+)", f.read())
-        return int(m.group(1)) if m else None
-    except OSError:
-        return None
-
-
-class ParamSpec(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
-                ("shape", ctypes.c_int64 * 8)]
-
-
-class RouteDesc(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("num_tokens", ctypes.c_int32),
-                ("num_experts", ctypes.c_int32), ("experts_per_token", ctypes.c_int32)]
-
-
-class SkipDesc(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("sequence_length", ctypes.c_int32),
-                ("budget", ctypes.c_int32), ("num_actions", ctypes.c_int32)]
-
-
-class ModelDesc(ctypes.Structure):
-    # ABI 4; `device` is read only from descriptors of ABI >= 4.
-    _fields_ = [("abi_version", ctypes.c_uint32), ("name", ctypes.c_char_p),
-                ("num_inputs", ctypes.c_int32), ("inputs", ctypes.POINTER(ParamSpec)),
-                ("num_outputs", ctypes.c_int32), ("outputs", ctypes.POINTER(ParamSpec)),
-                ("num_weights", ctypes.c_int32), ("weights", ctypes.POINTER(ParamSpec)),
-                ("num_kernels", ctypes.c_int32), ("kernels", ctypes.c_void_p),
-                ("arena_bytes", ctypes.c_uint64), ("entry", ctypes.c_void_p),
-                ("num_params", ctypes.c_int32), ("params", ctypes.c_void_p),
-                ("exit_layer_output", ctypes.c_int32),
-                ("embedded_weights", ctypes.c_void_p), ("embedded_weights_size", ctypes.c_uint64),
-                ("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteDesc)),
-                ("num_skips", ctypes.c_int32), ("skips", ctypes.POINTER(SkipDesc)),
-                ("device", ctypes.c_int32)]
-
-
-class Options(ctypes.Structure):
-    # dynrt_model_options_t (num_threads, device) with room for later fields:
-    # dynrt_model_options_initialize fills what the runtime knows.
-    _fields_ = [("num_threads", ctypes.c_int32), ("device", ctypes.c_int32),
-                ("_reserved", ctypes.c_byte * 56)]
-
-
-class RouteReport(ctypes.Structure):
-    _fields_ = [("num_tokens", ctypes.c_int32), ("num_experts", ctypes.c_int32),
-                ("experts_per_token", ctypes.c_int32), ("dropped", ctypes.c_uint64),
-                ("tokens_per_expert", ctypes.POINTER(ctypes.c_uint64)),
-                ("assignment", ctypes.POINTER(ctypes.c_int32))]
-
-
-class SkipReport(ctypes.Structure):
-    _fields_ = [("steps", ctypes.c_int32), ("capacity", ctypes.c_int32),
-                ("trace", ctypes.POINTER(ctypes.c_int32))]
-
-
-class RunReport(ctypes.Structure):
-    _fields_ = [("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteReport)),
-                ("num_skips", ctypes.c_int32), ("skips", ctypes.POINTER(SkipReport))]
-
-
-DEVICE_CPU, DEVICE_CUDA = 0, 1
-
-
-def np_dtypes():
-    import numpy as np
-    return {0: np.float32, 1: np.float64, 4: np.int8, 5: np.uint8, 6: np.int16, 7: np.int32,
-            8: np.int64, 9: np.bool_}
-
-
-def cuda_available(lib):
-    """(True, "") or (False, why) from dynrt_cuda_available of a loaded CDLL."""
-    if not hasattr(lib, "dynrt_cuda_available"):
-        return False, "the runtime has no dynrt_cuda_available (built before --target=cuda)"
-    lib.dynrt_cuda_available.restype = ctypes.c_void_p
-    lib.dynrt_status_message.restype = ctypes.c_char_p
-    lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
-    lib.dynrt_status_free.argtypes = [ctypes.c_void_p]
-    st = lib.dynrt_cuda_available()
-    if not st:
-        return True, ""
-    msg = lib.dynrt_status_message(st).decode(errors="replace")
-    lib.dynrt_status_free(st)
-    return False, msg
-
-
-class Library:
+class Library(dynrt_ctypes.Library):
     """A model library compiled by dyncc --shared (its runtime included)."""
 
     def __init__(self, path, name):
-        import numpy as np
-        self.np = np
-        self.path = path
-        self.lib = lib = ctypes.CDLL(path)
-        self.desc_ptr = ctypes.addressof(ctypes.c_char.in_dll(lib, f"{name}_desc"))
-        self.desc = ModelDesc.from_address(self.desc_ptr)
-        lib.dynrt_status_message.restype = ctypes.c_char_p
-        lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
-        lib.dynrt_status_free.argtypes = [ctypes.c_void_p]
-        for f in ("dynrt_model_create_from_file", "dynrt_model_run_ex", "dynrt_model_run",
-                  "dynrt_model_set_param"):
-            getattr(lib, f).restype = ctypes.c_void_p
-        lib.dynrt_model_run_ex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                           ctypes.POINTER(RunReport)]
-        lib.dynrt_model_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        lib.dynrt_model_set_param.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
-                                              ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]
-        lib.dynrt_model_destroy.argtypes = [ctypes.c_void_p]
-        self.abi = self.desc.abi_version
-        self.device = self.desc.device if self.abi >= 4 else 0
-        dt = np_dtypes()
-        self.inputs = self._specs(self.desc.num_inputs, self.desc.inputs, dt)
-        self.outputs = self._specs(self.desc.num_outputs, self.desc.outputs, dt)
-        self.model = None
+        super().__init__(path, name)
         self.first_ms = None  # the first run in this process (CUDA: PTX JIT, module load)
-
-    @staticmethod
-    def _specs(n, arr, dt):
-        return [(arr[i].name.decode(), dt.get(arr[i].dtype), tuple(arr[i].shape[:arr[i].rank]))
-                for i in range(n)]
-
-    def status(self, st):
-        if not st:
-            return None
-        msg = self.lib.dynrt_status_message(st).decode(errors="replace")
-        self.lib.dynrt_status_free(st)
-        return msg
-
-    def check(self, st, what):
-        msg = self.status(st)
-        if msg is not None:
-            raise RuntimeError(f"{what}: {msg}")
-
-    def create(self, weights, device, threads):
-        opts = Options()
-        if hasattr(self.lib, "dynrt_model_options_initialize"):
-            self.lib.dynrt_model_options_initialize(ctypes.byref(opts))
-        opts.num_threads = threads
-        if self.abi >= 4:
-            opts.device = device
-        m = ctypes.c_void_p()
-        self.check(self.lib.dynrt_model_create_from_file(
-            ctypes.c_void_p(self.desc_ptr), ctypes.byref(opts), weights.encode(), ctypes.byref(m)),
-            f"dynrt_model_create_from_file ({os.path.basename(self.path)})")
-        self.model = m
-
-    def destroy(self):
-        if self.model:
-            self.lib.dynrt_model_destroy(self.model)
-            self.model = None
-
-    def set_param(self, name, values):
-        v = self.np.ascontiguousarray(self.np.asarray(values, self.np.float32).reshape(-1))
-        self.check(self.lib.dynrt_model_set_param(
-            self.model, name.encode(), v.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), v.size),
-            f"dynrt_model_set_param {name}")
 
     def arrange(self, named):
         """The inputs in the descriptor's order from {name: array}."""
+        import numpy as np
         out = []
         for n, dt, shape in self.inputs:
             if n not in named:
                 raise RuntimeError(f"the library takes an input {n!r} the workload does not have")
-            a = self.np.asarray(named[n])
-            if a.size != int(self.np.prod(shape, dtype=self.np.int64)):
+            a = np.asarray(named[n])
+            if a.size != int(np.prod(shape, dtype=np.int64)):
                 raise RuntimeError(f"input {n}: the data has shape {a.shape}, the library "
                                    f"expects {shape}")
-            out.append(self.np.ascontiguousarray(a.astype(dt, copy=False).reshape(shape)))
+            out.append(np.ascontiguousarray(a.astype(dt, copy=False).reshape(shape)))
         return out
 
-    def run(self, inputs, route_k=None, skip_capacity=None):
+    def run_reported(self, inputs, route_k=None, skip_capacity=None):
         """Runs on the arranged inputs. Returns (status message or None, outputs,
         report dict)."""
-        np = self.np
+        import numpy as np
         ys = [np.full(shape, np.nan, dt) if np.dtype(dt).kind == "f" else
               np.full(shape, -7, dt) for _, dt, shape in self.outputs]
         rep = {}
@@ -313,10 +166,8 @@ class Library:
             s = SkipReport(-7, skip_capacity, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)))
             keep += [buf, s]
             rr.num_skips, rr.skips = 1, ctypes.pointer(s)
-        ip = (ctypes.c_void_p * max(1, len(inputs)))(*[a.ctypes.data for a in inputs])
-        op = (ctypes.c_void_p * max(1, len(ys)))(*[a.ctypes.data for a in ys])
         t0 = time.perf_counter()
-        msg = self.status(self.lib.dynrt_model_run_ex(self.model, ip, op, ctypes.byref(rr)))
+        msg = self.try_run(inputs, ys, rr)
         if self.first_ms is None:
             self.first_ms = (time.perf_counter() - t0) * 1e3
         if rr.num_routes:
@@ -329,21 +180,6 @@ class Library:
             steps = int(s.steps)
             rep["skip"] = dict(steps=steps, trace=keep[-2][:max(0, min(steps, skip_capacity))].copy())
         return msg, ys, rep
-
-    def runner(self, inputs):
-        """A function running the model on these inputs (no report), for timing."""
-        np = self.np
-        ys = [np.empty(shape, dt) for _, dt, shape in self.outputs]
-        ip = (ctypes.c_void_p * max(1, len(inputs)))(*[a.ctypes.data for a in inputs])
-        op = (ctypes.c_void_p * max(1, len(ys)))(*[a.ctypes.data for a in ys])
-        keep = (inputs, ys, ip, op)
-        run, model, check = self.lib.dynrt_model_run, self.model, self.check
-
-        def go(_keep=keep):
-            st = run(model, ip, op)
-            if st:
-                check(st, "run")
-        return go
 
 
 # ---------------------------------------------------------------------------
@@ -454,8 +290,8 @@ def child_moe(a, name, models, cpu, gpu, res):
     for i in range(N):
         ins_c = cpu.arrange({"x": x_all[i]})
         ins_g = gpu.arrange({"x": x_all[i]})
-        ec, yc, rc = cpu.run(ins_c, route_k=True)
-        eg, yg, rg = gpu.run(ins_g, route_k=True)
+        ec, yc, rc = cpu.run_reported(ins_c, route_k=True)
+        eg, yg, rg = gpu.run_reported(ins_g, route_k=True)
         if ec or eg:
             res["problems"].append(f"case {i}: run failed: cpu {ec!r}, cuda {eg!r}")
             continue
@@ -522,7 +358,7 @@ def child_moe(a, name, models, cpu, gpu, res):
             return y
         y = go().cpu().numpy()
         return go, f"eager vs cpu library {close(y, yc0[0]):.2g}"
-    _, yc0, _ = cpu.run(bench_inputs[0])
+    _, yc0, _ = cpu.run_reported(bench_inputs[0])
     return bench_inputs, eager
 
 
@@ -577,8 +413,8 @@ def child_early_exit(a, name, models, cpu, gpu, res):
     K = x_all.shape[0]
     near, worst, nsame, total, ref_agree = 0, 0.0, 0, 0, 0
     for i in range(K):
-        ec, yc, _ = cpu.run(cpu.arrange({"x": x_all[i]}))
-        eg, yg, _ = gpu.run(gpu.arrange({"x": x_all[i]}))
+        ec, yc, _ = cpu.run_reported(cpu.arrange({"x": x_all[i]}))
+        eg, yg, _ = gpu.run_reported(gpu.arrange({"x": x_all[i]}))
         if ec or eg:
             res["problems"].append(f"case {i}: run failed: cpu {ec!r}, cuda {eg!r}")
             continue
@@ -607,7 +443,7 @@ def child_early_exit(a, name, models, cpu, gpu, res):
                      f"{kind} threshold {default.reshape(-1).tolist()}")
     x0 = x_all[0]
     bench_inputs = cpu.arrange({"x": x0}), gpu.arrange({"x": x0})
-    _, y0, _ = cpu.run(bench_inputs[0])
+    _, y0, _ = cpu.run_reported(bench_inputs[0])
 
     def eager():
         import torch
@@ -655,8 +491,8 @@ def child_skim(a, name, models, cpu, gpu, res):
         d.update({k: v[i] for k, v in extra.items()})
         return d
     for i in range(N):
-        ec, yc, rc = cpu.run(cpu.arrange(named(i)), skip_capacity=B)
-        eg, yg, rg = gpu.run(gpu.arrange(named(i)), skip_capacity=B)
+        ec, yc, rc = cpu.run_reported(cpu.arrange(named(i)), skip_capacity=B)
+        eg, yg, rg = gpu.run_reported(gpu.arrange(named(i)), skip_capacity=B)
         if ec or eg:
             res["problems"].append(f"case {i}: run failed: cpu {ec!r}, cuda {eg!r}")
             continue
@@ -684,7 +520,7 @@ def child_skim(a, name, models, cpu, gpu, res):
         res["problems"].append(f"final states differ by {worst:.3g} (> {TOL})")
     res["detail"] = f"final state {worst:.2g}; budget {B}"
     bench_inputs = cpu.arrange(named(0)), gpu.arrange(named(0))
-    _, y0, r0 = cpu.run(bench_inputs[0], skip_capacity=B)
+    _, y0, r0 = cpu.run_reported(bench_inputs[0], skip_capacity=B)
 
     def eager():
         meta_cfg = json.loads(str(exp["config"]))
@@ -730,7 +566,7 @@ def run_child(a):
         gpu = Library(lib_path(a.work, "cpu" if a.fake_gpu else "cuda", name), name)
         gdev = DEVICE_CPU if a.fake_gpu else DEVICE_CUDA
         a.eager_device = "cpu" if a.fake_gpu else "cuda"
-        want_abi = header_abi_version()
+        want_abi = dynrt_ctypes.ABI_VERSION
         for lib, dev in ((cpu, DEVICE_CPU), (gpu, gdev)):
             if want_abi is not None and lib.abi != want_abi:
                 res["problems"].append(f"{os.path.basename(lib.path)}: descriptor ABI {lib.abi}, "
@@ -742,9 +578,9 @@ def run_child(a):
                                    f"{cpu.outputs}, cuda {gpu.inputs} -> {gpu.outputs}")
         if res["problems"]:
             return save()
-        cpu.create(weights, DEVICE_CPU, a.threads)
+        cpu.create(weights, num_threads=a.threads, device=DEVICE_CPU)
         t0 = time.perf_counter()
-        gpu.create(weights, gdev, a.threads)
+        gpu.create(weights, num_threads=a.threads, device=gdev)
         res["cuda_create_ms"] = (time.perf_counter() - t0) * 1e3
         fn = {"moe": child_moe, "early_exit": child_early_exit, "skim": child_skim}[kind]
         bench_inputs, eager = fn(a, name, a.models, cpu, gpu, res)
@@ -787,9 +623,9 @@ def run_child(a):
 def probe(a, so):
     """Runs dynrt_cuda_available of library `so` in a child: (ok, message)."""
     code = ("import ctypes, json, sys\nsys.path.insert(0, sys.argv[2])\n"
-            "from gpu_check import cuda_available\n"
+            "from dynrt_ctypes import cuda_available\n"
             "print(json.dumps(cuda_available(ctypes.CDLL(sys.argv[1]))))")
-    rc, out, _ = run_cmd([sys.executable, "-c", code, so, os.path.dirname(os.path.abspath(__file__))],
+    rc, out, _ = run_cmd([sys.executable, "-c", code, so, os.path.dirname(dynrt_ctypes.__file__)],
                          120, child_env(a.work))
     if rc != 0:
         return False, f"probing the CUDA driver failed (exit status {rc}): {first_error(out)}"

@@ -36,7 +36,6 @@ lowered yet), that row reports the error and the eager side alone.
 """
 
 import argparse
-import ctypes
 import os
 import shutil
 import statistics
@@ -47,6 +46,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
+sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 
 import make_moe  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 from reference import EagerMoE  # noqa: E402
@@ -54,44 +54,25 @@ from reference import EagerMoE  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-
-class Options(ctypes.Structure):
-    _fields_ = [("num_threads", ctypes.c_int32), ("device", ctypes.c_int32)]
+import dynrt_ctypes  # noqa: E402
 
 
 # Runs a compiled model once on zero inputs in a child process, so that a
 # library that crashes (a runtime without dyn.route's builtin, say) is
 # reported instead of killing the benchmark.
 SMOKE = r"""
-import ctypes, sys
+import sys
 import numpy as np
-so, name, weights = sys.argv[1:4]
-class Spec(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
-                ("shape", ctypes.c_int64 * 8)]
-class Desc(ctypes.Structure):
-    _fields_ = [("abi_version", ctypes.c_uint32), ("name", ctypes.c_char_p),
-                ("num_inputs", ctypes.c_int32), ("inputs", ctypes.POINTER(Spec)),
-                ("num_outputs", ctypes.c_int32), ("outputs", ctypes.POINTER(Spec))]
-lib = ctypes.CDLL(so)
-lib.dynrt_status_message.restype = ctypes.c_char_p
-lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
-lib.dynrt_model_create_from_file.restype = ctypes.c_void_p
-lib.dynrt_model_run.restype = ctypes.c_void_p
-addr = ctypes.addressof(ctypes.c_char.in_dll(lib, name + "_desc"))
-d = Desc.from_address(addr)
-DT = {0: np.float32, 1: np.float64, 7: np.int32, 8: np.int64}
-def arrays(n, specs):
-    return [np.zeros(tuple(specs[i].shape[:specs[i].rank]), DT[specs[i].dtype]) for i in range(n)]
-ins, outs = arrays(d.num_inputs, d.inputs), arrays(d.num_outputs, d.outputs)
-m = ctypes.c_void_p()
-st = lib.dynrt_model_create_from_file(ctypes.c_void_p(addr), None, weights.encode(), ctypes.byref(m))
-if st:
-    sys.exit("create: " + lib.dynrt_status_message(st).decode())
-st = lib.dynrt_model_run(m, (ctypes.c_void_p * len(ins))(*[a.ctypes.data for a in ins]),
-                         (ctypes.c_void_p * len(outs))(*[a.ctypes.data for a in outs]))
-if st:
-    sys.exit("run: " + lib.dynrt_status_message(st).decode())
+so, name, weights, where = sys.argv[1:5]
+sys.path.insert(0, where)
+from dynrt_ctypes import Library
+L = Library(so, name)
+try:
+    L.create(weights)
+    L.run([np.zeros(shape, dt) for _, dt, shape in L.inputs],
+          [np.zeros(shape, dt) for _, dt, shape in L.outputs])
+except RuntimeError as e:
+    sys.exit(str(e))
 """
 
 
@@ -107,41 +88,20 @@ class Compiled:
             raise RuntimeError(err[0] if err else f"dyncc exited with {p.returncode}")
         self.stats = p.stdout
         so = os.path.join(work, "lib", f"lib{name}.so")
-        p = subprocess.run([sys.executable, "-c", SMOKE, so, name, weights],
+        p = subprocess.run([sys.executable, "-c", SMOKE, so, name, weights,
+                            os.path.dirname(dynrt_ctypes.__file__)],
                            capture_output=True, text=True)
         if p.returncode:
             err = (p.stderr or p.stdout).strip().splitlines()
             why = (err[-1] if err else f"killed by signal {-p.returncode}" if p.returncode < 0
                    else f"exit status {p.returncode}")
             raise RuntimeError(f"the compiled model fails to run ({why})")
-        self.lib = lib = ctypes.CDLL(so)
-        lib.dynrt_status_message.restype = ctypes.c_char_p
-        lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
-        for f in ("dynrt_model_create_from_file", "dynrt_model_run"):
-            getattr(lib, f).restype = ctypes.c_void_p
-        lib.dynrt_model_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        desc = ctypes.addressof(ctypes.c_char.in_dll(lib, f"{name}_desc"))
-        opts = Options()
-        lib.dynrt_model_options_initialize(ctypes.byref(opts))
-        opts.num_threads = threads
-        self.model = ctypes.c_void_p()
-        self.check(lib.dynrt_model_create_from_file(ctypes.c_void_p(desc), ctypes.byref(opts),
-                                                    weights.encode(), ctypes.byref(self.model)))
-
-    def check(self, st):
-        if st:
-            raise RuntimeError(self.lib.dynrt_status_message(st).decode())
+        self.lib = dynrt_ctypes.Library(so, name)
+        self.lib.create(weights, num_threads=threads)
 
     def bind(self, inputs, outputs):
         """A function that runs the model on these arrays."""
-        self._keep = (inputs, outputs)
-        ip = (ctypes.c_void_p * len(inputs))(*[a.ctypes.data for a in inputs])
-        op = (ctypes.c_void_p * len(outputs))(*[a.ctypes.data for a in outputs])
-        run, model, check = self.lib.dynrt_model_run, self.model, self.check
-
-        def go():
-            check(run(model, ip, op))
-        return go
+        return self.lib.runner(inputs, outputs)
 
 
 def cpu_busy():

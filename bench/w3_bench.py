@@ -43,13 +43,15 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "skim"))
-sys.path.insert(0, os.path.join(ROOT, "test", "skim"))
+sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 
 import make_skim  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
+
+import dynrt_ctypes  # noqa: E402
 
 
 class EagerSkimRNN(nn.Module):
@@ -96,10 +98,6 @@ class EagerSkimRNN(nn.Module):
         return h, c
 
 
-class Options(ctypes.Structure):
-    _fields_ = [("num_threads", ctypes.c_int32), ("_reserved", ctypes.c_byte * 60)]
-
-
 class Compiled:
     """The model compiled by dyncc --shared, loaded through ctypes."""
 
@@ -111,43 +109,21 @@ class Compiled:
             err = [ln for ln in (p.stderr or p.stdout).strip().splitlines() if "error" in ln]
             raise RuntimeError(err[0] if err else f"dyncc exited with {p.returncode}")
         so = os.path.join(work, "lib", f"lib{name}.so")
-        import check_skip  # the ctypes structures of runtime/dynrt.h
-        self.cs = check_skip
-        self.L = L = check_skip.Library(so, name)
-        lib = L.lib
-        opts = Options()
-        lib.dynrt_model_options_initialize(ctypes.byref(opts))
-        opts.num_threads = threads
-        self.model = ctypes.c_void_p()
-        L.check(lib.dynrt_model_create_from_file(ctypes.c_void_p(L.desc_ptr), ctypes.byref(opts),
-                                                 weights.encode(), ctypes.byref(self.model)),
-                "dynrt_model_create_from_file")
+        self.L = dynrt_ctypes.Library(so, name)
+        self.L.create(weights, num_threads=threads)
 
     def run_traced(self, x, budget, H):
         """(h, c, steps, trace [steps, 3])"""
-        cs, L = self.cs, self.L
         h, c = np.full(H, np.nan, np.float32), np.full(H, np.nan, np.float32)
         buf = np.full((budget, 3), -7, np.int32)
-        rep = cs.SkipReport(-7, budget, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)))
-        rr = cs.RunReport(0, None, 1, ctypes.pointer(rep))
-        ip = (ctypes.c_void_p * 1)(x.ctypes.data)
-        op = (ctypes.c_void_p * 2)(h.ctypes.data, c.ctypes.data)
-        L.check(L.lib.dynrt_model_run_ex(self.model, ip, op, ctypes.byref(rr)), "run")
+        rep = dynrt_ctypes.SkipReport(-7, budget,
+                                      buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)))
+        self.L.run([x], [h, c], dynrt_ctypes.RunReport(0, None, 1, ctypes.pointer(rep)))
         return h, c, rep.steps, buf[:rep.steps]
 
     def bind(self, x, H):
         """A function that runs the model on x (no report)."""
-        h, c = np.empty(H, np.float32), np.empty(H, np.float32)
-        self._keep = (x, h, c)
-        ip = (ctypes.c_void_p * 1)(x.ctypes.data)
-        op = (ctypes.c_void_p * 2)(h.ctypes.data, c.ctypes.data)
-        run, model, L = self.L.lib.dynrt_model_run, self.model, self.L
-
-        def go():
-            st = run(model, ip, op)
-            if st:
-                L.check(st, "run")
-        return go
+        return self.L.runner([x], [np.empty(H, np.float32), np.empty(H, np.float32)])
 
 
 def timed(fn, count):

@@ -7,7 +7,6 @@ the C API (ctypes) and compares the exit layers exactly and the logits to
 
   check_criteria.py DYNCC WORKDIR CRITERION [make_early_exit options...]
 """
-import ctypes
 import os
 import subprocess
 import sys
@@ -15,6 +14,10 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
+
+from dynrt_ctypes import Library, ModelStats  # noqa: E402
+
 PARAM = {"patience": "patience", "per_class": "class_thresholds"}
 
 
@@ -28,35 +31,20 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([dyncc, "compile", f"{work}/{name}.mlir", "-o", f"{work}/lib/{name}",
                     "--shared"], check=True)
-    lib = ctypes.CDLL(f"{work}/lib/lib{name}.so")
-    desc = ctypes.addressof(ctypes.c_char.in_dll(lib, f"{name}_desc"))
-    lib.dynrt_status_message.restype = ctypes.c_char_p
-
-    def check(status):
-        if status:
-            raise RuntimeError(lib.dynrt_status_message(ctypes.c_void_p(status)).decode())
-
-    model = ctypes.c_void_p()
-    check(lib.dynrt_model_create_from_file(ctypes.c_void_p(desc), None,
-                                           f"{work}/{name}.safetensors".encode(),
-                                           ctypes.byref(model)))
+    L = Library(f"{work}/lib/lib{name}.so", name)
+    L.create(f"{work}/{name}.safetensors")
     xs = np.load(f"{work}/{name}.x.npy").astype(np.float32)
     want = np.load(f"{work}/{name}.expected.npz")
     thresholds, layers, logits = want["thresholds"], want["exit_layer"], want["logits"]
-    param = PARAM.get(criterion, "theta").encode()
+    param = PARAM.get(criterion, "theta")
     mismatches, worst, hist = 0, 0.0, {}
     for t in range(len(thresholds)):
-        values = np.ascontiguousarray(np.atleast_1d(thresholds[t]).astype(np.float32))
-        check(lib.dynrt_model_set_param(model, param,
-                                        values.ctypes.data_as(ctypes.c_void_p),
-                                        ctypes.c_size_t(values.size)))
+        L.set_param(param, np.atleast_1d(thresholds[t]))
         for k in range(xs.shape[0]):
             x = np.ascontiguousarray(xs[k])
             out = np.full(logits.shape[2:], np.nan, np.float32)
             lay = np.full(layers.shape[2:], -1, np.int32)
-            ins = (ctypes.c_void_p * 1)(x.ctypes.data)
-            outs = (ctypes.c_void_p * 2)(out.ctypes.data, lay.ctypes.data)
-            check(lib.dynrt_model_run(model, ins, outs))
+            L.run([x], [out, lay])
             if not np.array_equal(lay, layers[t, k]):
                 mismatches += 1
                 if mismatches <= 5:
@@ -67,12 +55,8 @@ def main():
             for l in lay.ravel():
                 hist[int(l)] = hist.get(int(l), 0) + 1
     # The runtime's exit histogram counts every sample of every run.
-    class Stats(ctypes.Structure):
-        _fields_ = [("runs", ctypes.c_uint64), ("kernel_calls", ctypes.c_uint64),
-                    ("total_seconds", ctypes.c_double),
-                    ("exit_histogram", ctypes.c_uint64 * 64)]
-    stats = Stats()
-    check(lib.dynrt_model_stats(model, ctypes.byref(stats)))
+    stats = ModelStats()
+    L.check(L.lib.dynrt_model_stats(L.model, stats), "dynrt_model_stats")
     counted = {l: n for l, n in enumerate(stats.exit_histogram) if n}
     expected = {}
     for l in layers.ravel():
@@ -80,7 +64,7 @@ def main():
     if mismatches == 0 and counted != expected:
         print(f"exit histogram {counted} != {expected}")
         mismatches += 1
-    lib.dynrt_model_destroy(model)
+    L.destroy()
     total = len(thresholds) * xs.shape[0]
     print(f"{criterion}: {total - mismatches}/{total} runs with the reference's exit "
           f"layers; max logit error {worst:.2g}; exit layers {dict(sorted(hist.items()))}")

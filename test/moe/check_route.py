@@ -36,9 +36,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
+sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 
 import make_moe  # noqa: E402  (sets OPENBLAS_CORETYPE before torch)
 from reference import RouteError  # noqa: E402
+from dynrt_ctypes import ABI_VERSION, Library, RouteReport, RunReport  # noqa: E402
 
 # The variants registered as ctests (test/CMakeLists.txt: moe.<name>).
 # Small layers (T=64, d=32, d_ff=64, E=8) with the gate logits as a model
@@ -86,92 +88,6 @@ VARIANTS = {
 }
 
 TOL = 1e-4
-
-
-# ---------------------------------------------------------------------------
-# The C API (runtime/dynrt.h)
-
-
-class ParamSpec(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
-                ("shape", ctypes.c_int64 * 8)]
-
-
-class RouteDesc(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("num_tokens", ctypes.c_int32),
-                ("num_experts", ctypes.c_int32), ("experts_per_token", ctypes.c_int32)]
-
-
-class ModelDesc(ctypes.Structure):
-    _fields_ = [("abi_version", ctypes.c_uint32), ("name", ctypes.c_char_p),
-                ("num_inputs", ctypes.c_int32), ("inputs", ctypes.POINTER(ParamSpec)),
-                ("num_outputs", ctypes.c_int32), ("outputs", ctypes.POINTER(ParamSpec)),
-                ("num_weights", ctypes.c_int32), ("weights", ctypes.POINTER(ParamSpec)),
-                ("num_kernels", ctypes.c_int32), ("kernels", ctypes.c_void_p),
-                ("arena_bytes", ctypes.c_uint64), ("entry", ctypes.c_void_p),
-                ("num_params", ctypes.c_int32), ("params", ctypes.c_void_p),
-                ("exit_layer_output", ctypes.c_int32),
-                ("embedded_weights", ctypes.c_void_p), ("embedded_weights_size", ctypes.c_uint64),
-                ("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteDesc))]
-
-
-class RouteReport(ctypes.Structure):
-    _fields_ = [("num_tokens", ctypes.c_int32), ("num_experts", ctypes.c_int32),
-                ("experts_per_token", ctypes.c_int32), ("dropped", ctypes.c_uint64),
-                ("tokens_per_expert", ctypes.POINTER(ctypes.c_uint64)),
-                ("assignment", ctypes.POINTER(ctypes.c_int32))]
-
-
-class RunReport(ctypes.Structure):
-    _fields_ = [("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteReport)),
-                ("num_skips", ctypes.c_int32), ("skips", ctypes.c_void_p)]
-
-
-DTYPES = {0: np.float32, 1: np.float64, 7: np.int32, 8: np.int64}
-ABI_VERSION = 4
-
-
-class Library:
-    def __init__(self, path, name):
-        self.lib = lib = ctypes.CDLL(path)
-        self.desc_ptr = ctypes.addressof(ctypes.c_char.in_dll(lib, f"{name}_desc"))
-        self.desc = ModelDesc.from_address(self.desc_ptr)
-        if not hasattr(lib, "dynrt_model_run_ex"):
-            raise RuntimeError(f"{path} has no dynrt_model_run_ex (a runtime without "
-                               "dyn.route's report)")
-        lib.dynrt_status_message.restype = ctypes.c_char_p
-        lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
-        lib.dynrt_status_free.argtypes = [ctypes.c_void_p]
-        for f in ("dynrt_model_create_from_file", "dynrt_model_run_ex", "dynrt_model_route_stats"):
-            getattr(lib, f).restype = ctypes.c_void_p
-        lib.dynrt_model_run_ex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                           ctypes.POINTER(RunReport)]
-        lib.dynrt_model_route_stats.argtypes = [ctypes.c_void_p, ctypes.c_int32,
-                                                ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t,
-                                                ctypes.POINTER(ctypes.c_uint64)]
-        lib.dynrt_model_destroy.argtypes = [ctypes.c_void_p]
-
-    def status(self, st):
-        """None for OK, else the message (the status is freed)."""
-        if not st:
-            return None
-        msg = self.lib.dynrt_status_message(st).decode()
-        self.lib.dynrt_status_free(st)
-        return msg
-
-    def check(self, st, what):
-        msg = self.status(st)
-        if msg is not None:
-            raise RuntimeError(f"{what}: {msg}")
-
-    def specs(self, which):
-        n = getattr(self.desc, "num_" + which)
-        arr = getattr(self.desc, which)
-        out = []
-        for i in range(n):
-            s = arr[i]
-            out.append((s.name.decode(), DTYPES.get(s.dtype), tuple(s.shape[:s.rank])))
-        return out
 
 
 # ---------------------------------------------------------------------------
@@ -232,6 +148,9 @@ def main():
     t_compile = time.time() - t0
     try:
         L = Library(f"{work}/lib/lib{name}.so", name)
+        if not hasattr(L.lib, "dynrt_model_run_ex"):
+            raise RuntimeError(f"{L.path} has no dynrt_model_run_ex (a runtime without "
+                               "dyn.route's report)")
     except (OSError, RuntimeError) as e:
         print(f"{variant}: FAILED: {e}")
         return 1
@@ -239,7 +158,7 @@ def main():
     problems = []
     if d.abi_version != ABI_VERSION:
         problems.append(f"descriptor ABI version {d.abi_version}, this test knows {ABI_VERSION}")
-    ins, outs = L.specs("inputs"), L.specs("outputs")
+    ins, outs = L.inputs, L.outputs
     want_ins = [str(n) for n in exp["inputs"]]
     want_outs = [str(n) for n in exp["outputs"]]
     if [n for n, _, _ in ins] != want_ins:
@@ -257,10 +176,7 @@ def main():
         print(f"{variant}: FAILED: the library's descriptor does not match the model")
         return 1
 
-    m = ctypes.c_void_p()
-    L.check(L.lib.dynrt_model_create_from_file(ctypes.c_void_p(L.desc_ptr), None,
-                                               f"{work}/{name}.safetensors".encode(),
-                                               ctypes.byref(m)), "dynrt_model_create_from_file")
+    m = L.create(f"{work}/{name}.safetensors")
 
     def run(inputs):
         """(status message or None, outputs, assignment, tokens_per_expert, report)"""
@@ -272,10 +188,7 @@ def main():
                           tpe.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)),
                           asg.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)))
         run_report = RunReport(1, ctypes.pointer(rep))
-        ip = (ctypes.c_void_p * len(arrs))(*[v.ctypes.data for v in arrs])
-        op = (ctypes.c_void_p * len(y))(*[v.ctypes.data for v in y])
-        st = L.lib.dynrt_model_run_ex(m, ip, op, ctypes.byref(run_report))
-        return L.status(st), y, asg, tpe, rep
+        return L.try_run(arrs, y, run_report), y, asg, tpe, rep
 
     gate_inside = "logits" in want_outs
     mismatches, worst_y, worst_logits, reroutes = 0, 0.0, 0.0, 0
@@ -365,7 +278,7 @@ def main():
                 msgs.append(f"  hash table: the status for id {bad_id} at token {pos} does not "
                             f"name both: {status!r}")
                 err_ok = False
-    L.lib.dynrt_model_destroy(m)
+    L.destroy()
 
     for line in msgs[:40]:
         print(line)

@@ -30,7 +30,6 @@ import ctypes
 import faulthandler
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -39,9 +38,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples", "skim"))
+sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 
 import make_skim  # noqa: E402  (sets OPENBLAS_CORETYPE before torch)
 from reference import METHODS  # noqa: E402
+from dynrt_ctypes import ABI_VERSION, Library, RunReport, SkipReport  # noqa: E402
 
 # The variants registered as ctests (test/CMakeLists.txt: skim.<name>): every
 # method at the small default size (S=12, D=8, H=16; 64 cases each, all
@@ -63,96 +64,6 @@ VARIANTS.update({
 
 TOL = 1e-4
 JUNK = 0x7EADBEEF
-
-
-# ---------------------------------------------------------------------------
-# The C API (runtime/dynrt.h)
-
-
-def header_abi_version():
-    with open(os.path.join(ROOT, "runtime", "dynrt.h")) as f:
-        m = re.search(r"#define\s+DYNRT_MODEL_ABI_VERSION\s+(\d+)", f.read())
-    return int(m.group(1)) if m else None
-
-
-class ParamSpec(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
-                ("shape", ctypes.c_int64 * 8)]
-
-
-class SkipDesc(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("sequence_length", ctypes.c_int32),
-                ("budget", ctypes.c_int32), ("num_actions", ctypes.c_int32)]
-
-
-class ModelDesc(ctypes.Structure):
-    _fields_ = [("abi_version", ctypes.c_uint32), ("name", ctypes.c_char_p),
-                ("num_inputs", ctypes.c_int32), ("inputs", ctypes.POINTER(ParamSpec)),
-                ("num_outputs", ctypes.c_int32), ("outputs", ctypes.POINTER(ParamSpec)),
-                ("num_weights", ctypes.c_int32), ("weights", ctypes.POINTER(ParamSpec)),
-                ("num_kernels", ctypes.c_int32), ("kernels", ctypes.c_void_p),
-                ("arena_bytes", ctypes.c_uint64), ("entry", ctypes.c_void_p),
-                ("num_params", ctypes.c_int32), ("params", ctypes.c_void_p),
-                ("exit_layer_output", ctypes.c_int32),
-                ("embedded_weights", ctypes.c_void_p), ("embedded_weights_size", ctypes.c_uint64),
-                ("num_routes", ctypes.c_int32), ("routes", ctypes.c_void_p),
-                ("num_skips", ctypes.c_int32), ("skips", ctypes.POINTER(SkipDesc))]
-
-
-class SkipReport(ctypes.Structure):
-    _fields_ = [("steps", ctypes.c_int32), ("capacity", ctypes.c_int32),
-                ("trace", ctypes.POINTER(ctypes.c_int32))]
-
-
-class RunReport(ctypes.Structure):
-    _fields_ = [("num_routes", ctypes.c_int32), ("routes", ctypes.c_void_p),
-                ("num_skips", ctypes.c_int32), ("skips", ctypes.POINTER(SkipReport))]
-
-
-DTYPES = {0: np.float32, 1: np.float64, 7: np.int32, 8: np.int64}
-
-
-class Library:
-    def __init__(self, path, name):
-        self.lib = lib = ctypes.CDLL(path)
-        self.desc_ptr = ctypes.addressof(ctypes.c_char.in_dll(lib, f"{name}_desc"))
-        self.desc = ModelDesc.from_address(self.desc_ptr)
-        if not hasattr(lib, "dynrt_model_run_ex"):
-            raise RuntimeError(f"{path} has no dynrt_model_run_ex")
-        lib.dynrt_status_message.restype = ctypes.c_char_p
-        lib.dynrt_status_message.argtypes = [ctypes.c_void_p]
-        lib.dynrt_status_free.argtypes = [ctypes.c_void_p]
-        for f in ("dynrt_model_create_from_file", "dynrt_model_run_ex", "dynrt_model_run"):
-            getattr(lib, f).restype = ctypes.c_void_p
-        lib.dynrt_model_run_ex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                           ctypes.POINTER(RunReport)]
-        lib.dynrt_model_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        lib.dynrt_model_destroy.argtypes = [ctypes.c_void_p]
-        self.has_stats = hasattr(lib, "dynrt_model_skip_stats")
-        if self.has_stats:
-            lib.dynrt_model_skip_stats.restype = ctypes.c_void_p
-            lib.dynrt_model_skip_stats.argtypes = [
-                ctypes.c_void_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_uint64),
-                ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
-
-    def status(self, st):
-        """None for OK, else the message (the status is freed)."""
-        if not st:
-            return None
-        msg = self.lib.dynrt_status_message(st).decode()
-        self.lib.dynrt_status_free(st)
-        return msg
-
-    def check(self, st, what):
-        msg = self.status(st)
-        if msg is not None:
-            raise RuntimeError(f"{what}: {msg}")
-
-    def specs(self, which):
-        n = getattr(self.desc, "num_" + which)
-        arr = getattr(self.desc, which)
-        return [(arr[i].name.decode(), DTYPES.get(arr[i].dtype),
-                 tuple(arr[i].shape[:arr[i].rank])) for i in range(n)]
 
 
 # ---------------------------------------------------------------------------
@@ -223,15 +134,16 @@ def main():
     t_compile = time.time() - t0
     try:
         L = Library(f"{work}/lib/lib{name}.so", name)
+        if not hasattr(L.lib, "dynrt_model_run_ex"):
+            raise RuntimeError(f"{L.path} has no dynrt_model_run_ex")
     except (OSError, RuntimeError) as e:
         print(f"{variant}: FAILED: {e}")
         return 1
     d = L.desc
     problems = []
-    want_abi = header_abi_version()
-    if d.abi_version != want_abi:
-        problems.append(f"descriptor ABI version {d.abi_version}, runtime/dynrt.h has {want_abi}")
-    ins, outs = L.specs("inputs"), L.specs("outputs")
+    if d.abi_version != ABI_VERSION:
+        problems.append(f"descriptor ABI version {d.abi_version}, runtime/dynrt.h has {ABI_VERSION}")
+    ins, outs = L.inputs, L.outputs
     want_ins = [str(n) for n in exp["inputs"]]
     want_outs = [str(n) for n in exp["outputs"]]
     if [n for n, _, _ in ins] != want_ins:
@@ -252,10 +164,7 @@ def main():
         print(f"{variant}: FAILED: the library's descriptor does not match the model")
         return 1
 
-    m = ctypes.c_void_p()
-    L.check(L.lib.dynrt_model_create_from_file(ctypes.c_void_p(L.desc_ptr), None,
-                                               f"{work}/{name}.safetensors".encode(),
-                                               ctypes.byref(m)), "dynrt_model_create_from_file")
+    m = L.create(f"{work}/{name}.safetensors")
 
     def inputs_of(i):
         v = [xs[i]]
@@ -274,13 +183,7 @@ def main():
         rep = SkipReport(-7, capacity,
                          buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)) if with_trace else None)
         run_report = RunReport(0, None, skips, ctypes.pointer(rep) if skips else None)
-        ip = (ctypes.c_void_p * len(arrs))(*[v.ctypes.data for v in arrs])
-        op = (ctypes.c_void_p * len(y))(*[v.ctypes.data for v in y])
-        if ex:
-            st = L.lib.dynrt_model_run_ex(m, ip, op, ctypes.byref(run_report))
-        else:
-            st = L.lib.dynrt_model_run(m, ip, op)
-        return L.status(st), y, rep.steps, buf
+        return L.try_run(arrs, y, run_report if ex else None), y, rep.steps, buf
 
     mismatches, worst = 0, 0.0
     msgs = []
@@ -361,7 +264,7 @@ def main():
 
     stats_text = "n/a"
     stats_ok = True
-    if L.has_stats:
+    if hasattr(L.lib, "dynrt_model_skip_stats"):
         r_runs, r_steps = ctypes.c_uint64(), ctypes.c_uint64()
         ac = (ctypes.c_uint64 * len(acts))()
         msg = L.status(L.lib.dynrt_model_skip_stats(m, 0, ctypes.byref(r_runs),
@@ -379,7 +282,7 @@ def main():
         stats_text = "OK" if stats_ok else "WRONG"
         if stats_ok and (mismatches or extra_bad):
             stats_text = "not compared"
-    L.lib.dynrt_model_destroy(m)
+    L.destroy()
 
     for line in msgs[:40]:
         print(line)
