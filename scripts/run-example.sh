@@ -10,7 +10,8 @@
 #
 # Then the MoE example: a transformer block with a GShard top-2 layer,
 # printing tokens per expert, dropped tokens and every assignment next to
-# the PyTorch reference.
+# the PyTorch reference; and a Skim-RNN, printing its step trace (read or
+# skim at each position) next to the eager PyTorch loop's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -66,4 +67,26 @@ print("PyTorch: tokens per expert [%s], dropped %d" % (
 print("assignments equal to PyTorch's: %s" % bool(np.array_equal(got_a, want["assignment"][0])))
 print("max abs difference of the outputs: %.3g" %
       np.abs(np.load(f"{d}/moe-out/output0.npy") - want["y"][0]).max())
+PY
+
+echo
+echo "== examples/skim: Skim-RNN (read with the big LSTM or skim with the small one, per step)"
+/usr/bin/python3 examples/skim/make_skim.py --method skim_rnn --seq 20 --cases 1 \
+  --out-dir "$work" --name skim >/dev/null
+/usr/bin/python3 -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[0])" \
+  "$work/skim.x.npy" "$work/skim.x0.npy"
+"$dyncc" run "$work/skim.mlir" --weights "$work/skim.safetensors" "$work/skim.x0.npy" -o "$work/skim-out"
+/usr/bin/python3 - "$work" <<'PY'
+import sys
+import numpy as np
+d = sys.argv[1]
+want = np.load(f"{d}/skim.expected.npz")
+n = int(want["steps"][0])
+ref = want["trace"][0][:n]
+print("PyTorch eager loop: %d step(s); (position, action, amount): %s" % (
+    n, " ".join("(%d, %d, %d)" % tuple(r) for r in ref)))
+got = np.load(f"{d}/skim-out/skip0.trace.npy")
+print("trace equal to PyTorch's: %s" % bool(np.array_equal(got, ref)))
+print("max abs difference of the final state: %.3g" %
+      np.abs(np.load(f"{d}/skim-out/output0.npy") - want["state_h"][0]).max())
 PY
