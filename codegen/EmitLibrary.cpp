@@ -960,39 +960,31 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
                    llvm::ConstantInt::get(i32, builtin),
                    llvm::ConstantInt::get(i32, numConfig), config}));
   }
-  llvm::Constant *skipTable = llvm::ConstantPointerNull::get(ptr);
-  if (!skips.empty()) {
-    for (llvm::Constant *&k : skips)
-      if (!k)
-        k = llvm::ConstantStruct::get(
-            skipTy, {str(""), llvm::ConstantInt::get(i32, 1),
-                     llvm::ConstantInt::get(i32, 1),
-                     llvm::ConstantInt::get(i32, 1)});
-    auto *arrTy = llvm::ArrayType::get(skipTy, skips.size());
-    skipTable = new llvm::GlobalVariable(
-        m, arrTy, true, llvm::GlobalValue::PrivateLinkage,
-        llvm::ConstantArray::get(arrTy, skips), plan.model + "_skips");
-  }
-  llvm::Constant *routeTable = llvm::ConstantPointerNull::get(ptr);
-  if (!routes.empty()) {
-    for (llvm::Constant *&r : routes)
-      if (!r)
-        r = llvm::ConstantStruct::get(
-            routeTy, {str(""), llvm::ConstantInt::get(i32, 0),
-                      llvm::ConstantInt::get(i32, 0),
-                      llvm::ConstantInt::get(i32, 0)});
-    auto *arrTy = llvm::ArrayType::get(routeTy, routes.size());
-    routeTable = new llvm::GlobalVariable(
-        m, arrTy, true, llvm::GlobalValue::PrivateLinkage,
-        llvm::ConstantArray::get(arrTy, routes), plan.model + "_routes");
-  }
-  llvm::Constant *kernelTable = llvm::ConstantPointerNull::get(ptr);
-  if (!kernels.empty()) {
-    auto *arrTy = llvm::ArrayType::get(kernelTy, kernels.size());
-    kernelTable = new llvm::GlobalVariable(
-        m, arrTy, true, llvm::GlobalValue::PrivateLinkage,
-        llvm::ConstantArray::get(arrTy, kernels), plan.model + "_kernels");
-  }
+  // A constant array of `elems` (NULL when empty); `fill` stands in for
+  // entries no builtin described (never read: indices come from builtins).
+  auto table = [&](llvm::StructType *ty, std::vector<llvm::Constant *> elems,
+                   llvm::Constant *fill, StringRef what) -> llvm::Constant * {
+    if (elems.empty())
+      return llvm::ConstantPointerNull::get(ptr);
+    for (llvm::Constant *&e : elems)
+      if (!e)
+        e = fill;
+    auto *arrTy = llvm::ArrayType::get(ty, elems.size());
+    return new llvm::GlobalVariable(m, arrTy, true,
+                                    llvm::GlobalValue::PrivateLinkage,
+                                    llvm::ConstantArray::get(arrTy, elems),
+                                    plan.model + "_" + what.str());
+  };
+  auto descOf = [&](llvm::StructType *ty, int64_t value) {
+    return llvm::ConstantStruct::get(
+        ty, {str(""), llvm::ConstantInt::get(i32, value),
+             llvm::ConstantInt::get(i32, value),
+             llvm::ConstantInt::get(i32, value)});
+  };
+  llvm::Constant *skipTable = table(skipTy, skips, descOf(skipTy, 1), "skips");
+  llvm::Constant *routeTable =
+      table(routeTy, routes, descOf(routeTy, 0), "routes");
+  llvm::Constant *kernelTable = table(kernelTy, kernels, nullptr, "kernels");
   llvm::Function *entry = m.getFunction(plan.model + "_entry");
   int exitOutput = -1;
   for (auto [k, o] : llvm::enumerate(plan.outputs))

@@ -85,8 +85,7 @@ private:
     int64_t steps = seqType.getDimSize(0);
     int64_t budget = *op.getBudget();
     ArrayAttr actions = op.getActions();
-    Type indexType = b.getIndexType(), i1 = b.getI1Type(), i32 = b.getI32Type(),
-         i64 = b.getI64Type();
+    Type indexType = b.getIndexType(), i1 = b.getI1Type(), i32 = b.getI32Type();
 
     // The step builtin: trace and range check.
     auto fn = op->getParentOfType<func::FuncOp>();
@@ -252,7 +251,6 @@ private:
                               sw.getResult(1)};
     llvm::append_range(yields, sw.getResults().drop_front(2));
     ab.create<scf::YieldOp>(loc, yields);
-    (void)i64;
 
     op.replaceAllUsesWith(loop.getResults().drop_front(3));
     op.erase();
