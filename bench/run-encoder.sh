@@ -11,11 +11,7 @@ runs="${2:-20}"
 py=/usr/bin/python3
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-export OPENBLAS_CORETYPE=SkylakeX
-# PyTorch's OpenMP threads otherwise spin and take the cores from OpenBLAS
-# (see bench/run-w1.sh); OMP_WAIT_POLICY=default keeps libgomp's default.
-policy="${OMP_WAIT_POLICY:-PASSIVE}"
-if [ "$policy" = default ]; then unset OMP_WAIT_POLICY; else export OMP_WAIT_POLICY="$policy"; fi
+source bench/eager-env.sh
 
 cmake --build "$build" --target dyncc >/dev/null
 "$py" examples/encoder/make_encoder.py --layers 2 --out-dir "$work" --name encoder >/dev/null

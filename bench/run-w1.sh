@@ -12,15 +12,7 @@ build="${1:-build}"
 rounds="${2:-5}"
 runs="${3:-10}"
 py=/usr/bin/python3
-# Without it Debian's OpenBLAS picks a generic kernel here (WORKLOADS.md).
-export OPENBLAS_CORETYPE=SkylakeX
-# PyTorch's OpenMP threads spin after each parallel region (index_select,
-# gelu, ...) and, on 2 cores, take the CPUs from OpenBLAS's own threads in the
-# next GEMM: the eager layer then runs 2-3x slower and erratically. PASSIVE
-# (the default here) gives the baseline its best, stable time;
-# OMP_WAIT_POLICY=default keeps libgomp's default. The table says which.
-policy="${OMP_WAIT_POLICY:-PASSIVE}"
-if [ "$policy" = default ]; then unset OMP_WAIT_POLICY; else export OMP_WAIT_POLICY="$policy"; fi
+source bench/eager-env.sh
 
 dyncc="${DYNCC:-}"
 if [ -z "$dyncc" ]; then

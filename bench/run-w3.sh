@@ -13,13 +13,7 @@ build="${1:-build}"
 rounds="${2:-5}"
 runs="${3:-20}"
 py=/usr/bin/python3
-# Without it Debian's OpenBLAS picks a generic kernel here (WORKLOADS.md).
-export OPENBLAS_CORETYPE=SkylakeX
-# As bench/run-w1.sh: PyTorch's OpenMP threads spin after each parallel
-# region and take the CPUs from the next op; PASSIVE (the default here) gives
-# the baseline its best, stable time; OMP_WAIT_POLICY=default keeps libgomp's.
-policy="${OMP_WAIT_POLICY:-PASSIVE}"
-if [ "$policy" = default ]; then unset OMP_WAIT_POLICY; else export OMP_WAIT_POLICY="$policy"; fi
+source bench/eager-env.sh
 
 dyncc="${DYNCC:-}"
 if [ -z "$dyncc" ]; then
