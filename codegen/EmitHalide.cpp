@@ -397,7 +397,6 @@ private:
     int lb = rank == 3 ? outLoops[0] : -1,
         lm = rank >= 2 ? outLoops[rank - 2] : -1, ln = outLoops[rank - 1];
     // Operands: A reads (m, k[, b]), B reads (k, n[, b]).
-    std::vector<int> la = opA.loops, lbb = opB.loops;
     auto has = [](const std::vector<int> &v, int l) {
       return std::find(v.begin(), v.end(), l) != v.end();
     };
@@ -411,8 +410,9 @@ private:
       return (lm < 0 || has(v, lm)) && has(v, red) &&
              onlyFrom(v, {lm, red, lb}) && !has(v, ln);
     };
-    if (!isA(la))
-      std::swap(opA, opB), std::swap(la, lbb);
+    if (!isA(opA.loops))
+      std::swap(opA, opB);
+    const std::vector<int> &la = opA.loops, &lbb = opB.loops;
     if (!isA(la) || !has(lbb, ln) || !has(lbb, red) ||
         !onlyFrom(lbb, {ln, red, lb}))
       return false;
@@ -811,12 +811,6 @@ private:
     return results;
   }
 
-  /// Computes `f` at root, vectorized along the innermost dimension and
-  /// parallel along the outermost, for its pure and update definitions.
-  /// Tails: a pure definition shifts its last vector inwards (recomputing a
-  /// few points is harmless); an update may not run twice on a point, so it
-  /// takes the widest vector that divides the extent, or none. (Predicated
-  /// tails are avoided: Halide 14 on AVX-512 was seen to read past buffers.)
   /// The GPU version of scheduleRoot: one thread per output point (32 x 8
   /// threads per block over the two innermost dimensions, the rest fused
   /// into the third grid dimension); reductions loop inside the thread.
@@ -850,6 +844,12 @@ private:
       place(f.update(u));
   }
 
+  /// Computes `f` at root, vectorized along the innermost dimension and
+  /// parallel along the outermost, for its pure and update definitions.
+  /// Tails: a pure definition shifts its last vector inwards (recomputing a
+  /// few points is harmless); an update may not run twice on a point, so it
+  /// takes the widest vector that divides the extent, or none. (Predicated
+  /// tails are avoided: Halide 14 on AVX-512 was seen to read past buffers.)
   void scheduleRoot(Func f, const std::vector<Var> &vars,
                     const std::vector<int64_t> &shapeOuterFirst, Type type) {
     if (target.has_gpu_feature())
