@@ -23,6 +23,7 @@
 #include "codegen/EmitHalide.h"
 #include "codegen/ExtractKernels.h"
 #include "codegen/HalideTarget.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -57,6 +58,7 @@
 #include <fmt/format.h>
 
 using namespace mlir;
+using dyncc::isHostScalarOp;
 
 namespace dyncc {
 namespace {
@@ -154,16 +156,6 @@ Value rootOf(Value v) {
     v = def->getOperand(0);
   }
   return v;
-}
-
-/// Integer / index arithmetic the host code does itself (positions, step
-/// counts, decisions read back from kernels).
-bool isHostScalarOp(Operation *op) {
-  if (!isa<arith::ArithDialect>(op->getDialect()))
-    return false;
-  auto scalar = [](Type t) { return t.isIntOrIndex(); };
-  return llvm::all_of(op->getOperandTypes(), scalar) &&
-         llvm::all_of(op->getResultTypes(), scalar);
 }
 
 FailureOr<func::FuncOp> findEntry(ModuleOp module) {
@@ -646,8 +638,7 @@ private:
 
   LogicalResult lowerBlock(Block &block) {
     for (Operation &op : block) {
-      if (isHostScalarOp(&op) ||
-          (isa<arith::ConstantOp>(op) && op.getResult(0).getType().isIntOrIndex())) {
+      if (isHostScalarOp(&op)) {
         if (failed(lowerScalar(op)))
           return failure();
         continue;

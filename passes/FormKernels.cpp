@@ -53,6 +53,14 @@ llvm::StringRef kernelKindName(KernelKind kind) {
   llvm_unreachable("unknown kernel kind");
 }
 
+bool isHostScalarOp(Operation *op) {
+  if (!isa<arith::ArithDialect>(op->getDialect()))
+    return false;
+  auto scalar = [](Type t) { return t.isIntOrIndex(); };
+  return llvm::all_of(op->getOperandTypes(), scalar) &&
+         llvm::all_of(op->getResultTypes(), scalar);
+}
+
 bool isKernelBodyOp(Operation *op) {
   return isa<arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp,
              arith::NegFOp, arith::MaximumFOp, arith::MinimumFOp,
@@ -137,18 +145,6 @@ bool isInitProducer(Operation *op) {
                                    }).wasInterrupted() == false;
 }
 
-/// Scalar arithmetic the host code runs itself: positions, step counts and
-/// decisions read back from kernels (constants of any type).
-bool isHostScalarOp(Operation *op) {
-  if (isa<arith::ConstantOp>(op))
-    return true;
-  if (!isa<arith::ArithDialect>(op->getDialect()))
-    return false;
-  auto scalar = [](Type t) { return t.isIntOrIndex(); };
-  return llvm::all_of(op->getOperandTypes(), scalar) &&
-         llvm::all_of(op->getResultTypes(), scalar);
-}
-
 /// Ops allowed in a function body around the kernels: views, control flow,
 /// calls and the dyn ops (lowered by their own passes).
 bool isHostOp(Operation *op) {
@@ -157,7 +153,8 @@ bool isHostOp(Operation *op) {
          isa<scf::IfOp, scf::WhileOp, scf::ForOp, scf::YieldOp,
              scf::ConditionOp, scf::IndexSwitchOp>(op) ||
          isa<dyncc::dyn::DynDialect>(op->getDialect()) ||
-         isa<tensor::FromElementsOp>(op) || isHostScalarOp(op);
+         isa<tensor::FromElementsOp, arith::ConstantOp>(op) ||
+         dyncc::isHostScalarOp(op);
 }
 
 /// The row-major identity map over `rank` loops.

@@ -34,6 +34,11 @@ llvm::StringRef kernelKindName(KernelKind kind);
 /// Whether `op` may appear in the body of a kernel's linalg.generic.
 bool isKernelBodyOp(mlir::Operation *op);
 
+/// Integer and index arithmetic (integer constants included) that host code
+/// runs itself: positions, step counts, decisions read back from kernels.
+/// FormKernels leaves these between kernels; EmitLibrary lowers them.
+bool isHostScalarOp(mlir::Operation *op);
+
 /// Adds the dyn-level passes that run on every model, in order.
 void buildDynccPipeline(mlir::OpPassManager &pm);
 
