@@ -168,18 +168,11 @@ private:
 
     SmallVector<Value> regionArgs{pos, x};
     llvm::append_range(regionArgs, state);
-    auto decide = cast<DecideOp>(op.getDecide().front().getTerminator());
-    IRMapping decideMap;
-    {
-      Block &block = op.getDecide().front();
-      for (auto [from, to] : llvm::zip(block.getArguments(), regionArgs))
-        decideMap.map(from, to);
-      for (Operation &inner : block.without_terminator())
-        ab.clone(inner, decideMap);
-    }
-    Value action = decideMap.lookupOrDefault(decide.getAction());
-    Value amount = decide.getAmount()
-                       ? decideMap.lookupOrDefault(decide.getAmount())
+    // dyn.decide's operands: the action, then the amount if any.
+    SmallVector<Value> decided = inlineRegion(ab, op.getDecide(), regionArgs);
+    Value action = decided[0];
+    Value amount = decided.size() > 1
+                       ? decided[1]
                        : ab.create<arith::ConstantIntOp>(loc, 0, 64).getResult();
     Value action32 = ab.create<arith::IndexCastOp>(loc, i32, action);
     Value amount32 = ab.create<arith::TruncIOp>(loc, i32, amount);
