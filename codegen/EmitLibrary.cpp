@@ -482,12 +482,14 @@ private:
                            ValueRange{dst, src, constant(i64, bytes)});
   }
 
+  /// Bytes per element in memory (i1 takes one byte, as in the kernels).
+  static int64_t elementBytes(Type elem) {
+    return elem.isInteger(1) ? 1 : (elem.getIntOrFloatBitWidth() + 7) / 8;
+  }
+
   int64_t bytesOf(Value v) {
     auto t = cast<RankedTensorType>(v.getType());
-    int64_t n = t.getElementType().isInteger(1)
-                    ? 1
-                    : (t.getElementType().getIntOrFloatBitWidth() + 7) / 8;
-    return n * t.getNumElements();
+    return elementBytes(t.getElementType()) * t.getNumElements();
   }
 
   /// Continues in a new block when `status` is 0, else returns it.
@@ -629,10 +631,8 @@ private:
                                      constant(i64, type.getDimSize(d)));
       linear = b.create<LLVM::AddOp>(loc, linear, scalar(idx));
     }
-    int64_t width = type.getElementType().isInteger(1)
-                        ? 1
-                        : type.getElementTypeBitWidth() / 8;
-    Value offset = b.create<LLVM::MulOp>(loc, linear, constant(i64, width));
+    Value offset = b.create<LLVM::MulOp>(
+        loc, linear, constant(i64, elementBytes(type.getElementType())));
     return b.create<LLVM::GEPOp>(loc, ptr, i8, pointerOf(t), ValueRange{offset});
   }
 
@@ -659,9 +659,7 @@ private:
       if (auto fe = dyn_cast<tensor::FromElementsOp>(op)) {
         Value dst = pointerOf(fe.getResult());
         auto type = cast<RankedTensorType>(fe.getType());
-        int64_t width = type.getElementType().isInteger(1)
-                            ? 1
-                            : type.getElementTypeBitWidth() / 8;
+        int64_t width = elementBytes(type.getElementType());
         for (auto [k, e] : llvm::enumerate(fe.getElements())) {
           Value v = scalar(e);
           if (v.getType() == b.getI1Type())
