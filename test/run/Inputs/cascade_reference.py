@@ -1,11 +1,14 @@
 """Weights, input and numpy reference of examples/early-exit/cascade.mlir:
 writes w.safetensors, x.npy, small.npy and large.npy (the two models'
 logits) into argv[1] and prints the small model's calibrated confidence."""
-import json
-import struct
+import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "..", "examples", "encoder"))
+from torch_eager import save_safetensors  # noqa: E402
 
 d = sys.argv[1]
 rng = np.random.default_rng(5)
@@ -13,14 +16,7 @@ w = {"small.w": (rng.standard_normal((8, 3)) * 2).astype(np.float32),
      "large.w1": rng.standard_normal((8, 8)).astype(np.float32),
      "large.w": (rng.standard_normal((8, 3)) * 2).astype(np.float32)}
 x = rng.standard_normal((1, 6, 8)).astype(np.float32)
-header, blobs, off = {}, [], 0
-for k, v in w.items():
-    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + v.nbytes]}
-    blobs.append(v.tobytes() + b"\0" * ((-v.nbytes) % 64))
-    off += len(blobs[-1])
-h = json.dumps(header).encode()
-h += b" " * ((-(8 + len(h))) % 64)
-open(f"{d}/w.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+save_safetensors(f"{d}/w.safetensors", w)
 np.save(f"{d}/x.npy", x)
 x64 = x.astype(np.float64)
 small = x64.mean(1) @ w["small.w"]

@@ -4,11 +4,14 @@ w.safetensors and x.npy into argv[1], picks theta between the two samples'
 confidences after layer 1 (so one exits there and the other runs layer 2),
 writes theta, expected.npy (logits), layers.npy (exit layers) and
 route{0,1}.npy (every token's expert in each layer), and prints them."""
-import json
-import struct
+import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "..", "examples", "encoder"))
+from torch_eager import save_safetensors  # noqa: E402
 
 d = sys.argv[1]
 rng = np.random.default_rng(11)
@@ -19,14 +22,7 @@ for layer in (1, 2):
     w[f"l{layer}.w2"] = (rng.standard_normal((4, 16, 8)) * 0.5).astype(np.float32)
     w[f"l{layer}.cls"] = rng.standard_normal((8, 3)).astype(np.float32)
 x = rng.standard_normal((2, 4, 8)).astype(np.float32)
-header, blobs, off = {}, [], 0
-for k, v in w.items():
-    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + v.nbytes]}
-    blobs.append(v.tobytes() + b"\0" * ((-v.nbytes) % 64))
-    off += len(blobs[-1])
-h = json.dumps(header).encode()
-h += b" " * ((-(8 + len(h))) % 64)
-open(f"{d}/w.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+save_safetensors(f"{d}/w.safetensors", w)
 np.save(f"{d}/x.npy", x)
 
 
