@@ -118,12 +118,7 @@ int32_t entry(void *const *inputs, void *const *outputs, void *const *,
 }
 
 dynrt_param_spec_t vec(const char *name) {
-  dynrt_param_spec_t s{};
-  s.name = name;
-  s.dtype = DYNRT_F32;
-  s.rank = 1;
-  s.shape[0] = N;
-  return s;
+  return dynrt::test::spec(name, DYNRT_F32, {N});
 }
 
 struct TwoKernelModel {

@@ -39,15 +39,7 @@ std::vector<double> switchConfig(int64_t capacity) {
   return c;
 }
 
-dynrt_param_spec_t spec(const char *name, dynrt_dtype_t dtype,
-                        std::initializer_list<int64_t> shape) {
-  dynrt_param_spec_t s{};
-  s.name = name;
-  s.dtype = dtype;
-  s.rank = static_cast<int32_t>(shape.size());
-  std::copy(shape.begin(), shape.end(), s.shape);
-  return s;
-}
+using dynrt::test::spec;
 
 // Host code: route 0 on input 0 (and, for `twice`, again on input 1).
 int32_t entryOnce(void *const *inputs, void *const *outputs, void *const *,

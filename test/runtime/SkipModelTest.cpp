@@ -30,15 +30,7 @@ using dynrt::test::succeeds;
 constexpr int32_t S = 8, B = 6, A = 3;
 constexpr int32_t kRead = 0, kJump = 1, kStop = 2;
 
-dynrt_param_spec_t spec(const char *name, dynrt_dtype_t dtype,
-                        std::initializer_list<int64_t> shape) {
-  dynrt_param_spec_t s{};
-  s.name = name;
-  s.dtype = dtype;
-  s.rank = static_cast<int32_t>(shape.size());
-  std::copy(shape.begin(), shape.end(), s.shape);
-  return s;
-}
+using dynrt::test::spec;
 
 std::vector<double> skipConfig(int32_t skip, int32_t budget, int32_t length,
                                int32_t actions) {

@@ -52,15 +52,7 @@ struct ValidImage {
   size_t dataStart = 8 + header.size();
 };
 
-dynrt_param_spec_t spec(const char *name, dynrt_dtype_t dtype,
-                        std::initializer_list<int64_t> shape) {
-  dynrt_param_spec_t s{};
-  s.name = name;
-  s.dtype = dtype;
-  s.rank = static_cast<int32_t>(shape.size());
-  std::copy(shape.begin(), shape.end(), s.shape);
-  return s;
-}
+using dynrt::test::spec;
 
 class WeightsTest : public TempDirTest {
 protected:
