@@ -74,7 +74,10 @@ constexpr llvm::StringLiteral kConfigAttr = "dyn.config";
 constexpr int kBuiltinRouteAssign = 1;
 constexpr int kBuiltinSkipStep = 2;
 /// DYNRT_MODEL_ABI_VERSION of the descriptor written here.
-constexpr int kModelAbiVersion = 4;
+constexpr int kModelAbiVersion = 5;
+/// The argument holding a bucketed model's sample count (dyn-batch-buckets):
+/// the entry receives it as params[num_params].
+constexpr llvm::StringLiteral kBatchCountAttr = "dyn.batch_count";
 
 struct TensorSpec {
   std::string name;
@@ -113,6 +116,10 @@ struct HostPlan {
   int64_t arenaBytes = 0;
   /// dynrt_device_t of the kernels.
   int device = 0;
+  /// Batch buckets (dyn.batch_buckets), empty when not bucketed, and the
+  /// exit stages reported per run.
+  SmallVector<int32_t> buckets;
+  int32_t numStages = 0;
 };
 
 FailureOr<kir::ElemType> elemType(Type type, Location loc) {
@@ -201,6 +208,8 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
       plan.params.push_back(*spec);
       continue;
     }
+    if (plan.entry.getArgAttr(i, kBatchCountAttr))
+      continue; // after the parameters, below
     auto n = plan.entry.getArgAttrOfType<StringAttr>(i, kNameAttr);
     FailureOr<TensorSpec> spec =
         specOf(arg, n ? n.str() : "input" + std::to_string(plan.inputs.size()));
@@ -209,6 +218,13 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     plan.slots[arg] = {Slot::Kind::Input, (int64_t)plan.inputs.size()};
     plan.inputs.push_back(*spec);
   }
+  for (BlockArgument arg : plan.entry.getArguments())
+    if (plan.entry.getArgAttr(arg.getArgNumber(), kBatchCountAttr))
+      plan.slots[arg] = {Slot::Kind::Param, (int64_t)plan.params.size()};
+  if (auto b = module->getAttrOfType<DenseI32ArrayAttr>("dyn.batch_buckets"))
+    plan.buckets.assign(b.asArrayRef().begin(), b.asArrayRef().end());
+  if (auto n = module->getAttrOfType<IntegerAttr>("dyn.batch_stages"))
+    plan.numStages = (int32_t)n.getInt();
   if (auto table = module->getAttrOfType<DictionaryAttr>("dyn.runtime_params"))
     for (TensorSpec &p : plan.params)
       if (auto def = dyn_cast_or_null<dyn::RuntimeParamAttr>(table.get(p.name)))
@@ -836,7 +852,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr, i32, i32, ptr});
   auto *descTy = llvm::StructType::get(
       c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, i32, ptr,
-          i32, ptr, i64, i32, ptr, i32, ptr, i32});
+          i32, ptr, i64, i32, ptr, i32, ptr, i32, i32, i32, ptr, i32});
   auto *routeTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *skipTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *f64 = llvm::Type::getDoubleTy(c);
@@ -1011,6 +1027,17 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
     g->setAlignment(llvm::Align(64));
     blob = g;
   }
+  llvm::Constant *bucketTable = llvm::ConstantPointerNull::get(ptr);
+  if (!plan.buckets.empty()) {
+    std::vector<llvm::Constant *> values;
+    for (int32_t v : plan.buckets)
+      values.push_back(llvm::ConstantInt::get(i32, v));
+    auto *arrTy = llvm::ArrayType::get(i32, values.size());
+    bucketTable = new llvm::GlobalVariable(m, arrTy, true,
+                                           llvm::GlobalValue::PrivateLinkage,
+                                           llvm::ConstantArray::get(arrTy, values),
+                                           plan.model + "_buckets");
+  }
   auto *desc = llvm::ConstantStruct::get(
       descTy,
       {llvm::ConstantInt::get(i32, kModelAbiVersion), str(plan.model),
@@ -1024,7 +1051,10 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
        llvm::ConstantInt::get(i64, weights.size()),
        llvm::ConstantInt::get(i32, routes.size()), routeTable,
        llvm::ConstantInt::get(i32, skips.size()), skipTable,
-       llvm::ConstantInt::get(i32, plan.device)});
+       llvm::ConstantInt::get(i32, plan.device),
+       llvm::ConstantInt::get(i32, plan.buckets.empty() ? 0 : plan.buckets.back()),
+       llvm::ConstantInt::get(i32, plan.buckets.size()), bucketTable,
+       llvm::ConstantInt::get(i32, plan.numStages)});
   new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
                            desc, plan.model + "_desc");
 }
@@ -1151,6 +1181,21 @@ std::string headerText(const HostPlan &plan, StringRef source) {
       fmt::arg("params", fmt::join(params, ", ")),
       fmt::arg("ins", ins.empty() ? "0" : fmt::format("{}", fmt::join(ins, ", "))),
       fmt::arg("outs", outs.empty() ? "0" : fmt::format("{}", fmt::join(outs, ", "))));
+  if (!plan.buckets.empty())
+    out += fmt::format(
+        "/* Runs `batch` samples (1 .. {max}): every buffer holds `batch`\n"
+        " * samples along its leading dimension; the stages run at the buckets\n"
+        " * {buckets}. report may be NULL. */\n"
+        "static inline dynrt_status_t {m}_run_batch(dynrt_model_t *model, "
+        "int64_t batch{sep}{params},\n    dynrt_run_report_t *report) "
+        "{{\n  const void *inputs[] = {{{ins}}};\n  void *outputs[] = {{{outs}}};\n"
+        "  return dynrt_model_run_batch(model, batch, inputs, outputs, report);\n}}\n\n",
+        fmt::arg("m", m), fmt::arg("max", plan.buckets.back()),
+        fmt::arg("buckets", fmt::join(plan.buckets, ", ")),
+        fmt::arg("sep", params.empty() ? "" : ", "),
+        fmt::arg("params", fmt::join(params, ", ")),
+        fmt::arg("ins", ins.empty() ? "0" : fmt::format("{}", fmt::join(ins, ", "))),
+        fmt::arg("outs", outs.empty() ? "0" : fmt::format("{}", fmt::join(outs, ", "))));
   out += fmt::format("#ifdef __cplusplus\n}} /* extern \"C\" */\n#endif\n\n#endif /* {} */\n",
                      guard);
   return out;

@@ -26,6 +26,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/DynDialect.h"
+#include "passes/ExitCriteria.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -48,141 +49,8 @@ using namespace dyncc::dyn;
 
 namespace {
 
-using Body = function_ref<void(OpBuilder &, Location, ValueRange)>;
-
-/// Builds linalg ops on [B, C] logits.
-class Builder {
-public:
-  Builder(OpBuilder &b, Location loc, int64_t batch, int64_t classes)
-      : b(b), loc(loc), batch(batch), classes(classes) {}
-
-  OpBuilder &b;
-  Location loc;
-  int64_t batch, classes;
-
-  AffineMap rows() { return AffineMap::getMultiDimIdentityMap(2, b.getContext()); }
-  AffineMap row() {
-    return AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, b.getContext());
-  }
-  AffineMap col() {
-    return AffineMap::get(2, 0, {b.getAffineDimExpr(1)}, b.getContext());
-  }
-  AffineMap id1() { return AffineMap::getMultiDimIdentityMap(1, b.getContext()); }
-  AffineMap scalar1() { return AffineMap::get(1, 0, {b.getAffineConstantExpr(0)}, b.getContext()); }
-
-  Value empty(ArrayRef<int64_t> shape, Type elem) {
-    return b.create<tensor::EmptyOp>(loc, shape, elem);
-  }
-  Value fill(ArrayRef<int64_t> shape, TypedAttr value) {
-    Value cst = b.create<arith::ConstantOp>(loc, value);
-    return b.create<linalg::FillOp>(loc, cst, empty(shape, value.getType()))
-        .getResult(0);
-  }
-
-  /// A generic over `loops` loops; `iterators` "p"/"r" per loop.
-  SmallVector<Value> generic(ValueRange ins, ArrayRef<AffineMap> inMaps,
-                             ValueRange inits, ArrayRef<AffineMap> outMaps,
-                             StringRef iterators, Body body) {
-    SmallVector<AffineMap> maps(inMaps);
-    llvm::append_range(maps, outMaps);
-    SmallVector<utils::IteratorType> its;
-    for (char c : iterators)
-      its.push_back(c == 'r' ? utils::IteratorType::reduction
-                             : utils::IteratorType::parallel);
-    SmallVector<Type> types;
-    for (Value v : inits)
-      types.push_back(v.getType());
-    auto op = b.create<linalg::GenericOp>(loc, types, ins, inits, maps, its, body);
-    return SmallVector<Value>(op->getResults());
-  }
-
-  Value f32(double v) {
-    return b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(v));
-  }
-
-  /// Row-wise reduction of [B, C] into [B] with `combine(x, acc)`.
-  Value reduceRows(Value z, TypedAttr init,
-                   function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
-    Value acc = fill({batch}, init);
-    return generic({z}, {rows()}, {acc}, {row()}, "pr",
-                   [&](OpBuilder &nb, Location l, ValueRange a) {
-                     nb.create<linalg::YieldOp>(l, combine(nb, l, a[0], a[1]));
-                   })[0];
-  }
-
-  /// Whether each row has a NaN ([B] i1).
-  Value hasNaN(Value z) {
-    return reduceRows(z, b.getBoolAttr(false),
-                      [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
-                        Value nan = nb.create<arith::CmpFOp>(
-                            l, arith::CmpFPredicate::UNO, x, x);
-                        return nb.create<arith::OrIOp>(l, nan, acc);
-                      });
-  }
-
-  /// softmax(z / temperature) by rows, max subtracted ([B, C]).
-  Value softmax(Value z, double temperature) {
-    Type f32t = b.getF32Type();
-    Value u = z;
-    if (temperature != 1.0) {
-      Value t = f32(temperature);
-      u = generic({z}, {rows()}, {empty({batch, classes}, f32t)}, {rows()}, "pp",
-                  [&](OpBuilder &nb, Location l, ValueRange a) {
-                    nb.create<linalg::YieldOp>(l, nb.create<arith::DivFOp>(l, a[0], t).getResult());
-                  })[0];
-    }
-    Value m = reduceRows(u, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()),
-                         [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
-                           return nb.create<arith::MaxNumFOp>(l, x, acc);
-                         });
-    Value e = generic({u, m}, {rows(), row()}, {empty({batch, classes}, f32t)}, {rows()}, "pp",
-                      [&](OpBuilder &nb, Location l, ValueRange a) {
-                        Value d = nb.create<arith::SubFOp>(l, a[0], a[1]);
-                        nb.create<linalg::YieldOp>(l, nb.create<math::ExpOp>(l, d).getResult());
-                      })[0];
-    Value s = reduceRows(e, b.getF32FloatAttr(0.0),
-                         [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
-                           return nb.create<arith::AddFOp>(l, x, acc);
-                         });
-    return generic({e, s}, {rows(), row()}, {empty({batch, classes}, f32t)}, {rows()}, "pp",
-                   [&](OpBuilder &nb, Location l, ValueRange a) {
-                     nb.create<linalg::YieldOp>(l, nb.create<arith::DivFOp>(l, a[0], a[1]).getResult());
-                   })[0];
-  }
-
-  /// First argmax by rows ([B] i64).
-  Value argmax(Value z) {
-    Value best = fill({batch}, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-    Value at = fill({batch}, b.getI64IntegerAttr(0));
-    return generic({z}, {rows()}, {best, at}, {row(), row()}, "pr",
-                   [&](OpBuilder &nb, Location l, ValueRange a) {
-                     Value j = nb.create<arith::IndexCastOp>(
-                         l, nb.getI64Type(), nb.create<linalg::IndexOp>(l, 1));
-                     Value gt = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]);
-                     Value nb1 = nb.create<arith::SelectOp>(l, gt, a[0], a[1]);
-                     Value na = nb.create<arith::SelectOp>(l, gt, j, a[2]);
-                     nb.create<linalg::YieldOp>(l, ValueRange{nb1, na});
-                   })[1];
-  }
-
-  /// Elementwise over [B]: f(args...).
-  Value map1(ValueRange ins, Type elem,
-             function_ref<Value(OpBuilder &, Location, ValueRange)> f) {
-    SmallVector<AffineMap> maps(ins.size(), id1());
-    return generic(ins, maps, {empty({batch}, elem)}, {id1()}, "p",
-                   [&](OpBuilder &nb, Location l, ValueRange a) {
-                     nb.create<linalg::YieldOp>(l, f(nb, l, a.drop_back()));
-                   })[0];
-  }
-};
-
-struct ChainState {
-  Value prevClass; // [N] i64, -1 for "no class" (patience)
-  Value count;     // [N] i64 (patience)
-  Value votes;     // [N, C] f32 (votes)
-  Value done;      // [N] i1, token-level: exited at an earlier point
-  Value frozen;    // [N, D], token-level: the state handed to the region
-};
+using dyncc::exit::Builder;
+using dyncc::exit::ChainState;
 
 struct DynLowerExitIfPass
     : public dyncc::impl::DynLowerExitIfBase<DynLowerExitIfPass> {
@@ -251,146 +119,11 @@ struct DynLowerExitIfPass
     return success();
   }
 
-  /// The exit flag of every sample at `op` ([B] i1), and the chain state
-  /// after it.
   FailureOr<Value> exitFlags(ExitIfOp op, func::FuncOp fn, Builder &g,
                              ChainState &state, Value z, Value score) {
-    OpBuilder &b = g.b;
-    Location loc = g.loc;
-    if (!cast<RankedTensorType>(z.getType()).getElementType().isF32())
-      return op.emitError("exit criteria are lowered for f32 logits");
-    Value nan = g.hasNaN(z);
-    Type i1 = b.getI1Type();
-    auto notNanAnd = [&](Value cond) {
-      return g.map1({nan, cond}, i1, [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-        Value one = nb.create<arith::ConstantIntOp>(l, 1, 1);
-        Value ok = nb.create<arith::XOrIOp>(l, a[0], one);
-        return nb.create<arith::AndIOp>(l, ok, a[1]);
-      });
-    };
-    // theta[0] read per sample through a constant map.
-    auto scalarParam = [&](RuntimeParamAttr p) -> Value { return paramValue(fn, p); };
-    Attribute crit = op.getCriterion();
-    if (auto c = dyn_cast<EntropyCriterionAttr>(crit)) {
-      Value p = g.softmax(z, 1.0);
-      Value h = g.reduceRows(p, b.getF32FloatAttr(0.0),
-                             [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
-                               Value zero = nb.create<arith::ConstantOp>(l, nb.getF32FloatAttr(0.0));
-                               Value pos = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, x, zero);
-                               Value t = nb.create<arith::MulFOp>(l, x, nb.create<math::LogOp>(l, x));
-                               Value term = nb.create<arith::SelectOp>(l, pos, t, zero);
-                               return nb.create<arith::SubFOp>(l, acc, term);
-                             });
-      Value theta = scalarParam(c.getThreshold());
-      Value below = g.generic({h, theta}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
-                              [](OpBuilder &nb, Location l, ValueRange a) {
-                                nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OLT, a[0], a[1]).getResult());
-                              })[0];
-      return notNanAnd(below);
-    }
-    if (auto c = dyn_cast<MaxProbCriterionAttr>(crit)) {
-      Value p = g.softmax(z, c.getTemperature().getValueAsDouble());
-      Value m = g.reduceRows(p, b.getF32FloatAttr(0.0),
-                             [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
-                               return nb.create<arith::MaxNumFOp>(l, x, acc);
-                             });
-      Value theta = scalarParam(c.getThreshold());
-      Value above = g.generic({m, theta}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
-                              [](OpBuilder &nb, Location l, ValueRange a) {
-                                nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]).getResult());
-                              })[0];
-      return notNanAnd(above);
-    }
-    if (auto c = dyn_cast<PerClassCriterionAttr>(crit)) {
-      Value p = g.softmax(z, 1.0);
-      Value cls = g.argmax(z);
-      Value theta = scalarParam(c.getThresholds());
-      // p[b, c*] > theta[c*], through a gather of both.
-      Value above = g.generic({cls}, {g.id1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
-                              [&](OpBuilder &nb, Location l, ValueRange a) {
-                                Value ci = nb.create<arith::IndexCastOp>(l, nb.getIndexType(), a[0]);
-                                Value bi = nb.create<linalg::IndexOp>(l, 0);
-                                Value pv = nb.create<tensor::ExtractOp>(l, p, ValueRange{bi, ci});
-                                Value tv = nb.create<tensor::ExtractOp>(l, theta, ValueRange{ci});
-                                nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, pv, tv).getResult());
-                              })[0];
-      return notNanAnd(above);
-    }
-    if (auto c = dyn_cast<LearnedScoreCriterionAttr>(crit)) {
-      Value s = score;
-      auto st = cast<RankedTensorType>(s.getType());
-      AffineMap sm = st.getRank() == 1
-                         ? g.id1()
-                         : AffineMap::get(1, 0, {b.getAffineDimExpr(0), b.getAffineConstantExpr(0)}, b.getContext());
-      Value theta = scalarParam(c.getThreshold());
-      Value above = g.generic({s, theta}, {sm, g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
-                              [](OpBuilder &nb, Location l, ValueRange a) {
-                                nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]).getResult());
-                              })[0];
-      return notNanAnd(above);
-    }
-    // Criteria with memory: the class of each sample (-1 when NaN).
-    Value cls = g.map1({g.argmax(z), nan}, b.getI64Type(),
-                       [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                         Value none = nb.create<arith::ConstantIntOp>(l, -1, 64);
-                         return nb.create<arith::SelectOp>(l, a[1], none, a[0]);
-                       });
-    if (auto c = dyn_cast<PatienceCriterionAttr>(crit)) {
-      Value count;
-      if (!state.prevClass) {
-        count = g.fill({g.batch}, b.getI64IntegerAttr(0));
-      } else {
-        count = g.map1({cls, state.prevClass, state.count}, b.getI64Type(),
-                       [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                         Value none = nb.create<arith::ConstantIntOp>(l, -1, 64);
-                         Value same = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, a[0], a[1]);
-                         Value valid = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::ne, a[0], none);
-                         Value one = nb.create<arith::ConstantIntOp>(l, 1, 64);
-                         Value zero = nb.create<arith::ConstantIntOp>(l, 0, 64);
-                         Value inc = nb.create<arith::AddIOp>(l, a[2], one);
-                         Value keep = nb.create<arith::AndIOp>(l, same, valid);
-                         return nb.create<arith::SelectOp>(l, keep, inc, zero);
-                       });
-      }
-      state.prevClass = cls;
-      state.count = count;
-      Value k = scalarParam(c.getK());
-      return g.generic({count, k}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
-                       [](OpBuilder &nb, Location l, ValueRange a) {
-                         Value n = nb.create<arith::SIToFPOp>(l, nb.getF32Type(), a[0]);
-                         nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGE, n, a[1]).getResult());
-                       })[0];
-    }
-    if (auto c = dyn_cast<VotesCriterionAttr>(crit)) {
-      SmallVector<Value> ins{cls};
-      SmallVector<AffineMap> maps{g.row()};
-      if (state.votes) {
-        ins.push_back(state.votes);
-        maps.push_back(g.rows());
-      }
-      bool hasPrev = static_cast<bool>(state.votes);
-      Value votes = g.generic(ins, maps, {g.empty({g.batch, g.classes}, b.getF32Type())}, {g.rows()}, "pp",
-                              [&](OpBuilder &nb, Location l, ValueRange a) {
-                                Value j = nb.create<arith::IndexCastOp>(l, nb.getI64Type(), nb.create<linalg::IndexOp>(l, 1));
-                                Value hit = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, a[0], j);
-                                Value one = nb.create<arith::ConstantOp>(l, nb.getF32FloatAttr(1.0));
-                                Value zero = nb.create<arith::ConstantOp>(l, nb.getF32FloatAttr(0.0));
-                                Value add = nb.create<arith::SelectOp>(l, hit, one, zero);
-                                Value v = hasPrev ? nb.create<arith::AddFOp>(l, a[1], add).getResult() : add;
-                                nb.create<linalg::YieldOp>(l, v);
-                              })[0];
-      state.votes = votes;
-      Value most = g.reduceRows(votes, b.getF32FloatAttr(0.0),
-                                [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
-                                  return nb.create<arith::MaxNumFOp>(l, x, acc);
-                                });
-      Value theta = scalarParam(c.getThreshold());
-      return g.generic({most, theta}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
-                       [](OpBuilder &nb, Location l, ValueRange a) {
-                         nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]).getResult());
-                       })[0];
-    }
-    return op.emitError("unknown exit criterion");
+    return dyncc::exit::buildExitFlags(
+        op, g, state, z, score,
+        [&](RuntimeParamAttr p) { return paramValue(fn, p); });
   }
 
   /// [B, S, ...] -> [B*S, ...] (token-level values are handled as rows).
@@ -537,3 +270,144 @@ struct DynLowerExitIfPass
 };
 
 } // namespace
+
+FailureOr<Value> dyncc::exit::buildExitFlags(
+  ExitIfOp op, Builder &g, ChainState &state, Value z, Value score,
+  function_ref<Value(RuntimeParamAttr)> param) {
+  OpBuilder &b = g.b;
+  Location loc = g.loc;
+  if (!cast<RankedTensorType>(z.getType()).getElementType().isF32())
+    return op.emitError("exit criteria are lowered for f32 logits");
+  Value nan = g.hasNaN(z);
+  Type i1 = b.getI1Type();
+  auto notNanAnd = [&](Value cond) {
+    return g.map1({nan, cond}, i1, [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+      Value one = nb.create<arith::ConstantIntOp>(l, 1, 1);
+      Value ok = nb.create<arith::XOrIOp>(l, a[0], one);
+      return nb.create<arith::AndIOp>(l, ok, a[1]);
+    });
+  };
+  // theta[0] read per sample through a constant map.
+  auto scalarParam = [&](RuntimeParamAttr p) -> Value { return param(p); };
+  Attribute crit = op.getCriterion();
+  if (auto c = dyn_cast<EntropyCriterionAttr>(crit)) {
+    Value p = g.softmax(z, 1.0);
+    Value h = g.reduceRows(p, b.getF32FloatAttr(0.0),
+                           [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
+                             Value zero = nb.create<arith::ConstantOp>(l, nb.getF32FloatAttr(0.0));
+                             Value pos = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, x, zero);
+                             Value t = nb.create<arith::MulFOp>(l, x, nb.create<math::LogOp>(l, x));
+                             Value term = nb.create<arith::SelectOp>(l, pos, t, zero);
+                             return nb.create<arith::SubFOp>(l, acc, term);
+                           });
+    Value theta = scalarParam(c.getThreshold());
+    Value below = g.generic({h, theta}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                            [](OpBuilder &nb, Location l, ValueRange a) {
+                              nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OLT, a[0], a[1]).getResult());
+                            })[0];
+    return notNanAnd(below);
+  }
+  if (auto c = dyn_cast<MaxProbCriterionAttr>(crit)) {
+    Value p = g.softmax(z, c.getTemperature().getValueAsDouble());
+    Value m = g.reduceRows(p, b.getF32FloatAttr(0.0),
+                           [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
+                             return nb.create<arith::MaxNumFOp>(l, x, acc);
+                           });
+    Value theta = scalarParam(c.getThreshold());
+    Value above = g.generic({m, theta}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                            [](OpBuilder &nb, Location l, ValueRange a) {
+                              nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]).getResult());
+                            })[0];
+    return notNanAnd(above);
+  }
+  if (auto c = dyn_cast<PerClassCriterionAttr>(crit)) {
+    Value p = g.softmax(z, 1.0);
+    Value cls = g.argmax(z);
+    Value theta = scalarParam(c.getThresholds());
+    // p[b, c*] > theta[c*], through a gather of both.
+    Value above = g.generic({cls}, {g.id1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                            [&](OpBuilder &nb, Location l, ValueRange a) {
+                              Value ci = nb.create<arith::IndexCastOp>(l, nb.getIndexType(), a[0]);
+                              Value bi = nb.create<linalg::IndexOp>(l, 0);
+                              Value pv = nb.create<tensor::ExtractOp>(l, p, ValueRange{bi, ci});
+                              Value tv = nb.create<tensor::ExtractOp>(l, theta, ValueRange{ci});
+                              nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, pv, tv).getResult());
+                            })[0];
+    return notNanAnd(above);
+  }
+  if (auto c = dyn_cast<LearnedScoreCriterionAttr>(crit)) {
+    Value s = score;
+    auto st = cast<RankedTensorType>(s.getType());
+    AffineMap sm = st.getRank() == 1
+                       ? g.id1()
+                       : AffineMap::get(1, 0, {b.getAffineDimExpr(0), b.getAffineConstantExpr(0)}, b.getContext());
+    Value theta = scalarParam(c.getThreshold());
+    Value above = g.generic({s, theta}, {sm, g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                            [](OpBuilder &nb, Location l, ValueRange a) {
+                              nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]).getResult());
+                            })[0];
+    return notNanAnd(above);
+  }
+  // Criteria with memory: the class of each sample (-1 when NaN).
+  Value cls = g.map1({g.argmax(z), nan}, b.getI64Type(),
+                     [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                       Value none = nb.create<arith::ConstantIntOp>(l, -1, 64);
+                       return nb.create<arith::SelectOp>(l, a[1], none, a[0]);
+                     });
+  if (auto c = dyn_cast<PatienceCriterionAttr>(crit)) {
+    Value count;
+    if (!state.prevClass) {
+      count = g.fill({g.batch}, b.getI64IntegerAttr(0));
+    } else {
+      count = g.map1({cls, state.prevClass, state.count}, b.getI64Type(),
+                     [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                       Value none = nb.create<arith::ConstantIntOp>(l, -1, 64);
+                       Value same = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, a[0], a[1]);
+                       Value valid = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::ne, a[0], none);
+                       Value one = nb.create<arith::ConstantIntOp>(l, 1, 64);
+                       Value zero = nb.create<arith::ConstantIntOp>(l, 0, 64);
+                       Value inc = nb.create<arith::AddIOp>(l, a[2], one);
+                       Value keep = nb.create<arith::AndIOp>(l, same, valid);
+                       return nb.create<arith::SelectOp>(l, keep, inc, zero);
+                     });
+    }
+    state.prevClass = cls;
+    state.count = count;
+    Value k = scalarParam(c.getK());
+    return g.generic({count, k}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                     [](OpBuilder &nb, Location l, ValueRange a) {
+                       Value n = nb.create<arith::SIToFPOp>(l, nb.getF32Type(), a[0]);
+                       nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGE, n, a[1]).getResult());
+                     })[0];
+  }
+  if (auto c = dyn_cast<VotesCriterionAttr>(crit)) {
+    SmallVector<Value> ins{cls};
+    SmallVector<AffineMap> maps{g.row()};
+    if (state.votes) {
+      ins.push_back(state.votes);
+      maps.push_back(g.rows());
+    }
+    bool hasPrev = static_cast<bool>(state.votes);
+    Value votes = g.generic(ins, maps, {g.empty({g.batch, g.classes}, b.getF32Type())}, {g.rows()}, "pp",
+                            [&](OpBuilder &nb, Location l, ValueRange a) {
+                              Value j = nb.create<arith::IndexCastOp>(l, nb.getI64Type(), nb.create<linalg::IndexOp>(l, 1));
+                              Value hit = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, a[0], j);
+                              Value one = nb.create<arith::ConstantOp>(l, nb.getF32FloatAttr(1.0));
+                              Value zero = nb.create<arith::ConstantOp>(l, nb.getF32FloatAttr(0.0));
+                              Value add = nb.create<arith::SelectOp>(l, hit, one, zero);
+                              Value v = hasPrev ? nb.create<arith::AddFOp>(l, a[1], add).getResult() : add;
+                              nb.create<linalg::YieldOp>(l, v);
+                            })[0];
+    state.votes = votes;
+    Value most = g.reduceRows(votes, b.getF32FloatAttr(0.0),
+                              [](OpBuilder &nb, Location l, Value x, Value acc) -> Value {
+                                return nb.create<arith::MaxNumFOp>(l, x, acc);
+                              });
+    Value theta = scalarParam(c.getThreshold());
+    return g.generic({most, theta}, {g.id1(), g.scalar1()}, {g.empty({g.batch}, i1)}, {g.id1()}, "p",
+                     [](OpBuilder &nb, Location l, ValueRange a) {
+                       nb.create<linalg::YieldOp>(l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, a[0], a[1]).getResult());
+                     })[0];
+  }
+  return op.emitError("unknown exit criterion");
+}

@@ -10,7 +10,16 @@ void buildDynccPipeline(mlir::OpPassManager &pm) {
   pm.addPass(createDynCollectParams());
 }
 
-void buildKernelPipeline(mlir::OpPassManager &pm) {
+void buildKernelPipeline(mlir::OpPassManager &pm,
+                         const KernelPipelineOptions &options) {
+  if (!options.batchBuckets.empty()) {
+    DynBatchBucketsOptions batch;
+    batch.buckets = options.batchBuckets;
+    batch.compaction = options.compaction;
+    pm.addPass(mlir::createInlinerPass());
+    pm.addPass(mlir::createSymbolDCEPass());
+    pm.addPass(createDynBatchBuckets(batch));
+  }
   pm.addPass(createDynLowerExitIf());
   pm.addPass(mlir::createInlinerPass());
   pm.addPass(createDynLowerRoute());

@@ -42,9 +42,19 @@ bool isHostScalarOp(mlir::Operation *op);
 /// Adds the dyn-level passes that run on every model, in order.
 void buildDynccPipeline(mlir::OpPassManager &pm);
 
-/// Adds the passes from the dyn level to kernels: inlining, kernel
-/// formation, cleanup.
-void buildKernelPipeline(mlir::OpPassManager &pm);
+/// Options of the kernel pipeline (dyncc compile flags).
+struct KernelPipelineOptions {
+  /// --batch-buckets: compile the per-sample model for these batch sizes
+  /// (ascending); empty: compile it as written.
+  std::vector<int64_t> batchBuckets;
+  /// --compaction: never, always or auto.
+  std::string compaction = "auto";
+};
+
+/// Adds the passes from the dyn level to kernels: batching (with buckets),
+/// the dyn lowerings, inlining, kernel formation, cleanup.
+void buildKernelPipeline(mlir::OpPassManager &pm,
+                         const KernelPipelineOptions &options = {});
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"

@@ -23,6 +23,37 @@ def DynCollectParams : Pass<"dyn-collect-params", "mlir::ModuleOp"> {
   let dependentDialects = ["::dyncc::dyn::DynDialect"];
 }
 
+def DynBatchBuckets : Pass<"dyn-batch-buckets", "mlir::ModuleOp"> {
+  let summary = "Batch a per-sample model over compiled bucket sizes, with "
+                "active-set compaction after each exit point";
+  let description = [{
+    The public function computes one sample. It becomes a function of
+    `max_batch` samples (the largest bucket): every per-sample input and the
+    result gain a leading sample dimension, an argument marked
+    `dyn.batch_count` (tensor<1xi32>) holds the request's sample count, and
+    a sample-level exit chain adds the result `exit_layer`. The network is
+    cut into stages at its exit points; each stage is an `scf.index_switch`
+    over the bucket index with the stage's ops batched to each bucket size.
+    After each exit point the runtime's compaction builtin retires the
+    samples that exited, decides whether to gather the active ones into a
+    dense prefix (policy `compaction`: never, always, or auto by a cost
+    model) and chooses the next stage's bucket. Calls must be inlined
+    first. See docs/early-exit.md, "Batched runs".
+  }];
+  let options = [
+    ListOption<"buckets", "buckets", "int64_t",
+               "Batch sizes to compile, ascending; the last is the largest batch">,
+    Option<"compaction", "compaction", "std::string", /*default=*/"\"auto\"",
+           "When to gather the active samples: never, always, auto">
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def DynLowerExitIf : Pass<"dyn-lower-exit-if", "mlir::ModuleOp"> {
   let summary = "Lower dyn.exit_if chains to criteria and scf.if";
   let description = [{

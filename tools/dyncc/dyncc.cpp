@@ -93,6 +93,20 @@ cl::opt<bool> printStats("stats",
                                   "kernel count of the library"),
                          cl::sub(compileCommand));
 
+cl::list<int64_t> batchBuckets(
+    "batch-buckets",
+    cl::desc("Compile the per-sample model for these batch sizes (ascending, "
+             "e.g. 1,4,8,16,32): the library takes up to the largest, runs "
+             "each stage at the smallest bucket that holds the active "
+             "samples and compacts them after each exit point"),
+    cl::CommaSeparated, cl::sub(compileCommand));
+cl::opt<std::string> compaction(
+    "compaction",
+    cl::desc("With --batch-buckets, when to gather the still-active samples "
+             "into a dense prefix: 'never', 'always', 'auto' (default: when "
+             "the cost model says the smaller bucket pays for the gather)"),
+    cl::init("auto"), cl::sub(compileCommand));
+
 cl::SubCommand runCommand("run", "Compile a model in memory and run it on "
                                  ".npy inputs");
 cl::opt<std::string> runModelPath(cl::Positional, cl::desc("<model.mlir>"),
@@ -142,7 +156,8 @@ struct LoadedModel {
 /// Parses, verifies and runs the dyn-level pipeline (and the kernel pipeline
 /// when `kernels`); `model.module` is null on error (diagnostics printed).
 void loadModel(const std::string &path, mlir::MLIRContext &context,
-               bool kernels, LoadedModel &model) {
+               bool kernels, LoadedModel &model,
+               const dyncc::KernelPipelineOptions &options = {}) {
   std::string openError;
   std::unique_ptr<llvm::MemoryBuffer> buffer =
       mlir::openInputFile(path, &openError);
@@ -172,7 +187,7 @@ void loadModel(const std::string &path, mlir::MLIRContext &context,
   mlir::PassManager pm(&context);
   dyncc::buildDynccPipeline(pm);
   if (kernels)
-    dyncc::buildKernelPipeline(pm);
+    dyncc::buildKernelPipeline(pm, options);
   if (mlir::failed(pm.run(*module)))
     return;
   model.module = std::move(module);
@@ -233,7 +248,22 @@ int runCompile() {
   mlir::MLIRContext context(makeRegistry());
   context.loadAllAvailableDialects();
   LoadedModel loaded;
-  loadModel(inputPath, context, emitKind >= EmitKind::Kernels, loaded);
+  dyncc::KernelPipelineOptions pipeline;
+  pipeline.batchBuckets.assign(batchBuckets.begin(), batchBuckets.end());
+  pipeline.compaction = compaction;
+  if (pipeline.batchBuckets.empty() && compaction.getNumOccurrences())
+    return fail("--compaction needs --batch-buckets");
+  for (size_t i = 0; i < pipeline.batchBuckets.size(); ++i)
+    if (pipeline.batchBuckets[i] < 1 || pipeline.batchBuckets[i] > 4096 ||
+        (i > 0 && pipeline.batchBuckets[i] <= pipeline.batchBuckets[i - 1]))
+      return fail(fmt::format("--batch-buckets must be ascending sizes in [1, "
+                              "4096], got {}",
+                              fmt::join(pipeline.batchBuckets, ",")));
+  if (compaction != "never" && compaction != "always" && compaction != "auto")
+    return fail(fmt::format("--compaction must be 'never', 'always' or "
+                            "'auto', got '{}'",
+                            compaction.getValue()));
+  loadModel(inputPath, context, emitKind >= EmitKind::Kernels, loaded, pipeline);
   if (!loaded.module)
     return 1;
   mlir::OwningOpRef<mlir::ModuleOp> &module = loaded.module;
