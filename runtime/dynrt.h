@@ -193,7 +193,7 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
 
 /* The version of the descriptor layout below; the compiler writes it and
  * dynrt_model_create refuses any other. */
-#define DYNRT_MODEL_ABI_VERSION 4
+#define DYNRT_MODEL_ABI_VERSION 5
 
 /* A kernel: Halide's argv entry point and the buffers it takes. */
 typedef int (*dynrt_kernel_fn_t)(void **args);
@@ -230,8 +230,59 @@ typedef enum {
    * the budget or pos is outside [0, sequence_length).
    * config: DYNRT_SKIP_CFG_*; dynrt_model_create checks it against the
    * buffer and desc->skips. */
-  DYNRT_BUILTIN_SKIP_STEP = 2
+  DYNRT_BUILTIN_SKIP_STEP = 2,
+  /* The active set of a bucketed early-exit model (dyncc compile
+   * --batch-buckets; docs/early-exit.md, "Batched runs: buckets and
+   * compaction (runtime)"). The host code runs one stage per exit point
+   * (and the final layer) at the smallest bucket (desc->buckets) holding the
+   * slots in use; by its policy the builtin compacts the still-active
+   * samples into the first rows.
+   * Two modes (config[DYNRT_COMPACT_CFG_MODE]):
+   *  - init (0): buffers count [1] i32 (n, the request's batch size), then
+   *    state [4 + 2B] i32 (output). Fails the run with INVALID_ARGUMENT
+   *    when n is outside [1, B].
+   *  - step (1), once per stage s (DYNRT_COMPACT_CFG_STAGE), after its exit
+   *    decision, and once more with every flag set after the final stage
+   *    (stage num_stages - 1): flags [B] bool (flags[i] != 0: the sample in
+   *    slot i exits here; flags of slots without an alive sample are
+   *    ignored), state_in [4 + 2B] i32, state_out [4 + 2B] i32 (output).
+   *    Records the stage's active samples and bucket in the run's report,
+   *    removes the exiting samples and decides whether to compact the
+   *    survivors into slots 0 .. alive - 1 (DYNRT_COMPACT_CFG_POLICY).
+   *    Fails the run with INTERNAL when state_in is inconsistent (a broken
+   *    invariant of the generated code).
+   * B is desc->max_batch. The state (int32):
+   *   st[0]          alive: samples not exited yet
+   *   st[1]          k: index into desc->buckets of the bucket the next
+   *                  stage runs at; -1 when alive == 0
+   *   st[2]          n: the request's batch size
+   *   st[3]          used: slots in use (1 + the highest slot holding an
+   *                  alive sample; 0 if none)
+   *   st[4 + j]      slot_of[j], j < B: the slot (row of the stage's batch)
+   *                  of sample j; -1 when it exited or j >= n
+   *   st[4 + B + i]  src[i], i < B: after a step, new slot i takes the
+   *                  carried state of old slot src[i] (in [0, B); the
+   *                  identity when not compacting and for slots without an
+   *                  alive sample)
+   * config: DYNRT_COMPACT_CFG_*; dynrt_model_create checks it against the
+   * buffers and the descriptor. */
+  DYNRT_BUILTIN_BATCH_COMPACT = 3
 } dynrt_builtin_t;
+
+/* The config entries of DYNRT_BUILTIN_BATCH_COMPACT (all doubles). */
+enum {
+  DYNRT_COMPACT_CFG_MODE = 0,      /* 0 init, 1 step */
+  DYNRT_COMPACT_CFG_STAGE = 1,     /* step: stage index s in [0, num_stages) */
+  DYNRT_COMPACT_CFG_MAX_BATCH = 2, /* B (must equal desc->max_batch) */
+  DYNRT_COMPACT_CFG_POLICY = 3,    /* 0 never, 1 always, 2 auto */
+  /* The auto policy's cost model (>= 0): compacting moves every alive
+   * sample's carried state (GATHER_COST units each) and lets every later
+   * stage run at bucket(alive) instead of the bucket of the slots in use
+   * (REMAINING units per sample row of all the stages after this one). */
+  DYNRT_COMPACT_CFG_GATHER_COST = 4,
+  DYNRT_COMPACT_CFG_REMAINING = 5,
+  DYNRT_COMPACT_CFG_COUNT = 6
+};
 
 /* The config entries of DYNRT_BUILTIN_SKIP_STEP (all doubles). */
 enum {
@@ -288,7 +339,11 @@ typedef struct {
  * `weights` bound, `params` the current runtime parameter values and `arena`
  * (arena_bytes, 64-byte aligned) for the intermediates; calls
  * dynrt_invoke_kernel with `ctx`. Returns 0 or the non-zero result of the
- * first kernel that failed. */
+ * first kernel that failed. For a bucketed model (desc->max_batch > 0)
+ * `params` has num_params + 1 entries: the last points to a 64-byte aligned
+ * int32 holding the run's batch size n (1 .. max_batch); inputs and outputs
+ * are max_batch samples, of which the first n are the request's (the rest
+ * of the inputs are zeros). */
 typedef int32_t (*dynrt_entry_fn_t)(void *const *inputs, void *const *outputs,
                                     void *const *weights, void *const *params,
                                     uint8_t *arena, void *ctx);
@@ -333,6 +388,14 @@ typedef struct {
    * DYNRT_DEVICE_CUDA; dyncc compile --target=cuda). See dynrt_device_t for
    * how a CUDA model's tensors move. */
   int32_t device;
+  /* Batch buckets (dyncc compile --batch-buckets): 0 when the model is not
+   * bucketed. Otherwise every input and output has the leading dimension
+   * max_batch (samples), and dynrt_model_run_batch runs any batch of 1 ..
+   * max_batch samples. */
+  int32_t max_batch;
+  int32_t num_buckets;
+  const int32_t *buckets;   /* ascending, the last is max_batch */
+  int32_t num_stages;       /* exit stages reported per run (see dynrt_run_report_t) */
 } dynrt_model_desc_t;
 
 /* Devices kernels run on. A CUDA model (dyncc compile --target=cuda) runs
@@ -387,7 +450,14 @@ typedef struct dynrt_model_s dynrt_model_t;
  * does not fit its buffers or desc->routes, or a skip step whose config is
  * not DYNRT_SKIP_CFG_COUNT integers matching desc->skips[config[0]] or
  * whose argument is not one [3] i32 buffer; and for a route or skip table
- * that is NULL or has counts < 1. Devices: INVALID_ARGUMENT for a
+ * that is NULL or has counts < 1. Batch buckets: INVALID_ARGUMENT for a
+ * negative max_batch; when max_batch > 0, for buckets that are not
+ * ascending positive values ending with max_batch, an input or output whose
+ * leading dimension is not max_batch, or num_stages outside [0, 64]; and,
+ * naming the kernel, for a batch compaction builtin whose config is not
+ * DYNRT_COMPACT_CFG_COUNT entries matching the descriptor (max_batch, a
+ * stage below num_stages) or whose buffers do not fit its mode, or that
+ * appears in a model that is not bucketed. Devices: INVALID_ARGUMENT for a
  * desc->device other than CPU or CUDA, or an options->device other than
  * AUTO, CPU or CUDA; FAILED_PRECONDITION, naming both devices, when options
  * ask for a device other than the model's ("model 'm' was compiled for
@@ -410,7 +480,8 @@ dynrt_status_t dynrt_model_create_from_file(const dynrt_model_desc_t *desc,
 /* Runs the model: inputs[i] points to the dense row-major data of input i
  * (desc->inputs[i] gives dtype and shape), outputs[i] to caller memory of
  * output i's size, which is all the runtime writes. Each run uses its own
- * scratch memory.
+ * scratch memory. A bucketed model runs a full batch of max_batch samples
+ * (see dynrt_model_run_batch for fewer).
  * Thread safety: concurrent runs on one model are safe and give identical
  * results. */
 dynrt_status_t dynrt_model_run(dynrt_model_t *model, const void *const *inputs,
@@ -446,6 +517,12 @@ typedef struct {
   dynrt_route_report_t *routes;  /* filled for min(num_routes, desc) ops */
   int32_t num_skips;             /* entries of `skips` the caller provides */
   dynrt_skip_report_t *skips;    /* filled for min(num_skips, desc) ops */
+  /* Bucketed early exit (desc->num_stages > 0): filled for the first
+   * min(num_stages, desc->num_stages) exit stages, each set to 0 when the
+   * run starts. A negative num_stages is INVALID_ARGUMENT. */
+  int32_t num_stages;   /* entries of active/bucket the caller provides */
+  int32_t *active;      /* [num_stages] or NULL: samples active at each exit stage */
+  int32_t *bucket;      /* [num_stages] or NULL: the bucket size it ran at (0: did not run) */
 } dynrt_run_report_t;
 
 /* dynrt_model_run that also fills `report` (may be NULL): for the first
@@ -454,7 +531,11 @@ typedef struct {
  * assignment; one that does not run reports zeros and -1); for the first
  * min(report->num_skips, desc->num_skips) skip ops, their steps and trace
  * (steps are counted per run: a skip loop entered twice in one run adds up
- * and shares the budget). The report is complete only when the run
+ * and shares the budget); for the first min(report->num_stages,
+ * desc->num_stages) exit stages of a bucketed model, the samples still
+ * active when the stage ran (before its exits) and the bucket it ran at
+ * (active 0 and bucket 0 for a stage that did not run because every sample
+ * had exited). The report is complete only when the run
  * succeeds; after a failed skip step the trace ends with that step. A route
  * whose input is invalid (a hash id outside the table, a NaN gate logit)
  * fails the run with INVALID_ARGUMENT, naming the kernel, the token and the
@@ -465,6 +546,24 @@ dynrt_status_t dynrt_model_run_ex(dynrt_model_t *model,
                                   const void *const *inputs,
                                   void *const *outputs,
                                   dynrt_run_report_t *report);
+
+/* dynrt_model_run_ex for a batch of `batch` samples of a bucketed model
+ * (desc->max_batch > 0): inputs[i] and outputs[i] hold `batch` samples, the
+ * leading dimension of every input and output being `batch` instead of
+ * max_batch; only those bytes are read and written. The model runs its
+ * stages at the smallest buckets holding the active samples' slots
+ * (DYNRT_BUILTIN_BATCH_COMPACT). When batch <
+ * max_batch (or a buffer is not 64-byte aligned) the runtime runs on
+ * max_batch-sample copies (the inputs' extra samples are zeros) and copies
+ * back the first `batch` samples of each output. The exit histogram counts
+ * the `batch` samples only. `report` may be NULL. INVALID_ARGUMENT when
+ * batch is outside [1, max_batch] or the model was not compiled with
+ * --batch-buckets.
+ * Thread safety: as dynrt_model_run_ex. */
+dynrt_status_t dynrt_model_run_batch(dynrt_model_t *model, int64_t batch,
+                                     const void *const *inputs,
+                                     void *const *outputs,
+                                     dynrt_run_report_t *report);
 
 /* Sums over all successful runs since the model was created of route op
  * `route`: tokens_per_expert (count entries, at most num_experts are

@@ -7,6 +7,7 @@ the header. Library loads a model library made by `dyncc compile --shared`
     L = Library("work/lib/libm.so", "m")
     L.create("work/m.safetensors", num_threads=2)
     L.run([x], [y])        # raises RuntimeError with dynrt_status_message
+    L.run_batch([x3], [y3], 3)   # bucketed models: 3 of max_batch samples
     L.destroy()
 
 numpy is imported only when a function needs it (callers may have to set
@@ -63,7 +64,10 @@ class ModelDesc(ctypes.Structure):  # dynrt_model_desc_t
                 ("embedded_weights", ctypes.c_void_p), ("embedded_weights_size", ctypes.c_uint64),
                 ("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteDesc)),
                 ("num_skips", ctypes.c_int32), ("skips", ctypes.POINTER(SkipDesc)),
-                ("device", ctypes.c_int32)]
+                ("device", ctypes.c_int32),
+                # ABI >= 5: batch buckets (read them only from such descriptors)
+                ("max_batch", ctypes.c_int32), ("num_buckets", ctypes.c_int32),
+                ("buckets", ctypes.POINTER(ctypes.c_int32)), ("num_stages", ctypes.c_int32)]
 
 
 class ModelOptions(ctypes.Structure):  # dynrt_model_options_t
@@ -84,7 +88,10 @@ class SkipReport(ctypes.Structure):  # dynrt_skip_report_t
 
 class RunReport(ctypes.Structure):  # dynrt_run_report_t
     _fields_ = [("num_routes", ctypes.c_int32), ("routes", ctypes.POINTER(RouteReport)),
-                ("num_skips", ctypes.c_int32), ("skips", ctypes.POINTER(SkipReport))]
+                ("num_skips", ctypes.c_int32), ("skips", ctypes.POINTER(SkipReport)),
+                # ABI >= 5: exit stages of bucketed models
+                ("num_stages", ctypes.c_int32), ("active", ctypes.POINTER(ctypes.c_int32)),
+                ("bucket", ctypes.POINTER(ctypes.c_int32))]
 
 
 class ModelStats(ctypes.Structure):  # dynrt_model_stats_t
@@ -111,6 +118,7 @@ _PROTOTYPES = {
                                            ctypes.POINTER(_VP)]),
     "dynrt_model_run": (_VP, [_VP, _VP, _VP]),
     "dynrt_model_run_ex": (_VP, [_VP, _VP, _VP, ctypes.POINTER(RunReport)]),
+    "dynrt_model_run_batch": (_VP, [_VP, ctypes.c_int64, _VP, _VP, ctypes.POINTER(RunReport)]),
     "dynrt_model_route_stats": (_VP, [_VP, ctypes.c_int32, _U64P, ctypes.c_size_t, _U64P]),
     "dynrt_model_skip_stats": (_VP, [_VP, ctypes.c_int32, _U64P, _U64P, _U64P, ctypes.c_size_t]),
     "dynrt_model_set_param": (_VP, [_VP, ctypes.c_char_p, ctypes.POINTER(ctypes.c_float),
@@ -162,6 +170,11 @@ class Library:
         self.desc = d = ModelDesc.from_address(self.desc_ptr)
         self.abi = d.abi_version
         self.device = d.device if self.abi >= 4 else DEVICE_CPU
+        # Batch buckets (ABI >= 5): max_batch 0 when the model is not bucketed.
+        bucketed = self.abi >= 5 and d.max_batch > 0
+        self.max_batch = d.max_batch if bucketed else 0
+        self.buckets = [d.buckets[i] for i in range(d.num_buckets)] if bucketed else []
+        self.num_stages = d.num_stages if bucketed else 0
         dt = numpy_dtypes()
         # [(name, numpy dtype, shape)] in the descriptor's order
         self.inputs = [self._spec(d.inputs[i], dt) for i in range(d.num_inputs)]
@@ -227,6 +240,33 @@ class Library:
         msg = self.try_run(inputs, outputs, report)
         if msg is not None:
             raise RuntimeError(f"run: {msg}")
+
+    def try_run_batch(self, inputs, outputs, batch, report=None):
+        """dynrt_model_run_batch on contiguous arrays whose leading dimension
+        is `batch` (1 .. max_batch of a bucketed model), with `report` (a
+        RunReport) or none. Returns None or the status message."""
+        ip, op = pointers(inputs), pointers(outputs)
+        st = self.lib.dynrt_model_run_batch(self.model, batch, ip, op,
+                                            None if report is None else ctypes.byref(report))
+        return self.status(st)
+
+    def run_batch(self, inputs, outputs, batch, report=None):
+        """try_run_batch that raises RuntimeError when the run fails."""
+        msg = self.try_run_batch(inputs, outputs, batch, report)
+        if msg is not None:
+            raise RuntimeError(f"run_batch: {msg}")
+
+    def stage_report(self, report=None):
+        """A RunReport (`report`, or a new one) with active and bucket arrays
+        for the model's num_stages exit stages; returns (report, active,
+        bucket), the arrays as ctypes int32 arrays kept by the caller."""
+        rep = RunReport() if report is None else report
+        n = max(1, self.num_stages)
+        active, bucket = (ctypes.c_int32 * n)(), (ctypes.c_int32 * n)()
+        rep.num_stages = self.num_stages
+        rep.active = ctypes.cast(active, ctypes.POINTER(ctypes.c_int32))
+        rep.bucket = ctypes.cast(bucket, ctypes.POINTER(ctypes.c_int32))
+        return rep, active, bucket
 
     def runner(self, inputs, outputs=None):
         """A function that runs the model on these arrays (no report; raises

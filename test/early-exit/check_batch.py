@@ -5,7 +5,8 @@ examples/early-exit/make_early_exit.py, compiles it twice (as written, one
 sample per run; and bucketed), and at every threshold of the generator runs
 the cases as batches through dynrt_model_run_batch. Every sample's exit
 layer must equal its batch-1 run's and the PyTorch reference's exactly, its
-logits its batch-1 run's to 1e-6 and the reference's to 1e-4; the run
+logits its batch-1 run's to 1e-5 (kernels of other batch sizes may sum in
+another order) and the reference's to 1e-4; the run
 report's active count per stage must equal the samples whose exit layer is
 past the stage, and its bucket must be the one the compaction policy picks.
 Outputs are poisoned before every run.
@@ -126,7 +127,7 @@ def main():
                 fail(f"threshold {th} batch {n}: exit layers {lay} != batch-1 {l1[sel]}")
                 continue
             seen.update(int(v) for v in lay)
-            worst_one = max(worst_one, float(np.abs(out - z1[sel]).max()))
+            worst_one = max(worst_one, float((np.abs(out - z1[sel]) / np.maximum(1.0, np.abs(z1[sel]))).max()))
             ref = logits[t, sel].reshape(out.shape)
             worst_ref = max(worst_ref, float((np.abs(out - ref) / np.maximum(1.0, np.abs(ref))).max()))
             want_active = [int((lay > s).sum()) for s in range(stages)]
@@ -138,7 +139,7 @@ def main():
                      f" for exit layers {list(lay)}")
     one.destroy()
     bat.destroy()
-    ok = failures == 0 and worst_one <= 1e-6 and worst_ref <= 1e-4
+    ok = failures == 0 and worst_one <= 1e-5 and worst_ref <= 1e-4
     print(f"{criterion} buckets {buckets} compaction {policy}: {runs} batched runs, "
           f"{failures} failures; max logit difference to batch 1 {worst_one:.2g}, "
           f"to the reference {worst_ref:.2g}; exit layers seen {sorted(seen)}")

@@ -1,6 +1,7 @@
 /* CApiTest.c - proves that dynrt.h is a C99 header and that the C API works
  * from C: statuses, weights opened from memory, lookup, binding, errors, the
- * routing declarations, model options and the CUDA check. */
+ * routing, skimming and batch bucket declarations, model options and the
+ * CUDA check. */
 #include "runtime/dynrt.h"
 
 #include <stdio.h>
@@ -103,6 +104,32 @@ int main(void) {
     model.skips = &desc;
     CHECK(report.skips->trace == trace && model.skips->budget == 4);
     CHECK(DYNRT_BUILTIN_SKIP_STEP == 2 && DYNRT_SKIP_CFG_COUNT == 4);
+  }
+
+  /* So are the batch bucket declarations: the descriptor's buckets, the
+   * compaction builtin, the report's stages and dynrt_model_run_batch. */
+  {
+    static const int32_t buckets[3] = {1, 4, 8};
+    int32_t active[2], bucket[2];
+    dynrt_run_report_t report;
+    dynrt_model_desc_t model;
+    memset(&report, 0, sizeof(report));
+    memset(&model, 0, sizeof(model));
+    model.max_batch = 8;
+    model.num_buckets = 3;
+    model.buckets = buckets;
+    model.num_stages = 2;
+    report.num_stages = 2;
+    report.active = active;
+    report.bucket = bucket;
+    CHECK(model.buckets[model.num_buckets - 1] == model.max_batch);
+    CHECK(report.active == active && report.bucket == bucket);
+    CHECK(DYNRT_MODEL_ABI_VERSION == 5);
+    CHECK(DYNRT_BUILTIN_BATCH_COMPACT == 3 && DYNRT_COMPACT_CFG_COUNT == 6);
+    CHECK(DYNRT_COMPACT_CFG_REMAINING == 5);
+    /* Unevaluated (no model is linked here): the prototype is C. */
+    CHECK(sizeof(dynrt_model_run_batch(NULL, 3, NULL, NULL, &report)) ==
+          sizeof(dynrt_status_t));
   }
 
   /* Model options and devices; CUDA may be missing here, but the answer
