@@ -1,6 +1,7 @@
 // Batch.cpp - the batch compaction builtin (DYNRT_BUILTIN_BATCH_COMPACT) of
 // bucketed early-exit models: config, argument and descriptor checks, and
-// the init and step logic on the state tensor. Model.cpp calls them from
+// the init and step logic on the state tensor (and the checks of mode 2,
+// sample begins, whose work is in Model.cpp). Model.cpp calls them from
 // dynrt_invoke_kernel and records the stages in the run's report.
 #include "runtime/Batch.h"
 
@@ -72,7 +73,7 @@ bool dynrt::parseBatchConfig(const double *config, int32_t count,
   }
   BatchConfig c;
   int32_t mode = 0, policy = 0;
-  if (!readInt(config, DYNRT_COMPACT_CFG_MODE, "mode", 0, 1, mode, error) ||
+  if (!readInt(config, DYNRT_COMPACT_CFG_MODE, "mode", 0, 2, mode, error) ||
       !readInt(config, DYNRT_COMPACT_CFG_STAGE, "stage", 0,
                kMaxBatchStages - 1, c.stage, error) ||
       !readInt(config, DYNRT_COMPACT_CFG_MAX_BATCH, "max batch", 1, kMaxInt32,
@@ -86,6 +87,24 @@ bool dynrt::parseBatchConfig(const double *config, int32_t count,
     return false;
   c.mode = static_cast<CompactMode>(mode);
   c.policy = static_cast<CompactPolicy>(policy);
+  if (c.mode == CompactMode::SampleBegins) {
+    // The other settings are meaningless for it: zeros, so that a config
+    // meant for another mode is not taken for this one.
+    const struct {
+      int index;
+      const char *name;
+    } zeros[] = {{DYNRT_COMPACT_CFG_STAGE, "stage"},
+                 {DYNRT_COMPACT_CFG_POLICY, "policy"},
+                 {DYNRT_COMPACT_CFG_GATHER_COST, "gather cost"},
+                 {DYNRT_COMPACT_CFG_REMAINING, "remaining cost"}};
+    for (const auto &z : zeros)
+      if (config[z.index] != 0.0) {
+        error = fmt::format("batch compaction config entry {} ({}) = {} must "
+                            "be 0 in mode 2 (sample begins)",
+                            z.index, z.name, config[z.index]);
+        return false;
+      }
+  }
   out = c;
   return true;
 }
@@ -103,6 +122,15 @@ bool dynrt::checkBatchArgs(const BatchConfig &config,
     }
     return checkVector(args[0], "count", DYNRT_I32, 1, error) &&
            checkVector(args[1], "state", DYNRT_I32, stateSize, error);
+  }
+  if (config.mode == CompactMode::SampleBegins) {
+    if (numArgs != 1 || !args) {
+      error = fmt::format("batch compaction sample begins takes 1 argument "
+                          "(sample [1] I32), got {}",
+                          numArgs);
+      return false;
+    }
+    return checkVector(args[0], "sample", DYNRT_I32, 1, error);
   }
   if (numArgs != 3 || !args) {
     error = fmt::format("batch compaction step takes 3 arguments (flags [{}] "

@@ -16,7 +16,7 @@ namespace dynrt {
 // Exit stages a bucketed model may report per run (desc->num_stages).
 constexpr int32_t kMaxBatchStages = 64;
 
-enum class CompactMode : int32_t { Init = 0, Step = 1 };
+enum class CompactMode : int32_t { Init = 0, Step = 1, SampleBegins = 2 };
 enum class CompactPolicy : int32_t { Never = 0, Always = 1, Auto = 2 };
 
 // The DYNRT_COMPACT_CFG_* entries, checked and converted.
@@ -32,16 +32,17 @@ struct BatchConfig {
 // int32 entries of the state tensor: 4 + 2B (see dynrt.h).
 inline int64_t batchStateSize(int64_t maxBatch) { return 4 + 2 * maxBatch; }
 
-// Parses `config` (DYNRT_COMPACT_CFG_COUNT doubles): mode 0 or 1, stage an
-// integer in [0, kMaxBatchStages), max batch an integer >= 1, policy 0, 1
-// or 2, both costs finite and >= 0. On failure returns false with a message
+// Parses `config` (DYNRT_COMPACT_CFG_COUNT doubles): mode 0, 1 or 2, stage
+// an integer in [0, kMaxBatchStages), max batch an integer >= 1, policy 0,
+// 1 or 2, both costs finite and >= 0; in mode 2 (sample begins) stage,
+// policy and both costs must be 0. On failure returns false with a message
 // in `error`.
 bool parseBatchConfig(const double *config, int32_t count, BatchConfig &out,
                       std::string &error);
 
 // Checks the builtin's argument specs against a parsed config: init takes
 // count [1] i32 and state [4 + 2B] i32; step takes flags [B] bool, state_in
-// and state_out [4 + 2B] i32.
+// and state_out [4 + 2B] i32; sample begins takes sample [1] i32.
 bool checkBatchArgs(const BatchConfig &config, const dynrt_param_spec_t *args,
                     int32_t numArgs, std::string &error);
 
@@ -65,6 +66,11 @@ int32_t bucketIndex(const int32_t *buckets, int32_t numBuckets, int64_t n);
 // outside [1, maxBatch] or no bucket holds n.
 bool batchInit(int64_t n, int32_t maxBatch, const int32_t *buckets,
                int32_t numBuckets, int32_t *state, std::string &error);
+
+// The number of buffers the builtin takes in `mode`: 2, 3 or 1.
+inline int32_t batchNumArgs(CompactMode mode) {
+  return mode == CompactMode::Init ? 2 : mode == CompactMode::Step ? 3 : 1;
+}
 
 // What one step saw and did.
 struct BatchStepResult {

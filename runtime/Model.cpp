@@ -62,7 +62,9 @@ struct RouteCounters {
 struct SkipCounters {
   explicit SkipCounters(int32_t actions)
       : actionCounts(new std::atomic<uint64_t>[actions]()) {}
-  std::atomic<uint64_t> runs{0}; // runs in which the op took a step
+  // Runs in which the op took a step; in a run of samples one after another
+  // (DYNRT_BUILTIN_BATCH_COMPACT mode 2), each sample that took a step.
+  std::atomic<uint64_t> runs{0};
   std::atomic<uint64_t> steps{0};
   std::unique_ptr<std::atomic<uint64_t>[]> actionCounts;
 };
@@ -111,7 +113,9 @@ struct RouteRunTotals {
 
 // What one skip op did in the current run.
 struct SkipRunTotals {
-  int32_t steps = 0;
+  int32_t steps = 0;       // in the run: the next step's trace row
+  int32_t sampleSteps = 0; // of the current sample (RunContext::sample >= 0)
+  uint64_t runs = 0;       // 1 if it took a step; per sample: the samples that did
   std::vector<uint64_t> actionCounts; // [num_actions] once a step ran
 };
 
@@ -130,6 +134,11 @@ struct RunContext {
   // and the caller's report (or NULL).
   std::vector<RouteRunTotals> routes;
   dynrt_run_report_t *report = nullptr;
+  // The run's batch size n (1 for a model that is not bucketed) and, in a
+  // run whose samples run one after another, the sample running now: set by
+  // the batch builtin's "sample begins" (mode 2), -1 before its first call.
+  int32_t batch = 1;
+  int32_t sample = -1;
   dynrt::RouteStats routeStats;
   dynrt::RouteWorkspace routeWorkspace;
 };
@@ -199,6 +208,8 @@ int32_t runRouteBuiltin(RunContext &run, int32_t index,
 // One step of the dyn.skip loop of kernel `index` (docs/skim.md): counts it,
 // records it in the caller's trace and checks the action; 0 or -1 (message in
 // builtinError). dynrt_model_create checked the config and the argument.
+// Once a sample began (run.sample >= 0) the budget bounds the sample's steps
+// and the messages name the sample's step, the sample and the trace row.
 int32_t runSkipStep(RunContext &run, int32_t index,
                     const dynrt_kernel_desc_t &kernel, void *const *buffers) {
   auto skip = static_cast<int32_t>(kernel.config[DYNRT_SKIP_CFG_SKIP]);
@@ -217,21 +228,32 @@ int32_t runSkipStep(RunContext &run, int32_t index,
   std::memcpy(step, buffers[0], sizeof(step));
   const int32_t pos = step[0], action = step[1], amount = step[2];
   SkipRunTotals &totals = run.skips[skip];
-  const int32_t n = totals.steps; // this step's number (its trace row)
+  const int32_t n = totals.steps; // this step's trace row
+  // This step's number: in the run, or in the sample once one began.
+  const bool perSample = run.sample >= 0;
+  const int32_t k = perSample ? totals.sampleSteps : n;
+  auto where = [&]() {
+    return perSample ? fmt::format(" (sample {}, trace row {})", run.sample, n)
+                     : std::string();
+  };
   // The generated loop checks both before it steps: safety nets.
-  if (n >= desc.budget)
+  if (k >= desc.budget)
     return fail(DYNRT_INTERNAL,
                 fmt::format("dyn.skip '{}': step {} (position {}) exceeds the "
-                            "budget of {} step(s)",
-                            name, n, pos, desc.budget));
+                            "budget of {} step(s){}",
+                            name, k, pos, desc.budget, where()));
   if (pos < 0 || pos >= desc.sequence_length)
     return fail(DYNRT_INTERNAL,
                 fmt::format("dyn.skip '{}': step {} is at position {}, "
-                            "outside [0, {})",
-                            name, n, pos, desc.sequence_length));
+                            "outside [0, {}){}",
+                            name, k, pos, desc.sequence_length, where()));
   // Like the loop of docs/skim.md, the step is counted and recorded before
   // its action is checked: a failed run's trace ends with the bad step.
   totals.steps = n + 1;
+  if (k == 0)
+    ++totals.runs;
+  if (perSample)
+    totals.sampleSteps = k + 1;
   dynrt_run_report_t *report = run.report;
   if (report && skip < report->num_skips) {
     dynrt_skip_report_t &out = report->skips[skip];
@@ -242,12 +264,14 @@ int32_t runSkipStep(RunContext &run, int32_t index,
       row[1] = action;
       row[2] = amount;
     }
+    if (perSample && out.sample_steps)
+      out.sample_steps[run.sample] = k + 1;
   }
   if (action < 0 || action >= desc.num_actions)
     return fail(DYNRT_INVALID_ARGUMENT,
                 fmt::format("dyn.skip '{}': step {} (position {}) chose action "
-                            "{}, outside [0, {})",
-                            name, n, pos, action, desc.num_actions));
+                            "{}, outside [0, {}){}",
+                            name, k, pos, action, desc.num_actions, where()));
   if (totals.actionCounts.empty())
     totals.actionCounts.assign(static_cast<size_t>(desc.num_actions), 0);
   ++totals.actionCounts[action];
@@ -256,7 +280,9 @@ int32_t runSkipStep(RunContext &run, int32_t index,
 
 // The batch compaction builtin of kernel `index` (DYNRT_BUILTIN_BATCH_COMPACT,
 // Batch.cpp): init or one step of the active set; a step records its stage
-// in the caller's report. 0 or -1 (message in builtinError).
+// in the caller's report; "sample begins" starts a sample of a run whose
+// samples run one after another (the skips' per-sample step counts restart).
+// 0 or -1 (message in builtinError).
 // dynrt_model_create checked the config, the arguments and the descriptor.
 int32_t runBatchCompact(RunContext &run, int32_t index,
                         const dynrt_kernel_desc_t &kernel,
@@ -273,11 +299,30 @@ int32_t runBatchCompact(RunContext &run, int32_t index,
   if (!dynrt::parseBatchConfig(kernel.config, kernel.num_config, config,
                                error))
     return fail(DYNRT_INTERNAL, std::move(error));
-  const int32_t numArgs = config.mode == dynrt::CompactMode::Init ? 2 : 3;
+  const int32_t numArgs = dynrt::batchNumArgs(config.mode);
   for (int32_t a = 0; a < numArgs; ++a)
     if (!buffers || !buffers[a])
       return fail(DYNRT_INTERNAL,
                   fmt::format("batch compaction: buffer {} is NULL", a));
+  if (config.mode == dynrt::CompactMode::SampleBegins) {
+    int32_t sample;
+    std::memcpy(&sample, buffers[0], sizeof(sample));
+    // The generated loop runs samples 0 .. n - 1 in order: safety nets.
+    if (sample < 0 || sample >= run.batch)
+      return fail(DYNRT_INTERNAL,
+                  fmt::format("sample {} begins, outside the request's "
+                              "samples [0, {})",
+                              sample, run.batch));
+    if (sample <= run.sample)
+      return fail(DYNRT_INTERNAL,
+                  fmt::format("sample {} begins after sample {}; samples run "
+                              "in ascending order",
+                              sample, run.sample));
+    run.sample = sample;
+    for (SkipRunTotals &totals : run.skips)
+      totals.sampleSteps = 0;
+    return 0;
+  }
   if (config.mode == dynrt::CompactMode::Init) {
     int32_t n;
     std::memcpy(&n, buffers[0], sizeof(n));
@@ -802,6 +847,7 @@ dynrt_status_t runModel(dynrt_model_t *model, std::optional<int64_t> requested,
     ctx.routes.resize(desc->num_routes);
     ctx.skips.resize(desc->num_skips);
     ctx.report = report;
+    ctx.batch = static_cast<int32_t>(batch);
     if (report) {
       // Routes that do not run report no pairs.
       int32_t n = std::min(report->num_routes, desc->num_routes);
@@ -827,6 +873,8 @@ dynrt_status_t runModel(dynrt_model_t *model, std::optional<int64_t> requested,
         entry.steps = 0;
         if (entry.trace)
           std::fill_n(entry.trace, static_cast<size_t>(entry.capacity) * 3, -1);
+        if (bucketed && entry.sample_steps)
+          std::fill_n(entry.sample_steps, desc->max_batch, 0);
       }
       // Exit stages that do not run report 0 samples at bucket 0.
       int32_t numStages = std::min(report->num_stages, desc->num_stages);
@@ -863,7 +911,9 @@ dynrt_status_t runModel(dynrt_model_t *model, std::optional<int64_t> requested,
         if (totals.steps == 0)
           continue;
         SkipCounters &counters = *model->skips[s];
-        counters.runs.fetch_add(1, std::memory_order_relaxed);
+        // One per sample that took a step when the samples ran one after
+        // another: B such samples count like B runs of one.
+        counters.runs.fetch_add(totals.runs, std::memory_order_relaxed);
         counters.steps.fetch_add(static_cast<uint64_t>(totals.steps),
                                  std::memory_order_relaxed);
         for (size_t a = 0; a < totals.actionCounts.size(); ++a)

@@ -227,7 +227,11 @@ typedef enum {
    * and the position: "dyn.skip 'skip0': step 3 (position 7) chose action
    * 5, outside [0, 3)"; steps count from 0, the trace row); and, as safety
    * nets for the generated loop, with INTERNAL when the step would exceed
-   * the budget or pos is outside [0, sequence_length).
+   * the budget or pos is outside [0, sequence_length). In a run whose
+   * samples run one after another (DYNRT_BUILTIN_BATCH_COMPACT mode 2), once
+   * the first sample began the budget bounds each sample's steps: the count
+   * restarts at 0 for every sample, the messages give the sample's step and
+   * end with " (sample i, trace row r)".
    * config: DYNRT_SKIP_CFG_*; dynrt_model_create checks it against the
    * buffer and desc->skips. */
   DYNRT_BUILTIN_SKIP_STEP = 2,
@@ -237,7 +241,12 @@ typedef enum {
    * (and the final layer) at the smallest bucket (desc->buckets) holding the
    * slots in use; by its policy the builtin compacts the still-active
    * samples into the first rows.
-   * Two modes (config[DYNRT_COMPACT_CFG_MODE]):
+   * A bucketed model that cannot be batched over samples (one with a
+   * dyn.skip loop or a dyn.route; its descriptor has num_buckets 1, buckets
+   * {max_batch} and num_stages 0) runs the request's samples one after
+   * another instead, each as if alone, and calls mode 2 at the start of
+   * each sample.
+   * Three modes (config[DYNRT_COMPACT_CFG_MODE]):
    *  - init (0): buffers count [1] i32 (n, the request's batch size), then
    *    state [4 + 2B] i32 (output). Fails the run with INVALID_ARGUMENT
    *    when n is outside [1, B].
@@ -251,6 +260,14 @@ typedef enum {
    *    survivors into slots 0 .. alive - 1 (DYNRT_COMPACT_CFG_POLICY).
    *    Fails the run with INTERNAL when state_in is inconsistent (a broken
    *    invariant of the generated code).
+   *  - sample begins (2), at the start of each sample of a run whose
+   *    samples run one after another; stage, policy and both costs are 0:
+   *    sample [1] i32 (input), the index i (from 0) of the sample about to
+   *    run. No outputs. From then on every skip op's steps count per sample
+   *    (see DYNRT_BUILTIN_SKIP_STEP, dynrt_skip_report_t.sample_steps and
+   *    dynrt_model_skip_stats). Fails the run with INTERNAL when i is
+   *    outside [0, n) (n the run's batch size) or not above the index of
+   *    the previous call in the run.
    * B is desc->max_batch. The state (int32):
    *   st[0]          alive: samples not exited yet
    *   st[1]          k: index into desc->buckets of the bucket the next
@@ -271,14 +288,16 @@ typedef enum {
 
 /* The config entries of DYNRT_BUILTIN_BATCH_COMPACT (all doubles). */
 enum {
-  DYNRT_COMPACT_CFG_MODE = 0,      /* 0 init, 1 step */
-  DYNRT_COMPACT_CFG_STAGE = 1,     /* step: stage index s in [0, num_stages) */
+  DYNRT_COMPACT_CFG_MODE = 0,      /* 0 init, 1 step, 2 sample begins */
+  DYNRT_COMPACT_CFG_STAGE = 1,     /* step: stage index s in [0, num_stages);
+                                      0 otherwise (must be for mode 2) */
   DYNRT_COMPACT_CFG_MAX_BATCH = 2, /* B (must equal desc->max_batch) */
-  DYNRT_COMPACT_CFG_POLICY = 3,    /* 0 never, 1 always, 2 auto */
+  DYNRT_COMPACT_CFG_POLICY = 3,    /* 0 never, 1 always, 2 auto (mode 2: 0) */
   /* The auto policy's cost model (>= 0): compacting moves every alive
    * sample's carried state (GATHER_COST units each) and lets every later
    * stage run at bucket(alive) instead of the bucket of the slots in use
-   * (REMAINING units per sample row of all the stages after this one). */
+   * (REMAINING units per sample row of all the stages after this one).
+   * Both 0 in mode 2. */
   DYNRT_COMPACT_CFG_GATHER_COST = 4,
   DYNRT_COMPACT_CFG_REMAINING = 5,
   DYNRT_COMPACT_CFG_COUNT = 6
@@ -456,14 +475,14 @@ typedef struct dynrt_model_s dynrt_model_t;
  * leading dimension is not max_batch, or num_stages outside [0, 64]; and,
  * naming the kernel, for a batch compaction builtin whose config is not
  * DYNRT_COMPACT_CFG_COUNT entries matching the descriptor (max_batch, a
- * stage below num_stages) or whose buffers do not fit its mode, or that
- * appears in a model that is not bucketed. Devices: INVALID_ARGUMENT for a
- * desc->device other than CPU or CUDA, or an options->device other than
- * AUTO, CPU or CUDA; FAILED_PRECONDITION, naming both devices, when options
- * ask for a device other than the model's ("model 'm' was compiled for
- * cuda; it cannot run on cpu (recompile with --target=host)"); for a CUDA
- * model, UNAVAILABLE with dynrt_cuda_available's message when CUDA cannot
- * be used here.
+ * stage below num_stages; for mode 2 stage, policy and costs 0) or whose
+ * buffers do not fit its mode, or that appears in a model that is not
+ * bucketed. Devices: INVALID_ARGUMENT for a desc->device other than CPU or
+ * CUDA, or an options->device other than AUTO, CPU or CUDA;
+ * FAILED_PRECONDITION, naming both devices, when options ask for a device
+ * other than the model's ("model 'm' was compiled for cuda; it cannot run
+ * on cpu (recompile with --target=host)"); for a CUDA model, UNAVAILABLE
+ * with dynrt_cuda_available's message when CUDA cannot be used here.
  * Thread safety: safe to call concurrently. */
 dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
                                   const dynrt_model_options_t *options,
@@ -499,15 +518,28 @@ typedef struct {
 } dynrt_route_report_t;
 
 /* The steps one dyn.skip op took in a run (docs/skim.md). The caller sets
- * `capacity` and `trace` (or NULL); the run sets `steps` to 0 and every
- * int32 of trace[0, capacity * 3) to -1 when it starts, then fills one row
- * per step. A negative capacity with a trace is INVALID_ARGUMENT. */
+ * `capacity`, `trace` and `sample_steps` (or NULL; zero-initialize the
+ * struct); the run sets `steps` to 0, every int32 of trace[0, capacity * 3)
+ * to -1 and, for a bucketed model, sample_steps[0, max_batch) to 0 when it
+ * starts, then fills one row per step. A negative capacity with a trace is
+ * INVALID_ARGUMENT. */
 typedef struct {
-  int32_t steps;    /* filled in: steps taken (at most the budget) */
-  int32_t capacity; /* caller: rows of `trace` (the budget suffices) */
-  /* [capacity * 3] or NULL: row n is (pos, action, amount) of step n; steps
-   * beyond capacity are counted but not recorded. */
+  /* filled in: steps taken in the run (at most the budget; in a run of a
+   * bucketed model whose samples run one after another, at most the budget
+   * per sample: all the samples' steps together) */
+  int32_t steps;
+  /* caller: rows of `trace` (the budget suffices; for a bucketed model,
+   * max_batch * budget) */
+  int32_t capacity;
+  /* [capacity * 3] or NULL: row n is (pos, action, amount) of step n of the
+   * run; steps beyond capacity are counted but not recorded. */
   int32_t *trace;
+  /* [desc->max_batch] or NULL: in a run of a bucketed model, the steps each
+   * sample took (sample i's trace rows follow sample i-1's); entries of
+   * samples that did not run are 0. Filled when the samples run one after
+   * another (DYNRT_BUILTIN_BATCH_COMPACT mode 2), else left at 0. Ignored
+   * for a model that is not bucketed. */
+  int32_t *sample_steps;
 } dynrt_skip_report_t;
 
 /* What a run reports besides its outputs. Zero-initialize it, then set the
@@ -531,7 +563,10 @@ typedef struct {
  * assignment; one that does not run reports zeros and -1); for the first
  * min(report->num_skips, desc->num_skips) skip ops, their steps and trace
  * (steps are counted per run: a skip loop entered twice in one run adds up
- * and shares the budget); for the first min(report->num_stages,
+ * and shares the budget; except in a run of a bucketed model whose samples
+ * run one after another, where each sample has its own budget, the trace
+ * holds every sample's steps one after another and sample_steps each
+ * sample's count); for the first min(report->num_stages,
  * desc->num_stages) exit stages of a bucketed model, the samples still
  * active when the stage ran (before its exits) and the bucket it ran at
  * (active 0 and bucket 0 for a stage that did not run because every sample
@@ -576,7 +611,10 @@ dynrt_status_t dynrt_model_route_stats(const dynrt_model_t *model,
                                        size_t count, uint64_t *out_dropped);
 
 /* Sums over all successful runs since the model was created of skip op
- * `skip`: the runs in which it took a step (out_runs), its steps (out_steps)
+ * `skip`: the runs in which it took a step (out_runs; a run of a bucketed
+ * model whose samples run one after another counts each sample that took a
+ * step as one run, so that a batch of B samples adds what B runs of one
+ * sample would), its steps (out_steps)
  * and how often each action was chosen (action_counts: count entries, at
  * most num_actions are written). out_runs and out_steps may be NULL.
  * OUT_OF_RANGE for a bad index.

@@ -82,8 +82,12 @@ class RouteReport(ctypes.Structure):  # dynrt_route_report_t
 
 
 class SkipReport(ctypes.Structure):  # dynrt_skip_report_t
+    # Positional construction SkipReport(steps, capacity, trace) leaves
+    # sample_steps NULL.
     _fields_ = [("steps", ctypes.c_int32), ("capacity", ctypes.c_int32),
-                ("trace", ctypes.POINTER(ctypes.c_int32))]
+                ("trace", ctypes.POINTER(ctypes.c_int32)),
+                # ABI >= 5: [max_batch] steps of each sample of a bucketed model
+                ("sample_steps", ctypes.POINTER(ctypes.c_int32))]
 
 
 class RunReport(ctypes.Structure):  # dynrt_run_report_t

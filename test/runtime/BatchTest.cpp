@@ -386,7 +386,7 @@ TEST(BatchConfig, Parses) {
 
 TEST(BatchConfig, RejectsBadEntries) {
   EXPECT_TRUE(rejects({0, 0, 32, 0, 0}, "5 entries, expected 6"));
-  EXPECT_TRUE(rejects(config(2, 0, 32, 0, 0, 0), "entry 0 (mode) = 2"));
+  EXPECT_TRUE(rejects(config(3, 0, 32, 0, 0, 0), "entry 0 (mode) = 3"));
   EXPECT_TRUE(rejects(config(0.5, 0, 32, 0, 0, 0), "(mode)"));
   EXPECT_TRUE(rejects(config(1, 64, 32, 0, 0, 0), "(stage) = 64"));
   EXPECT_TRUE(rejects(config(1, -1, 32, 0, 0, 0), "(stage)"));
@@ -398,6 +398,46 @@ TEST(BatchConfig, RejectsBadEntries) {
   BatchConfig out;
   std::string error;
   EXPECT_FALSE(dynrt::parseBatchConfig(nullptr, 6, out, error));
+}
+
+TEST(BatchConfig, SampleBeginsMode) {
+  std::vector<double> c = config(2, 0, 8, 0, 0, 0);
+  BatchConfig out;
+  std::string error;
+  ASSERT_TRUE(dynrt::parseBatchConfig(c.data(), 6, out, error)) << error;
+  EXPECT_EQ(out.mode, CompactMode::SampleBegins);
+  EXPECT_EQ(out.maxBatch, 8);
+  EXPECT_EQ(dynrt::batchNumArgs(CompactMode::SampleBegins), 1);
+  EXPECT_EQ(dynrt::batchNumArgs(CompactMode::Init), 2);
+  EXPECT_EQ(dynrt::batchNumArgs(CompactMode::Step), 3);
+  // Everything but the mode and B must be 0.
+  EXPECT_TRUE(rejects(config(2, 1, 8, 0, 0, 0),
+                      "entry 1 (stage) = 1 must be 0 in mode 2 (sample "
+                      "begins)"));
+  EXPECT_TRUE(rejects(config(2, 0, 8, 1, 0, 0), "entry 3 (policy) = 1 must be 0"));
+  EXPECT_TRUE(rejects(config(2, 0, 8, 0, 1, 0), "entry 4 (gather cost) = 1 must be 0"));
+  EXPECT_TRUE(rejects(config(2, 0, 8, 0, 0, 0.5),
+                      "entry 5 (remaining cost) = 0.5 must be 0"));
+  // The general checks come first.
+  EXPECT_TRUE(rejects(config(2, 0, 0, 0, 0, 0), "(max batch) = 0"));
+  EXPECT_TRUE(rejects(config(2, 0, 8, 0, -1, 0), "(gather cost) = -1"));
+
+  // One argument: sample [1] i32.
+  std::vector<dynrt_param_spec_t> args = {spec("sample", DYNRT_I32, {1})};
+  EXPECT_TRUE(dynrt::checkBatchArgs(out, args.data(), 1, error)) << error;
+  EXPECT_FALSE(dynrt::checkBatchArgs(out, args.data(), 0, error));
+  EXPECT_NE(error.find("sample begins takes 1 argument (sample [1] I32), got 0"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(dynrt::checkBatchArgs(out, nullptr, 1, error));
+  args[0] = spec("sample", DYNRT_I64, {1});
+  EXPECT_FALSE(dynrt::checkBatchArgs(out, args.data(), 1, error));
+  EXPECT_NE(error.find("the sample argument 'sample' must be [1] I32, got [1] I64"),
+            std::string::npos)
+      << error;
+  args[0] = spec("sample", DYNRT_I32, {});
+  EXPECT_FALSE(dynrt::checkBatchArgs(out, args.data(), 1, error));
+  EXPECT_NE(error.find("got [] I32"), std::string::npos) << error;
 }
 
 TEST(BatchConfig, ChecksTheArguments) {

@@ -84,7 +84,7 @@ int main(void) {
 
   /* So are the skimming declarations (no model is run here either). */
   {
-    int32_t trace[3 * 4];
+    int32_t trace[3 * 4], sample_steps[2];
     dynrt_skip_report_t skip;
     dynrt_skip_desc_t desc;
     dynrt_run_report_t report;
@@ -94,6 +94,7 @@ int main(void) {
     skip.steps = 0;
     skip.capacity = 4;
     skip.trace = trace;
+    skip.sample_steps = sample_steps; /* a bucketed model's samples */
     desc.name = "skip0";
     desc.sequence_length = 8;
     desc.budget = 4;
@@ -103,6 +104,7 @@ int main(void) {
     model.num_skips = 1;
     model.skips = &desc;
     CHECK(report.skips->trace == trace && model.skips->budget == 4);
+    CHECK(report.skips->sample_steps == sample_steps);
     CHECK(DYNRT_BUILTIN_SKIP_STEP == 2 && DYNRT_SKIP_CFG_COUNT == 4);
   }
 

@@ -20,7 +20,14 @@ compares with the reference:
     summed over the successful runs.
 
   check_skip.py DYNCC WORKDIR VARIANT [make_skim options...]
+  check_skip.py DYNCC WORKDIR VARIANT --batch N [make_skim options...]
   check_skip.py --list
+
+With --batch N the model is compiled with --batch-buckets=N (the samples of
+a request run one after another, each as alone) and the cases run N at a
+time (the last batch partial) through dynrt_model_run_batch with one trace
+of N * budget rows: each sample's steps (the report's sample_steps), its
+rows of the trace and its final state must equal the reference's.
 
 VARIANT is one of VARIANTS below (its make_skim options, then any extra
 options), or any name followed by make_skim options. Prints one line per
@@ -109,7 +116,11 @@ def main():
         print(__doc__)
         return 2
     dyncc, work, variant = sys.argv[1:4]
-    opts = VARIANTS.get(variant, []) + sys.argv[4:]
+    rest = sys.argv[4:]
+    batch = 0
+    if rest[:1] == ["--batch"]:
+        batch, rest = int(rest[1]), rest[2:]
+    opts = VARIANTS.get(variant, []) + rest
     if not opts:
         print(f"unknown variant {variant!r} and no make_skim options (check_skip.py --list)")
         return 2
@@ -126,7 +137,8 @@ def main():
     # -- compile
     t0 = time.time()
     p = subprocess.run([dyncc, "compile", f"{work}/{name}.mlir", "-o", f"{work}/lib/{name}",
-                        "--shared"], capture_output=True, text=True)
+                        "--shared"] + ([f"--batch-buckets={batch}"] if batch else []),
+                       capture_output=True, text=True)
     if p.returncode:
         print((p.stdout + p.stderr)[-4000:])
         print(f"{variant}: FAILED: dyncc compile {work}/{name}.mlir exited with {p.returncode}")
@@ -143,6 +155,9 @@ def main():
     problems = []
     if d.abi_version != ABI_VERSION:
         problems.append(f"descriptor ABI version {d.abi_version}, runtime/dynrt.h has {ABI_VERSION}")
+    if batch:
+        return check_batched(L, variant, name, work, exp, results, cases, method, batch, acts,
+                             [str(n) for n in exp["outputs"]])
     ins, outs = L.inputs, L.outputs
     want_ins = [str(n) for n in exp["inputs"]]
     want_outs = [str(n) for n in exp["outputs"]]
@@ -300,6 +315,59 @@ def main():
           + f"); report corner cases {'OK' if not extra_bad else 'WRONG'}; skip stats {stats_text}"
           + f" [gen {t_gen:.1f}s, compile {t_compile:.1f}s, run {t_run:.1f}s]"
           + ("" if ok else " -- FAILED"))
+    return 0 if ok else 1
+
+
+def check_batched(L, variant, name, work, exp, results, cases, method, batch, acts, want_outs):
+    """The --batch mode: every case inside batches of `batch` samples."""
+    xs, clss, qs = cases
+    N, B = len(xs), method.B
+    if L.max_batch != batch or L.num_stages != 0:
+        print(f"{variant}: FAILED: descriptor max_batch {L.max_batch}, stages {L.num_stages}")
+        return 1
+    L.create(f"{work}/{name}.safetensors")
+    msgs, worst, done = [], 0.0, 0
+    for start in range(0, N, batch):
+        sel = list(range(start, min(N, start + batch)))
+        if any(results[i].error is not None for i in sel):
+            continue
+        n = len(sel)
+        arrs = [np.stack([xs[i] for i in sel])]
+        if method.uses_classes:
+            arrs.append(np.stack([clss[i] for i in sel]))
+        if method.uses_query:
+            arrs.append(np.stack([qs[i] for i in sel]))
+        arrs = [np.ascontiguousarray(a) for a in arrs]
+        y = [np.full((n,) + shape[1:], np.nan, dt) for _, dt, shape in L.outputs]
+        buf = np.full((batch * B + 2, 3), JUNK, np.int32)
+        per = np.full(batch, -5, np.int32)
+        rep = SkipReport(-7, batch * B, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
+                         per.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)))
+        err = L.try_run_batch(arrs, y, n, RunReport(0, None, 1, ctypes.pointer(rep)))
+        if err is not None:
+            msgs.append(f"  batch at case {start}: the run failed: {err}")
+            continue
+        row = 0
+        for k, i in enumerate(sel):
+            want_steps, want = int(exp["steps"][i]), exp["trace"][i]
+            got = buf[row:row + per[k]]
+            if per[k] != want_steps or not np.array_equal(got, want[:want_steps]):
+                msgs += trace_mismatch(i, int(per[k]), got, want_steps, want, acts, results[i].margin)
+            row += max(int(per[k]), 0)
+            e = max(close(y[o][k], exp["state_" + nm][i]) for o, nm in enumerate(want_outs))
+            worst = max(worst, e)
+            if e > TOL:
+                msgs.append(f"  case {i}: final state error {e:.3g} > {TOL} in a batch of {n}")
+            done += 1
+        if rep.steps != row or (per[n:] != 0).any():
+            msgs.append(f"  batch at case {start}: {rep.steps} steps reported, the samples' "
+                        f"steps add to {row}; entries past the batch {per[n:].tolist()}")
+    L.destroy()
+    for line in msgs[:40]:
+        print(line)
+    ok = not msgs and worst <= TOL and done > 0
+    print(f"{variant} --batch {batch}: {done} cases in batches, {len(msgs)} problem(s); "
+          f"max state error {worst:.2g}" + ("" if ok else " -- FAILED"))
     return 0 if ok else 1
 
 
