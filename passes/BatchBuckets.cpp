@@ -422,11 +422,209 @@ struct DynBatchBucketsPass
     }
   }
 
+  /// The per-sample inputs of `fn`: arguments that are neither weights nor
+  /// runtime parameters.
+  static FailureOr<SmallVector<BlockArgument>> sampleArguments(func::FuncOp fn) {
+    SmallVector<BlockArgument> out;
+    for (BlockArgument arg : fn.getArguments()) {
+      unsigned i = arg.getArgNumber();
+      if (fn.getArgAttr(i, "dyn.weight") || fn.getArgAttr(i, dyncc::kParamAttrName))
+        continue;
+      if (!isa<RankedTensorType>(arg.getType()))
+        return fn.emitError("--batch-buckets: input ")
+               << i << " must be a ranked tensor";
+      out.push_back(arg);
+    }
+    if (out.empty())
+      return fn.emitError("--batch-buckets: the model has no per-sample input");
+    return out;
+  }
+
+  /// Adds the batched version of every per-sample input and the count
+  /// argument; returns the count.
+  static Value addBatchArguments(func::FuncOp fn, ArrayRef<BlockArgument> sampleArgs,
+                                 int64_t maxBatch,
+                                 llvm::DenseMap<Value, Value> &fullOf) {
+    MLIRContext *ctx = fn.getContext();
+    for (BlockArgument arg : sampleArgs) {
+      unsigned index = fn.getNumArguments();
+      fn.insertArgument(index, withBatch(maxBatch, arg.getType()),
+                        fn.getArgAttrDict(arg.getArgNumber()), arg.getLoc());
+      fullOf[arg] = fn.getArgument(index);
+    }
+    unsigned countIndex = fn.getNumArguments();
+    fn.insertArgument(countIndex,
+                      RankedTensorType::get({1}, IntegerType::get(ctx, 32)), {},
+                      fn.getLoc());
+    fn.setArgAttr(countIndex, kBatchCountAttr, UnitAttr::get(ctx));
+    return fn.getArgument(countIndex);
+  }
+
+  /// A builtin of the compaction family (dynrt.h DYNRT_BUILTIN_BATCH_COMPACT).
+  static func::FuncOp declareBuiltin(func::FuncOp fn, StringRef name,
+                                     TypeRange args, TypeRange results,
+                                     ArrayRef<double> config) {
+    OpBuilder mb(fn);
+    MLIRContext *ctx = fn.getContext();
+    auto decl = mb.create<func::FuncOp>(fn.getLoc(), name,
+                                        FunctionType::get(ctx, args, results));
+    decl.setPrivate();
+    decl->setAttr(dyncc::kKernelAttrName, mb.getStringAttr("builtin"));
+    decl->setAttr("dyn.builtin", mb.getI32IntegerAttr(kBuiltinBatchCompact));
+    decl->setAttr("dyn.config", mb.getDenseF64ArrayAttr(config));
+    return decl;
+  }
+
+  /// Models whose ops cannot be batched over samples (a dyn.skip loop moves
+  /// each sample its own way; a dyn.route balances a sample's tokens): the
+  /// samples of a request run one after another in an scf.while, each
+  /// exactly as alone, its outputs written to its row. A builtin call at
+  /// the start of each sample tells the runtime which sample runs (skip
+  /// budgets and traces are per sample).
+  LogicalResult loopSamples(func::FuncOp fn, int64_t maxBatch) {
+    MLIRContext *ctx = fn.getContext();
+    Location loc = fn.getLoc();
+    FailureOr<SmallVector<BlockArgument>> sampleArgs = sampleArguments(fn);
+    if (failed(sampleArgs))
+      return failure();
+    Block &entry = fn.getBody().front();
+    SmallVector<Operation *> body;
+    for (Operation &op : entry.without_terminator())
+      body.push_back(&op);
+    auto ret = cast<func::ReturnOp>(entry.getTerminator());
+    for (Value r : ret.getOperands())
+      if (!isa<RankedTensorType>(r.getType()))
+        return ret.emitError("--batch-buckets: results must be ranked tensors");
+    llvm::DenseMap<Value, Value> fullOf;
+    Value count = addBatchArguments(fn, *sampleArgs, maxBatch, fullOf);
+
+    OpBuilder b(ret);
+    Type i32 = b.getI32Type(), indexType = b.getIndexType();
+    SmallVector<double> config(kCfgCount, 0.0);
+    config[kCfgMode] = 2;
+    config[kCfgMaxBatch] = maxBatch;
+    auto sampleDecl = declareBuiltin(fn, fn.getSymName().str() + "_batch_sample",
+                                     {RankedTensorType::get({1}, i32)}, {}, config);
+    Value n = b.create<arith::IndexCastOp>(
+        loc, indexType,
+        b.create<tensor::ExtractOp>(
+            loc, count, ValueRange{b.create<arith::ConstantIndexOp>(loc, 0)}));
+    SmallVector<Value> inits{b.create<arith::ConstantIndexOp>(loc, 0)};
+    for (Value r : ret.getOperands()) {
+      auto t = withBatch(maxBatch, r.getType());
+      dyncc::exit::Builder g(b, loc, maxBatch, 1);
+      inits.push_back(g.fill(t.getShape(), b.getZeroAttr(t.getElementType())));
+    }
+    SmallVector<Type> types = llvm::to_vector(ValueRange(inits).getTypes());
+    auto loop = b.create<scf::WhileOp>(loc, types, inits);
+    {
+      Block *before = b.createBlock(&loop.getBefore(), {}, types,
+                                    SmallVector<Location>(types.size(), loc));
+      OpBuilder bb = OpBuilder::atBlockBegin(before);
+      Value go = bb.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt,
+                                          before->getArgument(0), n);
+      bb.create<scf::ConditionOp>(loc, go, before->getArguments());
+    }
+    Block *after = b.createBlock(&loop.getAfter(), {}, types,
+                                 SmallVector<Location>(types.size(), loc));
+    OpBuilder ab = OpBuilder::atBlockBegin(after);
+    Value i = after->getArgument(0);
+    Value it = ab.create<tensor::FromElementsOp>(
+        loc, RankedTensorType::get({1}, i32),
+        ValueRange{ab.create<arith::IndexCastOp>(loc, i32, i)});
+    ab.create<func::CallOp>(loc, sampleDecl, ValueRange{it});
+    IRMapping mapping;
+    for (BlockArgument arg : *sampleArgs) {
+      // x[...] = full[it[0], ...]
+      auto t = cast<RankedTensorType>(arg.getType());
+      unsigned rank = t.getRank();
+      Value full = fullOf.lookup(arg);
+      Value init = ab.create<tensor::EmptyOp>(loc, t.getShape(), t.getElementType());
+      Value x = ab.create<linalg::GenericOp>(
+                      loc, t, it, init,
+                      ArrayRef<AffineMap>{
+                          AffineMap::get(rank, 0, {getAffineConstantExpr(0, ctx)}, ctx),
+                          ab.getMultiDimIdentityMap(rank)},
+                      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+                      [&](OpBuilder &nb, Location l, ValueRange a) {
+                        SmallVector<Value> at{
+                            nb.create<arith::IndexCastOp>(l, nb.getIndexType(), a[0])};
+                        for (unsigned d = 0; d < rank; ++d)
+                          at.push_back(nb.create<linalg::IndexOp>(l, d));
+                        nb.create<linalg::YieldOp>(
+                            l, nb.create<tensor::ExtractOp>(l, full, at).getResult());
+                      })
+                    .getResult(0);
+      mapping.map(arg, x);
+    }
+    for (Operation *op : body)
+      ab.clone(*op, mapping);
+    SmallVector<Value> yields{ab.create<arith::AddIOp>(
+        loc, i, ab.create<arith::ConstantIndexOp>(loc, 1))};
+    for (auto [k, r] : llvm::enumerate(ret.getOperands())) {
+      // out[j, ...] = j == it[0] ? y[...] : out[j, ...]
+      Value y = mapping.lookupOrDefault(r);
+      Value out = after->getArgument(k + 1);
+      auto t = cast<RankedTensorType>(out.getType());
+      unsigned rank = t.getRank();
+      SmallVector<AffineExpr> rest;
+      for (unsigned d = 1; d < rank; ++d)
+        rest.push_back(getAffineDimExpr(d, ctx));
+      Value init = ab.create<tensor::EmptyOp>(loc, t.getShape(), t.getElementType());
+      Value w = ab.create<linalg::GenericOp>(
+                      loc, t, ValueRange{out, y, it}, init,
+                      ArrayRef<AffineMap>{ab.getMultiDimIdentityMap(rank),
+                                          AffineMap::get(rank, 0, rest, ctx),
+                                          AffineMap::get(rank, 0, {getAffineConstantExpr(0, ctx)}, ctx),
+                                          ab.getMultiDimIdentityMap(rank)},
+                      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+                      [&](OpBuilder &nb, Location l, ValueRange a) {
+                        Value j = nb.create<arith::IndexCastOp>(
+                            l, nb.getI32Type(), nb.create<linalg::IndexOp>(l, 0));
+                        Value here = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, j, a[2]);
+                        nb.create<linalg::YieldOp>(
+                            l, nb.create<arith::SelectOp>(l, here, a[1], a[0]).getResult());
+                      })
+                    .getResult(0);
+      yields.push_back(w);
+    }
+    ab.create<scf::YieldOp>(loc, yields);
+
+    SmallVector<Type> resultTypes;
+    for (Value r : loop.getResults().drop_front())
+      resultTypes.push_back(r.getType());
+    b.setInsertionPoint(ret);
+    b.create<func::ReturnOp>(loc, loop.getResults().drop_front());
+    ret.erase();
+    for (Operation *op : llvm::reverse(body))
+      op->erase();
+    llvm::BitVector erase(fn.getNumArguments());
+    for (BlockArgument arg : *sampleArgs)
+      erase.set(arg.getArgNumber());
+    fn.eraseArguments(erase);
+    fn.setFunctionType(FunctionType::get(ctx, fn.getArgumentTypes(), resultTypes));
+    ModuleOp module = fn->getParentOfType<ModuleOp>();
+    module->setAttr("dyn.batch_buckets", b.getDenseI32ArrayAttr({(int32_t)maxBatch}));
+    module->setAttr("dyn.batch_stages", b.getI32IntegerAttr(0));
+    return success();
+  }
+
   LogicalResult batchFunction(func::FuncOp fn, ArrayRef<int64_t> sizes) {
     params.clear();
     MLIRContext *ctx = fn.getContext();
     Location loc = fn.getLoc();
     int64_t maxBatch = sizes.back();
+    bool sampleLoop = false, exits = false;
+    fn.walk([&](Operation *op) {
+      sampleLoop |= isa<SkipOp, RouteOp>(op);
+      exits |= isa<ExitIfOp>(op);
+    });
+    if (sampleLoop && exits)
+      return fn.emitError("--batch-buckets does not batch an exit chain around "
+                          "dyn.skip or dyn.route yet (compile the model at a "
+                          "fixed batch instead)");
+    if (sampleLoop)
+      return loopSamples(fn, maxBatch);
     if (fn.getNumResults() != 1)
       return fn.emitError("--batch-buckets: the model must return one value "
                           "(its logits, or its output)");
@@ -465,20 +663,11 @@ struct DynBatchBucketsPass
 
     // Which values depend on the sample: the non-weight, non-param inputs
     // and everything computed from them.
-    llvm::DenseSet<Value> perSample;
-    SmallVector<BlockArgument> sampleArgs;
-    for (BlockArgument arg : fn.getArguments()) {
-      unsigned i = arg.getArgNumber();
-      if (fn.getArgAttr(i, "dyn.weight") || fn.getArgAttr(i, dyncc::kParamAttrName))
-        continue;
-      if (!isa<RankedTensorType>(arg.getType()))
-        return fn.emitError("--batch-buckets: input ")
-               << i << " must be a ranked tensor";
-      perSample.insert(arg);
-      sampleArgs.push_back(arg);
-    }
-    if (sampleArgs.empty())
-      return fn.emitError("--batch-buckets: the model has no per-sample input");
+    FailureOr<SmallVector<BlockArgument>> sampleArgsOr = sampleArguments(fn);
+    if (failed(sampleArgsOr))
+      return failure();
+    SmallVector<BlockArgument> sampleArgs = *sampleArgsOr;
+    llvm::DenseSet<Value> perSample(sampleArgs.begin(), sampleArgs.end());
     auto dependsOnSample = [&](Operation *op) {
       bool dep = false;
       op->walk([&](Operation *inner) {
@@ -566,30 +755,14 @@ struct DynBatchBucketsPass
     OpBuilder b = OpBuilder::atBlockTerminator(&entry);
     Type i32 = b.getI32Type(), i1 = b.getI1Type();
     llvm::DenseMap<Value, Value> fullOf; // per-sample value -> [maxBatch] version
-    for (BlockArgument arg : sampleArgs) {
-      unsigned index = fn.getNumArguments();
-      fn.insertArgument(index, withBatch(maxBatch, arg.getType()),
-                        fn.getArgAttrDict(arg.getArgNumber()), arg.getLoc());
-      fullOf[arg] = fn.getArgument(index);
-    }
-    unsigned countIndex = fn.getNumArguments();
-    fn.insertArgument(countIndex, RankedTensorType::get({1}, i32), {}, loc);
-    fn.setArgAttr(countIndex, kBatchCountAttr, UnitAttr::get(ctx));
-    Value count = fn.getArgument(countIndex);
+    Value count = addBatchArguments(fn, sampleArgs, maxBatch, fullOf);
 
     // Builtin declarations.
     int64_t stSize = stateSize(maxBatch);
     auto stType = RankedTensorType::get({stSize}, i32);
     auto flagsType = RankedTensorType::get({maxBatch}, i1);
     auto declare = [&](std::string name, TypeRange args, SmallVector<double> config) {
-      OpBuilder mb(fn);
-      auto decl = mb.create<func::FuncOp>(loc, name,
-                                          FunctionType::get(ctx, args, {stType}));
-      decl.setPrivate();
-      decl->setAttr(dyncc::kKernelAttrName, mb.getStringAttr("builtin"));
-      decl->setAttr("dyn.builtin", mb.getI32IntegerAttr(kBuiltinBatchCompact));
-      decl->setAttr("dyn.config", mb.getDenseF64ArrayAttr(config));
-      return decl;
+      return declareBuiltin(fn, name, args, {stType}, config);
     };
     std::string base = fn.getSymName().str();
     SmallVector<double> initConfig(kCfgCount, 0.0);
