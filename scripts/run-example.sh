@@ -12,6 +12,11 @@
 # printing tokens per expert, dropped tokens and every assignment next to
 # the PyTorch reference; and a Skim-RNN, printing its step trace (read or
 # skim at each position) next to the eager PyTorch loop's.
+#
+# Last, batched early exit: the 6-layer encoder written per sample and
+# compiled with --batch-buckets, a batch of 8 samples, printing each
+# sample's exit layer next to the eager loop's on that sample alone, and the
+# active samples and bucket of every stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -89,4 +94,40 @@ got = np.load(f"{d}/skim-out/skip0.trace.npy")
 print("trace equal to PyTorch's: %s" % bool(np.array_equal(got, ref)))
 print("max abs difference of the final state: %.3g" %
       np.abs(np.load(f"{d}/skim-out/output0.npy") - want["state_h"][0]).max())
+PY
+
+echo
+echo "== batched early exit: the 6-layer encoder per sample, compiled with --batch-buckets=1,2,4,8"
+/usr/bin/python3 examples/early-exit/make_early_exit.py --criterion entropy --layers 6 \
+  --d-model 64 --heads 2 --d-ff 128 --seq 16 --cases 8 --out-dir "$work" --name eeb >/dev/null
+"$dyncc" compile "$work/eeb.mlir" -o "$work/lib/eeb" --shared --batch-buckets=1,2,4,8
+/usr/bin/python3 - "$work" <<'PY'
+import sys
+import numpy as np
+sys.path.insert(0, "runtime/python")
+sys.path.insert(0, "examples/early-exit")
+from dynrt_ctypes import Library
+from reference import Criterion, decide, load_early_exit
+import torch
+
+d = sys.argv[1]
+theta = 0.55
+L = Library(f"{d}/lib/libeeb.so", "eeb")
+L.create(f"{d}/eeb.safetensors")
+L.set_param("theta", [theta])
+x = np.load(f"{d}/eeb.x.npy").astype(np.float32)
+n = x.shape[0]
+logits = np.full((n, 1, 2), np.nan, np.float32)
+layers = np.full(n, -1, np.int32)
+report, active, bucket = L.stage_report()
+L.run_batch([x], [logits, layers], n, report)
+print(f"theta = {theta}, a batch of {n} samples")
+print("exit layer of each sample:  " + " ".join(str(v) for v in layers))
+model, meta = load_early_exit(f"{d}/eeb.safetensors")
+crit = Criterion.from_metadata(meta, theta)
+with torch.no_grad():
+    ref = [int(model.early_exit(torch.from_numpy(x[i]), crit)[1].reshape(-1)[0]) for i in range(n)]
+print("PyTorch eager loop, alone: " + " ".join(str(v) for v in ref))
+print("per stage, active samples (bucket): " +
+      ", ".join(f"{active[s]} ({bucket[s]})" for s in range(L.num_stages)))
 PY
