@@ -536,6 +536,43 @@ struct DynFormKernelsPass
             dead.push_back(def);
       }
     }
+    dedupeKernels(module);
+  }
+
+  /// Kernels with the same body, argument types and attributes (the layers
+  /// of a deep network, the buckets' stages of one shape) become one: the
+  /// calls of the duplicates call the first, and only it is compiled.
+  void dedupeKernels(ModuleOp module) {
+    llvm::StringMap<func::FuncOp> first;
+    llvm::DenseMap<StringAttr, FlatSymbolRefAttr> replacement;
+    SmallVector<func::FuncOp> duplicates;
+    MLIRContext *ctx = module.getContext();
+    for (func::FuncOp k : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
+      if (k.isExternal() || !k->hasAttr(dyncc::kKernelAttrName))
+        continue;
+      // The kernel printed under a fixed name is its key.
+      OpBuilder b(ctx);
+      auto probe = cast<func::FuncOp>(b.clone(*k));
+      probe.setSymName("kernel");
+      std::string key;
+      llvm::raw_string_ostream os(key);
+      probe->print(os, OpPrintingFlags().useLocalScope());
+      probe->erase();
+      auto [it, inserted] = first.try_emplace(key, k);
+      if (inserted)
+        continue;
+      replacement[k.getSymNameAttr()] = FlatSymbolRefAttr::get(it->second.getSymNameAttr());
+      duplicates.push_back(k);
+    }
+    if (duplicates.empty())
+      return;
+    module.walk([&](func::CallOp call) {
+      auto it = replacement.find(call.getCalleeAttr().getAttr());
+      if (it != replacement.end())
+        call.setCalleeAttr(it->second);
+    });
+    for (func::FuncOp k : duplicates)
+      k.erase();
   }
 
   /// Generalizes named linalg ops, decomposes softmax, rewrites slices and
