@@ -26,6 +26,8 @@ trap 'rm -f "$out"' EXIT
   bench/run-w1.sh "$build"
   echo
   bench/run-w3.sh "$build"
+  echo
+  bench/run-w4.sh "$build"
 } > "$out"
 cp "$out" docs/performance.md
 cat docs/performance.md
