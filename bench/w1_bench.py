@@ -52,6 +52,9 @@ import make_moe  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 from reference import EagerMoE  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import cpu_busy, timed, close  # noqa: E402
 import torch  # noqa: E402
 
 import dynrt_ctypes  # noqa: E402
@@ -104,29 +107,7 @@ class Compiled:
         return self.lib.runner(inputs, outputs)
 
 
-def cpu_busy():
-    """(busy seconds of the whole machine, this process's CPU seconds)."""
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:]]
-    busy = sum(fields) - fields[3] - fields[4]
-    t = os.times()
-    return busy / os.sysconf("SC_CLK_TCK"), t.user + t.system
 
-
-def timed(fn, count):
-    out = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def close(got, want):
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
-    err[np.isnan(err)] = np.inf
-    return float(err.max())
 
 
 def bench_variant(a, label, strategy_opts, work):

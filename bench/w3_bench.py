@@ -48,6 +48,9 @@ sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 import make_skim  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import timed, close  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -126,20 +129,6 @@ class Compiled:
         return self.L.runner([x], [np.empty(H, np.float32), np.empty(H, np.float32)])
 
 
-def timed(fn, count):
-    out = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def close(got, want):
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
-    err[np.isnan(err)] = np.inf
-    return float(err.max())
 
 
 def main():

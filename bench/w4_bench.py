@@ -67,6 +67,9 @@ from reference import Criterion, decide, load_early_exit  # noqa: E402
 from torch_eager import Encoder  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import cpu_busy, timed, close  # noqa: E402
 import torch  # noqa: E402
 
 import dynrt_ctypes  # noqa: E402
@@ -164,29 +167,7 @@ class Compiled:
         return (lambda: self.L.set_param("theta", [theta])), go
 
 
-def cpu_busy():
-    """(busy seconds of the whole machine, this process's CPU seconds)."""
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:]]
-    busy = sum(fields) - fields[3] - fields[4]
-    t = os.times()
-    return busy / os.sysconf("SC_CLK_TCK"), t.user + t.system
 
-
-def timed(fn, count):
-    out = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def close(got, want):
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
-    err[np.isnan(err)] = np.inf
-    return float(err.max())
 
 
 def choose_theta(stat, logits32, L):

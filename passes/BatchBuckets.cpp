@@ -364,18 +364,7 @@ struct DynBatchBucketsPass
   llvm::StringMap<Value> params;
 
   Value paramValue(func::FuncOp fn, RuntimeParamAttr p) {
-    auto it = params.find(p.getName());
-    if (it != params.end())
-      return it->second;
-    auto type = RankedTensorType::get({(int64_t)p.getValues().size()},
-                                      Float32Type::get(fn.getContext()));
-    unsigned index = fn.getNumArguments();
-    fn.insertArgument(index, type, {}, fn.getLoc());
-    fn.setArgAttr(index, dyncc::kParamAttrName,
-                  StringAttr::get(fn.getContext(), p.getName()));
-    Value v = fn.getArgument(index);
-    params[p.getName()] = v;
-    return v;
+    return dyncc::exit::runtimeParamArgument(fn, p, params);
   }
 
   /// Cuts the body of `fn` into stages at a sample-level exit chain.
@@ -631,27 +620,8 @@ struct DynBatchBucketsPass
 
     // One form to batch: generics (named ops generalized, softmax
     // decomposed).
-    IRRewriter rewriter(ctx);
-    SmallVector<linalg::SoftmaxOp> softmaxes;
-    fn.walk([&](linalg::SoftmaxOp op) { softmaxes.push_back(op); });
-    for (linalg::SoftmaxOp op : softmaxes) {
-      rewriter.setInsertionPoint(op);
-      FailureOr<SmallVector<Value>> parts = op.decomposeOperation(rewriter);
-      if (failed(parts))
-        return op.emitError("cannot decompose linalg.softmax");
-      rewriter.replaceOp(op, *parts);
-    }
-    SmallVector<linalg::LinalgOp> named;
-    fn.walk([&](linalg::LinalgOp op) {
-      if (!isa<linalg::GenericOp>(op))
-        named.push_back(op);
-    });
-    for (linalg::LinalgOp op : named) {
-      rewriter.setInsertionPoint(op);
-      if (failed(linalg::generalizeNamedOp(rewriter, op)))
-        return op->emitError("cannot generalize '")
-               << op->getName() << "' into linalg.generic";
-    }
+    if (failed(dyncc::generalizeLinalg(fn)))
+      return failure();
     fn.walk([&](func::CallOp call) {
       call.emitError("--batch-buckets needs calls inlined");
     });

@@ -12,6 +12,7 @@
 #include "dialect/DynDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -158,6 +159,11 @@ struct ChainState {
   Value frozen;    // [N, D], token-level: the state handed to the region
 };
 
+
+/// The argument of `fn` holding runtime parameter `p` ([N] f32, marked
+/// `dyn.param`): added on first use, remembered in `args` by name.
+Value runtimeParamArgument(func::FuncOp fn, dyn::RuntimeParamAttr p,
+                           llvm::StringMap<Value> &args);
 
 /// The exit flag of every row at `op` ([rows] i1) for logits `z` ([rows,
 /// classes], f32) and the optional `score`; updates the chain state of the

@@ -581,26 +581,8 @@ struct DynFormKernelsPass
     IRRewriter rewriter(module.getContext());
     if (failed(rewriteStructuralOps(module, rewriter)))
       return failure();
-    SmallVector<linalg::SoftmaxOp> softmaxes;
-    module.walk([&](linalg::SoftmaxOp op) { softmaxes.push_back(op); });
-    for (linalg::SoftmaxOp op : softmaxes) {
-      rewriter.setInsertionPoint(op);
-      FailureOr<SmallVector<Value>> parts = op.decomposeOperation(rewriter);
-      if (failed(parts))
-        return op.emitError("cannot decompose linalg.softmax");
-      rewriter.replaceOp(op, *parts);
-    }
-    SmallVector<linalg::LinalgOp> named;
-    module.walk([&](linalg::LinalgOp op) {
-      if (!isa<linalg::GenericOp>(op))
-        named.push_back(op);
-    });
-    for (linalg::LinalgOp op : named) {
-      rewriter.setInsertionPoint(op);
-      if (failed(linalg::generalizeNamedOp(rewriter, op)))
-        return op->emitError("cannot generalize '")
-               << op->getName() << "' into linalg.generic";
-    }
+    if (failed(dyncc::generalizeLinalg(module)))
+      return failure();
 
     WalkResult checked = module.walk<WalkOrder::PreOrder>([&](Operation *op) -> WalkResult {
       if (isa<ModuleOp, func::FuncOp>(op) || isHostOp(op) ||
@@ -712,3 +694,28 @@ struct DynFormKernelsPass
 };
 
 } // namespace
+
+LogicalResult dyncc::generalizeLinalg(Operation *root) {
+  IRRewriter rewriter(root->getContext());
+  SmallVector<linalg::SoftmaxOp> softmaxes;
+  root->walk([&](linalg::SoftmaxOp op) { softmaxes.push_back(op); });
+  for (linalg::SoftmaxOp op : softmaxes) {
+    rewriter.setInsertionPoint(op);
+    FailureOr<SmallVector<Value>> parts = op.decomposeOperation(rewriter);
+    if (failed(parts))
+      return op.emitError("cannot decompose linalg.softmax");
+    rewriter.replaceOp(op, *parts);
+  }
+  SmallVector<linalg::LinalgOp> named;
+  root->walk([&](linalg::LinalgOp op) {
+    if (!isa<linalg::GenericOp>(op))
+      named.push_back(op);
+  });
+  for (linalg::LinalgOp op : named) {
+    rewriter.setInsertionPoint(op);
+    if (failed(linalg::generalizeNamedOp(rewriter, op)))
+      return op->emitError("cannot generalize '")
+             << op->getName() << "' into linalg.generic";
+  }
+  return success();
+}

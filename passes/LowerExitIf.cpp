@@ -66,18 +66,7 @@ struct DynLowerExitIfPass
 
   /// The argument holding runtime parameter `p` (added on first use).
   Value paramValue(func::FuncOp fn, RuntimeParamAttr p) {
-    auto it = params.find(p.getName());
-    if (it != params.end())
-      return it->second;
-    auto type = RankedTensorType::get({(int64_t)p.getValues().size()},
-                                      Float32Type::get(fn.getContext()));
-    unsigned index = fn.getNumArguments();
-    fn.insertArgument(index, type, {}, fn.getLoc());
-    fn.setArgAttr(index, dyncc::kParamAttrName,
-                  StringAttr::get(fn.getContext(), p.getName()));
-    Value v = fn.getArgument(index);
-    params[p.getName()] = v;
-    return v;
+    return dyncc::exit::runtimeParamArgument(fn, p, params);
   }
 
   LogicalResult lowerFunction(func::FuncOp fn) {
@@ -410,4 +399,20 @@ FailureOr<Value> dyncc::exit::buildExitFlags(
                      })[0];
   }
   return op.emitError("unknown exit criterion");
+}
+
+Value dyncc::exit::runtimeParamArgument(func::FuncOp fn, RuntimeParamAttr p,
+                                        llvm::StringMap<Value> &args) {
+  auto it = args.find(p.getName());
+  if (it != args.end())
+    return it->second;
+  auto type = RankedTensorType::get({(int64_t)p.getValues().size()},
+                                    Float32Type::get(fn.getContext()));
+  unsigned index = fn.getNumArguments();
+  fn.insertArgument(index, type, {}, fn.getLoc());
+  fn.setArgAttr(index, dyncc::kParamAttrName,
+                StringAttr::get(fn.getContext(), p.getName()));
+  Value v = fn.getArgument(index);
+  args[p.getName()] = v;
+  return v;
 }

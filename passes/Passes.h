@@ -39,6 +39,11 @@ bool isKernelBodyOp(mlir::Operation *op);
 /// FormKernels leaves these between kernels; EmitLibrary lowers them.
 bool isHostScalarOp(mlir::Operation *op);
 
+/// Decomposes linalg.softmax and generalizes every named linalg op under
+/// `root` into linalg.generic (the one form kernel formation and batching
+/// work on); a located error for an op that cannot be generalized.
+mlir::LogicalResult generalizeLinalg(mlir::Operation *root);
+
 /// Adds the dyn-level passes that run on every model, in order.
 void buildDynccPipeline(mlir::OpPassManager &pm);
 

@@ -5,6 +5,8 @@
 // dynrt_invoke_kernel and records the stages in the run's report.
 #include "runtime/Batch.h"
 
+#include "runtime/Config.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,16 +19,7 @@ constexpr int64_t kMaxInt32 = std::numeric_limits<int32_t>::max();
 
 bool readInt(const double *config, int index, const char *name, int64_t lo,
              int64_t hi, int32_t &out, std::string &error) {
-  double v = config[index];
-  if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) ||
-      v != std::floor(v)) {
-    error = fmt::format("batch compaction config entry {} ({}) = {} is not "
-                        "an integer in [{}, {}]",
-                        index, name, v, lo, hi);
-    return false;
-  }
-  out = static_cast<int32_t>(v);
-  return true;
+  return dynrt::readConfigInt(config, index, "batch compaction", name, lo, hi, out, error);
 }
 
 bool readCost(const double *config, int index, const char *name, double &out,

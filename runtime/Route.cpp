@@ -9,6 +9,8 @@
 #include "runtime/Types.h"
 
 #include <HalideRuntime.h>
+#include "runtime/Config.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -44,19 +46,9 @@ std::string routeName(const RouteConfig &config) {
                      routeStrategyName(config.strategy));
 }
 
-// Reads config[index] as an integer in [lo, hi].
 bool readInt(const double *config, int index, const char *name, int64_t lo,
              int64_t hi, int64_t &out, std::string &error) {
-  double v = config[index];
-  if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) ||
-      v != std::floor(v)) {
-    error = fmt::format("route config entry {} ({}) = {} is not an integer "
-                        "in [{}, {}]",
-                        index, name, v, lo, hi);
-    return false;
-  }
-  out = static_cast<int64_t>(v);
-  return true;
+  return dynrt::readConfigInt(config, index, "route", name, lo, hi, out, error);
 }
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }

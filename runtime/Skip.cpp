@@ -2,6 +2,8 @@
 // (DYNRT_BUILTIN_SKIP_STEP); the step itself runs in Model.cpp.
 #include "runtime/Skip.h"
 
+#include "runtime/Config.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -12,16 +14,7 @@ constexpr int64_t kMaxInt32 = std::numeric_limits<int32_t>::max();
 
 bool readInt(const double *config, int index, const char *name, int64_t lo,
              int64_t hi, int32_t &out, std::string &error) {
-  double v = config[index];
-  if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) ||
-      v != std::floor(v)) {
-    error = fmt::format("skip config entry {} ({}) = {} is not an integer in "
-                        "[{}, {}]",
-                        index, name, v, lo, hi);
-    return false;
-  }
-  out = static_cast<int32_t>(v);
-  return true;
+  return dynrt::readConfigInt(config, index, "skip", name, lo, hi, out, error);
 }
 } // namespace
 
