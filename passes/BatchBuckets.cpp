@@ -30,9 +30,7 @@
 #include "passes/ExitCriteria.h"
 #include "passes/Passes.h"
 
-#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/IR/IRMapping.h"
-#include "mlir/IR/PatternMatch.h"
 
 #include <fmt/format.h>
 
@@ -314,6 +312,16 @@ struct Stage {
   SmallVector<Operation *> ops;
   ExitIfOp exit;  // null for the last stage
   Value logits;   // the stage's logits (the exit's, or the final result)
+};
+
+/// What flows from stage to stage, at full size ([max_batch, ...]): the
+/// compaction state, the merged logits and exit layers, the per-sample
+/// values later stages use (`keys`: the per-sample values, `full`: their
+/// batched versions) and the memory of the criteria (patience, votes).
+struct Flow {
+  Value state, outZ, outL;
+  SmallVector<Value> keys, full;
+  Value memPrev, memCount, memVotes;
 };
 
 struct DynBatchBucketsPass
@@ -622,9 +630,13 @@ struct DynBatchBucketsPass
     // decomposed).
     if (failed(dyncc::generalizeLinalg(fn)))
       return failure();
-    fn.walk([&](func::CallOp call) {
-      call.emitError("--batch-buckets needs calls inlined");
+    WalkResult calls = fn.walk([&](func::CallOp call) {
+      call.emitError("--batch-buckets needs every call inlined (this one "
+                     "was not)");
+      return WalkResult::interrupt();
     });
+    if (calls.wasInterrupted())
+      return failure();
 
     SmallVector<Stage> stages;
     if (failed(collectStages(fn, stages)))
@@ -758,17 +770,14 @@ struct DynBatchBucketsPass
              std::max<unsigned>(1, t.getElementTypeBitWidth() / 8);
     };
 
-    Value state = b.create<func::CallOp>(loc, initDecl, ValueRange{count}).getResult(0);
+    Flow flow;
+    flow.state = b.create<func::CallOp>(loc, initDecl, ValueRange{count}).getResult(0);
     dyncc::exit::Builder top0(b, loc, maxBatch, classes);
-    Value outZ = top0.fill({maxBatch, classes}, b.getZeroAttr(zType.getElementType()));
-    Value outL = top0.fill({maxBatch}, b.getI32IntegerAttr(0));
-    // Carried per-sample values at full size, in carriedInto order.
-    SmallVector<Value> carriedKeys = carriedInto(0);
-    SmallVector<Value> carriedFull;
-    for (Value v : carriedKeys)
-      carriedFull.push_back(fullOf.lookup(v));
-    // The criteria's memory (patience, votes), full size.
-    Value memPrev, memCount, memVotes;
+    flow.outZ = top0.fill({maxBatch, classes}, b.getZeroAttr(zType.getElementType()));
+    flow.outL = top0.fill({maxBatch}, b.getI32IntegerAttr(0));
+    flow.keys = carriedInto(0);
+    for (Value v : flow.keys)
+      flow.full.push_back(fullOf.lookup(v));
 
     for (int64_t s = 0; s < numStages; ++s) {
       Stage &stage = stages[s];
@@ -776,9 +785,10 @@ struct DynBatchBucketsPass
       // Memory of the criteria after this stage's exit point: which exist.
       bool isPatience = stage.exit && isa<PatienceCriterionAttr>(stage.exit.getCriterion());
       bool isVotes = stage.exit && isa<VotesCriterionAttr>(stage.exit.getCriterion());
-      bool hasPrev = memPrev || isPatience, hasVotes = memVotes || isVotes;
+      bool hasPrev = flow.memPrev || isPatience,
+           hasVotes = flow.memVotes || isVotes;
 
-      SmallVector<Type> types{stType, outZ.getType(), outL.getType()};
+      SmallVector<Type> types{stType, flow.outZ.getType(), flow.outL.getType()};
       for (Value v : nextKeys)
         types.push_back(withBatch(maxBatch, v.getType()));
       if (hasPrev) {
@@ -804,7 +814,7 @@ struct DynBatchBucketsPass
       Value k = b.create<arith::IndexCastOp>(
           loc, b.getIndexType(),
           b.create<tensor::ExtractOp>(
-              loc, state, ValueRange{b.create<arith::ConstantIndexOp>(loc, 1)}));
+              loc, flow.state, ValueRange{b.create<arith::ConstantIndexOp>(loc, 1)}));
       SmallVector<int64_t> caseValues;
       for (size_t c = 0; c < sizes.size(); ++c)
         caseValues.push_back(c);
@@ -815,22 +825,22 @@ struct DynBatchBucketsPass
         Block &blk = sw.getDefaultRegion().emplaceBlock();
         OpBuilder db = OpBuilder::atBlockBegin(&blk);
         dyncc::exit::Builder dg(db, loc, maxBatch, classes);
-        SmallVector<Value> yields{state, outZ, outL};
+        SmallVector<Value> yields{flow.state, flow.outZ, flow.outL};
         for (Value v : nextKeys) {
-          auto it = llvm::find(carriedKeys, v);
-          if (it != carriedKeys.end()) {
-            yields.push_back(carriedFull[it - carriedKeys.begin()]);
+          auto it = llvm::find(flow.keys, v);
+          if (it != flow.keys.end()) {
+            yields.push_back(flow.full[it - flow.keys.begin()]);
             continue;
           }
           auto t = withBatch(maxBatch, v.getType());
           yields.push_back(dg.fill(t.getShape(), db.getZeroAttr(t.getElementType())));
         }
         if (hasPrev) {
-          yields.push_back(memPrev ? memPrev : dg.fill({maxBatch}, db.getI64IntegerAttr(0)));
-          yields.push_back(memCount ? memCount : dg.fill({maxBatch}, db.getI64IntegerAttr(0)));
+          yields.push_back(flow.memPrev ? flow.memPrev : dg.fill({maxBatch}, db.getI64IntegerAttr(0)));
+          yields.push_back(flow.memCount ? flow.memCount : dg.fill({maxBatch}, db.getI64IntegerAttr(0)));
         }
         if (hasVotes)
-          yields.push_back(memVotes ? memVotes
+          yields.push_back(flow.memVotes ? flow.memVotes
                                     : dg.fill({maxBatch, classes}, db.getF32FloatAttr(0)));
         db.create<scf::YieldOp>(loc, yields);
       }
@@ -838,43 +848,42 @@ struct DynBatchBucketsPass
         Block &blk = sw.getCaseRegions()[c].emplaceBlock();
         OpBuilder cb = OpBuilder::atBlockBegin(&blk);
         SmallVector<Value> yields;
-        if (failed(buildCase(cb, fn, stage, s, numStages, size, maxBatch, classes,
-                             state, outZ, outL, carriedKeys, carriedFull, nextKeys,
-                             memPrev, memCount, memVotes, hasPrev, hasVotes,
-                             finalLayer, stepDecl, yields)))
+        if (failed(buildCase(cb, fn, stage, size, maxBatch, classes, flow,
+                             nextKeys, hasPrev, hasVotes, finalLayer, stepDecl,
+                             yields)))
           return failure();
         cb.create<scf::YieldOp>(loc, yields);
       }
-      state = sw.getResult(0);
-      outZ = sw.getResult(1);
-      outL = sw.getResult(2);
-      carriedKeys = nextKeys;
-      carriedFull.clear();
+      flow.state = sw.getResult(0);
+      flow.outZ = sw.getResult(1);
+      flow.outL = sw.getResult(2);
+      flow.keys = nextKeys;
+      flow.full.clear();
       unsigned r = 3;
       for (size_t i = 0; i < nextKeys.size(); ++i)
-        carriedFull.push_back(sw.getResult(r++));
+        flow.full.push_back(sw.getResult(r++));
       if (hasPrev) {
-        memPrev = sw.getResult(r++);
-        memCount = sw.getResult(r++);
+        flow.memPrev = sw.getResult(r++);
+        flow.memCount = sw.getResult(r++);
       }
       if (hasVotes)
-        memVotes = sw.getResult(r++);
+        flow.memVotes = sw.getResult(r++);
     }
 
     // The results: the logits in the per-sample shape, batched, and the exit
     // layers.
     SmallVector<Value> results;
     auto outType = withBatch(maxBatch, zType);
-    Value z = outZ;
-    if (outType != outZ.getType()) {
+    Value z = flow.outZ;
+    if (outType != flow.outZ.getType()) {
       SmallVector<ReassociationIndices> groups{{0}, {1, 2}};
       if (zType.getRank() == 1)
         groups = {{0}, {1}};
-      z = b.create<tensor::ExpandShapeOp>(loc, outType, outZ, groups);
+      z = b.create<tensor::ExpandShapeOp>(loc, outType, flow.outZ, groups);
     }
     results.push_back(z);
     if (hasExits)
-      results.push_back(outL);
+      results.push_back(flow.outL);
     auto ret = cast<func::ReturnOp>(entry.getTerminator());
     DictionaryAttr resultAttrs = fn.getResultAttrDict(0);
 
@@ -889,7 +898,7 @@ struct DynBatchBucketsPass
       op->erase();
     SmallVector<Type> resultTypes{outType};
     if (hasExits)
-      resultTypes.push_back(outL.getType());
+      resultTypes.push_back(flow.outL.getType());
     llvm::BitVector erase(fn.getNumArguments());
     for (BlockArgument arg : sampleArgs)
       erase.set(arg.getArgNumber());
@@ -974,17 +983,19 @@ struct DynBatchBucketsPass
         v, SmallVector<ReassociationIndices>{{0}, rest});
   }
 
-  LogicalResult buildCase(OpBuilder &b, func::FuncOp fn, Stage &stage, int64_t s,
-                          int64_t numStages, int64_t size, int64_t maxBatch,
-                          int64_t classes, Value state, Value outZ, Value outL,
-                          ArrayRef<Value> carriedKeys, ArrayRef<Value> carriedFull,
-                          ArrayRef<Value> nextKeys, Value memPrev, Value memCount,
-                          Value memVotes, bool hasPrev, bool hasVotes,
-                          int64_t finalLayer, func::FuncOp stepDecl,
-                          SmallVector<Value> &yields) {
+  /// One case of a stage's switch: the stage batched to `size` samples,
+  /// its exit decision, the merge of the exiting samples' results, the
+  /// compaction step and the gather of what flows on; `yields` gets the
+  /// case's results.
+  LogicalResult buildCase(OpBuilder &b, func::FuncOp fn, Stage &stage,
+                          int64_t size, int64_t maxBatch, int64_t classes,
+                          const Flow &flow, ArrayRef<Value> nextKeys,
+                          bool hasPrev, bool hasVotes, int64_t finalLayer,
+                          func::FuncOp stepDecl, SmallVector<Value> &yields) {
+    Value state = flow.state;
     Location loc = stage.logits.getLoc();
     SampleBatcher batcher(b, size);
-    for (auto [key, full] : llvm::zip(carriedKeys, carriedFull))
+    for (auto [key, full] : llvm::zip(flow.keys, flow.full))
       batcher.map(key, prefix(b, loc, full, size));
     for (Operation *op : stage.ops)
       if (failed(batcher.batchOp(*op)))
@@ -997,12 +1008,12 @@ struct DynBatchBucketsPass
     // retires everyone).
     Value flags;
     dyncc::exit::ChainState chain;
-    if (memPrev) {
-      chain.prevClass = prefix(b, loc, memPrev, size);
-      chain.count = prefix(b, loc, memCount, size);
+    if (flow.memPrev) {
+      chain.prevClass = prefix(b, loc, flow.memPrev, size);
+      chain.count = prefix(b, loc, flow.memCount, size);
     }
-    if (memVotes)
-      chain.votes = prefix(b, loc, memVotes, size);
+    if (flow.memVotes)
+      chain.votes = prefix(b, loc, flow.memVotes, size);
     if (stage.exit) {
       Value score = stage.exit.getScore() ? rows2d(b, loc, batcher.lookup(stage.exit.getScore()))
                                           : Value();
@@ -1046,7 +1057,7 @@ struct DynBatchBucketsPass
       Value f = nb.create<tensor::ExtractOp>(l, flags, ValueRange{idx});
       return {nb.create<arith::AndIOp>(l, alive, f), idx};
     };
-    Value newZ = mg.generic({outZ}, {mg.rows()}, {mg.empty({maxBatch, classes}, b.getF32Type())},
+    Value newZ = mg.generic({flow.outZ}, {mg.rows()}, {mg.empty({maxBatch, classes}, b.getF32Type())},
                             {mg.rows()}, "pp",
                             [&](OpBuilder &nb, Location l, ValueRange a) {
                               Value j = nb.create<linalg::IndexOp>(l, 0);
@@ -1055,12 +1066,11 @@ struct DynBatchBucketsPass
                               Value v = nb.create<tensor::ExtractOp>(l, z, ValueRange{idx, c});
                               nb.create<linalg::YieldOp>(l, nb.create<arith::SelectOp>(l, take, v, a[0]).getResult());
                             })[0];
-    Value newL = mg.generic({outL}, {mg.id1()}, {mg.empty({maxBatch}, b.getI32Type())},
+    Value newL = mg.generic({flow.outL}, {mg.id1()}, {mg.empty({maxBatch}, b.getI32Type())},
                             {mg.id1()}, "p",
                             [&](OpBuilder &nb, Location l, ValueRange a) {
                               Value j = nb.create<linalg::IndexOp>(l, 0);
-                              auto [take, idx] = takes(nb, l, slotOf(nb, l, j));
-                              (void)idx;
+                              Value take = takes(nb, l, slotOf(nb, l, j)).first;
                               Value lv = nb.create<arith::ConstantIntOp>(l, layer, 32);
                               nb.create<linalg::YieldOp>(l, nb.create<arith::SelectOp>(l, take, lv, a[0]).getResult());
                             })[0];
