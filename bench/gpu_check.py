@@ -21,10 +21,14 @@ Steps:
                  d=256, 4 heads, d_ff=1024, seq 128, batch 1), entropy
       w3         make_skim.py --method skim_rnn --seq 200 --dim 128
                  --hidden 256 --small 32
-      w4         make_early_exit.py as w2 with --batch 32
+      w4         make_early_exit.py as w2 (the per-sample model, batch 1)
+                 with --cases 32: the 32 cases are one batch, compiled with
+                 --batch-buckets=1,4,8,16,32 --compaction=auto
+      w4_static  make_early_exit.py as w2 with --batch 32 (a static batch)
  2. compile: every model twice, `dyncc compile M.mlir --shared
     --target=host -o DIR/cpu/NAME` and `--target=cuda -o DIR/cuda/NAME`
-    (in parallel, --jobs); a failure is reported and makes the exit status 1.
+    (w4 with --batch-buckets=1,4,8,16,32 --compaction=auto; in parallel,
+    --jobs); a failure is reported and makes the exit status 1.
  3. the GPU: dynrt_cuda_available() of the runtime in the libraries (in a
     child process). Without a usable GPU: "skipped: no GPU (<its message>)",
     exit status 0 when everything compiled.
@@ -32,22 +36,33 @@ Steps:
     on): both libraries loaded, the same cases run on both (outputs poisoned
     with NaN first), and compared:
       - outputs within 1e-3: max |cuda - cpu| / max(1, |cpu|);
-      - the dynamic decisions exactly: the exit_layer output (w2, w4), the
-        route report's assignment, tokens_per_expert and dropped (w1), the
-        skip report's steps and trace (w3). A decision that differs where
-        the two libraries' floats legitimately straddle a tie is a warning,
-        not a failure: w1 when each library's assignment is exactly the
-        reference's routing (examples/moe/reference.route) of that
-        library's own gate logits; w2/w3/w4 when the reference's decision
-        margin there is below --near-tie. Outputs are then compared on the
-        tokens / samples whose decisions agree.
+      - the dynamic decisions exactly: the exit_layer output (w2, w4,
+        w4_static), the route report's assignment, tokens_per_expert and
+        dropped (w1), the skip report's steps and trace (w3). A decision
+        that differs where the two libraries' floats legitimately straddle
+        a tie is a warning, not a failure: w1 when each library's
+        assignment is exactly the reference's routing
+        (examples/moe/reference.route) of that library's own gate logits;
+        w2/w3/w4 when the reference's decision margin there is below
+        --near-tie. Outputs are then compared on the tokens / samples whose
+        decisions agree.
+      - w4 (dynrt_model_run_batch): the 32 samples at every threshold of the
+        generator's list (all exit at layer 1 .. none exits), and the first
+        13 and the first 1 at the default threshold; besides exit layers
+        and logits, the stage report (active samples and bucket of each
+        stage) exactly, and each library's report consistent with its exit
+        layers (active: the samples whose exit layer is past the stage's
+        first layer; bucket: one of the compiled ones holding them, 0 for
+        a stage nobody reaches); the 13- and 1-sample runs give each sample
+        the exit layer (and logits) of the 32-sample run.
     then timed: median latency of --runs runs after --warmup (the first
     CUDA run, with its PTX JIT and module load, is reported apart) of the
     CPU library, the CUDA library and, when torch.cuda.is_available(),
     PyTorch eager on the GPU: reference.EagerMoE (w1_switch, w1_top2; none
     for gshard's random choice), reference.EarlyExitEncoder.early_exit
-    batch1 (w2) and its batched loop, on the GPU (w4), bench/w3_bench.py's
-    EagerSkimRNN (w3); float32, no_grad, synchronized after each run.
+    batch1 (w2) and its batched loop, on the GPU (w4, w4_static: 32
+    samples), bench/w3_bench.py's EagerSkimRNN (w3); float32, no_grad,
+    synchronized after each run.
  5. a markdown table with the date and the GPU's name (also --md FILE).
 
 --prebuilt skips steps 1's compile half and 2: for a GPU machine without
@@ -88,6 +103,8 @@ NEAR_TIE = 1e-3
 W1_SIZE = ["--capacity-factor", "1.25", "--tokens", "512", "--dim", "512", "--ffn", "2048",
            "--experts", "8", "--skew", "0.5"]
 
+W4_BUCKETS = "1,4,8,16,32"
+
 # name -> (kind, generator script, its options, label)
 WORKLOADS = {
     "w1_switch": ("moe", "examples/moe/make_moe.py",
@@ -106,10 +123,18 @@ WORKLOADS = {
            ["--method", "skim_rnn", "--seq", "200", "--dim", "128", "--hidden", "256",
             "--small", "32", "--cases", "8"],
            "W3 Skim-RNN, 200 steps"),
-    "w4": ("early_exit", "examples/early-exit/make_early_exit.py",
-           ["--criterion", "entropy", "--batch", "32", "--cases", "2"],
-           "W4 early-exit encoder, batch 32 (entropy)"),
+    "w4": ("early_exit_batch", "examples/early-exit/make_early_exit.py",
+           ["--criterion", "entropy", "--cases", "32"],
+           f"W4 early-exit encoder, 32 samples, buckets {W4_BUCKETS} + compaction (entropy)"),
+    "w4_static": ("early_exit", "examples/early-exit/make_early_exit.py",
+                  ["--criterion", "entropy", "--batch", "32", "--cases", "2"],
+                  "W4 early-exit encoder, static batch 32 (entropy)"),
 }
+# more `dyncc compile` options of a workload (both targets)
+COMPILE_OPTS = {"w4": [f"--batch-buckets={W4_BUCKETS}", "--compaction=auto"]}
+# w4: the batch sizes run at the default threshold besides the whole batch
+# (below max_batch the runtime runs on max-size copies; 1 starts at bucket 1)
+W4_SUBSETS = (13, 1)
 TARGETS = (("cpu", "host"), ("cuda", "cuda"))
 
 
@@ -180,6 +205,61 @@ class Library(dynrt_ctypes.Library):
             steps = int(s.steps)
             rep["skip"] = dict(steps=steps, trace=keep[-2][:max(0, min(steps, skip_capacity))].copy())
         return msg, ys, rep
+
+    def run_batch_reported(self, x):
+        """A bucketed model on the samples x [n, ...] (dynrt_model_run_batch,
+        64-byte aligned buffers, outputs poisoned first). Returns (status
+        message or None, outputs, stage report {"active": [..], "bucket":
+        [..]} of the num_stages stages)."""
+        import numpy as np
+        n = x.shape[0]
+        xs = aligned(x.shape, self.inputs[0][1])
+        xs[...] = x
+        ys = []
+        for _, dt, shape in self.outputs:
+            y = aligned((n,) + tuple(shape[1:]), dt)
+            y[...] = np.nan if np.dtype(dt).kind == "f" else -7
+            ys.append(y)
+        rep, active, bucket = self.stage_report()
+        for i in range(self.num_stages):
+            active[i], bucket[i] = -7, -7  # the run clears them
+        t0 = time.perf_counter()
+        msg = self.try_run_batch([xs], ys, n, rep)
+        if self.first_ms is None:
+            self.first_ms = (time.perf_counter() - t0) * 1e3
+        return msg, ys, dict(active=list(active)[:self.num_stages],
+                             bucket=list(bucket)[:self.num_stages])
+
+    def runner(self, inputs, outputs=None):
+        """For timing. A bucketed model runs the n samples of inputs[0]
+        ([n, ...]) with dynrt_model_run_batch, on aligned buffers."""
+        if not self.max_batch:
+            return super().runner(inputs, outputs)
+        n = inputs[0].shape[0]
+        ins = []
+        for v in inputs:
+            c = aligned(v.shape, v.dtype)
+            c[...] = v
+            ins.append(c)
+        outs = outputs or [aligned((n,) + tuple(shape[1:]), dt) for _, dt, shape in self.outputs]
+        ip, op = dynrt_ctypes.pointers(ins), dynrt_ctypes.pointers(outs)
+        run, model, check = self.lib.dynrt_model_run_batch, self.model, self.check
+
+        def go(_keep=(ins, outs, ip, op)):
+            st = run(model, n, ip, op, None)
+            if st:
+                check(st, "run_batch")
+        return go
+
+
+def aligned(shape, dtype):
+    """A zeroed, 64-byte aligned array (run_batch copies unaligned buffers)."""
+    import numpy as np
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.zeros(nbytes + 64, np.uint8)
+    off = (-raw.ctypes.data) % 64
+    return raw[off:off + nbytes].view(dtype).reshape(shape)
 
 
 # ---------------------------------------------------------------------------
@@ -470,6 +550,169 @@ def child_early_exit(a, name, models, cpu, gpu, res):
     return bench_inputs, eager
 
 
+def stage_report_mismatch(exit_layer, rep, buckets):
+    """Why a bucketed run's stage report does not fit its exit layers, or
+    None. Stage s runs layer s + 1 for the samples whose exit layer is
+    >= s + 1, at one of the compiled buckets that holds them (holes kept by
+    the compaction policy may make it larger than the smallest); a stage
+    that nobody reaches reports 0 samples at bucket 0."""
+    import numpy as np
+    e = np.asarray(exit_layer).reshape(-1)
+    for s, (act, b) in enumerate(zip(rep["active"], rep["bucket"])):
+        want = int((e >= s + 1).sum())
+        if act != want:
+            return f"stage {s}: {act} active, {want} samples exit at layer {s + 1} or later"
+        if (want == 0 and b != 0) or (want > 0 and (b not in buckets or b < want)):
+            return f"stage {s}: {want} active at bucket {b} (buckets {buckets})"
+    return None
+
+
+def child_early_exit_batch(a, name, models, cpu, gpu, res):
+    """w4: the per-sample early-exit model compiled with --batch-buckets; the
+    generator's cases are one batch, run with dynrt_model_run_batch."""
+    import numpy as np
+    sys.path.insert(0, os.path.join(ROOT, "examples", "early-exit"))
+    sys.modules.pop("reference", None)
+    from reference import Criterion, load_early_exit  # noqa: E402
+    base = os.path.join(models, name)
+    x_all = np.load(base + ".x.npy")                 # [cases, S, D]
+    exp = np.load(base + ".expected.npz")
+    for lib in {lib.path: lib for lib in (cpu, gpu)}.values():
+        if not lib.max_batch:
+            res["problems"].append(
+                f"{lib.path} is not bucketed (max_batch 0): compiled without --batch-buckets "
+                "(prepared by an older bench/gpu_check.py? run --prepare again)")
+    if res["problems"]:
+        return None, None
+    if (cpu.max_batch, cpu.buckets, cpu.num_stages) != (gpu.max_batch, gpu.buckets, gpu.num_stages):
+        res["problems"].append(f"the libraries' buckets differ: cpu {cpu.buckets} "
+                               f"({cpu.num_stages} stages), cuda {gpu.buckets} ({gpu.num_stages})")
+        return None, None
+    L = int(exp["layers"])
+    ei = cpu.desc.exit_layer_output
+    if ei < 0 or cpu.num_stages != L:
+        res["problems"].append(f"the library has exit_layer output {ei} and {cpu.num_stages} "
+                               f"stages; the model has {L} layers")
+        return None, None
+    zi = 1 - ei if len(cpu.outputs) == 2 else 0
+    B = min(x_all.shape[0], cpu.max_batch)
+    if tuple(x_all.shape[1:]) != tuple(cpu.inputs[0][2][1:]):
+        res["problems"].append(f"the cases have samples of shape {x_all.shape[1:]}, the library "
+                               f"takes {cpu.inputs[0][2]}")
+        return None, None
+    x = np.ascontiguousarray(x_all[:B].astype(np.float32))
+    kind = str(exp["criterion"])
+    default = np.asarray(exp["default_threshold"], np.float64)
+    values = np.asarray(exp["thresholds"], np.float64)
+    ti = int(np.argmin(np.abs(values.reshape(len(values), -1) - default.reshape(1, -1)).max(1)))
+    pname = {"patience": "patience", "per_class": "class_thresholds"}.get(kind, "theta")
+
+    def fmt(v):
+        v = np.asarray(v).reshape(-1).tolist()
+        return ",".join(f"{u:.4g}" for u in v)
+    # the default threshold first: "CUDA first" is then the timed run's first time
+    runs = ([(ti, B)] + [(t, B) for t in range(len(values)) if t != ti]
+            + [(ti, n) for n in W4_SUBSETS if n < B])
+    full = {}    # threshold index -> (cpu exit layers, cpu logits, cuda ..., cuda ...) at B
+    near, worst, sub_worst, nsame, total, ref_agree, rep_same, nrep = 0, 0.0, 0.0, 0, 0, 0, 0, 0
+    for t, n in runs:
+        for lib in (cpu, gpu):
+            lib.set_param(pname, values[t])
+        tag = f"{kind} {fmt(values[t])}, {n} samples"
+        ec, yc, rc = cpu.run_batch_reported(x[:n])
+        eg, yg, rg = gpu.run_batch_reported(x[:n])
+        if ec or eg:
+            res["problems"].append(f"{tag}: run failed: cpu {ec!r}, cuda {eg!r}")
+            continue
+        lc, lg = yc[ei].reshape(-1), yg[ei].reshape(-1)
+        zc, zg = yc[zi].reshape(n, -1), yg[zi].reshape(n, -1)
+        want = exp["exit_layer"][t].reshape(-1)[:n]
+        margin = exp["margin"][t].reshape(-1)[:n]
+        ref_agree += int((lc == want).sum())
+        same = lc == lg
+        total += n
+        nsame += int(same.sum())
+        for b in np.nonzero(~same)[0]:
+            what = (f"{tag}: sample {b}: exit layer cpu {int(lc[b])}, cuda {int(lg[b])} "
+                    f"(reference {int(want[b])}, its margin to the threshold {margin[b]:.2g})")
+            if margin[b] < a.near_tie:
+                near += 1
+                res["warnings"].append(what + ": near-tie")
+            else:
+                res["problems"].append(what)
+        worst = max(worst, close(zg[same], zc[same]))
+        for side, lib, le, r in (("cpu", cpu, lc, rc), ("cuda", gpu, lg, rg)):
+            why = stage_report_mismatch(le, r, lib.buckets)
+            if why:
+                res["problems"].append(f"{tag}: the {side} stage report (active {r['active']}, "
+                                       f"bucket {r['bucket']}) does not fit its exit layers: {why}")
+        nrep += 1
+        if rc == rg:
+            rep_same += 1
+        else:
+            what = (f"{tag}: stage reports differ: cpu active {rc['active']} bucket {rc['bucket']}, "
+                    f"cuda active {rg['active']} bucket {rg['bucket']}")
+            if same.all():
+                res["problems"].append(what)
+            else:
+                res["warnings"].append(what + " (after the near-tie exit layers)")
+        if n == B:
+            full[t] = (lc, zc, lg, zg, rc)
+            continue
+        # fewer samples: each sample as in the whole batch
+        for side, le, z, k in (("cpu", lc, zc, 0), ("cuda", lg, zg, 2)):
+            if t not in full:
+                continue
+            l0, z0 = full[t][k][:n], full[t][k + 1][:n]
+            agree = le == l0
+            for b in np.nonzero(~agree)[0]:
+                what = (f"{tag}: {side} sample {b} exits at layer {int(le[b])}, at {int(l0[b])} in "
+                        f"the {B}-sample run (reference's margin {margin[b]:.2g})")
+                if margin[b] < a.near_tie:
+                    res["warnings"].append(what + ": near-tie")
+                else:
+                    res["problems"].append(what)
+            sub_worst = max(sub_worst, close(z[agree], z0[agree]))
+    res["decisions"] = (f"{nsame}/{total} exit layers, {rep_same}/{nrep} stage reports identical"
+                        + (f", {near} near-tie" if near else ""))
+    res["max_diff"] = worst
+    if worst > TOL:
+        res["problems"].append(f"logits differ by {worst:.3g} (> {TOL})")
+    if sub_worst > TOL:
+        res["problems"].append(f"logits of the {'- and '.join(map(str, W4_SUBSETS))}-sample runs "
+                               f"differ from the {B}-sample run's by {sub_worst:.3g} (> {TOL})")
+    at = full.get(ti)
+    stages = (f"; at it (cpu): active {at[4]['active']}, bucket {at[4]['bucket']}"
+              if at else "")
+    res["detail"] = (f"logits {worst:.2g}; cpu exit layers = reference's for {ref_agree}/{total}; "
+                     f"{B} samples at {len(values)} thresholds, "
+                     f"{' and '.join(str(n) for n in W4_SUBSETS if n < B)} at the default "
+                     f"(logits vs the {B}-sample run {sub_worst:.2g}); buckets {cpu.buckets}; "
+                     f"timed at {kind} {fmt(default)}{stages}")
+    for lib in (cpu, gpu):
+        lib.set_param(pname, default)
+    bench_inputs = [x], [x]
+
+    def eager():
+        import torch
+        m, meta = load_early_exit(base + ".safetensors")
+        m = m.float().eval().to(a.eager_device)
+        crit = Criterion.from_metadata(meta, default.tolist() if kind == "per_class"
+                                       else float(default))
+        xt = torch.from_numpy(x).to(a.eager_device)
+
+        def go():
+            with torch.no_grad():
+                r = early_exit_eager_batched(m, xt, crit)
+            sync(a)
+            return r
+        _, e = go()
+        e = e.cpu().numpy().reshape(-1)
+        agree = int((e == at[0]).sum()) if at else "?"
+        return go, f"eager batched loop ({B} samples): exit layers = cpu library's for {agree}/{e.size}"
+    return bench_inputs, eager
+
+
 def child_skim(a, name, models, cpu, gpu, res):
     import numpy as np
     base = os.path.join(models, name)
@@ -582,7 +825,8 @@ def run_child(a):
         t0 = time.perf_counter()
         gpu.create(weights, num_threads=a.threads, device=gdev)
         res["cuda_create_ms"] = (time.perf_counter() - t0) * 1e3
-        fn = {"moe": child_moe, "early_exit": child_early_exit, "skim": child_skim}[kind]
+        fn = {"moe": child_moe, "early_exit": child_early_exit,
+              "early_exit_batch": child_early_exit_batch, "skim": child_skim}[kind]
         bench_inputs, eager = fn(a, name, a.models, cpu, gpu, res)
         res["cuda_first_ms"] = gpu.first_ms
         save()
@@ -784,6 +1028,9 @@ def main():
                 log(f"prebuilt {n}: WARNING: the regenerated {n}.mlir differs from the compiled one "
                     "(another torch/numpy here?); the check goes on with the libraries' own shapes "
                     "and runtime parameters")
+            if m and m.get("compile_options", []) != COMPILE_OPTS.get(n, []):
+                log(f"prebuilt {n}: WARNING: compiled with {m.get('compile_options', [])}, this "
+                    f"script compiles it with {COMPILE_OPTS.get(n, [])} (run --prepare again)")
             for sub, _ in TARGETS:
                 so = lib_path(a.work, sub, n)
                 compiled[(n, sub)] = None if os.path.exists(so) else (
@@ -793,7 +1040,8 @@ def main():
             n, sub, target = job
             out_base = os.path.join(a.work, sub, n)
             rc, out, sec = run_cmd([a.dyncc, "compile", os.path.join(a.models, n + ".mlir"),
-                                    "--shared", f"--target={target}", "-o", out_base], 900)
+                                    "--shared", f"--target={target}", "-o", out_base]
+                                   + COMPILE_OPTS.get(n, []), 900)
             return n, sub, target, rc, out, sec
         jobs = [(n, sub, t) for n in names if gen_ok[n] for sub, t in TARGETS]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(a.jobs, len(jobs) or 1))) as ex:
@@ -801,17 +1049,19 @@ def main():
                 if rc == 0 and not os.path.exists(lib_path(a.work, sub, n)):
                     rc, out = 1, f"dyncc exited 0 but wrote no {lib_path(a.work, sub, n)}"
                 compiled[(n, sub)] = None if rc == 0 else first_error(out)
+                what = " ".join([f"--target={target}"] + COMPILE_OPTS.get(n, []))
                 if rc:
                     failed = True
-                    log(f"compile {n} --target={target}: FAILED ({sec:.1f} s): {first_error(out)}")
+                    log(f"compile {n} {what}: FAILED ({sec:.1f} s): {first_error(out)}")
                 else:
                     size = os.path.getsize(lib_path(a.work, sub, n)) / 1e6
-                    log(f"compile {n} --target={target}: {sec:.1f} s, {size:.1f} MB")
+                    log(f"compile {n} {what}: {sec:.1f} s, {size:.1f} MB")
         manifest = dict(
             created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             host=f"{platform.node()} ({cpu_name()})", dyncc=os.path.abspath(a.dyncc),
             workloads={n: dict(generator=[WORKLOADS[n][1]] + WORKLOADS[n][2],
                                mlir_sha256=mlir_sha.get(n),
+                               compile_options=COMPILE_OPTS.get(n, []),
                                compile={sub: dict(target=t, ok=compiled.get((n, sub), "") is None,
                                                   error=compiled.get((n, sub)))
                                         for sub, t in TARGETS})
