@@ -1,6 +1,8 @@
 """Helpers shared by the Python benchmarks (w1, w3, w4): timing, the
 machine's load, relative errors."""
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -31,3 +33,25 @@ def close(got, want):
     err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
     err[np.isnan(err)] = np.inf
     return float(err.max())
+
+
+def cpu_name():
+    """The CPU's model name from /proc/cpuinfo ("" if none)."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
+def smoke_test(script, *args):
+    """Runs `script` (Python source) with `args` in a child process, so that
+    a compiled model that crashes does not take the benchmark with it;
+    RuntimeError saying why when it fails."""
+    p = subprocess.run([sys.executable, "-c", script] + [str(a) for a in args],
+                       capture_output=True, text=True)
+    if p.returncode:
+        err = (p.stderr or p.stdout).strip().splitlines()
+        why = (err[-1] if err else f"killed by signal {-p.returncode}" if p.returncode < 0
+               else f"exit status {p.returncode}")
+        raise RuntimeError(f"the compiled model fails to run ({why})")

@@ -54,7 +54,7 @@ from reference import EagerMoE  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import cpu_busy, timed, close  # noqa: E402
+from bench_util import smoke_test, cpu_name, cpu_busy, timed, close  # noqa: E402
 import torch  # noqa: E402
 
 import dynrt_ctypes  # noqa: E402
@@ -91,14 +91,7 @@ class Compiled:
             raise RuntimeError(err[0] if err else f"dyncc exited with {p.returncode}")
         self.stats = p.stdout
         so = os.path.join(work, "lib", f"lib{name}.so")
-        p = subprocess.run([sys.executable, "-c", SMOKE, so, name, weights,
-                            os.path.dirname(dynrt_ctypes.__file__)],
-                           capture_output=True, text=True)
-        if p.returncode:
-            err = (p.stderr or p.stdout).strip().splitlines()
-            why = (err[-1] if err else f"killed by signal {-p.returncode}" if p.returncode < 0
-                   else f"exit status {p.returncode}")
-            raise RuntimeError(f"the compiled model fails to run ({why})")
+        smoke_test(SMOKE, so, name, weights, os.path.dirname(dynrt_ctypes.__file__))
         self.lib = dynrt_ctypes.Library(so, name)
         self.lib.create(weights, num_threads=threads)
 
@@ -230,12 +223,7 @@ def main():
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    cpu = ""
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     print(f"## W1: MoE layer ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
           f"{a.threads} threads)")
     print()

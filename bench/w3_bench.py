@@ -50,7 +50,7 @@ import make_skim  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import timed, close  # noqa: E402
+from bench_util import cpu_name, timed, close  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -228,12 +228,7 @@ def main():
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    cpu = ""
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     steps = row["steps"]
     us = lambda k: row[k] / steps * 1e6  # noqa: E731
     print(f"## W3: Skim-RNN, batch 1 ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu})")

@@ -69,7 +69,7 @@ from torch_eager import Encoder  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import cpu_busy, timed, close  # noqa: E402
+from bench_util import smoke_test, cpu_name, cpu_busy, timed, close  # noqa: E402
 import torch  # noqa: E402
 
 import dynrt_ctypes  # noqa: E402
@@ -127,14 +127,7 @@ class Compiled:
             err = [ln for ln in (p.stderr or p.stdout).strip().splitlines() if "error" in ln]
             raise RuntimeError(err[0] if err else
                                (p.stderr or p.stdout).strip() or f"dyncc exited with {p.returncode}")
-        p = subprocess.run([sys.executable, "-c", SMOKE, so, name, weights,
-                            os.path.dirname(dynrt_ctypes.__file__), xpath, repr(theta)],
-                           capture_output=True, text=True)
-        if p.returncode:
-            err = (p.stderr or p.stdout).strip().splitlines()
-            why = (err[-1] if err else f"killed by signal {-p.returncode}" if p.returncode < 0
-                   else f"exit status {p.returncode}")
-            raise RuntimeError(f"the compiled model fails to run ({why})")
+        smoke_test(SMOKE, so, name, weights, os.path.dirname(dynrt_ctypes.__file__), xpath, repr(theta))
         self.L = dynrt_ctypes.Library(so, name)
         self.L.create(weights, num_threads=threads)
 
@@ -359,12 +352,7 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     elapsed = time.time() - t_start
 
-    cpu = ""
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     print(f"## W4: early-exit encoder, batch {B} ({time.strftime('%Y-%m-%d', time.gmtime())}, "
           f"{cpu}, {a.threads} threads)")
     print()

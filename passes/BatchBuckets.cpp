@@ -236,16 +236,8 @@ private:
     }
     if (foldable(op)) {
       // [batch, d0, ...] -> [batch * d0, ...], the op, and back.
-      auto collapse = [&](Value v) -> Value {
-        auto t = cast<RankedTensorType>(v.getType());
-        SmallVector<ReassociationIndices> groups{{0, 1}};
-        SmallVector<int64_t> shape{t.getDimSize(0) * t.getDimSize(1)};
-        for (int64_t d = 2; d < t.getRank(); ++d) {
-          groups.push_back({d});
-          shape.push_back(t.getDimSize(d));
-        }
-        return b.create<tensor::CollapseShapeOp>(
-            loc, RankedTensorType::get(shape, t.getElementType()), v, groups);
+      auto collapse = [&](Value v) {
+        return dyncc::exit::flattenLeading(b, loc, v);
       };
       SmallVector<Value> ins, outs;
       for (Value in : op.getDpsInputs())

@@ -160,6 +160,19 @@ struct ChainState {
 };
 
 
+/// [B, S, ...] -> [B*S, ...]: the two leading dimensions as one.
+inline Value flattenLeading(OpBuilder &b, Location loc, Value v) {
+  auto t = cast<RankedTensorType>(v.getType());
+  SmallVector<ReassociationIndices> groups{{0, 1}};
+  SmallVector<int64_t> shape{t.getDimSize(0) * t.getDimSize(1)};
+  for (int64_t d = 2; d < t.getRank(); ++d) {
+    groups.push_back({d});
+    shape.push_back(t.getDimSize(d));
+  }
+  return b.create<tensor::CollapseShapeOp>(
+      loc, RankedTensorType::get(shape, t.getElementType()), v, groups);
+}
+
 /// The argument of `fn` holding runtime parameter `p` ([N] f32, marked
 /// `dyn.param`): added on first use, remembered in `args` by name.
 Value runtimeParamArgument(func::FuncOp fn, dyn::RuntimeParamAttr p,

@@ -117,15 +117,7 @@ struct DynLowerExitIfPass
 
   /// [B, S, ...] -> [B*S, ...] (token-level values are handled as rows).
   static Value flatten(OpBuilder &b, Location loc, Value v) {
-    auto t = cast<RankedTensorType>(v.getType());
-    SmallVector<ReassociationIndices> groups{{0, 1}};
-    SmallVector<int64_t> shape{t.getDimSize(0) * t.getDimSize(1)};
-    for (int64_t d = 2; d < t.getRank(); ++d) {
-      groups.push_back({d});
-      shape.push_back(t.getDimSize(d));
-    }
-    return b.create<tensor::CollapseShapeOp>(
-        loc, RankedTensorType::get(shape, t.getElementType()), v, groups);
+    return dyncc::exit::flattenLeading(b, loc, v);
   }
 
   /// The inverse of flatten, to `type`.
