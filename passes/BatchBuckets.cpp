@@ -464,6 +464,25 @@ struct DynBatchBucketsPass
     return decl;
   }
 
+  /// The end of both forms: the per-sample inputs go (their batched
+  /// versions stay), the function returns `results`, and the module records
+  /// the buckets and stages for the library's descriptor.
+  static void finishSignature(func::FuncOp fn, ArrayRef<BlockArgument> sampleArgs,
+                              TypeRange results, ArrayRef<int64_t> buckets,
+                              int64_t numStages) {
+    llvm::BitVector erase(fn.getNumArguments());
+    for (BlockArgument arg : sampleArgs)
+      erase.set(arg.getArgNumber());
+    fn.eraseArguments(erase);
+    MLIRContext *ctx = fn.getContext();
+    fn.setFunctionType(FunctionType::get(ctx, fn.getArgumentTypes(), results));
+    SmallVector<int32_t> sizes(buckets.begin(), buckets.end());
+    ModuleOp module = fn->getParentOfType<ModuleOp>();
+    module->setAttr("dyn.batch_buckets", DenseI32ArrayAttr::get(ctx, sizes));
+    module->setAttr("dyn.batch_stages",
+                    IntegerAttr::get(IntegerType::get(ctx, 32), numStages));
+  }
+
   /// Models whose ops cannot be batched over samples (a dyn.skip loop moves
   /// each sample its own way; a dyn.route balances a sample's tokens): the
   /// samples of a request run one after another in an scf.while, each
@@ -579,22 +598,13 @@ struct DynBatchBucketsPass
     }
     ab.create<scf::YieldOp>(loc, yields);
 
-    SmallVector<Type> resultTypes;
-    for (Value r : loop.getResults().drop_front())
-      resultTypes.push_back(r.getType());
     b.setInsertionPoint(ret);
     b.create<func::ReturnOp>(loc, loop.getResults().drop_front());
     ret.erase();
     for (Operation *op : llvm::reverse(body))
       op->erase();
-    llvm::BitVector erase(fn.getNumArguments());
-    for (BlockArgument arg : *sampleArgs)
-      erase.set(arg.getArgNumber());
-    fn.eraseArguments(erase);
-    fn.setFunctionType(FunctionType::get(ctx, fn.getArgumentTypes(), resultTypes));
-    ModuleOp module = fn->getParentOfType<ModuleOp>();
-    module->setAttr("dyn.batch_buckets", b.getDenseI32ArrayAttr({(int32_t)maxBatch}));
-    module->setAttr("dyn.batch_stages", b.getI32IntegerAttr(0));
+    finishSignature(fn, *sampleArgs, loop.getResults().drop_front().getTypes(),
+                    {maxBatch}, /*numStages=*/0);
     return success();
   }
 
@@ -650,14 +660,11 @@ struct DynBatchBucketsPass
       });
       return dep;
     };
-    // Stage of each per-sample value's definition (-1: the inputs) and of
-    // its last use; ops that do not depend on the sample move to the top,
-    // computed once.
-    llvm::DenseMap<Value, int64_t> defStage, lastUse;
-    for (BlockArgument arg : sampleArgs)
-      defStage[arg] = -1;
+    // The stage of each per-sample value's last use; ops that do not depend
+    // on the sample move to the top, computed once.
+    llvm::DenseMap<Value, int64_t> lastUse;
     Block &entry = fn.getBody().front();
-    for (auto [s, stage] : llvm::enumerate(stages)) {
+    for (Stage &stage : stages) {
       SmallVector<Operation *> kept;
       for (Operation *op : stage.ops) {
         if (!dependsOnSample(op)) {
@@ -666,10 +673,7 @@ struct DynBatchBucketsPass
             op->moveBefore(entry.getTerminator());
           continue;
         }
-        for (Value r : op->getResults()) {
-          perSample.insert(r);
-          defStage[r] = s;
-        }
+        perSample.insert(op->result_begin(), op->result_end());
         kept.push_back(op);
       }
       stage.ops = kept;
@@ -711,9 +715,10 @@ struct DynBatchBucketsPass
       return out;
     };
 
-    // The logits: per sample [C] or [1, C].
+    // The result of a sample, merged as a row of `classes` values: the
+    // logits ([C] or [1, C]) of an exit chain, any shape without one.
     auto zType = cast<RankedTensorType>(stages.back().logits.getType());
-    int64_t classes = zType.getShape().empty() ? 1 : zType.getShape().back();
+    int64_t classes = zType.getNumElements();
     bool hasExits = numStages > 1;
     // The final classifier's layer: one past the innermost exit point.
     int64_t finalLayer = hasExits ? stages[numStages - 2].exit.getLayer() + 1 : 1;
@@ -866,12 +871,16 @@ struct DynBatchBucketsPass
     // layers.
     SmallVector<Value> results;
     auto outType = withBatch(maxBatch, zType);
-    Value z = flow.outZ;
-    if (outType != flow.outZ.getType()) {
-      SmallVector<ReassociationIndices> groups{{0}, {1, 2}};
-      if (zType.getRank() == 1)
-        groups = {{0}, {1}};
-      z = b.create<tensor::ExpandShapeOp>(loc, outType, flow.outZ, groups);
+    Value z = flow.outZ; // [maxBatch, classes]
+    if (zType.getRank() == 0) {
+      z = b.create<tensor::CollapseShapeOp>(
+          loc, outType, z, SmallVector<ReassociationIndices>{{0, 1}});
+    } else if (zType.getRank() > 1) {
+      ReassociationIndices inner;
+      for (int64_t d = 1; d <= zType.getRank(); ++d)
+        inner.push_back(d);
+      z = b.create<tensor::ExpandShapeOp>(
+          loc, outType, z, SmallVector<ReassociationIndices>{{0}, inner});
     }
     results.push_back(z);
     if (hasExits)
@@ -891,20 +900,11 @@ struct DynBatchBucketsPass
     SmallVector<Type> resultTypes{outType};
     if (hasExits)
       resultTypes.push_back(flow.outL.getType());
-    llvm::BitVector erase(fn.getNumArguments());
-    for (BlockArgument arg : sampleArgs)
-      erase.set(arg.getArgNumber());
-    fn.eraseArguments(erase);
-    fn.setFunctionType(FunctionType::get(ctx, fn.getArgumentTypes(), resultTypes));
+    finishSignature(fn, sampleArgs, resultTypes, sizes, numStages);
     if (resultAttrs)
       fn.setResultAttrs(0, resultAttrs);
     if (hasExits)
       fn.setResultAttr(1, kNameAttr, StringAttr::get(ctx, "exit_layer"));
-    ModuleOp module = fn->getParentOfType<ModuleOp>();
-    module->setAttr("dyn.batch_buckets", b.getDenseI32ArrayAttr(
-                                             llvm::to_vector(llvm::map_range(
-                                                 sizes, [](int64_t v) { return (int32_t)v; }))));
-    module->setAttr("dyn.batch_stages", b.getI32IntegerAttr(numStages));
     return success();
   }
 
@@ -1049,7 +1049,8 @@ struct DynBatchBucketsPass
       Value f = nb.create<tensor::ExtractOp>(l, flags, ValueRange{idx});
       return {nb.create<arith::AndIOp>(l, alive, f), idx};
     };
-    Value newZ = mg.generic({flow.outZ}, {mg.rows()}, {mg.empty({maxBatch, classes}, b.getF32Type())},
+    Type zElem = cast<RankedTensorType>(flow.outZ.getType()).getElementType();
+    Value newZ = mg.generic({flow.outZ}, {mg.rows()}, {mg.empty({maxBatch, classes}, zElem)},
                             {mg.rows()}, "pp",
                             [&](OpBuilder &nb, Location l, ValueRange a) {
                               Value j = nb.create<linalg::IndexOp>(l, 0);
