@@ -808,6 +808,12 @@ private:
     std::vector<Expr> results;
     for (int y : stage.yields)
       results.push_back(v[y]);
+    // cf.assert: every result is computed only where all checks hold; a
+    // failing one is a Halide error, which the runtime turns into a status.
+    for (size_t c = 0; c < stage.checks.size(); ++c)
+      for (Expr &r : results)
+        r = require(v[stage.checks[c]], r,
+                    "kernel check failed: " + stage.checkMessages[c]);
     return results;
   }
 

@@ -9,6 +9,7 @@
 #include "codegen/ExtractKernels.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -259,6 +260,15 @@ private:
     }
 
     for (Operation &bodyOp : body->without_terminator()) {
+      if (auto check = dyn_cast<cf::AssertOp>(bodyOp)) {
+        auto it = exprOf.find(check.getArg());
+        if (it == exprOf.end())
+          return check.emitError("the condition of a check must be computed "
+                                 "in the kernel body");
+        stage.checks.push_back(it->second);
+        stage.checkMessages.push_back(check.getMsg().str());
+        continue;
+      }
       FailureOr<int> e = translate(bodyOp, exprOf, emit);
       if (failed(e))
         return failure();

@@ -78,6 +78,10 @@ struct Stage {
   std::vector<int> inits;
   std::vector<Expr> exprs;
   std::vector<int> yields; // per output, an index into exprs
+  /// Run-time checks (cf.assert in the body): i1 exprs that must hold at
+  /// every point, and the message of each; a failing check fails the run.
+  std::vector<int> checks;
+  std::vector<std::string> checkMessages;
 };
 
 struct Tensor {

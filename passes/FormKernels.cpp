@@ -20,6 +20,7 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -73,7 +74,7 @@ bool isKernelBodyOp(Operation *op) {
              arith::ExtSIOp, arith::ExtUIOp, arith::TruncIOp, math::ExpOp,
              math::LogOp, math::TanhOp, math::ErfOp, math::SqrtOp,
              math::RsqrtOp, math::AbsFOp, math::PowFOp, linalg::IndexOp,
-             linalg::YieldOp, tensor::ExtractOp>(op);
+             linalg::YieldOp, tensor::ExtractOp, cf::AssertOp>(op);
 }
 
 } // namespace dyncc

@@ -12,6 +12,7 @@ void buildDynccPipeline(mlir::OpPassManager &pm) {
 
 void buildKernelPipeline(mlir::OpPassManager &pm,
                          const KernelPipelineOptions &options) {
+  pm.addPass(createDynLegalizeImport());
   if (!options.batchBuckets.empty()) {
     DynBatchBucketsOptions batch;
     batch.buckets = options.batchBuckets;

@@ -23,6 +23,25 @@ def DynCollectParams : Pass<"dyn-collect-params", "mlir::ModuleOp"> {
   let dependentDialects = ["::dyncc::dyn::DynDialect"];
 }
 
+def DynLegalizeImport : Pass<"dyn-legalize-import", "mlir::ModuleOp"> {
+  let summary = "Rewrite what torch-mlir's linalg-on-tensors emits into the "
+                "accepted op set";
+  let description = [{
+    Runs first. Splat tensor constants become fills; `tensor.pad` becomes a
+    fill and an `insert_slice`; outputs indexed by the constant 0 (reductions
+    that keep a unit dimension, `(d0, d1, d2) -> (d0, d1, 0)`) are collapsed
+    to their non-unit dimensions; transposes of weights (function arguments
+    and constants) fold into the indexing maps of their linalg consumers, so
+    that no weight is copied per run; `math.fpowi` becomes multiplications
+    or `math.powf`. `cf.assert` in kernel bodies is kept: kernels check it
+    at run time and fail the run with its message. See docs/import.md.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 def DynBatchBuckets : Pass<"dyn-batch-buckets", "mlir::ModuleOp"> {
   let summary = "Batch a per-sample model over compiled bucket sizes, with "
                 "active-set compaction after each exit point";

@@ -1,0 +1,65 @@
+"""Writing an exported model: argument attributes, weights, whole files."""
+import os
+import tempfile
+
+from .errors import ExportError
+
+
+def tag_arguments(module, weight_names, input_names):
+    """The text of `module` (a torch_mlir ir.Module with one public
+    func.func) with its first len(weight_names) arguments marked
+    {dyn.weight = name} and the rest {dyn.name = input name}."""
+    from torch_mlir import ir
+    with module.context:
+        funcs = [op for op in module.body.operations if op.operation.name == "func.func"]
+        if len(funcs) != 1:
+            raise ExportError(f"expected one function in the imported module, got {len(funcs)}")
+        fn = funcs[0].operation
+        nargs = len(fn.regions[0].blocks[0].arguments)
+        if nargs != len(weight_names) + len(input_names):
+            raise ExportError(f"the imported function has {nargs} arguments; expected "
+                              f"{len(weight_names)} weights and {len(input_names)} inputs")
+        attrs = [ir.DictAttr.get({"dyn.weight": ir.StringAttr.get(n)}) for n in weight_names]
+        attrs += [ir.DictAttr.get({"dyn.name": ir.StringAttr.get(n)}) for n in input_names]
+        fn.attributes["arg_attrs"] = ir.ArrayAttr.get(attrs)
+        return str(module)
+
+
+def save_weights(path, names, tensors):
+    """Writes the tensors as safetensors under their names (each its own
+    contiguous copy: tied and strided tensors are fine)."""
+    from safetensors.torch import save_file
+    save_file({n: t.detach().contiguous().clone() for n, t in zip(names, tensors)}, path)
+
+
+def write_outputs(base, mlir_text, write_weights):
+    """Writes base.mlir and base.safetensors whole: both go to temporary
+    files beside them first and are renamed only when both are complete."""
+    directory = os.path.dirname(os.path.abspath(base)) or "."
+    if not os.path.basename(base):
+        raise ExportError(f"output path '{base}' names no file")
+    if not os.path.isdir(directory):
+        raise ExportError(f"output directory '{directory}' does not exist")
+    mlir_path, weights_path = base + ".mlir", base + ".safetensors"
+    tmps = []
+    try:
+        fd, tmp_mlir = tempfile.mkstemp(dir=directory, prefix=".dyncc-", suffix=".mlir")
+        tmps.append(tmp_mlir)
+        with os.fdopen(fd, "w") as f:
+            f.write(mlir_text)
+        fd, tmp_w = tempfile.mkstemp(dir=directory, prefix=".dyncc-", suffix=".safetensors")
+        os.close(fd)
+        tmps.append(tmp_w)
+        write_weights(tmp_w)
+        os.replace(tmp_w, weights_path)
+        os.replace(tmp_mlir, mlir_path)
+        tmps.clear()
+    except OSError as e:
+        raise ExportError(f"cannot write '{base}.*': {e}") from e
+    finally:
+        for t in tmps:
+            try:
+                os.unlink(t)
+            except OSError:
+                pass
+    return mlir_path, weights_path

@@ -1,0 +1,109 @@
+"""PyTorch -> dyncc: torch.export + torch-mlir's FX importer.
+
+`export(module, example_inputs, path)` writes `path.mlir` (the model as
+linalg-on-tensors, every parameter and buffer an argument marked
+`{dyn.weight = "<state_dict key>"}`) and `path.safetensors` (the weights as
+PyTorch holds them), ready for `dyncc compile path.mlir --weights ...`.
+
+Parameters are not frozen into the graph: the module is called through
+`torch.func.functional_call` with its parameters and buffers as inputs, so
+they reach MLIR as arguments named after `module.named_parameters()` /
+`named_buffers()` (the state_dict keys; non-persistent buffers such as BERT's
+`position_ids` keep their module path too).
+"""
+import inspect
+import os
+
+from ._files import write_outputs, save_weights, tag_arguments
+from .errors import ExportError
+
+
+def _flat_outputs(out):
+    import torch
+    from torch.utils import _pytree as pytree
+    leaves = [x for x in pytree.tree_leaves(out) if isinstance(x, torch.Tensor)]
+    if not leaves:
+        raise ExportError("the module returns no tensor")
+    return tuple(leaves)
+
+
+def _input_names(module, n):
+    """Names of the first n positional arguments of module.forward, as C
+    identifiers (x, input_ids, ...)."""
+    try:
+        params = [p.name for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = params[:n] + [f"input{i}" for i in range(len(params), n)]
+    return [n if n.isidentifier() else f"input{i}" for i, n in enumerate(names)]
+
+
+def weights_of(module):
+    """(names, tensors) of the module's parameters and buffers, tied ones once."""
+    names, tensors = [], []
+    for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+        names.append(name)
+        tensors.append(t.detach())
+    return names, tensors
+
+
+def to_linalg(module, example_inputs, func_name="main"):
+    """The module as a torch-mlir linalg-on-tensors module (text) and the
+    (names, tensors) of its weights, which are its first arguments."""
+    import torch
+    from torch_mlir import fx
+
+    if not isinstance(module, torch.nn.Module):
+        raise ExportError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    example_inputs = tuple(example_inputs)
+    for i, x in enumerate(example_inputs):
+        if not isinstance(x, torch.Tensor):
+            raise ExportError(f"example input {i} is a {type(x).__name__}, not a tensor")
+    names, tensors = weights_of(module)
+    count = len(names)
+    mod_name = type(module).__name__
+
+    class Functional(torch.nn.Module):
+        """The module with its weights as inputs; holds no state itself."""
+
+        def forward(self, *args):
+            state = dict(zip(names, args[:count]))
+            out = torch.func.functional_call(module, state, args[count:], tie_weights=True)
+            return _flat_outputs(out)
+
+    # Export in eval mode (dropout off); restore every submodule's own flag.
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        mlir = fx.export_and_import(Functional(), *tensors, *example_inputs,
+                                    output_type="linalg-on-tensors", func_name=func_name)
+    except ExportError:
+        raise
+    except Exception as e:  # torch.export and torch-mlir raise many kinds
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ExportError(f"cannot export {mod_name}: {type(e).__name__}: {first}") from e
+    finally:
+        for m, training in modes:
+            m.training = training
+    return mlir, names, tensors
+
+
+def export(module, example_inputs, path, *, input_names=None):
+    """Exports `module` called on `example_inputs` to `path.mlir` and
+    `path.safetensors`. Returns (mlir_path, weights_path).
+
+    Shapes are those of the example inputs (dyncc compiles static shapes).
+    Raises ExportError (nothing written) when torch.export or torch-mlir
+    cannot take the module."""
+    import torch
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    mlir, names, tensors = to_linalg(module, example_inputs)
+    if input_names is None:
+        input_names = _input_names(module, len(example_inputs))
+    text = tag_arguments(mlir, names, input_names)
+    base = os.fspath(path)
+    return write_outputs(base, text, lambda tmp: save_weights(tmp, names, tensors))
