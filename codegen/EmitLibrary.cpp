@@ -94,8 +94,8 @@ struct TensorSpec {
 
 /// Where a tensor value of the host code lives.
 struct Slot {
-  enum class Kind { Input, Weight, Param, Output, Arena } kind;
-  int64_t index = 0; // argument / output index, or arena offset
+  enum class Kind { Input, Weight, Param, Output, Arena, Constant } kind;
+  int64_t index = 0; // argument / output index, arena offset, or constant
 };
 
 struct HostPlan {
@@ -106,6 +106,9 @@ struct HostPlan {
   std::vector<func::FuncOp> kernels;
   llvm::DenseMap<func::FuncOp, int> kernelIndex;
   llvm::DenseMap<Value, Slot> slots;
+  /// Tensor constants of the host code (index tables, masks): read-only
+  /// globals of the library.
+  std::vector<DenseElementsAttr> constants;
   /// Outputs that are not computed in place: (output index, source value).
   std::vector<std::pair<int, Value>> copies;
   /// Branch results that are copied at the yield: (yield, operand index).
@@ -314,8 +317,19 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     if (auto cst = dyn_cast<arith::ConstantOp>(op)) {
       if (!isa<ShapedType>(cst.getType()))
         return WalkResult::advance();
-      return op->emitError("tensor constants outside kernels are not "
-                           "supported yet");
+      auto dense = dyn_cast<DenseElementsAttr>(cst.getValue());
+      if (!dense)
+        return op->emitError("tensor constants must be dense<...> literals; "
+                             "a dense_resource (frozen weights) belongs in "
+                             "the weights file: mark the tensor as an "
+                             "argument {dyn.weight = \"name\"} (dyncc.export "
+                             "and dyncc import do)");
+      if (failed(specOf(cst.getResult(), "constant")))
+        return WalkResult::interrupt();
+      plan.slots[cst.getResult()] = {Slot::Kind::Constant,
+                                     (int64_t)plan.constants.size()};
+      plan.constants.push_back(dense);
+      return WalkResult::advance();
     }
     if (isHostScalarOp(op) || isa<tensor::ExtractOp>(op))
       return WalkResult::advance(); // scalars live in registers
@@ -434,6 +448,8 @@ public:
     fn = b.create<LLVM::LLVMFuncOp>(
         loc, plan.model + "_entry",
         LLVM::LLVMFunctionType::get(i32, {ptr, ptr, ptr, ptr, ptr, ptr}));
+    for (auto [i, dense] : llvm::enumerate(plan.constants))
+      constantGlobals.push_back(defineConstant(dense, i));
   }
 
   LogicalResult run() {
@@ -464,6 +480,29 @@ private:
   Block *fail = nullptr;
   Value args[6]; // inputs, outputs, weights, params, arena, ctx
   Value argArray;
+  std::vector<LLVM::GlobalOp> constantGlobals;
+
+  /// A read-only global holding `dense` row-major, as kernels read it (i1 as
+  /// one byte per element).
+  LLVM::GlobalOp defineConstant(DenseElementsAttr dense, size_t index) {
+    auto type = cast<ShapedType>(dense.getType());
+    int64_t n = type.getNumElements();
+    Type elem = type.getElementType();
+    if (elem.isInteger(1)) {
+      SmallVector<int8_t> bytes;
+      for (bool v : dense.getValues<bool>())
+        bytes.push_back(v ? 1 : 0);
+      elem = i8;
+      dense = DenseElementsAttr::get(RankedTensorType::get({n}, i8),
+                                     ArrayRef<int8_t>(bytes));
+    } else {
+      dense = dense.reshape(RankedTensorType::get({n}, elem));
+    }
+    return b.create<LLVM::GlobalOp>(
+        loc, LLVM::LLVMArrayType::get(elem, n), /*isConstant=*/true,
+        LLVM::Linkage::Internal, plan.model + "_constant" + std::to_string(index),
+        dense, /*alignment=*/64);
+  }
   llvm::DenseMap<Value, Value> scalars; // host scalars -> LLVM values
 
   Value constant(Type t, int64_t v) {
@@ -489,6 +528,8 @@ private:
     case Slot::Kind::Arena:
       return b.create<LLVM::GEPOp>(loc, ptr, i8, args[4],
                                    ArrayRef<LLVM::GEPArg>{(int32_t)s.index});
+    case Slot::Kind::Constant:
+      return b.create<LLVM::AddressOfOp>(loc, constantGlobals[s.index]);
     }
     return {};
   }

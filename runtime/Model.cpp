@@ -382,6 +382,10 @@ int releaseDeviceBuffers(halide_buffer_t *bufs, int32_t count,
 }
 } // namespace
 
+/// The most arguments (inputs and outputs) of one kernel; their buffer
+/// descriptions live on the stack of a call.
+constexpr int32_t kMaxKernelArgs = 64;
+
 extern "C" int32_t dynrt_invoke_kernel(void *ctx, int32_t index,
                                        void *const *buffers) {
   auto *run = static_cast<RunContext *>(ctx);
@@ -402,13 +406,14 @@ extern "C" int32_t dynrt_invoke_kernel(void *ctx, int32_t index,
     return runBatchCompact(*run, index, kernel, buffers);
   }
   // Static shapes: the buffer descriptions live on the stack.
-  halide_buffer_t bufs[16];
-  halide_dimension_t dims[16][DYNRT_MAX_RANK];
-  halide_buffer_t *bufPtrs[16];
-  void *args[16];
-  if (kernel.num_args > 16) {
+  halide_buffer_t bufs[kMaxKernelArgs];
+  halide_dimension_t dims[kMaxKernelArgs][DYNRT_MAX_RANK];
+  halide_buffer_t *bufPtrs[kMaxKernelArgs];
+  void *args[kMaxKernelArgs];
+  if (kernel.num_args > kMaxKernelArgs) {
     run->failedKernel = index;
-    lastHalideError = "kernel has more than 16 arguments";
+    lastHalideError = "kernel has more than " + std::to_string(kMaxKernelArgs) +
+                      " arguments";
     return -1;
   }
   for (int32_t a = 0; a < kernel.num_args; ++a) {
@@ -501,12 +506,12 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
   for (int32_t k = 0; k < desc->num_kernels; ++k) {
     const dynrt_kernel_desc_t &kernel = desc->kernels[k];
     const char *name = kernel.name ? kernel.name : "?";
-    if (kernel.num_args < 0 || kernel.num_args > 16 ||
+    if (kernel.num_args < 0 || kernel.num_args > kMaxKernelArgs ||
         (kernel.num_args > 0 && !kernel.args))
       return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                                "model '{}': kernel '{}' has {} arguments "
-                               "(0 to 16 supported)",
-                               model, name, kernel.num_args);
+                               "(0 to {} supported)",
+                               model, name, kernel.num_args, kMaxKernelArgs);
     switch (kernel.builtin) {
     case DYNRT_BUILTIN_NONE:
       if (!kernel.fn)

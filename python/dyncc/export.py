@@ -48,6 +48,31 @@ def weights_of(module):
     return names, tensors
 
 
+def _cumsum(x, dim, dtype=None):
+    """aten.cumsum as a masked sum over a lower-triangular iota mask: torch-mlir
+    lowers cumsum to tm_tensor.scan, which MLIR alone cannot parse. O(n^2) in
+    the scanned length (position ids of RoBERTa-style models)."""
+    import torch
+    if dtype is not None:
+        x = x.to(dtype)
+    elif not x.dtype.is_floating_point:
+        x = x.to(torch.int64)   # what torch.cumsum returns for integers
+    dim = dim % x.dim()
+    xt = x.movedim(dim, -1)
+    n = xt.shape[-1]
+    i = torch.arange(n, device=x.device)
+    tri = (i.unsqueeze(1) >= i.unsqueeze(0)).to(xt.dtype)  # tri[j, i] = i <= j
+    return (xt.unsqueeze(-2) * tri).sum(-1).movedim(-1, dim)
+
+
+def _decompositions():
+    import torch
+    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+    table = dict(get_decomposition_table())
+    table[torch.ops.aten.cumsum.default] = _cumsum
+    return table
+
+
 def to_linalg(module, example_inputs, func_name="main"):
     """The module as a torch-mlir linalg-on-tensors module (text) and the
     (names, tensors) of its weights, which are its first arguments."""
@@ -79,7 +104,8 @@ def to_linalg(module, example_inputs, func_name="main"):
     module.eval()
     try:
         mlir = fx.export_and_import(Functional(), *tensors, *example_inputs,
-                                    output_type="linalg-on-tensors", func_name=func_name)
+                                    output_type="linalg-on-tensors", func_name=func_name,
+                                    decomposition_table=_decompositions())
     except ExportError:
         raise
     except Exception as e:  # torch.export and torch-mlir raise many kinds

@@ -38,7 +38,7 @@ def _load(path):
 
 
 def lift_weights(model):
-    """Moves the floating-point initializers of `model` (in place) to graph
+    """Moves the floating-point initializers of more than one element of `model` (in place) to graph
     inputs placed before the real inputs; returns (names, numpy arrays)."""
     import onnx
     from onnx import numpy_helper
@@ -48,7 +48,11 @@ def lift_weights(model):
     initializer_names = {t.name for t in g.initializer}
     names, arrays, keep, lifted = [], [], [], []
     for t in g.initializer:
-        if t.data_type in floats:
+        numel = 1
+        for d in t.dims:
+            numel *= d
+        # Scalars (epsilons, scales) stay constants: torch-mlir folds them.
+        if t.data_type in floats and numel > 1:
             names.append(t.name)
             arrays.append(numpy_helper.to_array(t))
             lifted.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
