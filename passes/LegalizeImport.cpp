@@ -13,6 +13,8 @@
 //     never a copy per run)
 //   math.fpowi in kernel bodies    -> multiplications (small constant
 //     exponents) or math.powf
+//   scf.for with constant bounds   -> unrolled, slices at constant offsets
+//     (the time loop of ONNX LSTM/GRU)
 //
 // cf.assert in kernel bodies stays: it becomes a run-time check of the kernel
 // that fails the run with its message (docs/import.md).
@@ -22,6 +24,8 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
@@ -282,11 +286,50 @@ void expandFPowI(math::FPowIOp op) {
   op.erase();
 }
 
+/// Unrolls every scf.for with constant bounds (innermost first), then folds
+/// the now-constant slice offsets. Trip counts above `kMaxUnroll` are a
+/// located error: such loops would need dynamic offsets.
+constexpr int64_t kMaxUnroll = 4096;
+
+LogicalResult unrollForLoops(ModuleOp module) {
+  SmallVector<scf::ForOp> loops;
+  module.walk<WalkOrder::PostOrder>([&](scf::ForOp op) { loops.push_back(op); });
+  if (loops.empty())
+    return success();
+  for (scf::ForOp loop : loops) {
+    std::optional<int64_t> trips = constantTripCount(
+        loop.getLowerBound(), loop.getUpperBound(), loop.getStep());
+    if (!trips)
+      return loop.emitError("scf.for needs constant bounds and step");
+    if (*trips > kMaxUnroll)
+      return loop.emitError("scf.for of ")
+             << *trips << " iterations: at most " << kMaxUnroll
+             << " are unrolled";
+    if (*trips == 0) {
+      loop.replaceAllUsesWith(loop.getInitArgs());
+      loop.erase();
+      continue;
+    }
+    if (failed(loopUnrollByFactor(loop, *trips)))
+      return loop.emitError("cannot unroll this scf.for");
+  }
+  MLIRContext *ctx = module.getContext();
+  RewritePatternSet patterns(ctx);
+  tensor::ExtractSliceOp::getCanonicalizationPatterns(patterns, ctx);
+  tensor::InsertSliceOp::getCanonicalizationPatterns(patterns, ctx);
+  scf::ForOp::getCanonicalizationPatterns(patterns, ctx);
+  for (RegisteredOperationName name : ctx->getRegisteredOperations())
+    if (name.getDialectNamespace() == "arith")
+      name.getCanonicalizationPatterns(patterns, ctx);
+  return applyPatternsAndFoldGreedily(module, std::move(patterns));
+}
+
 struct LegalizeImportPass
     : dyncc::impl::DynLegalizeImportBase<LegalizeImportPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (failed(expandSplatConstants(module)) || failed(expandPads(module)))
+    if (failed(unrollForLoops(module)) || failed(expandSplatConstants(module)) ||
+        failed(expandPads(module)))
       return signalPassFailure();
     SmallVector<linalg::GenericOp> generics;
     module.walk([&](linalg::GenericOp op) { generics.push_back(op); });

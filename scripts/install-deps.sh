@@ -15,6 +15,8 @@ packages=(
   # The PyTorch reference of the differential tests and the baseline of the
   # benchmarks (with an OpenBLAS that has a fast kernel for this CPU).
   python3-numpy python3-torch libopenblas0-pthread
+  # The project's Python environment (.venv, below).
+  python3-venv python3-pip
 )
 
 missing=()
@@ -26,14 +28,28 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo_cmd=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then
-  sudo_cmd=(sudo)
+# The project's Python environment: PyTorch 2.x, torch-mlir, ONNX, ONNX
+# Runtime, transformers (pinned in python/requirements.txt) and the dyncc
+# package (python/, editable). Made with Debian's python3; reinstalled only
+# when the requirements change.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/.venv"
+stamp="$venv/.requirements"
+if ! cmp -s "$root/python/requirements.txt" "$stamp" 2>/dev/null; then
+  echo "install-deps: making the Python environment $venv"
+  [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/python/requirements.txt"
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$root/python"
+  cp "$root/python/requirements.txt" "$stamp"
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

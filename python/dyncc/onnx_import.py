@@ -66,6 +66,51 @@ def lift_weights(model):
     return names, arrays, [i.name for i in inputs]
 
 
+def rewrite_cumsum(model):
+    """Replaces CumSum (which torch-mlir lowers to tm_tensor.scan, outside
+    MLIR) by a masked ReduceSum over a lower-triangular constant: x unsqueezed
+    at the axis, times tri[j, i] = (i <= j), summed over i. Needs the shapes
+    (run after shape inference); exclusive/reverse forms are left alone (and
+    then rejected by the compiler with a located error)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+    g = model.graph
+    shapes = {v.name: v.type.tensor_type for v in list(g.value_info) + list(g.input) + list(g.output)}
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value":
+                    consts[n.output[0]] = numpy_helper.to_array(a.t)
+    nodes = []
+    for k, n in enumerate(g.node):
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        tt = shapes.get(n.input[0])
+        axis = consts.get(n.input[1]) if n.op_type == "CumSum" else None
+        if (n.op_type != "CumSum" or attrs.get("exclusive", 0) or attrs.get("reverse", 0)
+                or tt is None or axis is None or not tt.HasField("shape")):
+            nodes.append(n)
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        rank, a = len(dims), int(np.asarray(axis).reshape(-1)[0]) % len(dims)
+        if None in dims:
+            nodes.append(n)
+            continue
+        size = dims[a]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        tri = np.tril(np.ones((size, size), dtype)).reshape([size, size] + [1] * (rank - 1 - a))
+        p = f"__dyncc_cumsum{k}"
+        g.initializer.extend([numpy_helper.from_array(tri, p + "_tri"),
+                              numpy_helper.from_array(np.array([a], np.int64), p + "_at"),
+                              numpy_helper.from_array(np.array([a + 1], np.int64), p + "_sum")])
+        nodes += [helper.make_node("Unsqueeze", [n.input[0], p + "_at"], [p + "_x"]),
+                  helper.make_node("Mul", [p + "_x", p + "_tri"], [p + "_m"]),
+                  helper.make_node("ReduceSum", [p + "_m", p + "_sum"], [n.output[0]], keepdims=0)]
+    del g.node[:]
+    g.node.extend(nodes)
+
+
 def to_linalg(model, path="<onnx>"):
     """The ONNX model (a ModelProto, changed in place) as a torch-mlir
     linalg-on-tensors module, the weight names and arrays, and input names."""
@@ -80,6 +125,9 @@ def to_linalg(model, path="<onnx>"):
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception as e:
         raise ExportError(f"{path}: shape inference failed: {str(e).splitlines()[0]}") from e
+    if any(n.op_type == "CumSum" for n in model.graph.node):
+        rewrite_cumsum(model)
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
     context = ir.Context()
     torch_d.register_dialect(context)
     try:
@@ -95,7 +143,7 @@ def to_linalg(model, path="<onnx>"):
         run_pipeline_with_repro_report(wrapped, _PIPELINE, "Lowering ONNX to linalg-on-tensors")
     except Exception as e:
         msg = str(e).strip().splitlines()
-        detail = next((l for l in msg if "error" in l), msg[0] if msg else "")
+        detail = next((l for l in msg if "error:" in l), msg[0] if msg else "")
         raise ExportError(f"{path}: cannot lower to linalg: {detail.strip()}") from e
     return wrapped, names, arrays, inputs
 
