@@ -205,11 +205,13 @@ LogicalResult dropConstantOutputDims(linalg::GenericOp op) {
   return success();
 }
 
-/// Whether `v` is known before any input: a weight (function argument) or a
-/// constant.
+/// Whether `v` is a weight (an argument marked dyn.weight) or a constant,
+/// used directly in the function body.
 bool isWeightValue(Value v) {
-  if (auto arg = dyn_cast<BlockArgument>(v))
-    return isa<func::FuncOp>(arg.getOwner()->getParentOp());
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    auto fn = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+    return fn && fn.getArgAttr(arg.getArgNumber(), "dyn.weight");
+  }
   return v.getDefiningOp<arith::ConstantOp>() != nullptr;
 }
 
@@ -217,7 +219,8 @@ bool isWeightValue(Value v) {
 /// they read the weight itself. Consumers that are not linalg ops keep the
 /// transpose.
 LogicalResult foldWeightTranspose(linalg::TransposeOp transpose) {
-  if (!isWeightValue(transpose.getInput()))
+  if (!isWeightValue(transpose.getInput()) ||
+      !isa<func::FuncOp>(transpose->getParentOp()))
     return success();
   ArrayRef<int64_t> perm = transpose.getPermutation();
   SmallVector<int64_t> inverse(perm.size());

@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
 # The main job of the README: builds dyncc (installing what is missing),
+# imports a real model, all-MiniLM-L6-v2 (sentence-transformers), from
+# PyTorch with dyncc.export, compiles it and prints its sentence embeddings
+# next to sentence-transformers' own (24 sentences, batch 1 and 8).
+#
+# Then it
 # generates the encoder example (2 layers of W2's shape) from PyTorch,
 # compiles it and runs it with `dyncc run`, printing its logits next to
 # PyTorch's.
@@ -27,6 +32,11 @@ scripts/install-deps.sh >/dev/null
 cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target dyncc >/dev/null
 dyncc="$build/tools/dyncc/dyncc"
+export DYNCC="$dyncc"
+
+echo "== examples/minilm: all-MiniLM-L6-v2 from PyTorch (dyncc.export), embeddings vs sentence-transformers"
+.venv/bin/python examples/minilm/embed.py --work "$work/minilm"
+echo
 
 echo "== examples/encoder: 2 post-LN layers (d=256, 4 heads, d_ff=1024, seq 128), from PyTorch"
 /usr/bin/python3 examples/encoder/make_encoder.py --layers 2 --out-dir "$work" --name encoder >/dev/null

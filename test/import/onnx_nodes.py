@@ -3,7 +3,8 @@
 Runs ONNX's own node tests (onnx/backend/test/data/node/<test>/model.onnx +
 test_data_set_0/{input,output}_*.pb) whose ops are all in CLAIMED: each is
 imported (dyncc.import_onnx), compiled (dyncc.build) and run (dyncc.load) on
-the test inputs in its own subprocess (with a timeout), and its outputs are
+the test inputs in its own process (forked from this one once the Python
+modules are loaded, killed at a timeout), and its outputs are
 compared with the expected ones (float: np.allclose rtol=1e-4 atol=1e-5,
 NaNs equal; ints and bools: exact; dtypes and shapes must match).
 
@@ -35,13 +36,11 @@ with --min-pass N when fewer than N tests pass.
 """
 import argparse
 import collections
-import concurrent.futures
 import json
 import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
@@ -201,7 +200,7 @@ def unsupported_reason(test, claimed):
     return None
 
 
-# ----------------------------------------------------------------- worker
+# ------------------------------------------------------------ test runs
 
 def _one_line(text):
     """The most telling line of an error message."""
@@ -269,25 +268,37 @@ def compare(got, want):
     return f"wrong values: {int((got != want).sum())} of {want.size} elements differ"
 
 
-def worker(test_dir, out_dir, fold):
-    """Runs one test; prints 'STAGE <stage>' lines and a final JSON line."""
+def preload():
+    """Imports what a test needs once, before the test processes fork."""
+    sys.path.insert(0, os.path.join(REPO, "python"))
+    import numpy  # noqa: F401
+    import onnx  # noqa: F401
+    import dyncc  # noqa: F401
+    import safetensors.numpy  # noqa: F401
+    from torch_mlir.extras import onnx_importer  # noqa: F401
+    from torch_mlir.dialects import torch as torch_d  # noqa: F401
+    from torch_mlir.compiler_utils import run_pipeline_with_repro_report  # noqa: F401
+
+
+def run_test(test_dir, out_dir, fold):
+    """Runs one test in this process: writes the stage it is in to
+    out_dir/stage and its result (status, stage, reason) to out_dir/result.json."""
     stage = "setup"
 
     def say(s):
         nonlocal stage
         stage = s
-        print(f"STAGE {s}", flush=True)
+        with open(os.path.join(out_dir, "stage"), "w") as f:
+            f.write(s)
 
     def result(status, reason=""):
-        print(json.dumps({"status": status, "stage": stage, "reason": reason}), flush=True)
-        return 0
+        with open(os.path.join(out_dir, "result.json"), "w") as f:
+            json.dump({"status": status, "stage": stage, "reason": reason}, f)
 
     try:
         import numpy as np
         import onnx
-        sys.path.insert(0, os.path.join(REPO, "python"))
         import dyncc
-        os.makedirs(out_dir, exist_ok=True)
         ds = os.path.join(test_dir, "test_data_set_0")
         inputs, want = _load_pbs(ds, "input"), _load_pbs(ds, "output")
         model = onnx.load(os.path.join(test_dir, "model.onnx"))
@@ -325,45 +336,99 @@ def worker(test_dir, out_dir, fold):
         return result("failed", f"{type(e).__name__}: {_one_line(e)}")
 
 
-def run_one(test, work, timeout, fold):
-    """Runs a test in a subprocess; returns (status, reason, seconds)."""
+def start_test(test, work, fold):
+    """Forks a process (its own process group, output to out_dir/log) that
+    runs the test; returns (pid, out_dir)."""
     out_dir = os.path.join(work, "cases", test.name)
     shutil.rmtree(out_dir, ignore_errors=True)
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", test.materialize(), out_dir]
-    if not fold:
-        cmd.append("--no-fold")
-    t0 = time.time()
-    stdout, rc, timed_out = "", None, False
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        stdout, rc = p.stdout, p.returncode
-        stderr = p.stderr
-    except subprocess.TimeoutExpired as e:
-        timed_out = True
-        stdout = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        stderr = ""
-    dt = time.time() - t0
-    stages = [l[6:] for l in stdout.splitlines() if l.startswith("STAGE ")]
-    stage = stages[-1] if stages else "setup"
-    for line in reversed(stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            reason = r["reason"]
-            if r["status"] == "failed":
-                reason = f"{r['stage']}: {reason}"
-            return r["status"], reason, dt
-    if timed_out:
-        return "failed", f"{stage}: timeout after {timeout} s", dt
-    if rc is not None and rc < 0:
+    os.makedirs(out_dir)
+    test_dir = test.materialize()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
         try:
-            sig = signal.Signals(-rc).name
+            os.setpgid(0, 0)
+            log = os.open(os.path.join(out_dir, "log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            run_test(test_dir, out_dir, fold)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            code = 3
+        os._exit(code)
+    return pid, out_dir
+
+
+def finish_test(out_dir, wait_status, timeout):
+    """(status, reason) of a test process that ended (wait_status None: it
+    was killed at the timeout)."""
+    def read(name):
+        try:
+            with open(os.path.join(out_dir, name), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+    stage = read("stage").strip() or "setup"
+    log = read("log")
+    # MLIR prints its diagnostics to stderr, not into the exception.
+    diag = next((l.strip() for l in log.splitlines() if "error:" in l), "")
+    diag = re.sub(r"^loc\([^)]*\):\s*", "", diag)
+    try:
+        r = json.loads(read("result.json"))
+    except ValueError:
+        r = None
+    if r is not None:
+        reason = r["reason"]
+        if r["status"] == "failed":
+            if diag and ("diagnostics" in reason or not reason):
+                reason = diag
+            reason = f"{r['stage']}: {reason}"
+        return r["status"], reason
+    if wait_status is None:
+        return "failed", f"{stage}: timeout after {timeout} s"
+    if os.WIFSIGNALED(wait_status):
+        try:
+            sig = signal.Signals(os.WTERMSIG(wait_status)).name
         except ValueError:
-            sig = f"signal {-rc}"
-        return "failed", f"{stage}: crashed ({sig})", dt
-    return "failed", f"{stage}: exit {rc}: {_one_line(stderr)[-200:]}", dt
+            sig = f"signal {os.WTERMSIG(wait_status)}"
+        return "failed", f"{stage}: crashed ({sig})" + (f": {diag}" if diag else "")
+    return "failed", f"{stage}: exit {os.waitstatus_to_exitcode(wait_status)}" + \
+        (f": {diag or _one_line(log)[-200:]}")
+
+
+def run_tests(todo, work, jobs, timeout, fold, report):
+    """Runs the tests, `jobs` processes at a time; report(test, op,
+    status, reason, seconds) for each."""
+    queue = list(todo)
+    running = {}   # pid -> (test, op, out_dir, start time)
+    while queue or running:
+        while queue and len(running) < jobs:
+            t, op = queue.pop(0)
+            pid, out_dir = start_test(t, work, fold)
+            running[pid] = (t, op, out_dir, time.time())
+        pid, st = os.waitpid(-1, os.WNOHANG)
+        if pid in running:
+            t, op, out_dir, t0 = running.pop(pid)
+            try:
+                os.killpg(pid, signal.SIGKILL)   # leftovers of the test (dyncc)
+            except OSError:
+                pass
+            report(t, op, *finish_test(out_dir, st, timeout), time.time() - t0)
+            continue
+        now = time.time()
+        for pid, (t, op, out_dir, t0) in list(running.items()):
+            if now - t0 > timeout:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                os.waitpid(pid, 0)
+                del running[pid]
+                report(t, op, *finish_test(out_dir, None, timeout), now - t0)
+        time.sleep(0.02)
 
 
 # ------------------------------------------------------------------ report
@@ -371,8 +436,11 @@ def run_one(test, work, timeout, fold):
 def normalize(reason):
     """A failure reason with its specifics (numbers, names) taken out, to
     group failures."""
-    r = re.sub(r"(/[\w.\-+]+)+(:\d+)*:?", "", reason)          # paths, locations
-    r = re.sub(r"'[^']*'|\"[^\"]*\"", "'_'", r)                # quoted names
+    r = re.sub(r"\s%\S+ = .*", "", reason)                     # the op's dump
+    r = re.sub(r"(/[\w.\-+]+)+(:\d+)*:?", "", r)               # paths, locations
+    r = re.sub(r"'[^']*'|\"[^\"]*\"",                             # quoted names but ops
+               lambda m: m.group(0) if re.fullmatch(r"['\"][a-z_]+(\.\w+)+['\"]", m.group(0))
+               else "'_'", r)
     r = re.sub(r"(?<![a-z_])-?\d+(\.\d+)?(e[-+]?\d+)?", "N", r)  # numbers
     r = re.sub(r"%[\w#]+", "%_", r)
     r = re.sub(r"tensor<[^>]*>", "tensor<_>", r)
@@ -391,11 +459,9 @@ def main():
     p.add_argument("--no-fold", action="store_true",
                    help="keep shape operands graph inputs")
     p.add_argument("--reasons", type=int, default=15, help="failure groups to print")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("out_dir", nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("--report-only", action="store_true",
+                   help="print the report of WORKDIR/results.json; run nothing")
     a = p.parse_args()
-    if a.worker:
-        return worker(a.work, a.out_dir, not a.no_fold)
 
     t_start = time.time()
     work = os.path.abspath(a.work)
@@ -408,6 +474,13 @@ def main():
         if unknown:
             print(f"note: not in CLAIMED: {', '.join(sorted(unknown))} "
                   "(their tests are unsupported unless expanded into claimed ops)")
+
+    if a.report_only:
+        with open(os.path.join(work, "results.json")) as f:
+            results = json.load(f)
+        if only is not None:
+            results = {n: r for n, r in results.items() if r["op"] in only}
+        return summarize(a, results, claimed, only, None)
 
     tests = collect_tests(work)
     by_name = {t.name: t for t in tests}
@@ -430,22 +503,27 @@ def main():
 
     jobs = max(1, min(a.jobs, 2))
     print(f"{len(todo)} tests to run ({jobs} at a time, {a.timeout} s each at most)", flush=True)
+    preload()
     done = 0
-    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        futs = {pool.submit(run_one, t, work, a.timeout, not a.no_fold): (t, op) for t, op in todo}
-        for f in concurrent.futures.as_completed(futs):
-            t, op = futs[f]
-            status, reason, dt = f.result()
-            results[t.name] = {"op": op, "status": status, "reason": reason, "seconds": round(dt, 2)}
-            done += 1
-            if status != "passed":
-                print(f"[{done}/{len(todo)}] {t.name}: {status}: {reason}", flush=True)
-            elif done % 50 == 0:
-                print(f"[{done}/{len(todo)}] ...", flush=True)
+
+    def report(t, op, status, reason, dt):
+        nonlocal done
+        results[t.name] = {"op": op, "status": status, "reason": reason, "seconds": round(dt, 2)}
+        done += 1
+        if status != "passed":
+            print(f"[{done}/{len(todo)}] {t.name}: {status}: {reason[:300]}", flush=True)
+        elif done % 50 == 0:
+            print(f"[{done}/{len(todo)}] ...", flush=True)
+
+    run_tests(todo, work, jobs, a.timeout, not a.no_fold, report)
 
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump(results, f, indent=1, sort_keys=True)
+    return summarize(a, results, claimed, only, time.time() - t_start)
 
+
+def summarize(a, results, claimed, only, elapsed):
+    """Prints the report; returns the exit status."""
     # Per op: tests of claimed ops, and of other ops that ran (expanded).
     per = collections.defaultdict(collections.Counter)
     for r in results.values():
@@ -462,12 +540,11 @@ def main():
               f"  unsupported {c['unsupported']}{mark}")
     tot = collections.Counter(r["status"] for r in results.values())
     unsup_claimed = sum(per[op]["unsupported"] for op in per if op in claimed)
-    elapsed = time.time() - t_start
     print(f"\ntotal: {tot['passed']} passed, {tot['failed']} failed "
           f"(of {tot['passed'] + tot['failed']} run); {unsup_claimed} unsupported tests of "
           f"claimed ops; {tot['unsupported'] - unsup_claimed} tests of other ops not run"
           + (f"; {tot['skipped']} skipped (--limit)" if tot["skipped"] else "")
-          + f"; {elapsed:.0f} s")
+          + (f"; {elapsed:.0f} s" if elapsed is not None else ""))
 
     fails = [(n, r) for n, r in sorted(results.items()) if r["status"] == "failed"]
     if fails and a.reasons:

@@ -26,6 +26,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
@@ -106,6 +107,16 @@ cl::opt<std::string> compaction(
              "into a dense prefix: 'never', 'always', 'auto' (default: when "
              "the cost model says the smaller bucket pays for the gather)"),
     cl::init("auto"), cl::sub(compileCommand));
+
+cl::SubCommand importCommand(
+    "import", "Import an ONNX model: writes <name>.mlir and "
+              "<name>.safetensors (runs the dyncc Python package, through "
+              "torch-mlir's ONNX importer; $DYNCC_PYTHON picks the Python)");
+cl::opt<std::string> importPath(cl::Positional, cl::desc("<model.onnx>"),
+                                cl::Required, cl::sub(importCommand));
+cl::opt<std::string> importOutput("o", cl::desc("Output base path: dir/name"),
+                                  cl::value_desc("path"), cl::Required,
+                                  cl::sub(importCommand));
 
 cl::SubCommand runCommand("run", "Compile a model in memory and run it on "
                                  ".npy inputs");
@@ -240,6 +251,26 @@ int runRun() {
   return dyncc::runModel(run, llvm::outs(), llvm::errs());
 }
 
+/// `dyncc import`: `python -m dyncc import model.onnx -o base` in the
+/// project's Python environment; its diagnostics and exit code are ours.
+int runImport() {
+  const char *env = std::getenv("DYNCC_PYTHON");
+  std::string python = env && *env ? env : DYNCC_DEFAULT_PYTHON;
+  if (!llvm::sys::fs::can_execute(python))
+    return fail(fmt::format("dyncc import needs the project's Python "
+                            "environment ('{}' is missing: run "
+                            "scripts/install-deps.sh, or set DYNCC_PYTHON)",
+                            python));
+  llvm::SmallVector<llvm::StringRef> argv = {python, "-m", "dyncc", "import",
+                                            importPath, "-o", importOutput};
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(python, argv, /*Env=*/std::nullopt, {},
+                                     0, 0, &error);
+  if (rc < 0)
+    return fail(fmt::format("cannot run '{}': {}", python, error));
+  return rc == 0 ? 0 : 1;
+}
+
 /// The model name of a single stage written to a file or stdout: the input
 /// file's stem, as the library of that input would be named by -o dir/stem.
 std::string stageName() { return llvm::sys::path::stem(inputPath).str(); }
@@ -330,13 +361,16 @@ int main(int argc, char **argv) {
           argc, argv,
           "dyncc: ahead-of-time compiler for dynamic neural networks\n\n"
           "  dyncc compile model.mlir -o out/model [--emit=...]\n"
-          "  dyncc run model.mlir [--weights w.safetensors] in0.npy ...\n",
+          "  dyncc run model.mlir [--weights w.safetensors] in0.npy ...\n"
+          "  dyncc import model.onnx -o out/model\n",
           &llvm::errs()))
     return 1;
   if (compileCommand)
     return runCompile();
   if (runCommand)
     return runRun();
+  if (importCommand)
+    return runImport();
   return fail("no command given; try 'dyncc compile model.mlir -o out' or "
               "'dyncc --help'");
 }
