@@ -5,6 +5,31 @@ import tempfile
 from .errors import ExportError
 
 
+# Dialects of the ops that dyncc compiles (docs/ops.md); torch-mlir can also
+# emit tm_tensor (sort, scan, scatter) and torch ops it could not lower.
+_KNOWN_DIALECTS = {"builtin", "func", "arith", "math", "linalg", "tensor", "cf", "scf"}
+
+
+def check_ops(module, what):
+    """ExportError naming the first op outside the dialects dyncc compiles,
+    with its location, before anything is written."""
+    bad = []
+
+    def walk(op):
+        name = op.name
+        if name.split(".", 1)[0] not in _KNOWN_DIALECTS and name not in bad:
+            bad.append((name, str(op.location)))
+        for region in op.regions:
+            for block in region.blocks:
+                for inner in block.operations:
+                    walk(inner.operation)
+    walk(module.operation)
+    if bad:
+        names = sorted({n for n, _ in bad})
+        raise ExportError(f"{what}: torch-mlir lowered it to {', '.join(repr(n) for n in names)}, "
+                          f"which dyncc does not support (first at {bad[0][1]}; see docs/ops.md)")
+
+
 def tag_arguments(module, weight_names, input_names):
     """The text of `module` (a torch_mlir ir.Module with one public
     func.func) with its first len(weight_names) arguments marked

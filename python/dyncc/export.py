@@ -14,7 +14,7 @@ they reach MLIR as arguments named after `module.named_parameters()` /
 import inspect
 import os
 
-from ._files import write_outputs, save_weights, tag_arguments
+from ._files import check_ops, write_outputs, save_weights, tag_arguments
 from .errors import ExportError
 
 
@@ -114,6 +114,7 @@ def to_linalg(module, example_inputs, func_name="main"):
     finally:
         for m, training in modes:
             m.training = training
+    check_ops(mlir, f"cannot export {mod_name}")
     return mlir, names, tensors
 
 

@@ -12,7 +12,7 @@ torch-backend-to-linalg-on-tensors-backend-pipeline.
 """
 import os
 
-from ._files import write_outputs, tag_arguments
+from ._files import check_ops, write_outputs, tag_arguments
 from .errors import ExportError
 
 _PIPELINE = ("builtin.module(torch-onnx-to-torch-backend-pipeline,"
@@ -145,6 +145,7 @@ def to_linalg(model, path="<onnx>"):
         msg = str(e).strip().splitlines()
         detail = next((l for l in msg if "error:" in l), msg[0] if msg else "")
         raise ExportError(f"{path}: cannot lower to linalg: {detail.strip()}") from e
+    check_ops(wrapped, f"{path}: cannot import it")
     return wrapped, names, arrays, inputs
 
 
