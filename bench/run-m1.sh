@@ -10,9 +10,10 @@
 #   env: DYNCC=path/to/dyncc uses that binary and skips the build.
 # Runs in the project's .venv (scripts/install-deps.sh): PyPI PyTorch,
 # ONNX Runtime, transformers, sentence-transformers, torch-mlir.
-# OMP_WAIT_POLICY is left as it is (unset: libgomp's default): PyPI
-# PyTorch's GEMMs run on its own OpenMP pool, which PASSIVE only slows down
-# (bench/eager-env.sh is for Debian's PyTorch with OpenBLAS).
+# OMP_WAIT_POLICY is left as it is (unset: libgomp's default), not
+# bench/eager-env.sh's PASSIVE, which was tuned for Debian's PyTorch with
+# OpenBLAS; PyPI PyTorch runs its GEMMs on its own OpenMP pool (one quick
+# try: batch-1 eager 26 ms with PASSIVE, 17 ms unset). The table prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"

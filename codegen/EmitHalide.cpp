@@ -49,9 +49,26 @@ Type halideType(kir::ElemType type) {
 }
 
 /// Halide's integer division rounds toward -inf; arith.divsi toward zero.
+// Halide's integer division is Euclidean (a % b >= 0): q = a / b, r = a % b.
+// arith.divsi truncates: q differs from it when r != 0 and a < 0, by one
+// towards zero.
 Expr truncDiv(Expr a, Expr b) {
   Expr q = a / b;
-  return select((a % b != 0) && ((a < 0) != (b < 0)), q + 1, q);
+  return select((a % b != 0) && (a < 0), q + select(b > 0, 1, -1), q);
+}
+
+/// arith.floordivsi: rounds down; the Euclidean q is one too high when
+/// r != 0 and b < 0.
+Expr floorDiv(Expr a, Expr b) {
+  Expr q = a / b;
+  return select((a % b != 0) && (b < 0), q - 1, q);
+}
+
+/// arith.ceildivsi: rounds up; the Euclidean q is one too low when r != 0
+/// and b > 0.
+Expr ceilDiv(Expr a, Expr b) {
+  Expr q = a / b;
+  return select((a % b != 0) && (b > 0), q + 1, q);
 }
 
 /// Halide's simplifier assumes floats are never NaN (x != x folds to false):
@@ -772,6 +789,59 @@ private:
       case OpCode::AbsF:
         v[i] = abs(a(0));
         break;
+      case OpCode::Log1p: {
+        // log(1 + x) loses x's low bits for tiny x: use x - x^2/2 there.
+        Expr x = a(0);
+        v[i] = select(abs(x) < make_const(type, 1e-4),
+                      x - x * x * make_const(type, 0.5),
+                      log(make_const(type, 1.0) + x));
+        break;
+      }
+      case OpCode::Sin:
+        v[i] = sin(a(0));
+        break;
+      case OpCode::Cos:
+        v[i] = cos(a(0));
+        break;
+      case OpCode::Floor:
+        v[i] = floor(a(0));
+        break;
+      case OpCode::Ceil:
+        v[i] = ceil(a(0));
+        break;
+      case OpCode::Round: {
+        // math.round: halves away from zero (Halide's round is to even).
+        Expr x = a(0);
+        v[i] = select(x < make_const(type, 0.0),
+                      -floor(make_const(type, 0.5) - x),
+                      floor(x + make_const(type, 0.5)));
+        break;
+      }
+      case OpCode::RoundEven:
+        v[i] = round(a(0));
+        break;
+      case OpCode::AbsI:
+        v[i] = cast(type, abs(a(0)));
+        break;
+      case OpCode::MaxSI:
+        v[i] = max(a(0), a(1));
+        break;
+      case OpCode::MinSI:
+        v[i] = min(a(0), a(1));
+        break;
+      case OpCode::MaxUI:
+      case OpCode::MinUI: {
+        // Compare as unsigned (i1: true > false).
+        Expr x = a(0), y = a(1);
+        if (x.type().is_bool()) {
+          v[i] = e.op == OpCode::MaxUI ? (x || y) : (x && y);
+          break;
+        }
+        Type u = UInt(x.type().bits());
+        Expr ux = cast(u, x), uy = cast(u, y);
+        v[i] = cast(type, e.op == OpCode::MaxUI ? max(ux, uy) : min(ux, uy));
+        break;
+      }
       case OpCode::CmpF:
         v[i] = compareF(e.pred, a(0), a(1));
         break;
@@ -780,6 +850,12 @@ private:
         break;
       case OpCode::DivSI:
         v[i] = truncDiv(a(0), a(1));
+        break;
+      case OpCode::FloorDivSI:
+        v[i] = floorDiv(a(0), a(1));
+        break;
+      case OpCode::CeilDivSI:
+        v[i] = ceilDiv(a(0), a(1));
         break;
       case OpCode::RemSI:
         v[i] = a(0) - a(1) * truncDiv(a(0), a(1));

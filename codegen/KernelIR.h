@@ -35,9 +35,11 @@ enum class OpCode : uint8_t {
   MaximumF, MinimumF, // NaN-propagating (arith.maximumf / minimumf)
   MaxNumF, MinNumF,   // NaN-ignoring (arith.maxnumf / minnumf)
   NegF, Exp, Log, Tanh, Erf, Sqrt, Rsqrt, AbsF,
+  Log1p, Sin, Cos, Floor, Ceil, Round /* half away from 0 */, RoundEven,
   CmpF, // predicate `pred` = arith::CmpFPredicate value
   // Integers.
   AddI, SubI, MulI, DivSI, RemSI, AndI, OrI, XOrI,
+  MaxSI, MinSI, MaxUI, MinUI, AbsI, FloorDivSI, CeilDivSI,
   CmpI, // predicate `pred` = arith::CmpIPredicate value
   // Any type.
   Select,

@@ -73,7 +73,11 @@ bool isKernelBodyOp(Operation *op) {
              arith::CmpIOp, arith::AndIOp, arith::OrIOp, arith::XOrIOp,
              arith::ExtSIOp, arith::ExtUIOp, arith::TruncIOp, math::ExpOp,
              math::LogOp, math::TanhOp, math::ErfOp, math::SqrtOp,
-             math::RsqrtOp, math::AbsFOp, math::PowFOp, linalg::IndexOp,
+             math::RsqrtOp, math::AbsFOp, math::PowFOp, math::Log1pOp,
+             math::SinOp, math::CosOp, math::FloorOp, math::CeilOp,
+             math::RoundOp, math::RoundEvenOp, math::AbsIOp, arith::MaxSIOp,
+             arith::MinSIOp, arith::MaxUIOp, arith::MinUIOp,
+             arith::FloorDivSIOp, arith::CeilDivSIOp, linalg::IndexOp,
              linalg::YieldOp, tensor::ExtractOp, cf::AssertOp>(op);
 }
 

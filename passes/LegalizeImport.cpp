@@ -11,6 +11,7 @@
 //   transposes of weights          -> folded into their consumers' maps
 //     (nn.Linear: the transpose of W becomes the GEMM reading W transposed,
 //     never a copy per run)
+//   pooling windows (unused empty inputs) -> zero fills
 //   math.fpowi in kernel bodies    -> multiplications (small constant
 //     exponents) or math.powf
 //   scf.for with constant bounds   -> unrolled, slices at constant offsets
@@ -258,6 +259,29 @@ LogicalResult foldWeightTranspose(linalg::TransposeOp transpose) {
   return success();
 }
 
+/// Pooling ops read their window through an uninitialized tensor whose
+/// values the body never uses (linalg.pooling_nchw_max's second input); its
+/// shape alone gives the window loops their extents. It becomes a (tiny)
+/// zero fill, so that kernels see a value they can take.
+LogicalResult fillUnusedEmptyInputs(ModuleOp module) {
+  SmallVector<OpOperand *> operands;
+  module.walk([&](linalg::LinalgOp op) {
+    for (OpOperand *in : op.getDpsInputOperands())
+      if (in->get().getDefiningOp<tensor::EmptyOp>() &&
+          op.getMatchingBlockArgument(in).use_empty())
+        operands.push_back(in);
+  });
+  for (OpOperand *in : operands) {
+    OpBuilder b(in->getOwner());
+    auto type = cast<RankedTensorType>(in->get().getType());
+    Location loc = in->getOwner()->getLoc();
+    Value zero = b.create<arith::ConstantOp>(
+        loc, b.getZeroAttr(type.getElementType()));
+    in->set(filled(b, loc, type, zero));
+  }
+  return success();
+}
+
 /// x^n for a constant n as multiplications (|n| <= 16), else math.powf.
 void expandFPowI(math::FPowIOp op) {
   OpBuilder b(op);
@@ -332,7 +356,7 @@ struct LegalizeImportPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (failed(unrollForLoops(module)) || failed(expandSplatConstants(module)) ||
-        failed(expandPads(module)))
+        failed(expandPads(module)) || failed(fillUnusedEmptyInputs(module)))
       return signalPassFailure();
     SmallVector<linalg::GenericOp> generics;
     module.walk([&](linalg::GenericOp op) { generics.push_back(op); });

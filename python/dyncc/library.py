@@ -61,7 +61,7 @@ class Model:
         name, dtype, shape = spec
         if hasattr(x, "detach"):
             x = x.detach().cpu().numpy()
-        a = self._np.ascontiguousarray(x)
+        a = self._np.require(x, requirements="C")  # keeps 0-d arrays 0-d
         if a.dtype != dtype:
             a = a.astype(dtype)
         if tuple(a.shape) != shape:

@@ -313,10 +313,17 @@ def run_test(test_dir, out_dir, fold):
         except dyncc.ExportError as e:
             return result("failed", _one_line(str(e).replace(onnx_path + ": ", "")))
         say("compile")
-        try:
-            lib = dyncc.build(mlir, os.path.join(out_dir, "lib", "model"))
-        except RuntimeError as e:
-            return result("failed", _one_line(str(e).replace("dyncc compile failed:", "")))
+        for attempt in range(4):
+            try:
+                lib = dyncc.build(mlir, os.path.join(out_dir, "lib", "model"))
+                break
+            except RuntimeError as e:
+                return result("failed", _one_line(str(e).replace("dyncc compile failed:", "")
+                                                  .replace(out_dir + os.sep, "")))
+            except OSError:   # the binary being rebuilt (ETXTBSY, EACCES, ENOENT)
+                if attempt == 3:
+                    raise
+                time.sleep(5)
         say("run")
         m = dyncc.load(lib, weights, num_threads=2)
         if len(m.inputs) != len(inputs):
@@ -436,7 +443,10 @@ def run_tests(todo, work, jobs, timeout, fold, report):
 def normalize(reason):
     """A failure reason with its specifics (numbers, names) taken out, to
     group failures."""
+    onnx_op = re.search(r'name = "(onnx\.\w+)"', reason)      # a torch.operator's op
     r = re.sub(r"\s%\S+ = .*", "", reason)                     # the op's dump
+    if onnx_op:
+        r += " " + onnx_op.group(1)
     r = re.sub(r"(/[\w.\-+]+)+(:\d+)*:?", "", r)               # paths, locations
     r = re.sub(r"'[^']*'|\"[^\"]*\"",                             # quoted names but ops
                lambda m: m.group(0) if re.fullmatch(r"['\"][a-z_]+(\.\w+)+['\"]", m.group(0))
