@@ -1,6 +1,7 @@
 """Helpers shared by the Python benchmarks (w1, w3, w4): timing, the
 machine's load, relative errors."""
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -55,3 +56,23 @@ def smoke_test(script, *args):
         why = (err[-1] if err else f"killed by signal {-p.returncode}" if p.returncode < 0
                else f"exit status {p.returncode}")
         raise RuntimeError(f"the compiled model fails to run ({why})")
+
+
+def interleaved(names, block, rounds, runs, pause=0.0):
+    """Times the sides `names` round after round, each round in a rotated
+    order (no side always runs first): block(name, count) returns the
+    seconds of `count` calls; the first call of each block is dropped.
+    Returns (times {name: all seconds}, [per round {name: median}])."""
+    times = {n: [] for n in names}
+    per_round = []
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        med = {}
+        for n in order:
+            if pause > 0:
+                time.sleep(pause)
+            b = block(n, runs + 1)[1:]
+            times[n] += b
+            med[n] = statistics.median(b)
+        per_round.append(med)
+    return times, per_round

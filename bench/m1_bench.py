@@ -66,7 +66,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import cpu_name, cpu_busy, timed, close  # noqa: E402
+from bench_util import cpu_name, cpu_busy, interleaved, timed, close  # noqa: E402
 
 SEQ = 128
 SENTENCES = [
@@ -291,26 +291,16 @@ def bench_batch(a, b, torch, wrapper, tok):
 
     # interleaved timing
     names = [s for s in SIDES if s in fns]
-    times = {n: [] for n in names}
-    ratios = {n: [] for n in names}
     with torch.inference_mode():
         for n in names:
             timed(fns[n], a.warmup)
         busy0, ours0 = cpu_busy()
         wall0 = time.perf_counter()
-        for r in range(a.rounds):
-            order = names[r % len(names):] + names[:r % len(names)]
-            med = {}
-            for n in order:
-                if a.pause > 0:
-                    time.sleep(a.pause)
-                block = timed(fns[n], a.runs + 1)[1:]
-                times[n] += block
-                med[n] = statistics.median(block)
-            if "dyncc" in med:
-                for n in names:
-                    ratios[n].append(med[n] / med["dyncc"])
+        times, per_round = interleaved(names, lambda n, count: timed(fns[n], count),
+                                       a.rounds, a.runs, a.pause)
         busy1, ours1 = cpu_busy()
+    ratios = {n: [med[n] / med["dyncc"] for med in per_round if "dyncc" in med]
+              for n in names}
     row["others"] = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (time.perf_counter() - wall0)
     row["median"] = {n: statistics.median(times[n]) for n in names}
     row["ratios"] = ratios

@@ -50,7 +50,7 @@ import make_skim  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import cpu_name, timed, close  # noqa: E402
+from bench_util import cpu_name, interleaved, timed, close  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -200,8 +200,6 @@ def main():
 
         # interleaved timing
         names = list(sides)
-        times = {n: [] for n in names}
-        ratios = []
 
         def block(n, count):
             t, fn = sides[n]
@@ -211,17 +209,9 @@ def main():
 
         for n in names:
             block(n, a.warmup)
-        for r in range(a.rounds):
-            order = names[r % len(names):] + names[:r % len(names)]
-            med = {}
-            for n in order:
-                if a.pause > 0:
-                    time.sleep(a.pause)
-                blk = block(n, a.runs + 1)[1:]
-                times[n] += blk
-                med[n] = statistics.median(blk)
-            if "dyncc" in med:
-                ratios.append(min(med[f"eager{t}"] for t in eager_threads) / med["dyncc"])
+        times, per_round = interleaved(names, block, a.rounds, a.runs, a.pause)
+        ratios = [min(med[f"eager{t}"] for t in eager_threads) / med["dyncc"]
+                  for med in per_round if "dyncc" in med]
         for n in names:
             row[n] = statistics.median(times[n])
     finally:

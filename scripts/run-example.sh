@@ -33,17 +33,19 @@ cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target dyncc >/dev/null
 dyncc="$build/tools/dyncc/dyncc"
 export DYNCC="$dyncc"
+# The project's Python environment (scripts/install-deps.sh made it).
+py=.venv/bin/python
 
 echo "== examples/minilm: all-MiniLM-L6-v2 from PyTorch (dyncc.export), embeddings vs sentence-transformers"
-.venv/bin/python examples/minilm/embed.py --work "$work/minilm"
+"$py" examples/minilm/embed.py --work "$work/minilm"
 echo
 
 echo "== examples/encoder: 2 post-LN layers (d=256, 4 heads, d_ff=1024, seq 128), from PyTorch"
-/usr/bin/python3 examples/encoder/make_encoder.py --layers 2 --out-dir "$work" --name encoder >/dev/null
+"$py" examples/encoder/make_encoder.py --layers 2 --out-dir "$work" --name encoder >/dev/null
 "$dyncc" compile "$work/encoder.mlir" -o "$work/lib/encoder" --stats
 echo "== dyncc run"
 "$dyncc" run "$work/encoder.mlir" --weights "$work/encoder.safetensors" "$work/encoder.x.npy" -o "$work/out"
-/usr/bin/python3 - "$work/out/output0.npy" "$work/encoder.expected.npy" <<'PY'
+"$py" - "$work/out/output0.npy" "$work/encoder.expected.npy" <<'PY'
 import sys
 import numpy as np
 got, want = np.load(sys.argv[1]), np.load(sys.argv[2])
@@ -53,25 +55,25 @@ PY
 
 echo
 echo "== examples/early-exit: a 6-layer encoder with an entropy exit (DeeBERT) after every layer"
-/usr/bin/python3 examples/early-exit/make_early_exit.py --criterion entropy --layers 6 \
+"$py" examples/early-exit/make_early_exit.py --criterion entropy --layers 6 \
   --d-model 64 --heads 2 --d-ff 128 --seq 16 --cases 1 --out-dir "$work" --name ee >/dev/null
-/usr/bin/python3 -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[0])" \
+"$py" -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[0])" \
   "$work/ee.x.npy" "$work/ee.x0.npy"
 for theta in 0.05 0.3 0.6; do
   echo "-- theta = $theta (a runtime parameter of the library, dynrt_model_set_param)"
   "$dyncc" run "$work/ee.mlir" --weights "$work/ee.safetensors" "$work/ee.x0.npy" --param=theta=$theta
-  /usr/bin/python3 examples/early-exit/reference.py --weights "$work/ee.safetensors" \
+  "$py" examples/early-exit/reference.py --weights "$work/ee.safetensors" \
     --x "$work/ee.x.npy" --threshold "$theta" | sed 's/^case 0:/PyTorch eager loop:/'
 done
 
 echo
 echo "== examples/moe: a pre-LN transformer block with a GShard top-2 MoE layer (E=8, capacity factor 1.0)"
-/usr/bin/python3 examples/moe/make_moe.py --strategy gshard --capacity-factor 1.0 --seed 7 \
+"$py" examples/moe/make_moe.py --strategy gshard --capacity-factor 1.0 --seed 7 \
   --block --tokens 64 --dim 64 --ffn 128 --experts 8 --gate-input --cases 1 \
   --out-dir "$work" --name moe >/dev/null
-/usr/bin/python3 test/run/Inputs/moe_case.py "$work" moe
+"$py" test/run/Inputs/moe_case.py "$work" moe
 "$dyncc" run "$work/moe.mlir" --weights "$work/moe.safetensors" "$work/x.npy" "$work/gate.npy" -o "$work/moe-out"
-/usr/bin/python3 - "$work" <<'PY'
+"$py" - "$work" <<'PY'
 import sys
 import numpy as np
 d = sys.argv[1]
@@ -86,12 +88,12 @@ PY
 
 echo
 echo "== examples/skim: Skim-RNN (read with the big LSTM or skim with the small one, per step)"
-/usr/bin/python3 examples/skim/make_skim.py --method skim_rnn --seq 20 --cases 1 \
+"$py" examples/skim/make_skim.py --method skim_rnn --seq 20 --cases 1 \
   --out-dir "$work" --name skim >/dev/null
-/usr/bin/python3 -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[0])" \
+"$py" -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[0])" \
   "$work/skim.x.npy" "$work/skim.x0.npy"
 "$dyncc" run "$work/skim.mlir" --weights "$work/skim.safetensors" "$work/skim.x0.npy" -o "$work/skim-out"
-/usr/bin/python3 - "$work" <<'PY'
+"$py" - "$work" <<'PY'
 import sys
 import numpy as np
 d = sys.argv[1]
@@ -108,10 +110,10 @@ PY
 
 echo
 echo "== batched early exit: the 6-layer encoder per sample, compiled with --batch-buckets=1,2,4,8"
-/usr/bin/python3 examples/early-exit/make_early_exit.py --criterion entropy --layers 6 \
+"$py" examples/early-exit/make_early_exit.py --criterion entropy --layers 6 \
   --d-model 64 --heads 2 --d-ff 128 --seq 16 --cases 8 --out-dir "$work" --name eeb >/dev/null
 "$dyncc" compile "$work/eeb.mlir" -o "$work/lib/eeb" --shared --batch-buckets=1,2,4,8
-/usr/bin/python3 - "$work" <<'PY'
+"$py" - "$work" <<'PY'
 import sys
 import numpy as np
 sys.path.insert(0, "runtime/python")

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Generates an early-exit encoder classifier (W2 / W4) for dyncc.
 
-    /usr/bin/python3 make_early_exit.py --criterion entropy --out-dir DIR --name NAME [sizes...]
+    .venv/bin/python make_early_exit.py --criterion entropy --out-dir DIR --name NAME [sizes...]
 
 writes into DIR:
 

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Early-exit encoder classifier in PyTorch eager: the reference of dyn.exit_if.
 
 The W2 encoder (examples/encoder/torch_eager.Encoder: post-LN layers, a
@@ -23,9 +23,9 @@ model's dtype; exit_layer [B] int32, 1-based, L for "never exited").
 Command line (weights and inputs written by make_early_exit.py):
 
     # exit layers of the cases in NAME.x.npy at the default threshold (or --threshold ...)
-    /usr/bin/python3 reference.py --weights NAME.safetensors --x NAME.x.npy
+    .venv/bin/python reference.py --weights NAME.safetensors --x NAME.x.npy
     # eager timing: batch1 loop forced to exit at layers 3, 6, 12, and the plain 12-layer encoder
-    /usr/bin/python3 reference.py --time --weights NAME.safetensors --x NAME.x.npy
+    .venv/bin/python reference.py --time --weights NAME.safetensors --x NAME.x.npy
 """
 
 import os

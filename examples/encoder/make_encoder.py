@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Generates a post-LN transformer encoder classifier for dyncc.
 
-    /usr/bin/python3 make_encoder.py --out-dir DIR --name NAME [sizes...]
+    .venv/bin/python make_encoder.py --out-dir DIR --name NAME [sizes...]
 
 writes into DIR:
 

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The W2 encoder classifier in PyTorch eager, and a safetensors reader/writer.
 
     from torch_eager import Encoder, load_safetensors
@@ -20,7 +20,7 @@ every linear weight is stored [in, out] (nn.Linear's weight transposed):
 
 Timing the eager baseline (W2 setup: 2 threads, no_grad, float32):
 
-    /usr/bin/python3 torch_eager.py --weights W.safetensors --x W.x.npy --runs 20
+    .venv/bin/python torch_eager.py --weights W.safetensors --x W.x.npy --runs 20
 """
 
 import os

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Generates a mixture-of-experts model (dyn.route) for dyncc, with test cases.
 
-    /usr/bin/python3 make_moe.py --strategy switch --capacity-factor 1.25 --out-dir DIR --name NAME
+    .venv/bin/python make_moe.py --strategy switch --capacity-factor 1.25 --out-dir DIR --name NAME
 
 writes into DIR:
 

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Mixture-of-experts routing (dyn.route) in PyTorch eager: the reference.
 
 Two things live here:

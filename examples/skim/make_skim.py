@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Generates a skimming RNN (dyn.skip) for dyncc, with test cases.
 
-    /usr/bin/python3 make_skim.py --method lstm_jump --out-dir DIR --name NAME [--self-check]
+    .venv/bin/python make_skim.py --method lstm_jump --out-dir DIR --name NAME [--self-check]
 
 writes into DIR:
 

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Skimming (dyn.skip) in PyTorch eager: the reference of every method of
 the survey's Table 1, with the loop of docs/skim.md, exactly.
 
