@@ -285,6 +285,9 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     update.unroll(n);
     if (shape.M <= kDotMaxM)
       update.unroll(m);
+    // The K tail (K not a multiple of the vector width) stays a scalar loop.
+    if (kMain < shape.K)
+      acc.update(1).unscheduled();
     return out;
   }
 
