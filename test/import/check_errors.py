@@ -8,7 +8,10 @@ exit status 1 and nothing written.
   3. an op dyncc does not support (torch.sort -> tm_tensor.sort): an
      ExportError naming the module and the op; no files;
   4. a weights file that does not match the model: creating the model fails
-     with a status naming the tensor.
+     with a status naming the tensor;
+  5. a token id outside the embedding table (100, 10^6, -1): the run fails
+     with the status of the gather's index check (PyTorch raises too), and
+     later runs are unaffected.
 
     check_errors.py WORKDIR
 """
@@ -16,6 +19,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -111,6 +115,24 @@ def main():
         print(f"     {e}")
         expect("model.embeddings" in str(e) or "tensor" in str(e),
                "the status names the missing or mismatched tensor")
+
+    # 5. A token id outside the embedding table at run time: PyTorch raises;
+    #    the library fails the run with the gather's check, never reads
+    #    outside the table.
+    m = dyncc.load(lib, wb)
+    for bad_id in (100, 10**6, -1):
+        ids = bx[0].clone()
+        ids[0, 3] = bad_id
+        try:
+            m(ids, bx[1])
+            expect(False, f"a run with token id {bad_id} fails")
+        except RuntimeError as e:
+            print(f"     {e}")
+            expect("kernel check failed: index must be" in str(e),
+                   f"token id {bad_id}: the status is the index check")
+    expect(np.abs(m(*bx) - bert(*bx).detach().numpy()).max() < 1e-4,
+           "the model still runs correctly after failed runs")
+    m.close()
     print("PASS" if not failures else f"FAIL: {len(failures)} checks")
     return 1 if failures else 0
 
