@@ -98,6 +98,34 @@ public:
   }
   Value lookup(Value v) { return mapping.lookupOrDefault(v); }
 
+  /// The batched version of `v`: its mapping when it depends on the sample,
+  /// else `v` broadcast to every sample (a shared fill or constant that a
+  /// per-sample op writes into or concatenates with).
+  Value perSample(Value v) {
+    if (batched.contains(v))
+      return lookup(v);
+    auto type = cast<RankedTensorType>(v.getType());
+    auto batchedType = withBatch(batch, type);
+    Location loc = v.getLoc();
+    Value empty = b.create<tensor::EmptyOp>(loc, batchedType.getShape(),
+                                            type.getElementType());
+    MLIRContext *ctx = b.getContext();
+    unsigned rank = batchedType.getRank();
+    SmallVector<AffineExpr> dims;
+    for (unsigned d = 1; d < rank; ++d)
+      dims.push_back(getAffineDimExpr(d, ctx));
+    SmallVector<AffineMap> maps{AffineMap::get(rank, 0, dims, ctx),
+                                AffineMap::getMultiDimIdentityMap(rank, ctx)};
+    SmallVector<utils::IteratorType> its(rank, utils::IteratorType::parallel);
+    return b
+        .create<linalg::GenericOp>(
+            loc, batchedType, v, empty, maps, its,
+            [](OpBuilder &nb, Location nloc, ValueRange args) {
+              nb.create<linalg::YieldOp>(nloc, args[0]);
+            })
+        .getResult(0);
+  }
+
   LogicalResult batchOp(Operation &op) {
     Location loc = op.getLoc();
     if (auto generic = dyn_cast<linalg::GenericOp>(op))
@@ -133,9 +161,33 @@ public:
                                            offsets, sizes, strides));
       return success();
     }
+    if (auto insert = dyn_cast<tensor::InsertSliceOp>(op)) {
+      if (llvm::any_of(insert->getOperands().drop_front(2),
+                       [&](Value v) { return batched.contains(v); }))
+        return op.emitOpError("cannot be batched: its offsets and sizes may "
+                              "not depend on the sample");
+      SmallVector<OpFoldResult> offsets{b.getIndexAttr(0)}, sizes{b.getIndexAttr(batch)},
+          strides{b.getIndexAttr(1)};
+      llvm::append_range(offsets, insert.getMixedOffsets());
+      llvm::append_range(sizes, insert.getMixedSizes());
+      llvm::append_range(strides, insert.getMixedStrides());
+      map(insert.getResult(),
+          b.create<tensor::InsertSliceOp>(loc, perSample(insert.getSource()),
+                                          perSample(insert.getDest()), offsets,
+                                          sizes, strides));
+      return success();
+    }
+    if (auto concat = dyn_cast<tensor::ConcatOp>(op)) {
+      SmallVector<Value> inputs;
+      for (Value v : concat.getInputs())
+        inputs.push_back(perSample(v));
+      map(concat.getResult(),
+          b.create<tensor::ConcatOp>(loc, concat.getDim() + 1, inputs));
+      return success();
+    }
     return op.emitOpError("cannot be batched over samples (--batch-buckets "
-                          "supports linalg ops, reshapes and extract_slice "
-                          "on per-sample values)");
+                          "supports linalg ops, reshapes, extract_slice, "
+                          "insert_slice and concat on per-sample values)");
   }
 
 private:
@@ -187,9 +239,13 @@ private:
         return op.getResult(0);
       }
     }
+    // Any other shared tensor (a broadcast bias a convolution accumulates
+    // into): every sample starts from a copy of it.
+    if (isa<RankedTensorType>(v.getType()))
+      return perSample(v);
     return user->emitOpError("writes into a tensor that does not depend on "
-                             "the sample and is not an empty or filled "
-                             "tensor; it cannot be batched");
+                             "the sample and is not a ranked tensor; it "
+                             "cannot be batched");
   }
 
   /// Whether `op` batches better folded: every tensor operand depends on
@@ -218,11 +274,18 @@ private:
   LogicalResult batchGeneric(linalg::GenericOp op) {
     Location loc = op.getLoc();
     MLIRContext *ctx = b.getContext();
+    // A per-sample tensor read inside the body is fine as the table of a
+    // tensor.extract (a gather): the batched op reads the sample's row.
+    bool gathersPerSample = false;
     for (Operation &inner : op.getBody()->getOperations())
-      for (Value v : inner.getOperands())
-        if (batched.contains(v))
+      for (OpOperand &use : inner.getOpOperands()) {
+        if (!batched.contains(use.get()))
+          continue;
+        if (!isa<tensor::ExtractOp>(inner) || use.getOperandNumber() != 0)
           return op.emitOpError("reads a per-sample tensor inside its body; "
                                 "it cannot be batched");
+        gathersPerSample = true;
+      }
     SmallVector<Value> inits;
     for (Value init : op.getDpsInits()) {
       if (batched.contains(init)) {
@@ -234,7 +297,7 @@ private:
         return failure();
       inits.push_back(*v);
     }
-    if (foldable(op)) {
+    if (!gathersPerSample && foldable(op)) {
       // [batch, d0, ...] -> [batch * d0, ...], the op, and back.
       auto collapse = [&](Value v) {
         return dyncc::exit::flattenLeading(b, loc, v);
@@ -292,6 +355,21 @@ private:
     op.getRegion().cloneInto(&out.getRegion(), bodyMap);
     out.getRegion().front().walk(
         [](linalg::IndexOp idx) { idx.setDim(idx.getDim() + 1); });
+    // Gathers from per-sample tables read the row of the current sample.
+    SmallVector<tensor::ExtractOp> gathers;
+    out.getRegion().front().walk([&](tensor::ExtractOp ex) {
+      if (batched.contains(ex.getTensor()))
+        gathers.push_back(ex);
+    });
+    for (tensor::ExtractOp ex : gathers) {
+      OpBuilder inner(ex);
+      SmallVector<Value> indices{
+          inner.create<linalg::IndexOp>(ex.getLoc(), 0).getResult()};
+      llvm::append_range(indices, ex.getIndices());
+      ex.replaceAllUsesWith(inner.create<tensor::ExtractOp>(
+          ex.getLoc(), lookup(ex.getTensor()), indices).getResult());
+      ex.erase();
+    }
     for (auto [r, nr] : llvm::zip(op.getResults(), out.getResults()))
       map(r, nr);
     return success();

@@ -21,18 +21,3 @@ func.func @rows(%x: tensor<2x3xf32> {dyn.name = "x"}) -> tensor<2x3xf32> {
   }
   return %r : tensor<2x3xf32>
 }
-
-// -----
-
-// An op reading a per-sample tensor inside a kernel body cannot be batched.
-func.func @gather(%x: tensor<4xf32> {dyn.name = "x"}, %i: tensor<2xindex> {dyn.name = "i"}) -> tensor<2xf32> {
-  %e = tensor.empty() : tensor<2xf32>
-  // expected-error @+1 {{reads a per-sample tensor inside its body}}
-  %g = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
-      ins(%i : tensor<2xindex>) outs(%e : tensor<2xf32>) {
-  ^bb0(%j: index, %o: f32):
-    %v = tensor.extract %x[%j] : tensor<4xf32>
-    linalg.yield %v : f32
-  } -> tensor<2xf32>
-  return %g : tensor<2xf32>
-}
