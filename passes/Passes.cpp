@@ -12,13 +12,18 @@ void buildDynccPipeline(mlir::OpPassManager &pm) {
 
 void buildKernelPipeline(mlir::OpPassManager &pm,
                          const KernelPipelineOptions &options) {
+  // Inline first: the exit chains, routes and skip loops of models exported
+  // from dyncc.nn sit in private functions (LowerExitIf adds results and
+  // parameter arguments to the function that holds a chain), and the
+  // weight transposes of LegalizeImport fold only on the entry's
+  // dyn.weight arguments.
+  pm.addPass(mlir::createInlinerPass());
+  pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(createDynLegalizeImport());
   if (!options.batchBuckets.empty()) {
     DynBatchBucketsOptions batch;
     batch.buckets = options.batchBuckets;
     batch.compaction = options.compaction;
-    pm.addPass(mlir::createInlinerPass());
-    pm.addPass(mlir::createSymbolDCEPass());
     pm.addPass(createDynBatchBuckets(batch));
   }
   pm.addPass(createDynLowerExitIf());

@@ -39,36 +39,8 @@ from torch_eager import save_safetensors  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-PARAM_NAME = {"patience": "patience", "per_class": "class_thresholds"}
-
-
-# ---------------------------------------------------------------------------
-# MLIR
-
-
-def param_text(kind, value):
-    """The default of a #dyn.param: 0.3, inf, 3, [0.9, 0.8]."""
-    def one(v):
-        v = float(v)
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if kind in ("patience", "votes") and v.is_integer():
-            return str(int(v))
-        return repr(v)
-    if kind == "per_class":
-        return "[" + ", ".join(one(v) for v in np.asarray(value).reshape(-1)) + "]"
-    return one(value)
-
-
-def criterion_attr(crit):
-    p = f'#dyn.param<"{PARAM_NAME.get(crit.kind, "theta")}" = {param_text(crit.kind, crit.value)}>'
-    if crit.kind == "max_prob":
-        return f"#dyn.max_prob<temperature = {crit.temperature!r} : f64, threshold = {p}>"
-    if crit.kind == "patience":
-        return f"#dyn.patience<k = {p}>"
-    if crit.kind == "per_class":
-        return f"#dyn.per_class<thresholds = {p}>"
-    return f"#dyn.{crit.kind}<threshold = {p}>"
+# The criterion attribute: dyncc.nn.exits (re-exported by reference.py's import path).
+from dyncc.nn.exits import PARAM_NAME, criterion_attr, param_text  # noqa: E402,F401
 
 
 class EarlyExitGen(Gen):

@@ -6,11 +6,18 @@
     m = dyncc.load(lib, "out/model.safetensors")        # run on numpy / torch tensors
     y = m(x)
 
-See docs/import.md.
+    fast = dyncc.compile(model, (x,))                    # export + compile, cached
+    y = fast(x); fast.report.exit_layer
+
+dyncc.nn holds the modules of dynamic networks (EarlyExit, MoE) that export
+to dyn ops. See docs/import.md and docs/nn.md.
 """
 from .errors import ExportError
 from .export import export
 from .onnx_import import import_onnx
 from .library import build, load, Model, dyncc_binary
+from .compile import compile, Compiled, Report
+from . import nn
 
-__all__ = ["ExportError", "export", "import_onnx", "build", "load", "Model", "dyncc_binary"]
+__all__ = ["ExportError", "export", "import_onnx", "build", "load", "Model", "dyncc_binary",
+           "compile", "Compiled", "Report", "nn"]

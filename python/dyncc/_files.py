@@ -32,11 +32,13 @@ def check_ops(module, what):
 
 def tag_arguments(module, weight_names, input_names):
     """The text of `module` (a torch_mlir ir.Module with one public
-    func.func) with its first len(weight_names) arguments marked
+    func.func, the entry; private helpers may follow) with its first len(weight_names) arguments marked
     {dyn.weight = name} and the rest {dyn.name = input name}."""
     from torch_mlir import ir
     with module.context:
-        funcs = [op for op in module.body.operations if op.operation.name == "func.func"]
+        funcs = [op for op in module.body.operations if op.operation.name == "func.func" and
+                 ("sym_visibility" not in op.operation.attributes or
+                  ir.StringAttr(op.operation.attributes["sym_visibility"]).value != "private")]
         if len(funcs) != 1:
             raise ExportError(f"expected one function in the imported module, got {len(funcs)}")
         fn = funcs[0].operation
@@ -47,7 +49,9 @@ def tag_arguments(module, weight_names, input_names):
         attrs = [ir.DictAttr.get({"dyn.weight": ir.StringAttr.get(n)}) for n in weight_names]
         attrs += [ir.DictAttr.get({"dyn.name": ir.StringAttr.get(n)}) for n in input_names]
         fn.attributes["arg_attrs"] = ir.ArrayAttr.get(attrs)
-        return str(module)
+        # assume_verified: a model of dyncc.nn modules calls functions that
+        # are added to the text afterwards (nn/_export.py splice)
+        return module.operation.get_asm(assume_verified=True)
 
 
 def save_weights(path, names, tensors):

@@ -73,9 +73,11 @@ def _decompositions():
     return table
 
 
-def to_linalg(module, example_inputs, func_name="main"):
+def to_linalg(module, example_inputs, func_name="main", dynamic_rows=False):
     """The module as a torch-mlir linalg-on-tensors module (text) and the
-    (names, tensors) of its weights, which are its first arguments."""
+    (names, tensors) of its weights, which are its first arguments. With
+    dynamic_rows, the leading dimension of every input is `?` (the rows of
+    a dyn.route expert body)."""
     import torch
     from torch_mlir import fx
 
@@ -103,9 +105,15 @@ def to_linalg(module, example_inputs, func_name="main"):
     modes = [(m, m.training) for m in module.modules()]
     module.eval()
     try:
+        dynamic = None
+        if dynamic_rows:
+            rows = torch.export.Dim("rows")
+            dynamic = tuple([None] * count + [{0: rows}] * len(example_inputs))
+            dynamic = (dynamic,)
         mlir = fx.export_and_import(Functional(), *tensors, *example_inputs,
                                     output_type="linalg-on-tensors", func_name=func_name,
-                                    decomposition_table=_decompositions())
+                                    decomposition_table=_decompositions(),
+                                    dynamic_shapes=dynamic)
     except ExportError:
         raise
     except Exception as e:  # torch.export and torch-mlir raise many kinds
@@ -128,9 +136,15 @@ def export(module, example_inputs, path, *, input_names=None):
     import torch
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
-    mlir, names, tensors = to_linalg(module, example_inputs)
+    example_inputs = tuple(example_inputs)
     if input_names is None:
         input_names = _input_names(module, len(example_inputs))
-    text = tag_arguments(mlir, names, input_names)
+    from .nn._export import dyn_modules, export_dynamic, splice
+    if isinstance(module, torch.nn.Module) and dyn_modules(module):
+        mlir, names, tensors, funcs = export_dynamic(module, example_inputs)
+        text = splice(tag_arguments(mlir, names, input_names), funcs)
+    else:
+        mlir, names, tensors = to_linalg(module, example_inputs)
+        text = tag_arguments(mlir, names, input_names)
     base = os.fspath(path)
     return write_outputs(base, text, lambda tmp: save_weights(tmp, names, tensors))

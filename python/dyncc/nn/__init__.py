@@ -1,0 +1,14 @@
+"""dyncc.nn: modules for dynamic networks that run eagerly in PyTorch and
+export to dyncc's dyn ops (docs/nn.md).
+
+    EarlyExit(layers, heads, criterion)     -> dyn.exit_if chain
+    MoE(gate, experts, strategy, ...)       -> dyn.route
+
+Criteria: Entropy, MaxProb, Patience, Votes, LearnedScore, PerClass.
+"""
+from .exits import Criterion, Entropy, LearnedScore, MaxProb, Patience, PerClass, Votes
+from .modules import DynModule, EarlyExit, MoE
+from .routing import RouteConfig, RouteError, Routing, route
+
+__all__ = ["Criterion", "Entropy", "MaxProb", "Patience", "Votes", "LearnedScore", "PerClass",
+           "DynModule", "EarlyExit", "MoE", "RouteConfig", "RouteError", "Routing", "route"]

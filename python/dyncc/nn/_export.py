@@ -1,0 +1,335 @@
+"""Exporting models that hold dyncc.nn modules.
+
+torch.export and torch-mlir cannot carry the decisions (torch.cond and
+data-dependent shapes are rejected), so a model is exported in pieces:
+
+1. The model runs once eagerly on the example inputs; each outermost
+   dyncc.nn module records the inputs it was called with.
+2. Each such module becomes an opaque custom op (`dyncc_dyn::opN`, its
+   inputs and weights as operands) and the model is exported through
+   torch.export + torch-mlir's FX importer. The op reaches torch-mlir as
+   `torch.operator`, which is replaced by a `func.call @dyn_opN` to a private
+   declaration before the lowering to linalg. User code around the modules
+   is thus ordinary PyTorch.
+3. Each dyncc.nn module writes `@dyn_opN` itself: a `dyn.exit_if` chain, a
+   `dyn.route` or a `dyn.skip` whose regions call its static sub-modules
+   (layers, heads, experts, cells, gates), each exported on its own through
+   torch.export + torch-mlir (`Piece`).
+
+dyncc's pipeline inlines the calls. Every weight is an argument of the
+entry function tagged with its state_dict name (experts: stacked [E, ...]
+tensors named `<moe>.experts.<param>`).
+"""
+import itertools
+
+from ..errors import ExportError
+
+_OP_COUNTER = itertools.count()
+_LIBRARY = None
+
+
+def _library():
+    global _LIBRARY
+    if _LIBRARY is None:
+        import torch
+        _LIBRARY = torch.library.Library("dyncc_dyn", "FRAGMENT")
+    return _LIBRARY
+
+
+def mlir_type(t):
+    """The builtin tensor type of a torch tensor: tensor<2x8xf32>."""
+    import torch
+    names = {torch.float32: "f32", torch.float64: "f64", torch.int64: "i64",
+             torch.int32: "i32", torch.bool: "i1", torch.float16: "f16", torch.bfloat16: "bf16",
+             torch.int8: "i8", torch.uint8: "ui8"}
+    if t.dtype not in names:
+        raise ExportError(f"tensors of {t.dtype} are not supported")
+    return "tensor<" + "".join(f"{d}x" for d in t.shape) + names[t.dtype] + ">"
+
+
+class Piece:
+    """One static sub-module exported on its own: a private function
+    `@sym(weights..., inputs...) -> results`, the weights given by their
+    full names in the model's weights file."""
+
+    def __init__(self, ctx, sym, module, inputs, full_prefix, dynamic_rows=False):
+        from ..export import to_linalg
+        import torch
+        self.sym = sym
+        try:
+            mlir, names, tensors = to_linalg(module, inputs, func_name=sym,
+                                             dynamic_rows=dynamic_rows)
+        except ExportError as e:
+            raise ExportError(f"{full_prefix or 'model'}: {e}") from e
+        self.weights = [full_prefix + n for n in names]
+        self.tensors = tensors
+        from torch_mlir import ir
+        self.module = ir.Module.parse(str(mlir), ctx)
+        fn = self.module.body.operations[0].operation
+        fn.attributes["sym_visibility"] = ir.StringAttr.get("private", ctx)
+        ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
+        self.arg_types = [str(t) for t in ftype.inputs]
+        self.result_types = [str(t) for t in ftype.results]
+        n = len(names)
+        self.input_types = self.arg_types[n:]
+        del torch
+
+    def call(self, b, weight_values, inputs):
+        """Emits the call into builder b; returns the result values."""
+        args = [weight_values[w] for w in self.weights] + list(inputs)
+        return b.op(f"func.call @{self.sym}({', '.join(args)}) : "
+                    f"({', '.join(self.arg_types)}) -> "
+                    f"{_results(self.result_types)}", len(self.result_types))
+
+
+def _results(types):
+    return types[0] if len(types) == 1 else "(" + ", ".join(types) + ")"
+
+
+class Builder:
+    """Text of a function body: fresh SSA names and lines."""
+
+    def __init__(self, prefix):
+        self.prefix, self.lines, self.count, self.indent = prefix, [], 0, "    "
+
+    def fresh(self):
+        self.count += 1
+        return f"%{self.prefix}{self.count}"
+
+    def line(self, text):
+        self.lines.append(self.indent + text)
+
+    def op(self, text, results=1):
+        """`%v = text` (or `%v:n = text`); returns the result names."""
+        v = self.fresh()
+        if results == 0:
+            self.line(text)
+            return []
+        if results == 1:
+            self.line(f"{v} = {text}")
+            return [v]
+        self.line(f"{v}:{results} = {text}")
+        return [f"{v}#{i}" for i in range(results)]
+
+
+class Context:
+    """What the export of one model shares: the MLIR context of the pieces,
+    the pieces themselves and the dyn functions' text."""
+
+    def __init__(self):
+        from torch_mlir import ir
+        self.ir = ir.Context()
+        self.pieces = []
+        self.funcs = []
+
+    def piece(self, sym, module, inputs, full_prefix, dynamic_rows=False):
+        p = Piece(self.ir, sym, module, inputs, full_prefix, dynamic_rows)
+        self.pieces.append(p)
+        return p
+
+
+def dyn_modules(module):
+    """The outermost dyncc.nn modules of `module` with their paths."""
+    from .modules import DynModule
+    found = []
+    for path, m in module.named_modules():
+        if isinstance(m, DynModule) and not any(path.startswith(p + ".") or p == "" for p, _ in found):
+            found.append((path, m))
+    return found
+
+
+def _flat(out):
+    import torch
+    if isinstance(out, torch.Tensor):
+        return (out,)
+    if isinstance(out, (tuple, list)) and all(isinstance(t, torch.Tensor) for t in out):
+        return tuple(out)
+    raise ExportError(f"a dyncc.nn module must return a tensor or a tuple of tensors, "
+                      f"got {type(out).__name__}")
+
+
+def export_dynamic(module, example_inputs):
+    """The model as MLIR text (entry function @main, weights first) and the
+    (names, tensors) of its weights."""
+    import torch
+    from torch_mlir import fx, ir
+    from torch_mlir.compiler_utils import run_pipeline_with_repro_report
+    from ..export import _decompositions, _flat_outputs, weights_of
+    from .._files import check_ops
+
+    found = dyn_modules(module)
+    # 1. one eager run: the inputs and outputs each dyn module sees
+    seen = {}
+
+    def recorder(path):
+        def hook(m, args, out):
+            if path not in seen:
+                seen[path] = ([a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args],
+                              [t.detach().clone() for t in _flat(out)])
+        return hook
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    hooks = [m.register_forward_hook(recorder(p)) for p, m in found]
+    try:
+        with torch.no_grad():
+            module(*example_inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    for path, m in found:
+        if path not in seen:
+            raise ExportError(f"{path or type(m).__name__}: the module is never called on the "
+                              "example inputs")
+
+    ctx = Context()
+    try:
+        # 2. the dyn modules' own functions, and their weights
+        specs = []
+        for path, m in found:
+            args, outs = seen[path]
+            for i, a in enumerate(args):
+                if not isinstance(a, torch.Tensor):
+                    raise ExportError(f"{path or type(m).__name__}: input {i} is a "
+                                      f"{type(a).__name__}; dyncc.nn modules take tensors")
+            n = next(_OP_COUNTER)
+            sym = f"dyn_op{n}"
+            prefix = path + "." if path else ""
+            wnames, wtensors = m.export_weights(prefix)
+            m.check_export(args)
+            text = m.emit_function(ctx, sym, prefix, args, outs, wnames)
+            ctx.funcs.append(text)
+            specs.append((path, m, n, sym, args, outs, wnames, wtensors))
+
+        # the model's other weights (not inside a dyn module)
+        inner = set()
+        for path, m in found:
+            inner |= {(path + "." if path else "") + k for k in
+                      [k for k, _ in m.named_parameters()] + [k for k, _ in m.named_buffers()]}
+        names, tensors = [], []
+        for k, t in zip(*weights_of(module)):
+            if k not in inner:
+                names.append(k)
+                tensors.append(t)
+        for spec in specs:
+            names += spec[6]
+            tensors += spec[7]
+        count = len(names)
+        plain = count - sum(len(s[6]) for s in specs)
+
+        # 3. custom ops standing for the dyn modules
+        lib = _library()
+        for path, m, n, sym, args, outs, wnames, wtensors in specs:
+            operands = [f"Tensor a{i}" for i in range(len(args) + len(wnames))]
+            rets = "Tensor" if len(outs) == 1 else "(" + ", ".join("Tensor" for _ in outs) + ")"
+            lib.define(f"op{n}({', '.join(operands)}) -> {rets}")
+            shapes = [(tuple(o.shape), o.dtype) for o in outs]
+
+            def fake(*xs, _shapes=shapes):
+                r = [xs[0].new_empty(s, dtype=d) for s, d in _shapes]
+                return r[0] if len(r) == 1 else tuple(r)
+            lib.impl(f"op{n}", fake, "CompositeExplicitAutograd")
+            torch.library.register_fake(f"dyncc_dyn::op{n}", fake, lib=lib)
+
+        class Functional(torch.nn.Module):
+            def forward(self, *a):
+                state = dict(zip(names[:plain], a[:plain]))
+                offset = plain
+                patched = []
+                for path, m, n, sym, args, outs, wnames, wtensors in specs:
+                    ws = a[offset:offset + len(wnames)]
+                    offset += len(wnames)
+                    op = getattr(torch.ops.dyncc_dyn, f"op{n}")
+                    patched.append((m, (lambda *xs, _op=op, _ws=ws: _op(*xs, *_ws))))
+                for m, f in patched:
+                    m.forward = f
+                try:
+                    out = torch.func.functional_call(module, state, a[count:], tie_weights=True)
+                finally:
+                    for m, _ in patched:
+                        del m.forward
+                return _flat_outputs(out)
+
+        try:
+            raw = fx.export_and_import(Functional(), *tensors, *example_inputs, output_type="raw",
+                                       func_name="main", decomposition_table=_decompositions())
+        except ExportError:
+            raise
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExportError(f"cannot export {type(module).__name__}: {type(e).__name__}: "
+                              f"{first}") from e
+        _calls_for_operators(raw, ir)
+        try:
+            run_pipeline_with_repro_report(
+                raw, "builtin.module(func.func(torch-match-quantized-custom-ops), "
+                "torchdynamo-export-to-torch-backend-pipeline{ extra-library=})", "torch backend")
+            # torch-backend-to-linalg-on-tensors-backend-pipeline without its
+            # final contract check, which rejects the calls to @dyn_opN
+            run_pipeline_with_repro_report(
+                raw, "builtin.module(func.func(convert-torch-to-tmtensor,convert-torch-to-linalg,"
+                "convert-torch-to-scf,convert-torch-to-arith,convert-torch-to-tensor),"
+                "convert-torch-conversion-to-mlprogram,func.func(memref-expand,canonicalize),"
+                "resolve-shaped-type-result-dims,func.func(cse),torch-func-backend-type-conversion,"
+                "func.func(canonicalize,torch-finalizing-backend-type-conversion))", "linalg")
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExportError(f"cannot export {type(module).__name__}: {first}") from e
+        main = ir.Module.parse(str(raw), ctx.ir)
+        body = main.body
+        for decl in [op for op in body.operations
+                     if op.operation.name == "func.func" and
+                     ir.StringAttr(op.operation.attributes["sym_name"]).value.startswith("dyn_op")]:
+            decl.operation.erase()
+        for p in ctx.pieces:
+            for op in list(p.module.body.operations):
+                body.append(op)
+        check_ops(main, f"cannot export {type(module).__name__}")
+        return main, names, tensors, ctx.funcs
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _calls_for_operators(module, ir):
+    """torch.operator "torch.dyncc_dyn.opN" -> func.call @dyn_opN, with a
+    private declaration (its definition is added to the text later)."""
+    decls = {}
+    with module.context, ir.Location.unknown():
+        def walk(op):
+            for region in op.regions:
+                for block in region.blocks:
+                    for inner in list(block.operations):
+                        o = inner.operation
+                        if o.name == "torch.operator":
+                            name = ir.StringAttr(o.attributes["name"]).value
+                            if not name.startswith("torch.dyncc_dyn.op"):
+                                continue
+                            sym = "dyn_" + name.rsplit(".", 1)[1]
+                            with ir.InsertionPoint(o):
+                                call = ir.Operation.create(
+                                    "func.call", results=[r.type for r in o.results],
+                                    operands=list(o.operands),
+                                    attributes={"callee": ir.FlatSymbolRefAttr.get(sym)})
+                            for old, new in zip(o.results, call.results):
+                                old.replace_all_uses_with(new)
+                            decls[sym] = ir.FunctionType.get([v.type for v in o.operands],
+                                                             [v.type for v in o.results])
+                            o.erase()
+                        else:
+                            walk(o)
+        walk(module.operation)
+        with ir.InsertionPoint(module.body):
+            for sym, ft in decls.items():
+                ir.Operation.create("func.func", regions=1, attributes={
+                    "sym_name": ir.StringAttr.get(sym), "function_type": ir.TypeAttr.get(ft),
+                    "sym_visibility": ir.StringAttr.get("private")})
+
+
+def splice(module_text, funcs):
+    """Adds the dyn functions' text at the end of the module's body."""
+    cut = module_text.find("\n{-#")
+    head, tail = (module_text, "") if cut < 0 else (module_text[:cut], module_text[cut:])
+    head = head.rstrip()
+    if not head.endswith("}"):
+        raise ExportError("unexpected module text from torch-mlir")
+    return head[:-1] + "".join(funcs) + "}\n" + tail

@@ -1,0 +1,364 @@
+"""dyncc.nn: PyTorch modules for the decisions of dynamic networks.
+
+Each module's eager `forward` is the reference semantics of its dyn op (the
+same float32 decisions as the compiled library, bit for bit), and
+`dyncc.export` / `dyncc.compile` turn it into that op:
+
+    EarlyExit -> a chain of dyn.exit_if   (docs/early-exit.md)
+    MoE       -> dyn.route                (docs/moe.md)
+
+The static parts (layers, heads, experts, gates) are ordinary modules,
+exported through torch.export + torch-mlir; the code around these modules in
+a model is ordinary PyTorch too. After an eager call the module keeps what
+it decided (`exit_layer`, `routing`), which the compiled library reports.
+"""
+import torch
+import torch.nn as nn
+
+from ..errors import ExportError
+from . import exits, routing
+from ._export import Builder, mlir_type
+
+
+class DynModule(nn.Module):
+    """Base of the modules that export to dyn ops."""
+
+    def export_weights(self, prefix):
+        """(full names, tensors) of the weights the dyn function takes."""
+        names, tensors = [], []
+        for n, t in list(self.named_parameters()) + list(self.named_buffers()):
+            names.append(prefix + n)
+            tensors.append(t.detach())
+        return names, tensors
+
+    def check_export(self, args):
+        pass
+
+    def _where(self, prefix):
+        return f"{type(self).__name__} '{prefix[:-1] or 'model'}'"
+
+
+def _signature(sym, args, wnames, wtypes, out_types):
+    ins = [f"%in{i}: {mlir_type(a)}" for i, a in enumerate(args)]
+    ins += [f"%w{i}: {t}" for i, t in enumerate(wtypes)]
+    outs = out_types[0] if len(out_types) == 1 else "(" + ", ".join(out_types) + ")"
+    return f"\n  func.func private @{sym}({', '.join(ins)}) -> {outs} {{\n"
+
+
+# ---------------------------------------------------------------------------
+# Early exit
+
+
+class EarlyExit(DynModule):
+    """An early-exit network: `layers[l]` then its classifier `heads[l]`
+    (l = 0 .. L-1); after each layer but the last the criterion decides
+    whether a sample leaves with that head's logits. `heads[L-1]` is the
+    final classifier. For LearnedScore, `score_heads[l]` (l < L-1) give the
+    score in [0, 1] ([B, 1] or [B]).
+
+        ee = dyncc.nn.EarlyExit(layers, heads, dyncc.nn.Entropy(0.3))
+        logits = ee(x)            # x: [B, ...]; logits [B, C]
+        ee.exit_layer             # [B] int32, 1-based; L: never exited
+
+    The criterion's threshold is a runtime parameter of the compiled library
+    (`Entropy(0.3, param="theta")`). Each sample is decided on its own; the
+    layers and heads must compute every sample independently.
+    """
+
+    def __init__(self, layers, heads, criterion, score_heads=None):
+        super().__init__()
+        if not isinstance(criterion, exits.Criterion):
+            raise TypeError("criterion must be dyncc.nn.Entropy(...), MaxProb(...), Patience(...), "
+                            "Votes(...), LearnedScore(...) or PerClass(...)")
+        self.layers = nn.ModuleList(layers)
+        self.heads = nn.ModuleList(heads)
+        L = len(self.layers)
+        if L < 2:
+            raise ValueError("EarlyExit needs at least 2 layers")
+        if len(self.heads) != L:
+            raise ValueError(f"EarlyExit: {L} layers need {L} heads (the last is the final "
+                             f"classifier), got {len(self.heads)}")
+        if criterion.kind == "learned_score":
+            if score_heads is None or len(score_heads) != L - 1:
+                raise ValueError(f"EarlyExit with LearnedScore needs {L - 1} score_heads")
+            self.score_heads = nn.ModuleList(score_heads)
+        elif score_heads is not None:
+            raise ValueError("score_heads only apply to LearnedScore")
+        else:
+            self.score_heads = None
+        self.criterion = criterion
+        self.exit_layer = None
+
+    @property
+    def num_layers(self):
+        return len(self.layers)
+
+    def forward(self, x):
+        L = self.num_layers
+        B = x.shape[0]
+        state = self.criterion.start(B)
+        done = torch.zeros(B, dtype=torch.bool)
+        exit_layer = torch.full((B,), L, dtype=torch.int32)
+        out = None
+        h = x
+        for l in range(1, L + 1):
+            h = self.layers[l - 1](h)
+            z = self.heads[l - 1](h)
+            if out is None:
+                out = torch.empty_like(z)
+            if l == L:
+                out[~done] = z[~done]
+                break
+            score = self.score_heads[l - 1](h) if self.score_heads is not None else None
+            ex, _ = self.criterion.step(state, l, z, score)
+            new = ex & ~done
+            out[new] = z[new]
+            exit_layer[new] = l
+            done |= new
+            if bool(done.all()):
+                break
+        self.exit_layer = exit_layer
+        return out
+
+    def check_export(self, args):
+        if len(args) != 1:
+            raise ExportError(f"EarlyExit takes one input, got {len(args)}")
+
+    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+        where = self._where(prefix)
+        L = self.num_layers
+        (x,) = args
+        hs, zs, ss = [x], [], []
+        with torch.no_grad():
+            for l in range(L):
+                hs.append(self.layers[l](hs[-1]))
+                zs.append(self.heads[l](hs[-1]))
+                if self.score_heads is not None and l < L - 1:
+                    ss.append(self.score_heads[l](hs[-1]))
+        B = x.shape[0]
+        for l, z in enumerate(zs):
+            if not (isinstance(z, torch.Tensor) and z.dim() == 2 and z.shape[0] == B and
+                    z.dtype == torch.float32 and z.shape[1] >= 1):
+                raise ExportError(f"{where}: heads[{l}] must return float32 logits [B, C] = "
+                                  f"[{B}, C] (the criterion reads classes), got "
+                                  f"{getattr(z, 'dtype', type(z).__name__)} "
+                                  f"{tuple(getattr(z, 'shape', ()))}")
+            if z.shape != zs[0].shape:
+                raise ExportError(f"{where}: every head must return the same shape; heads[0] "
+                                  f"gives {tuple(zs[0].shape)}, heads[{l}] {tuple(z.shape)}")
+        C = zs[0].shape[1]
+        if self.criterion.kind == "per_class" and len(self.criterion.value) != C:
+            raise ExportError(f"{where}: PerClass has {len(self.criterion.value)} thresholds "
+                              f"for {C} classes")
+        for l, s in enumerate(ss):
+            if s.dtype != torch.float32 or s.numel() != B:
+                raise ExportError(f"{where}: score_heads[{l}] must return one float32 score per "
+                                  f"sample ([B, 1] or [B]), got {s.dtype} {tuple(s.shape)}")
+        layers = [ctx.piece(f"{sym}_layer{l}", self.layers[l], (hs[l],), f"{prefix}layers.{l}.")
+                  for l in range(L)]
+        heads = [ctx.piece(f"{sym}_head{l}", self.heads[l], (hs[l + 1],), f"{prefix}heads.{l}.")
+                 for l in range(L)]
+        scores = [ctx.piece(f"{sym}_score{l}", self.score_heads[l], (hs[l + 1],),
+                            f"{prefix}score_heads.{l}.") for l in range(len(ss))]
+        wtypes = [mlir_type(t) for t in self.export_weights(prefix)[1]]
+        values = {n: f"%w{i}" for i, n in enumerate(wnames)}
+        zt = mlir_type(zs[0])
+        attr = exits.criterion_attr(self.criterion)
+        b = Builder("e")
+        h = "%in0"
+        closers = []
+        for l in range(L):
+            (h,) = layers[l].call(b, values, [h])
+            (z,) = heads[l].call(b, values, [h])
+            if l == L - 1:
+                b.line(f"dyn.yield {z} : {zt}" if closers else f"return {z} : {zt}")
+                break
+            score = ""
+            if scores:
+                (s,) = scores[l].call(b, values, [h])
+                st = mlir_type(ss[l])
+                if ss[l].dim() != 2:
+                    (s,) = b.op(f"tensor.expand_shape {s} [[0, 1]] output_shape [{B}, 1] : "
+                                f"{st} into tensor<{B}x1xf32>")
+                    st = f"tensor<{B}x1xf32>"
+                score = f" score {s} : {st}"
+            r = b.fresh()
+            b.line(f"{r} = dyn.exit_if {z}{score} criterion {attr} layer {l + 1} : {zt} {{")
+            closers.append(r)
+            b.indent += "  "
+        for i, r in enumerate(reversed(closers)):
+            b.indent = b.indent[:-2]
+            b.line("}")
+            outer = len(closers) - 1 - i
+            b.line(f"dyn.yield {r} : {zt}" if outer > 0 else f"return {r} : {zt}")
+        return _signature(sym, args, wnames, wtypes, [zt]) + "\n".join(b.lines) + "\n  }\n"
+
+
+# ---------------------------------------------------------------------------
+# Mixture of experts
+
+
+class MoE(DynModule):
+    """A mixture-of-experts layer: each of the T tokens of x ([T, D]) goes
+    to one or a few of the E `experts` as `strategy` decides from the
+    `gate`'s logits ([T, E]; for "hash" the token ids given to forward), and
+    the result is the weighted sum of their outputs ([T, D_out]).
+
+        moe = dyncc.nn.MoE(nn.Linear(D, E), [FFN() for _ in range(E)], "top_k", k=2,
+                           capacity_factor=1.25)
+        y = moe(x)
+        moe.routing.assignment, moe.routing.tokens_per_expert, moe.routing.dropped
+
+    Options are dyn.route's (docs/moe.md): k, capacity_factor, priority
+    ("token_order" or "score"), groups, seed (gshard, random), temperature
+    and threshold (dense_to_sparse), renormalize, dropless_block. The
+    experts must share one architecture (their weights are stacked
+    [E, ...]) and compute every row independently.
+    """
+
+    def __init__(self, gate, experts, strategy="top_k", **options):
+        super().__init__()
+        experts = list(experts)
+        self.cfg = routing.RouteConfig(strategy, num_experts=len(experts), **options)
+        if strategy == "hash":
+            if gate is not None:
+                raise ValueError("MoE: hash routes by token ids (forward(x, ids)); gate must be None")
+        elif not isinstance(gate, nn.Module):
+            raise ValueError(f"MoE: strategy {strategy!r} needs a gate module ([T, D] -> [T, E])")
+        self.gate = gate
+        self.experts = nn.ModuleList(experts)
+        keys = [(k, tuple(t.shape), t.dtype) for k, t in experts[0].state_dict().items()]
+        for e, m in enumerate(experts[1:], 1):
+            if [(k, tuple(t.shape), t.dtype) for k, t in m.state_dict().items()] != keys:
+                raise ValueError(f"MoE: experts[{e}] has other weights than experts[0]; every "
+                                 "expert must have the same architecture")
+        self.routing = None
+
+    def forward(self, x, ids=None):
+        if self.cfg.strategy == "hash":
+            if ids is None:
+                raise ValueError("MoE with hash routing: call moe(x, ids)")
+            r = routing.route(self.cfg, ids)
+        else:
+            r = routing.route(self.cfg, self.gate(x).detach())
+        self.routing = r
+        y = None
+        for e in range(self.cfg.num_experts):
+            t_idx, j_idx = torch.nonzero(r.kept & (r.expert == e), as_tuple=True)
+            if t_idx.numel() == 0:
+                continue
+            out = self.experts[e](x[t_idx])
+            if y is None:
+                y = x.new_zeros(x.shape[0], out.shape[1], dtype=out.dtype)
+            y = y.index_add(0, t_idx, out * r.weight[t_idx, j_idx].to(out.dtype)[:, None])
+        if y is None:
+            out = self.experts[0](x[:1])
+            y = x.new_zeros(x.shape[0], out.shape[1], dtype=out.dtype)
+        return y
+
+    def export_weights(self, prefix):
+        names, tensors = [], []
+        if self.gate is not None:
+            for n, t in list(self.gate.named_parameters()) + list(self.gate.named_buffers()):
+                names.append(f"{prefix}gate.{n}")
+                tensors.append(t.detach())
+        for n, _ in list(self.experts[0].named_parameters()) + list(self.experts[0].named_buffers()):
+            stacked = torch.stack([m.get_parameter(n) if n in dict(m.named_parameters())
+                                   else m.get_buffer(n) for m in self.experts]).detach()
+            names.append(f"{prefix}experts.{n}")
+            tensors.append(stacked)
+        return names, tensors
+
+    def check_export(self, args):
+        want = 2 if self.cfg.strategy == "hash" else 1
+        if len(args) != want:
+            raise ExportError(f"MoE ({self.cfg.strategy}) takes {want} input(s), got {len(args)}")
+        x = args[0]
+        if x.dim() != 2 or x.dtype != torch.float32:
+            raise ExportError(f"MoE: x must be float32 [T, D], got {x.dtype} {tuple(x.shape)}")
+        if self.cfg.strategy == "hash" and (args[1].dim() != 1 or args[1].dtype.is_floating_point
+                                            or args[1].shape[0] != x.shape[0]):
+            raise ExportError(f"MoE: hash ids must be integers [T] = [{x.shape[0]}], got "
+                              f"{args[1].dtype} {tuple(args[1].shape)}")
+
+    def _check_rows(self, where, x):
+        """The rule of dyn.route's body: each row computed on its own."""
+        with torch.no_grad():
+            m = self.experts[0]
+            full = m(x)
+            perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))
+            part = m(x[perm][: max(1, x.shape[0] // 2)])
+        if full.dim() != 2 or full.shape[0] != x.shape[0]:
+            raise ExportError(f"{where}: an expert must map [n, D] to [n, D_out], got "
+                              f"{tuple(x.shape)} -> {tuple(full.shape)}")
+        ref = full[perm][: part.shape[0]]
+        if not torch.allclose(part, ref, rtol=1e-4, atol=1e-5):
+            raise ExportError(f"{where}: experts[0] mixes rows (its output for a token depends on "
+                              "the other tokens it receives); dyn.route runs an expert on any "
+                              "subset of the tokens, so every row must be computed on its own")
+
+    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+        where = self._where(prefix)
+        x = args[0]
+        self._check_rows(where, x)
+        cfg = self.cfg
+        values = {n: f"%w{i}" for i, n in enumerate(wnames)}
+        _, wtensors = self.export_weights(prefix)
+        wtypes = [mlir_type(t) for t in wtensors]
+        b = Builder("m")
+        if cfg.strategy == "hash":
+            gate_val, gate_t = "%in1", mlir_type(args[1])
+        else:
+            gpiece = ctx.piece(f"{sym}_gate", self.gate, (x,), f"{prefix}gate.")
+            with torch.no_grad():
+                g = self.gate(x)
+            if g.dim() != 2 or g.shape != (x.shape[0], cfg.num_experts) or g.dtype != torch.float32:
+                raise ExportError(f"{where}: the gate must return float32 logits [T, E] = "
+                                  f"[{x.shape[0]}, {cfg.num_experts}], got {g.dtype} "
+                                  f"{tuple(g.shape)}")
+            (gate_val,) = gpiece.call(b, values, ["%in0"])
+            gate_t = mlir_type(g)
+        expert = ctx.piece(f"{sym}_expert", self.experts[0], (x,), f"{prefix}experts.",
+                           dynamic_rows=True)
+        stacked = [n for n in wnames if n.startswith(f"{prefix}experts.")]
+        st_types = [wtypes[wnames.index(n)] for n in stacked]
+        table = ""
+        if cfg.table is not None:
+            vals = ", ".join(str(int(v)) for v in cfg.table)
+            (tv,) = b.op(f"arith.constant dense<[{vals}]> : tensor<{cfg.table.size}xi32>")
+            table = f" table {tv} : tensor<{cfg.table.size}xi32>"
+        yt = mlir_type(outs[0])
+        attrs = [f"num_experts = {cfg.num_experts} : i64"]
+        if cfg.k is not None:
+            attrs.append(f"k = {cfg.k} : i64")
+        if cfg.capacity_factor is not None:
+            attrs.append(f"capacity_factor = {exits.float_text(cfg.capacity_factor)} : f64")
+        if cfg.priority is not None:
+            attrs.append(f"priority = #dyn.priority<{cfg.priority}>")
+        if cfg.groups is not None:
+            attrs.append(f"groups = {cfg.groups} : i64")
+        if cfg.dropless_block is not None:
+            attrs.append(f"dropless_block = {cfg.dropless_block} : i64")
+        if cfg.seed is not None:
+            attrs.append(f"seed = {cfg.seed} : i64")
+        if cfg.temperature is not None:
+            attrs.append(f"temperature = {exits.float_text(cfg.temperature)} : f64")
+        if cfg.threshold is not None:
+            attrs.append(f"threshold = {exits.float_text(cfg.threshold)} : f64")
+        if cfg.renormalize:
+            attrs.append("renormalize")
+        y = b.fresh()
+        sv = ", ".join(values[n] for n in stacked)
+        experts_text = f" experts({sv} : {', '.join(st_types)})" if stacked else ""
+        b.line(f"{y} = dyn.route {cfg.strategy} %in0, {gate_val}{table}{experts_text} "
+               f"{{{', '.join(attrs)}}} : {mlir_type(x)}, {gate_t} -> {yt} {{")
+        slice_types = expert.arg_types[:len(expert.weights)]
+        row_t = expert.input_types[0]
+        bb = ", ".join([f"%t: {row_t}"] + [f"%p{i}: {t}" for i, t in enumerate(slice_types)])
+        b.line(f"^bb0({bb}):")
+        inner = {n: f"%p{i}" for i, n in enumerate(expert.weights)}
+        (h,) = expert.call(b, inner, ["%t"])
+        b.line(f"  dyn.yield {h} : {expert.result_types[0]}")
+        b.line("}")
+        b.line(f"return {y} : {yt}")
+        return _signature(sym, args, wnames, wtypes, [yt]) + "\n".join(b.lines) + "\n  }\n"
