@@ -26,12 +26,14 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 
 #include <fmt/format.h>
@@ -246,8 +248,37 @@ private:
       return !isa<ShapedType>(t);
     }) && op.getNumRegions() == 0;
     if (scalar && (isa<arith::ArithDialect, math::MathDialect>(op.getDialect()))) {
-      b.clone(op, mapping);
+      // Folded right away: the sizes torch-mlir checks (dynamic rows) are
+      // constants here, so that their asserts can be decided below.
+      Operation *copy = b.clone(op, mapping);
+      SmallVector<OpFoldResult> folded;
+      if (succeeded(copy->fold(folded)) && folded.size() == copy->getNumResults()) {
+        for (auto [result, f] : llvm::zip(copy->getResults(), folded)) {
+          Value v = dyn_cast<Value>(f);
+          if (!v) {
+            auto attr = dyn_cast<TypedAttr>(cast<Attribute>(f));
+            if (!attr)
+              return success();
+            v = b.create<arith::ConstantOp>(loc, attr);
+          }
+          for (auto [from, to] : llvm::zip(op.getResults(), copy->getResults()))
+            if (to == result)
+              mapping.map(from, v);
+        }
+      }
       return success();
+    }
+    if (auto check = dyn_cast<cf::AssertOp>(op)) {
+      // Shape checks of imported expert bodies: true for the static
+      // dispatch shapes, or the body is wrong for them.
+      Value cond = mapping.lookupOrDefault(check.getArg());
+      if (matchPattern(cond, m_One()))
+        return success();
+      if (matchPattern(cond, m_Zero()))
+        return op.emitOpError("fails for the dispatch's static shapes: ")
+               << check.getMsg();
+      return op.emitOpError("depends on the tokens' values; a dyn.route "
+                            "expert body may only check its shapes");
     }
     return op.emitOpError("is not supported in a dyn.route expert body "
                           "(supported: linalg ops, tensor.empty, tensor.dim, "
