@@ -3,12 +3,13 @@ export to dyncc's dyn ops (docs/nn.md).
 
     EarlyExit(layers, heads, criterion)     -> dyn.exit_if chain
     MoE(gate, experts, strategy, ...)       -> dyn.route
+    Skim(actions, decide, cells, budget)    -> dyn.skip
 
 Criteria: Entropy, MaxProb, Patience, Votes, LearnedScore, PerClass.
 """
 from .exits import Criterion, Entropy, LearnedScore, MaxProb, Patience, PerClass, Votes
-from .modules import DynModule, EarlyExit, MoE
+from .modules import Action, DynModule, EarlyExit, MoE, Skim, SkimError
 from .routing import RouteConfig, RouteError, Routing, route
 
 __all__ = ["Criterion", "Entropy", "MaxProb", "Patience", "Votes", "LearnedScore", "PerClass",
-           "DynModule", "EarlyExit", "MoE", "RouteConfig", "RouteError", "Routing", "route"]
+           "DynModule", "EarlyExit", "MoE", "Skim", "SkimError", "Action", "RouteConfig", "RouteError", "Routing", "route"]

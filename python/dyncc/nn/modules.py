@@ -362,3 +362,225 @@ class MoE(DynModule):
         b.line("}")
         b.line(f"return {y} : {yt}")
         return _signature(sym, args, wnames, wtypes, [yt]) + "\n".join(b.lines) + "\n  }\n"
+
+
+# ---------------------------------------------------------------------------
+# Skimming
+
+SKIP_KINDS = ("read", "skim", "skip", "jump", "shuttle", "jump_to", "stop", "reread", "partial",
+              "flush", "upper")
+_ADVANCE_ONE = ("read", "skim", "skip", "partial", "flush", "upper")
+_NEEDS_CELL = ("read", "skim", "reread", "partial", "flush", "upper")
+
+
+class Action:
+    """One action of a Skim loop: Action("read"), Action("jump_to", [1, 2])."""
+
+    def __init__(self, kind, targets=()):
+        if kind not in SKIP_KINDS:
+            raise ValueError(f"unknown skim action {kind!r}; one of {', '.join(SKIP_KINDS)}")
+        if targets and kind != "jump_to":
+            raise ValueError("targets only apply to jump_to")
+        self.kind, self.targets = kind, tuple(int(t) for t in targets)
+
+    def mlir(self):
+        if self.kind == "jump_to" and self.targets:
+            return f"#dyn.action<jump_to, targets = [{', '.join(map(str, self.targets))}]>"
+        return f"#dyn.action<{self.kind}>"
+
+    def __repr__(self):
+        return self.kind + (f"{list(self.targets)}" if self.kind == "jump_to" else "")
+
+
+class SkimError(RuntimeError):
+    """A step chose an action outside [0, #actions): the run fails."""
+
+
+def _tuple(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
+class Skim(DynModule):
+    """A recurrent loop that decides, step by step, how to read a sequence
+    (docs/skim.md): at position pos, `decide(x_t, *state)` returns the index
+    of the action to take (an integer tensor with one element), or
+    (action, amount) for jump / shuttle; the action's cell
+    `cells[i](x_t, *state)` returns the new state (actions without a cell
+    copy it); the position moves as the action's kind says. The loop ends
+    at a stop action, at either end of the sequence, or after `budget`
+    steps.
+
+        skim = dyncc.nn.Skim(["read", "skim"], decide=Gate(),
+                             cells={0: BigLSTM(), 1: SmallLSTM()}, budget=S)
+        h, c = skim(seq, h0, c0)              # seq [S, D]; with jump_to: skim(seq, classes, ...)
+        skim.trace                            # [(pos, action, amount)] of every step
+
+    Steps see one position's input (x_t = seq[pos]) and the state; cells
+    and decide are ordinary modules (LSTMCell, GRUCell, linear gates).
+    """
+
+    def __init__(self, actions, decide, cells, budget):
+        super().__init__()
+        self.actions = [a if isinstance(a, Action) else
+                        Action(a[0], a[1]) if isinstance(a, (tuple, list)) else Action(a)
+                        for a in actions]
+        if not self.actions:
+            raise ValueError("Skim needs at least one action")
+        if int(budget) != budget or not 1 <= budget < 2 ** 31:
+            raise ValueError(f"Skim: budget must be an integer in [1, 2^31), got {budget}")
+        self.budget = int(budget)
+        self.decide = decide
+        cells = dict(cells)
+        self.cell_of = {}
+        mods = nn.ModuleDict()
+        for key, m in cells.items():
+            i = key if isinstance(key, int) else next(
+                (j for j, a in enumerate(self.actions) if a.kind == key), None)
+            if i is None or not 0 <= i < len(self.actions):
+                raise ValueError(f"Skim: cells key {key!r} names no action")
+            kind = self.actions[i].kind
+            if kind == "skip":
+                raise ValueError(f"Skim: action {i} (skip) copies the state; it takes no cell")
+            mods[str(i)] = m
+            self.cell_of[i] = str(i)
+        for i, a in enumerate(self.actions):
+            if a.kind in _NEEDS_CELL and i not in self.cell_of:
+                raise ValueError(f"Skim: action {i} ({a.kind}) computes the state; give it a cell")
+        self.cells = mods
+        self.has_amount = any(a.kind in ("jump", "shuttle") for a in self.actions)
+        self.has_classes = any(a.kind == "jump_to" for a in self.actions)
+        self.trace = None
+
+    def _decide(self, x, state):
+        out = _tuple(self.decide(x, *state))
+        if self.has_amount and len(out) != 2:
+            raise ValueError("Skim: with jump or shuttle, decide returns (action, amount)")
+        if not self.has_amount and len(out) != 1:
+            raise ValueError("Skim: decide returns the action only (no jump or shuttle action)")
+        for v in out:
+            if not isinstance(v, torch.Tensor) or v.dtype.is_floating_point or v.numel() != 1:
+                raise ValueError("Skim: decide must return integer tensors of one element")
+        return int(out[0].reshape(())), (int(out[1].reshape(())) if self.has_amount else 0)
+
+    def forward(self, seq, *rest):
+        if self.has_classes:
+            classes, init = rest[0], rest[1:]
+        else:
+            classes, init = None, rest
+        S = seq.shape[0]
+        state = tuple(init)
+        pos, n, trace = 0, 0, []
+        acts = self.actions
+        while 0 <= pos < S and n < self.budget:
+            x = seq[pos]
+            a, amount = self._decide(x, state)
+            amount32 = (amount + 2 ** 31) % 2 ** 32 - 2 ** 31
+            trace.append((pos, a, amount32))
+            n += 1
+            if not 0 <= a < len(acts):
+                self.trace = trace
+                raise SkimError(f"step {n - 1} (position {pos}) chose action {a}, outside "
+                                f"[0, {len(acts)})")
+            if a in self.cell_of:
+                state = _tuple(self.cells[self.cell_of[a]](x, *state))
+            kind = acts[a].kind
+            if kind in _ADVANCE_ONE:
+                pos += 1
+            elif kind == "jump":
+                pos += max(amount, 1)
+            elif kind == "shuttle":
+                pos += amount
+            elif kind == "jump_to":
+                nxt = S
+                if acts[a].targets:
+                    for p in range(pos + 1, S):
+                        if int(classes[p]) in acts[a].targets:
+                            nxt = p
+                            break
+                pos = nxt
+            elif kind == "stop":
+                break
+        self.trace = trace
+        return state[0] if len(state) == 1 else state
+
+    def check_export(self, args):
+        if len(args) < 2 + self.has_classes:
+            raise ExportError(f"Skim takes the sequence{', the classes' if self.has_classes else ''}"
+                              " and at least one state tensor")
+
+    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+        where = self._where(prefix)
+        seq = args[0]
+        classes = args[1] if self.has_classes else None
+        init = args[1 + self.has_classes:]
+        x = seq[0]
+        if self.has_classes and (classes.dim() != 1 or classes.shape[0] != seq.shape[0] or
+                                 classes.dtype.is_floating_point):
+            raise ExportError(f"{where}: classes must be integers [S] = [{seq.shape[0]}], got "
+                              f"{classes.dtype} {tuple(classes.shape)}")
+        with torch.no_grad():
+            dec = _tuple(self.decide(x, *init))
+            for i, key in self.cell_of.items():
+                new = _tuple(self.cells[key](x, *init))
+                if len(new) != len(init) or any(
+                        a.shape != b.shape or a.dtype != b.dtype for a, b in zip(new, init)):
+                    raise ExportError(
+                        f"{where}: the cell of action {i} ({self.actions[i].kind}) returns "
+                        f"{[tuple(t.shape) for t in new]}; the state is "
+                        f"{[tuple(t.shape) for t in init]} (a cell maps (x, *state) to a new "
+                        "state of the same shapes)")
+        want = 2 if self.has_amount else 1
+        if len(dec) != want or any(v.dtype.is_floating_point or v.numel() != 1 for v in dec):
+            raise ExportError(f"{where}: decide must return {'(action, amount)' if want == 2 else 'the action'}"
+                              " as integer tensors of one element")
+        dpiece = ctx.piece(f"{sym}_decide", self.decide, (x, *init), f"{prefix}decide.")
+        cells = {i: ctx.piece(f"{sym}_cell{i}", self.cells[k], (x, *init), f"{prefix}cells.{k}.")
+                 for i, k in self.cell_of.items()}
+        values = {n: f"%w{i}" for i, n in enumerate(wnames)}
+        wtypes = [mlir_type(t) for t in self.export_weights(prefix)[1]]
+        xt, st = mlir_type(x), [mlir_type(t) for t in init]
+        b = Builder("s")
+        r = b.fresh()
+        res = f"{r}:{len(init)}" if len(init) > 1 else r
+        cls = f" classes %in1 : {mlir_type(classes)}" if self.has_classes else ""
+        first = 1 + self.has_classes
+        iv = ", ".join(f"%in{first + i}" for i in range(len(init)))
+        acts = ", ".join(a.mlir() for a in self.actions)
+        b.line(f"{res} = dyn.skip %in0{cls} init({iv} : {', '.join(st)}) budget {self.budget} "
+               f"actions [{acts}] : {mlir_type(seq)} -> {', '.join(st)}")
+        block = ", ".join(["%pos: index", f"%x: {xt}"] + [f"%st{i}: {t}" for i, t in enumerate(st)])
+        svals = [f"%st{i}" for i in range(len(init))]
+        b.line("  decide {")
+        b.line(f"  ^bb0({block}):")
+        b.indent += "  "
+        outs_d = dpiece.call(b, values, ["%x"] + svals)
+        scal = []
+        if any("x" in t for t in dpiece.result_types):
+            b.line("%c0 = arith.constant 0 : index")
+        for v, t in zip(outs_d, dpiece.result_types):
+            idx = "[" + ", ".join(["%c0"] * t.count("x")) + "]"
+            (e,) = b.op(f"tensor.extract {v}{idx} : {t}")
+            scal.append((e, t.split("x")[-1].rstrip(">").replace("tensor<", "")))
+        (a,) = b.op(f"arith.index_cast {scal[0][0]} : {scal[0][1]} to index")
+        if self.has_amount:
+            amt, ty = scal[1]
+            if ty != "i64":
+                (amt,) = b.op(f"arith.extsi {amt} : {ty} to i64")
+            b.line(f"dyn.decide {a} jump {amt}")
+        else:
+            b.line(f"dyn.decide {a}")
+        b.indent = b.indent[:-2]
+        b.line("  }")
+        for i in range(len(self.actions)):
+            b.line("  {")
+            if i in cells:
+                b.line(f"  ^bb0({block}):")
+                b.indent += "  "
+                new = cells[i].call(b, values, ["%x"] + svals)
+                b.line(f"dyn.yield {', '.join(new)} : {', '.join(st)}")
+                b.indent = b.indent[:-2]
+            b.line("  }" + ("," if i < len(self.actions) - 1 else ""))
+        ret = ", ".join([r] if len(init) == 1 else [f"{r}#{i}" for i in range(len(init))])
+        b.line(f"return {ret} : {', '.join(st)}")
+        outs_t = st
+        return _signature(sym, args, wnames, wtypes, outs_t) + "\n".join(b.lines) + "\n  }\n"
