@@ -95,6 +95,11 @@ class Compiled:
                          d.routes[i].experts_per_token) for i in range(d.num_routes)]
         self._skips = [d.skips[i].budget for i in range(d.num_skips)]
         self.max_batch = self.lib.max_batch
+        # Bucketed libraries take [batch, *sample] where the sample is the
+        # example input; when that holds a batch dimension of 1 (a module
+        # written for batches), the callable takes [batch, ...] like the module.
+        self.unit_batch = bool(self.max_batch) and all(
+            len(s[2]) >= 2 and s[2][1] == 1 for s in self.inputs)
         self.report = Report()
 
     def _array(self, x, spec, batch):
@@ -102,6 +107,8 @@ class Compiled:
         if hasattr(x, "detach"):
             x = x.detach().cpu().numpy()
         a = self._np.ascontiguousarray(x, dtype=dtype)
+        if self.unit_batch and a.ndim == len(shape) - 1:
+            a = a.reshape((a.shape[0], 1) + a.shape[1:])
         want = shape if batch is None else (batch,) + tuple(shape[1:])
         if tuple(a.shape) != tuple(want):
             raise ValueError(f"input '{name}': shape {tuple(a.shape)}, the library takes "
@@ -149,7 +156,6 @@ class Compiled:
         else:
             self.lib.run_batch(ins, outs, batch, rep)
         r = Report()
-        r.exit_layers = [outs[i] for i in self._exit_outputs]
         for i, (T, E, K) in enumerate(self._routes):
             r.routes.append({"assignment": keep[2 * i].copy(), "tokens_per_expert": keep[2 * i + 1].copy(),
                              "dropped": int(routes[i].dropped)})
@@ -158,6 +164,10 @@ class Compiled:
             n = skips[i].steps
             r.skips.append({"steps": n, "trace": keep[base + i].reshape(-1, 3)[:n].copy()})
         self.report = r
+        if self.unit_batch:
+            outs = [o.reshape((o.shape[0],) + o.shape[2:]) if o.ndim >= 2 and o.shape[1] == 1 else o
+                    for o in outs]
+        r.exit_layers = [outs[i] for i in self._exit_outputs]
         res = [o for i, o in enumerate(outs) if i not in self._exit_outputs]
         if as_torch:
             import torch
@@ -202,7 +212,8 @@ def compile(module, example_inputs, *, batch_buckets=None, threads=None, target=
     if target:
         args.append(f"--target={target}")
     root = cache_dir()
-    with tempfile.TemporaryDirectory(dir=root, prefix=".export-") as tmp:
+    tmp = tempfile.mkdtemp(dir=root, prefix=".export-")
+    try:
         mlir_path, weights_path = export(module, example_inputs, os.path.join(tmp, "model"))
         with open(mlir_path) as f:
             text = f.read()
@@ -215,16 +226,26 @@ def compile(module, example_inputs, *, batch_buckets=None, threads=None, target=
             work = tempfile.mkdtemp(dir=root, prefix=".build-")
             try:
                 build(mlir_path, os.path.join(work, "model"), *args)
-                os.makedirs(d, exist_ok=True)
-                for f in os.listdir(work):
-                    os.replace(os.path.join(work, f), os.path.join(d, f))
-            finally:
+            except RuntimeError as e:
                 shutil.rmtree(work, ignore_errors=True)
+                # keep the model that failed: the diagnostics point into it
+                kept = os.path.join(root, f"failed-{key}")
+                shutil.rmtree(kept, ignore_errors=True)
+                os.replace(tmp, kept)
+                raise RuntimeError(str(e).replace(tmp, kept)) from None
+            os.makedirs(d, exist_ok=True)
+            for f in os.listdir(work):   # the library last: it marks the entry complete
+                if not f.endswith(".so"):
+                    os.replace(os.path.join(work, f), os.path.join(d, f))
+            for f in os.listdir(work):
+                os.replace(os.path.join(work, f), os.path.join(d, f))
+            shutil.rmtree(work, ignore_errors=True)
         shutil.copyfile(mlir_path, os.path.join(d, "model.mlir"))
-        wkey = _file_digest(weights_path)
-        wdst = os.path.join(d, f"weights-{wkey}.safetensors")
+        wdst = os.path.join(d, f"weights-{_file_digest(weights_path)}.safetensors")
         if not os.path.exists(wdst):
             os.replace(weights_path, wdst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if not os.path.exists(lib):
         raise ExportError(f"dyncc produced no library in {d}")
     return Compiled(lib, wdst, threads=threads)

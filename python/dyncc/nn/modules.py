@@ -59,6 +59,7 @@ class EarlyExit(DynModule):
         ee = dyncc.nn.EarlyExit(layers, heads, dyncc.nn.Entropy(0.3))
         logits = ee(x)            # x: [B, ...]; logits [B, C]
         ee.exit_layer             # [B] int32, 1-based; L: never exited
+        ee.stats                  # per exit point reached, the criterion's value [B]
 
     The criterion's threshold is a runtime parameter of the compiled library
     (`Entropy(0.3, param="theta")`). Each sample is decided on its own; the
@@ -101,6 +102,7 @@ class EarlyExit(DynModule):
         exit_layer = torch.full((B,), L, dtype=torch.int32)
         out = None
         h = x
+        self.stats = []   # per exit point, the value compared with the threshold ([B])
         for l in range(1, L + 1):
             h = self.layers[l - 1](h)
             z = self.heads[l - 1](h)
@@ -110,7 +112,8 @@ class EarlyExit(DynModule):
                 out[~done] = z[~done]
                 break
             score = self.score_heads[l - 1](h) if self.score_heads is not None else None
-            ex, _ = self.criterion.step(state, l, z, score)
+            ex, stat = self.criterion.step(state, l, z, score)
+            self.stats.append(stat)
             new = ex & ~done
             out[new] = z[new]
             exit_layer[new] = l
