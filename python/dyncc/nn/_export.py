@@ -159,7 +159,12 @@ def export_dynamic(module, example_inputs):
 
     found = dyn_modules(module)
     # 1. one eager run: the inputs and outputs each dyn module sees
-    seen = {}
+    seen, called = {}, {}
+
+    def pre_recorder(path):
+        def hook(m, args):
+            called.setdefault(path, args)
+        return hook
 
     def recorder(path):
         def hook(m, args, out):
@@ -170,9 +175,23 @@ def export_dynamic(module, example_inputs):
     modes = [(m, m.training) for m in module.modules()]
     module.eval()
     hooks = [m.register_forward_hook(recorder(p)) for p, m in found]
+    hooks += [m.register_forward_pre_hook(pre_recorder(p)) for p, m in found]
     try:
         with torch.no_grad():
             module(*example_inputs)
+    except Exception as e:
+        # a dyn module that failed: say which of its rules the inputs break
+        for path, m in found:
+            if path in called and path not in seen:
+                try:
+                    m.check_export(called[path])
+                    m.validate(path + "." if path else "", called[path])
+                except ExportError:
+                    raise
+                except Exception:  # the rules could not even be checked
+                    pass
+        raise ExportError(f"{type(module).__name__} fails on the example inputs: "
+                          f"{type(e).__name__}: {e}") from e
     finally:
         for h in hooks:
             h.remove()

@@ -34,6 +34,9 @@ class DynModule(nn.Module):
     def check_export(self, args):
         pass
 
+    def validate(self, prefix, args):
+        """Raises ExportError naming the rule these inputs break."""
+
     def _where(self, prefix):
         return f"{type(self).__name__} '{prefix[:-1] or 'model'}'"
 
@@ -127,7 +130,9 @@ class EarlyExit(DynModule):
         if len(args) != 1:
             raise ExportError(f"EarlyExit takes one input, got {len(args)}")
 
-    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+    def validate(self, prefix, args):
+        """The rules of dyn.exit_if on these inputs (ExportError); returns the
+        example values (hidden states, logits, scores) of every layer."""
         where = self._where(prefix)
         L = self.num_layers
         (x,) = args
@@ -157,6 +162,12 @@ class EarlyExit(DynModule):
             if s.dtype != torch.float32 or s.numel() != B:
                 raise ExportError(f"{where}: score_heads[{l}] must return one float32 score per "
                                   f"sample ([B, 1] or [B]), got {s.dtype} {tuple(s.shape)}")
+        return hs, zs, ss
+
+    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+        hs, zs, ss = self.validate(prefix, args)
+        L = self.num_layers
+        B = args[0].shape[0]
         layers = [ctx.piece(f"{sym}_layer{l}", self.layers[l], (hs[l],), f"{prefix}layers.{l}.")
                   for l in range(L)]
         heads = [ctx.piece(f"{sym}_head{l}", self.heads[l], (hs[l + 1],), f"{prefix}heads.{l}.")
@@ -222,7 +233,10 @@ class MoE(DynModule):
     def __init__(self, gate, experts, strategy="top_k", **options):
         super().__init__()
         experts = list(experts)
-        self.cfg = routing.RouteConfig(strategy, num_experts=len(experts), **options)
+        try:
+            self.cfg = routing.RouteConfig(strategy, num_experts=len(experts), **options)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"MoE: {e}") from None
         if strategy == "hash":
             if gate is not None:
                 raise ValueError("MoE: hash routes by token ids (forward(x, ids)); gate must be None")
@@ -300,10 +314,22 @@ class MoE(DynModule):
                               "the other tokens it receives); dyn.route runs an expert on any "
                               "subset of the tokens, so every row must be computed on its own")
 
-    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+    def validate(self, prefix, args):
         where = self._where(prefix)
         x = args[0]
+        cfg = self.cfg
+        if cfg.strategy != "hash":
+            with torch.no_grad():
+                g = self.gate(x)
+            if g.dim() != 2 or g.shape != (x.shape[0], cfg.num_experts) or g.dtype != torch.float32:
+                raise ExportError(f"{where}: the gate must return float32 logits [T, E] = "
+                                  f"[{x.shape[0]}, {cfg.num_experts}], got {g.dtype} "
+                                  f"{tuple(g.shape)}")
         self._check_rows(where, x)
+
+    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+        self.validate(prefix, args)
+        x = args[0]
         cfg = self.cfg
         values = {n: f"%w{i}" for i, n in enumerate(wnames)}
         _, wtensors = self.export_weights(prefix)
@@ -313,14 +339,8 @@ class MoE(DynModule):
             gate_val, gate_t = "%in1", mlir_type(args[1])
         else:
             gpiece = ctx.piece(f"{sym}_gate", self.gate, (x,), f"{prefix}gate.")
-            with torch.no_grad():
-                g = self.gate(x)
-            if g.dim() != 2 or g.shape != (x.shape[0], cfg.num_experts) or g.dtype != torch.float32:
-                raise ExportError(f"{where}: the gate must return float32 logits [T, E] = "
-                                  f"[{x.shape[0]}, {cfg.num_experts}], got {g.dtype} "
-                                  f"{tuple(g.shape)}")
             (gate_val,) = gpiece.call(b, values, ["%in0"])
-            gate_t = mlir_type(g)
+            gate_t = gpiece.result_types[0]
         expert = ctx.piece(f"{sym}_expert", self.experts[0], (x,), f"{prefix}experts.",
                            dynamic_rows=True)
         stacked = [n for n in wnames if n.startswith(f"{prefix}experts.")]
@@ -511,7 +531,7 @@ class Skim(DynModule):
             raise ExportError(f"Skim takes the sequence{', the classes' if self.has_classes else ''}"
                               " and at least one state tensor")
 
-    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+    def validate(self, prefix, args):
         where = self._where(prefix)
         seq = args[0]
         classes = args[1] if self.has_classes else None
@@ -536,6 +556,13 @@ class Skim(DynModule):
         if len(dec) != want or any(v.dtype.is_floating_point or v.numel() != 1 for v in dec):
             raise ExportError(f"{where}: decide must return {'(action, amount)' if want == 2 else 'the action'}"
                               " as integer tensors of one element")
+
+    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+        self.validate(prefix, args)
+        seq = args[0]
+        classes = args[1] if self.has_classes else None
+        init = args[1 + self.has_classes:]
+        x = seq[0]
         dpiece = ctx.piece(f"{sym}_decide", self.decide, (x, *init), f"{prefix}decide.")
         cells = {i: ctx.piece(f"{sym}_cell{i}", self.cells[k], (x, *init), f"{prefix}cells.{k}.")
                  for i, k in self.cell_of.items()}
