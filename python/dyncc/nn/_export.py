@@ -238,12 +238,13 @@ def export_dynamic(module, example_inputs):
         # 3. custom ops standing for the dyn modules
         lib = _library()
         for path, m, n, sym, args, outs, wnames, wtensors in specs:
-            operands = [f"Tensor a{i}" for i in range(len(args) + len(wnames))]
+            # one list operand: schemas take at most 64 arguments, models
+            # have hundreds of weights
             rets = "Tensor" if len(outs) == 1 else "(" + ", ".join("Tensor" for _ in outs) + ")"
-            lib.define(f"op{n}({', '.join(operands)}) -> {rets}")
+            lib.define(f"op{n}(Tensor[] operands) -> {rets}")
             shapes = [(tuple(o.shape), o.dtype) for o in outs]
 
-            def fake(*xs, _shapes=shapes):
+            def fake(xs, _shapes=shapes):
                 r = [xs[0].new_empty(s, dtype=d) for s, d in _shapes]
                 return r[0] if len(r) == 1 else tuple(r)
             lib.impl(f"op{n}", fake, "CompositeExplicitAutograd")
@@ -258,7 +259,7 @@ def export_dynamic(module, example_inputs):
                     ws = a[offset:offset + len(wnames)]
                     offset += len(wnames)
                     op = getattr(torch.ops.dyncc_dyn, f"op{n}")
-                    patched.append((m, (lambda *xs, _op=op, _ws=ws: _op(*xs, *_ws))))
+                    patched.append((m, (lambda *xs, _op=op, _ws=ws: _op([*xs, *_ws]))))
                 for m, f in patched:
                     m.forward = f
                 try:
@@ -324,16 +325,21 @@ def _calls_for_operators(module, ir):
                             if not name.startswith("torch.dyncc_dyn.op"):
                                 continue
                             sym = "dyn_" + name.rsplit(".", 1)[1]
+                            # the operand list (torch.prim.ListConstruct) unpacked
+                            lst = o.operands[0].owner
+                            operands = list(lst.operands)
                             with ir.InsertionPoint(o):
                                 call = ir.Operation.create(
                                     "func.call", results=[r.type for r in o.results],
-                                    operands=list(o.operands),
+                                    operands=operands,
                                     attributes={"callee": ir.FlatSymbolRefAttr.get(sym)})
                             for old, new in zip(o.results, call.results):
                                 old.replace_all_uses_with(new)
-                            decls[sym] = ir.FunctionType.get([v.type for v in o.operands],
+                            decls[sym] = ir.FunctionType.get([v.type for v in operands],
                                                              [v.type for v in o.results])
                             o.erase()
+                            if lst.name == "torch.prim.ListConstruct" and not list(lst.results[0].uses):
+                                lst.erase()
                         else:
                             walk(o)
         walk(module.operation)

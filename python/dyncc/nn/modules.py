@@ -64,6 +64,8 @@ class EarlyExit(DynModule):
         ee.exit_layer             # [B] int32, 1-based; L: never exited
         ee.stats                  # per exit point reached, the criterion's value [B]
 
+    `ee(x, *context)` passes the context tensors (an attention mask, ...)
+    to every layer and head after the hidden state: `layers[l](h, *context)`.
     The criterion's threshold is a runtime parameter of the compiled library
     (`Entropy(0.3, param="theta")`). Each sample is decided on its own; the
     layers and heads must compute every sample independently.
@@ -97,7 +99,7 @@ class EarlyExit(DynModule):
     def num_layers(self):
         return len(self.layers)
 
-    def forward(self, x):
+    def forward(self, x, *context):
         L = self.num_layers
         B = x.shape[0]
         state = self.criterion.start(B)
@@ -107,14 +109,15 @@ class EarlyExit(DynModule):
         h = x
         self.stats = []   # per exit point, the value compared with the threshold ([B])
         for l in range(1, L + 1):
-            h = self.layers[l - 1](h)
-            z = self.heads[l - 1](h)
+            h = self.layers[l - 1](h, *context)
+            z = self.heads[l - 1](h, *context)
             if out is None:
                 out = torch.empty_like(z)
             if l == L:
                 out[~done] = z[~done]
                 break
-            score = self.score_heads[l - 1](h) if self.score_heads is not None else None
+            score = (self.score_heads[l - 1](h, *context) if self.score_heads is not None
+                     else None)
             ex, stat = self.criterion.step(state, l, z, score)
             self.stats.append(stat)
             new = ex & ~done
@@ -127,22 +130,22 @@ class EarlyExit(DynModule):
         return out
 
     def check_export(self, args):
-        if len(args) != 1:
-            raise ExportError(f"EarlyExit takes one input, got {len(args)}")
+        if not args:
+            raise ExportError("EarlyExit takes the hidden state and optional context tensors")
 
     def validate(self, prefix, args):
         """The rules of dyn.exit_if on these inputs (ExportError); returns the
         example values (hidden states, logits, scores) of every layer."""
         where = self._where(prefix)
         L = self.num_layers
-        (x,) = args
+        x, ctx = args[0], tuple(args[1:])
         hs, zs, ss = [x], [], []
         with torch.no_grad():
             for l in range(L):
-                hs.append(self.layers[l](hs[-1]))
-                zs.append(self.heads[l](hs[-1]))
+                hs.append(self.layers[l](hs[-1], *ctx))
+                zs.append(self.heads[l](hs[-1], *ctx))
                 if self.score_heads is not None and l < L - 1:
-                    ss.append(self.score_heads[l](hs[-1]))
+                    ss.append(self.score_heads[l](hs[-1], *ctx))
         B = x.shape[0]
         for l, z in enumerate(zs):
             if not (isinstance(z, torch.Tensor) and z.dim() == 2 and z.shape[0] == B and
@@ -168,11 +171,13 @@ class EarlyExit(DynModule):
         hs, zs, ss = self.validate(prefix, args)
         L = self.num_layers
         B = args[0].shape[0]
-        layers = [ctx.piece(f"{sym}_layer{l}", self.layers[l], (hs[l],), f"{prefix}layers.{l}.")
-                  for l in range(L)]
-        heads = [ctx.piece(f"{sym}_head{l}", self.heads[l], (hs[l + 1],), f"{prefix}heads.{l}.")
-                 for l in range(L)]
-        scores = [ctx.piece(f"{sym}_score{l}", self.score_heads[l], (hs[l + 1],),
+        extra = tuple(args[1:])
+        xs = [f"%in{i + 1}" for i in range(len(extra))]
+        layers = [ctx.piece(f"{sym}_layer{l}", self.layers[l], (hs[l],) + extra,
+                            f"{prefix}layers.{l}.") for l in range(L)]
+        heads = [ctx.piece(f"{sym}_head{l}", self.heads[l], (hs[l + 1],) + extra,
+                           f"{prefix}heads.{l}.") for l in range(L)]
+        scores = [ctx.piece(f"{sym}_score{l}", self.score_heads[l], (hs[l + 1],) + extra,
                             f"{prefix}score_heads.{l}.") for l in range(len(ss))]
         wtypes = [mlir_type(t) for t in self.export_weights(prefix)[1]]
         values = {n: f"%w{i}" for i, n in enumerate(wnames)}
@@ -182,14 +187,14 @@ class EarlyExit(DynModule):
         h = "%in0"
         closers = []
         for l in range(L):
-            (h,) = layers[l].call(b, values, [h])
-            (z,) = heads[l].call(b, values, [h])
+            (h,) = layers[l].call(b, values, [h] + xs)
+            (z,) = heads[l].call(b, values, [h] + xs)
             if l == L - 1:
                 b.line(f"dyn.yield {z} : {zt}" if closers else f"return {z} : {zt}")
                 break
             score = ""
             if scores:
-                (s,) = scores[l].call(b, values, [h])
+                (s,) = scores[l].call(b, values, [h] + xs)
                 st = mlir_type(ss[l])
                 if ss[l].dim() != 2:
                     (s,) = b.op(f"tensor.expand_shape {s} [[0, 1]] output_shape [{B}, 1] : "
