@@ -96,42 +96,89 @@ class ExitNet(nn.Module):
         return self.ee(self.proj(x))
 
 
+class MixLayer(nn.Module):
+    """A token-mixing layer ([B, S, D]): each token adds the mean of all."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(D, D)
+        self.ln = nn.LayerNorm(D)
+
+    def forward(self, h):
+        return self.ln(h + torch.tanh(self.fc(h + h.mean(1, keepdim=True))))
+
+
+class TokenHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(D, C)
+
+    def forward(self, h):
+        return self.fc(h) * 3.0
+
+
+class Classifier(nn.Module):
+    """A complete model of a cascade: `width` hidden units, logits [B, C]."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.fc1 = nn.Linear(D, width)
+        self.fc2 = nn.Linear(width, C)
+
+    def forward(self, x):
+        return self.fc2(torch.tanh(self.fc1(x.mean(1)))) * 3.0
+
+
+# name: (criterion, thresholds to retune to, kind of network, bucketed)
 EXIT_CASES = {
-    "entropy": (lambda: dnn.Entropy(0.6), [0.3, 0.9]),
-    "max_prob": (lambda: dnn.MaxProb(0.8, temperature=1.5), [0.6, 0.95]),
-    "patience": (lambda: dnn.Patience(2), [1, 3]),
-    "votes": (lambda: dnn.Votes(1), [0, 2]),
-    "learned_score": (lambda: dnn.LearnedScore(0.5), [0.3, 0.8]),
-    "per_class": (lambda: dnn.PerClass([0.7, 0.8, 0.6]), [[0.5, 0.6, 0.9], [0.9, 0.9, 0.9]]),
+    "entropy": (lambda: dnn.Entropy(0.6), [0.3, 0.9], "layers", True),
+    "max_prob": (lambda: dnn.MaxProb(0.8, temperature=1.5), [0.6, 0.95], "layers", True),
+    "patience": (lambda: dnn.Patience(2), [1, 3], "layers", True),
+    "votes": (lambda: dnn.Votes(1), [0, 2], "layers", True),
+    "learned_score": (lambda: dnn.LearnedScore(0.5), [0.3, 0.8], "layers", True),
+    "per_class": (lambda: dnn.PerClass([0.7, 0.8, 0.6]), [[0.5, 0.6, 0.9], [0.9, 0.9, 0.9]],
+                  "layers", True),
+    # token-level exit (--batch-buckets rejects token-level chains: batch 2 only)
+    "token_max_prob": (lambda: dnn.MaxProb(0.8), [0.6, 0.95], "token", False),
+    "token_patience": (lambda: dnn.Patience(1), [2], "token", False),
+    "cascade_max_prob": (lambda: dnn.MaxProb(0.8), [0.6, 0.95], "cascade", True),
 }
 
 
-def exit_margin(ee, crit, b):
-    """How far sample b's decisions were from flipping."""
+def make_exit(name, crit, kind, L=4):
+    if kind == "token":
+        return dnn.EarlyExit([MixLayer() for _ in range(L)], [TokenHead() for _ in range(L)], crit,
+                             granularity="token")
+    if kind == "cascade":
+        return dnn.Cascade([Classifier(w) for w in (4, 16, 64)], crit)
+    return dnn.EarlyExit([Layer() for _ in range(L)], [FirstTokenHead() for _ in range(L)], crit,
+                         score_heads=[ScoreHead() for _ in range(L - 1)]
+                         if name == "learned_score" else None)
+
+
+def exit_margin(ee, crit, row):
+    """How far row `row` (a sample, or a (sample, token)) was from flipping."""
     m = math.inf
     if crit.kind in ("patience", "votes"):
         return math.inf   # integer counts of argmaxes: exact in both
     for l, stat in enumerate(ee.stats):
-        if ee.exit_layer[b] < l + 1:
+        if ee.exit_layer[row] < l + 1:
             break
         th = np.asarray(crit.value, np.float64)
         th = th.max() if th.ndim else th
-        m = min(m, abs(float(stat[b]) - float(th)))
+        m = min(m, abs(float(stat[row]) - float(th)))
     return m
 
 
 def run_exit(name, work):
-    make, values = EXIT_CASES[name]
-    L = 4
+    make, values, kind, bucket = EXIT_CASES[name]
     torch.manual_seed(1)
     crit = make()
-    ee = dnn.EarlyExit([Layer() for _ in range(L)], [FirstTokenHead() for _ in range(L)], crit,
-                       score_heads=[ScoreHead() for _ in range(L - 1)]
-                       if name == "learned_score" else None)
+    ee = make_exit(name, crit, kind)
     net = ExitNet(ee).eval()
     g = torch.Generator().manual_seed(2)
     seen, near = set(), 0
-    for bucketed in (False, True):
+    for bucketed in ((False, True) if bucket else (False,)):
         B = 1 if bucketed else 2
         fast = dyncc.compile(net, (torch.randn(B, S, 8),),
                              batch_buckets=[1, 4] if bucketed else None)
@@ -146,21 +193,23 @@ def run_exit(name, work):
                 with torch.no_grad():
                     want = net(x)
                 got = fast(x)
-                el = fast.report.exit_layer
-                for b in range(n):
-                    if int(el[b]) != int(ee.exit_layer[b]):
-                        if exit_margin(ee, crit, b) < 1e-4:
+                el = np.asarray(fast.report.exit_layer)
+                check(name, el.shape == tuple(ee.exit_layer.shape),
+                      f"exit_layer shape {el.shape} vs eager {tuple(ee.exit_layer.shape)}")
+                for row in np.ndindex(*el.shape):
+                    if int(el[row]) != int(ee.exit_layer[row]):
+                        if exit_margin(ee, crit, row) < 1e-4:
                             near += 1
                             continue
-                        check(name, False, f"exit layer {int(el[b])} vs eager "
-                              f"{int(ee.exit_layer[b])} (threshold {value}, sample {b})")
+                        check(name, False, f"exit layer {int(el[row])} vs eager "
+                              f"{int(ee.exit_layer[row])} (threshold {value}, row {row})")
                     else:
-                        e = rel_err(got[b], want[b])
+                        e = rel_err(got[row], want[row])
                         check(name, e <= TOL, f"logits differ by {e:.2e}")
-                    seen.add(int(ee.exit_layer[b]))
+                    seen.add(int(ee.exit_layer[row]))
         fast.close()
         crit.value = make().value
-    print(f"  {name}: exit layers seen {sorted(seen)}, near-threshold samples {near}")
+    print(f"  {name}: exit layers seen {sorted(seen)}, near-threshold rows {near}")
     check(name, len(seen) >= 2, f"only exit layers {sorted(seen)} seen: the test decides nothing")
 
 

@@ -69,13 +69,21 @@ class EarlyExit(DynModule):
     The criterion's threshold is a runtime parameter of the compiled library
     (`Entropy(0.3, param="theta")`). Each sample is decided on its own; the
     layers and heads must compute every sample independently.
+
+    granularity="token" (sequence labeling): the layers map [B, S, D] to
+    [B, S, D] and the heads give [B, S, C]; each token exits on its own and
+    is frozen: deeper layers see its state at its exit layer, never change
+    it; `exit_layer` is [B, S]. The network stops when every token exited.
     """
 
-    def __init__(self, layers, heads, criterion, score_heads=None):
+    def __init__(self, layers, heads, criterion, score_heads=None, granularity="sample"):
         super().__init__()
         if not isinstance(criterion, exits.Criterion):
             raise TypeError("criterion must be dyncc.nn.Entropy(...), MaxProb(...), Patience(...), "
                             "Votes(...), LearnedScore(...) or PerClass(...)")
+        if granularity not in ("sample", "token"):
+            raise ValueError(f"EarlyExit: granularity is 'sample' or 'token', not {granularity!r}")
+        self.granularity = granularity
         self.layers = nn.ModuleList(layers)
         self.heads = nn.ModuleList(heads)
         L = len(self.layers)
@@ -87,6 +95,9 @@ class EarlyExit(DynModule):
         if criterion.kind == "learned_score":
             if score_heads is None or len(score_heads) != L - 1:
                 raise ValueError(f"EarlyExit with LearnedScore needs {L - 1} score_heads")
+            if granularity == "token":
+                raise ValueError("EarlyExit: LearnedScore decides whole samples (granularity "
+                                 "'sample')")
             self.score_heads = nn.ModuleList(score_heads)
         elif score_heads is not None:
             raise ValueError("score_heads only apply to LearnedScore")
@@ -99,31 +110,48 @@ class EarlyExit(DynModule):
     def num_layers(self):
         return len(self.layers)
 
+    def _layer(self, l, h, context):
+        return self.layers[l](h, *context)
+
+    def _context(self, args):
+        """The tensors passed to every layer and head after the hidden state."""
+        return tuple(args[1:])
+
     def forward(self, x, *context):
+        context = self._context((x,) + context)
         L = self.num_layers
-        B = x.shape[0]
-        state = self.criterion.start(B)
-        done = torch.zeros(B, dtype=torch.bool)
-        exit_layer = torch.full((B,), L, dtype=torch.int32)
-        out = None
+        token = self.granularity == "token"
+        state = None
+        done = exit_layer = out = frozen = None
         h = x
-        self.stats = []   # per exit point, the value compared with the threshold ([B])
+        self.stats = []   # per exit point, the value compared with the threshold
         for l in range(1, L + 1):
-            h = self.layers[l - 1](h, *context)
+            h = self._layer(l - 1, h, context)
             z = self.heads[l - 1](h, *context)
             if out is None:
                 out = torch.empty_like(z)
+                rows = z.shape[:-1]                    # [B] or [B, S]
+                done = torch.zeros(rows, dtype=torch.bool)
+                exit_layer = torch.full(rows, L, dtype=torch.int32)
+                state = self.criterion.start(int(done.numel()))
             if l == L:
                 out[~done] = z[~done]
                 break
             score = (self.score_heads[l - 1](h, *context) if self.score_heads is not None
                      else None)
-            ex, stat = self.criterion.step(state, l, z, score)
+            flat = z.detach().reshape(-1, z.shape[-1])
+            ex, stat = self.criterion.step(state, l, flat, score)
+            ex, stat = ex.reshape(rows), stat.reshape(rows)
             self.stats.append(stat)
             new = ex & ~done
             out[new] = z[new]
             exit_layer[new] = l
             done |= new
+            if token:
+                # frozen tokens keep their state at their exit layer
+                frozen = h.detach().clone() if frozen is None else frozen
+                frozen[new] = h[new]
+                h = torch.where(done[..., None], frozen, h)
             if bool(done.all()):
                 break
         self.exit_layer = exit_layer
@@ -138,26 +166,34 @@ class EarlyExit(DynModule):
         example values (hidden states, logits, scores) of every layer."""
         where = self._where(prefix)
         L = self.num_layers
-        x, ctx = args[0], tuple(args[1:])
+        x, ctx = args[0], self._context(args)
         hs, zs, ss = [x], [], []
         with torch.no_grad():
             for l in range(L):
-                hs.append(self.layers[l](hs[-1], *ctx))
+                hs.append(self._layer(l, hs[-1], ctx))
                 zs.append(self.heads[l](hs[-1], *ctx))
                 if self.score_heads is not None and l < L - 1:
                     ss.append(self.score_heads[l](hs[-1], *ctx))
         B = x.shape[0]
+        token = self.granularity == "token"
+        want = "[B, S, C]" if token else "[B, C]"
         for l, z in enumerate(zs):
-            if not (isinstance(z, torch.Tensor) and z.dim() == 2 and z.shape[0] == B and
-                    z.dtype == torch.float32 and z.shape[1] >= 1):
-                raise ExportError(f"{where}: heads[{l}] must return float32 logits [B, C] = "
-                                  f"[{B}, C] (the criterion reads classes), got "
+            if not (isinstance(z, torch.Tensor) and z.dim() == (3 if token else 2) and
+                    z.shape[0] == B and z.dtype == torch.float32 and z.shape[-1] >= 1):
+                raise ExportError(f"{where}: heads[{l}] must return float32 logits {want} "
+                                  f"with B = {B} (the criterion reads classes), got "
                                   f"{getattr(z, 'dtype', type(z).__name__)} "
                                   f"{tuple(getattr(z, 'shape', ()))}")
             if z.shape != zs[0].shape:
                 raise ExportError(f"{where}: every head must return the same shape; heads[0] "
                                   f"gives {tuple(zs[0].shape)}, heads[{l}] {tuple(z.shape)}")
-        C = zs[0].shape[1]
+        if token:
+            for l, h in enumerate(hs[1:]):
+                if h.dim() != 3 or h.shape[:2] != zs[0].shape[:2] or h.shape != hs[1].shape:
+                    raise ExportError(f"{where}: with token granularity, layers[{l}] must "
+                                      f"return [B, S, D] with the heads' B, S = "
+                                      f"{tuple(zs[0].shape[:2])}, got {tuple(h.shape)}")
+        C = zs[0].shape[-1]
         if self.criterion.kind == "per_class" and len(self.criterion.value) != C:
             raise ExportError(f"{where}: PerClass has {len(self.criterion.value)} thresholds "
                               f"for {C} classes")
@@ -167,14 +203,21 @@ class EarlyExit(DynModule):
                                   f"sample ([B, 1] or [B]), got {s.dtype} {tuple(s.shape)}")
         return hs, zs, ss
 
+    def _layer_piece(self, ctx, sym, prefix, l, inputs):
+        return ctx.piece(f"{sym}_layer{l}", self.layers[l], inputs, f"{prefix}layers.{l}.")
+
+    def _layer_inputs(self, h, xs):
+        return [h] + xs
+
     def emit_function(self, ctx, sym, prefix, args, outs, wnames):
         hs, zs, ss = self.validate(prefix, args)
         L = self.num_layers
         B = args[0].shape[0]
-        extra = tuple(args[1:])
-        xs = [f"%in{i + 1}" for i in range(len(extra))]
-        layers = [ctx.piece(f"{sym}_layer{l}", self.layers[l], (hs[l],) + extra,
-                            f"{prefix}layers.{l}.") for l in range(L)]
+        token = self.granularity == "token"
+        extra = self._context(args)
+        first = len(args) - len(extra)
+        xs = [f"%in{first + i}" for i in range(len(extra))]
+        layers = [self._layer_piece(ctx, sym, prefix, l, (hs[l],) + extra) for l in range(L)]
         heads = [ctx.piece(f"{sym}_head{l}", self.heads[l], (hs[l + 1],) + extra,
                            f"{prefix}heads.{l}.") for l in range(L)]
         scores = [ctx.piece(f"{sym}_score{l}", self.score_heads[l], (hs[l + 1],) + extra,
@@ -182,12 +225,13 @@ class EarlyExit(DynModule):
         wtypes = [mlir_type(t) for t in self.export_weights(prefix)[1]]
         values = {n: f"%w{i}" for i, n in enumerate(wnames)}
         zt = mlir_type(zs[0])
+        ht = mlir_type(hs[1])
         attr = exits.criterion_attr(self.criterion)
         b = Builder("e")
         h = "%in0"
         closers = []
         for l in range(L):
-            (h,) = layers[l].call(b, values, [h] + xs)
+            (h,) = layers[l].call(b, values, self._layer_inputs(h, xs))
             (z,) = heads[l].call(b, values, [h] + xs)
             if l == L - 1:
                 b.line(f"dyn.yield {z} : {zt}" if closers else f"return {z} : {zt}")
@@ -202,7 +246,14 @@ class EarlyExit(DynModule):
                     st = f"tensor<{B}x1xf32>"
                 score = f" score {s} : {st}"
             r = b.fresh()
-            b.line(f"{r} = dyn.exit_if {z}{score} criterion {attr} layer {l + 1} : {zt} {{")
+            if token:
+                b.line(f"{r} = dyn.exit_if {z} hidden {h} : {ht} criterion {attr} "
+                       f"layer {l + 1} granularity token : {zt} {{")
+                frozen = b.fresh()
+                b.line(f"^bb0({frozen}: {ht}):")
+                h = frozen
+            else:
+                b.line(f"{r} = dyn.exit_if {z}{score} criterion {attr} layer {l + 1} : {zt} {{")
             closers.append(r)
             b.indent += "  "
         for i, r in enumerate(reversed(closers)):
@@ -211,6 +262,43 @@ class EarlyExit(DynModule):
             outer = len(closers) - 1 - i
             b.line(f"dyn.yield {r} : {zt}" if outer > 0 else f"return {r} : {zt}")
         return _signature(sym, args, wnames, wtypes, [zt]) + "\n".join(b.lines) + "\n  }\n"
+
+
+class Cascade(EarlyExit):
+    """A cascade of complete models (CascadeBERT): `models[i](x, *context)`
+    returns logits [B, C]; the criterion decides after each model but the
+    last whether a sample keeps that model's answer, else the next (larger)
+    model runs on the original input.
+
+        cascade = dyncc.nn.Cascade([small, base, large], dyncc.nn.MaxProb(0.9))
+        logits = cascade(x); cascade.exit_layer   # 1-based index of the answering model
+    """
+
+    def __init__(self, models, criterion):
+        super().__init__(list(models), [_Logits() for _ in models], criterion)
+
+    def _layer(self, l, h, context):
+        return self.layers[l](*context)
+
+    def _context(self, args):
+        return tuple(args)
+
+    def check_export(self, args):
+        if not args:
+            raise ExportError("Cascade takes the models' inputs")
+
+    def _layer_piece(self, ctx, sym, prefix, l, inputs):
+        return ctx.piece(f"{sym}_layer{l}", self.layers[l], inputs[1:], f"{prefix}layers.{l}.")
+
+    def _layer_inputs(self, h, xs):
+        return xs
+
+
+class _Logits(nn.Module):
+    """A cascade stage's head: its model's logits as they are."""
+
+    def forward(self, z, *context):
+        return z
 
 
 # ---------------------------------------------------------------------------
