@@ -242,17 +242,17 @@ class MoENet(nn.Module):
 
 MOE_CASES = {
     "top_k": ("top_k", dict(k=2), True),
-    "top_k_renormalize": ("top_k", dict(k=2, renormalize=True), False),
-    "top_k_dropless": ("top_k", dict(k=2, dropless_block=4), False),
+    "top_k_renormalize": ("top_k", dict(k=2, renormalize=True), True),
+    "top_k_dropless": ("top_k", dict(k=2, dropless_block=4), True),
     "switch_capacity": ("switch", dict(capacity_factor=1.0), True),
-    "switch_score_priority": ("switch", dict(capacity_factor=1.0, priority="score"), False),
+    "switch_score_priority": ("switch", dict(capacity_factor=1.0, priority="score"), True),
     "gshard_groups": ("gshard", dict(seed=3, capacity_factor=1.5, groups=2), True),
-    "base": ("base", {}, False),
-    "k_top1": ("k_top1", dict(k=2), False),
-    "dense_to_sparse": ("dense_to_sparse", dict(temperature=1.0, threshold=0.2), False),
-    "hash": ("hash", {}, False),
-    "hash_table": ("hash", dict(table=[3, 1, 0, 2, 2, 1, 0, 3, 1, 2]), False),
-    "random": ("random", dict(seed=5), False),
+    "base": ("base", {}, True),
+    "k_top1": ("k_top1", dict(k=2), True),
+    "dense_to_sparse": ("dense_to_sparse", dict(temperature=1.0, threshold=0.2), True),
+    "hash": ("hash", {}, True),
+    "hash_table": ("hash", dict(table=[3, 1, 0, 2, 2, 1, 0, 3, 1, 2]), True),
+    "random": ("random", dict(seed=5), True),
 }
 
 
@@ -428,19 +428,19 @@ SKIM_CASES = {
                       SS, lstm_init, True),
     "skip_rnn_gru": (["read", "skip"], lambda: Gate(2), lambda: {0: GRU()}, SS, h_init, True),
     "lstm_jump": (["read", "jump", "stop"], lambda: Gate(3, 3), lambda: {0: LSTM()}, SS,
-                  lstm_init, False),
+                  lstm_init, True),
     "shuttle_gru": (["read", "shuttle"], lambda: Gate(2, 5, lo=-2), lambda: {0: GRU()}, 2 * SS,
-                    h_init, False),
+                    h_init, True),
     "jump_to_rnn": (["read", ("jump_to", [1]), "stop"], lambda: Gate(3), lambda: {0: RNN()}, SS,
                     h_init, True),
     "reread_stop": (["read", "reread", "stop"], lambda: Gate(3), lambda: {0: LSTM(), 1: LSTM()},
-                    2 * SS, lstm_init, False),
+                    2 * SS, lstm_init, True),
     "partial_vcrnn": (["partial", "read"], lambda: Gate(2), lambda: {0: Partial(), 1: GRU()}, SS,
-                      h_init, False),
+                      h_init, True),
     "flush_hmrnn": (["read", "flush"], lambda: Gate(2), lambda: {0: Lower(), 1: Flush()}, SS,
-                    hu_init, False),
+                    hu_init, True),
     "upper_fhrnn": (["read", "upper"], lambda: Gate(2), lambda: {0: Lower(), 1: Upper()}, SS,
-                    hu_init, False),
+                    hu_init, True),
 }
 
 
