@@ -119,11 +119,11 @@ CLASS_NAMES = ["word", ",", ":", ".", "!", "?"]
 SEPARATORS = (COMMA, COLON)
 SENTENCE_ENDS = (PERIOD, EXCLAIM, QUESTION)
 
-KINDS = ("read", "skim", "skip", "jump", "shuttle", "jump_to", "stop", "reread", "partial",
-         "flush", "upper")
-ADVANCE_ONE = ("read", "skim", "skip", "partial", "flush", "upper")
-
-TERMINATIONS = ("stop", "end", "start", "budget", "error")
+# The loop itself (actions, positions, budget) is dyncc.nn's: one
+# implementation, shared with dyncc.nn.Skim.
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+from dyncc.nn.skimming import (  # noqa: E402,F401
+    ADVANCE_ONE, KINDS, TERMINATIONS, Action, next_position, run_loop)
 
 METHODS = ("lstm_jump", "skip_rnn", "reasonet", "jumper", "rim", "yu2018", "lstm_shuttle",
            "structural_jump", "vcrnn", "skim_rnn", "hm_rnn", "fhrnn")
@@ -151,20 +151,6 @@ class SkipError(Exception):
         super().__init__(f"step {step} (position {pos}) chose action {action}, "
                          f"outside [0, {num_actions})")
         self.step, self.pos, self.action, self.num_actions = step, pos, action, num_actions
-
-
-class Action:
-    def __init__(self, kind, targets=()):
-        assert kind in KINDS, kind
-        self.kind, self.targets = kind, tuple(targets)
-
-    def mlir(self):
-        if self.kind == "jump_to" and self.targets:
-            return f"#dyn.action<jump_to, targets = [{', '.join(map(str, self.targets))}]>"
-        return f"#dyn.action<{self.kind}>"
-
-    def __repr__(self):
-        return self.kind + (f"{list(self.targets)}" if self.kind == "jump_to" else "")
 
 
 # ---------------------------------------------------------------------------
@@ -751,26 +737,6 @@ def make_method(cfg, weights=None):
 # The loop
 
 
-def next_position(action, pos, amount, classes, S):
-    k = action.kind
-    if k in ADVANCE_ONE:
-        return pos + 1
-    if k == "jump":
-        return pos + max(amount, 1)
-    if k == "shuttle":
-        return pos + amount
-    if k == "jump_to":
-        if action.targets:
-            for p in range(pos + 1, S):
-                if int(classes[p]) in action.targets:
-                    return p
-        return S
-    if k == "reread":
-        return pos
-    assert k == "stop"
-    return pos
-
-
 class SkimResult:
     """state: tuple of float32 numpy arrays; trace: [(pos, action, amount)];
     steps; termination (TERMINATIONS); final_pos; margin (the smallest
@@ -793,30 +759,23 @@ def run_skim(method, x, classes=None, query=None):
     q = None if query is None else torch.from_numpy(np.ascontiguousarray(query, np.float32))
     with torch.no_grad():
         ctx = method.prepare(q)
-        state = method.init_state()
-        pos, n, trace, margins, info = 0, 0, [], [], []
-        termination, error = None, None
-        while 0 <= pos < S and n < B:
-            xt = xs[pos]
-            a, amount, margin = method.decide(ctx, pos, xt, state, classes)
-            trace.append((pos, a, amount))
+        box = [method.init_state()]
+        margins, info = [], []
+
+        def decide(pos):
+            a, amount, margin = method.decide(ctx, pos, xs[pos], box[0], classes)
             margins.append(margin)
-            n += 1
-            if not 0 <= a < len(acts):
-                error = SkipError(n - 1, pos, a, len(acts))
-                termination = "error"
-                break
+            return a, amount
+
+        def apply(a, pos):
             method.step_info = None
-            new = method.region(a, ctx, pos, xt, state)
+            new = method.region(a, ctx, pos, xs[pos], box[0])
             info.append(method.step_info)
             if new is not None:
-                state = tuple(new)
-            pos = next_position(acts[a], pos, amount, classes, S)
-            if acts[a].kind == "stop":
-                termination = "stop"
-                break
-        if termination is None:
-            termination = "end" if pos >= S else "start" if pos < 0 else "budget"
+                box[0] = tuple(new)
+        trace, termination, pos, err = run_loop(S, B, acts, decide, apply, classes)
+        error = None if err is None else SkipError(err[0], err[1], err[2], len(acts))
+        state = box[0]
     st = tuple(s.numpy().astype(np.float32) for s in state)
     return SkimResult(st, trace, termination, pos, margins, error, info)
 

@@ -483,29 +483,7 @@ class MoE(DynModule):
 # ---------------------------------------------------------------------------
 # Skimming
 
-SKIP_KINDS = ("read", "skim", "skip", "jump", "shuttle", "jump_to", "stop", "reread", "partial",
-              "flush", "upper")
-_ADVANCE_ONE = ("read", "skim", "skip", "partial", "flush", "upper")
-_NEEDS_CELL = ("read", "skim", "reread", "partial", "flush", "upper")
-
-
-class Action:
-    """One action of a Skim loop: Action("read"), Action("jump_to", [1, 2])."""
-
-    def __init__(self, kind, targets=()):
-        if kind not in SKIP_KINDS:
-            raise ValueError(f"unknown skim action {kind!r}; one of {', '.join(SKIP_KINDS)}")
-        if targets and kind != "jump_to":
-            raise ValueError("targets only apply to jump_to")
-        self.kind, self.targets = kind, tuple(int(t) for t in targets)
-
-    def mlir(self):
-        if self.kind == "jump_to" and self.targets:
-            return f"#dyn.action<jump_to, targets = [{', '.join(map(str, self.targets))}]>"
-        return f"#dyn.action<{self.kind}>"
-
-    def __repr__(self):
-        return self.kind + (f"{list(self.targets)}" if self.kind == "jump_to" else "")
+from .skimming import NEEDS_CELL as _NEEDS_CELL, Action, run_loop  # noqa: E402
 
 
 class SkimError(RuntimeError):
@@ -584,39 +562,21 @@ class Skim(DynModule):
         else:
             classes, init = None, rest
         S = seq.shape[0]
-        state = tuple(init)
-        pos, n, trace = 0, 0, []
-        acts = self.actions
-        while 0 <= pos < S and n < self.budget:
-            x = seq[pos]
-            a, amount = self._decide(x, state)
-            amount32 = (amount + 2 ** 31) % 2 ** 32 - 2 ** 31
-            trace.append((pos, a, amount32))
-            n += 1
-            if not 0 <= a < len(acts):
-                self.trace = trace
-                raise SkimError(f"step {n - 1} (position {pos}) chose action {a}, outside "
-                                f"[0, {len(acts)})")
+        state = [tuple(init)]
+
+        def decide(pos):
+            return self._decide(seq[pos], state[0])
+
+        def apply(a, pos):
             if a in self.cell_of:
-                state = _tuple(self.cells[self.cell_of[a]](x, *state))
-            kind = acts[a].kind
-            if kind in _ADVANCE_ONE:
-                pos += 1
-            elif kind == "jump":
-                pos += max(amount, 1)
-            elif kind == "shuttle":
-                pos += amount
-            elif kind == "jump_to":
-                nxt = S
-                if acts[a].targets:
-                    for p in range(pos + 1, S):
-                        if int(classes[p]) in acts[a].targets:
-                            nxt = p
-                            break
-                pos = nxt
-            elif kind == "stop":
-                break
+                state[0] = _tuple(self.cells[self.cell_of[a]](seq[pos], *state[0]))
+        trace, _, _, error = run_loop(S, self.budget, self.actions, decide, apply, classes)
         self.trace = trace
+        if error is not None:
+            step, pos, a = error
+            raise SkimError(f"step {step} (position {pos}) chose action {a}, outside "
+                            f"[0, {len(self.actions)})")
+        state = state[0]
         return state[0] if len(state) == 1 else state
 
     def check_export(self, args):
