@@ -178,6 +178,18 @@ class Compiled:
         """Sets a runtime parameter (a criterion's threshold) by name."""
         self.lib.set_param(name, values)
 
+    def stats(self):
+        """Counters since the model was created: runs, kernel calls, seconds
+        and the exit histogram ({layer: samples (or tokens)}, exit chains)."""
+        rt = _dynrt()
+        st = rt.ModelStats()
+        self.lib.check(self.lib.lib.dynrt_model_stats(self.lib.model, ctypes.byref(st)),
+                       "dynrt_model_stats")
+        hist = {l: int(st.exit_histogram[l]) for l in range(rt.MAX_EXIT_LAYERS)
+                if st.exit_histogram[l]}
+        return {"runs": int(st.runs), "kernel_calls": int(st.kernel_calls),
+                "seconds": float(st.total_seconds), "exit_histogram": hist}
+
     def close(self):
         self.lib.destroy()
 

@@ -207,6 +207,9 @@ def run_exit(name, work):
                         e = rel_err(got[row], want[row])
                         check(name, e <= TOL, f"logits differ by {e:.2e}")
                     seen.add(int(ee.exit_layer[row]))
+        hist = fast.stats()["exit_histogram"]
+        check(name, sum(hist.values()) > 0 and set(hist) <= set(range(1, 5)),
+              f"exit histogram {hist}")
         fast.close()
         crit.value = make().value
     print(f"  {name}: exit layers seen {sorted(seen)}, near-threshold rows {near}")
