@@ -256,15 +256,25 @@ MOE_CASES = {
     "hash": ("hash", {}, True),
     "hash_table": ("hash", dict(table=[3, 1, 0, 2, 2, 1, 0, 3, 1, 2]), True),
     "random": ("random", dict(seed=5), True),
+    # experts as stacked [E, ...] weights instead of a list of modules
+    "stacked_top_k": ("top_k", dict(k=2, capacity_factor=1.5), True),
 }
+
+
+def stacked_experts():
+    g = torch.Generator().manual_seed(7)
+    return dnn.StackedExperts(lambda x, w1, b1, w2: F.gelu(x @ w1 + b1) @ w2,
+                              w1=torch.randn(E, DM, 2 * DM, generator=g) * 0.3,
+                              b1=torch.randn(E, 2 * DM, generator=g) * 0.1,
+                              w2=torch.randn(E, 2 * DM, DM, generator=g) * 0.3)
 
 
 def run_moe(name, work):
     strategy, opts, bucket = MOE_CASES[name]
     torch.manual_seed(3)
     hashed = strategy == "hash"
-    moe = dnn.MoE(None if hashed else nn.Linear(DM, E), [FFN() for _ in range(E)], strategy,
-                  **opts)
+    experts = stacked_experts() if name.startswith("stacked") else [FFN() for _ in range(E)]
+    moe = dnn.MoE(None if hashed else nn.Linear(DM, E), experts, strategy, **opts)
     net = MoENet(moe, hashed).eval()
     V = 10 if "table" in opts else 1000
     g = torch.Generator().manual_seed(4)

@@ -9,8 +9,9 @@ export to dyncc's dyn ops (docs/nn.md).
 Criteria: Entropy, MaxProb, Patience, Votes, LearnedScore, PerClass.
 """
 from .exits import Criterion, Entropy, LearnedScore, MaxProb, Patience, PerClass, Votes
-from .modules import Action, Cascade, DynModule, EarlyExit, MoE, Skim, SkimError
+from .modules import (Action, Cascade, DynModule, EarlyExit, MoE, Skim, SkimError,
+                      StackedExperts)
 from .routing import RouteConfig, RouteError, Routing, route
 
 __all__ = ["Criterion", "Entropy", "MaxProb", "Patience", "Votes", "LearnedScore", "PerClass",
-           "DynModule", "EarlyExit", "Cascade", "MoE", "Skim", "SkimError", "Action", "RouteConfig", "RouteError", "Routing", "route"]
+           "DynModule", "EarlyExit", "Cascade", "MoE", "StackedExperts", "Skim", "SkimError", "Action", "RouteConfig", "RouteError", "Routing", "route"]

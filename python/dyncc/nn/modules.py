@@ -305,6 +305,64 @@ class _Logits(nn.Module):
 # Mixture of experts
 
 
+class StackedExperts(nn.Module):
+    """Experts as stacked weights, the way fused MoE layers store them:
+    `fn(x, *weights)` computes one expert on its rows x [n, D] from its
+    slices of the stacked [E, ...] tensors.
+
+        experts = dyncc.nn.StackedExperts(
+            lambda x, w1, w2: F.gelu(x @ w1) @ w2,
+            w1=torch.randn(E, D, F), w2=torch.randn(E, F, D))
+        moe = dyncc.nn.MoE(gate, experts, "top_k", k=2)
+
+    `experts[e]` is expert e as a module (a view of the stacks)."""
+
+    def __init__(self, fn, **weights):
+        super().__init__()
+        if not weights:
+            raise ValueError("StackedExperts needs at least one stacked weight")
+        sizes = {int(w.shape[0]) for w in weights.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"StackedExperts: the weights' leading (expert) dimensions differ: "
+                             f"{sorted(sizes)}")
+        self.fn = fn
+        self.names = list(weights)
+        for n, w in weights.items():
+            self.register_parameter(n, w if isinstance(w, nn.Parameter) else nn.Parameter(w))
+
+    def __len__(self):
+        return int(getattr(self, self.names[0]).shape[0])
+
+    def __getitem__(self, e):
+        return _ExpertSlice(self, e)
+
+    def template(self):
+        """Expert 0 computing from its own copies of the slices (what export
+        traces: one expert's shapes, weights as arguments)."""
+        return _ExpertSlice(self, 0, own=True)
+
+
+class _ExpertSlice(nn.Module):
+    """Expert e of a StackedExperts; its weights are the slices [e] (kept as
+    the module's own parameters for export: one expert's shapes)."""
+
+    def __init__(self, stack, e, own=False):
+        super().__init__()
+        self.own = own
+        self.fn = stack.fn
+        self.names = stack.names
+        for n in stack.names:
+            self.register_parameter(n, nn.Parameter(getattr(stack, n)[e].detach(),
+                                                    requires_grad=False))
+        object.__setattr__(self, "_stack", stack)
+        self.e = e
+
+    def forward(self, x):
+        src = self if self.own else None
+        return self.fn(x, *[getattr(self, n) if src is not None else getattr(self._stack, n)[self.e]
+                            for n in self.names])
+
+
 class MoE(DynModule):
     """A mixture-of-experts layer: each of the T tokens of x ([T, D]) goes
     to one or a few of the E `experts` as `strategy` decides from the
@@ -325,7 +383,8 @@ class MoE(DynModule):
 
     def __init__(self, gate, experts, strategy="top_k", **options):
         super().__init__()
-        experts = list(experts)
+        stacked = isinstance(experts, StackedExperts)
+        experts = experts if stacked else list(experts)
         try:
             self.cfg = routing.RouteConfig(strategy, num_experts=len(experts), **options)
         except (TypeError, ValueError) as e:
@@ -336,9 +395,9 @@ class MoE(DynModule):
         elif not isinstance(gate, nn.Module):
             raise ValueError(f"MoE: strategy {strategy!r} needs a gate module ([T, D] -> [T, E])")
         self.gate = gate
-        self.experts = nn.ModuleList(experts)
+        self.experts = experts if stacked else nn.ModuleList(experts)
         keys = [(k, tuple(t.shape), t.dtype) for k, t in experts[0].state_dict().items()]
-        for e, m in enumerate(experts[1:], 1):
+        for e, m in enumerate([] if stacked else experts[1:], 1):
             if [(k, tuple(t.shape), t.dtype) for k, t in m.state_dict().items()] != keys:
                 raise ValueError(f"MoE: experts[{e}] has other weights than experts[0]; every "
                                  "expert must have the same architecture")
@@ -372,6 +431,11 @@ class MoE(DynModule):
             for n, t in list(self.gate.named_parameters()) + list(self.gate.named_buffers()):
                 names.append(f"{prefix}gate.{n}")
                 tensors.append(t.detach())
+        if isinstance(self.experts, StackedExperts):
+            for n, t in self.experts.named_parameters():
+                names.append(f"{prefix}experts.{n}")
+                tensors.append(t.detach())
+            return names, tensors
         for n, _ in list(self.experts[0].named_parameters()) + list(self.experts[0].named_buffers()):
             stacked = torch.stack([m.get_parameter(n) if n in dict(m.named_parameters())
                                    else m.get_buffer(n) for m in self.experts]).detach()
@@ -434,7 +498,9 @@ class MoE(DynModule):
             gpiece = ctx.piece(f"{sym}_gate", self.gate, (x,), f"{prefix}gate.")
             (gate_val,) = gpiece.call(b, values, ["%in0"])
             gate_t = gpiece.result_types[0]
-        expert = ctx.piece(f"{sym}_expert", self.experts[0], (x,), f"{prefix}experts.",
+        template = (self.experts.template() if isinstance(self.experts, StackedExperts)
+                    else self.experts[0])
+        expert = ctx.piece(f"{sym}_expert", template, (x,), f"{prefix}experts.",
                            dynamic_rows=True)
         stacked = [n for n in wnames if n.startswith(f"{prefix}experts.")]
         st_types = [wtypes[wnames.index(n)] for n in stacked]
