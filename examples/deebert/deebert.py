@@ -21,7 +21,6 @@ the table.
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +36,9 @@ import torch.nn.functional as F  # noqa: E402
 
 import dyncc  # noqa: E402
 import dyncc.nn as dnn  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nn"))
+from timing import best_ms  # noqa: E402
 
 SEQ = 32
 TOPICS = {
@@ -167,16 +169,6 @@ def train_heads(feats, labels, d, c, steps=300):
     return heads
 
 
-def best_time(fn, repeat):
-    return min(_timed(fn) for _ in range(repeat))
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def svg_plot(rows, path):
     """Accuracy against mean time per sentence, dyncc and eager."""
     W, H, P = 520, 320, 50
@@ -298,12 +290,11 @@ def main():
                 fast(tids[i:i + 1], tmask[i:i + 1])
 
         def run_eager():
-            with torch.inference_mode():
-                for i in range(n_test):
-                    model(tids[i:i + 1], tmask[i:i + 1])
+            for i in range(n_test):
+                model(tids[i:i + 1], tmask[i:i + 1])
         reps = 1 if a.quick else 3
-        td = best_time(run_dyncc, reps) / n_test * 1e3
-        te = best_time(run_eager, reps) / n_test * 1e3
+        td = best_ms(run_dyncc, reps) / n_test
+        te = best_ms(run_eager, reps) / n_test
         hist = np.bincount(el_c, minlength=L + 1)[1:]
         rows.append(dict(theta=th, acc=correct / n_test, mean_exit=float(np.mean(el_c)),
                          dyncc_ms=td, eager_ms=te, hist=hist.tolist(), worst=worst))

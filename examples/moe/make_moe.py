@@ -79,41 +79,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 # MLIR
 
 
-def f64_text(v):
-    """An f64 attribute literal that round-trips (always with a '.')."""
-    r = repr(float(v))
-    mant, sep, ex = r.partition("e")
-    if "." not in mant:
-        mant += ".0"
-    return mant + sep + ex
-
-
-def i64_text(v):
-    v = int(v) & ((1 << 64) - 1)
-    return str(v - (1 << 64) if v >= 1 << 63 else v)
-
-
 def route_attrs(cfg):
-    a = [f"num_experts = {cfg.num_experts} : i64"]
-    if cfg.k is not None:
-        a.append(f"k = {cfg.k} : i64")
-    if cfg.capacity_factor is not None:
-        a.append(f"capacity_factor = {f64_text(cfg.capacity_factor)} : f64")
-    if cfg.priority is not None:
-        a.append(f"priority = #dyn.priority<{cfg.priority}>")
-    if cfg.groups is not None:
-        a.append(f"groups = {cfg.groups} : i64")
-    if cfg.dropless_block is not None:
-        a.append(f"dropless_block = {cfg.dropless_block} : i64")
-    if cfg.seed is not None:
-        a.append(f"seed = {i64_text(cfg.seed)} : i64")
-    if cfg.temperature is not None:
-        a.append(f"temperature = {f64_text(cfg.temperature)} : f64")
-    if cfg.threshold is not None:
-        a.append(f"threshold = {f64_text(cfg.threshold)} : f64")
-    if cfg.renormalize:
-        a.append("renormalize")
-    return "{" + ", ".join(a) + "}"
+    """dyncc.nn.routing's attribute text (the same as dyncc.nn.MoE's export)."""
+    return cfg.mlir_attrs()
 
 
 def expert_body(D, Fd, indent="    "):

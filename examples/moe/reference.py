@@ -30,16 +30,8 @@ Two things live here:
    expert capacity for top-1 / top-2 as Switch and GShard apply it): the
    baseline of WORKLOADS.md W1 (bench/w1_bench.py).
 
-Conventions of the decisions (docs/moe.md, "Assignment, exactly"):
-scores are float32 tensors and every + - * / below is one float32 operation
-in the order written; sums over experts (the softmax denominator) and over a
-token's choices (renormalize) run sequentially in index order; exp is the C
-library's expf, as runtime/Route.cpp calls it (DYNCC_MOE_EXP=rounded: the
-correctly rounded float32 exp instead, see EXP_MODE); dense_to_sparse
-compares q > threshold in float32 (the threshold rounded to float32). Choices
-are ordered by the logits with a stable descending sort (ties: the lower
-expert index first). The BASE auction and the gshard keep test are float64;
-SplitMix64 is Python integer arithmetic masked to 64 bits.
+The assignment itself (`route`, `RouteConfig`, the float32 conventions of
+docs/moe.md) is dyncc.nn.routing, re-exported here.
 
 Command line: `reference.py --self-check` runs the checks of the assignment
 on random and adversarial gates (see make_moe.py --self-check for the

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 import dyncc
 import dyncc.nn as dnn
+from timing import best_ms
 
 
 class RMSNorm(nn.Module):
@@ -128,16 +129,8 @@ def run(style, a):
             print(f"    first 8 tokens' experts: dyncc {first}")
             print(f"                             eager {r.assignment[:8 * K].reshape(8, K).tolist()}")
     xs = torch.randn(a.tokens, a.dim, generator=g)
-    times = {}
-    for name, fn in (("dyncc", lambda: fast(xs)), ("eager", lambda: block(xs))):
-        with torch.inference_mode():
-            fn()
-            samples = []
-            for _ in range(a.repeat):
-                t0 = time.perf_counter()
-                fn()
-                samples.append(time.perf_counter() - t0)
-        times[name] = min(samples) * 1e3
+    times = {"dyncc": best_ms(lambda: fast(xs), a.repeat),
+             "eager": best_ms(lambda: block(xs), a.repeat)}
     print(f"  time per block: dyncc {times['dyncc']:.2f} ms, PyTorch eager {times['eager']:.2f} ms "
           f"({times['eager'] / times['dyncc']:.2f}x)")
     fast.close()

@@ -27,6 +27,7 @@ import torch.nn as nn
 
 import dyncc
 import dyncc.nn as dnn
+from timing import best_ms
 
 VOCAB, EMB, H, SMALL, CLASSES = 1000, 64, 128, 16, 4
 
@@ -117,16 +118,8 @@ def run(method, a):
               f"{'equal' if same else 'DIFFERS'}; logits within {err:.1e}")
         print(f"    dyncc {''.join(letters[act] for _, act, _ in mine)}")
         print(f"    eager {''.join(letters[act] for _, act, _ in model.loop.trace)}")
-    times = {}
-    for name, fn in (("dyncc", lambda: fast(ids)), ("eager", lambda: model(ids))):
-        with torch.inference_mode():
-            fn()
-            samples = []
-            for _ in range(a.repeat):
-                t0 = time.perf_counter()
-                fn()
-                samples.append(time.perf_counter() - t0)
-        times[name] = min(samples) * 1e3
+    times = {"dyncc": best_ms(lambda: fast(ids), a.repeat),
+             "eager": best_ms(lambda: model(ids), a.repeat)}
     print(f"  time per sequence: dyncc {times['dyncc']:.2f} ms, PyTorch eager loop "
           f"{times['eager']:.2f} ms ({times['eager'] / times['dyncc']:.1f}x)")
     fast.close()

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 
 from .errors import ExportError
-from .library import _dynrt, build, dyncc_binary
+from .library import _dynrt, build, dyncc_binary, input_array
 
 
 def cache_dir():
@@ -103,18 +103,12 @@ class Compiled:
         self.report = Report()
 
     def _array(self, x, spec, batch):
-        name, dtype, shape = spec
-        if hasattr(x, "detach"):
-            x = x.detach().cpu().numpy()
-        a = self._np.ascontiguousarray(x, dtype=dtype)
-        if self.unit_batch and a.ndim == len(shape) - 1:
-            a = a.reshape((a.shape[0], 1) + a.shape[1:])
+        shape = spec[2]
+        if self.unit_batch and getattr(x, "ndim", None) == len(shape) - 1:
+            x = x.reshape((x.shape[0], 1) + tuple(x.shape[1:]))
         want = shape if batch is None else (batch,) + tuple(shape[1:])
-        if tuple(a.shape) != tuple(want):
-            raise ValueError(f"input '{name}': shape {tuple(a.shape)}, the library takes "
-                             f"{tuple(shape)}" + (f" (batch 1 .. {self.max_batch})"
-                                                 if self.max_batch else ""))
-        return a
+        return input_array(x, spec, want,
+                           f" (batch 1 .. {self.max_batch})" if self.max_batch else "")
 
     def __call__(self, *xs):
         np = self._np

@@ -45,6 +45,24 @@ def build(mlir_path, out_base, *args):
     return os.path.join(d, f"lib{os.path.basename(out_base)}.so")
 
 
+def input_array(x, spec, want=None, note=""):
+    """A numpy array or torch tensor as the library's input `spec` (name,
+    dtype, shape): C-contiguous, of the spec's dtype, of shape `want`
+    (default the spec's); ValueError naming the input otherwise."""
+    import numpy as np
+    name, dtype, shape = spec
+    want = tuple(shape if want is None else want)
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    a = np.require(x, requirements="C")  # keeps 0-d arrays 0-d
+    if a.dtype != dtype:
+        a = a.astype(dtype)
+    if tuple(a.shape) != want:
+        raise ValueError(f"input '{name}': shape {tuple(a.shape)}, the library takes "
+                         f"{tuple(shape)}{note}")
+    return a
+
+
 class Model:
     """A created model of a library: call it with its inputs (numpy arrays or
     torch tensors, in input order); returns the outputs as numpy arrays."""
@@ -58,15 +76,7 @@ class Model:
         self.inputs, self.outputs = self.lib.inputs, self.lib.outputs
 
     def _array(self, x, spec):
-        name, dtype, shape = spec
-        if hasattr(x, "detach"):
-            x = x.detach().cpu().numpy()
-        a = self._np.require(x, requirements="C")  # keeps 0-d arrays 0-d
-        if a.dtype != dtype:
-            a = a.astype(dtype)
-        if tuple(a.shape) != shape:
-            raise ValueError(f"input '{name}': shape {tuple(a.shape)}, the library takes {shape}")
-        return a
+        return input_array(x, spec)
 
     def __call__(self, *xs):
         if len(xs) != len(self.inputs):

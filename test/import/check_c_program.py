@@ -61,17 +61,7 @@ def main():
     torch.manual_seed(0)
     model = Classifier().eval()
     ids = torch.randint(0, 1000, (1, 32))
-    mlir, weights = dyncc.export(model, (ids,), os.path.join(work, "out", "classifier"))
-    lib = os.path.join(work, "out", "lib", "classifier")
-    subprocess.run([dyncc.dyncc_binary(), "compile", mlir, "-o", lib], check=True)
-    src = os.path.join(work, "main.c")
-    with open(src, "w") as f:
-        f.write(MAIN_C)
-    app = os.path.join(work, "app")
-    cc = [os.environ.get("CC", "cc"), "-I", os.path.dirname(lib), src, lib_path(lib),
-          "-lfmt", "-lpthread", "-ldl", "-lstdc++", "-lm", "-o", app]
-    print(" ".join(cc))
-    subprocess.run(cc, check=True)
+    app, weights = build_program(work, model, (ids,), "classifier", MAIN_C)
     worst = 0.0
     for seed in range(3):
         x = torch.randint(0, 1000, (1, 32), generator=torch.Generator().manual_seed(seed))
@@ -92,8 +82,23 @@ def main():
     return 0 if ok else 1
 
 
-def lib_path(base):
-    return os.path.join(os.path.dirname(base), f"lib{os.path.basename(base)}.a")
+def build_program(work, model, inputs, name, main_c):
+    """The tutorial's steps: dyncc.export to work/out/NAME.*, `dyncc compile`
+    to a static library in work/out/lib, main_c compiled and linked with
+    the link line of the docs. Returns (program, weights file)."""
+    mlir, weights = dyncc.export(model, inputs, os.path.join(work, "out", name))
+    lib = os.path.join(work, "out", "lib", name)
+    subprocess.run([dyncc.dyncc_binary(), "compile", mlir, "-o", lib], check=True)
+    src = os.path.join(work, "main.c")
+    with open(src, "w") as f:
+        f.write(main_c)
+    app = os.path.join(work, "app")
+    cc = [os.environ.get("CC", "cc"), "-I", os.path.dirname(lib), src,
+          os.path.join(os.path.dirname(lib), f"lib{name}.a"),
+          "-lfmt", "-lpthread", "-ldl", "-lstdc++", "-lm", "-o", app]
+    print(" ".join(cc))
+    subprocess.run(cc, check=True)
+    return app, weights
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-import dyncc
 import dyncc.nn as dnn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "import"))
+from check_c_program import build_program  # noqa: E402  (the import tutorial's steps)
 
 MAIN_C = r"""
 #include <stdio.h>
@@ -87,18 +89,7 @@ def main():
     torch.manual_seed(0)
     model = Net().eval()
     ids = torch.randint(0, 1000, (1, 16))
-    mlir, weights = dyncc.export(model, (ids,), os.path.join(work, "out", "net"))
-    lib = os.path.join(work, "out", "lib", "net")
-    subprocess.run([dyncc.dyncc_binary(), "compile", mlir, "-o", lib], check=True)
-    src = os.path.join(work, "main.c")
-    with open(src, "w") as f:
-        f.write(MAIN_C)
-    app = os.path.join(work, "app")
-    cc = [os.environ.get("CC", "cc"), "-I", os.path.dirname(lib), src,
-          os.path.join(os.path.dirname(lib), "libnet.a"),
-          "-lfmt", "-lpthread", "-ldl", "-lstdc++", "-lm", "-o", app]
-    print(" ".join(cc))
-    subprocess.run(cc, check=True)
+    app, weights = build_program(work, model, (ids,), "net", MAIN_C)
     bad, seen = 0, set()
     for theta in (0.1, 0.5, 0.9):
         model.ee.criterion.value = theta

@@ -510,30 +510,11 @@ class MoE(DynModule):
             (tv,) = b.op(f"arith.constant dense<[{vals}]> : tensor<{cfg.table.size}xi32>")
             table = f" table {tv} : tensor<{cfg.table.size}xi32>"
         yt = mlir_type(outs[0])
-        attrs = [f"num_experts = {cfg.num_experts} : i64"]
-        if cfg.k is not None:
-            attrs.append(f"k = {cfg.k} : i64")
-        if cfg.capacity_factor is not None:
-            attrs.append(f"capacity_factor = {exits.float_text(cfg.capacity_factor)} : f64")
-        if cfg.priority is not None:
-            attrs.append(f"priority = #dyn.priority<{cfg.priority}>")
-        if cfg.groups is not None:
-            attrs.append(f"groups = {cfg.groups} : i64")
-        if cfg.dropless_block is not None:
-            attrs.append(f"dropless_block = {cfg.dropless_block} : i64")
-        if cfg.seed is not None:
-            attrs.append(f"seed = {cfg.seed} : i64")
-        if cfg.temperature is not None:
-            attrs.append(f"temperature = {exits.float_text(cfg.temperature)} : f64")
-        if cfg.threshold is not None:
-            attrs.append(f"threshold = {exits.float_text(cfg.threshold)} : f64")
-        if cfg.renormalize:
-            attrs.append("renormalize")
         y = b.fresh()
         sv = ", ".join(values[n] for n in stacked)
         experts_text = f" experts({sv} : {', '.join(st_types)})" if stacked else ""
         b.line(f"{y} = dyn.route {cfg.strategy} %in0, {gate_val}{table}{experts_text} "
-               f"{{{', '.join(attrs)}}} : {mlir_type(x)}, {gate_t} -> {yt} {{")
+               f"{cfg.mlir_attrs()} : {mlir_type(x)}, {gate_t} -> {yt} {{")
         slice_types = expert.arg_types[:len(expert.weights)]
         row_t = expert.input_types[0]
         bb = ", ".join([f"%t: {row_t}"] + [f"%p{i}: {t}" for i, t in enumerate(slice_types)])

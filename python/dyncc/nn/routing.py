@@ -181,6 +181,36 @@ class RouteConfig:
     def __repr__(self):
         return "RouteConfig(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()) + ")"
 
+    def mlir_attrs(self):
+        """The attribute dictionary of the dyn.route op."""
+        from .exits import float_text
+        a = [f"num_experts = {self.num_experts} : i64"]
+        if self.k is not None:
+            a.append(f"k = {self.k} : i64")
+        if self.capacity_factor is not None:
+            a.append(f"capacity_factor = {float_text(self.capacity_factor)} : f64")
+        if self.priority is not None:
+            a.append(f"priority = #dyn.priority<{self.priority}>")
+        if self.groups is not None:
+            a.append(f"groups = {self.groups} : i64")
+        if self.dropless_block is not None:
+            a.append(f"dropless_block = {self.dropless_block} : i64")
+        if self.seed is not None:
+            a.append(f"seed = {i64_text(self.seed)} : i64")
+        if self.temperature is not None:
+            a.append(f"temperature = {float_text(self.temperature)} : f64")
+        if self.threshold is not None:
+            a.append(f"threshold = {float_text(self.threshold)} : f64")
+        if self.renormalize:
+            a.append("renormalize")
+        return "{" + ", ".join(a) + "}"
+
+
+def i64_text(v):
+    """An i64 attribute literal (seeds above 2^63 wrap, as C++ reads them)."""
+    v = int(v) & ((1 << 64) - 1)
+    return str(v - (1 << 64) if v >= 1 << 63 else v)
+
 
 # ---------------------------------------------------------------------------
 # float32 scoring helpers
