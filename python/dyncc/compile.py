@@ -19,7 +19,7 @@ import shutil
 import tempfile
 
 from .errors import ExportError
-from .library import _dynrt, build, dyncc_binary, input_array
+from .library import Model, _dynrt, build, dyncc_binary, input_array
 
 
 def cache_dir():
@@ -75,18 +75,13 @@ class Report:
         return "Report(" + ", ".join(parts) + ")"
 
 
-class Compiled:
+class Compiled(Model):
     """A compiled model: call it like the module (same inputs); outputs come
     back as torch tensors when any input is one, else as numpy arrays."""
 
     def __init__(self, lib_path, weights_path, threads=None):
-        import numpy as np
-        self._np = np
-        name = os.path.basename(lib_path)[3:].rsplit(".so", 1)[0]
+        super().__init__(lib_path, weights_path, threads)
         self.lib_path, self.weights_path = lib_path, weights_path
-        self.lib = _dynrt().Library(lib_path, name)
-        self.lib.create(weights_path, num_threads=threads)
-        self.inputs = self.lib.inputs
         outs = self.lib.outputs
         self._exit_outputs = [i for i, o in enumerate(outs) if o[0].startswith("exit_layer")]
         self.outputs = [o for i, o in enumerate(outs) if i not in self._exit_outputs]
@@ -102,7 +97,7 @@ class Compiled:
             len(s[2]) >= 2 and s[2][1] == 1 for s in self.inputs)
         self.report = Report()
 
-    def _array(self, x, spec, batch):
+    def _array(self, x, spec, batch=None):
         shape = spec[2]
         if self.unit_batch and getattr(x, "ndim", None) == len(shape) - 1:
             x = x.reshape((x.shape[0], 1) + tuple(x.shape[1:]))
@@ -168,10 +163,6 @@ class Compiled:
             res = [torch.from_numpy(o) for o in res]
         return res[0] if len(res) == 1 else tuple(res)
 
-    def set_param(self, name, values):
-        """Sets a runtime parameter (a criterion's threshold) by name."""
-        self.lib.set_param(name, values)
-
     def stats(self):
         """Counters since the model was created: runs, kernel calls, seconds
         and the exit histogram ({layer: samples (or tokens)}, exit chains)."""
@@ -183,15 +174,6 @@ class Compiled:
                 if st.exit_histogram[l]}
         return {"runs": int(st.runs), "kernel_calls": int(st.kernel_calls),
                 "seconds": float(st.total_seconds), "exit_histogram": hist}
-
-    def close(self):
-        self.lib.destroy()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __del__(self):
         try:

@@ -92,6 +92,7 @@ class Model:
         return self.lib.runner([self._array(x, s) for x, s in zip(xs, self.inputs)])
 
     def set_param(self, name, values):
+        """Sets a runtime parameter (a criterion's threshold) by name."""
         self.lib.set_param(name, values)
 
     def close(self):
