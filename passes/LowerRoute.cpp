@@ -32,6 +32,7 @@
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
@@ -235,6 +236,45 @@ private:
                   b.create<arith::ConstantIndexOp>(loc, size).getResult());
       return success();
     }
+    if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op)) {
+      // A slice of the rows' values (torch's chunk/split of a fused
+      // projection): the same slice of every expert's batch.
+      if (!batched.contains(slice.getSource()))
+        return op.emitOpError("inside a dyn.route expert body must slice a "
+                              "value computed from the tokens");
+      auto lookup = [&](OpFoldResult r) -> FailureOr<OpFoldResult> {
+        if (auto v = dyn_cast<Value>(r)) {
+          std::optional<int64_t> c = getConstantIntValue(mapping.lookupOrDefault(v));
+          if (!c)
+            return failure();
+          return OpFoldResult(b.getIndexAttr(*c));
+        }
+        return r;
+      };
+      SmallVector<OpFoldResult> offsets{b.getIndexAttr(0)}, sizes, strides{b.getIndexAttr(1)};
+      for (OpFoldResult r : slice.getMixedOffsets()) {
+        FailureOr<OpFoldResult> m = lookup(r);
+        if (failed(m))
+          return op.emitOpError("needs constant offsets inside a dyn.route expert body");
+        offsets.push_back(*m);
+      }
+      for (OpFoldResult r : slice.getMixedStrides()) {
+        FailureOr<OpFoldResult> m = lookup(r);
+        if (failed(m))
+          return op.emitOpError("needs constant strides inside a dyn.route expert body");
+        strides.push_back(*m);
+      }
+      if (slice.getSourceType().getRank() != slice.getType().getRank())
+        return op.emitOpError("must keep its rank inside a dyn.route expert body");
+      RankedTensorType t = batchedType(slice.getType());
+      for (int64_t d : t.getShape())
+        sizes.push_back(b.getIndexAttr(d));
+      Value src = mapping.lookup(slice.getSource());
+      map(slice.getResult(),
+          b.create<tensor::ExtractSliceOp>(loc, t, src, offsets, sizes, strides),
+          /*isBatched=*/true);
+      return success();
+    }
     if (auto empty = dyn_cast<tensor::EmptyOp>(op)) {
       RankedTensorType t = batchedType(empty.getType());
       map(empty.getResult(),
@@ -282,7 +322,7 @@ private:
     }
     return op.emitOpError("is not supported in a dyn.route expert body "
                           "(supported: linalg ops, tensor.empty, tensor.dim, "
-                          "scalar arith and math)");
+                          "tensor.extract_slice, scalar arith and math)");
   }
 
   LogicalResult batchGeneric(linalg::GenericOp op) {

@@ -7,6 +7,7 @@ export to dyncc's dyn ops (docs/nn.md).
     Skim(actions, decide, cells, budget)    -> dyn.skip
 
 Criteria: Entropy, MaxProb, Patience, Votes, LearnedScore, PerClass.
+dyncc.nn.hf.convert(model) turns transformers' Mixtral MoE blocks into MoE.
 """
 from .exits import Criterion, Entropy, LearnedScore, MaxProb, Patience, PerClass, Votes
 from .modules import (Action, Cascade, DynModule, EarlyExit, MoE, Skim, SkimError,
