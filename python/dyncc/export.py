@@ -11,6 +11,7 @@ they reach MLIR as arguments named after `module.named_parameters()` /
 `named_buffers()` (the state_dict keys; non-persistent buffers such as BERT's
 `position_ids` keep their module path too).
 """
+import contextlib
 import inspect
 import os
 
@@ -73,6 +74,39 @@ def _decompositions():
     return table
 
 
+DENSE_LITERAL_LIMIT = 4096
+
+
+@contextlib.contextmanager
+def dense_literals():
+    """Tensors created in forward (torch.tensor([...]) constants) become
+    dense<...> literals up to DENSE_LITERAL_LIMIT elements instead of the
+    dense_resource blobs torch-mlir's FX importer makes of every tensor of
+    more than one element, which dyncc reads only as weights."""
+    import numpy as np
+    import torch
+    from torch_mlir.extras import fx_importer as fi
+    original = fi._make_vtensor_literal_op
+
+    def literal(tensor, vtensor_type, tracker):
+        npy = fi.TORCH_DTYPE_TO_NPY_TYPE.get(tensor.dtype)
+        mlir_t = fi.TORCH_DTYPE_TO_MLIR_TYPE.get(tensor.dtype)
+        if not (1 < tensor.numel() <= DENSE_LITERAL_LIMIT and npy is not None and mlir_t
+                and tensor.dtype != torch.bool):
+            return original(tensor, vtensor_type, tracker)
+        mapping = tracker.track(tensor)
+        if mapping.is_empty:
+            arr = np.array(tensor.tolist()).astype(npy)
+            mapping.value = fi.DenseElementsAttr.get(arr, type=mlir_t(), shape=arr.shape)
+        return fi.Operation.create(name="torch.vtensor.literal", results=[vtensor_type],
+                                   attributes={"value": mapping.value})
+    fi._make_vtensor_literal_op = literal
+    try:
+        yield
+    finally:
+        fi._make_vtensor_literal_op = original
+
+
 def to_linalg(module, example_inputs, func_name="main", dynamic_rows=False):
     """The module as a torch-mlir linalg-on-tensors module (text) and the
     (names, tensors) of its weights, which are its first arguments. With
@@ -110,10 +144,11 @@ def to_linalg(module, example_inputs, func_name="main", dynamic_rows=False):
             rows = torch.export.Dim("rows")
             dynamic = tuple([None] * count + [{0: rows}] * len(example_inputs))
             dynamic = (dynamic,)
-        mlir = fx.export_and_import(Functional(), *tensors, *example_inputs,
-                                    output_type="linalg-on-tensors", func_name=func_name,
-                                    decomposition_table=_decompositions(),
-                                    dynamic_shapes=dynamic)
+        with dense_literals():
+            mlir = fx.export_and_import(Functional(), *tensors, *example_inputs,
+                                        output_type="linalg-on-tensors", func_name=func_name,
+                                        decomposition_table=_decompositions(),
+                                        dynamic_shapes=dynamic)
     except ExportError:
         raise
     except Exception as e:  # torch.export and torch-mlir raise many kinds

@@ -388,6 +388,33 @@ class Partial(nn.Module):
         return mask * n + (1 - mask) * h
 
 
+class Scheduled(nn.Module):
+    """VCRNN with its schedule: at position pos a GRU step updates the first
+    1 + pos mod H units of the state."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(SD, H)
+
+    def forward(self, pos, x, h):
+        n = self.cell(x, h)
+        mask = (torch.arange(H) <= pos % H).to(h.dtype)
+        return mask * n + (1 - mask) * h
+
+
+class PosGRU(GRU):
+    def forward(self, pos, x, h):
+        return self.cell(x, h)
+
+
+class PosGate(Gate):
+    """A gate that also reads the position (even positions lean to read)."""
+
+    def forward(self, pos, x, h, *rest):
+        z = self.fc(torch.cat([x, h])) + (pos % 2).to(x.dtype) * torch.tensor([0.0, 0.5])
+        return torch.argmax(z)
+
+
 class Lower(nn.Module):
     """HM-RNN's lower layer (h, u: lower and upper states)."""
 
@@ -450,6 +477,8 @@ SKIM_CASES = {
                     2 * SS, lstm_init, True),
     "partial_vcrnn": (["partial", "read"], lambda: Gate(2), lambda: {0: Partial(), 1: GRU()}, SS,
                       h_init, True),
+    "partial_scheduled": (["partial", "read"], lambda: PosGate(2),
+                          lambda: {0: Scheduled(), 1: PosGRU()}, SS, h_init, True),
     "flush_hmrnn": (["read", "flush"], lambda: Gate(2), lambda: {0: Lower(), 1: Flush()}, SS,
                     hu_init, True),
     "upper_fhrnn": (["read", "upper"], lambda: Gate(2), lambda: {0: Lower(), 1: Upper()}, SS,
@@ -470,7 +499,8 @@ class SkimNet(nn.Module):
 def run_skim(name, work):
     actions, decide, cells, budget, init, bucket = SKIM_CASES[name]
     torch.manual_seed(5)
-    skim = dnn.Skim(actions, decide(), cells(), budget)
+    skim = dnn.Skim(actions, decide(), cells(), budget,
+                    with_position=name == "partial_scheduled")
     net = SkimNet(skim).eval()
     g = torch.Generator().manual_seed(6)
     kinds = set()

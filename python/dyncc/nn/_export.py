@@ -154,7 +154,7 @@ def export_dynamic(module, example_inputs):
     import torch
     from torch_mlir import fx, ir
     from torch_mlir.compiler_utils import run_pipeline_with_repro_report
-    from ..export import _decompositions, _flat_outputs, weights_of
+    from ..export import _decompositions, _flat_outputs, dense_literals, weights_of
     from .._files import check_ops
 
     found = dyn_modules(module)
@@ -270,8 +270,10 @@ def export_dynamic(module, example_inputs):
                 return _flat_outputs(out)
 
         try:
-            raw = fx.export_and_import(Functional(), *tensors, *example_inputs, output_type="raw",
-                                       func_name="main", decomposition_table=_decompositions())
+            with dense_literals():
+                raw = fx.export_and_import(Functional(), *tensors, *example_inputs,
+                                           output_type="raw", func_name="main",
+                                           decomposition_table=_decompositions())
         except ExportError:
             raise
         except Exception as e:

@@ -557,11 +557,14 @@ class Skim(DynModule):
         skim.trace                            # [(pos, action, amount)] of every step
 
     Steps see one position's input (x_t = seq[pos]) and the state; cells
-    and decide are ordinary modules (LSTMCell, GRUCell, linear gates).
+    and decide are ordinary modules (LSTMCell, GRUCell, linear gates). With
+    with_position=True they take the position first, as a 0-d int64 tensor:
+    decide(pos, x_t, *state), cells[i](pos, x_t, *state) (VCRNN's schedule).
     """
 
-    def __init__(self, actions, decide, cells, budget):
+    def __init__(self, actions, decide, cells, budget, with_position=False):
         super().__init__()
+        self.with_position = bool(with_position)
         self.actions = [a if isinstance(a, Action) else
                         Action(a[0], a[1]) if isinstance(a, (tuple, list)) else Action(a)
                         for a in actions]
@@ -592,8 +595,15 @@ class Skim(DynModule):
         self.has_classes = any(a.kind == "jump_to" for a in self.actions)
         self.trace = None
 
-    def _decide(self, x, state):
-        out = _tuple(self.decide(x, *state))
+    def _step_args(self, pos, x, state):
+        """What decide and the cells take: (x, *state), with the position
+        first (a 0-d int64 tensor) when with_position."""
+        if self.with_position:
+            return (torch.tensor(pos, dtype=torch.int64), x, *state)
+        return (x, *state)
+
+    def _decide(self, pos, x, state):
+        out = _tuple(self.decide(*self._step_args(pos, x, state)))
         if self.has_amount and len(out) != 2:
             raise ValueError("Skim: with jump or shuttle, decide returns (action, amount)")
         if not self.has_amount and len(out) != 1:
@@ -612,11 +622,12 @@ class Skim(DynModule):
         state = [tuple(init)]
 
         def decide(pos):
-            return self._decide(seq[pos], state[0])
+            return self._decide(pos, seq[pos], state[0])
 
         def apply(a, pos):
             if a in self.cell_of:
-                state[0] = _tuple(self.cells[self.cell_of[a]](seq[pos], *state[0]))
+                state[0] = _tuple(self.cells[self.cell_of[a]](
+                    *self._step_args(pos, seq[pos], state[0])))
         trace, _, _, error = run_loop(S, self.budget, self.actions, decide, apply, classes)
         self.trace = trace
         if error is not None:
@@ -642,9 +653,9 @@ class Skim(DynModule):
             raise ExportError(f"{where}: classes must be integers [S] = [{seq.shape[0]}], got "
                               f"{classes.dtype} {tuple(classes.shape)}")
         with torch.no_grad():
-            dec = _tuple(self.decide(x, *init))
+            dec = _tuple(self.decide(*self._step_args(0, x, init)))
             for i, key in self.cell_of.items():
-                new = _tuple(self.cells[key](x, *init))
+                new = _tuple(self.cells[key](*self._step_args(0, x, init)))
                 if len(new) != len(init) or any(
                         a.shape != b.shape or a.dtype != b.dtype for a, b in zip(new, init)):
                     raise ExportError(
@@ -663,8 +674,9 @@ class Skim(DynModule):
         classes = args[1] if self.has_classes else None
         init = args[1 + self.has_classes:]
         x = seq[0]
-        dpiece = ctx.piece(f"{sym}_decide", self.decide, (x, *init), f"{prefix}decide.")
-        cells = {i: ctx.piece(f"{sym}_cell{i}", self.cells[k], (x, *init), f"{prefix}cells.{k}.")
+        ex = self._step_args(0, x, init)
+        dpiece = ctx.piece(f"{sym}_decide", self.decide, ex, f"{prefix}decide.")
+        cells = {i: ctx.piece(f"{sym}_cell{i}", self.cells[k], ex, f"{prefix}cells.{k}.")
                  for i, k in self.cell_of.items()}
         values = {n: f"%w{i}" for i, n in enumerate(wnames)}
         wtypes = [mlir_type(t) for t in self.export_weights(prefix)[1]]
@@ -680,10 +692,18 @@ class Skim(DynModule):
                f"actions [{acts}] : {mlir_type(seq)} -> {', '.join(st)}")
         block = ", ".join(["%pos: index", f"%x: {xt}"] + [f"%st{i}: {t}" for i, t in enumerate(st)])
         svals = [f"%st{i}" for i in range(len(init))]
+
+        def step_inputs():
+            """The step's operands; the position as a tensor<i64> when asked."""
+            if not self.with_position:
+                return ["%x"] + svals
+            (p64,) = b.op("arith.index_cast %pos : index to i64")
+            (pt,) = b.op(f"tensor.from_elements {p64} : tensor<i64>")
+            return [pt, "%x"] + svals
         b.line("  decide {")
         b.line(f"  ^bb0({block}):")
         b.indent += "  "
-        outs_d = dpiece.call(b, values, ["%x"] + svals)
+        outs_d = dpiece.call(b, values, step_inputs())
         scal = []
         if any("x" in t for t in dpiece.result_types):
             b.line("%c0 = arith.constant 0 : index")
@@ -706,7 +726,7 @@ class Skim(DynModule):
             if i in cells:
                 b.line(f"  ^bb0({block}):")
                 b.indent += "  "
-                new = cells[i].call(b, values, ["%x"] + svals)
+                new = cells[i].call(b, values, step_inputs())
                 b.line(f"dyn.yield {', '.join(new)} : {', '.join(st)}")
                 b.indent = b.indent[:-2]
             b.line("  }" + ("," if i < len(self.actions) - 1 else ""))
