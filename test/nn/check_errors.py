@@ -169,6 +169,23 @@ def main():
     expect("compiled action out of range", lambda: fast(big, h0), RuntimeError, "outside [0, 2)")
     expect("export of a model that fails eagerly", lambda: dyncc.export(bad, (big, h0), out),
            dyncc.ExportError, "fails on the example inputs", "outside [0, 2)", path=out)
+    # runs the runtime fails fail eagerly too: a NaN gate logit, a hash id
+    # outside the table
+    moe_ok = Wrap(dnn.MoE(nn.Linear(8, 2), [Expert(), Expert()], "top_k", k=1))
+    fast = dyncc.compile(moe_ok, (x,))
+    xnan = x.clone()
+    xnan[3, 0] = float("nan")
+    expect("eager NaN gate logit", lambda: moe_ok(xnan), dnn.RouteError, "token 3")
+    expect("compiled NaN gate logit", lambda: fast(xnan), RuntimeError, "token 3", "nan")
+    table = Wrap(dnn.MoE(None, [Expert(), Expert()], "hash", table=[0, 1, 1, 0]))
+    ids = torch.tensor([0, 1, 2, 3, 1, 2])
+    fast = dyncc.compile(table, (x, ids))
+    bad_ids = torch.tensor([0, 1, 2, 9, 1, 2])
+    expect("eager hash id outside the table", lambda: table(x, bad_ids), dnn.RouteError,
+           "token 3", "outside the table")
+    expect("compiled hash id outside the table", lambda: fast(x, bad_ids), RuntimeError,
+           "token id 9 at position 3", "outside the table [0, 4)")
+
     ok = Wrap(dnn.Skim(["read", "skip"], Gate(), {0: Cell()}, budget=5))
     fast = dyncc.compile(ok, (seq, h0))
     expect("input of the wrong shape", lambda: fast(torch.randn(4, 8), h0), ValueError,
