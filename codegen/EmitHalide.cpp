@@ -48,10 +48,9 @@ Type halideType(kir::ElemType type) {
   return Float(32);
 }
 
-/// Halide's integer division rounds toward -inf; arith.divsi toward zero.
-// Halide's integer division is Euclidean (a % b >= 0): q = a / b, r = a % b.
-// arith.divsi truncates: q differs from it when r != 0 and a < 0, by one
-// towards zero.
+/// Halide's integer division is Euclidean (a % b >= 0): q = a / b, r = a % b.
+/// arith.divsi truncates: q differs from it when r != 0 and a < 0, by one
+/// towards zero.
 Expr truncDiv(Expr a, Expr b) {
   Expr q = a / b;
   return select((a % b != 0) && (a < 0), q + select(b > 0, 1, -1), q);

@@ -242,30 +242,27 @@ private:
       if (!batched.contains(slice.getSource()))
         return op.emitOpError("inside a dyn.route expert body must slice a "
                               "value computed from the tokens");
-      auto lookup = [&](OpFoldResult r) -> FailureOr<OpFoldResult> {
-        if (auto v = dyn_cast<Value>(r)) {
-          std::optional<int64_t> c = getConstantIntValue(mapping.lookupOrDefault(v));
-          if (!c)
-            return failure();
-          return OpFoldResult(b.getIndexAttr(*c));
-        }
-        return r;
-      };
-      SmallVector<OpFoldResult> offsets{b.getIndexAttr(0)}, sizes, strides{b.getIndexAttr(1)};
-      for (OpFoldResult r : slice.getMixedOffsets()) {
-        FailureOr<OpFoldResult> m = lookup(r);
-        if (failed(m))
-          return op.emitOpError("needs constant offsets inside a dyn.route expert body");
-        offsets.push_back(*m);
-      }
-      for (OpFoldResult r : slice.getMixedStrides()) {
-        FailureOr<OpFoldResult> m = lookup(r);
-        if (failed(m))
-          return op.emitOpError("needs constant strides inside a dyn.route expert body");
-        strides.push_back(*m);
-      }
       if (slice.getSourceType().getRank() != slice.getType().getRank())
         return op.emitOpError("must keep its rank inside a dyn.route expert body");
+      // Offsets and strides as constants (mapped values included), after
+      // the leading expert dimension's 0 and 1.
+      auto constants = [&](ArrayRef<OpFoldResult> in,
+                           SmallVectorImpl<OpFoldResult> &out) {
+        for (OpFoldResult r : in) {
+          if (auto v = dyn_cast<Value>(r))
+            r = mapping.lookupOrDefault(v);
+          std::optional<int64_t> c = getConstantIntValue(r);
+          if (!c)
+            return false;
+          out.push_back(b.getIndexAttr(*c));
+        }
+        return true;
+      };
+      SmallVector<OpFoldResult> offsets{b.getIndexAttr(0)}, sizes, strides{b.getIndexAttr(1)};
+      if (!constants(slice.getMixedOffsets(), offsets))
+        return op.emitOpError("needs constant offsets inside a dyn.route expert body");
+      if (!constants(slice.getMixedStrides(), strides))
+        return op.emitOpError("needs constant strides inside a dyn.route expert body");
       RankedTensorType t = batchedType(slice.getType());
       for (int64_t d : t.getShape())
         sizes.push_back(b.getIndexAttr(d));
@@ -292,19 +289,14 @@ private:
       // constants here, so that their asserts can be decided below.
       Operation *copy = b.clone(op, mapping);
       SmallVector<OpFoldResult> folded;
-      if (succeeded(copy->fold(folded)) && folded.size() == copy->getNumResults()) {
-        for (auto [result, f] : llvm::zip(copy->getResults(), folded)) {
-          Value v = dyn_cast<Value>(f);
-          if (!v) {
-            auto attr = dyn_cast<TypedAttr>(cast<Attribute>(f));
-            if (!attr)
-              return success();
-            v = b.create<arith::ConstantOp>(loc, attr);
-          }
-          for (auto [from, to] : llvm::zip(op.getResults(), copy->getResults()))
-            if (to == result)
-              mapping.map(from, v);
-        }
+      if (copy->hasTrait<OpTrait::ConstantLike>() || failed(copy->fold(folded)) ||
+          folded.size() != op.getNumResults())
+        return success();
+      for (auto [from, f] : llvm::zip(op.getResults(), folded)) {
+        if (auto v = dyn_cast<Value>(f))
+          mapping.map(from, v);
+        else if (auto attr = dyn_cast<TypedAttr>(cast<Attribute>(f)))
+          mapping.map(from, b.create<arith::ConstantOp>(loc, attr).getResult());
       }
       return success();
     }
