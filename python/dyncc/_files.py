@@ -13,21 +13,22 @@ _KNOWN_DIALECTS = {"builtin", "func", "arith", "math", "linalg", "tensor", "cf",
 def check_ops(module, what):
     """ExportError naming the first op outside the dialects dyncc compiles,
     with its location, before anything is written."""
-    bad = []
+    bad = {}   # op name -> location of its first occurrence, in walk order
 
     def walk(op):
         name = op.name
         if name.split(".", 1)[0] not in _KNOWN_DIALECTS and name not in bad:
-            bad.append((name, str(op.location)))
+            bad[name] = str(op.location)
         for region in op.regions:
             for block in region.blocks:
                 for inner in block.operations:
                     walk(inner.operation)
     walk(module.operation)
     if bad:
-        names = sorted({n for n, _ in bad})
-        raise ExportError(f"{what}: torch-mlir lowered it to {', '.join(repr(n) for n in names)}, "
-                          f"which dyncc does not support (first at {bad[0][1]}; see docs/ops.md)")
+        names = ", ".join(repr(n) for n in sorted(bad))
+        first = next(iter(bad.values()))
+        raise ExportError(f"{what}: torch-mlir lowered it to {names}, "
+                          f"which dyncc does not support (first at {first}; see docs/ops.md)")
 
 
 def tag_arguments(module, weight_names, input_names):

@@ -123,35 +123,30 @@ class Compiled(Model):
                 shape = (batch,) + tuple(shape[1:])
             fill = np.nan if np.issubdtype(dt, np.floating) else -1
             outs.append(np.full(shape, fill, dt))
-        # the report's arrays, poisoned
-        keep = []
+        # the report's arrays, poisoned: (assignment, tokens per expert) per
+        # route, a trace per skip loop
+        route_arrays = [(np.full(T * K, 0x7EADBEEF, np.int32), np.zeros(E, np.uint64))
+                        for T, E, K in self._routes]
         routes = (rt.RouteReport * max(1, len(self._routes)))()
-        for i, (T, E, K) in enumerate(self._routes):
-            asg = np.full(T * K, 0x7EADBEEF, np.int32)
-            tpe = np.zeros(E, np.uint64)
-            keep += [asg, tpe]
-            routes[i].tokens_per_expert = tpe.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64))
-            routes[i].assignment = asg.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+        for rep_i, (asg, tpe) in zip(routes, route_arrays):
+            rep_i.tokens_per_expert = tpe.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64))
+            rep_i.assignment = asg.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+        traces = [np.full(budget * max(1, self.max_batch) * 3, -1, np.int32)
+                  for budget in self._skips]
         skips = (rt.SkipReport * max(1, len(self._skips)))()
-        for i, budget in enumerate(self._skips):
-            cap = budget * max(1, self.max_batch)
-            tr = np.full(cap * 3, -1, np.int32)
-            keep.append(tr)
-            skips[i].capacity = cap
-            skips[i].trace = tr.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+        for rep_i, tr in zip(skips, traces):
+            rep_i.capacity = tr.size // 3
+            rep_i.trace = tr.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
         rep = rt.RunReport(len(self._routes), routes, len(self._skips), skips)
         if batch is None:
             self.lib.run(ins, outs, rep)
         else:
             self.lib.run_batch(ins, outs, batch, rep)
         r = Report()
-        for i, (T, E, K) in enumerate(self._routes):
-            r.routes.append({"assignment": keep[2 * i].copy(), "tokens_per_expert": keep[2 * i + 1].copy(),
-                             "dropped": int(routes[i].dropped)})
-        base = 2 * len(self._routes)
-        for i, _ in enumerate(self._skips):
-            n = skips[i].steps
-            r.skips.append({"steps": n, "trace": keep[base + i].reshape(-1, 3)[:n].copy()})
+        r.routes = [{"assignment": asg, "tokens_per_expert": tpe, "dropped": int(rep_i.dropped)}
+                    for rep_i, (asg, tpe) in zip(routes, route_arrays)]
+        r.skips = [{"steps": rep_i.steps, "trace": tr.reshape(-1, 3)[:rep_i.steps].copy()}
+                   for rep_i, tr in zip(skips, traces)]
         self.report = r
         if self.unit_batch:
             outs = [o.reshape((o.shape[0],) + o.shape[2:]) if o.ndim >= 2 and o.shape[1] == 1 else o
@@ -222,13 +217,13 @@ def compile(module, example_inputs, *, batch_buckets=None, threads=None, target=
                 os.replace(tmp, kept)
                 raise RuntimeError(str(e).replace(tmp, kept)) from None
             os.makedirs(d, exist_ok=True)
+            shutil.copyfile(mlir_path, os.path.join(d, "model.mlir"))
             for f in os.listdir(work):   # the library last: it marks the entry complete
                 if not f.endswith(".so"):
                     os.replace(os.path.join(work, f), os.path.join(d, f))
             for f in os.listdir(work):
                 os.replace(os.path.join(work, f), os.path.join(d, f))
             shutil.rmtree(work, ignore_errors=True)
-        shutil.copyfile(mlir_path, os.path.join(d, "model.mlir"))
         wdst = os.path.join(d, f"weights-{_file_digest(weights_path)}.safetensors")
         if not os.path.exists(wdst):
             os.replace(weights_path, wdst)

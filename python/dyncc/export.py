@@ -16,7 +16,7 @@ import inspect
 import os
 
 from ._files import check_ops, write_outputs, save_weights, tag_arguments
-from .errors import ExportError
+from .errors import ExportError, first_line
 
 
 def _flat_outputs(out):
@@ -72,6 +72,19 @@ def _decompositions():
     table = dict(get_decomposition_table())
     table[torch.ops.aten.cumsum.default] = _cumsum
     return table
+
+
+@contextlib.contextmanager
+def eval_mode(module):
+    """The module in eval mode (dropout off), every submodule's own training
+    flag restored afterwards."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 DENSE_LITERAL_LIMIT = 4096
@@ -135,16 +148,12 @@ def to_linalg(module, example_inputs, func_name="main", dynamic_rows=False):
             out = torch.func.functional_call(module, state, args[count:], tie_weights=True)
             return _flat_outputs(out)
 
-    # Export in eval mode (dropout off); restore every submodule's own flag.
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
+    dynamic = None
+    if dynamic_rows:
+        rows = torch.export.Dim("rows")
+        dynamic = (tuple([None] * count + [{0: rows}] * len(example_inputs)),)
     try:
-        dynamic = None
-        if dynamic_rows:
-            rows = torch.export.Dim("rows")
-            dynamic = tuple([None] * count + [{0: rows}] * len(example_inputs))
-            dynamic = (dynamic,)
-        with dense_literals():
+        with eval_mode(module), dense_literals():
             mlir = fx.export_and_import(Functional(), *tensors, *example_inputs,
                                         output_type="linalg-on-tensors", func_name=func_name,
                                         decomposition_table=_decompositions(),
@@ -152,11 +161,7 @@ def to_linalg(module, example_inputs, func_name="main", dynamic_rows=False):
     except ExportError:
         raise
     except Exception as e:  # torch.export and torch-mlir raise many kinds
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ExportError(f"cannot export {mod_name}: {type(e).__name__}: {first}") from e
-    finally:
-        for m, training in modes:
-            m.training = training
+        raise ExportError(f"cannot export {mod_name}: {type(e).__name__}: {first_line(e)}") from e
     check_ops(mlir, f"cannot export {mod_name}")
     return mlir, names, tensors
 

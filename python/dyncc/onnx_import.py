@@ -13,7 +13,7 @@ torch-backend-to-linalg-on-tensors-backend-pipeline.
 import os
 
 from ._files import check_ops, write_outputs, tag_arguments
-from .errors import ExportError
+from .errors import ExportError, first_line
 
 _PIPELINE = ("builtin.module(torch-onnx-to-torch-backend-pipeline,"
              "torch-backend-to-linalg-on-tensors-backend-pipeline)")
@@ -33,7 +33,7 @@ def _load(path):
     try:
         onnx.checker.check_model(model)
     except Exception as e:
-        raise ExportError(f"{path}: invalid ONNX model: {str(e).splitlines()[0]}") from e
+        raise ExportError(f"{path}: invalid ONNX model: {first_line(e)}") from e
     return model
 
 
@@ -124,7 +124,7 @@ def to_linalg(model, path="<onnx>"):
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception as e:
-        raise ExportError(f"{path}: shape inference failed: {str(e).splitlines()[0]}") from e
+        raise ExportError(f"{path}: shape inference failed: {first_line(e)}") from e
     if any(n.op_type == "CumSum" for n in model.graph.node):
         rewrite_cumsum(model)
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
@@ -137,7 +137,7 @@ def to_linalg(model, path="<onnx>"):
         imp.import_all()
         module.verify()
     except Exception as e:
-        raise ExportError(f"{path}: torch-mlir cannot import it: {str(e).strip().splitlines()[0]}") from e
+        raise ExportError(f"{path}: torch-mlir cannot import it: {first_line(e)}") from e
     wrapped = ir.Module.parse(str(module), context) if not isinstance(module, ir.Module) else module
     try:
         run_pipeline_with_repro_report(wrapped, _PIPELINE, "Lowering ONNX to linalg-on-tensors")

@@ -20,9 +20,10 @@ dyncc's pipeline inlines the calls. Every weight is an argument of the
 entry function tagged with its state_dict name (experts: stacked [E, ...]
 tensors named `<moe>.experts.<param>`).
 """
+import collections
 import itertools
 
-from ..errors import ExportError
+from ..errors import ExportError, first_line
 
 _OP_COUNTER = itertools.count()
 _LIBRARY = None
@@ -53,26 +54,21 @@ class Piece:
     full names in the model's weights file."""
 
     def __init__(self, ctx, sym, module, inputs, full_prefix, dynamic_rows=False):
+        from torch_mlir import ir
         from ..export import to_linalg
-        import torch
         self.sym = sym
         try:
-            mlir, names, tensors = to_linalg(module, inputs, func_name=sym,
-                                             dynamic_rows=dynamic_rows)
+            mlir, names, _ = to_linalg(module, inputs, func_name=sym, dynamic_rows=dynamic_rows)
         except ExportError as e:
             raise ExportError(f"{full_prefix or 'model'}: {e}") from e
         self.weights = [full_prefix + n for n in names]
-        self.tensors = tensors
-        from torch_mlir import ir
         self.module = ir.Module.parse(str(mlir), ctx)
         fn = self.module.body.operations[0].operation
         fn.attributes["sym_visibility"] = ir.StringAttr.get("private", ctx)
         ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
         self.arg_types = [str(t) for t in ftype.inputs]
         self.result_types = [str(t) for t in ftype.results]
-        n = len(names)
-        self.input_types = self.arg_types[n:]
-        del torch
+        self.input_types = self.arg_types[len(names):]
 
     def call(self, b, weight_values, inputs):
         """Emits the call into builder b; returns the result values."""
@@ -148,9 +144,20 @@ def _flat(out):
                       f"got {type(out).__name__}")
 
 
+# One dyn module of the model being exported: its custom op dyncc_dyn::op<n>,
+# the outputs of its example call, the weights its function takes.
+_DynOp = collections.namedtuple("_DynOp", "module n outs wnames wtensors")
+
+
 def export_dynamic(module, example_inputs):
-    """The model as MLIR text (entry function @main, weights first) and the
-    (names, tensors) of its weights."""
+    """The model as an MLIR module (entry function @main, weights first), the
+    (names, tensors) of its weights and the text of the dyn functions."""
+    from ..export import eval_mode
+    with eval_mode(module):
+        return _export_dynamic(module, example_inputs)
+
+
+def _export_dynamic(module, example_inputs):
     import torch
     from torch_mlir import fx, ir
     from torch_mlir.compiler_utils import run_pipeline_with_repro_report
@@ -172,8 +179,6 @@ def export_dynamic(module, example_inputs):
                 seen[path] = ([a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args],
                               [t.detach().clone() for t in _flat(out)])
         return hook
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
     hooks = [m.register_forward_hook(recorder(p)) for p, m in found]
     hooks += [m.register_forward_pre_hook(pre_recorder(p)) for p, m in found]
     try:
@@ -200,116 +205,103 @@ def export_dynamic(module, example_inputs):
             raise ExportError(f"{path or type(m).__name__}: the module is never called on the "
                               "example inputs")
 
+    # 2. the dyn modules' own functions, and their weights
     ctx = Context()
+    ops = []
+    for path, m in found:
+        args, outs = seen[path]
+        for i, a in enumerate(args):
+            if not isinstance(a, torch.Tensor):
+                raise ExportError(f"{path or type(m).__name__}: input {i} is a "
+                                  f"{type(a).__name__}; dyncc.nn modules take tensors")
+        n = next(_OP_COUNTER)
+        prefix = path + "." if path else ""
+        wnames, wtensors = m.export_weights(prefix)
+        m.check_export(args)
+        ctx.funcs.append(m.emit_function(ctx, f"dyn_op{n}", prefix, args, outs, wnames,
+                                         wtensors))
+        ops.append(_DynOp(m, n, outs, wnames, wtensors))
+
+    # the model's other weights (not inside a dyn module), then the dyn ops'
+    inner = {(path + "." if path else "") + k for path, m in found for k in weights_of(m)[0]}
+    names, tensors = [], []
+    for k, t in zip(*weights_of(module)):
+        if k not in inner:
+            names.append(k)
+            tensors.append(t)
+    plain = len(names)
+    for op in ops:
+        names += op.wnames
+        tensors += op.wtensors
+    count = len(names)
+
+    # 3. custom ops standing for the dyn modules
+    lib = _library()
+    for op in ops:
+        # one list operand: schemas take at most 64 arguments, models
+        # have hundreds of weights
+        rets = "Tensor" if len(op.outs) == 1 else "(" + ", ".join("Tensor" for _ in op.outs) + ")"
+        lib.define(f"op{op.n}(Tensor[] operands) -> {rets}")
+        shapes = [(tuple(o.shape), o.dtype) for o in op.outs]
+
+        def fake(xs, _shapes=shapes):
+            r = [xs[0].new_empty(s, dtype=d) for s, d in _shapes]
+            return r[0] if len(r) == 1 else tuple(r)
+        lib.impl(f"op{op.n}", fake, "CompositeExplicitAutograd")
+        torch.library.register_fake(f"dyncc_dyn::op{op.n}", fake, lib=lib)
+
+    class Functional(torch.nn.Module):
+        def forward(self, *a):
+            state = dict(zip(names[:plain], a[:plain]))
+            offset = plain
+            for op in ops:
+                ws = a[offset:offset + len(op.wnames)]
+                offset += len(op.wnames)
+                custom = getattr(torch.ops.dyncc_dyn, f"op{op.n}")
+                op.module.forward = lambda *xs, _op=custom, _ws=ws: _op([*xs, *_ws])
+            try:
+                out = torch.func.functional_call(module, state, a[count:], tie_weights=True)
+            finally:
+                for op in ops:
+                    del op.module.forward
+            return _flat_outputs(out)
+
     try:
-        # 2. the dyn modules' own functions, and their weights
-        specs = []
-        for path, m in found:
-            args, outs = seen[path]
-            for i, a in enumerate(args):
-                if not isinstance(a, torch.Tensor):
-                    raise ExportError(f"{path or type(m).__name__}: input {i} is a "
-                                      f"{type(a).__name__}; dyncc.nn modules take tensors")
-            n = next(_OP_COUNTER)
-            sym = f"dyn_op{n}"
-            prefix = path + "." if path else ""
-            wnames, wtensors = m.export_weights(prefix)
-            m.check_export(args)
-            text = m.emit_function(ctx, sym, prefix, args, outs, wnames)
-            ctx.funcs.append(text)
-            specs.append((path, m, n, sym, args, outs, wnames, wtensors))
-
-        # the model's other weights (not inside a dyn module)
-        inner = set()
-        for path, m in found:
-            inner |= {(path + "." if path else "") + k for k in
-                      [k for k, _ in m.named_parameters()] + [k for k, _ in m.named_buffers()]}
-        names, tensors = [], []
-        for k, t in zip(*weights_of(module)):
-            if k not in inner:
-                names.append(k)
-                tensors.append(t)
-        for spec in specs:
-            names += spec[6]
-            tensors += spec[7]
-        count = len(names)
-        plain = count - sum(len(s[6]) for s in specs)
-
-        # 3. custom ops standing for the dyn modules
-        lib = _library()
-        for path, m, n, sym, args, outs, wnames, wtensors in specs:
-            # one list operand: schemas take at most 64 arguments, models
-            # have hundreds of weights
-            rets = "Tensor" if len(outs) == 1 else "(" + ", ".join("Tensor" for _ in outs) + ")"
-            lib.define(f"op{n}(Tensor[] operands) -> {rets}")
-            shapes = [(tuple(o.shape), o.dtype) for o in outs]
-
-            def fake(xs, _shapes=shapes):
-                r = [xs[0].new_empty(s, dtype=d) for s, d in _shapes]
-                return r[0] if len(r) == 1 else tuple(r)
-            lib.impl(f"op{n}", fake, "CompositeExplicitAutograd")
-            torch.library.register_fake(f"dyncc_dyn::op{n}", fake, lib=lib)
-
-        class Functional(torch.nn.Module):
-            def forward(self, *a):
-                state = dict(zip(names[:plain], a[:plain]))
-                offset = plain
-                patched = []
-                for path, m, n, sym, args, outs, wnames, wtensors in specs:
-                    ws = a[offset:offset + len(wnames)]
-                    offset += len(wnames)
-                    op = getattr(torch.ops.dyncc_dyn, f"op{n}")
-                    patched.append((m, (lambda *xs, _op=op, _ws=ws: _op([*xs, *_ws]))))
-                for m, f in patched:
-                    m.forward = f
-                try:
-                    out = torch.func.functional_call(module, state, a[count:], tie_weights=True)
-                finally:
-                    for m, _ in patched:
-                        del m.forward
-                return _flat_outputs(out)
-
-        try:
-            with dense_literals():
-                raw = fx.export_and_import(Functional(), *tensors, *example_inputs,
-                                           output_type="raw", func_name="main",
-                                           decomposition_table=_decompositions())
-        except ExportError:
-            raise
-        except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ExportError(f"cannot export {type(module).__name__}: {type(e).__name__}: "
-                              f"{first}") from e
-        _calls_for_operators(raw, ir)
-        try:
-            run_pipeline_with_repro_report(
-                raw, "builtin.module(func.func(torch-match-quantized-custom-ops), "
-                "torchdynamo-export-to-torch-backend-pipeline{ extra-library=})", "torch backend")
-            # torch-backend-to-linalg-on-tensors-backend-pipeline without its
-            # final contract check, which rejects the calls to @dyn_opN
-            run_pipeline_with_repro_report(
-                raw, "builtin.module(func.func(convert-torch-to-tmtensor,convert-torch-to-linalg,"
-                "convert-torch-to-scf,convert-torch-to-arith,convert-torch-to-tensor),"
-                "convert-torch-conversion-to-mlprogram,func.func(memref-expand,canonicalize),"
-                "resolve-shaped-type-result-dims,func.func(cse),torch-func-backend-type-conversion,"
-                "func.func(canonicalize,torch-finalizing-backend-type-conversion))", "linalg")
-        except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ExportError(f"cannot export {type(module).__name__}: {first}") from e
-        main = ir.Module.parse(str(raw), ctx.ir)
-        body = main.body
-        for decl in [op for op in body.operations
-                     if op.operation.name == "func.func" and
-                     ir.StringAttr(op.operation.attributes["sym_name"]).value.startswith("dyn_op")]:
-            decl.operation.erase()
-        for p in ctx.pieces:
-            for op in list(p.module.body.operations):
-                body.append(op)
-        check_ops(main, f"cannot export {type(module).__name__}")
-        return main, names, tensors, ctx.funcs
-    finally:
-        for m, training in modes:
-            m.training = training
+        with dense_literals():
+            raw = fx.export_and_import(Functional(), *tensors, *example_inputs,
+                                       output_type="raw", func_name="main",
+                                       decomposition_table=_decompositions())
+    except ExportError:
+        raise
+    except Exception as e:
+        raise ExportError(f"cannot export {type(module).__name__}: {type(e).__name__}: "
+                          f"{first_line(e)}") from e
+    _calls_for_operators(raw, ir)
+    try:
+        run_pipeline_with_repro_report(
+            raw, "builtin.module(func.func(torch-match-quantized-custom-ops), "
+            "torchdynamo-export-to-torch-backend-pipeline{ extra-library=})", "torch backend")
+        # torch-backend-to-linalg-on-tensors-backend-pipeline without its
+        # final contract check, which rejects the calls to @dyn_opN
+        run_pipeline_with_repro_report(
+            raw, "builtin.module(func.func(convert-torch-to-tmtensor,convert-torch-to-linalg,"
+            "convert-torch-to-scf,convert-torch-to-arith,convert-torch-to-tensor),"
+            "convert-torch-conversion-to-mlprogram,func.func(memref-expand,canonicalize),"
+            "resolve-shaped-type-result-dims,func.func(cse),torch-func-backend-type-conversion,"
+            "func.func(canonicalize,torch-finalizing-backend-type-conversion))", "linalg")
+    except Exception as e:
+        raise ExportError(f"cannot export {type(module).__name__}: {first_line(e)}") from e
+    main = ir.Module.parse(str(raw), ctx.ir)
+    body = main.body
+    for decl in [op for op in body.operations
+                 if op.operation.name == "func.func" and
+                 ir.StringAttr(op.operation.attributes["sym_name"]).value.startswith("dyn_op")]:
+        decl.operation.erase()
+    for p in ctx.pieces:
+        for op in list(p.module.body.operations):
+            body.append(op)
+    check_ops(main, f"cannot export {type(module).__name__}")
+    return main, names, tensors, ctx.funcs
 
 
 def _calls_for_operators(module, ir):

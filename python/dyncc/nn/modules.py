@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ExportError
+from ..export import weights_of
 from . import exits, routing
 from ._export import Builder, mlir_type
 
@@ -25,11 +26,7 @@ class DynModule(nn.Module):
 
     def export_weights(self, prefix):
         """(full names, tensors) of the weights the dyn function takes."""
-        names, tensors = [], []
-        for n, t in list(self.named_parameters()) + list(self.named_buffers()):
-            names.append(prefix + n)
-            tensors.append(t.detach())
-        return names, tensors
+        return _prefixed(prefix, self)
 
     def check_export(self, args):
         pass
@@ -41,9 +38,16 @@ class DynModule(nn.Module):
         return f"{type(self).__name__} '{prefix[:-1] or 'model'}'"
 
 
-def _signature(sym, args, wnames, wtypes, out_types):
+def _prefixed(prefix, module):
+    """(names with `prefix`, tensors) of the module's weights (weights_of)."""
+    names, tensors = weights_of(module)
+    return [prefix + n for n in names], tensors
+
+
+def _signature(sym, args, wtensors, out_types):
+    """The header of the dyn function: inputs %in<i>, then weights %w<i>."""
     ins = [f"%in{i}: {mlir_type(a)}" for i, a in enumerate(args)]
-    ins += [f"%w{i}: {t}" for i, t in enumerate(wtypes)]
+    ins += [f"%w{i}: {mlir_type(t)}" for i, t in enumerate(wtensors)]
     outs = out_types[0] if len(out_types) == 1 else "(" + ", ".join(out_types) + ")"
     return f"\n  func.func private @{sym}({', '.join(ins)}) -> {outs} {{\n"
 
@@ -209,7 +213,7 @@ class EarlyExit(DynModule):
     def _layer_inputs(self, h, xs):
         return [h] + xs
 
-    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+    def emit_function(self, ctx, sym, prefix, args, outs, wnames, wtensors):
         hs, zs, ss = self.validate(prefix, args)
         L = self.num_layers
         B = args[0].shape[0]
@@ -222,7 +226,6 @@ class EarlyExit(DynModule):
                            f"{prefix}heads.{l}.") for l in range(L)]
         scores = [ctx.piece(f"{sym}_score{l}", self.score_heads[l], (hs[l + 1],) + extra,
                             f"{prefix}score_heads.{l}.") for l in range(len(ss))]
-        wtypes = [mlir_type(t) for t in self.export_weights(prefix)[1]]
         values = {n: f"%w{i}" for i, n in enumerate(wnames)}
         zt = mlir_type(zs[0])
         ht = mlir_type(hs[1])
@@ -233,8 +236,8 @@ class EarlyExit(DynModule):
         for l in range(L):
             (h,) = layers[l].call(b, values, self._layer_inputs(h, xs))
             (z,) = heads[l].call(b, values, [h] + xs)
-            if l == L - 1:
-                b.line(f"dyn.yield {z} : {zt}" if closers else f"return {z} : {zt}")
+            if l == L - 1:   # the final head, inside the innermost exit point (L >= 2)
+                b.line(f"dyn.yield {z} : {zt}")
                 break
             score = ""
             if scores:
@@ -261,7 +264,7 @@ class EarlyExit(DynModule):
             b.line("}")
             outer = len(closers) - 1 - i
             b.line(f"dyn.yield {r} : {zt}" if outer > 0 else f"return {r} : {zt}")
-        return _signature(sym, args, wnames, wtypes, [zt]) + "\n".join(b.lines) + "\n  }\n"
+        return _signature(sym, args, wtensors, [zt]) + "\n".join(b.lines) + "\n  }\n"
 
 
 class Cascade(EarlyExit):
@@ -343,24 +346,28 @@ class StackedExperts(nn.Module):
 
 
 class _ExpertSlice(nn.Module):
-    """Expert e of a StackedExperts; its weights are the slices [e] (kept as
-    the module's own parameters for export: one expert's shapes)."""
+    """Expert e of a StackedExperts: fn on the slices [e] of the stacks. With
+    own=True (the export template) the slices are the module's own
+    parameters, so that export sees one expert's weights as arguments."""
 
     def __init__(self, stack, e, own=False):
         super().__init__()
         self.own = own
         self.fn = stack.fn
         self.names = stack.names
-        for n in stack.names:
-            self.register_parameter(n, nn.Parameter(getattr(stack, n)[e].detach(),
-                                                    requires_grad=False))
+        if own:
+            for n in stack.names:
+                self.register_parameter(n, nn.Parameter(getattr(stack, n)[e].detach(),
+                                                        requires_grad=False))
         object.__setattr__(self, "_stack", stack)
         self.e = e
 
     def forward(self, x):
-        src = self if self.own else None
-        return self.fn(x, *[getattr(self, n) if src is not None else getattr(self._stack, n)[self.e]
-                            for n in self.names])
+        if self.own:
+            weights = [getattr(self, n) for n in self.names]
+        else:
+            weights = [getattr(self._stack, n)[self.e] for n in self.names]
+        return self.fn(x, *weights)
 
 
 class MoE(DynModule):
@@ -426,22 +433,15 @@ class MoE(DynModule):
         return y
 
     def export_weights(self, prefix):
-        names, tensors = [], []
-        if self.gate is not None:
-            for n, t in list(self.gate.named_parameters()) + list(self.gate.named_buffers()):
-                names.append(f"{prefix}gate.{n}")
-                tensors.append(t.detach())
+        """The gate's weights, then the experts' stacked [E, ...]."""
+        names, tensors = ([], []) if self.gate is None else _prefixed(f"{prefix}gate.", self.gate)
         if isinstance(self.experts, StackedExperts):
-            for n, t in self.experts.named_parameters():
-                names.append(f"{prefix}experts.{n}")
-                tensors.append(t.detach())
-            return names, tensors
-        for n, _ in list(self.experts[0].named_parameters()) + list(self.experts[0].named_buffers()):
-            stacked = torch.stack([m.get_parameter(n) if n in dict(m.named_parameters())
-                                   else m.get_buffer(n) for m in self.experts]).detach()
-            names.append(f"{prefix}experts.{n}")
-            tensors.append(stacked)
-        return names, tensors
+            more, stacks = _prefixed(f"{prefix}experts.", self.experts)
+        else:
+            per_expert = [weights_of(m) for m in self.experts]   # same names (checked)
+            more = [f"{prefix}experts.{n}" for n in per_expert[0][0]]
+            stacks = [torch.stack(ts) for ts in zip(*(t for _, t in per_expert))]
+        return names + more, tensors + stacks
 
     def check_export(self, args):
         want = 2 if self.cfg.strategy == "hash" else 1
@@ -484,13 +484,11 @@ class MoE(DynModule):
                                   f"{tuple(g.shape)}")
         self._check_rows(where, x)
 
-    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+    def emit_function(self, ctx, sym, prefix, args, outs, wnames, wtensors):
         self.validate(prefix, args)
         x = args[0]
         cfg = self.cfg
         values = {n: f"%w{i}" for i, n in enumerate(wnames)}
-        _, wtensors = self.export_weights(prefix)
-        wtypes = [mlir_type(t) for t in wtensors]
         b = Builder("m")
         if cfg.strategy == "hash":
             gate_val, gate_t = "%in1", mlir_type(args[1])
@@ -502,8 +500,7 @@ class MoE(DynModule):
                     else self.experts[0])
         expert = ctx.piece(f"{sym}_expert", template, (x,), f"{prefix}experts.",
                            dynamic_rows=True)
-        stacked = [n for n in wnames if n.startswith(f"{prefix}experts.")]
-        st_types = [wtypes[wnames.index(n)] for n in stacked]
+        stacked = [(n, t) for n, t in zip(wnames, wtensors) if n.startswith(f"{prefix}experts.")]
         table = ""
         if cfg.table is not None:
             vals = ", ".join(str(int(v)) for v in cfg.table)
@@ -511,8 +508,9 @@ class MoE(DynModule):
             table = f" table {tv} : tensor<{cfg.table.size}xi32>"
         yt = mlir_type(outs[0])
         y = b.fresh()
-        sv = ", ".join(values[n] for n in stacked)
-        experts_text = f" experts({sv} : {', '.join(st_types)})" if stacked else ""
+        sv = ", ".join(values[n] for n, _ in stacked)
+        st = ", ".join(mlir_type(t) for _, t in stacked)
+        experts_text = f" experts({sv} : {st})" if stacked else ""
         b.line(f"{y} = dyn.route {cfg.strategy} %in0, {gate_val}{table}{experts_text} "
                f"{cfg.mlir_attrs()} : {mlir_type(x)}, {gate_t} -> {yt} {{")
         slice_types = expert.arg_types[:len(expert.weights)]
@@ -524,7 +522,7 @@ class MoE(DynModule):
         b.line(f"  dyn.yield {h} : {expert.result_types[0]}")
         b.line("}")
         b.line(f"return {y} : {yt}")
-        return _signature(sym, args, wnames, wtypes, [yt]) + "\n".join(b.lines) + "\n  }\n"
+        return _signature(sym, args, wtensors, [yt]) + "\n".join(b.lines) + "\n  }\n"
 
 
 # ---------------------------------------------------------------------------
@@ -574,26 +572,28 @@ class Skim(DynModule):
             raise ValueError(f"Skim: budget must be an integer in [1, 2^31), got {budget}")
         self.budget = int(budget)
         self.decide = decide
-        cells = dict(cells)
-        self.cell_of = {}
-        mods = nn.ModuleDict()
-        for key, m in cells.items():
+        # the cells by action index (as a string: ModuleDict keys)
+        self.cells = nn.ModuleDict()
+        for key, m in dict(cells).items():
             i = key if isinstance(key, int) else next(
                 (j for j, a in enumerate(self.actions) if a.kind == key), None)
             if i is None or not 0 <= i < len(self.actions):
                 raise ValueError(f"Skim: cells key {key!r} names no action")
-            kind = self.actions[i].kind
-            if kind == "skip":
+            if self.actions[i].kind == "skip":
                 raise ValueError(f"Skim: action {i} (skip) copies the state; it takes no cell")
-            mods[str(i)] = m
-            self.cell_of[i] = str(i)
+            self.cells[str(i)] = m
         for i, a in enumerate(self.actions):
-            if a.kind in _NEEDS_CELL and i not in self.cell_of:
+            if a.kind in _NEEDS_CELL and str(i) not in self.cells:
                 raise ValueError(f"Skim: action {i} ({a.kind}) computes the state; give it a cell")
-        self.cells = mods
         self.has_amount = any(a.kind in ("jump", "shuttle") for a in self.actions)
         self.has_classes = any(a.kind == "jump_to" for a in self.actions)
         self.trace = None
+
+    def _split(self, args):
+        """(sequence, classes or None, initial state) of the module's inputs."""
+        if self.has_classes:
+            return args[0], args[1], tuple(args[2:])
+        return args[0], None, tuple(args[1:])
 
     def _step_args(self, pos, x, state):
         """What decide and the cells take: (x, *state), with the position
@@ -614,20 +614,16 @@ class Skim(DynModule):
         return int(out[0].reshape(())), (int(out[1].reshape(())) if self.has_amount else 0)
 
     def forward(self, seq, *rest):
-        if self.has_classes:
-            classes, init = rest[0], rest[1:]
-        else:
-            classes, init = None, rest
+        _, classes, init = self._split((seq,) + rest)
         S = seq.shape[0]
-        state = [tuple(init)]
+        state = [init]
 
         def decide(pos):
             return self._decide(pos, seq[pos], state[0])
 
         def apply(a, pos):
-            if a in self.cell_of:
-                state[0] = _tuple(self.cells[self.cell_of[a]](
-                    *self._step_args(pos, seq[pos], state[0])))
+            if str(a) in self.cells:
+                state[0] = _tuple(self.cells[str(a)](*self._step_args(pos, seq[pos], state[0])))
         trace, _, _, error = run_loop(S, self.budget, self.actions, decide, apply, classes)
         self.trace = trace
         if error is not None:
@@ -644,9 +640,7 @@ class Skim(DynModule):
 
     def validate(self, prefix, args):
         where = self._where(prefix)
-        seq = args[0]
-        classes = args[1] if self.has_classes else None
-        init = args[1 + self.has_classes:]
+        seq, classes, init = self._split(args)
         x = seq[0]
         if self.has_classes and (classes.dim() != 1 or classes.shape[0] != seq.shape[0] or
                                  classes.dtype.is_floating_point):
@@ -654,8 +648,9 @@ class Skim(DynModule):
                               f"{classes.dtype} {tuple(classes.shape)}")
         with torch.no_grad():
             dec = _tuple(self.decide(*self._step_args(0, x, init)))
-            for i, key in self.cell_of.items():
-                new = _tuple(self.cells[key](*self._step_args(0, x, init)))
+            for key, cell in self.cells.items():
+                i = int(key)
+                new = _tuple(cell(*self._step_args(0, x, init)))
                 if len(new) != len(init) or any(
                         a.shape != b.shape or a.dtype != b.dtype for a, b in zip(new, init)):
                     raise ExportError(
@@ -668,18 +663,15 @@ class Skim(DynModule):
             raise ExportError(f"{where}: decide must return {'(action, amount)' if want == 2 else 'the action'}"
                               " as integer tensors of one element")
 
-    def emit_function(self, ctx, sym, prefix, args, outs, wnames):
+    def emit_function(self, ctx, sym, prefix, args, outs, wnames, wtensors):
         self.validate(prefix, args)
-        seq = args[0]
-        classes = args[1] if self.has_classes else None
-        init = args[1 + self.has_classes:]
+        seq, classes, init = self._split(args)
         x = seq[0]
         ex = self._step_args(0, x, init)
         dpiece = ctx.piece(f"{sym}_decide", self.decide, ex, f"{prefix}decide.")
-        cells = {i: ctx.piece(f"{sym}_cell{i}", self.cells[k], ex, f"{prefix}cells.{k}.")
-                 for i, k in self.cell_of.items()}
+        cells = {int(k): ctx.piece(f"{sym}_cell{k}", cell, ex, f"{prefix}cells.{k}.")
+                 for k, cell in self.cells.items()}
         values = {n: f"%w{i}" for i, n in enumerate(wnames)}
-        wtypes = [mlir_type(t) for t in self.export_weights(prefix)[1]]
         xt, st = mlir_type(x), [mlir_type(t) for t in init]
         b = Builder("s")
         r = b.fresh()
@@ -732,5 +724,4 @@ class Skim(DynModule):
             b.line("  }" + ("," if i < len(self.actions) - 1 else ""))
         ret = ", ".join([r] if len(init) == 1 else [f"{r}#{i}" for i in range(len(init))])
         b.line(f"return {ret} : {', '.join(st)}")
-        outs_t = st
-        return _signature(sym, args, wnames, wtypes, outs_t) + "\n".join(b.lines) + "\n  }\n"
+        return _signature(sym, args, wtensors, st) + "\n".join(b.lines) + "\n  }\n"
