@@ -1,4 +1,4 @@
-"""Helpers shared by the Python benchmarks (w1, w3, w4): timing, the
+"""Helpers shared by the Python benchmarks (m1, w1, w3, w4): timing, the
 machine's load, relative errors."""
 import os
 import statistics
@@ -16,6 +16,22 @@ def cpu_busy():
     busy = sum(fields) - fields[3] - fields[4]
     t = os.times()
     return busy / os.sysconf("SC_CLK_TCK"), t.user + t.system
+
+
+class OtherLoad:
+    """`with OtherLoad() as load:` ... `load.others`: the cores other
+    processes kept busy while the block ran (busy seconds outside this
+    process per wall second)."""
+
+    def __enter__(self):
+        self.busy0, self.ours0 = cpu_busy()
+        self.wall0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        busy1, ours1 = cpu_busy()
+        self.others = max(0.0, (busy1 - self.busy0) - (ours1 - self.ours0)) / (
+            time.perf_counter() - self.wall0)
 
 
 def timed(fn, count):

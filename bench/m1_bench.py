@@ -66,7 +66,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import cpu_name, cpu_busy, interleaved, timed, close  # noqa: E402
+from bench_util import OtherLoad, cpu_name, interleaved, timed, close  # noqa: E402
 
 SEQ = 128
 SENTENCES = [
@@ -294,14 +294,12 @@ def bench_batch(a, b, torch, wrapper, tok):
     with torch.inference_mode():
         for n in names:
             timed(fns[n], a.warmup)
-        busy0, ours0 = cpu_busy()
-        wall0 = time.perf_counter()
-        times, per_round = interleaved(names, lambda n, count: timed(fns[n], count),
-                                       a.rounds, a.runs, a.pause)
-        busy1, ours1 = cpu_busy()
+        with OtherLoad() as load:
+            times, per_round = interleaved(names, lambda n, count: timed(fns[n], count),
+                                           a.rounds, a.runs, a.pause)
     ratios = {n: [med[n] / med["dyncc"] for med in per_round if "dyncc" in med]
               for n in names}
-    row["others"] = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (time.perf_counter() - wall0)
+    row["others"] = load.others
     row["median"] = {n: statistics.median(times[n]) for n in names}
     row["ratios"] = ratios
     row["flops"] = model_flops(wrapper.model.config, b)

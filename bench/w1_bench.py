@@ -54,7 +54,7 @@ from reference import EagerMoE  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import smoke_test, cpu_name, cpu_busy, interleaved, timed, close  # noqa: E402
+from bench_util import OtherLoad, smoke_test, cpu_name, interleaved, timed, close  # noqa: E402
 import torch  # noqa: E402
 
 import dynrt_ctypes  # noqa: E402
@@ -168,16 +168,14 @@ def bench_variant(a, label, strategy_opts, work):
     for fn in sides.values():
         with torch.no_grad():
             timed(fn, a.warmup)
-    busy0, ours0 = cpu_busy()
-    wall0 = time.perf_counter()
 
     def block(n, count):
         with torch.no_grad():
             return timed(sides[n], count)
-    times, per_round = interleaved(names, block, a.rounds, a.runs, a.pause)
+    with OtherLoad() as load:
+        times, per_round = interleaved(names, block, a.rounds, a.runs, a.pause)
     ratios = [med["eager"] / med["dyncc"] for med in per_round if "dyncc" in med]
-    busy1, ours1 = cpu_busy()
-    row["others"] = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (time.perf_counter() - wall0)
+    row["others"] = load.others
     for n in names:
         row[n] = statistics.median(times[n])
     row["ratios"] = ratios

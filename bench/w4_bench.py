@@ -69,7 +69,7 @@ from torch_eager import Encoder  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import smoke_test, cpu_name, cpu_busy, timed, close  # noqa: E402
+from bench_util import OtherLoad, smoke_test, cpu_name, timed, close  # noqa: E402
 import torch  # noqa: E402
 
 import dynrt_ctypes  # noqa: E402
@@ -331,20 +331,18 @@ def main():
         log(f"timing {len(order0)} sides, {a.rounds} rounds x {a.runs} runs ...")
         for n in order0:
             block(n, a.warmup)
-        busy0, ours0 = cpu_busy()
-        wall0 = time.perf_counter()
-        for r in range(a.rounds):
-            order = order0 if r % 2 == 0 else order0[::-1]
-            for _ in range(a.runs):
-                t = {}
-                for n in order:
-                    if a.pause > 0:
-                        time.sleep(a.pause)
-                    t[n] = block(n, 1)[0]
-                    times[n].append(t[n])
-                cycles.append(t)
-        busy1, ours1 = cpu_busy()
-        row["others"] = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (time.perf_counter() - wall0)
+        with OtherLoad() as load:
+            for r in range(a.rounds):
+                order = order0 if r % 2 == 0 else order0[::-1]
+                for _ in range(a.runs):
+                    t = {}
+                    for n in order:
+                        if a.pause > 0:
+                            time.sleep(a.pause)
+                        t[n] = block(n, 1)[0]
+                        times[n].append(t[n])
+                    cycles.append(t)
+        row["others"] = load.others
         for n in order0:
             row[n] = statistics.median(times[n])
     finally:
