@@ -39,8 +39,8 @@ from torch_eager import save_safetensors  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-# The criterion attribute: dyncc.nn.exits (re-exported by reference.py's import path).
-from dyncc.nn.exits import PARAM_NAME, criterion_attr, param_text  # noqa: E402,F401
+# The criterion attribute: dyncc.nn.exits (importing reference put python/ on the path).
+from dyncc.nn.exits import criterion_attr  # noqa: E402
 
 
 class EarlyExitGen(Gen):
