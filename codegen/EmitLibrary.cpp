@@ -22,6 +22,7 @@
 #include "codegen/EmitLibrary.h"
 #include "codegen/EmitHalide.h"
 #include "codegen/ExtractKernels.h"
+#include "codegen/Files.h"
 #include "codegen/HalideTarget.h"
 #include "passes/Passes.h"
 
@@ -37,6 +38,7 @@
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/IR/Constants.h"
@@ -54,6 +56,8 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
+
+#include "runtime/dynrt.h"
 
 #include <fmt/format.h>
 
@@ -143,6 +147,27 @@ FailureOr<kir::ElemType> elemType(Type type, Location loc) {
   return emitError(loc, "unsupported element type ") << type;
 }
 
+/// The runtime's element type of a kernel element type.
+dynrt_dtype_t dynrtDtype(kir::ElemType t) {
+  switch (t) {
+  case kir::ElemType::F32:
+    return DYNRT_F32;
+  case kir::ElemType::F64:
+    return DYNRT_F64;
+  case kir::ElemType::I8:
+    return DYNRT_I8;
+  case kir::ElemType::I16:
+    return DYNRT_I16;
+  case kir::ElemType::I32:
+    return DYNRT_I32;
+  case kir::ElemType::I64:
+    return DYNRT_I64;
+  case kir::ElemType::I1:
+    return DYNRT_BOOL;
+  }
+  return DYNRT_F32;
+}
+
 FailureOr<TensorSpec> specOf(Value v, std::string name) {
   auto type = dyn_cast<RankedTensorType>(v.getType());
   Location loc = v.getLoc();
@@ -182,6 +207,62 @@ FailureOr<func::FuncOp> findEntry(ModuleOp module) {
   if (!entry)
     return module.emitError("the model has no public function to compile");
   return entry;
+}
+
+std::string cIdent(StringRef name);
+
+/// The generated header names every input and output as a C parameter
+/// (cIdent of its name): the identifiers must differ from each other, from
+/// C and C++ keywords and from the names the header itself uses.
+LogicalResult checkCNames(const HostPlan &plan) {
+  static const llvm::StringSet<> reserved = {
+      // C (C23) and C++ keywords.
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor",
+      "bool", "break", "case", "catch", "char", "char8_t", "char16_t",
+      "char32_t", "class", "compl", "concept", "const", "consteval",
+      "constexpr", "constinit", "const_cast", "continue", "co_await",
+      "co_return", "co_yield", "decltype", "default", "delete", "do",
+      "double", "dynamic_cast", "else", "enum", "explicit", "export",
+      "extern", "false", "float", "for", "friend", "goto", "if", "inline",
+      "int", "long", "mutable", "namespace", "new", "noexcept", "not",
+      "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected",
+      "public", "register", "reinterpret_cast", "requires", "restrict",
+      "return", "short", "signed", "sizeof", "static", "static_assert",
+      "static_cast", "struct", "switch", "template", "this", "thread_local",
+      "throw", "true", "try", "typedef", "typeid", "typename", "typeof",
+      "typeof_unqual", "union", "unsigned", "using", "virtual", "void",
+      "volatile", "wchar_t", "while", "xor", "xor_eq", "_Alignas",
+      "_Alignof", "_Atomic", "_BitInt", "_Bool", "_Complex", "_Decimal32",
+      "_Decimal64", "_Decimal128", "_Generic", "_Imaginary", "_Noreturn",
+      "_Static_assert", "_Thread_local",
+      // Macros of the headers the generated header includes.
+      "NULL", "errno", "assert", "bool", "true", "false", "EOF",
+      // The generated functions' own parameters and locals.
+      "model", "inputs", "outputs", "batch", "report"};
+  llvm::StringMap<std::string> seen;
+  auto check = [&](const TensorSpec &s, StringRef what) -> LogicalResult {
+    std::string id = cIdent(s.name);
+    if (reserved.contains(id) || StringRef(id).starts_with("__") ||
+        StringRef(id).starts_with("dynrt_") || StringRef(id).starts_with("DYNRT_"))
+      return emitError(plan.entry.getLoc())
+             << what << " '" << s.name << "' would be the C parameter '" << id
+             << "' of the generated header, a reserved name: rename it "
+                "(dyn.name)";
+    auto [it, inserted] = seen.try_emplace(id, (what + " '" + s.name + "'").str());
+    if (!inserted)
+      return emitError(plan.entry.getLoc())
+             << it->second << " and " << what << " '" << s.name
+             << "' would both be the C parameter '" << id
+             << "' of the generated header: give them distinct names (dyn.name)";
+    return success();
+  };
+  for (const TensorSpec &s : plan.inputs)
+    if (failed(check(s, "input")))
+      return failure();
+  for (const TensorSpec &s : plan.outputs)
+    if (failed(check(s, "output")))
+      return failure();
+  return success();
 }
 
 FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
@@ -282,6 +363,8 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     }
     plan.copies.push_back({(int)k, v});
   }
+  if (failed(checkCNames(plan)))
+    return failure();
 
   // Results in the arena: first fit among the slots still live.
   struct Live {
@@ -905,26 +988,6 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
                                     llvm::GlobalValue::PrivateLinkage, data,
                                     ".str");
   };
-  auto dtype = [](kir::ElemType t) -> int {
-    // dynrt_dtype_t values.
-    switch (t) {
-    case kir::ElemType::F32:
-      return 0;
-    case kir::ElemType::F64:
-      return 1;
-    case kir::ElemType::I8:
-      return 4;
-    case kir::ElemType::I16:
-      return 6;
-    case kir::ElemType::I32:
-      return 7;
-    case kir::ElemType::I64:
-      return 8;
-    case kir::ElemType::I1:
-      return 9;
-    }
-    return 0;
-  };
   auto specs = [&](ArrayRef<TensorSpec> list, StringRef what) -> llvm::Constant * {
     if (list.empty())
       return llvm::ConstantPointerNull::get(ptr);
@@ -935,7 +998,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
         dims.push_back(llvm::ConstantInt::get(
             i64, d < (int)s.shape.size() ? s.shape[d] : 0));
       elems.push_back(llvm::ConstantStruct::get(
-          specTy, {str(s.name), llvm::ConstantInt::get(i32, dtype(s.type)),
+          specTy, {str(s.name), llvm::ConstantInt::get(i32, dynrtDtype(s.type)),
                    llvm::ConstantInt::get(i32, s.shape.size()),
                    llvm::ConstantArray::get(shapeTy, dims)}));
     }
@@ -1172,6 +1235,21 @@ std::string cIdent(StringRef name) {
   return out;
 }
 
+/// `text` made safe inside a comment of the generated header: printable
+/// ASCII only.
+std::string commentText(StringRef text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    out += llvm::isPrint(c) ? c : '?';
+    // Neither "*/" (ends the comment) nor "/*" (-Wcomment).
+    if ((c == '*' || c == '/') && i + 1 < text.size() &&
+        text[i + 1] == (c == '*' ? '/' : '*'))
+      out += ' ';
+  }
+  return out;
+}
+
 std::string headerText(const HostPlan &plan, StringRef source) {
   std::string m = plan.model;
   std::string guard = "DYNCC_MODEL_" + llvm::StringRef(m).upper() + "_H";
@@ -1182,16 +1260,16 @@ std::string headerText(const HostPlan &plan, StringRef source) {
       " * runtime) and -lfmt -lstdc++ -lpthread -ldl -lm. The API is the one of\n"
       " * dynrt.h, with typed wrappers below.\n"
       " *\n",
-      fmt::arg("m", m), fmt::arg("src", source.str()));
+      fmt::arg("m", m), fmt::arg("src", commentText(source)));
   for (const TensorSpec &s : plan.inputs)
-    out += fmt::format(" * input   {:<24} {}\n", s.name, describe(s));
+    out += fmt::format(" * input   {:<24} {}\n", commentText(s.name), describe(s));
   for (const TensorSpec &s : plan.outputs)
-    out += fmt::format(" * output  {:<24} {}\n", s.name, describe(s));
+    out += fmt::format(" * output  {:<24} {}\n", commentText(s.name), describe(s));
   for (const TensorSpec &s : plan.weights)
-    out += fmt::format(" * weight  {:<24} {}\n", s.name, describe(s));
+    out += fmt::format(" * weight  {:<24} {}\n", commentText(s.name), describe(s));
   for (auto [p, d] : llvm::zip(plan.params, plan.paramDefaults))
     out += fmt::format(" * param   {:<24} f32[{}] = {} (dynrt_model_set_param)\n",
-                       p.name, d.size(), fmt::join(d, ", "));
+                       commentText(p.name), d.size(), fmt::join(d, ", "));
   out += fmt::format(" * scratch memory per run: {} bytes\n */\n", plan.arenaBytes);
   out += fmt::format("#ifndef {g}\n#define {g}\n\n#include \"dynrt.h\"\n\n"
                      "#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n"
@@ -1301,6 +1379,59 @@ LogicalResult emitHostObject(ModuleOp module, StringRef name, llvm::raw_ostream 
   });
 }
 
+/// The most weight bytes --embed-weights takes (an object file section).
+static constexpr uint64_t kMaxEmbeddedBytes = uint64_t(16) << 30;
+
+/// Checks that the safetensors `bytes` hold every weight of `plan` with its
+/// dtype and shape, the way the runtime will bind them; tensors the model
+/// does not use are a warning.
+static LogicalResult checkWeights(const HostPlan &plan, StringRef bytes,
+                                  StringRef path, Location loc) {
+  dynrt_weights_t *weights = nullptr;
+  dynrt_status_t status =
+      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights);
+  auto release = llvm::make_scope_exit([&] {
+    dynrt_status_free(status);
+    dynrt_weights_release(weights);
+  });
+  if (status)
+    return emitError(loc, "the weights to embed ('")
+           << path << "') are not a valid safetensors file: "
+           << dynrt_status_message(status);
+  std::vector<dynrt_param_spec_t> specs;
+  for (const TensorSpec &w : plan.weights) {
+    dynrt_param_spec_t spec{};
+    spec.name = w.name.c_str();
+    spec.dtype = dynrtDtype(w.type);
+    spec.rank = (int32_t)w.shape.size();
+    for (auto [i, d] : llvm::enumerate(w.shape))
+      spec.shape[i] = d;
+    specs.push_back(spec);
+  }
+  std::vector<const void *> data(specs.size());
+  status = dynrt_weights_bind(weights, specs.data(), specs.size(), data.data());
+  if (status)
+    return emitError(loc, "the weights to embed ('")
+           << path << "') do not match the model: "
+           << dynrt_status_message(status);
+  llvm::StringSet<> used;
+  for (const TensorSpec &w : plan.weights)
+    used.insert(w.name);
+  std::vector<std::string> unused;
+  for (size_t i = 0, n = dynrt_weights_count(weights); i < n; ++i) {
+    dynrt_tensor_info_t info;
+    dynrt_status_t s = dynrt_weights_get(weights, i, &info);
+    if (!s && !used.contains(info.name))
+      unused.push_back(info.name);
+    dynrt_status_free(s);
+  }
+  if (!unused.empty())
+    emitWarning(loc) << "the weights to embed ('" << path << "') hold "
+                     << unused.size() << " tensor(s) the model does not use, "
+                     << "e.g. '" << commentText(unused.front()) << "'";
+  return success();
+}
+
 LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
                           LibraryStats &stats) {
   Location loc = module.getLoc();
@@ -1323,11 +1454,16 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
 
   std::unique_ptr<llvm::MemoryBuffer> embedded;
   if (!options.embedWeights.empty()) {
-    auto file = llvm::MemoryBuffer::getFile(options.embedWeights);
+    auto file = readBounded(options.embedWeights, kMaxEmbeddedBytes,
+                            /*regularOnly=*/true);
     if (!file)
-      return emitError(loc, "cannot read the weights to embed '")
-             << options.embedWeights << "'";
+      return emitError(loc, "cannot read the weights to embed: ")
+             << llvm::toString(file.takeError());
     embedded = std::move(*file);
+    // Checked now, not at load time on the target.
+    if (failed(checkWeights(*plan, embedded->getBuffer(),
+                            options.embedWeights, plan->entry.getLoc())))
+      return failure();
   }
 
   // Objects, in memory: host code, kernels, the Halide runtime.
@@ -1342,10 +1478,10 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     return failure();
   objects.push_back({name + "_host.o", *hostObject});
 
-  llvm::SmallString<128> tmpDir;
-  if (llvm::sys::fs::createUniqueDirectory("dyncc", tmpDir))
+  TempDir temp("dyncc");
+  if (temp.path().empty())
     return emitError(loc, "cannot create a temporary directory");
-  auto cleanup = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(tmpDir); });
+  StringRef tmpDir = temp.path();
   auto readObject = [&](const std::string &path, const std::string &member) -> LogicalResult {
     auto buffer = llvm::MemoryBuffer::getFile(path);
     if (!buffer)
@@ -1440,7 +1576,8 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     sharedObject = (*so)->getBuffer().str();
   }
 
-  // Everything is ready: write the files.
+  // Everything is ready: write the files, all or nothing (the library
+  // last, so that a header never describes a library that is not there).
   llvm::StringRef dir = llvm::sys::path::parent_path(options.outputBase);
   auto inDir = [&](const std::string &file) {
     llvm::SmallString<128> p(dir);
@@ -1449,29 +1586,23 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
   };
   if (!dir.empty() && llvm::sys::fs::create_directories(dir))
     return emitError(loc, "cannot create directory '") << dir << "'";
-  if (options.shared) {
-    if (failed(writeFile(inDir("lib" + name + ".so"), sharedObject, loc)))
-      return failure();
-    // Best effort: a shared object is usually executable too.
-    (void)llvm::sys::fs::setPermissions(
-        inDir("lib" + name + ".so"), llvm::sys::fs::all_read |
-                                          llvm::sys::fs::owner_write |
-                                          llvm::sys::fs::all_exe);
-  } else if (failed(writeFile(inDir("lib" + name + ".a"),
-                              (*archive)->getBuffer(), loc))) {
-    return failure();
-  }
-  if (failed(writeFile(inDir(name + ".h"),
-                       headerText(*plan, llvm::sys::path::filename(options.source)),
-                       loc)))
-    return failure();
+  OutputFiles outputs;
   if (!options.runtimeHeader.empty()) {
     auto header = llvm::MemoryBuffer::getFile(options.runtimeHeader);
     if (!header)
       return emitError(loc, "cannot read '") << options.runtimeHeader << "'";
-    if (failed(writeFile(inDir("dynrt.h"), (*header)->getBuffer(), loc)))
-      return failure();
+    outputs.add(inDir("dynrt.h"), (*header)->getBuffer().str());
   }
+  outputs.add(inDir(name + ".h"),
+              headerText(*plan, llvm::sys::path::filename(options.source)));
+  if (options.shared)
+    outputs.add(inDir("lib" + name + ".so"), std::move(sharedObject),
+                /*executable=*/true);
+  else
+    outputs.add(inDir("lib" + name + ".a"), (*archive)->getBuffer().str());
+  if (llvm::Error err = outputs.commit())
+    return emitError(loc, "cannot write the library: ")
+           << llvm::toString(std::move(err));
   return success();
 }
 

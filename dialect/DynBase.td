@@ -36,6 +36,11 @@ def Dyn_Dialect : Dialect {
     `arith`, `math`, `tensor`, `linalg`).
   }];
   let useDefaultAttributePrinterParser = 1;
+  // Function argument and result attributes `dyn.weight`, `dyn.name`, ...:
+  // a misspelt or mistyped one would otherwise silently turn a weight into
+  // an input.
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
   let extraClassDeclaration = [{
     /// Defined next to the attribute storage classes (DynAttrs.cpp).
     void registerAttributes();

@@ -4,6 +4,9 @@
 
 #include "mlir/Transforms/InliningUtils.h"
 
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSwitch.h"
+
 using namespace mlir;
 using namespace dyncc::dyn;
 
@@ -33,4 +36,86 @@ void DynDialect::initialize() {
 #define GET_OP_LIST
 #include "dialect/DynOps.cpp.inc"
       >();
+}
+
+namespace {
+
+/// The argument and result attributes of the dyn dialect and what each
+/// holds; see docs/dialect.md, "Function attributes".
+enum class ValueAttrKind { String, Unit, Unknown };
+
+ValueAttrKind valueAttrKind(StringRef name, bool result) {
+  if (result)
+    return name == "dyn.name" ? ValueAttrKind::String : ValueAttrKind::Unknown;
+  return llvm::StringSwitch<ValueAttrKind>(name)
+      .Cases("dyn.weight", "dyn.name", "dyn.param", ValueAttrKind::String)
+      .Case("dyn.batch_count", ValueAttrKind::Unit)
+      .Default(ValueAttrKind::Unknown);
+}
+
+LogicalResult verifyValueAttr(Operation *op, unsigned index, NamedAttribute attr,
+                              bool result) {
+  StringRef name = attr.getName().strref();
+  const char *what = result ? "result" : "argument";
+  switch (valueAttrKind(name, result)) {
+  case ValueAttrKind::Unknown: {
+    StringRef known = result ? "dyn.name"
+                             : "dyn.weight, dyn.name, dyn.param, dyn.batch_count";
+    InFlightDiagnostic diag = op->emitOpError()
+                              << "unknown " << what << " attribute '" << name
+                              << "' on " << what << " #" << index;
+    // The nearest known name (a misspelt `dyn.wieght` would otherwise make
+    // the weight an input without a word).
+    StringRef best;
+    unsigned bestDistance = 3;
+    for (StringRef k : {"dyn.weight", "dyn.name", "dyn.param", "dyn.batch_count"}) {
+      if (result && k != "dyn.name")
+        continue;
+      unsigned d = name.edit_distance(k);
+      if (d < bestDistance)
+        best = k, bestDistance = d;
+    }
+    if (!best.empty())
+      diag << "; did you mean '" << best << "'?";
+    else
+      diag << " (known: " << known << ")";
+    return diag;
+  }
+  case ValueAttrKind::String: {
+    auto s = dyn_cast<StringAttr>(attr.getValue());
+    if (!s || s.getValue().empty())
+      return op->emitOpError()
+             << "'" << name << "' of " << what << " #" << index
+             << " must be a non-empty string, got " << attr.getValue();
+    if (s.size() > 256)
+      return op->emitOpError() << "'" << name << "' of " << what << " #"
+                               << index << " is longer than 256 characters";
+    for (char c : s.getValue())
+      if (!llvm::isPrint(c))
+        return op->emitOpError()
+               << "'" << name << "' of " << what << " #" << index
+               << " contains a control or non-ASCII character";
+    return success();
+  }
+  case ValueAttrKind::Unit:
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitOpError() << "'" << name << "' of " << what << " #"
+                               << index << " takes no value";
+    return success();
+  }
+  return success();
+}
+
+} // namespace
+
+LogicalResult DynDialect::verifyRegionArgAttribute(Operation *op, unsigned,
+                                                   unsigned argIndex,
+                                                   NamedAttribute attr) {
+  return verifyValueAttr(op, argIndex, attr, /*result=*/false);
+}
+
+LogicalResult DynDialect::verifyRegionResultAttribute(Operation *op, unsigned,
+                                                      unsigned resultIndex,
+                                                      NamedAttribute attr) {
+  return verifyValueAttr(op, resultIndex, attr, /*result=*/true);
 }

@@ -19,6 +19,9 @@
 using namespace mlir;
 using namespace dyncc::dyn;
 
+/// The most target classes of one jump_to action.
+static constexpr size_t kMaxJumpTargets = 1024;
+
 #define GET_OP_CLASSES
 #include "dialect/DynOps.cpp.inc"
 
@@ -412,8 +415,10 @@ LogicalResult SkipOp::verify() {
   if (!getBudget())
     return emitOpError() << "needs a step budget ('budget N'): without one a "
                             "backward jump or a re-read can loop forever";
-  if (*getBudget() < 1)
-    return emitOpError() << "budget must be >= 1, got " << *getBudget();
+  // The runtime counts steps (and sizes the trace) in int32.
+  if (*getBudget() < 1 || *getBudget() > INT32_MAX)
+    return emitOpError() << "budget must be in [1, 2147483647], got "
+                         << *getBudget();
 
   ArrayAttr actions = getActions();
   if (actions.empty())
@@ -427,6 +432,13 @@ LogicalResult SkipOp::verify() {
   for (auto [i, attr] : llvm::enumerate(actions.getAsRange<SkipActionAttr>())) {
     bool isJumpTo = attr.getKind() == SkipActionKind::jump_to;
     jumpsTo |= isJumpTo;
+    // Each target is one comparison in the lowered step; a class list
+    // longer than any vocabulary of token classes is a mistake.
+    if (attr.getTargets().size() > kMaxJumpTargets)
+      return emitOpError() << "action #" << i << " (jump_to) has "
+                           << attr.getTargets().size()
+                           << " target classes; at most " << kMaxJumpTargets
+                           << " are supported";
     if (!isJumpTo && !attr.getTargets().empty())
       return emitOpError() << "action #" << i << " ("
                            << stringifySkipActionKind(attr.getKind())

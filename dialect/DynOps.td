@@ -231,7 +231,8 @@ def Dyn_SkipOp : Dyn_Op<"skip", [
     the new state (an empty region copies it), and the position moves as the
     action's kind says. The loop ends at a `stop` action, when the position
     leaves `[0, S)`, or after `budget` steps, whichever comes first: the
-    budget is mandatory, so that backward jumps always terminate.
+    budget (1 to 2^31 - 1) is mandatory, so that backward jumps always
+    terminate.
 
     All regions take `(pos: index, step input, state...)`; action regions
     yield the new state with `dyn.yield`.
@@ -251,7 +252,7 @@ def Dyn_SkipOp : Dyn_Op<"skip", [
     | `upper` | Focused HRNN | region (query-gated upper-layer update) | +1 |
 
     `jump_to` reads the per-step token classes from the `classes` operand
-    (`[S]`, integers). Decisions are made by ordinary ops in `decide`
+    (`[S]`, integers); an action names at most 1024 target classes. Decisions are made by ordinary ops in `decide`
     (an argmax, a threshold), so they are deterministic.
 
     Example: Skim-RNN reading with a big LSTM or skimming with a small one.

@@ -7,6 +7,7 @@
 namespace dyncc {
 
 void buildDynccPipeline(mlir::OpPassManager &pm) {
+  pm.addPass(createDynCheckModel());
   pm.addPass(createDynCollectParams());
 }
 

@@ -10,6 +10,20 @@
 
 include "mlir/Pass/PassBase.td"
 
+def DynCheckModel : Pass<"dyn-check-model", "mlir::ModuleOp"> {
+  let summary = "Reject models that dyncc cannot compile safely, with a "
+                "located error";
+  let description = [{
+    Runs first. The public function's arguments and results must be
+    statically shaped tensors; no tensor anywhere may have a zero-sized
+    dimension or more than 2^40 bytes (the byte size of every tensor must
+    fit the runtime's size arithmetic); calls must not recurse; and the
+    module must not grow past 2 million operations when every call is
+    inlined (a few kilobytes of nested calls could otherwise expand to
+    billions of operations). See docs/reliability.md.
+  }];
+}
+
 def DynCollectParams : Pass<"dyn-collect-params", "mlir::ModuleOp"> {
   let summary = "Gather the runtime parameters of a model into one table";
   let description = [{

@@ -37,7 +37,7 @@ func.func @no_budget(%seq: tensor<20x8xf32>, %h0: tensor<16xf32>) -> tensor<16xf
 // -----
 
 func.func @zero_budget(%seq: tensor<20x8xf32>, %h0: tensor<16xf32>) -> tensor<16xf32> {
-  // expected-error @+1 {{budget must be >= 1, got 0}}
+  // expected-error @+1 {{budget must be in [1, 2147483647], got 0}}
   %r = dyn.skip %seq init(%h0 : tensor<16xf32>) budget 0 actions [#dyn.action<read>] : tensor<20x8xf32> -> tensor<16xf32>
   decide {
   ^bb0(%pos: index, %x: tensor<8xf32>, %h: tensor<16xf32>):

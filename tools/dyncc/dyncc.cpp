@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/EmitLibrary.h"
+#include "codegen/Files.h"
 #include "codegen/HalideTarget.h"
 #include "passes/Passes.h"
 #include "tools/dyncc/Registration.h"
@@ -29,9 +30,11 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/CrashRecoveryContext.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
@@ -39,20 +42,38 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+#include <vector>
+
 namespace cl = llvm::cl;
 
 namespace {
 
 enum class EmitKind { Mlir, Kernels, Host, Llvm, Object, Library };
 
+/// dyncc's own options; --help shows these only (not LLVM's hundreds).
+cl::OptionCategory dynccCategory("dyncc options");
+
+cl::opt<bool> verboseDiagnostics(
+    "verbose-diagnostics",
+    cl::desc("Print the operation (in generic form) with every error"),
+    cl::cat(dynccCategory), cl::sub(cl::SubCommand::getAll()));
+cl::opt<unsigned> maxInputMiB(
+    "max-input-mib",
+    cl::desc("Refuse model and weight inputs larger than this (MiB; "
+             "default 1024, weights to embed 16384)"),
+    cl::init(1024), cl::cat(dynccCategory), cl::sub(cl::SubCommand::getAll()));
+
 cl::SubCommand compileCommand("compile",
                               "Compile a model (.mlir) for this machine");
 
 cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.mlir>"),
-                               cl::Required, cl::sub(compileCommand));
+                               cl::Required, cl::cat(dynccCategory), cl::sub(compileCommand));
 cl::opt<std::string> outputPath("o", cl::desc("Output path ('-' for stdout)"),
                                 cl::value_desc("path"), cl::init("-"),
-                                cl::sub(compileCommand));
+                                cl::cat(dynccCategory), cl::sub(compileCommand));
 cl::opt<EmitKind> emitKind(
     "emit", cl::desc("The stage to write"), cl::init(EmitKind::Library),
     cl::values(clEnumValN(EmitKind::Mlir, "mlir",
@@ -72,27 +93,27 @@ cl::opt<EmitKind> emitKind(
                clEnumValN(EmitKind::Library, "library",
                           "(default) -o dir/name writes dir/libname.a, "
                           "dir/name.h and dir/dynrt.h")),
-    cl::sub(compileCommand));
+    cl::cat(dynccCategory), cl::sub(compileCommand));
 
 cl::opt<std::string> kernelTarget(
     "target",
     cl::desc("Halide target of the kernels: 'host' (this CPU), 'generic' "
              "(any x86-64), 'cuda' (NVIDIA GPUs; needs no GPU to compile) "
              "or a Halide target string"),
-    cl::init("host"), cl::sub(compileCommand));
+    cl::init("host"), cl::cat(dynccCategory), cl::sub(compileCommand));
 cl::opt<bool> sharedLib("shared",
                         cl::desc("Write lib<name>.so instead of lib<name>.a "
                                  "(links with the system 'cc')"),
-                        cl::sub(compileCommand));
+                        cl::cat(dynccCategory), cl::sub(compileCommand));
 cl::opt<std::string> embedWeights(
     "embed-weights",
     cl::desc("Compile this safetensors file into the library (then "
              "<name>_create(options, NULL, &model) needs no weights file)"),
-    cl::value_desc("file"), cl::sub(compileCommand));
+    cl::value_desc("file"), cl::cat(dynccCategory), cl::sub(compileCommand));
 cl::opt<bool> printStats("stats",
                          cl::desc("Print the arena size, weight bytes and "
                                   "kernel count of the library"),
-                         cl::sub(compileCommand));
+                         cl::cat(dynccCategory), cl::sub(compileCommand));
 
 cl::list<int64_t> batchBuckets(
     "batch-buckets",
@@ -100,46 +121,46 @@ cl::list<int64_t> batchBuckets(
              "e.g. 1,4,8,16,32): the library takes up to the largest, runs "
              "each stage at the smallest bucket that holds the active "
              "samples and compacts them after each exit point"),
-    cl::CommaSeparated, cl::sub(compileCommand));
+    cl::CommaSeparated, cl::cat(dynccCategory), cl::sub(compileCommand));
 cl::opt<std::string> compaction(
     "compaction",
     cl::desc("With --batch-buckets, when to gather the still-active samples "
              "into a dense prefix: 'never', 'always', 'auto' (default: when "
              "the cost model says the smaller bucket pays for the gather)"),
-    cl::init("auto"), cl::sub(compileCommand));
+    cl::init("auto"), cl::cat(dynccCategory), cl::sub(compileCommand));
 
 cl::SubCommand importCommand(
     "import", "Import an ONNX model: writes <name>.mlir and "
               "<name>.safetensors (runs the dyncc Python package, through "
               "torch-mlir's ONNX importer; $DYNCC_PYTHON picks the Python)");
 cl::opt<std::string> importPath(cl::Positional, cl::desc("<model.onnx>"),
-                                cl::Required, cl::sub(importCommand));
+                                cl::Required, cl::cat(dynccCategory), cl::sub(importCommand));
 cl::opt<std::string> importOutput("o", cl::desc("Output base path: dir/name"),
                                   cl::value_desc("path"), cl::Required,
-                                  cl::sub(importCommand));
+                                  cl::cat(dynccCategory), cl::sub(importCommand));
 
 cl::SubCommand runCommand("run", "Compile a model in memory and run it on "
                                  ".npy inputs");
 cl::opt<std::string> runModelPath(cl::Positional, cl::desc("<model.mlir>"),
-                                  cl::Required, cl::sub(runCommand));
+                                  cl::Required, cl::cat(dynccCategory), cl::sub(runCommand));
 cl::list<std::string> runInputs(cl::Positional,
                                 cl::desc("<input.npy>... (in input order)"),
-                                cl::sub(runCommand));
+                                cl::cat(dynccCategory), cl::sub(runCommand));
 cl::opt<std::string> runWeights("weights",
                                 cl::desc("The model's weights (safetensors)"),
-                                cl::value_desc("file"), cl::sub(runCommand));
+                                cl::value_desc("file"), cl::cat(dynccCategory), cl::sub(runCommand));
 cl::opt<std::string> runOutputDir("o",
                                   cl::desc("Write each output to <dir>/<name>.npy"),
-                                  cl::value_desc("dir"), cl::sub(runCommand));
+                                  cl::value_desc("dir"), cl::cat(dynccCategory), cl::sub(runCommand));
 cl::list<std::string> runParams(
     "param", cl::desc("Set a runtime parameter: --param=theta=0.5 (vectors: "
                       "--param=t=0.9,0.8)"),
-    cl::value_desc("name=values"), cl::sub(runCommand));
+    cl::value_desc("name=values"), cl::cat(dynccCategory), cl::sub(runCommand));
 cl::opt<int> runThreads("threads", cl::desc("Kernel threads (0: one per core)"),
-                        cl::init(0), cl::sub(runCommand));
+                        cl::init(0), cl::cat(dynccCategory), cl::sub(runCommand));
 cl::opt<std::string> runTarget("target",
                                cl::desc("Halide target of the kernels"),
-                               cl::init("host"), cl::sub(runCommand));
+                               cl::init("host"), cl::cat(dynccCategory), cl::sub(runCommand));
 
 void printVersion(llvm::raw_ostream &os) {
   os << fmt::format("dyncc {}\n  MLIR/LLVM {}\n  Halide {} (host kernel "
@@ -164,22 +185,37 @@ struct LoadedModel {
   mlir::OwningOpRef<mlir::ModuleOp> module;
 };
 
+/// The deepest bracket nesting accepted in a model's text. Models nest a
+/// few tens deep (functions, dyn ops, loops, types, dense literals).
+constexpr unsigned kMaxNesting = 256;
+
 /// Parses, verifies and runs the dyn-level pipeline (and the kernel pipeline
 /// when `kernels`); `model.module` is null on error (diagnostics printed).
 void loadModel(const std::string &path, mlir::MLIRContext &context,
                bool kernels, LoadedModel &model,
                const dyncc::KernelPipelineOptions &options = {}) {
-  std::string openError;
-  std::unique_ptr<llvm::MemoryBuffer> buffer =
-      mlir::openInputFile(path, &openError);
+  auto buffer = dyncc::readBounded(path, uint64_t(maxInputMiB) << 20);
   if (!buffer) {
-    fail(fmt::format("cannot open '{}': {}", path, openError));
+    fail(fmt::format("cannot open {}", llvm::toString(buffer.takeError())));
     return;
   }
-  std::string contents = buffer->getBuffer().str();
-  model.sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+  std::string contents = (*buffer)->getBuffer().str();
+  unsigned id = model.sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
   model.handler = std::make_unique<mlir::SourceMgrDiagnosticHandler>(
       model.sourceMgr, &context);
+
+  // The upstream parser recurses once per nesting level; a file nested
+  // thousands deep would overflow the stack before it could say anything.
+  if (std::optional<size_t> at = dyncc::findDeepNesting(contents, kMaxNesting)) {
+    auto [line, col] = model.sourceMgr.getLineAndColumn(
+        llvm::SMLoc::getFromPointer(
+            model.sourceMgr.getMemoryBuffer(id)->getBufferStart() + *at),
+        id);
+    mlir::emitError(mlir::FileLineColLoc::get(&context, path, line, col))
+        << "nesting deeper than " << kMaxNesting
+        << " levels of brackets; dyncc does not compile such inputs";
+    return;
+  }
 
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceFile<mlir::ModuleOp>(model.sourceMgr, &context);
@@ -221,16 +257,18 @@ std::string resolveTarget(const std::string &target) {
 int runRun() {
   mlir::MLIRContext context(makeRegistry());
   context.loadAllAvailableDialects();
+  // Errors name the op and its location; the op's generic form (for an
+  // exit_if, the rest of the network) only with --verbose-diagnostics.
+  context.printOpOnDiagnostic(verboseDiagnostics);
   LoadedModel loaded;
   loadModel(runModelPath, context, /*kernels=*/true, loaded);
   if (!loaded.module)
     return 1;
   mlir::OwningOpRef<mlir::ModuleOp> &module = loaded.module;
-  llvm::SmallString<128> dir;
-  if (llvm::sys::fs::createUniqueDirectory("dyncc-run", dir))
+  dyncc::TempDir temp("dyncc-run");
+  if (temp.path().empty())
     return fail("cannot create a temporary directory");
-  auto cleanup =
-      llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
+  llvm::StringRef dir = temp.path();
   dyncc::LibraryOptions options;
   options.outputBase = (dir + "/model").str();
   options.kernelTarget = resolveTarget(runTarget);
@@ -271,6 +309,29 @@ int runImport() {
   return rc == 0 ? 0 : 1;
 }
 
+/// `-o dir/name` of a library: the name part must be there and be usable
+/// as a C identifier once '-' and '.' become '_' (the model's prefix in the
+/// generated header).
+std::optional<std::string> outputBaseError(llvm::StringRef base) {
+  llvm::StringRef name = llvm::sys::path::filename(base);
+  if (base.empty() || base.ends_with("/") || name.empty() || name == "." ||
+      name == "..")
+    return fmt::format("-o '{}' must end in the model's name (-o dir/name "
+                       "writes dir/libname.a and dir/name.h)",
+                       base.str());
+  if (llvm::isDigit(name.front()))
+    return fmt::format("-o '{}': the model's name must not start with a "
+                       "digit (it prefixes C identifiers)",
+                       base.str());
+  for (char c : name)
+    if (!llvm::isAlnum(c) && c != '_' && c != '-' && c != '.')
+      return fmt::format("-o '{}': the model's name may only hold letters, "
+                         "digits, '_', '-' and '.' (it prefixes C "
+                         "identifiers)",
+                         base.str());
+  return std::nullopt;
+}
+
 /// The model name of a single stage written to a file or stdout: the input
 /// file's stem, as the library of that input would be named by -o dir/stem.
 std::string stageName() { return llvm::sys::path::stem(inputPath).str(); }
@@ -278,6 +339,9 @@ std::string stageName() { return llvm::sys::path::stem(inputPath).str(); }
 int runCompile() {
   mlir::MLIRContext context(makeRegistry());
   context.loadAllAvailableDialects();
+  // Errors name the op and its location; the op's generic form (for an
+  // exit_if, the rest of the network) only with --verbose-diagnostics.
+  context.printOpOnDiagnostic(verboseDiagnostics);
   LoadedModel loaded;
   dyncc::KernelPipelineOptions pipeline;
   pipeline.batchBuckets.assign(batchBuckets.begin(), batchBuckets.end());
@@ -302,6 +366,8 @@ int runCompile() {
   if (emitKind == EmitKind::Library) {
     if (outputPath == "-")
       return fail("--emit=library writes files: give -o dir/name");
+    if (std::optional<std::string> error = outputBaseError(outputPath))
+      return fail(*error);
     dyncc::LibraryOptions options;
     options.outputBase = outputPath;
     options.kernelTarget = resolveTarget(kernelTarget);
@@ -321,34 +387,99 @@ int runCompile() {
     return 0;
   }
 
-  llvm::Error written =
-      llvm::writeToOutput(outputPath, [&](llvm::raw_ostream &os) -> llvm::Error {
-        switch (emitKind) {
-        case EmitKind::Mlir:
-        case EmitKind::Kernels:
-          module->print(os);
-          break;
-        case EmitKind::Host:
-          if (mlir::failed(dyncc::emitHostMLIR(*module, stageName(), os)))
-            return llvm::createStringError("host lowering failed");
-          break;
-        case EmitKind::Llvm:
-          if (mlir::failed(dyncc::emitHostLLVMIR(*module, stageName(), os)))
-            return llvm::createStringError("host lowering failed");
-          break;
-        case EmitKind::Object:
-          if (mlir::failed(dyncc::emitHostObject(*module, stageName(), os)))
-            return llvm::createStringError("host lowering failed");
-          break;
-        case EmitKind::Library:
-          break;
-        }
-        return llvm::Error::success();
-      });
-  if (written)
-    return fail(fmt::format("cannot write '{}': {}", outputPath.getValue(),
-                            llvm::toString(std::move(written))));
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  switch (emitKind) {
+  case EmitKind::Mlir:
+  case EmitKind::Kernels:
+    module->print(os);
+    break;
+  case EmitKind::Host:
+    if (mlir::failed(dyncc::emitHostMLIR(*module, stageName(), os)))
+      return 1;
+    break;
+  case EmitKind::Llvm:
+    if (mlir::failed(dyncc::emitHostLLVMIR(*module, stageName(), os)))
+      return 1;
+    break;
+  case EmitKind::Object:
+    if (mlir::failed(dyncc::emitHostObject(*module, stageName(), os)))
+      return 1;
+    break;
+  case EmitKind::Library:
+    break;
+  }
+  if (outputPath == "-") {
+    llvm::outs() << text;
+    llvm::outs().flush();
+    if (llvm::outs().has_error()) {
+      llvm::outs().clear_error();
+      return fail("cannot write to stdout");
+    }
+    return 0;
+  }
+  dyncc::OutputFiles outputs;
+  outputs.add(outputPath, std::move(text));
+  if (llvm::Error err = outputs.commit())
+    return fail(fmt::format("cannot write {}", llvm::toString(std::move(err))));
   return 0;
+}
+
+
+/// The stack of the thread that compiles: deep enough for any input that
+/// passes the nesting check (the upstream parser and Halide's lowering
+/// recurse), reserved, not committed.
+constexpr unsigned kStackBytes = 512u << 20;
+
+/// Gives the calling thread an alternate signal stack and makes the crash
+/// handlers run on it, so that a stack overflow is reported like any other
+/// crash instead of killing the process silently.
+void useAlternateSignalStack() {
+  static thread_local std::vector<char> altStack(1 << 18);
+  stack_t ss{};
+  ss.ss_sp = altStack.data();
+  ss.ss_size = altStack.size();
+  sigaltstack(&ss, nullptr);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) {
+    struct sigaction action;
+    if (sigaction(sig, nullptr, &action) == 0 && action.sa_handler != SIG_DFL &&
+        action.sa_handler != SIG_IGN) {
+      action.sa_flags |= SA_ONSTACK;
+      sigaction(sig, &action, nullptr);
+    }
+  }
+}
+
+/// The input the crash message names.
+std::string crashInput() {
+  if (compileCommand)
+    return inputPath;
+  if (runCommand)
+    return runModelPath;
+  return "";
+}
+
+[[noreturn]] void reportCrash(const std::string &what) {
+  dyncc::removeTempDirs();
+  llvm::sys::RunInterruptHandlers(); // the output temporaries
+  llvm::errs() << "dyncc: error: internal error (" << what << ") while "
+               << "compiling '" << crashInput()
+               << "'; nothing was written. This is a bug in dyncc (or in "
+                  "MLIR or Halide, which it contains): please report it "
+                  "with the input.\n";
+  llvm::errs().flush();
+  std::_Exit(1);
+}
+
+int dispatch() {
+  if (compileCommand)
+    return runCompile();
+  if (runCommand)
+    return runRun();
+  if (importCommand)
+    return runImport();
+  return fail("no command given; try 'dyncc compile model.mlir -o out' or "
+              "'dyncc --help'");
 }
 
 } // namespace
@@ -356,6 +487,9 @@ int runCompile() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   cl::SetVersionPrinter(printVersion);
+  for (cl::SubCommand *sub : {&cl::SubCommand::getTopLevel(), &compileCommand,
+                              &runCommand, &importCommand})
+    cl::HideUnrelatedOptions(dynccCategory, *sub);
   // Exit code 1 (not cl's default) for bad options, like every other error.
   if (!cl::ParseCommandLineOptions(
           argc, argv,
@@ -365,12 +499,45 @@ int main(int argc, char **argv) {
           "  dyncc import model.onnx -o out/model\n",
           &llvm::errs()))
     return 1;
-  if (compileCommand)
-    return runCompile();
-  if (runCommand)
-    return runRun();
-  if (importCommand)
-    return runImport();
-  return fail("no command given; try 'dyncc compile model.mlir -o out' or "
-              "'dyncc --help'");
+
+  // No exception, abort or fault leaves dyncc as a signal: LLVM's fatal
+  // errors and uncaught exceptions become an error and exit code 1, and the
+  // command runs on a big-stack thread inside a crash-recovery context.
+  llvm::install_fatal_error_handler(
+      [](void *, const char *reason, bool) {
+        dyncc::removeTempDirs();
+        llvm::errs() << "dyncc: error: " << reason << "\n";
+        llvm::errs().flush();
+        std::_Exit(1);
+      },
+      nullptr);
+  std::set_terminate([] {
+    std::string what = "uncaught exception";
+    if (std::exception_ptr e = std::current_exception()) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception &ex) {
+        what += std::string(": ") + ex.what();
+      } catch (...) {
+      }
+    }
+    reportCrash(what);
+  });
+  // A reader that goes away (dyncc ... | head): exit at once, without
+  // running static destructors under the compiling thread.
+  llvm::sys::SetOneShotPipeSignalFunction([] { std::_Exit(1); });
+  // A file size limit (ulimit -f) makes writes fail with EFBIG, reported
+  // like a full disk, instead of killing dyncc with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
+  llvm::CrashRecoveryContext::Enable();
+  llvm::CrashRecoveryContext crc;
+  int rc = 1;
+  if (!crc.RunSafelyOnThread(
+          [&] {
+            useAlternateSignalStack();
+            rc = dispatch();
+          },
+          kStackBytes))
+    reportCrash(fmt::format("signal {}", crc.RetCode - 128));
+  return rc;
 }
