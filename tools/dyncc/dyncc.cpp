@@ -13,6 +13,7 @@
 #include "codegen/HalideTarget.h"
 #include "passes/Passes.h"
 #include "tools/dyncc/Registration.h"
+#include "tools/dyncc/Resources.h"
 #include "tools/dyncc/Run.h"
 
 #include "mlir/IR/AsmState.h"
@@ -272,7 +273,7 @@ int runRun() {
   dyncc::LibraryOptions options;
   options.outputBase = (dir + "/model").str();
   options.kernelTarget = resolveTarget(runTarget);
-  options.runtimeArchive = DYNCC_RUNTIME_ARCHIVE;
+  options.runtimeArchive = dyncc::runtimeArchivePath();
   options.source = runModelPath;
   options.shared = true;
   dyncc::LibraryStats stats;
@@ -293,7 +294,7 @@ int runRun() {
 /// project's Python environment; its diagnostics and exit code are ours.
 int runImport() {
   const char *env = std::getenv("DYNCC_PYTHON");
-  std::string python = env && *env ? env : DYNCC_DEFAULT_PYTHON;
+  std::string python = env && *env ? env : dyncc::defaultPythonPath();
   if (!llvm::sys::fs::can_execute(python))
     return fail(fmt::format("dyncc import needs the project's Python "
                             "environment ('{}' is missing: run "
@@ -371,8 +372,8 @@ int runCompile() {
     dyncc::LibraryOptions options;
     options.outputBase = outputPath;
     options.kernelTarget = resolveTarget(kernelTarget);
-    options.runtimeArchive = DYNCC_RUNTIME_ARCHIVE;
-    options.runtimeHeader = DYNCC_RUNTIME_HEADER;
+    options.runtimeArchive = dyncc::runtimeArchivePath();
+    options.runtimeHeader = dyncc::runtimeHeaderPath();
     options.source = inputPath;
     options.shared = sharedLib;
     options.embedWeights = embedWeights;
