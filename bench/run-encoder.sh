@@ -18,7 +18,7 @@ cmake --build "$build" --target dyncc >/dev/null
 "$py" -c "import numpy as np, sys; np.load(sys.argv[1]).astype(np.float32).tofile(sys.argv[2])" \
   "$work/encoder.x.npy" "$work/x.bin"
 "$build/tools/dyncc/dyncc" compile "$work/encoder.mlir" -o "$work/lib/encoder" --stats > "$work/stats"
-cc -O2 bench/encoder_bench.c -I"$work/lib" "$work/lib/libencoder.a" -lfmt -lstdc++ -lpthread -ldl -lm -o "$work/bench"
+cc -O2 bench/encoder_bench.c -I"$work/lib" "$work/lib/libencoder.a" -lstdc++ -lpthread -ldl -lm -o "$work/bench"
 
 torch_run() {
   "$py" - "$work/encoder.safetensors" "$work/encoder.x.npy" "$runs" <<'PY'

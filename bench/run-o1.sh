@@ -21,7 +21,7 @@ h += b" " * ((-(8 + len(h))) % 64)
 open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + w.tobytes())
 PY
 "$build/tools/dyncc/dyncc" compile "$work/chain.mlir" -o "$work/chain"
-cc -O2 bench/o1_dispatch.c -I"$work" "$work/libchain.a" -lfmt -lstdc++ -lpthread -ldl -lm -o "$work/o1"
+cc -O2 bench/o1_dispatch.c -I"$work" "$work/libchain.a" -lstdc++ -lpthread -ldl -lm -o "$work/o1"
 dyncc_us=$("$work/o1" "$work/w.safetensors" 15)
 read -r torch_link torch_op < <(OPENBLAS_CORETYPE=SkylakeX "$py" bench/o1_chain.py torch "$n" 15)
 echo "## O1: dispatch overhead per kernel ($(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p'))"

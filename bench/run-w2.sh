@@ -21,7 +21,7 @@ cmake --build "$build" --target dyncc >/dev/null
 "$py" -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[:1])" \
   "$work/w2.x.npy" "$work/x0.npy"
 "$build/tools/dyncc/dyncc" compile "$work/w2.mlir" -o "$work/lib/w2"
-cc -O2 bench/w2_bench.c -I"$work/lib" "$work/lib/libw2.a" -lfmt -lstdc++ -lpthread -ldl -lm -o "$work/bench"
+cc -O2 bench/w2_bench.c -I"$work/lib" "$work/lib/libw2.a" -lstdc++ -lpthread -ldl -lm -o "$work/bench"
 
 "$work/bench" "$work/w2.safetensors" "$work/x.bin" "$runs" 3 6 12 0 > "$work/dyncc.txt"
 "$py" examples/early-exit/reference.py --time --weights "$work/w2.safetensors" \

@@ -95,7 +95,7 @@ def build_program(work, model, inputs, name, main_c):
     app = os.path.join(work, "app")
     cc = [os.environ.get("CC", "cc"), "-I", os.path.dirname(lib), src,
           os.path.join(os.path.dirname(lib), f"lib{name}.a"),
-          "-lfmt", "-lpthread", "-ldl", "-lstdc++", "-lm", "-o", app]
+          "-lpthread", "-ldl", "-lstdc++", "-lm", "-o", app]
     print(" ".join(cc))
     subprocess.run(cc, check=True)
     return app, weights
