@@ -33,6 +33,7 @@
 #include "dialect/DynDialect.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -528,6 +529,9 @@ public:
         LLVM::LLVMFunctionType::get(i32, {ptr, i32, ptr}));
     memcpyFn = b.create<LLVM::LLVMFuncOp>(
         loc, "memcpy", LLVM::LLVMFunctionType::get(ptr, {ptr, ptr, i64}));
+    indexErrorFn = b.create<LLVM::LLVMFuncOp>(
+        loc, "dynrt_host_index_error",
+        LLVM::LLVMFunctionType::get(i32, {ptr, ptr, i64, i64}));
     fn = b.create<LLVM::LLVMFuncOp>(
         loc, plan.model + "_entry",
         LLVM::LLVMFunctionType::get(i32, {ptr, ptr, ptr, ptr, ptr, ptr}));
@@ -559,8 +563,9 @@ private:
   OpBuilder b;
   Location loc;
   Type ptr, i8, i32, i64;
-  LLVM::LLVMFuncOp invoke, memcpyFn, fn;
+  LLVM::LLVMFuncOp invoke, memcpyFn, indexErrorFn, fn;
   Block *fail = nullptr;
+  int numStrings = 0;
   Value args[6]; // inputs, outputs, weights, params, arena, ctx
   Value argArray;
   std::vector<LLVM::GlobalOp> constantGlobals;
@@ -762,18 +767,68 @@ private:
         });
   }
 
-  /// Byte address of element `indices` of tensor `t`.
-  Value elementAddress(Value t, ValueRange indices) {
+  /// The address of a NUL-terminated string in a private global.
+  Value globalString(StringRef text) {
+    std::string bytes = text.str();
+    bytes.push_back('\0');
+    auto type = LLVM::LLVMArrayType::get(i8, bytes.size());
+    LLVM::GlobalOp global;
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(fn);
+      global = b.create<LLVM::GlobalOp>(
+          loc, type, /*isConstant=*/true, LLVM::Linkage::Private,
+          plan.model + "_str" + std::to_string(numStrings++),
+          b.getStringAttr(bytes), /*alignment=*/1);
+    }
+    return b.create<LLVM::AddressOfOp>(loc, global);
+  }
+
+  /// Byte address of element `indices` of tensor `t` read by `user`. An
+  /// index that comes from data is checked against its dimension at run
+  /// time (the run fails with a status naming `user`'s location; nothing
+  /// outside the tensor is read); a constant one at compile time.
+  FailureOr<Value> elementAddress(Value t, ValueRange indices, Operation *user) {
     auto type = cast<RankedTensorType>(t.getType());
     Value linear = constant(i64, 0);
     for (auto [d, idx] : llvm::enumerate(indices)) {
-      linear = b.create<LLVM::MulOp>(loc, linear,
-                                     constant(i64, type.getDimSize(d)));
+      int64_t extent = type.getDimSize(d);
+      APInt known;
+      if (matchPattern(idx, m_ConstantInt(&known))) {
+        if (known.isNegative() || known.getSExtValue() >= extent)
+          return user->emitError("index ")
+                 << known.getSExtValue() << " of dimension " << d
+                 << " is out of range [0, " << extent << ")";
+      } else {
+        Value ok = b.create<LLVM::ICmpOp>(loc, LLVM::ICmpPredicate::ult,
+                                          scalar(idx), constant(i64, extent));
+        Block *bad = new Block(), *next = new Block();
+        fn.getBody().push_back(bad);
+        fn.getBody().push_back(next);
+        b.create<LLVM::CondBrOp>(loc, ok, next, bad);
+        b.setInsertionPointToStart(bad);
+        std::string where;
+        llvm::raw_string_ostream os(where);
+        if (auto file = user->getLoc()->findInstanceOf<FileLineColLoc>())
+          os << file.getFilename().getValue() << ":" << file.getLine() << ":"
+             << file.getColumn();
+        else
+          user->getLoc().print(os);
+        os << ": dimension " << d << " of " << t.getType();
+        Value code = b.create<LLVM::CallOp>(
+                          loc, indexErrorFn,
+                          ValueRange{args[5], globalString(where), scalar(idx),
+                                     constant(i64, extent)})
+                         .getResult();
+        b.create<LLVM::BrOp>(loc, ValueRange{code}, fail);
+        b.setInsertionPointToStart(next);
+      }
+      linear = b.create<LLVM::MulOp>(loc, linear, constant(i64, extent));
       linear = b.create<LLVM::AddOp>(loc, linear, scalar(idx));
     }
     Value offset = b.create<LLVM::MulOp>(
         loc, linear, constant(i64, elementBytes(type.getElementType())));
-    return b.create<LLVM::GEPOp>(loc, ptr, i8, pointerOf(t), ValueRange{offset});
+    return Value(b.create<LLVM::GEPOp>(loc, ptr, i8, pointerOf(t), ValueRange{offset}));
   }
 
   LogicalResult lowerBlock(Block &block) {
@@ -784,7 +839,11 @@ private:
         continue;
       }
       if (auto ex = dyn_cast<tensor::ExtractOp>(op)) {
-        Value at = elementAddress(ex.getTensor(), ex.getIndices());
+        FailureOr<Value> address =
+            elementAddress(ex.getTensor(), ex.getIndices(), ex);
+        if (failed(address))
+          return failure();
+        Value at = *address;
         Type t = ex.getType();
         if (t.isInteger(1)) {
           Value byte = b.create<LLVM::LoadOp>(loc, i8, at);

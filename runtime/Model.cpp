@@ -386,6 +386,18 @@ int releaseDeviceBuffers(halide_buffer_t *bufs, int32_t count,
 /// descriptions live on the stack of a call.
 constexpr int32_t kMaxKernelArgs = 64;
 
+// Called by the host code when an index that comes from data is outside its
+// tensor (`where`: the op's location and the dimension); the run fails with
+// this message and reads nothing out of bounds.
+extern "C" int32_t dynrt_host_index_error(void *ctx, const char *where,
+                                          int64_t index, int64_t extent) {
+  auto *run = static_cast<RunContext *>(ctx);
+  run->builtinError = fmt::format("{}: index {} is out of range [0, {})",
+                                  where, index, extent);
+  run->builtinCode = DYNRT_OUT_OF_RANGE;
+  return -1;
+}
+
 extern "C" int32_t dynrt_invoke_kernel(void *ctx, int32_t index,
                                        void *const *buffers) {
   auto *run = static_cast<RunContext *>(ctx);
@@ -949,6 +961,9 @@ dynrt_status_t runModel(dynrt_model_t *model, std::optional<int64_t> requested,
                                : "?";
       // A builtin fails on bad input data (a hash id outside the table, a
       // skip action out of range) or a broken invariant (a skip budget).
+      if (!ctx.builtinError.empty() && ctx.failedKernel < 0)
+        return dynrt::makeStatus(ctx.builtinCode, "the model's host code "
+                                 "failed: {}", ctx.builtinError);
       if (!ctx.builtinError.empty())
         return dynrt::makeStatus(ctx.builtinCode, "kernel '{}' failed: {}",
                                  kernel ? kernel : "?", ctx.builtinError);
