@@ -225,6 +225,21 @@ private:
   }
 
   /// Value of tensor `t` at `coords` (outermost first).
+  /// Coordinate `d` of a gather from tensor `t` at `index` (an integer read
+  /// from data): checked, so that an index outside the dimension fails the
+  /// run with a message (PyTorch raises there too) instead of reading a
+  /// neighbour; clamped as well, so that no lane reads out of bounds while
+  /// the failure is reported.
+  Expr gatherIndex(int t, size_t d, Expr index) {
+    const kir::Tensor &table = kernel.tensors[t];
+    int extent = (int)table.shape[d];
+    Expr wide = cast(Int(64), index);
+    Expr ok = wide >= 0 && wide < make_const(Int(64), extent);
+    return require(ok, clamp(cast<int>(index), 0, extent - 1), "- gather index",
+                   wide, "is out of range [0,", extent, ") in dimension",
+                   (int)d);
+  }
+
   Expr read(int t, const std::vector<Expr> &coords) {
     if (t == accTensor)
       return accValue;
@@ -326,6 +341,7 @@ private:
   struct GemmOperand {
     int tensor = -1;
     std::vector<int> loops, tables;
+    bool checked = false; // gathered rows: kir::Expr::checkedIndex
   };
 
   bool gemmOperand(const kir::Stage &st, int e, GemmOperand &o) {
@@ -345,6 +361,7 @@ private:
     if (x.op != kir::OpCode::Extract)
       return false;
     o.tensor = (int)x.index;
+    o.checked = x.checkedIndex;
     for (int arg : x.args) {
       const kir::Expr &i = st.exprs[arg];
       if (i.op == kir::OpCode::LoopIndex) {
@@ -456,16 +473,17 @@ private:
       loops[lb] = vb;
     auto coords = [&](const GemmOperand &o) {
       std::vector<Expr> c;
-      const kir::Tensor &t = kernel.tensors[o.tensor];
       for (size_t d = 0; d < o.loops.size(); ++d) {
         if (o.tables[d] < 0) {
           c.push_back(loops[o.loops[d]]);
           continue;
         }
-        // A gathered dimension: the table's entry at the loop, clamped
+        // A gathered dimension: the table's entry at the loop, checked
         // like every gather.
-        Expr at = cast<int>(read(o.tables[d], {loops[o.loops[d]]}));
-        c.push_back(clamp(at, 0, (int)t.shape[d] - 1));
+        Expr at = read(o.tables[d], {loops[o.loops[d]]});
+        c.push_back(o.checked ? gatherIndex(o.tensor, d, at)
+                              : clamp(cast<int>(at), 0,
+                                      (int)kernel.tensors[o.tensor].shape[d] - 1));
       }
       return c;
     };
@@ -690,6 +708,19 @@ private:
                              const std::vector<Expr> &loops,
                              const std::vector<Expr> &accs) {
     std::vector<Expr> v(stage.exprs.size());
+    // Which values depend on data (loads, accumulators, gathers), as
+    // opposed to loop indices and constants: a gather at a data-dependent
+    // index is checked (an embedding lookup); one at computed coordinates
+    // (the lowered concat and insert_slice, whose select evaluates both
+    // sides) is only clamped.
+    std::vector<bool> fromData(stage.exprs.size(), false);
+    for (size_t i = 0; i < stage.exprs.size(); ++i) {
+      const kir::Expr &e = stage.exprs[i];
+      fromData[i] = e.op == kir::OpCode::Load || e.op == kir::OpCode::Acc ||
+                    e.op == kir::OpCode::Extract;
+      for (int arg : e.args)
+        fromData[i] = fromData[i] || fromData[arg];
+    }
     auto affine = [&](const kir::AffineDim &d) {
       Expr e = (int)d.offset;
       for (size_t l = 0; l < d.coeffs.size(); ++l)
@@ -725,8 +756,10 @@ private:
         const kir::Tensor &table = kernel.tensors[e.index];
         std::vector<Expr> coords;
         for (size_t d = 0; d < e.args.size(); ++d)
-          coords.push_back(clamp(cast<int>(a((int)d)), 0,
-                                 (int)table.shape[d] - 1));
+          coords.push_back(e.checkedIndex && fromData[e.args[d]]
+                               ? gatherIndex((int)e.index, d, a((int)d))
+                               : clamp(cast<int>(a((int)d)), 0,
+                                       (int)table.shape[d] - 1));
         v[i] = read((int)e.index, coords);
         break;
       }
@@ -748,21 +781,24 @@ private:
       case OpCode::PowF:
         v[i] = pow(a(0), a(1));
         break;
+      // The NaN rules of arith's four min/max ops, under strict_float: in
+      // a fused GEMM epilogue the fast-math default would fold the NaN test
+      // away (a ReLU turned NaN into 0 there).
       case OpCode::MaximumF:
-        v[i] = select(isNan(a(0)), a(0),
-                      select(isNan(a(1)), a(1), max(a(0), a(1))));
+        v[i] = strict_float(select(isNan(a(0)), a(0),
+                                   select(isNan(a(1)), a(1), max(a(0), a(1)))));
         break;
       case OpCode::MinimumF:
-        v[i] = select(isNan(a(0)), a(0),
-                      select(isNan(a(1)), a(1), min(a(0), a(1))));
+        v[i] = strict_float(select(isNan(a(0)), a(0),
+                                   select(isNan(a(1)), a(1), min(a(0), a(1)))));
         break;
       case OpCode::MaxNumF:
-        v[i] = select(isNan(a(0)), a(1),
-                      select(isNan(a(1)), a(0), max(a(0), a(1))));
+        v[i] = strict_float(select(isNan(a(0)), a(1),
+                                   select(isNan(a(1)), a(0), max(a(0), a(1)))));
         break;
       case OpCode::MinNumF:
-        v[i] = select(isNan(a(0)), a(1),
-                      select(isNan(a(1)), a(0), min(a(0), a(1))));
+        v[i] = strict_float(select(isNan(a(0)), a(1),
+                                   select(isNan(a(1)), a(0), min(a(0), a(1)))));
         break;
       case OpCode::NegF:
         v[i] = -a(0);

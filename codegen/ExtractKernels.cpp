@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/ExtractKernels.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
@@ -391,6 +392,7 @@ private:
           if (it == tensorOf.end())
             return ex.emitError("gather tables must be kernel inputs");
           e.index = it->second;
+          e.checkedIndex = ex->hasAttr(kCheckedIndexAttrName);
           return set(OpCode::Extract);
         })
         .Default([&](Operation *other) -> FailureOr<int> {

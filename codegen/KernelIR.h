@@ -54,6 +54,9 @@ struct Expr {
   double fval = 0.0;
   int pred = 0;
   bool unsignedSource = false;
+  /// Extract: an index outside the table fails the run (gathers the model
+  /// wrote; the compiler's own gathers rely on clamping instead).
+  bool checkedIndex = false;
   std::vector<int> args; // indices into Stage::exprs, always smaller
 };
 

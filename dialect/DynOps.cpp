@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 #include <cmath>
 
 using namespace mlir;
@@ -295,9 +297,10 @@ LogicalResult RouteOp::verify() {
     return emitOpError() << "temperature and threshold only apply to "
                             "strategy dense_to_sparse";
   if (std::optional<double> t = asDouble(getTemperature()))
-    if (!(*t > 0.0) || std::isinf(*t))
+    if (!(*t >= std::numeric_limits<float>::min()) ||
+        !(*t <= std::numeric_limits<float>::max()))
       return emitOpError() << "temperature = " << fmt::format("{}", *t)
-                           << " must be positive and finite";
+                           << " must be a positive, normal f32 and finite";
   if (std::optional<double> th = asDouble(getThreshold()))
     if (!(*th >= 0.0 && *th < 1.0))
       return emitOpError() << "threshold = " << fmt::format("{}", *th) << " is outside [0, 1)";

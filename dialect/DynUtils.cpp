@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace dyncc::dyn {
 
@@ -81,8 +82,12 @@ std::optional<std::string> checkCriterionDomain(mlir::Attribute criterion,
       })
       .Case([&](MaxProbCriterionAttr c) -> std::optional<std::string> {
         double t = c.getTemperature().getValueAsDouble();
-        if (!(t > 0.0) || std::isinf(t))
-          return fmt::format("temperature = {} must be positive and finite", t);
+        // Kernels divide f32 logits by it: a normal f32 (1e-320 used to
+        // reach Halide as a division by zero).
+        if (!(t >= std::numeric_limits<float>::min()) ||
+            !(t <= std::numeric_limits<float>::max()))
+          return fmt::format("temperature = {} must be a positive, normal f32 "
+                             "and finite", t);
         return scalarIn(c.getThreshold(), "probability threshold", 0.0, 1.0);
       })
       .Case([&](PatienceCriterionAttr c) -> std::optional<std::string> {

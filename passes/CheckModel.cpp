@@ -96,6 +96,12 @@ struct DynCheckModelPass
 
     if (failed(checkInlinedSize(module)))
       return signalPassFailure();
+
+    // The model's own gathers are checked at run time (kCheckedIndexAttrName).
+    module.walk([&](tensor::ExtractOp ex) {
+      if (ex->getParentOfType<linalg::GenericOp>())
+        ex->setAttr(dyncc::kCheckedIndexAttrName, UnitAttr::get(&getContext()));
+    });
   }
 
   /// The size of every function with its calls inlined, memoized; recursion

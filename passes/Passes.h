@@ -25,6 +25,12 @@ inline constexpr llvm::StringLiteral kRuntimeParamsAttrName =
 /// The argument attribute that binds an argument to a runtime parameter.
 inline constexpr llvm::StringLiteral kParamAttrName = "dyn.param";
 
+/// Marks a tensor.extract in a linalg.generic body that the model itself
+/// wrote (dyn-check-model sets it): kernels check its indices at run time
+/// instead of clamping them, so that an embedding lookup at an id outside
+/// the table fails the run. Gathers that passes create are not marked.
+inline constexpr llvm::StringLiteral kCheckedIndexAttrName = "dyn.checked_index";
+
 /// The attribute that marks a kernel function and names its kind.
 inline constexpr llvm::StringLiteral kKernelAttrName = "dyn.kernel";
 

@@ -74,7 +74,7 @@ func.func @probability_above_one(%l: tensor<1x2xf32>) -> tensor<1x2xf32> {
 // -----
 
 func.func @temperature(%l: tensor<1x2xf32>) -> tensor<1x2xf32> {
-  // expected-error @+1 {{temperature = 0 must be positive and finite}}
+  // expected-error @+1 {{temperature = 0 must be a positive, normal f32 and finite}}
   %r = dyn.exit_if %l criterion #dyn.max_prob<temperature = 0.0 : f64, threshold = #dyn.param<"tau" = 0.5>> layer 1 : tensor<1x2xf32> {
     dyn.yield %l : tensor<1x2xf32>
   }

@@ -190,7 +190,7 @@ func.func @temperature_elsewhere(%x: tensor<8x16xf32>, %g: tensor<8x4xf32>, %w0:
 // -----
 
 func.func @temperature_zero(%x: tensor<8x16xf32>, %g: tensor<8x4xf32>, %w0: tensor<4x16x16xf32>) -> tensor<8x16xf32> {
-  // expected-error @+1 {{temperature = 0 must be positive and finite}}
+  // expected-error @+1 {{temperature = 0 must be a positive, normal f32 and finite}}
   %y = dyn.route dense_to_sparse %x, %g experts(%w0 : tensor<4x16x16xf32>) {num_experts = 4 : i64, temperature = 0.0 : f64, threshold = 0.1 : f64} : tensor<8x16xf32>, tensor<8x4xf32> -> tensor<8x16xf32> {
   ^bb0(%r: tensor<?x16xf32>, %p0: tensor<16x16xf32>):
     dyn.yield %r : tensor<?x16xf32>

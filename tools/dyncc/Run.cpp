@@ -78,6 +78,47 @@ void printArray(llvm::raw_ostream &os, const std::string &name,
   os << "\n";
 }
 
+/// The mistakes a weights file reveals that loading it does not: tensors
+/// the model does not use, and inputs named like a tensor of the file (an
+/// argument that lacks its {dyn.weight = ...} mark). Warnings only: the
+/// runtime reports a file it cannot bind when the model is created.
+void warnAboutWeights(const dynrt_model_desc_t &desc, const std::string &path,
+                      llvm::raw_ostream &errs) {
+  dynrt_weights_t *weights = nullptr;
+  dynrt::StatusPtr st(dynrt_weights_open_file(path.c_str(), &weights));
+  if (st)
+    return;
+  std::vector<std::string> unused;
+  for (size_t i = 0, n = dynrt_weights_count(weights); i < n; ++i) {
+    dynrt_tensor_info_t info;
+    dynrt::StatusPtr got(dynrt_weights_get(weights, i, &info));
+    if (got)
+      continue;
+    bool used = false;
+    for (int w = 0; w < desc.num_weights && !used; ++w)
+      used = std::strcmp(desc.weights[w].name, info.name) == 0;
+    if (used)
+      continue;
+    // Names come from the file: printable ASCII only, at most 80 bytes.
+    std::string name(info.name, strnlen(info.name, 80));
+    for (char &c : name)
+      if (c < 32 || c > 126)
+        c = '?';
+    unused.push_back(name);
+    for (int in = 0; in < desc.num_inputs; ++in)
+      if (std::strcmp(desc.inputs[in].name, info.name) == 0)
+        errs << fmt::format("dyncc: warning: input '{}' has the name of a "
+                            "tensor in '{}': if it is a weight, mark its "
+                            "argument {{dyn.weight = \"{}\"}}\n",
+                            name, path, name);
+  }
+  if (!unused.empty())
+    errs << fmt::format("dyncc: warning: '{}' holds {} tensor(s) the model "
+                        "does not use, e.g. '{}'\n",
+                        path, unused.size(), unused.front());
+  dynrt_weights_release(weights);
+}
+
 } // namespace
 
 int runModel(const RunOptions &options, llvm::raw_ostream &outs,
@@ -131,6 +172,9 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
     return fail(fmt::format("the model has {} weight tensor(s): give "
                             "--weights file.safetensors",
                             desc->num_weights));
+
+  if (!options.weights.empty())
+    warnAboutWeights(*desc, options.weights, errs);
 
   dynrt_model_options_t modelOptions{}; // the model's own runtime initializes
   modelOptions.device = DYNRT_DEVICE_AUTO;
