@@ -112,7 +112,7 @@ std::string clipped(std::string_view text, size_t limit = 64) {
 struct FieldValue {
   struct Item {
     const char *type = "null";
-    std::optional<uint64_t> value; // a non-negative integer
+    std::optional<uint64_t> value;   // a non-negative integer
     std::optional<int64_t> negative; // a negative integer
   };
   bool present = false;
@@ -198,7 +198,7 @@ public:
   bool string(string_t &value) override {
     if (depth == 2 && inMetadata) {
       parser.output().metadata.emplace_back(std::move(metaKey),
-                                             std::move(value));
+                                            std::move(value));
       return true;
     }
     if (depth == 2 && field) {
@@ -278,8 +278,8 @@ private:
     case 0:
       if (isContainer && std::string_view(item.type) == "object")
         return true;
-      return fail(parser.error("header is a JSON {}, not an object",
-                               item.type));
+      return fail(
+          parser.error("header is a JSON {}, not an object", item.type));
     case 1:
       if (name == metadataKey) {
         if (metadataSeen)
@@ -294,8 +294,9 @@ private:
         return true;
       }
       if (std::string_view(item.type) != "object")
-        return fail(parser.tensorError(name, "entry is a JSON {}, not an "
-                                             "object",
+        return fail(parser.tensorError(name,
+                                       "entry is a JSON {}, not an "
+                                       "object",
                                        item.type));
       entry = Entry();
       field = nullptr;
@@ -303,8 +304,7 @@ private:
     case 2:
       if (inMetadata)
         return fail(parser.error("'{}' entry '{}' is a JSON {}, not a string",
-                                 metadataKey, clipped(metaKey),
-                                 item.type));
+                                 metadataKey, clipped(metaKey), item.type));
       if (field) {
         field->present = true;
         field->type = item.type;
@@ -346,7 +346,7 @@ private:
   SafetensorsParser &parser;
   int depth = 0; // containers open
   bool inMetadata = false;
-  std::string name;        // the key of the entry being read
+  std::string name;     // the key of the entry being read
   std::string metaKey;  // the key of the metadata value being read
   std::string fieldKey; // the key of the entry's field being read
   Entry entry;
@@ -373,8 +373,8 @@ dynrt_status_t SafetensorsParser::parse() {
                  "'{{')");
 
   dataSize = size - 8 - headerSize;
-  if (dynrt_status_t status = parseHeader(
-          reinterpret_cast<const char *>(bytes + 8), headerSize))
+  if (dynrt_status_t status =
+          parseHeader(reinterpret_cast<const char *>(bytes + 8), headerSize))
     return status;
   const uint8_t *data = bytes + 8 + headerSize;
   for (Tensor &tensor : weights.tensors)
@@ -389,8 +389,7 @@ dynrt_status_t SafetensorsParser::parse() {
   return checkOverlaps();
 }
 
-dynrt_status_t SafetensorsParser::parseHeader(const char *text,
-                                              size_t length) {
+dynrt_status_t SafetensorsParser::parseHeader(const char *text, size_t length) {
   HeaderReader reader(*this);
   bool parsed = json::sax_parse(text, text + length, &reader);
   if (reader.status)

@@ -427,9 +427,9 @@ TEST_F(WeightsTest, PyTorchZipIsNotASafetensorsFile) {
   // read as a header length of 578,712,552,184,433,488 bytes.
   std::string zip("PK\x03\x04\x00\x00\x08\x08\x00\x00archive/data.pkl", 31);
   zip += std::string(200, '\0');
-  expectOpenFails(zip, DYNRT_DATA_LOSS,
-                  {"not a safetensors file",
-                   "header length 578712552184433488"});
+  expectOpenFails(
+      zip, DYNRT_DATA_LOSS,
+      {"not a safetensors file", "header length 578712552184433488"});
 }
 
 TEST_F(WeightsTest, HeaderNotStartingWithABraceIsNotASafetensorsFile) {
@@ -645,9 +645,9 @@ TEST_F(WeightsTest, ManyTensorsParseInLinearTime) {
   dynrt_weights_t *raw = nullptr;
   ASSERT_TRUE(
       succeeds(dynrt_weights_open_memory(bytes.data(), bytes.size(), &raw)));
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   WeightsPtr weights(raw);
   EXPECT_EQ(dynrt_weights_count(raw), size_t(count));
   dynrt_tensor_info_t info;
@@ -696,9 +696,8 @@ TEST_F(WeightsTest, DuplicateKeysInsideAnEntryOrMetadata) {
                       "shape": [1], "data_offsets": [0, 1]}})",
                               "a"),
                   DYNRT_DATA_LOSS, {"'w'", "'dtype' twice"});
-  expectOpenFails(
-      safetensors(R"({"__metadata__": {"a": "1", "a": "2"}})", ""),
-      DYNRT_DATA_LOSS, {"__metadata__", "'a' twice"});
+  expectOpenFails(safetensors(R"({"__metadata__": {"a": "1", "a": "2"}})", ""),
+                  DYNRT_DATA_LOSS, {"__metadata__", "'a' twice"});
   expectOpenFails(
       safetensors(R"({"__metadata__": {}, "__metadata__": {}})", ""),
       DYNRT_DATA_LOSS, {"'__metadata__' twice"});
@@ -711,10 +710,12 @@ TEST_F(WeightsTest, MessagesNameTheKeyButNeverDumpTheValue) {
   std::vector<std::string> headers = {
       R"({"w": {"dtype": "F32", "shape": [")" + big +
           R"("], "data_offsets": [0, 4]}})",
-      R"({"w": {"dtype": ")" + big + R"(", "shape": [1], "data_offsets": [0, 4]}})",
+      R"({"w": {"dtype": ")" + big +
+          R"(", "shape": [1], "data_offsets": [0, 4]}})",
       R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": ")" + big +
           "\x01\"}}",
-      R"({")" + big + R"(": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})",
+      R"({")" + big +
+          R"(": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})",
   };
   for (const std::string &header : headers) {
     std::string bytes = safetensors(header, "abcd");
@@ -732,8 +733,9 @@ TEST_F(WeightsTest, MessagesNameTheKeyButNeverDumpTheValue) {
 
 TEST_F(WeightsTest, NamesInMessagesAreEscaped) {
   expectOpenFails(
-      safetensors(R"({"a\nb'": {"dtype": "X", "shape": [1], "data_offsets": [0, 1]}})",
-                  "a"),
+      safetensors(
+          R"({"a\nb'": {"dtype": "X", "shape": [1], "data_offsets": [0, 1]}})",
+          "a"),
       DYNRT_DATA_LOSS, {"tensor 'a\\x0ab\\x27'", "unknown dtype 'X'"});
 }
 
