@@ -53,10 +53,21 @@ struct Tensor {
 } // namespace
 } // namespace dynrt
 
+namespace {
+// dynrt_weights_s::magic while a reference is held, and after the last one.
+constexpr uint64_t kWeightsAlive = 0x737468676965776e; // "nweights"
+constexpr uint64_t kWeightsReleased = 0x7374686769657700;
+} // namespace
+
 struct dynrt_weights_s {
   std::atomic<int32_t> refCount{1};
   // Prefix of every message: "weights file 'path'" or "weights in memory".
   std::string source;
+  // kWeightsAlive until the last release overwrites it before freeing:
+  // entry points refuse a handle without it, so released weights passed
+  // back in are usually caught (see dynrt.h). Not among the first 32 bytes,
+  // where allocators keep their free-list links.
+  uint64_t magic = kWeightsAlive;
   // The mapped file, when opened with dynrt_weights_open_file.
   void *mapping = nullptr;
   size_t mappingSize = 0;
@@ -544,6 +555,16 @@ const Tensor *findTensor(const dynrt_weights_s &weights,
   return &*it;
 }
 
+bool isLive(const dynrt_weights_s *weights) {
+  return weights && weights->magic == kWeightsAlive;
+}
+
+dynrt_status_t releasedError() {
+  return makeStatus(DYNRT_INVALID_ARGUMENT,
+                    std::string("weights handle is not live weights (used "
+                                "after its last dynrt_weights_release?)"));
+}
+
 // Validates the image and hands `weights` to *out, or frees it.
 dynrt_status_t finishOpen(std::unique_ptr<dynrt_weights_s> weights,
                           const uint8_t *bytes, size_t size,
@@ -626,23 +647,29 @@ dynrt_status_t dynrt_weights_open_memory(const void *data, size_t size,
 }
 
 void dynrt_weights_retain(dynrt_weights_t *weights) {
-  if (weights)
+  if (isLive(weights))
     weights->refCount.fetch_add(1, std::memory_order_relaxed);
 }
 
 void dynrt_weights_release(dynrt_weights_t *weights) {
-  if (weights && weights->refCount.fetch_sub(1, std::memory_order_acq_rel) == 1)
+  // Released weights are ignored (best effort: see dynrt.h).
+  if (isLive(weights) &&
+      weights->refCount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    weights->magic = kWeightsReleased;
     delete weights;
+  }
 }
 
 size_t dynrt_weights_count(const dynrt_weights_t *weights) {
-  return weights ? weights->tensors.size() : 0;
+  return isLive(weights) ? weights->tensors.size() : 0;
 }
 
 dynrt_status_t dynrt_weights_get(const dynrt_weights_t *weights, size_t index,
                                  dynrt_tensor_info_t *out_info) {
   if (!weights || !out_info)
     return makeStatus(DYNRT_INVALID_ARGUMENT, "weights or out_info is NULL");
+  if (!isLive(weights))
+    return releasedError();
   if (index >= weights->tensors.size())
     return makeStatus(DYNRT_OUT_OF_RANGE,
                       "{}: tensor index {} is out of range "
@@ -658,6 +685,8 @@ dynrt_status_t dynrt_weights_find(const dynrt_weights_t *weights,
   if (!weights || !name || !out_info)
     return makeStatus(DYNRT_INVALID_ARGUMENT,
                       "weights, name or out_info is NULL");
+  if (!isLive(weights))
+    return releasedError();
   const Tensor *tensor = findTensor(*weights, name);
   if (!tensor)
     return makeStatus(DYNRT_NOT_FOUND, "{}: no tensor named '{}'",
@@ -672,6 +701,8 @@ dynrt_status_t dynrt_weights_metadata_find(const dynrt_weights_t *weights,
   if (!weights || !key || !out_value)
     return makeStatus(DYNRT_INVALID_ARGUMENT,
                       "weights, key or out_value is NULL");
+  if (!isLive(weights))
+    return releasedError();
   std::string_view wanted(key);
   auto it = std::lower_bound(
       weights->metadata.begin(), weights->metadata.end(), wanted,
@@ -689,6 +720,8 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
   if (!weights || (count != 0 && (!specs || !out_data)))
     return makeStatus(DYNRT_INVALID_ARGUMENT,
                       "weights, specs or out_data is NULL");
+  if (!isLive(weights))
+    return releasedError();
   return guardExceptions([&]() -> dynrt_status_t {
     // Collected first so that a failure leaves out_data untouched.
     std::vector<const void *> bound(count);
