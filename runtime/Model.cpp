@@ -903,8 +903,10 @@ dynrt_status_t runModel(dynrt_model_t *model, std::optional<int64_t> requested,
       auto *values = static_cast<float *>(params.get());
       {
         std::lock_guard<std::mutex> lock(model->paramMutex);
-        std::memcpy(values, model->paramValues.data(),
-                    paramFloats * sizeof(float));
+        // A bucketed model may have no parameters: memcpy from NULL is UB.
+        if (paramFloats)
+          std::memcpy(values, model->paramValues.data(),
+                      paramFloats * sizeof(float));
       }
       for (int32_t p = 0; p < desc->num_params; ++p)
         paramPtrs[p] = values + model->paramOffsets[p];

@@ -97,6 +97,15 @@ protected:
   ValidImage image;
 };
 
+// Element i of tensor data: the data section is not aligned for T (the
+// writer pads nothing here), so read it as bytes.
+template <typename T> T element(const void *data, size_t i) {
+  T value;
+  std::memcpy(&value, static_cast<const char *>(data) + i * sizeof(T),
+              sizeof(T));
+  return value;
+}
+
 std::string tensorBytes(const dynrt_tensor_info_t &info) {
   return std::string(static_cast<const char *>(info.data), info.byte_size);
 }
@@ -116,12 +125,12 @@ TEST_F(WeightsTest, ValidFileFindReturnsEveryTensor) {
   EXPECT_EQ(info.shape[2], 0);
   EXPECT_EQ(info.byte_size, 24u);
   EXPECT_EQ(tensorBytes(info), image.w);
-  EXPECT_EQ(static_cast<const float *>(info.data)[5], 6.0f);
+  EXPECT_EQ(element<float>(info.data, 5), 6.0f);
 
   ASSERT_TRUE(succeeds(dynrt_weights_find(weights.get(), "layer1.b", &info)));
   EXPECT_EQ(info.dtype, DYNRT_F64);
   EXPECT_EQ(tensorBytes(info), image.b);
-  EXPECT_EQ(static_cast<const double *>(info.data)[2], 2.25);
+  EXPECT_EQ(element<double>(info.data, 2), 2.25);
 
   ASSERT_TRUE(succeeds(dynrt_weights_find(weights.get(), "embed.ids", &info)));
   EXPECT_EQ(info.dtype, DYNRT_I64);
@@ -250,8 +259,8 @@ TEST_F(WeightsTest, BindFillsDataPointers) {
         succeeds(dynrt_weights_find(weights.get(), specs[i].name, &info)));
     EXPECT_EQ(data[i], info.data) << specs[i].name;
   }
-  EXPECT_EQ(static_cast<const float *>(data[0])[0], 1.0f);
-  EXPECT_EQ(static_cast<const double *>(data[1])[1], -1.5);
+  EXPECT_EQ(element<float>(data[0], 0), 1.0f);
+  EXPECT_EQ(element<double>(data[1], 1), -1.5);
   // Binding nothing is fine.
   EXPECT_TRUE(succeeds(dynrt_weights_bind(weights.get(), nullptr, 0, nullptr)));
 }
@@ -425,7 +434,8 @@ TEST_F(WeightsTest, HeaderLengthOverTheLimit) {
 TEST_F(WeightsTest, PyTorchZipIsNotASafetensorsFile) {
   // The start of a torch.save .pt file (a zip archive): its first 8 bytes
   // read as a header length of 578,712,552,184,433,488 bytes.
-  std::string zip("PK\x03\x04\x00\x00\x08\x08\x00\x00archive/data.pkl", 31);
+  static const char start[] = "PK\x03\x04\x00\x00\x08\x08\x00\x00archive/data.pkl";
+  std::string zip(start, sizeof(start) - 1);
   zip += std::string(200, '\0');
   expectOpenFails(
       zip, DYNRT_DATA_LOSS,
