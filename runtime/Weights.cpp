@@ -285,6 +285,9 @@ private:
 
   // A value at the current depth; `item` describes it.
   bool value(const FieldValue::Item &item, bool isContainer) {
+    // Depths 0, 1 and 2 hold the header, the entries and their fields; a
+    // container deeper than a field's is one level too many.
+    static_assert(maxDepth == 3, "the cases below follow the format's depth");
     switch (depth) {
     case 0:
       if (isContainer && std::string_view(item.type) == "object")
