@@ -70,11 +70,22 @@ struct SkipCounters {
 };
 } // namespace
 
+namespace {
+// dynrt_model_s::magic of a model between create and destroy, and after.
+constexpr uint64_t kModelAlive = 0x6c646d74726e7964; // "dynrtmdl"
+constexpr uint64_t kModelDestroyed = 0x6c646d6461656400;
+} // namespace
+
 struct dynrt_model_s {
   const dynrt_model_desc_t *desc = nullptr;
   bool cuda = false; // desc->device is DYNRT_DEVICE_CUDA
   dynrt_weights_t *weights = nullptr;
   std::vector<const void *> weightData;
+  // kModelAlive until dynrt_model_destroy, which overwrites it before
+  // freeing: every entry point refuses a handle without it, so a destroyed
+  // model passed back in is usually caught (see dynrt.h). Not among the
+  // first 32 bytes, where allocators keep their free-list links.
+  uint64_t magic = kModelAlive;
   std::vector<AlignedBuffer> weightCopies; // for unaligned weights
   // Runtime parameters: current values, each padded to the alignment, in
   // one block; runs copy it under the lock (a consistent snapshot).
@@ -96,7 +107,25 @@ namespace {
 thread_local std::string lastHalideError;
 
 void recordHalideError(void *, const char *message) {
-  lastHalideError = message ? message : "";
+  // Called from Halide's C code: nothing may unwind out of it.
+  try {
+    lastHalideError = message ? message : "";
+  } catch (...) {
+    lastHalideError.clear();
+  }
+}
+
+// NULL for a model made by dynrt_model_create and not destroyed, else the
+// INVALID_ARGUMENT status every entry point returns.
+dynrt_status_t checkModel(const dynrt_model_t *model) {
+  if (!model)
+    return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
+                             std::string("model is NULL"));
+  if (model->magic != kModelAlive)
+    return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
+                             std::string("model handle is not a live model "
+                                         "(used after dynrt_model_destroy?)"));
+  return nullptr;
 }
 
 void installHalideHandlers() {
@@ -392,14 +421,18 @@ constexpr int32_t kMaxKernelArgs = 64;
 extern "C" int32_t dynrt_host_index_error(void *ctx, const char *where,
                                           int64_t index, int64_t extent) {
   auto *run = static_cast<RunContext *>(ctx);
-  run->builtinError = fmt::format("{}: index {} is out of range [0, {})",
-                                  where, index, extent);
   run->builtinCode = DYNRT_OUT_OF_RANGE;
+  try {
+    run->builtinError = fmt::format("{}: index {} is out of range [0, {})",
+                                    where, index, extent);
+  } catch (...) {
+    run->builtinError = "an index is out of range";
+  }
   return -1;
 }
 
-extern "C" int32_t dynrt_invoke_kernel(void *ctx, int32_t index,
-                                       void *const *buffers) {
+namespace {
+int32_t invokeKernel(void *ctx, int32_t index, void *const *buffers) {
   auto *run = static_cast<RunContext *>(ctx);
   if (index < 0 || index >= run->model->desc->num_kernels) {
     lastHalideError = "kernel index " + std::to_string(index) +
@@ -471,6 +504,28 @@ extern "C" int32_t dynrt_invoke_kernel(void *ctx, int32_t index,
   return result;
 }
 
+} // namespace
+
+// Called from the generated host code (C): a builtin's bad_alloc or a
+// formatting error must not unwind through it; it fails the kernel instead.
+extern "C" int32_t dynrt_invoke_kernel(void *ctx, int32_t index,
+                                       void *const *buffers) {
+  auto *run = static_cast<RunContext *>(ctx);
+  try {
+    return invokeKernel(ctx, index, buffers);
+  } catch (const std::bad_alloc &) {
+    run->builtinCode = DYNRT_RESOURCE_EXHAUSTED;
+    run->builtinError = "out of memory"; // short: no allocation
+  } catch (...) {
+    run->builtinCode = DYNRT_INTERNAL;
+    run->builtinError = "exception"; // short: no allocation
+  }
+  run->failedKernel = index >= 0 && index < run->model->desc->num_kernels
+                          ? index
+                          : -1;
+  return -1;
+}
+
 namespace {
 // Checks what dynrt_model_create cannot leave to the runs: the kernel table,
 // the builtins and their configs, the route and skip ops, the batch buckets.
@@ -500,6 +555,22 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
           "token; all must be >= 1",
           model, r, route.name ? route.name : "?", route.num_tokens,
           route.num_experts, route.experts_per_token);
+  }
+  // dyn.skip's budget is an i64 attribute, dynrt_skip_desc_t's an int32: a
+  // larger budget (2^63 - 1, "unbounded") arrives truncated in the table.
+  // Name the real value before the table's is reported.
+  for (int32_t k = 0; k < desc->num_kernels; ++k) {
+    const dynrt_kernel_desc_t &kernel = desc->kernels[k];
+    if (kernel.builtin != DYNRT_BUILTIN_SKIP_STEP || !kernel.config ||
+        kernel.num_config != DYNRT_SKIP_CFG_COUNT)
+      continue;
+    double budget = kernel.config[DYNRT_SKIP_CFG_BUDGET];
+    if (budget > static_cast<double>(INT32_MAX))
+      return dynrt::makeStatus(
+          DYNRT_INVALID_ARGUMENT,
+          "model '{}': kernel '{}': skip budget {:.0f} is larger than the {} "
+          "steps the runtime supports",
+          model, kernel.name ? kernel.name : "?", budget, INT32_MAX);
   }
   if (desc->num_skips < 0 || (desc->num_skips > 0 && !desc->skips))
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
@@ -736,9 +807,8 @@ dynrt_status_t runModel(dynrt_model_t *model, std::optional<int64_t> requested,
                         const void *const *inputs, void *const *outputs,
                         dynrt_run_report_t *report) {
   return dynrt::guardExceptions([&]() -> dynrt_status_t {
-    if (!model)
-      return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
-                               std::string("model is NULL"));
+    if (dynrt_status_t st = checkModel(model))
+      return st;
     const dynrt_model_desc_t *desc = model->desc;
     const char *name = desc->name ? desc->name : "?";
     const bool bucketed = desc->max_batch > 0;
@@ -849,8 +919,10 @@ dynrt_status_t runModel(dynrt_model_t *model, std::optional<int64_t> requested,
       auto *values = static_cast<float *>(params.get());
       {
         std::lock_guard<std::mutex> lock(model->paramMutex);
-        std::memcpy(values, model->paramValues.data(),
-                    paramFloats * sizeof(float));
+        // A bucketed model may have no parameters: memcpy from NULL is UB.
+        if (paramFloats)
+          std::memcpy(values, model->paramValues.data(),
+                      paramFloats * sizeof(float));
       }
       for (int32_t p = 0; p < desc->num_params; ++p)
         paramPtrs[p] = values + model->paramOffsets[p];
@@ -1006,7 +1078,9 @@ int32_t findParam(const dynrt_model_t *model, const char *name) {
 
 dynrt_status_t checkParam(const dynrt_model_t *model, const char *name,
                           const float *values, size_t count, int32_t &index) {
-  if (!model || !name || (!values && count))
+  if (dynrt_status_t st = checkModel(model))
+    return st;
+  if (!name || (!values && count))
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              std::string("model, name and values are required"));
   index = findParam(model, name);
@@ -1028,32 +1102,40 @@ dynrt_status_t checkParam(const dynrt_model_t *model, const char *name,
 
 dynrt_status_t dynrt_model_set_param(dynrt_model_t *model, const char *name,
                                      const float *values, size_t count) {
-  int32_t index;
-  if (dynrt_status_t st = checkParam(model, name, values, count, index))
-    return st;
-  std::lock_guard<std::mutex> lock(model->paramMutex);
-  std::memcpy(model->paramValues.data() + model->paramOffsets[index], values,
-              count * sizeof(float));
-  return nullptr;
+  // Listing the known names in a message allocates.
+  return dynrt::guardExceptions([&]() -> dynrt_status_t {
+    int32_t index;
+    if (dynrt_status_t st = checkParam(model, name, values, count, index))
+      return st;
+    std::lock_guard<std::mutex> lock(model->paramMutex);
+    std::memcpy(model->paramValues.data() + model->paramOffsets[index], values,
+                count * sizeof(float));
+    return nullptr;
+  });
 }
 
 dynrt_status_t dynrt_model_get_param(const dynrt_model_t *model,
                                      const char *name, float *values,
                                      size_t count) {
-  int32_t index;
-  if (dynrt_status_t st = checkParam(model, name, values, count, index))
-    return st;
-  std::lock_guard<std::mutex> lock(model->paramMutex);
-  std::memcpy(values, model->paramValues.data() + model->paramOffsets[index],
-              count * sizeof(float));
-  return nullptr;
+  // Listing the known names in a message allocates.
+  return dynrt::guardExceptions([&]() -> dynrt_status_t {
+    int32_t index;
+    if (dynrt_status_t st = checkParam(model, name, values, count, index))
+      return st;
+    std::lock_guard<std::mutex> lock(model->paramMutex);
+    std::memcpy(values, model->paramValues.data() + model->paramOffsets[index],
+                count * sizeof(float));
+    return nullptr;
+  });
 }
 
 dynrt_status_t dynrt_model_route_stats(const dynrt_model_t *model,
                                        int32_t route,
                                        uint64_t *tokens_per_expert,
                                        size_t count, uint64_t *out_dropped) {
-  if (!model || (!tokens_per_expert && count > 0))
+  if (dynrt_status_t st = checkModel(model))
+    return st;
+  if (!tokens_per_expert && count > 0)
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              std::string("model and tokens_per_expert are "
                                          "required"));
@@ -1075,7 +1157,9 @@ dynrt_status_t dynrt_model_route_stats(const dynrt_model_t *model,
 dynrt_status_t dynrt_model_skip_stats(const dynrt_model_t *model, int32_t skip,
                                       uint64_t *out_runs, uint64_t *out_steps,
                                       uint64_t *action_counts, size_t count) {
-  if (!model || (!action_counts && count > 0))
+  if (dynrt_status_t st = checkModel(model))
+    return st;
+  if (!action_counts && count > 0)
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              std::string("model and action_counts are "
                                          "required"));
@@ -1098,7 +1182,9 @@ dynrt_status_t dynrt_model_skip_stats(const dynrt_model_t *model, int32_t skip,
 
 dynrt_status_t dynrt_model_stats(const dynrt_model_t *model,
                                  dynrt_model_stats_t *out_stats) {
-  if (!model || !out_stats)
+  if (dynrt_status_t st = checkModel(model))
+    return st;
+  if (!out_stats)
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              std::string("model and out_stats are required"));
   out_stats->runs = model->runs.load();
@@ -1110,12 +1196,14 @@ dynrt_status_t dynrt_model_stats(const dynrt_model_t *model,
 }
 
 const dynrt_model_desc_t *dynrt_model_desc(const dynrt_model_t *model) {
-  return model ? model->desc : nullptr;
+  return model && model->magic == kModelAlive ? model->desc : nullptr;
 }
 
 void dynrt_model_destroy(dynrt_model_t *model) {
-  if (!model)
+  // A handle destroyed before is ignored (best effort: see dynrt.h).
+  if (!model || model->magic != kModelAlive)
     return;
+  model->magic = kModelDestroyed;
   dynrt_weights_release(model->weights);
   delete model;
 }

@@ -44,6 +44,20 @@ std::string errnoMessage(int err) {
   return std::error_code(err, std::generic_category()).message();
 }
 
+// Text of the file for a message: cut to `limit` bytes, control characters
+// and quotes escaped.
+std::string clipped(std::string_view text, size_t limit = 32) {
+  std::string out;
+  for (char c : text.substr(0, limit)) {
+    auto byte = static_cast<uint8_t>(c);
+    if (byte < 0x20 || byte >= 0x7f || c == '\'' || c == '\\')
+      out += fmt::format("\\x{:02x}", byte);
+    else
+      out += c;
+  }
+  return text.size() > limit ? out + "..." : out;
+}
+
 std::string supportedDescrs() {
   std::string list;
   for (const NpyType &type : npyTypes)
@@ -84,7 +98,7 @@ public:
         return "header dict key is not a string";
       skipSpace();
       if (!consume(':'))
-        return fmt::format("expected ':' after '{}'", *key);
+        return fmt::format("expected ':' after '{}'", clipped(*key));
       skipSpace();
       bool *seen;
       if (*key == "descr") {
@@ -107,16 +121,16 @@ public:
           return error;
         seen = &sawShape;
       } else {
-        return fmt::format("unexpected header key '{}'", *key);
+        return fmt::format("unexpected header key '{}'", clipped(*key));
       }
       if (*seen)
-        return fmt::format("header has the key '{}' twice", *key);
+        return fmt::format("header has the key '{}' twice", clipped(*key));
       *seen = true;
       skipSpace();
       if (!consume(',')) {
         skipSpace();
         if (!consume('}'))
-          return fmt::format("expected ',' or '}}' after '{}'", *key);
+          return fmt::format("expected ',' or '}}' after '{}'", clipped(*key));
         break;
       }
       skipSpace();
@@ -186,6 +200,8 @@ private:
       if (pos == start)
         return "'shape' is not a tuple of non-negative integers";
       consume('L');
+      if (shape.size() == maxNpyRank)
+        return fmt::format("'shape' has more than {} dimensions", maxNpyRank);
       shape.push_back(dim);
       skipSpace();
       trailingComma = consume(',');
@@ -270,14 +286,28 @@ dynrt_status_t dynrt::readNpy(const std::string &path, NpyArray &out) {
     std::vector<uint8_t> file;
     if (dynrt_status_t status = readFile(path, file))
       return status;
+    return parseNpy(file.data(), file.size(), path, out);
+  });
+}
+
+dynrt_status_t dynrt::parseNpy(const uint8_t *data, size_t size,
+                               const std::string &path, NpyArray &out) {
+  return guardExceptions([&]() -> dynrt_status_t {
+    if (!data && size != 0)
+      return makeStatus(DYNRT_INVALID_ARGUMENT,
+                        "'{}': data is NULL but its size is {}", path, size);
     auto dataLoss = [&](std::string message) {
       return makeStatus(DYNRT_DATA_LOSS, "'{}': {}", path, message);
     };
 
-    if (file.size() < magicSize + 2 ||
-        std::memcmp(file.data(), magic, magicSize) != 0)
-      return dataLoss("not a .npy file (bad magic)");
-    uint8_t major = file[6], minor = file[7];
+    if (size < magicSize + 2 || std::memcmp(data, magic, magicSize) != 0)
+      return dataLoss(size < magicSize + 2
+                          ? fmt::format("not a .npy file (bad magic: {} "
+                                        "bytes, shorter than the 8-byte "
+                                        "preamble)",
+                                        size)
+                          : "not a .npy file (bad magic)");
+    uint8_t major = data[6], minor = data[7];
     size_t lengthSize;
     if (major == 1 && minor == 0)
       lengthSize = 2;
@@ -288,19 +318,23 @@ dynrt_status_t dynrt::readNpy(const std::string &path, NpyArray &out) {
                         "'{}': unsupported .npy format version {}.{}", path,
                         major, minor);
     size_t headerStart = magicSize + 2 + lengthSize;
-    if (file.size() < headerStart)
+    if (size < headerStart)
       return dataLoss("truncated header (the file ends inside the header "
                       "length)");
     uint64_t headerSize = 0;
     for (size_t i = lengthSize; i-- > 0;)
-      headerSize = (headerSize << 8) | file[magicSize + 2 + i];
-    if (headerSize > file.size() - headerStart)
+      headerSize = (headerSize << 8) | data[magicSize + 2 + i];
+    if (headerSize > maxNpyHeaderSize)
+      return dataLoss(fmt::format("header length {} is larger than the {} "
+                                  "MiB limit",
+                                  headerSize, maxNpyHeaderSize >> 20));
+    if (headerSize > size - headerStart)
       return dataLoss(fmt::format("truncated header (header length {} but "
                                   "only {} bytes follow)",
-                                  headerSize, file.size() - headerStart));
+                                  headerSize, size - headerStart));
 
     std::string_view headerText(
-        reinterpret_cast<const char *>(file.data() + headerStart), headerSize);
+        reinterpret_cast<const char *>(data + headerStart), headerSize);
     NpyHeader header;
     if (std::string error = HeaderParser(headerText).parse(header);
         !error.empty())
@@ -315,10 +349,10 @@ dynrt_status_t dynrt::readNpy(const std::string &path, NpyArray &out) {
         return makeStatus(DYNRT_INVALID_ARGUMENT,
                           "'{}': descr '{}' is big-endian; only little-endian "
                           "data is supported",
-                          path, header.descr);
+                          path, clipped(header.descr));
       return makeStatus(DYNRT_INVALID_ARGUMENT,
                         "'{}': unsupported descr '{}' (supported: {})", path,
-                        header.descr, supportedDescrs());
+                        clipped(header.descr), supportedDescrs());
     }
     if (header.fortranOrder)
       return makeStatus(DYNRT_INVALID_ARGUMENT,
@@ -331,7 +365,7 @@ dynrt_status_t dynrt::readNpy(const std::string &path, NpyArray &out) {
       return dataLoss(fmt::format("the byte size of shape {} overflows",
                                   formatShape(header.shape)));
     size_t dataStart = headerStart + headerSize;
-    uint64_t actual = file.size() - dataStart;
+    uint64_t actual = size - dataStart;
     if (actual != *expected)
       return dataLoss(fmt::format("data is {} bytes but '{}' {} needs {}",
                                   actual, type->descr,
@@ -339,8 +373,7 @@ dynrt_status_t dynrt::readNpy(const std::string &path, NpyArray &out) {
 
     out.dtype = type->dtype;
     out.shape = std::move(header.shape);
-    out.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(dataStart),
-                     file.end());
+    out.bytes.assign(data + dataStart, data + size);
     return nullptr;
   });
 }

@@ -26,7 +26,21 @@ struct NpyArray {
 // unsupported content (other descr, big-endian data, Fortran order),
 // UNAVAILABLE when the file cannot be read.
 // Thread safety: safe to call from any thread.
+// Header lengths above maxNpyHeaderSize (numpy writes under 100 bytes for
+// any real array) and shapes of more than maxNpyRank dimensions (numpy 2's
+// limit) are DATA_LOSS; so is a shape whose byte size overflows 64 bits.
+// Messages name the offending key, never more than a few dozen bytes of the
+// file's text.
 dynrt_status_t readNpy(const std::string &path, NpyArray &out);
+
+// readNpy for a .npy image already in memory (the fuzz target's entry
+// point); `source` names it in messages ("'<source>': ...").
+// Thread safety: safe to call from any thread.
+dynrt_status_t parseNpy(const uint8_t *data, size_t size,
+                        const std::string &source, NpyArray &out);
+
+constexpr uint64_t maxNpyHeaderSize = uint64_t(1) << 20;
+constexpr size_t maxNpyRank = 64;
 
 // Writes `array` as a version 1.0 .npy file (version 2.0 only if the header
 // does not fit 1.0), header padded to a multiple of 64 bytes as numpy does.

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <sys/mman.h>
@@ -52,10 +53,21 @@ struct Tensor {
 } // namespace
 } // namespace dynrt
 
+namespace {
+// dynrt_weights_s::magic while a reference is held, and after the last one.
+constexpr uint64_t kWeightsAlive = 0x737468676965776e; // "nweights"
+constexpr uint64_t kWeightsReleased = 0x7374686769657700;
+} // namespace
+
 struct dynrt_weights_s {
   std::atomic<int32_t> refCount{1};
   // Prefix of every message: "weights file 'path'" or "weights in memory".
   std::string source;
+  // kWeightsAlive until the last release overwrites it before freeing:
+  // entry points refuse a handle without it, so released weights passed
+  // back in are usually caught (see dynrt.h). Not among the first 32 bytes,
+  // where allocators keep their free-list links.
+  uint64_t magic = kWeightsAlive;
   // The mapped file, when opened with dynrt_weights_open_file.
   void *mapping = nullptr;
   size_t mappingSize = 0;
@@ -75,14 +87,57 @@ std::string errnoMessage(int err) {
   return std::error_code(err, std::generic_category()).message();
 }
 
-// A non-negative JSON integer; floats, negatives and non-numbers are not.
-std::optional<uint64_t> asUnsigned(const json &value) {
-  if (value.is_number_unsigned())
-    return value.get<uint64_t>();
-  if (value.is_number_integer() && value.get<int64_t>() >= 0)
-    return static_cast<uint64_t>(value.get<int64_t>());
-  return std::nullopt;
+// The deepest nesting of JSON containers the format needs: the header
+// object, a tensor's object, its 'shape' and 'data_offsets' arrays.
+constexpr int maxDepth = 3;
+// Arrays longer than this are not kept element by element (a shape has at
+// most DYNRT_MAX_RANK dimensions, data_offsets two entries); their length is.
+constexpr size_t maxKeptItems = DYNRT_MAX_RANK + 1;
+
+// A key or string of the header for a message: the file chose it, so it is
+// cut to `limit` bytes (on a UTF-8 boundary, "..." appended) and control
+// characters and quotes are escaped; a message never carries a crafted
+// megabyte.
+std::string clipped(std::string_view text, size_t limit = 64) {
+  bool cut = text.size() > limit;
+  if (cut) {
+    size_t end = limit;
+    while (end > 0 && (static_cast<uint8_t>(text[end]) & 0xc0) == 0x80)
+      --end;
+    text = text.substr(0, end);
+  }
+  std::string out;
+  for (char c : text) {
+    auto byte = static_cast<uint8_t>(c);
+    if (byte < 0x20 || byte == 0x7f || c == '\'' || c == '\\')
+      out += fmt::format("\\x{:02x}", byte);
+    else
+      out += c;
+  }
+  return cut ? out + "..." : out;
 }
+
+// One JSON value of a tensor entry as the header reader saw it: its type
+// and, for the values the format wants, what validation needs. Never the
+// value's text beyond a string (the dtype).
+struct FieldValue {
+  struct Item {
+    const char *type = "null";
+    std::optional<uint64_t> value;   // a non-negative integer
+    std::optional<int64_t> negative; // a negative integer
+  };
+  bool present = false;
+  const char *type = "null"; // nlohmann's type name
+  std::string text;          // a string's value
+  size_t count = 0;          // an array's length
+  std::vector<Item> items;   // its first maxKeptItems elements
+};
+
+// The fields of one tensor entry, validated when the entry's object ends.
+struct Entry {
+  FieldValue dtype, shape, offsets;
+  std::set<std::string> keys; // to reject a key given twice
+};
 
 // Validates a safetensors image and fills `weights` with its tensors.
 class SafetensorsParser {
@@ -92,29 +147,224 @@ public:
 
   dynrt_status_t parse();
 
-private:
   template <typename... Args>
   dynrt_status_t error(fmt::format_string<Args...> format, Args &&...args) {
     return makeStatus(DYNRT_DATA_LOSS, "{}: {}", weights.source,
                       fmt::format(format, std::forward<Args>(args)...));
   }
   template <typename... Args>
-  dynrt_status_t tensorError(const std::string &name,
+  dynrt_status_t tensorError(std::string_view name,
                              fmt::format_string<Args...> format,
                              Args &&...args) {
     return makeStatus(DYNRT_DATA_LOSS, "{}: tensor '{}': {}", weights.source,
-                      name, fmt::format(format, std::forward<Args>(args)...));
+                      clipped(name),
+                      fmt::format(format, std::forward<Args>(args)...));
   }
 
-  dynrt_status_t parseHeader(const char *text, size_t length, json &header);
-  dynrt_status_t parseMetadata(const json &value);
-  dynrt_status_t parseTensor(const std::string &name, const json &entry,
-                             uint64_t dataSize, Tensor &tensor);
+  dynrt_status_t parseTensor(const std::string &name, const Entry &entry,
+                             Tensor &tensor);
+  dynrt_weights_s &output() { return weights; }
+
+private:
+  dynrt_status_t parseHeader(const char *text, size_t length);
+  dynrt_status_t checkDuplicates();
   dynrt_status_t checkOverlaps();
 
   const uint8_t *bytes;
   size_t size;
   dynrt_weights_s &weights;
+  uint64_t dataSize = 0;
+};
+
+// Reads the header JSON as a stream of SAX events, never as a DOM: nesting
+// beyond maxDepth stops the parse at the container that goes too deep (a
+// 200,000-deep 'shape' costs nothing), each tensor entry is validated when
+// its object ends, and the work is linear in the header's size (nlohmann's
+// callback parser rescans the parent object whenever an object ends, which
+// made 40,000 tensors take seconds).
+class HeaderReader final : public json::json_sax_t {
+public:
+  explicit HeaderReader(SafetensorsParser &parser) : parser(parser) {}
+
+  // The first error, which stopped the parse.
+  dynrt_status_t status = nullptr;
+  bool metadataSeen = false;
+
+  bool null() override { return scalar("null"); }
+  bool boolean(bool) override { return scalar("boolean"); }
+  bool number_integer(number_integer_t value) override {
+    FieldValue::Item item{"number", std::nullopt, std::nullopt};
+    if (value >= 0)
+      item.value = static_cast<uint64_t>(value);
+    else
+      item.negative = value;
+    return scalar(item);
+  }
+  bool number_unsigned(number_unsigned_t value) override {
+    return scalar(FieldValue::Item{"number", value, std::nullopt});
+  }
+  bool number_float(number_float_t, const string_t &) override {
+    return scalar("number");
+  }
+  bool string(string_t &value) override {
+    if (depth == 2 && inMetadata) {
+      parser.output().metadata.emplace_back(std::move(metaKey),
+                                            std::move(value));
+      return true;
+    }
+    if (depth == 2 && field) {
+      field->text = std::move(value);
+      field->present = true;
+      field->type = "string";
+      return true;
+    }
+    return scalar("string");
+  }
+  bool binary(binary_t &) override { return scalar("binary"); }
+
+  bool start_object(std::size_t) override { return container("object"); }
+  bool start_array(std::size_t) override { return container("array"); }
+
+  bool key(string_t &value) override {
+    if (depth == 1) {
+      name = std::move(value);
+      return true;
+    }
+    if (depth == 2 && inMetadata) {
+      metaKey = std::move(value);
+      return true;
+    }
+    if (depth == 2) {
+      fieldKey = value;
+      if (!entry.keys.insert(value).second)
+        return fail(parser.tensorError(name, "entry has the key '{}' twice",
+                                       clipped(value)));
+      field = value == "dtype"          ? &entry.dtype
+              : value == "shape"        ? &entry.shape
+              : value == "data_offsets" ? &entry.offsets
+                                        : nullptr;
+    }
+    return true; // keys of a field's object: the field is wrong anyway
+  }
+
+  bool end_object() override {
+    if (depth == 2 && !inMetadata) {
+      Tensor tensor;
+      if (dynrt_status_t error = parser.parseTensor(name, entry, tensor))
+        return fail(error);
+      parser.output().tensors.push_back(std::move(tensor));
+    }
+    if (depth == 2)
+      inMetadata = false;
+    return close();
+  }
+  bool end_array() override { return close(); }
+
+  bool parse_error(std::size_t position, const std::string &,
+                   const nlohmann::detail::exception &e) override {
+    // nlohmann's message ends with "; last read: '<token>'", which may be
+    // most of the header: keep what went wrong, not the text.
+    std::string_view what = e.what();
+    if (size_t prefix = what.find("] "); prefix != std::string_view::npos)
+      what.remove_prefix(prefix + 2);
+    if (size_t token = what.find("; last read"); token != std::string::npos)
+      what = what.substr(0, token);
+    return fail(parser.error("header is not valid JSON (byte {} of the "
+                             "header): {}",
+                             position, clipped(what, 200)));
+  }
+
+private:
+  bool fail(dynrt_status_t error) {
+    if (!status)
+      status = error;
+    else
+      dynrt_status_free(error);
+    return false;
+  }
+
+  // A value at the current depth; `item` describes it.
+  bool value(const FieldValue::Item &item, bool isContainer) {
+    // Depths 0, 1 and 2 hold the header, the entries and their fields; a
+    // container deeper than a field's is one level too many.
+    static_assert(maxDepth == 3, "the cases below follow the format's depth");
+    switch (depth) {
+    case 0:
+      if (isContainer && std::string_view(item.type) == "object")
+        return true;
+      return fail(
+          parser.error("header is a JSON {}, not an object", item.type));
+    case 1:
+      if (name == metadataKey) {
+        if (metadataSeen)
+          return fail(
+              parser.error("header has the key '{}' twice", metadataKey));
+        metadataSeen = true;
+        if (std::string_view(item.type) != "object")
+          return fail(parser.error("'{}' is a JSON {}, not an object of "
+                                   "strings",
+                                   metadataKey, item.type));
+        inMetadata = true;
+        return true;
+      }
+      if (std::string_view(item.type) != "object")
+        return fail(parser.tensorError(name,
+                                       "entry is a JSON {}, not an "
+                                       "object",
+                                       item.type));
+      entry = Entry();
+      field = nullptr;
+      return true;
+    case 2:
+      if (inMetadata)
+        return fail(parser.error("'{}' entry '{}' is a JSON {}, not a string",
+                                 metadataKey, clipped(metaKey), item.type));
+      if (field) {
+        field->present = true;
+        field->type = item.type;
+      }
+      return true;
+    default:
+      if (isContainer)
+        return fail(parser.tensorError(
+            name, "'{}' nests deeper than the safetensors format allows",
+            clipped(fieldKey)));
+      if (field && field->count++ < maxKeptItems)
+        field->items.push_back(item);
+      return true;
+    }
+  }
+
+  bool scalar(const FieldValue::Item &item) { return value(item, false); }
+  bool scalar(const char *type) {
+    return value(FieldValue::Item{type, std::nullopt, std::nullopt}, false);
+  }
+
+  bool container(const char *type) {
+    if (!value(FieldValue::Item{type, std::nullopt, std::nullopt}, true))
+      return false;
+    // Only an array value of a known field collects elements.
+    if (depth == 2 && field && std::string_view(type) != "array")
+      field = nullptr;
+    ++depth;
+    return true;
+  }
+
+  bool close() {
+    --depth;
+    if (depth == 2)
+      field = nullptr;
+    return true;
+  }
+
+  SafetensorsParser &parser;
+  int depth = 0; // containers open
+  bool inMetadata = false;
+  std::string name;     // the key of the entry being read
+  std::string metaKey;  // the key of the metadata value being read
+  std::string fieldKey; // the key of the entry's field being read
+  Entry entry;
+  FieldValue *field = nullptr; // the known field being read, if any
 };
 
 dynrt_status_t SafetensorsParser::parse() {
@@ -124,146 +374,126 @@ dynrt_status_t SafetensorsParser::parse() {
   uint64_t headerSize = 0;
   for (int i = 7; i >= 0; --i)
     headerSize = (headerSize << 8) | bytes[i];
+  // Any other file (a PyTorch .pt zip, text) fails one of these first.
+  if (headerSize > size - 8)
+    return error("not a safetensors file (header length {} is larger than "
+                 "the {} bytes after it)",
+                 headerSize, size - 8);
   if (headerSize > maxHeaderSize)
     return error("header length {} is larger than the {} MiB limit", headerSize,
                  maxHeaderSize >> 20);
-  if (headerSize > size - 8)
-    return error("header length {} is larger than the {} bytes after it",
-                 headerSize, size - 8);
+  if (headerSize == 0 || bytes[8] != '{')
+    return error("not a safetensors file (the header does not start with "
+                 "'{{')");
 
-  json header;
-  if (dynrt_status_t status = parseHeader(
-          reinterpret_cast<const char *>(bytes + 8), headerSize, header))
+  dataSize = size - 8 - headerSize;
+  if (dynrt_status_t status =
+          parseHeader(reinterpret_cast<const char *>(bytes + 8), headerSize))
     return status;
-
   const uint8_t *data = bytes + 8 + headerSize;
-  uint64_t dataSize = size - 8 - headerSize;
-  for (const auto &[name, entry] : header.items()) {
-    if (name == metadataKey) {
-      if (dynrt_status_t status = parseMetadata(entry))
-        return status;
-      continue;
-    }
-    Tensor tensor;
-    if (dynrt_status_t status = parseTensor(name, entry, dataSize, tensor))
-      return status;
+  for (Tensor &tensor : weights.tensors)
     tensor.data = data + tensor.begin;
-    weights.tensors.push_back(std::move(tensor));
-  }
-  // nlohmann's object is a std::map, so both lists are already sorted by
-  // name; sort anyway so lookups never depend on that detail.
   auto byName = [](const Tensor &a, const Tensor &b) {
     return a.name < b.name;
   };
   std::sort(weights.tensors.begin(), weights.tensors.end(), byName);
   std::sort(weights.metadata.begin(), weights.metadata.end());
+  if (dynrt_status_t status = checkDuplicates())
+    return status;
   return checkOverlaps();
 }
 
-dynrt_status_t SafetensorsParser::parseHeader(const char *text, size_t length,
-                                              json &header) {
-  // nlohmann keeps the last of duplicate keys silently; a file naming one
-  // tensor twice is ambiguous, so track the keys of every open object.
-  std::vector<std::set<std::string>> openObjects;
-  std::string duplicate;
-  auto callback = [&](int, json::parse_event_t event, json &parsed) {
-    if (event == json::parse_event_t::object_start) {
-      openObjects.emplace_back();
-    } else if (event == json::parse_event_t::object_end) {
-      openObjects.pop_back();
-    } else if (event == json::parse_event_t::key && !openObjects.empty() &&
-               parsed.is_string()) {
-      const std::string &key = parsed.get_ref<const std::string &>();
-      if (!openObjects.back().insert(key).second && duplicate.empty())
-        duplicate = key;
-    }
-    return true;
-  };
-  try {
-    header = json::parse(text, text + length, callback);
-  } catch (const json::exception &e) {
-    return error("header is not valid JSON: {}", e.what());
-  }
-  if (!header.is_object())
-    return error("header is a JSON {}, not an object", header.type_name());
-  if (!duplicate.empty())
-    return error("header has the key '{}' twice", duplicate);
+dynrt_status_t SafetensorsParser::parseHeader(const char *text, size_t length) {
+  HeaderReader reader(*this);
+  bool parsed = json::sax_parse(text, text + length, &reader);
+  if (reader.status)
+    return reader.status;
+  if (!parsed)
+    return error("header is not valid JSON");
   return nullptr;
 }
 
-dynrt_status_t SafetensorsParser::parseMetadata(const json &value) {
-  if (!value.is_object())
-    return error("'{}' is a JSON {}, not an object of strings", metadataKey,
-                 value.type_name());
-  for (const auto &[key, item] : value.items()) {
-    if (!item.is_string())
-      return error("'{}' entry '{}' is a JSON {}, not a string", metadataKey,
-                   key, item.type_name());
-    weights.metadata.emplace_back(key, item.get<std::string>());
-  }
+dynrt_status_t SafetensorsParser::checkDuplicates() {
+  // A file naming one tensor (or metadata key) twice is ambiguous. Both
+  // lists are sorted: duplicates are neighbours.
+  for (size_t i = 1; i < weights.tensors.size(); ++i)
+    if (weights.tensors[i - 1].name == weights.tensors[i].name)
+      return error("header has the key '{}' twice",
+                   clipped(weights.tensors[i].name));
+  for (size_t i = 1; i < weights.metadata.size(); ++i)
+    if (weights.metadata[i - 1].first == weights.metadata[i].first)
+      return error("'{}' has the key '{}' twice", metadataKey,
+                   clipped(weights.metadata[i].first));
   return nullptr;
 }
 
 dynrt_status_t SafetensorsParser::parseTensor(const std::string &name,
-                                              const json &entry,
-                                              uint64_t dataSize,
+                                              const Entry &entry,
                                               Tensor &tensor) {
   // The C API hands names out as C strings: an embedded NUL would make the
   // tensor unreachable by name.
   if (name.find('\0') != std::string::npos)
     return error("a tensor name contains a NUL character");
   tensor.name = name;
-  if (!entry.is_object())
-    return tensorError(name, "entry is a JSON {}, not an object",
-                       entry.type_name());
 
-  auto dtypeIt = entry.find("dtype");
-  if (dtypeIt == entry.end())
+  const FieldValue &dtypeField = entry.dtype;
+  if (!dtypeField.present)
     return tensorError(name, "entry has no 'dtype'");
-  if (!dtypeIt->is_string())
+  if (std::string_view(dtypeField.type) != "string")
     return tensorError(name, "'dtype' is a JSON {}, not a string",
-                       dtypeIt->type_name());
-  const std::string &dtypeName = dtypeIt->get_ref<const std::string &>();
-  std::optional<dynrt_dtype_t> dtype = parseDtypeName(dtypeName);
+                       dtypeField.type);
+  std::optional<dynrt_dtype_t> dtype = parseDtypeName(dtypeField.text);
   if (!dtype)
     return tensorError(name, "unknown dtype '{}' (expected one of {})",
-                       dtypeName, allDtypeNames());
+                       clipped(dtypeField.text, 16), allDtypeNames());
   tensor.dtype = *dtype;
 
-  auto shapeIt = entry.find("shape");
-  if (shapeIt == entry.end())
+  const FieldValue &shape = entry.shape;
+  if (!shape.present)
     return tensorError(name, "entry has no 'shape'");
-  if (!shapeIt->is_array())
-    return tensorError(name, "'shape' is a JSON {}, not an array",
-                       shapeIt->type_name());
-  if (shapeIt->size() > DYNRT_MAX_RANK)
+  if (std::string_view(shape.type) != "array")
+    return tensorError(name, "'shape' is a JSON {}, not an array", shape.type);
+  if (shape.count > DYNRT_MAX_RANK)
     return tensorError(name, "rank {} is larger than the maximum {}",
-                       shapeIt->size(), DYNRT_MAX_RANK);
-  tensor.rank = static_cast<int32_t>(shapeIt->size());
-  for (size_t i = 0; i < shapeIt->size(); ++i) {
-    const json &dim = (*shapeIt)[i];
-    std::optional<uint64_t> value = asUnsigned(dim);
-    if (!value || *value > uint64_t(INT64_MAX))
+                       shape.count, DYNRT_MAX_RANK);
+  tensor.rank = static_cast<int32_t>(shape.count);
+  for (size_t i = 0; i < shape.count; ++i) {
+    const FieldValue::Item &dim = shape.items[i];
+    if (dim.negative)
       return tensorError(name,
                          "shape dimension {} is {}, not a non-negative "
                          "integer",
-                         i, dim.dump());
-    tensor.shape[i] = static_cast<int64_t>(*value);
+                         i, *dim.negative);
+    if (!dim.value)
+      return tensorError(name,
+                         "shape dimension {} is a JSON {}, not a "
+                         "non-negative integer",
+                         i, dim.type);
+    if (*dim.value > uint64_t(INT64_MAX))
+      return tensorError(name,
+                         "shape dimension {} is {}, larger than the largest "
+                         "int64",
+                         i, *dim.value);
+    tensor.shape[i] = static_cast<int64_t>(*dim.value);
   }
   std::string shapeText = formatShape(tensor.shape, tensor.rank);
 
-  auto offsetsIt = entry.find("data_offsets");
-  if (offsetsIt == entry.end())
+  const FieldValue &offsets = entry.offsets;
+  if (!offsets.present)
     return tensorError(name, "entry has no 'data_offsets'");
   std::optional<uint64_t> begin, end;
-  if (offsetsIt->is_array() && offsetsIt->size() == 2) {
-    begin = asUnsigned((*offsetsIt)[0]);
-    end = asUnsigned((*offsetsIt)[1]);
+  if (std::string_view(offsets.type) == "array" && offsets.count == 2) {
+    begin = offsets.items[0].value;
+    end = offsets.items[1].value;
   }
   if (!begin || !end)
     return tensorError(name,
-                       "'data_offsets' is {}, not two non-negative integers",
-                       offsetsIt->dump());
+                       "'data_offsets' is not two non-negative integers (a "
+                       "JSON {}{})",
+                       offsets.type,
+                       std::string_view(offsets.type) == "array"
+                           ? fmt::format(" of {} elements", offsets.count)
+                           : std::string());
   if (*begin > *end)
     return tensorError(name, "data_offsets [{}, {}]: begin is after end",
                        *begin, *end);
@@ -301,8 +531,8 @@ dynrt_status_t SafetensorsParser::checkOverlaps() {
     if (prev.end > cur.begin)
       return error("tensors '{}' (bytes [{}, {})) and '{}' (bytes [{}, {})) "
                    "overlap",
-                   prev.name, prev.begin, prev.end, cur.name, cur.begin,
-                   cur.end);
+                   clipped(prev.name), prev.begin, prev.end, clipped(cur.name),
+                   cur.begin, cur.end);
   }
   return nullptr;
 }
@@ -326,6 +556,16 @@ const Tensor *findTensor(const dynrt_weights_s &weights,
   if (it == weights.tensors.end() || it->name != name)
     return nullptr;
   return &*it;
+}
+
+bool isLive(const dynrt_weights_s *weights) {
+  return weights && weights->magic == kWeightsAlive;
+}
+
+dynrt_status_t releasedError() {
+  return makeStatus(DYNRT_INVALID_ARGUMENT,
+                    std::string("weights handle is not live weights (used "
+                                "after its last dynrt_weights_release?)"));
 }
 
 // Validates the image and hands `weights` to *out, or frees it.
@@ -410,23 +650,29 @@ dynrt_status_t dynrt_weights_open_memory(const void *data, size_t size,
 }
 
 void dynrt_weights_retain(dynrt_weights_t *weights) {
-  if (weights)
+  if (isLive(weights))
     weights->refCount.fetch_add(1, std::memory_order_relaxed);
 }
 
 void dynrt_weights_release(dynrt_weights_t *weights) {
-  if (weights && weights->refCount.fetch_sub(1, std::memory_order_acq_rel) == 1)
+  // Released weights are ignored (best effort: see dynrt.h).
+  if (isLive(weights) &&
+      weights->refCount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    weights->magic = kWeightsReleased;
     delete weights;
+  }
 }
 
 size_t dynrt_weights_count(const dynrt_weights_t *weights) {
-  return weights ? weights->tensors.size() : 0;
+  return isLive(weights) ? weights->tensors.size() : 0;
 }
 
 dynrt_status_t dynrt_weights_get(const dynrt_weights_t *weights, size_t index,
                                  dynrt_tensor_info_t *out_info) {
   if (!weights || !out_info)
     return makeStatus(DYNRT_INVALID_ARGUMENT, "weights or out_info is NULL");
+  if (!isLive(weights))
+    return releasedError();
   if (index >= weights->tensors.size())
     return makeStatus(DYNRT_OUT_OF_RANGE,
                       "{}: tensor index {} is out of range "
@@ -442,6 +688,8 @@ dynrt_status_t dynrt_weights_find(const dynrt_weights_t *weights,
   if (!weights || !name || !out_info)
     return makeStatus(DYNRT_INVALID_ARGUMENT,
                       "weights, name or out_info is NULL");
+  if (!isLive(weights))
+    return releasedError();
   const Tensor *tensor = findTensor(*weights, name);
   if (!tensor)
     return makeStatus(DYNRT_NOT_FOUND, "{}: no tensor named '{}'",
@@ -456,6 +704,8 @@ dynrt_status_t dynrt_weights_metadata_find(const dynrt_weights_t *weights,
   if (!weights || !key || !out_value)
     return makeStatus(DYNRT_INVALID_ARGUMENT,
                       "weights, key or out_value is NULL");
+  if (!isLive(weights))
+    return releasedError();
   std::string_view wanted(key);
   auto it = std::lower_bound(
       weights->metadata.begin(), weights->metadata.end(), wanted,
@@ -473,6 +723,8 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
   if (!weights || (count != 0 && (!specs || !out_data)))
     return makeStatus(DYNRT_INVALID_ARGUMENT,
                       "weights, specs or out_data is NULL");
+  if (!isLive(weights))
+    return releasedError();
   return guardExceptions([&]() -> dynrt_status_t {
     // Collected first so that a failure leaves out_data untouched.
     std::vector<const void *> bound(count);

@@ -11,6 +11,32 @@
  *    dynrt_status_free (errors are never silently dropped).
  *  - Each function states its thread safety.
  *
+ * What is guaranteed, whatever the input:
+ *  - No C++ exception leaves an entry point: running out of memory is a
+ *    RESOURCE_EXHAUSTED status, any other internal error INTERNAL.
+ *  - Files and images (safetensors weights, .npy arrays) may be hostile: a
+ *    truncated file, a wrong format, a header length beyond the file, JSON
+ *    nested deeper than the format needs, a shape whose element count or
+ *    byte size overflows 64 bits, offsets outside the data section are all
+ *    statuses (DATA_LOSS) whose messages name the offending key, cut short,
+ *    and never repeat the file's values; parsing is linear in the header's
+ *    size and allocates in proportion to it, never to a size the file
+ *    claims.
+ *  - NULL handles are INVALID_ARGUMENT (NULL for destroy/release: ignored).
+ *
+ * What is undefined (the runtime cannot check it):
+ *  - Using a handle after dynrt_model_destroy or after the last
+ *    dynrt_weights_release. It is detected best effort: the handle carries
+ *    a magic value that destroy/release overwrites, so while its memory is
+ *    not reused the entry points return INVALID_ARGUMENT ("not a live
+ *    model") and a second destroy or release is ignored instead of freeing
+ *    twice. Once the allocator reuses the memory, anything may happen.
+ *  - Buffers smaller than the descriptor declares (inputs, outputs, report
+ *    arrays, a trace shorter than its capacity) or freed while in use, and
+ *    weights memory changed or freed while weights opened on it live.
+ *  - Descriptors not made by dyncc (they are trusted, though create checks
+ *    what it can), and destroying a model while a run is in progress.
+ *
  * The header compiles as C99 and as C++. */
 #ifndef DYNRT_DYNRT_H
 #define DYNRT_DYNRT_H
@@ -137,7 +163,8 @@ dynrt_status_t dynrt_weights_open_memory(const void *data, size_t size,
 void dynrt_weights_retain(dynrt_weights_t *weights);
 
 /* Drops a reference; the last one unmaps the file and invalidates every
- * tensor info taken from it. NULL is ignored.
+ * tensor info taken from it. NULL is ignored; so, best effort, are weights
+ * whose last reference was released already (see "undefined" above).
  * Thread safety: safe to call concurrently with retain/release; the caller
  * must not use its reference after releasing it. */
 void dynrt_weights_release(dynrt_weights_t *weights);
@@ -529,7 +556,10 @@ typedef struct {
    * per sample: all the samples' steps together) */
   int32_t steps;
   /* caller: rows of `trace` (the budget suffices; for a bucketed model,
-   * max_batch * budget) */
+   * max_batch * budget). It need not be that large: a budget may be up to
+   * 2^31 - 1 steps (24 GiB of trace), so size the trace by the steps you
+   * expect (e.g. the sequence length), not from the budget, and compare
+   * `steps` with it afterwards. The run writes all capacity * 3 entries. */
   int32_t capacity;
   /* [capacity * 3] or NULL: row n is (pos, action, amount) of step n of the
    * run; steps beyond capacity are counted but not recorded. */
@@ -649,10 +679,14 @@ typedef struct {
 dynrt_status_t dynrt_model_stats(const dynrt_model_t *model,
                                  dynrt_model_stats_t *out_stats);
 
-/* The descriptor the model was created from. */
+/* The descriptor the model was created from; NULL for NULL (or a
+ * destroyed model, best effort). */
 const dynrt_model_desc_t *dynrt_model_desc(const dynrt_model_t *model);
 
-/* Frees the model (NULL is fine). No run may be in progress. */
+/* Frees the model (NULL is fine). No run may be in progress. Using the
+ * handle afterwards is undefined; until its memory is reused, every entry
+ * point returns INVALID_ARGUMENT for it and a second destroy is ignored
+ * (see "undefined" at the top). */
 void dynrt_model_destroy(dynrt_model_t *model);
 
 /* Called by generated host code only: runs kernel `index` of the model of

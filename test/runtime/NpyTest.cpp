@@ -251,6 +251,87 @@ TEST_F(NpyTest, ShapeOverflow) {
                   DYNRT_DATA_LOSS, "overflows");
 }
 
+// Hostile files: every one a status with a short message, never a crash or
+// a huge allocation.
+
+TEST_F(NpyTest, HeaderLengthOverTheLimit) {
+  std::string image("\x93NUMPY\x02\x00", 8);
+  appendLittleEndian(image, 0xffffffff, 4);
+  expectReadFails(image + "{}", DYNRT_DATA_LOSS,
+                  "header length 4294967295 is larger than the 1 MiB limit");
+}
+
+TEST_F(NpyTest, HeaderLengthBeyondTheFile) {
+  std::string image("\x93NUMPY\x02\x00", 8);
+  appendLittleEndian(image, 1000, 4);
+  expectReadFails(image + "{'descr'", DYNRT_DATA_LOSS,
+                  "header length 1000 but only 8 bytes follow");
+}
+
+TEST_F(NpyTest, ShapeProductOverflow) {
+  // 2^62 * 4 floats: 2^66 bytes wraps around to 0.
+  expectReadFails(npyImage("{'descr': '<f4', 'fortran_order': False, "
+                           "'shape': (4611686018427387904, 4), }",
+                           ""),
+                  DYNRT_DATA_LOSS,
+                  "the byte size of shape [4611686018427387904, 4] overflows");
+}
+
+TEST_F(NpyTest, DimensionBeyondInt64) {
+  expectReadFails(npyImage("{'descr': '<f4', 'fortran_order': False, "
+                           "'shape': (99999999999999999999,), }",
+                           ""),
+                  DYNRT_DATA_LOSS, "does not fit in 64 bits");
+}
+
+TEST_F(NpyTest, TooManyDimensions) {
+  std::string shape;
+  for (int i = 0; i < 65; ++i)
+    shape += "1, ";
+  expectReadFails(npyImage("{'descr': '<f4', 'fortran_order': False, "
+                           "'shape': (" +
+                               shape + "), }",
+                           "abcd"),
+                  DYNRT_DATA_LOSS, "more than 64 dimensions");
+}
+
+TEST_F(NpyTest, PyTorchZipIsNotANpyFile) {
+  expectReadFails(std::string("PK\x03\x04\x00\x00\x08\x08\x00\x00", 10),
+                  DYNRT_DATA_LOSS, "not a .npy file (bad magic)");
+}
+
+TEST_F(NpyTest, MessagesNeverDumpTheFilesText) {
+  std::string big(100000, 'k');
+  for (const std::string &dict :
+       {"{'" + big + "': 1}",
+        "{'descr': '<" + big + "', 'fortran_order': False, 'shape': (), }"}) {
+    NpyArray array;
+    std::string image = npyImage(dict, "", 2);
+    dynrt_status_t status =
+        parseNpy(reinterpret_cast<const uint8_t *>(image.data()), image.size(),
+                 "mem", array);
+    StatusPtr owned(status);
+    ASSERT_NE(status, nullptr);
+    std::string message = dynrt_status_message(status);
+    EXPECT_LT(message.size(), 300u) << message.substr(0, 300);
+    EXPECT_NE(message.find("kkk..."), std::string::npos) << message;
+  }
+}
+
+TEST_F(NpyTest, ParsesFromMemory) {
+  std::string image =
+      npyImage("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+               std::string("\x01\x00\x00\x00\x02\x00\x00\x00", 8));
+  NpyArray array;
+  ASSERT_TRUE(succeeds(parseNpy(reinterpret_cast<const uint8_t *>(image.data()),
+                                image.size(), "mem", array)));
+  EXPECT_EQ(array.dtype, DYNRT_I32);
+  EXPECT_EQ(array.shape, (std::vector<int64_t>{2}));
+  EXPECT_EQ(array.bytes.size(), 8u);
+  EXPECT_TRUE(failsWith(parseNpy(nullptr, 0, "mem", array), DYNRT_DATA_LOSS,
+                        {"'mem'", "bad magic"}));
+}
+
 TEST_F(NpyTest, WriteRejectsSizeMismatch) {
   NpyArray array = makeArray(DYNRT_F32, {2, 3});
   array.bytes.pop_back();

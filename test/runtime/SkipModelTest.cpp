@@ -522,6 +522,16 @@ TEST(SkipModel, CreateChecksTheDescriptor) {
                           {"skip 0 ('skip0')", "budget 0"}));
   }
   {
+    // A budget of 2^63 - 1 (dyn.skip's i64 "unbounded"), truncated to -1 in
+    // the int32 skip table: the real value is named, not the truncated one.
+    SkipModel m;
+    m.config0[DYNRT_SKIP_CFG_BUDGET] = 9223372036854775807.0;
+    m.skips[0].budget = -1;
+    EXPECT_TRUE(failsWith(m.create(&model), DYNRT_INVALID_ARGUMENT,
+                          {"skip0_step", "skip budget 9223372036854775808",
+                           "larger than the 2147483647 steps"}));
+  }
+  {
     SkipModel m;
     m.config0[DYNRT_SKIP_CFG_BUDGET] = 7;
     EXPECT_TRUE(failsWith(m.create(&model), DYNRT_INVALID_ARGUMENT,

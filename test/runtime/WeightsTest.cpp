@@ -2,7 +2,9 @@
 // every lookup path, one test per malformed-file rule, and binding errors.
 #include "TestUtil.h"
 
+#include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -95,6 +97,15 @@ protected:
   ValidImage image;
 };
 
+// Element i of tensor data: the data section is not aligned for T (the
+// writer pads nothing here), so read it as bytes.
+template <typename T> T element(const void *data, size_t i) {
+  T value;
+  std::memcpy(&value, static_cast<const char *>(data) + i * sizeof(T),
+              sizeof(T));
+  return value;
+}
+
 std::string tensorBytes(const dynrt_tensor_info_t &info) {
   return std::string(static_cast<const char *>(info.data), info.byte_size);
 }
@@ -114,12 +125,12 @@ TEST_F(WeightsTest, ValidFileFindReturnsEveryTensor) {
   EXPECT_EQ(info.shape[2], 0);
   EXPECT_EQ(info.byte_size, 24u);
   EXPECT_EQ(tensorBytes(info), image.w);
-  EXPECT_EQ(static_cast<const float *>(info.data)[5], 6.0f);
+  EXPECT_EQ(element<float>(info.data, 5), 6.0f);
 
   ASSERT_TRUE(succeeds(dynrt_weights_find(weights.get(), "layer1.b", &info)));
   EXPECT_EQ(info.dtype, DYNRT_F64);
   EXPECT_EQ(tensorBytes(info), image.b);
-  EXPECT_EQ(static_cast<const double *>(info.data)[2], 2.25);
+  EXPECT_EQ(element<double>(info.data, 2), 2.25);
 
   ASSERT_TRUE(succeeds(dynrt_weights_find(weights.get(), "embed.ids", &info)));
   EXPECT_EQ(info.dtype, DYNRT_I64);
@@ -248,8 +259,8 @@ TEST_F(WeightsTest, BindFillsDataPointers) {
         succeeds(dynrt_weights_find(weights.get(), specs[i].name, &info)));
     EXPECT_EQ(data[i], info.data) << specs[i].name;
   }
-  EXPECT_EQ(static_cast<const float *>(data[0])[0], 1.0f);
-  EXPECT_EQ(static_cast<const double *>(data[1])[1], -1.5);
+  EXPECT_EQ(element<float>(data[0], 0), 1.0f);
+  EXPECT_EQ(element<double>(data[1], 1), -1.5);
   // Binding nothing is fine.
   EXPECT_TRUE(succeeds(dynrt_weights_bind(weights.get(), nullptr, 0, nullptr)));
 }
@@ -401,7 +412,41 @@ TEST_F(WeightsTest, HeaderLengthLargerThanFile) {
 
 TEST_F(WeightsTest, HeaderLengthAbsurd) {
   expectOpenFails(safetensors(image.header, image.data, uint64_t(1) << 40),
-                  DYNRT_DATA_LOSS, {"header length 1099511627776", "MiB"});
+                  DYNRT_DATA_LOSS,
+                  {"not a safetensors file", "header length 1099511627776"});
+}
+
+TEST_F(WeightsTest, HeaderLengthOverTheLimit) {
+  // A sparse 101 MiB file whose header length fits it but not the 100 MiB
+  // limit: refused before a byte of the header is read.
+  std::string file = path("huge.safetensors");
+  std::string length;
+  appendLittleEndian(length, (uint64_t(100) << 20) + 1, 8);
+  writeFile(file, length + "{");
+  std::filesystem::resize_file(file, uint64_t(101) << 20);
+  dynrt_weights_t *weights = nullptr;
+  EXPECT_TRUE(failsWith(dynrt_weights_open_file(file.c_str(), &weights),
+                        DYNRT_DATA_LOSS,
+                        {"header length 104857601", "100 MiB limit"}));
+  EXPECT_EQ(weights, nullptr);
+}
+
+TEST_F(WeightsTest, PyTorchZipIsNotASafetensorsFile) {
+  // The start of a torch.save .pt file (a zip archive): its first 8 bytes
+  // read as a header length of 578,712,552,184,433,488 bytes.
+  static const char start[] = "PK\x03\x04\x00\x00\x08\x08\x00\x00archive/data.pkl";
+  std::string zip(start, sizeof(start) - 1);
+  zip += std::string(200, '\0');
+  expectOpenFails(
+      zip, DYNRT_DATA_LOSS,
+      {"not a safetensors file", "header length 578712552184433488"});
+}
+
+TEST_F(WeightsTest, HeaderNotStartingWithABraceIsNotASafetensorsFile) {
+  expectOpenFails(safetensors(" {}", ""), DYNRT_DATA_LOSS,
+                  {"not a safetensors file", "does not start with '{'"});
+  expectOpenFails(safetensors("", "abcd"), DYNRT_DATA_LOSS,
+                  {"not a safetensors file"});
 }
 
 TEST_F(WeightsTest, InvalidJson) {
@@ -416,7 +461,7 @@ TEST_F(WeightsTest, InvalidUtf8) {
 
 TEST_F(WeightsTest, HeaderNotAnObject) {
   expectOpenFails(safetensors("[1, 2]", ""), DYNRT_DATA_LOSS,
-                  {"array, not an object"});
+                  {"not a safetensors file", "does not start with '{'"});
 }
 
 TEST_F(WeightsTest, DuplicateTensorName) {
@@ -552,6 +597,156 @@ TEST_F(WeightsTest, MetadataNotObjectOfStrings) {
                   DYNRT_DATA_LOSS, {"__metadata__", "'epochs'"});
   expectOpenFails(safetensors(R"({"__metadata__": "pt"})", ""), DYNRT_DATA_LOSS,
                   {"__metadata__", "not an object"});
+}
+
+//===----------------------------------------------------------------------===//
+// Hostile headers: deep nesting, size, overflow, messages
+//===----------------------------------------------------------------------===//
+
+// `depth` nested arrays around a 1: "[[[1]]]".
+std::string nested(size_t depth) {
+  return std::string(depth, '[') + "1" + std::string(depth, ']');
+}
+
+TEST_F(WeightsTest, DeeplyNestedShapeIsAnError) {
+  // Used to overflow the stack (recursive parsing and destruction).
+  expectOpenFails(safetensors(R"({"w": {"dtype": "F32", "shape": )" +
+                                  nested(200000) +
+                                  R"(, "data_offsets": [0, 4]}})",
+                              "abcd"),
+                  DYNRT_DATA_LOSS, {"'w'", "'shape'", "nests deeper"});
+}
+
+TEST_F(WeightsTest, DeeplyNestedOffsetsIsAnError) {
+  expectOpenFails(safetensors(R"({"w": {"dtype": "F32", "shape": [1], )"
+                              R"("data_offsets": )" +
+                                  nested(200000) + "}}",
+                              "abcd"),
+                  DYNRT_DATA_LOSS, {"'w'", "'data_offsets'", "nests deeper"});
+}
+
+TEST_F(WeightsTest, DeeplyNestedUnclosedValueIsAnError) {
+  // Stopped at the fourth level, before the missing brackets matter.
+  expectOpenFails(
+      safetensors(R"({"w": {"dtype": "F32", "x": )" + std::string(200000, '['),
+                  ""),
+      DYNRT_DATA_LOSS, {"'w'", "'x'", "nests deeper"});
+}
+
+TEST_F(WeightsTest, DeeplyNestedEntryOrMetadataIsAnError) {
+  expectOpenFails(safetensors(R"({"w": )" + nested(200000) + "}", ""),
+                  DYNRT_DATA_LOSS, {"'w'", "array, not an object"});
+  expectOpenFails(
+      safetensors(R"({"__metadata__": {"k": )" + nested(200000) + "}}", ""),
+      DYNRT_DATA_LOSS, {"__metadata__", "'k'", "array, not a string"});
+}
+
+TEST_F(WeightsTest, ManyTensorsParseInLinearTime) {
+  // 100,000 tensors: a quadratic header parse took 22 s for 40,000.
+  constexpr int count = 100000;
+  std::string header = "{";
+  for (int i = 0; i < count; ++i)
+    header += fmt::format(R"({}"t{}": {{"dtype": "U8", "shape": [1], )"
+                          R"("data_offsets": [{}, {}]}})",
+                          i ? "," : "", i, i, i + 1);
+  header += "}";
+  std::string bytes = safetensors(header, std::string(count, 'x'));
+  auto start = std::chrono::steady_clock::now();
+  dynrt_weights_t *raw = nullptr;
+  ASSERT_TRUE(
+      succeeds(dynrt_weights_open_memory(bytes.data(), bytes.size(), &raw)));
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  WeightsPtr weights(raw);
+  EXPECT_EQ(dynrt_weights_count(raw), size_t(count));
+  dynrt_tensor_info_t info;
+  ASSERT_TRUE(succeeds(dynrt_weights_find(raw, "t99999", &info)));
+  EXPECT_EQ(info.byte_size, 1u);
+  // Milliseconds when linear, even under sanitizers: a generous bound.
+  EXPECT_LT(seconds, 10.0);
+}
+
+TEST_F(WeightsTest, ShapeProductOverflowIsAnError) {
+  // 2^62 * 4 elements of 4 bytes: 2^66 bytes wraps to 0 in 64 bits.
+  expectOpenFails(safetensors(R"({"w": {"dtype": "F32",
+                      "shape": [4611686018427387904, 4],
+                      "data_offsets": [0, 0]}})",
+                              ""),
+                  DYNRT_DATA_LOSS, {"'w'", "overflows"});
+  // 2^62 one-byte elements fit 64 bits but not the file.
+  expectOpenFails(safetensors(R"({"w": {"dtype": "U8",
+                      "shape": [4611686018427387904],
+                      "data_offsets": [0, 4611686018427387904]}})",
+                              ""),
+                  DYNRT_DATA_LOSS, {"'w'", "beyond the 0-byte data section"});
+}
+
+TEST_F(WeightsTest, ShapeDimensionBeyondInt64IsAnError) {
+  expectOpenFails(safetensors(R"({"w": {"dtype": "U8",
+                      "shape": [18446744073709551615],
+                      "data_offsets": [0, 0]}})",
+                              ""),
+                  DYNRT_DATA_LOSS, {"'w'", "larger than the largest int64"});
+  expectOpenFails(safetensors(R"({"w": {"dtype": "U8", "shape": [1e300],
+                      "data_offsets": [0, 0]}})",
+                              ""),
+                  DYNRT_DATA_LOSS, {"'w'", "non-negative integer"});
+}
+
+TEST_F(WeightsTest, OffsetsBeyondUint64AreAnError) {
+  expectOpenFails(safetensors(R"({"w": {"dtype": "U8", "shape": [1],
+                      "data_offsets": [18446744073709551615, 18446744073709551616]}})",
+                              "a"),
+                  DYNRT_DATA_LOSS, {"'w'", "two non-negative integers"});
+}
+
+TEST_F(WeightsTest, DuplicateKeysInsideAnEntryOrMetadata) {
+  expectOpenFails(safetensors(R"({"w": {"dtype": "U8", "dtype": "U8",
+                      "shape": [1], "data_offsets": [0, 1]}})",
+                              "a"),
+                  DYNRT_DATA_LOSS, {"'w'", "'dtype' twice"});
+  expectOpenFails(safetensors(R"({"__metadata__": {"a": "1", "a": "2"}})", ""),
+                  DYNRT_DATA_LOSS, {"__metadata__", "'a' twice"});
+  expectOpenFails(
+      safetensors(R"({"__metadata__": {}, "__metadata__": {}})", ""),
+      DYNRT_DATA_LOSS, {"'__metadata__' twice"});
+}
+
+TEST_F(WeightsTest, MessagesNameTheKeyButNeverDumpTheValue) {
+  // A megabyte in a shape, as a dtype, in a bad JSON token and as a name:
+  // the message names the tensor (cut short) and stays small.
+  std::string big(1 << 20, 'A');
+  std::vector<std::string> headers = {
+      R"({"w": {"dtype": "F32", "shape": [")" + big +
+          R"("], "data_offsets": [0, 4]}})",
+      R"({"w": {"dtype": ")" + big +
+          R"(", "shape": [1], "data_offsets": [0, 4]}})",
+      R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": ")" + big +
+          "\x01\"}}",
+      R"({")" + big +
+          R"(": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})",
+  };
+  for (const std::string &header : headers) {
+    std::string bytes = safetensors(header, "abcd");
+    dynrt_weights_t *weights = nullptr;
+    dynrt_status_t status =
+        dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights);
+    StatusPtr owned(status);
+    ASSERT_NE(status, nullptr);
+    EXPECT_EQ(dynrt_status_code(status), DYNRT_DATA_LOSS);
+    std::string message = dynrt_status_message(status);
+    EXPECT_LT(message.size(), 400u) << message.substr(0, 400);
+    EXPECT_EQ(message.find(std::string(100, 'A')), std::string::npos);
+  }
+}
+
+TEST_F(WeightsTest, NamesInMessagesAreEscaped) {
+  expectOpenFails(
+      safetensors(
+          R"({"a\nb'": {"dtype": "X", "shape": [1], "data_offsets": [0, 1]}})",
+          "a"),
+      DYNRT_DATA_LOSS, {"tensor 'a\\x0ab\\x27'", "unknown dtype 'X'"});
 }
 
 TEST_F(WeightsTest, EmptyHeaderObjectIsValid) {

@@ -1,0 +1,146 @@
+//===- ModelHandleTest.cpp - handles used after destroy or release --------===//
+//
+// A model or weights handle passed back after dynrt_model_destroy or its
+// last dynrt_weights_release is undefined behaviour (dynrt.h), detected best
+// effort: the entry points refuse it with INVALID_ARGUMENT and a second
+// destroy or release is ignored instead of aborting in free(). The memory
+// is freed, so these tests read freed memory on purpose: under
+// AddressSanitizer they are skipped (it reports exactly that read).
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestUtil.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DYNRT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DYNRT_TEST_ASAN 1
+#endif
+#endif
+
+#ifdef DYNRT_TEST_ASAN
+#define SKIP_UNDER_ASAN()                                                      \
+  GTEST_SKIP() << "reads freed memory on purpose (undefined behaviour "        \
+                  "detected best effort)"
+#else
+#define SKIP_UNDER_ASAN()                                                      \
+  do {                                                                         \
+  } while (0)
+#endif
+
+namespace {
+
+using dynrt::test::failsWith;
+using dynrt::test::safetensors;
+using dynrt::test::spec;
+using dynrt::test::succeeds;
+
+// out[0] = 2 * in[0]; no kernels.
+int32_t doubleEntry(void *const *inputs, void *const *outputs, void *const *,
+                    void *const *, uint8_t *, void *) {
+  *static_cast<float *>(outputs[0]) = 2 * *static_cast<const float *>(inputs[0]);
+  return 0;
+}
+
+struct TinyModel {
+  TinyModel() {
+    desc.abi_version = DYNRT_MODEL_ABI_VERSION;
+    desc.name = "tiny";
+    desc.num_inputs = 1;
+    desc.inputs = &input;
+    desc.num_outputs = 1;
+    desc.outputs = &output;
+    desc.entry = doubleEntry;
+    desc.exit_layer_output = -1;
+  }
+  dynrt_param_spec_t input = spec("x", DYNRT_F32, {1});
+  dynrt_param_spec_t output = spec("y", DYNRT_F32, {1});
+  dynrt_model_desc_t desc{};
+};
+
+dynrt_status_t runOnce(dynrt_model_t *model, float x, float *y) {
+  const void *inputs[] = {&x};
+  void *outputs[] = {y};
+  return dynrt_model_run(model, inputs, outputs);
+}
+
+TEST(ModelHandle, DestroyNullIsANoOp) {
+  dynrt_model_destroy(nullptr);
+  EXPECT_TRUE(failsWith(runOnce(nullptr, 1, nullptr), DYNRT_INVALID_ARGUMENT,
+                        {"model is NULL"}));
+}
+
+TEST(ModelHandle, RunAfterDestroyIsAnError) {
+  SKIP_UNDER_ASAN();
+  TinyModel m;
+  dynrt_model_t *model = nullptr;
+  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, nullptr, &model)));
+  float y = 0;
+  ASSERT_TRUE(succeeds(runOnce(model, 3, &y)));
+  EXPECT_EQ(y, 6.0f);
+  dynrt_model_destroy(model);
+  EXPECT_TRUE(failsWith(runOnce(model, 3, &y), DYNRT_INVALID_ARGUMENT,
+                        {"not a live model", "dynrt_model_destroy"}));
+  dynrt_model_stats_t stats;
+  EXPECT_TRUE(failsWith(dynrt_model_stats(model, &stats),
+                        DYNRT_INVALID_ARGUMENT, {"not a live model"}));
+  float value = 0;
+  EXPECT_TRUE(failsWith(dynrt_model_set_param(model, "t", &value, 1),
+                        DYNRT_INVALID_ARGUMENT, {"not a live model"}));
+  EXPECT_EQ(dynrt_model_desc(model), nullptr);
+}
+
+TEST(ModelHandle, DoubleDestroyDoesNotAbort) {
+  SKIP_UNDER_ASAN();
+  TinyModel m;
+  dynrt_model_t *model = nullptr;
+  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, nullptr, &model)));
+  dynrt_model_destroy(model);
+  dynrt_model_destroy(model); // ignored, not a double free
+}
+
+TEST(ModelHandle, DestroyReleasesTheWeightsOnce) {
+  // The model holds its own reference: destroying it twice must not drop
+  // the caller's.
+  SKIP_UNDER_ASAN();
+  TinyModel m;
+  dynrt_param_spec_t weight = spec("w", DYNRT_F32, {1});
+  m.desc.num_weights = 1;
+  m.desc.weights = &weight;
+  std::string bytes = safetensors(
+      R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})",
+      std::string(4, '\0'));
+  dynrt_weights_t *weights = nullptr;
+  ASSERT_TRUE(succeeds(
+      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
+  dynrt_model_t *model = nullptr;
+  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, weights, &model)));
+  dynrt_model_destroy(model);
+  dynrt_model_destroy(model);
+  EXPECT_EQ(dynrt_weights_count(weights), 1u);
+  dynrt_weights_release(weights);
+}
+
+TEST(WeightsHandle, UseAfterTheLastReleaseIsAnError) {
+  SKIP_UNDER_ASAN();
+  std::string bytes = safetensors(
+      R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}})", "a");
+  dynrt_weights_t *weights = nullptr;
+  ASSERT_TRUE(succeeds(
+      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
+  dynrt_weights_release(weights);
+  dynrt_tensor_info_t info;
+  EXPECT_TRUE(failsWith(dynrt_weights_find(weights, "w", &info),
+                        DYNRT_INVALID_ARGUMENT,
+                        {"not live weights", "dynrt_weights_release"}));
+  EXPECT_EQ(dynrt_weights_count(weights), 0u);
+  dynrt_weights_retain(weights);  // ignored
+  dynrt_weights_release(weights); // ignored, not a double free
+}
+
+} // namespace
