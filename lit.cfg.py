@@ -9,7 +9,8 @@ import lit.util
 config.name = "dyncc"
 config.test_format = lit.formats.ShTest(not lit.util.which("bash") is None)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["unit", "CMakeLists.txt", "Inputs", "kernels", "runtime", "reference", "codegen"]
+config.excludes = ["unit", "CMakeLists.txt", "Inputs", "kernels", "runtime", "reference", "codegen",
+                   "fuzz", "fuzz-mlir", "install"]
 
 config.test_source_root = os.path.join(config.dyncc_src_root, "test")
 config.test_exec_root = os.path.join(config.dyncc_obj_root, "test")

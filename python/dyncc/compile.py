@@ -131,7 +131,9 @@ class Compiled(Model):
         for rep_i, (asg, tpe) in zip(routes, route_arrays):
             rep_i.tokens_per_expert = tpe.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64))
             rep_i.assignment = asg.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
-        traces = [np.full(budget * max(1, self.max_batch) * 3, -1, np.int32)
+        # At most 2^20 steps per sample: a budget (up to 2^31 - 1) must not
+        # size an allocation up front; the report keeps the first steps.
+        traces = [np.full(min(budget, 1 << 20) * max(1, self.max_batch) * 3, -1, np.int32)
                   for budget in self._skips]
         skips = (rt.SkipReport * max(1, len(self._skips)))()
         for rep_i, tr in zip(skips, traces):

@@ -119,6 +119,9 @@ void warnAboutWeights(const dynrt_model_desc_t &desc, const std::string &path,
   dynrt_weights_release(weights);
 }
 
+/// The most steps `dyncc run` keeps in a skip trace (12 MiB).
+constexpr int32_t kMaxTraceSteps = 1 << 20;
+
 } // namespace
 
 int runModel(const RunOptions &options, llvm::raw_ostream &outs,
@@ -249,7 +252,9 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
   std::vector<dynrt_skip_report_t> skips(numSkips);
   std::vector<std::vector<int32_t>> traces(numSkips);
   for (int i = 0; i < numSkips; ++i) {
-    int32_t budget = std::max(0, desc->skips[i].budget);
+    // The trace holds at most kMaxTraceSteps steps: a budget from the model
+    // (up to 2^31 - 1) must not size an allocation up front.
+    int32_t budget = std::clamp(desc->skips[i].budget, 0, kMaxTraceSteps);
     traces[i].assign(3 * (size_t)budget, -1);
     skips[i].capacity = budget;
     skips[i].trace = traces[i].data();
@@ -282,6 +287,10 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
   for (int i = 0; i < numSkips; ++i) {
     std::string name = desc->skips[i].name ? desc->skips[i].name : "skip";
     int32_t steps = std::min(skips[i].steps, skips[i].capacity);
+    if (skips[i].steps > skips[i].capacity)
+      errs << fmt::format("dyncc: note: skip {} took {} steps; its trace "
+                          "keeps the first {}\n",
+                          i, skips[i].steps, skips[i].capacity);
     outs << fmt::format("{}: {} step(s); (position, action, amount):", name,
                         skips[i].steps);
     for (int32_t k = 0; k < steps; ++k)
