@@ -389,6 +389,11 @@ private:
     size_t numLoops = st.loopExtents.size();
     if (st.outputs.size() != 1 || st.yields.size() != 1)
       return false;
+    // A zero-sized dimension: the generic schedule handles it (the tiling
+    // arithmetic of the GEMM path does not).
+    for (int64_t extent : st.loopExtents)
+      if (extent == 0)
+        return false;
     int red = -1;
     for (size_t l = 0; l < numLoops; ++l)
       if (st.isReduction[l]) {

@@ -2,7 +2,7 @@
 //
 // The first pass of every pipeline. It turns inputs that would otherwise
 // crash, exhaust memory or silently wrap sizes in a later stage into
-// located errors: dynamic entry shapes, zero-sized or oversized tensors,
+// located errors: dynamic entry shapes, oversized tensors,
 // recursion and call trees that explode when inlined.
 //
 //===----------------------------------------------------------------------===//
@@ -43,9 +43,6 @@ LogicalResult checkType(Type type, Location loc) {
   for (int64_t d : tensor.getShape()) {
     if (ShapedType::isDynamic(d))
       continue;
-    if (d == 0)
-      return emitError(loc) << "zero-sized tensors are not supported (" << type
-                            << ")";
     if (d < 0 || llvm::MulOverflow(bytes, d, bytes) || bytes > kMaxTensorBytes)
       return emitError(loc) << "tensor " << type
                             << " is larger than the limit of 2^40 bytes";

@@ -15,9 +15,9 @@ def DynCheckModel : Pass<"dyn-check-model", "mlir::ModuleOp"> {
                 "located error";
   let description = [{
     Runs first. The public function's arguments and results must be
-    statically shaped tensors; no tensor anywhere may have a zero-sized
-    dimension or more than 2^40 bytes (the byte size of every tensor must
-    fit the runtime's size arithmetic); calls must not recurse; and the
+    statically shaped tensors; no tensor anywhere may have more than 2^40
+    bytes (the byte size of every tensor must fit the runtime's size
+    arithmetic); calls must not recurse; and the
     module must not grow past 2 million operations when every call is
     inlined (a few kilobytes of nested calls could otherwise expand to
     billions of operations). See docs/reliability.md.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation fuzzing of dyncc's front door (the MLIR parser, the verifiers
 and the dyn-level passes), black box: every run of `dyncc compile` must end
-with exit code 0 or 1 within the time limit, never a signal or a hang.
+with exit code 0 or 1 within the time limit (60 s), never a signal or a hang.
 
   fuzz_mlir.py DYNCC [--seconds N] [--seed S] [--save DIR] [--replay DIR]
 
@@ -110,7 +110,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", default=None)
     ap.add_argument("--replay", default=None)
-    ap.add_argument("--timeout", type=float, default=20)
+    ap.add_argument("--timeout", type=float, default=60)
     a = ap.parse_args()
 
     failures, contained, runs = 0, 0, 0

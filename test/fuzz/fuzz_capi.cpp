@@ -11,6 +11,7 @@
 //              not open)
 // Every call must return a status or succeed, never crash.
 #include "runtime/dynrt.h"
+#include "test/runtime/Spec.h"
 
 #include <algorithm>
 #include <cstddef>
@@ -23,17 +24,7 @@ namespace {
 
 constexpr int32_t kRows = 16;
 
-dynrt_param_spec_t spec(const char *name, dynrt_dtype_t dtype,
-                        std::initializer_list<int64_t> shape) {
-  dynrt_param_spec_t s{};
-  s.name = name;
-  s.dtype = dtype;
-  s.rank = static_cast<int32_t>(shape.size());
-  int d = 0;
-  for (int64_t extent : shape)
-    s.shape[d++] = extent;
-  return s;
-}
+using dynrt::test::spec;
 
 // Replays the script through dynrt_invoke_kernel, then y = w * t.
 int32_t entry(void *const *inputs, void *const *outputs, void *const *weights,

@@ -5,6 +5,7 @@
 
 #include "runtime/Status.h"
 #include "runtime/dynrt.h"
+#include "test/runtime/Spec.h"
 
 #include <gtest/gtest.h>
 
@@ -93,18 +94,6 @@ inline ::testing::AssertionResult succeeds(dynrt_status_t status) {
   return ::testing::AssertionSuccess();
 }
 
-// What a model expects of one tensor, for hand-built descriptors and binds.
-inline dynrt_param_spec_t spec(const char *name, dynrt_dtype_t dtype,
-                               std::initializer_list<int64_t> shape) {
-  dynrt_param_spec_t s{};
-  s.name = name;
-  s.dtype = dtype;
-  s.rank = static_cast<int32_t>(shape.size());
-  int d = 0;
-  for (int64_t extent : shape)
-    s.shape[d++] = extent;
-  return s;
-}
 
 } // namespace dynrt::test
 

@@ -169,6 +169,7 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
           spec.name, dynrt_dtype_name(spec.dtype), shapeText(spec.shape, spec.rank),
           dynrt_dtype_name(inputs[i].dtype),
           shapeText(inputs[i].shape.data(), (int)inputs[i].shape.size())));
+    inputs[i].bytes.reserve(1); // a zero-sized tensor still has an address
     inputPtrs.push_back(inputs[i].bytes.data());
   }
   if (desc->num_weights > 0 && options.weights.empty())
@@ -230,6 +231,7 @@ int runModel(const RunOptions &options, llvm::raw_ostream &outs,
     for (int d = 0; d < spec.rank; ++d)
       bytes *= spec.shape[d];
     outputs[i].bytes.assign(bytes, 0xFF); // poison: NaN for floats
+    outputs[i].bytes.reserve(1);
     outputPtrs.push_back(outputs[i].bytes.data());
   }
   // The dynamic decisions of the last run: what every route op did.

@@ -44,6 +44,9 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <new>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <cstdlib>
 #include <exception>
 #include <vector>
@@ -61,6 +64,12 @@ cl::opt<bool> verboseDiagnostics(
     "verbose-diagnostics",
     cl::desc("Print the operation (in generic form) with every error"),
     cl::cat(dynccCategory), cl::sub(cl::SubCommand::getAll()));
+cl::opt<uint64_t> maxMemoryMiB(
+    "max-memory-mib",
+    cl::desc("Fail with an error instead of exhausting the machine when "
+             "dyncc's address space would grow past this (MiB; default: half "
+             "the physical memory, plus the weights to embed)"),
+    cl::init(0), cl::cat(dynccCategory), cl::sub(cl::SubCommand::getAll()));
 cl::opt<unsigned> maxInputMiB(
     "max-input-mib",
     cl::desc("Refuse model and weight inputs larger than this (MiB; "
@@ -460,6 +469,44 @@ std::string crashInput() {
   return "";
 }
 
+/// Caps the address space (RLIMIT_AS) at --max-memory-mib, by default half
+/// the physical memory: an input that makes MLIR allocate without bound (a
+/// `tensor.from_elements` of 2^31 elements, say) fails at once with "out of
+/// memory" instead of swapping or meeting the OOM killer.
+void limitMemory() {
+  uint64_t limit = maxMemoryMiB << 20;
+  if (limit == 0) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0)
+      return;
+    // Half the physical memory, plus the weights to embed (read whole).
+    limit = (uint64_t)pages * (uint64_t)page / 2;
+    uint64_t weights = 0;
+    if (compileCommand && !embedWeights.empty() &&
+        !llvm::sys::fs::file_size(embedWeights, weights))
+      limit += weights;
+  }
+  struct rlimit current;
+  if (getrlimit(RLIMIT_AS, &current) != 0)
+    return;
+  if (current.rlim_cur != RLIM_INFINITY && current.rlim_cur <= limit)
+    return;
+  current.rlim_cur = limit;
+  setrlimit(RLIMIT_AS, &current);
+}
+
+[[noreturn]] void reportOutOfMemory() {
+  dyncc::removeTempDirs();
+  llvm::sys::RunInterruptHandlers();
+  // No allocation here: the heap is exhausted.
+  const char message[] = "dyncc: error: out of memory while compiling; the "
+                         "input needs more than the address-space limit "
+                         "(--max-memory-mib)\n";
+  ssize_t ignored = ::write(2, message, sizeof(message) - 1);
+  (void)ignored;
+  std::_Exit(1);
+}
+
 [[noreturn]] void reportCrash(const std::string &what) {
   dyncc::removeTempDirs();
   llvm::sys::RunInterruptHandlers(); // the output temporaries
@@ -512,6 +559,10 @@ int main(int argc, char **argv) {
         std::_Exit(1);
       },
       nullptr);
+  limitMemory();
+  llvm::install_bad_alloc_error_handler(
+      [](void *, const char *, bool) { reportOutOfMemory(); }, nullptr);
+  std::set_new_handler([] { reportOutOfMemory(); });
   std::set_terminate([] {
     std::string what = "uncaught exception";
     if (std::exception_ptr e = std::current_exception()) {
