@@ -83,6 +83,18 @@ func.func @temperature(%l: tensor<1x2xf32>) -> tensor<1x2xf32> {
 
 // -----
 
+// A temperature that is not a normal f32 used to reach Halide as a
+// division by zero.
+func.func @temperature_denormal(%l: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  // expected-error @+1 {{temperature = 1e-320 must be a positive, normal f32 and finite}}
+  %r = dyn.exit_if %l criterion #dyn.max_prob<temperature = 1.0e-320 : f64, threshold = #dyn.param<"tau" = 0.5>> layer 1 : tensor<1x2xf32> {
+    dyn.yield %l : tensor<1x2xf32>
+  }
+  return %r : tensor<1x2xf32>
+}
+
+// -----
+
 func.func @patience_zero(%l: tensor<1x2xf32>) -> tensor<1x2xf32> {
   // expected-error @+1 {{patience 'k' = 0 must be an integer >= 1}}
   %r = dyn.exit_if %l criterion #dyn.patience<k = #dyn.param<"k" = 0>> layer 1 : tensor<1x2xf32> {
