@@ -17,4 +17,4 @@ nice cmake --build "$build" -j2 --target dynrt-tests dynrt-c-api-test \
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-ctest --test-dir "$build" -R '^(dynrt|fuzz)[.-]' -j2 --output-on-failure
+ctest --test-dir "$build" -R '^(dynrt[.-]|fuzz[.]replay-)' -j2 --output-on-failure
