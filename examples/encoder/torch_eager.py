@@ -1,22 +1,16 @@
 #!/usr/bin/env python3
 """The W2 encoder classifier in PyTorch eager, and a safetensors reader/writer.
 
-    from torch_eager import Encoder, load_safetensors
-    tensors, metadata = load_safetensors("encoder.safetensors")
-    model = Encoder.from_tensors(tensors, heads=int(metadata["heads"]))
+    from torch_eager import Encoder, EncoderLayer, load_encoder
+    model = Encoder(layers=2).init_scaled().eval()     # W2's layer sizes
+    model = load_encoder("encoder.safetensors")        # written by export_encoder.py
 
-The module is the same math as the MLIR that make_encoder.py writes: a
-post-LN transformer encoder built from plain nn.Linear / nn.LayerNorm /
+A post-LN transformer encoder built from plain nn.Linear / nn.LayerNorm /
 matmul / softmax / GELU (erf form), then a linear classifier on the first
-token (a BERT-style [CLS] head, without a pooler). `Encoder.tensors()` and
-`Encoder.from_tensors()` convert to and from the safetensors names, where
-every linear weight is stored [in, out] (nn.Linear's weight transposed):
-
-    layers.{i}.attn.{wq,bq,wk,bk,wv,bv,wo,bo}
-    layers.{i}.ln1.{gamma,beta}
-    layers.{i}.ffn.{w1,b1,w2,b2}
-    layers.{i}.ln2.{gamma,beta}
-    head.{w,b}
+token (a BERT-style [CLS] head, without a pooler). dyncc.export turns it
+into MLIR (export_encoder.py); its weights keep their state_dict names
+(layers.{i}.attn.q.weight, ..., head.bias). The early-exit encoder of
+examples/early-exit/model.py is built from the same EncoderLayer.
 
 Timing the eager baseline (W2 setup: 2 threads, no_grad, float32):
 
@@ -111,7 +105,7 @@ class EncoderLayer(nn.Module):
 class Encoder(nn.Module):
     """L post-LN encoder layers, then a linear classifier on the first token.
 
-    forward(x): x is [S, D] (batch 1, the MLIR's input for B = 1) or
+    forward(x): x is [S, D] (batch 1) or
     [B, S, D]; the result is the logits, [B, C] ([1, C] for an [S, D] input).
     """
 
@@ -145,49 +139,6 @@ class Encoder(nn.Module):
                 m.bias.normal_(0.0, 0.1, generator=generator)
         return self
 
-    # -- conversion to and from the safetensors names ------------------------
-
-    def _named_slots(self):
-        """(name, parameter, transposed) for every stored tensor, in the
-        order of the MLIR entry's arguments."""
-        slots = []
-        for i, layer in enumerate(self.layers):
-            p = f"layers.{i}."
-            a = layer.attn
-            for n, lin in (("q", a.q), ("k", a.k), ("v", a.v), ("o", a.o)):
-                slots.append((p + f"attn.w{n}", lin.weight, True))
-                slots.append((p + f"attn.b{n}", lin.bias, False))
-            slots.append((p + "ln1.gamma", layer.ln1.weight, False))
-            slots.append((p + "ln1.beta", layer.ln1.bias, False))
-            slots.append((p + "ffn.w1", layer.ffn.fc1.weight, True))
-            slots.append((p + "ffn.b1", layer.ffn.fc1.bias, False))
-            slots.append((p + "ffn.w2", layer.ffn.fc2.weight, True))
-            slots.append((p + "ffn.b2", layer.ffn.fc2.bias, False))
-            slots.append((p + "ln2.gamma", layer.ln2.weight, False))
-            slots.append((p + "ln2.beta", layer.ln2.bias, False))
-        slots.append(("head.w", self.head.weight, True))
-        slots.append(("head.b", self.head.bias, False))
-        return slots
-
-    def tensors(self):
-        """{safetensors name: float32 numpy array}, linear weights [in, out]."""
-        out = {}
-        for name, param, transposed in self._named_slots():
-            t = param.detach().to(torch.float32)
-            if transposed:
-                t = t.t()
-            out[name] = np.ascontiguousarray(t.cpu().numpy())
-        return out
-
-    @classmethod
-    def from_tensors(cls, tensors, heads):
-        """Builds the module from {name: array} (e.g. load_safetensors)."""
-        layers, d_model, d_ff, classes = encoder_sizes(tensors)
-        model = cls(layers=layers, d_model=d_model, heads=heads, d_ff=d_ff,
-                    classes=classes)
-        copy_slots(model, tensors)
-        return model
-
 
 # ---------------------------------------------------------------------------
 # safetensors
@@ -198,29 +149,6 @@ _DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16,
 _NAMES = {np.dtype(v).str: k for k, v in _DTYPES.items()}
 
 ALIGN = 64
-
-
-def encoder_sizes(tensors):
-    """(layers, d_model, d_ff, classes) of an encoder's tensors."""
-    layers = 0
-    while f"layers.{layers}.attn.wq" in tensors:
-        layers += 1
-    d_model, d_ff = tensors["layers.0.ffn.w1"].shape
-    return layers, d_model, d_ff, tensors["head.w"].shape[1]
-
-
-def copy_slots(model, tensors):
-    """Copies `tensors` (name -> array, [in, out] for linear weights) into
-    the parameters `model._named_slots()` lists, checking every shape."""
-    with torch.no_grad():
-        for name, param, transposed in model._named_slots():
-            t = torch.from_numpy(np.asarray(tensors[name], np.float32))
-            if transposed:
-                t = t.t()
-            if tuple(t.shape) != tuple(param.shape):
-                raise ValueError(f"{name}: shape {tuple(t.shape)}, "
-                                 f"expected {tuple(param.shape)}")
-            param.copy_(t)
 
 
 def save_safetensors(path, tensors, metadata=None, align=ALIGN):
@@ -271,15 +199,18 @@ def load_safetensors(path):
     return tensors, metadata
 
 
-def load_encoder(path, heads=None):
-    """The Encoder of a safetensors file written by make_encoder.py (the
-    head count comes from its metadata unless given)."""
-    tensors, metadata = load_safetensors(path)
-    if heads is None:
-        if "heads" not in metadata:
-            raise ValueError(f"{path}: no 'heads' in the metadata; pass heads")
-        heads = int(metadata["heads"])
-    return Encoder.from_tensors(tensors, heads=heads)
+def load_encoder(path, heads=4):
+    """The Encoder of a safetensors file written by export_encoder.py
+    (dyncc.export: the state_dict names); the sizes come from the shapes."""
+    tensors, _ = load_safetensors(path)
+    layers = 0
+    while f"layers.{layers}.attn.q.weight" in tensors:
+        layers += 1
+    d_ff, d_model = tensors["layers.0.ffn.fc1.weight"].shape
+    model = Encoder(layers=layers, d_model=d_model, heads=heads, d_ff=d_ff,
+                    classes=tensors["head.weight"].shape[0])
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
+    return model
 
 
 # ---------------------------------------------------------------------------
@@ -293,8 +224,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", required=True)
     ap.add_argument("--x", required=True, help="input .npy ([S, D] or [B, S, D])")
-    ap.add_argument("--heads", type=int, default=None,
-                    help="default: from the safetensors metadata")
+    ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)

@@ -1,9 +1,10 @@
 //===- EncoderTest.cpp - the W2-shaped encoder against PyTorch ------------===//
 //
-// examples/encoder/make_encoder.py writes a 2-layer post-LN encoder
-// (d=256, 4 heads, d_ff=1024, seq 128, 2 classes) as MLIR, its PyTorch
-// weights and PyTorch's logits on random inputs; dyncc compiled it at build
-// time. The library is used through its generated header.
+// examples/encoder/export_encoder.py exports a 2-layer post-LN encoder
+// (torch_eager.Encoder: d=256, 4 heads, d_ff=1024, seq 128, 2 classes) with
+// dyncc.export, its weights and the eager module's logits on random inputs;
+// dyncc compiled it at build time. The library is used through its
+// generated header.
 //
 //===----------------------------------------------------------------------===//
 
