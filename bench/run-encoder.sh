@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # The encoder example (2 post-LN layers of W2's shape: d=256, 4 heads,
-# d_ff=1024, seq 128, batch 1) compiled by dyncc next to PyTorch eager on the
-# same weights and input, in one run: median latency over RUNS passes and
-# peak resident memory of each process.
+# d_ff=1024, seq 128, batch 1): examples/encoder/torch_eager.Encoder exported
+# by dyncc.export (examples/encoder/export_encoder.py, the project's .venv)
+# and compiled by dyncc, next to the same module in PyTorch eager (Debian's
+# PyTorch, as for every eager baseline) on the same weights and input, in one
+# run: median latency over RUNS passes and peak resident memory of each process.
 #   bench/run-encoder.sh [build-dir] [runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
 runs="${2:-20}"
 py=/usr/bin/python3
+venv=.venv/bin/python
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 source bench/eager-env.sh
 
 cmake --build "$build" --target dyncc >/dev/null
-"$py" examples/encoder/make_encoder.py --layers 2 --out-dir "$work" --name encoder >/dev/null
+"$venv" examples/encoder/export_encoder.py --layers 2 --out-dir "$work" --name encoder >/dev/null
 "$py" -c "import numpy as np, sys; np.load(sys.argv[1]).astype(np.float32).tofile(sys.argv[2])" \
   "$work/encoder.x.npy" "$work/x.bin"
 "$build/tools/dyncc/dyncc" compile "$work/encoder.mlir" -o "$work/lib/encoder" --stats > "$work/stats"

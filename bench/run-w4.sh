@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # W4 of WORKLOADS.md: the W2 early-exit encoder (12 post-LN layers, d=256,
-# 4 heads, d_ff=1024, seq 128, entropy criterion; a per-sample model) at
-# batch 32 with exit layers spread over 1..12, compiled by dyncc with
-# --batch-buckets=1,4,8,16,32 (--compaction=auto and =never) next to the
-# eager PyTorch batched loop (examples/early-exit/reference.py, mode
-# "batched"), same weights, inputs and threshold, in one process
-# (bench/w4_bench.py). Prints a markdown table: samples/s, and compaction's
+# 4 heads, d_ff=1024, seq 128, entropy criterion; a per-sample model: the
+# dyncc.nn.EarlyExit module of examples/early-exit/model.py, exported by
+# dyncc.export in the project's .venv) at batch 32 with exit layers spread
+# over 1..12, compiled by dyncc with --batch-buckets=1,4,8,16,32
+# (--compaction=auto and =never) next to the same module's eager forward
+# (the whole batch through every layer while any sample is active), same
+# weights, inputs and threshold, in one process (bench/w4_bench.py). Prints a markdown table: samples/s, and compaction's
 # throughput against ideal = full-depth throughput x 12 / mean exit layer.
 # Run twice: with the buckets 1,4,8,16,32 and with finer ones
 # (1,2,4,8,12,...,32), whose padding bound on the ratio to ideal is higher.

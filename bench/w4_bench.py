@@ -3,9 +3,11 @@
 spread over 1..12, compiled by dyncc with batch buckets next to the eager
 PyTorch batched loop, in one process, interleaved. Prints a markdown table.
 
-The model: examples/early-exit/make_early_exit.py --criterion entropy at its
-defaults (12 post-LN layers, d=256, 4 heads, d_ff=1024, seq 128, 2 classes,
-batch 1: a per-sample model), 32 cases = the batch. dyncc compiles it twice
+The model: examples/early-exit/model.py --criterion entropy at its defaults
+(a dyncc.nn.EarlyExit module: 12 post-LN layers, d=256, 4 heads, d_ff=1024,
+seq 128, 2 classes), exported by dyncc.export at batch 1 (a per-sample
+model; the export runs in the project's .venv, --venv-python), 32 cases =
+the batch. dyncc compiles it twice
 with `--shared --batch-buckets=1,4,8,16,32`: `--compaction=auto` (after
 each exit point the still-active samples are gathered into a dense prefix
 when the cost model says the smaller bucket pays for it) and
@@ -23,17 +25,18 @@ margin (--theta overrides). Rows:
   - dyncc, no compaction: the never library at theta
   - dyncc, full depth: the auto library at theta = 0 (never exits: all L
     layers at batch 32); ideal = its throughput x L / mean exit layer
-  - PyTorch eager, batched loop: reference.EarlyExitEncoder's mode "batched"
-    (the whole batch through every layer while any sample is active, the
-    criterion after each), float32, no_grad, same weights, inputs and theta
+  - PyTorch eager, batched loop: the same dyncc.nn.EarlyExit module's
+    forward (the whole batch through every layer while any sample is
+    active, the criterion after each), float32, no_grad, same weights
+    (loaded from the exported safetensors), inputs and theta
   - PyTorch eager, full depth: the plain encoder (torch_eager.Encoder, same
-    layers and head), no exits
+    layers and final head), no exits
 
 Checks before timing (a failure exits 1): the exit layers of the compaction
 run equal those of the never run and of the eager batched loop; their logits
 agree with the eager loop's to 1e-3 (relative to max(1, |x|)); the full
-depth run exits nowhere. Also printed: whether the exit layers equal those
-decided on the generator's float64 logits (not fatal).
+depth run exits nowhere; the eager loop's exit layers equal those decided
+on its full-depth logits.
 
 Timing: after --warmup runs per side, --rounds rounds of --runs cycles; a
 cycle runs every side once, back to back, a pause (--pause, outlasting the
@@ -62,9 +65,8 @@ sys.path.insert(0, EE)
 sys.path.insert(0, os.path.join(ROOT, "examples", "encoder"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 
-import make_early_exit  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
-from reference import Criterion, decide, load_early_exit  # noqa: E402
-from torch_eager import Encoder  # noqa: E402
+import model as ee  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
+from dyncc.nn.exits import Criterion  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -170,9 +172,9 @@ def choose_theta(stat, logits32, L):
     target = (L + 1) / 2
     best = None
     for j in range(len(u) - 1):
-        v = make_early_exit.nice_inside(u[j], u[j + 1])
-        e = make_early_exit.exit_layers(kind, stat, None, v)
-        m = float(make_early_exit.margins(kind, v, stat, logits32, e).min())
+        v = ee.nice_inside(u[j], u[j + 1])
+        e = ee.exit_layers(kind, stat, None, v)
+        m = float(ee.margins(kind, v, stat, logits32, e).min())
         key = (abs(float(e.mean()) - target) > 0.5, m < 1e-3, -len(np.unique(e)), -m)
         if best is None or key < best[0]:
             best = (key, v, e, m)
@@ -199,6 +201,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5, help="timed runs per side and round")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--pause", type=float, default=0.25)
+    ap.add_argument("--venv-python", default=os.path.join(ROOT, ".venv", "bin", "python"),
+                    help="the Python that exports the model (torch-mlir)")
     ap.add_argument("--reuse", action="store_true",
                     help="with --work: use the libraries already compiled there (same sizes)")
     a = ap.parse_args()
@@ -213,60 +217,55 @@ def main():
     log = lambda *m: print("w4_bench:", *m, file=sys.stderr, flush=True)  # noqa: E731
     notes, bad = [], False
     try:
-        p = subprocess.run([sys.executable, os.path.join(EE, "make_early_exit.py"),
+        p = subprocess.run([a.venv_python, os.path.join(EE, "model.py"),
                             "--criterion", "entropy", "--layers", str(a.layers),
-                            "--cases", str(a.batch), "--out-dir", work, "--name", name],
-                           capture_output=True, text=True)
+                            "--cases", str(a.batch), "--no-expected", "--out-dir", work,
+                            "--name", name], capture_output=True, text=True)
         if p.returncode:
-            raise SystemExit(f"w4_bench: make_early_exit.py failed:\n{p.stderr}")
+            raise SystemExit(f"w4_bench: model.py failed:\n{p.stderr}")
         base = os.path.join(work, name)
         weights, mlir, xpath = base + ".safetensors", base + ".mlir", base + ".x.npy"
-        xin = np.load(xpath).astype(np.float32)                 # [B, S, D]
+        xin = np.load(xpath).astype(np.float32)                 # [B, 1, S, D]
+        xin = xin.reshape(xin.shape[0], *xin.shape[2:])         # [B, S, D]
         x = aligned(xin.shape, np.float32)
         x[...] = xin
         B = x.shape[0]
         xt = torch.from_numpy(x)
 
-        model, meta = load_early_exit(weights)
+        model = ee.load_weights(ee.build_model("entropy", layers=a.layers, fit=False), weights)
         L = model.num_layers
-        with torch.no_grad():
-            z_all, _ = model.forward_all(xt)                    # [B, L, C] float32
+        z_all, _ = ee.full_depth(model, xt)                     # [B, L, C] float32
         logits32 = z_all.numpy()
-        _, stat = decide(Criterion("entropy", theta=0.5), z_all)
+        _, stat = ee.decide(Criterion("entropy", theta=0.5), z_all)
         stat = stat.numpy()                                     # [B, L-1]
         if a.theta is None:
             theta, e_pred, margin = choose_theta(stat, logits32, L)
         else:
             theta = a.theta
-            e_pred = make_early_exit.exit_layers("entropy", stat, None, theta)
-            margin = float(make_early_exit.margins("entropy", theta, stat, logits32, e_pred).min())
+            e_pred = ee.exit_layers("entropy", stat, None, theta)
+            margin = float(ee.margins("entropy", theta, stat, logits32, e_pred).min())
         theta = float(np.float32(theta))
-        crit = Criterion("entropy", theta=theta)
+        ee.set_threshold(model, theta)
         mean = float(np.mean(e_pred))
-        exp = np.load(base + ".expected.npz")
-        e64, _ = decide(crit, torch.from_numpy(exp["all_logits"].reshape(B, L, -1)))
         row = dict(theta=theta, margin=margin, mean=mean, hist=histogram(e_pred, L))
         log(f"theta {theta:.6g}: mean exit layer {mean:.2f}, histogram "
             f"{histogram(e_pred, L).tolist()}, margin {margin:.3g}")
 
         # the eager loop
-        plain = Encoder(layers=L, d_model=model.config["d_model"], heads=model.config["heads"],
-                        d_ff=model.config["d_ff"], classes=model.config["classes"]).eval()
-        plain.layers = model.layers
-        plain.head = model.head
+        plain = ee.plain_encoder(model)
         with torch.no_grad():
-            ze, ee = model.early_exit(xt, crit, mode="batched")
+            ze = model(xt)
+            el = model.exit_layer
             zf = plain(xt)
-        ze, ee, zf = ze.numpy(), ee.numpy(), zf.numpy().reshape(B, -1)
-        row["eager_pred_ok"] = np.array_equal(ee, e_pred)
-        row["float64_ok"] = np.array_equal(ee, e64.numpy())
+        ze, el, zf = ze.numpy(), el.numpy(), zf.numpy().reshape(B, -1)
+        row["eager_pred_ok"] = np.array_equal(el, e_pred)
         if not row["eager_pred_ok"]:
-            notes.append(f"ERROR: the eager batched loop's exit layers {ee.tolist()} differ from "
+            notes.append(f"ERROR: the eager batched loop's exit layers {el.tolist()} differ from "
                          f"those decided on its full-depth logits {e_pred.tolist()}")
             bad = True
 
         sides = {}
-        sides["eager"] = (None, lambda: model.early_exit(xt, crit, mode="batched"))
+        sides["eager"] = (None, lambda: model(xt))
         sides["eager_full"] = (None, lambda: plain(xt))
 
         libs = {}
@@ -289,9 +288,9 @@ def main():
         for key, lib in libs.items():
             z, e, act, bkt = lib.run(x, theta)
             runs[key] = (z, e, act, bkt)
-            if not np.array_equal(e, ee):
+            if not np.array_equal(e, el):
                 notes.append(f"ERROR: exit layers of dyncc ({key}) {e.tolist()} != eager batched "
-                             f"loop's {ee.tolist()}")
+                             f"loop's {el.tolist()}")
                 bad = True
             err = close(z, ze)
             row[f"{key}_err"] = err
@@ -380,8 +379,8 @@ def main():
     print(f"Rows: `--compaction={a.compaction}` and `--compaction=never` libraries at theta; full "
           f"depth = the {a.compaction} library at theta = 0 (all {L} layers at batch {B}); ideal = "
           f"full-depth throughput x {L} / mean exit layer; PyTorch eager batched loop = "
-          "examples/early-exit/reference.py mode \"batched\" (the whole batch through every layer "
-          "until the last sample exits), eager full depth = the plain encoder, float32, no_grad, "
+          "the dyncc.nn.EarlyExit module's forward (examples/early-exit/model.py: the whole batch "
+          "through every layer until the last sample exits), eager full depth = the plain encoder, float32, no_grad, "
           f"same weights, inputs and theta, in one process, interleaved run by run: median of "
           f"{a.rounds * a.runs} runs of the batch per side, ratios = median over those cycles of "
           "the ratio within a cycle (the sides back to back); OPENBLAS_CORETYPE="
@@ -434,8 +433,7 @@ def main():
             checks.append(f"{k} {row[k + '_err']:.1g}")
     if "full_err" in row:
         checks.append(f"full depth vs eager encoder {row['full_err']:.1g}")
-    print(f"- logits, max error vs eager: {', '.join(checks) or 'n/a'}; exit layers = those "
-          f"decided on the generator's float64 logits: {'yes' if row['float64_ok'] else 'NO'}")
+    print(f"- logits, max error vs eager: {', '.join(checks) or 'n/a'}")
     comp = ", ".join(f"{k} {row[k + '_compile_s']:.0f} s" for k in ("auto", "never")
                      if k + "_compile_s" in row)
     print(f"- compile times: {comp or 'n/a'}; whole bench {elapsed:.0f} s; other load while "

@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Differential test of batched early exit (dyncc compile --batch-buckets):
-generates a per-sample early-exit encoder with
-examples/early-exit/make_early_exit.py, compiles it twice (as written, one
-sample per run; and bucketed), and at every threshold of the generator runs
-the cases as batches through dynrt_model_run_batch. Every sample's exit
-layer must equal its batch-1 run's and the PyTorch reference's exactly, its
-logits its batch-1 run's to 1e-5 (kernels of other batch sizes may sum in
-another order) and the reference's to 1e-4; the run
+builds the per-sample early-exit encoder of examples/early-exit/model.py (a
+dyncc.nn.EarlyExit module), exports it at batch 1 with dyncc.export,
+compiles it twice (as exported, one sample per run; and bucketed), and at
+every threshold of model.py's spread runs the cases as batches through
+dynrt_model_run_batch. Every sample's exit layer must equal its batch-1
+run's exactly and the eager module's (samples within 1e-4 of the threshold
+may differ from eager: counted and reported), its logits its batch-1 run's
+to 1e-5 (kernels of other batch sizes may sum in another order) and the
+eager module's to 1e-4; the run
 report's active count per stage must equal the samples whose exit layer is
 past the stage, and its bucket must be the one the compaction policy picks.
 Outputs are poisoned before every run.
 
-  check_batch.py DYNCC WORKDIR CRITERION BUCKETS POLICY [make_early_exit options...]
+  check_batch.py DYNCC WORKDIR CRITERION BUCKETS POLICY [model.py options...]
 """
 import os
 import subprocess
@@ -21,8 +23,12 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
+sys.path.insert(0, os.path.join(ROOT, "examples", "early-exit"))
 
+import model as ee  # noqa: E402
 from dynrt_ctypes import Library, RunReport  # noqa: E402
+
+NEAR = 1e-4
 
 PARAM = {"patience": "patience", "per_class": "class_thresholds"}
 
@@ -65,9 +71,9 @@ def main():
     B = buckets[-1]
     os.makedirs(work, exist_ok=True)
     name = "bb_" + criterion
-    subprocess.run([sys.executable, os.path.join(ROOT, "examples/early-exit/make_early_exit.py"),
-                    "--criterion", criterion, "--out-dir", work, "--name", name,
-                    "--cases", str(B)] + extra, check=True, stdout=subprocess.DEVNULL)
+    a = ee.parser().parse_args(["--criterion", criterion, "--out-dir", work, "--name", name,
+                                "--cases", str(B)] + extra)
+    _, values, _, xs, (layers, logits, margin) = ee.generate(a)
     subprocess.run([dyncc, "compile", f"{work}/{name}.mlir", "-o", f"{work}/one/{name}",
                     "--shared"], check=True)
     subprocess.run([dyncc, "compile", f"{work}/{name}.mlir", "-o", f"{work}/batch/{name}",
@@ -80,11 +86,10 @@ def main():
     desc = bat.desc
     stages = desc.num_stages
     assert desc.max_batch == B, (desc.max_batch, B)
-    xs = np.load(f"{work}/{name}.x.npy").astype(np.float32)
-    want = np.load(f"{work}/{name}.expected.npz")
-    thresholds, layers, logits = want["thresholds"], want["exit_layer"], want["logits"]
+    xs = xs.numpy()                     # [B cases, 1, S, D]
+    thresholds = values
     param = PARAM.get(criterion, "theta")
-    failures, worst_one, worst_ref, runs, seen = 0, 0.0, 0.0, 0, set()
+    failures, worst_one, worst_ref, runs, seen, near = 0, 0.0, 0.0, 0, set(), 0
 
     def fail(msg):
         nonlocal failures
@@ -93,7 +98,7 @@ def main():
             print(msg)
 
     for t in range(len(thresholds)):
-        th = np.atleast_1d(thresholds[t]).astype(np.float32)
+        th = np.atleast_1d(np.asarray(thresholds[t], np.float32))
         one.set_param(param, th)
         bat.set_param(param, th)
         # Batch-1 results of every case.
@@ -105,8 +110,12 @@ def main():
             z1.append(out)
             l1.append(lay)
         z1, l1 = np.stack(z1), np.stack(l1).reshape(B)
-        if not np.array_equal(l1, layers[t, :B].reshape(B)):
-            fail(f"threshold {th}: batch-1 exit layers {l1} != reference {layers[t, :B].ravel()}")
+        diff = l1 != layers[t, :B].reshape(B)
+        m1 = margin[t, :B].reshape(B)
+        near += int((diff & (m1 < NEAR)).sum())
+        if (m1[diff] >= NEAR).any():
+            fail(f"threshold {th}: batch-1 exit layers {l1} != eager {layers[t, :B].ravel()}")
+        agree = ~diff
         # Batches: the full one, a partial one, a single sample, a shuffled one.
         rng = np.random.default_rng(t)
         for sel in (np.arange(B), np.arange(min(13, B)), np.arange(1),
@@ -129,7 +138,10 @@ def main():
             seen.update(int(v) for v in lay)
             worst_one = max(worst_one, float((np.abs(out - z1[sel]) / np.maximum(1.0, np.abs(z1[sel]))).max()))
             ref = logits[t, sel].reshape(out.shape)
-            worst_ref = max(worst_ref, float((np.abs(out - ref) / np.maximum(1.0, np.abs(ref))).max()))
+            ok = agree[sel]
+            if ok.any():
+                worst_ref = max(worst_ref, float((np.abs(out - ref)[ok] /
+                                                  np.maximum(1.0, np.abs(ref[ok]))).max()))
             want_active = [int((lay > s).sum()) for s in range(stages)]
             if list(active) != want_active:
                 fail(f"threshold {th} batch {n}: active per stage {list(active)} != {want_active}")
@@ -140,9 +152,13 @@ def main():
     one.destroy()
     bat.destroy()
     ok = failures == 0 and worst_one <= 1e-5 and worst_ref <= 1e-4
+    if len(seen) < 2:
+        fail(f"only exit layers {sorted(seen)} seen: the test decides nothing")
+        ok = False
     print(f"{criterion} buckets {buckets} compaction {policy}: {runs} batched runs, "
           f"{failures} failures; max logit difference to batch 1 {worst_one:.2g}, "
-          f"to the reference {worst_ref:.2g}; exit layers seen {sorted(seen)}")
+          f"to the eager module {worst_ref:.2g}; exit layers seen {sorted(seen)}; "
+          f"{near} batch-1 samples within {NEAR:g} of the threshold exited elsewhere than eager")
     sys.exit(0 if ok else 1)
 
 
