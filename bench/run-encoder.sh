@@ -6,6 +6,7 @@
 # PyTorch, as for every eager baseline) on the same weights and input, in one
 # run: median latency over RUNS passes and peak resident memory of each process.
 #   bench/run-encoder.sh [build-dir] [runs]
+#   env: DYNCC=path/to/dyncc uses that binary and skips the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -16,11 +17,15 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 source bench/eager-env.sh
 
-cmake --build "$build" --target dyncc >/dev/null
+dyncc="${DYNCC:-}"
+if [ -z "$dyncc" ]; then
+  cmake --build "$build" --target dyncc >/dev/null
+  dyncc="$build/tools/dyncc/dyncc"
+fi
 "$venv" examples/encoder/export_encoder.py --layers 2 --out-dir "$work" --name encoder >/dev/null
 "$py" -c "import numpy as np, sys; np.load(sys.argv[1]).astype(np.float32).tofile(sys.argv[2])" \
   "$work/encoder.x.npy" "$work/x.bin"
-"$build/tools/dyncc/dyncc" compile "$work/encoder.mlir" -o "$work/lib/encoder" --stats > "$work/stats"
+"$dyncc" compile "$work/encoder.mlir" -o "$work/lib/encoder" --stats > "$work/stats"
 cc -O2 bench/encoder_bench.c -I"$work/lib" "$work/lib/libencoder.a" -lstdc++ -lpthread -ldl -lm -o "$work/bench"
 
 torch_run() {
