@@ -138,8 +138,9 @@ class Criterion:
 
     @classmethod
     def from_metadata(cls, meta, value=None):
-        """From the safetensors metadata of make_early_exit.py (criterion,
-        temperature, default threshold), with an optional other threshold."""
+        """From a dict of strings (criterion, temperature, threshold: the
+        default, comma-separated for per_class), with an optional other
+        threshold."""
         kind = meta["criterion"]
         if value is None:
             value = meta["threshold"]
