@@ -257,6 +257,9 @@ def _export_dynamic(module, example_inputs):
             for op in ops:
                 ws = a[offset:offset + len(op.wnames)]
                 offset += len(op.wnames)
+                # a dyn module's weights that the code around it uses too
+                # (its gate, say) stay arguments, not frozen constants
+                state.update((n, w) for n, w in zip(op.wnames, ws) if n in inner)
                 custom = getattr(torch.ops.dyncc_dyn, f"op{op.n}")
                 op.module.forward = lambda *xs, _op=custom, _ws=ws: _op([*xs, *_ws])
             try:
