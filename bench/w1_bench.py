@@ -31,10 +31,9 @@ untimed. Medians over all timed runs; the speed-up is also given per round
   w1_bench.py --dyncc build/tools/dyncc/dyncc [--work DIR] [--rounds 5] [--runs 10]
 
 The bench runs under Debian's python3 (its PyTorch with OpenBLAS is the
-eager baseline, as for the other benches); the models are exported by
-examples/moe/model.py in the project's Python environment (--python,
-default .venv/bin/python: torch-mlir), and the bench loads the exported
-weights into its own copy of the module.
+eager baseline, as for the other benches); the module it builds is exported
+by examples/moe/model.py in the project's Python environment (--python,
+default .venv/bin/python: torch-mlir), its weights passed as an .npz.
 
 Checks before timing: the compiled layer's y against the dyncc.nn module run
 eagerly (its decisions: dropped pairs) and against the eager layer; a wrong
@@ -109,24 +108,6 @@ class Compiled:
 
 
 
-def read_safetensors(path):
-    """{name: numpy array} of a safetensors file (numpy only)."""
-    import json
-    import struct
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    head = json.loads(data[8:8 + n])
-    dt = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64}
-    out = {}
-    for k, v in head.items():
-        if k == "__metadata__":
-            continue
-        b, e = v["data_offsets"]
-        out[k] = np.frombuffer(data[8 + n + b:8 + n + e], dt[v["dtype"]]).reshape(v["shape"]).copy()
-    return out
-
-
 def export(a, work, name, argv):
     """examples/moe/model.py ARGV in the project's Python environment: writes
     work/name.mlir and .safetensors; returns their paths."""
@@ -145,14 +126,14 @@ def bench_variant(a, label, strategy, work):
     size = dict(capacity_factor=a.capacity_factor, tokens=a.tokens, dim=a.dim, ffn=a.ffn,
                 experts=a.experts, skew=0.0, logits_output=False)
     module, (xt,) = moe_model.build_model(**size, **strategy)
-    argv = []
+    state = os.path.join(work, name + ".state.npz")
+    np.savez(state, **{k: v.detach().numpy() for k, v in module.state_dict().items()})
+    argv = ["--load-state", state]
     for k, v in dict(size, **strategy).items():
         if k != "logits_output":
             argv += [f"--{k.replace('_', '-')}", str(v)]
     argv.append("--no-logits-output")
     mlir, weights = export(a, work, name, argv)
-    state = {k: torch.from_numpy(v) for k, v in read_safetensors(weights).items()}
-    module.load_state_dict(state)   # the exported weights (strict: the same names)
     cfg = module.moe.cfg
     T, D, Fd, E, K = a.tokens, a.dim, a.ffn, a.experts, cfg.per_token
     C = cfg.capacity(T)
@@ -196,8 +177,8 @@ def bench_variant(a, label, strategy, work):
         sides["experts"] = ffn.bind([buf], [out])
         sides["experts"]()
         row["experts_stats"] = ffn.stats
-        # check one expert's rows against torch (the experts-alone model's weights)
-        w = {f"experts.{k}": torch.from_numpy(v) for k, v in read_safetensors(fweights).items()}
+        # check one expert's rows against torch
+        w = {k: torch.from_numpy(np.asarray(v)) for k, v in tensors.items()}
         ref = torch.nn.functional.gelu(torch.from_numpy(buf[1]).double() @ w["experts.w1"][1].double()
                                        + w["experts.b1"][1].double()) @ w["experts.w2"][1].double() \
             + w["experts.b2"][1].double()

@@ -452,6 +452,9 @@ def parse_args(argv=None):
                     help="export the experts alone on an [E, --rows, d] dispatch buffer")
     ap.add_argument("--rows", type=int, default=None,
                     help="--ffn-only: rows per expert (default: the capacity C)")
+    ap.add_argument("--load-state", default=None, metavar="NPZ",
+                    help="load these weights (state_dict names, a numpy .npz) into the model "
+                         "before exporting")
     ap.add_argument("--out-dir", default=".")
     ap.add_argument("--name", default="moe")
     a = ap.parse_args(argv)
@@ -488,6 +491,9 @@ def main(argv=None):
         module, example = build_model(**model_kwargs(a))
     except ValueError as e:
         ap.error(str(e))
+    if a.load_state:
+        with np.load(a.load_state) as z:
+            module.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
     os.makedirs(a.out_dir, exist_ok=True)
     base = os.path.join(a.out_dir, a.name)
     if a.ffn_only:
