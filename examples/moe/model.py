@@ -30,7 +30,8 @@ Switch / Mixtral way of writing the layer: W1's eager baseline) and
 Command line (writes NAME.mlir and NAME.safetensors via dyncc.export, and
 with --cases N the inputs NAME.x.npy [N, T, D], NAME.gate.npy [N, T, E] or
 [N, T] ids, and NAME.expected.npz: the eager module's y, assignment
-[N, T*K], tokens_per_expert [N, E], dropped [N]):
+[N, T*K], tokens_per_expert [N, E], dropped [N], the outputs' names
+(y[, logits]) and the route config as JSON):
 
     model.py --strategy switch --capacity-factor 1.25 --out-dir DIR --name NAME [--cases N]
     model.py --ffn-only --experts 8 --dim 512 --ffn 2048 --rows 80 --out-dir DIR --name NAME
@@ -481,8 +482,10 @@ def write_cases(module, count, base):
     np.save(base + ".x.npy", np.stack([c[0].numpy() for c in cases]))
     if len(cases[0]) > 1:
         np.save(base + ".gate.npy", np.stack([c[1].numpy() for c in cases]))
+    outputs = ["y"] + (["logits"] if module.spec["logits_output"] else [])
     np.savez(base + ".expected.npz", y=np.stack(ys), assignment=np.stack(asg).astype(np.int32),
-             tokens_per_expert=np.stack(tpe).astype(np.int64), dropped=np.array(drp, np.int64))
+             tokens_per_expert=np.stack(tpe).astype(np.int64), dropped=np.array(drp, np.int64),
+             outputs=np.array(outputs), config=np.array(module.moe.cfg.to_json()))
 
 
 def main(argv=None):
