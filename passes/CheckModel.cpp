@@ -72,7 +72,7 @@ struct DynCheckModelPass
 
     // The entry's signature: what the generated C API takes and returns.
     for (func::FuncOp fn : module.getOps<func::FuncOp>()) {
-      if (fn.isExternal() || !fn.isPublic() || fn->hasAttr(dyncc::kKernelAttrName))
+      if (!dyncc::isEntryCandidate(fn))
         continue;
       FunctionType type = fn.getFunctionType();
       for (auto [i, t] : llvm::enumerate(type.getInputs()))

@@ -34,6 +34,12 @@ inline constexpr llvm::StringLiteral kCheckedIndexAttrName = "dyn.checked_index"
 /// The attribute that marks a kernel function and names its kind.
 inline constexpr llvm::StringLiteral kKernelAttrName = "dyn.kernel";
 
+/// Whether `fn` is the model's entry: a public function with a body that is
+/// not a kernel (a model has exactly one; codegen's findEntry says which).
+inline bool isEntryCandidate(mlir::func::FuncOp fn) {
+  return !fn.isExternal() && fn.isPublic() && !fn->hasAttr(kKernelAttrName);
+}
+
 enum class KernelKind { Gemm, Reduction, Elementwise };
 llvm::StringRef kernelKindName(KernelKind kind);
 
