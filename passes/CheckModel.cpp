@@ -94,7 +94,10 @@ struct DynCheckModelPass
     if (failed(checkInlinedSize(module)))
       return signalPassFailure();
 
-    // The model's own gathers are checked at run time (kCheckedIndexAttrName).
+    // The model's own gathers are checked at run time (kCheckedIndexAttrName),
+    // unless the model opts into clamping them (kClampIndicesAttrName).
+    if (module->hasAttr(dyncc::kClampIndicesAttrName))
+      return;
     module.walk([&](tensor::ExtractOp ex) {
       if (ex->getParentOfType<linalg::GenericOp>())
         ex->setAttr(dyncc::kCheckedIndexAttrName, UnitAttr::get(&getContext()));

@@ -31,6 +31,11 @@ inline constexpr llvm::StringLiteral kParamAttrName = "dyn.param";
 /// the table fails the run. Gathers that passes create are not marked.
 inline constexpr llvm::StringLiteral kCheckedIndexAttrName = "dyn.checked_index";
 
+/// A unit attribute on the model's module: its gathers clamp an index
+/// outside the table to the nearest row (as compiler-made gathers do)
+/// instead of failing the run, for models trained with that behaviour.
+inline constexpr llvm::StringLiteral kClampIndicesAttrName = "dyn.clamp_indices";
+
 /// The attribute that marks a kernel function and names its kind.
 inline constexpr llvm::StringLiteral kKernelAttrName = "dyn.kernel";
 
