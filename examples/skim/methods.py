@@ -103,7 +103,9 @@ independent float64 numpy loop written from the descriptions above, not
 from the modules), which must give the same traces and endings and the
 final states to 1e-5; checks that every action and the method's required
 endings (REQUIRED) occur; and, with --dyncc-opt (default: build/'s), that
-the exported MLIR parses and verifies.
+the exported MLIR parses and verifies. `methods.py --check-basics` checks
+the torch.mv cells against torch.nn's and the position rules on hand-made
+decisions.
 """
 
 import argparse
@@ -1176,6 +1178,47 @@ def self_check(g, dyncc_opt=None):
     return ok
 
 
+def check_basics():
+    """The torch.mv cells (gemv="mv") against torch.nn's cells, and the
+    loop's position rules (dyncc.nn.skimming.next_position) on hand-made
+    decisions. True when all agree."""
+    from dyncc.nn.skimming import Action
+    ok = True
+    g = torch.Generator().manual_seed(0)
+    D, H = 8, 16
+    x, h, c = (torch.randn(D, generator=g), torch.randn(H, generator=g),
+               torch.randn(H, generator=g))
+    with torch.no_grad():
+        for name, base, mine, args in (
+                ("LSTMCell", nn.LSTMCell, MvLSTMCell, lambda: (x, (h, c))),
+                ("GRUCell", nn.GRUCell, MvGRUCell, lambda: (x, h)),
+                ("RNNCell", nn.RNNCell, MvRNNCell, lambda: (x, h))):
+            torch.manual_seed(1)
+            ref = base(D, H)
+            torch.manual_seed(1)
+            got = mine(D, H)
+            r, o = ref(*args()), got(*args())
+            r, o = (r if isinstance(r, tuple) else (r,)), (o if isinstance(o, tuple) else (o,))
+            e = max(float((a - b).abs().max()) for a, b in zip(r, o))
+            good = e < 1e-6
+            ok &= good
+            print(f"basics: torch.mv {name} vs torch.nn.{name}: max error {e:.2g} "
+                  f"{'OK' if good else 'DIFFER'}")
+    cls = [WORD, COMMA, WORD, PERIOD, WORD, COLON, WORD]
+    S = len(cls)
+    cases = [(Action("read"), 2, 0, 3), (Action("jump"), 2, 0, 3), (Action("jump"), 2, 3, 5),
+             (Action("shuttle"), 2, -3, -1), (Action("shuttle"), 2, 0, 2),
+             (Action("jump_to", SEPARATORS), 1, 0, 5), (Action("jump_to", SEPARATORS), 5, 0, S),
+             (Action("jump_to", SENTENCE_ENDS), 0, 0, 3), (Action("jump_to"), 0, 0, S),
+             (Action("reread"), 4, 0, 4)]
+    bad = [(a, p, k, want, next_position(a, p, k, cls, S)) for a, p, k, want in cases
+           if next_position(a, p, k, cls, S) != want]
+    print("basics: next positions: " + ("OK" if not bad else f"WRONG {bad}"))
+    ok &= not bad
+    print(f"basics: {'PASSED' if ok else 'FAILED'}")
+    return ok
+
+
 # ---------------------------------------------------------------------------
 # Command line
 
@@ -1254,6 +1297,8 @@ def write(g, a):
 
 
 def main(argv=None):
+    if argv is None and sys.argv[1:] == ["--check-basics"]:
+        sys.exit(0 if check_basics() else 1)
     ap, a = parse_args(argv)
     try:
         cfg = config_of(a)
