@@ -88,6 +88,19 @@ class EagerSkimRNN(nn.Module):
             m.act.bias.copy_(T("act.b"))
         return m.eval()
 
+    @classmethod
+    def from_model(cls, model):
+        """The same weights as methods.py's skim_rnn model (a dyncc.nn.Skim:
+        cells 0 (big) and 1 (small), decide.fc on [x, h])."""
+        big, small = model.skim.cells["0"].cell, model.skim.cells["1"].cell
+        fc = model.skim.decide.fc
+        m = cls(big.input_size, big.hidden_size, small.hidden_size)
+        with torch.no_grad():
+            m.big.load_state_dict(big.state_dict())
+            m.small.load_state_dict(small.state_dict())
+            m.act.load_state_dict(fc.state_dict())
+        return m.eval()
+
     def forward(self, emb, trace=None):
         """emb [S, D] -> (h, c) [1, H]; appends each step's action to trace."""
         h = emb.new_zeros(1, self.H)
@@ -137,6 +150,10 @@ class Compiled:
 
 
 
+GEMV_NOTE = {"linear": "nn.LSTMCell", "mv": "cells written with torch.mv",
+             "mm": "cells written with W @ v[:, None]"}
+
+
 def export_model(a, work, name):
     """work/name.mlir and .safetensors: dyncc.export (torch.export and
     torch-mlir) runs in the project's Python environment (--venv-python,
@@ -145,7 +162,8 @@ def export_model(a, work, name):
     p = subprocess.run([a.venv_python, os.path.join(ROOT, "examples", "skim", "methods.py"),
                         "--method", "skim_rnn", "--seq", str(a.seq), "--dim", str(a.dim),
                         "--hidden", str(a.hidden), "--small", str(a.small),
-                        "--cases", str(a.case + 1), "--out-dir", work, "--name", name],
+                        "--cases", str(a.case + 1), "--gemv", a.gemv, "--out-dir", work,
+                        "--name", name],
                        capture_output=True, text=True)
     if p.returncode:
         raise SystemExit(f"w3_bench: exporting the model failed:\n{p.stdout}{p.stderr}")
@@ -160,6 +178,9 @@ def main():
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--small", type=int, default=32)
     ap.add_argument("--case", type=int, default=0, help="which generated input to time")
+    ap.add_argument("--gemv", choices=("linear", "mv", "mm"), default="linear",
+                    help="how the model's cells compute W v (examples/skim/methods.py): "
+                    "nn.LSTMCell (linear), torch.mv, W @ v[:, None]")
     ap.add_argument("--venv-python", default=os.path.join(ROOT, ".venv", "bin", "python"),
                     help="the Python with torch-mlir that exports the model")
     ap.add_argument("--threads", type=int, default=2, help="dyncc's threads")
@@ -174,7 +195,8 @@ def main():
     os.makedirs(work, exist_ok=True)
     name = "w3_skim"
     try:
-        cfg = methods.Config("skim_rnn", seq=a.seq, dim=a.dim, hidden=a.hidden, small=a.small)
+        cfg = methods.Config("skim_rnn", seq=a.seq, dim=a.dim, hidden=a.hidden, small=a.small,
+                             gemv=a.gemv)
         g = methods.generate(cfg, cases=a.case + 1)
         export_model(a, work, name)
         tensors, results, cases = g.weights, g.results, g.cases
@@ -187,7 +209,7 @@ def main():
         bad = False
 
         # the eager loop, checked against the reference
-        eager = EagerSkimRNN.from_tensors(tensors, D, H, Hs)
+        eager = EagerSkimRNN.from_model(g.model)
         xt = torch.from_numpy(x)
         tr = []
         with torch.no_grad():
@@ -246,7 +268,9 @@ def main():
     print()
     print(f"Embeddings {D}, big LSTM {H}, small LSTM {Hs}, {S} steps, a read/skim decision per "
           f"step (argmax of a linear layer of [x, h]); this input reads {row['reads']} of "
-          f"{steps} steps with the big cell ({100.0 * row['reads'] / steps:.0f}%). dyncc "
+          f"{steps} steps with the big cell ({100.0 * row['reads'] / steps:.0f}%). The model: "
+          f"examples/skim/methods.py --gemv {a.gemv} ({GEMV_NOTE[a.gemv]}), exported with "
+          "dyncc.export. dyncc "
           f"(`dyn.skip`, {a.threads} threads) against the eager PyTorch loop (nn.LSTMCell, "
           "nn.Linear, argmax().item(), a Python branch per step), same weights and input, in "
           f"one process, interleaved; median of {a.rounds} rounds x {a.runs} runs of the whole "

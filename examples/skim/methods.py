@@ -74,9 +74,13 @@ The methods (name: cells, actions; state; the decision):
                   GRU reads the new h1.
 
 Cells are torch.nn.LSTMCell / GRUCell / RNNCell (exported through nn.Linear:
-a transposed weight and a matmul); with gemv="mv" they are written with
-torch.mv (the export turns W.v into a broadcast multiply and a reduction,
-no named matmul). Where two actions run the same cell (read and reread, a
+a linalg.transpose of the weight and a linalg.matmul [1, I] x [I, O]); with
+gemv="mv" they are written with torch.mv (the export turns W.v into a
+broadcast multiply and a reduction, no named matmul); with gemv="mm" as
+W @ v[:, None] (a linalg.matmul [O, I] x [I, 1], no transpose). The three
+forms compute the same cells; at W3's sizes the compiled "mm" form runs as
+fast as the matvec the old MLIR generator wrote, the other two 2.5-3.5x
+slower (docs/performance.md, W3). Where two actions run the same cell (read and reread, a
 read and a stop that reads), each has its own copy of the weights.
 
 Weights: `make_weights` draws them by the method's list of named tensors
@@ -104,8 +108,8 @@ from the modules), which must give the same traces and endings and the
 final states to 1e-5; checks that every action and the method's required
 endings (REQUIRED) occur; and, with --dyncc-opt (default: build/'s), that
 the exported MLIR parses and verifies. `methods.py --check-basics` checks
-the torch.mv cells against torch.nn's and the position rules on hand-made
-decisions.
+the "mv" and "mm" cells against torch.nn's and the position rules on
+hand-made decisions.
 """
 
 import argparse
@@ -185,8 +189,8 @@ class Config:
             raise ValueError("max_jump must be >= 1")
         if self.budget < 1:
             raise ValueError("budget must be >= 1")
-        if gemv not in ("linear", "mv"):
-            raise ValueError("gemv is linear or mv")
+        if gemv not in CELLS:
+            raise ValueError(f"gemv is one of {', '.join(CELLS)}")
         self.state_names = STATE_NAMES.get(method, ("h",))
         self.uses_classes = method in USES_CLASSES
         self.uses_query = method in USES_QUERY
@@ -291,27 +295,56 @@ def make_weights(cfg, seed):
 # Cells (torch.nn cells; gemv="mv": the same cells written with torch.mv)
 
 
+def _gemv(form, W, v):
+    """W v as torch.mv (form "mv") or as the matmul W [O, I] @ v [I, 1] ("mm")."""
+    return torch.mv(W, v) if form == "mv" else (W @ v.unsqueeze(1)).squeeze(1)
+
+
 class MvLSTMCell(nn.LSTMCell):
+    form = "mv"
+
     def forward(self, x, hc):
         h, c = hc
-        g = (torch.mv(self.weight_ih, x) + self.bias_ih) + (torch.mv(self.weight_hh, h) + self.bias_hh)
+        g = ((_gemv(self.form, self.weight_ih, x) + self.bias_ih)
+             + (_gemv(self.form, self.weight_hh, h) + self.bias_hh))
         i, f, gg, o = g.chunk(4)
         c2 = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
         return torch.sigmoid(o) * torch.tanh(c2), c2
 
 
 class MvGRUCell(nn.GRUCell):
+    form = "mv"
+
     def forward(self, x, h):
-        xr, xz, xn = (torch.mv(self.weight_ih, x) + self.bias_ih).chunk(3)
-        hr, hz, hn = (torch.mv(self.weight_hh, h) + self.bias_hh).chunk(3)
+        xr, xz, xn = (_gemv(self.form, self.weight_ih, x) + self.bias_ih).chunk(3)
+        hr, hz, hn = (_gemv(self.form, self.weight_hh, h) + self.bias_hh).chunk(3)
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
         return (1 - z) * torch.tanh(xn + r * hn) + z * h
 
 
 class MvRNNCell(nn.RNNCell):
+    form = "mv"
+
     def forward(self, x, h):
-        return torch.tanh(torch.mv(self.weight_ih, x) + self.bias_ih
-                          + torch.mv(self.weight_hh, h) + self.bias_hh)
+        return torch.tanh(_gemv(self.form, self.weight_ih, x) + self.bias_ih
+                          + _gemv(self.form, self.weight_hh, h) + self.bias_hh)
+
+
+class MmLSTMCell(MvLSTMCell):
+    form = "mm"
+
+
+class MmGRUCell(MvGRUCell):
+    form = "mm"
+
+
+class MmRNNCell(MvRNNCell):
+    form = "mm"
+
+
+CELLS = {"linear": (nn.LSTMCell, nn.GRUCell, nn.RNNCell),
+         "mv": (MvLSTMCell, MvGRUCell, MvRNNCell),
+         "mm": (MmLSTMCell, MmGRUCell, MmRNNCell)}
 
 
 def _t(a):
@@ -319,7 +352,7 @@ def _t(a):
 
 
 def lstm_cell(cfg, w, p, n_in, H):
-    cell = (MvLSTMCell if cfg.gemv == "mv" else nn.LSTMCell)(n_in, H)
+    cell = CELLS[cfg.gemv][0](n_in, H)
     with torch.no_grad():
         cell.weight_ih.copy_(_t(w[p + ".w_ih"]))
         cell.weight_hh.copy_(_t(w[p + ".w_hh"]))
@@ -329,7 +362,7 @@ def lstm_cell(cfg, w, p, n_in, H):
 
 
 def gru_cell(cfg, w, p, n_in, H):
-    cell = (MvGRUCell if cfg.gemv == "mv" else nn.GRUCell)(n_in, H)
+    cell = CELLS[cfg.gemv][1](n_in, H)
     with torch.no_grad():
         for a, b in (("weight_ih", "w_ih"), ("weight_hh", "w_hh"), ("bias_ih", "b_ih"),
                      ("bias_hh", "b_hh")):
@@ -338,7 +371,7 @@ def gru_cell(cfg, w, p, n_in, H):
 
 
 def rnn_cell(cfg, w, p, n_in, H):
-    cell = (MvRNNCell if cfg.gemv == "mv" else nn.RNNCell)(n_in, H)
+    cell = CELLS[cfg.gemv][2](n_in, H)
     with torch.no_grad():
         cell.weight_ih.copy_(_t(w[p + ".w_ih"]))
         cell.weight_hh.copy_(_t(w[p + ".w_hh"]))
@@ -1179,7 +1212,8 @@ def self_check(g, dyncc_opt=None):
 
 
 def check_basics():
-    """The torch.mv cells (gemv="mv") against torch.nn's cells, and the
+    """The torch.mv and W @ v[:, None] cells (gemv="mv", "mm") against
+    torch.nn's cells, and the
     loop's position rules (dyncc.nn.skimming.next_position) on hand-made
     decisions. True when all agree."""
     from dyncc.nn.skimming import Action
@@ -1192,7 +1226,10 @@ def check_basics():
         for name, base, mine, args in (
                 ("LSTMCell", nn.LSTMCell, MvLSTMCell, lambda: (x, (h, c))),
                 ("GRUCell", nn.GRUCell, MvGRUCell, lambda: (x, h)),
-                ("RNNCell", nn.RNNCell, MvRNNCell, lambda: (x, h))):
+                ("RNNCell", nn.RNNCell, MvRNNCell, lambda: (x, h)),
+                ("LSTMCell", nn.LSTMCell, MmLSTMCell, lambda: (x, (h, c))),
+                ("GRUCell", nn.GRUCell, MmGRUCell, lambda: (x, h)),
+                ("RNNCell", nn.RNNCell, MmRNNCell, lambda: (x, h))):
             torch.manual_seed(1)
             ref = base(D, H)
             torch.manual_seed(1)
@@ -1202,7 +1239,7 @@ def check_basics():
             e = max(float((a - b).abs().max()) for a, b in zip(r, o))
             good = e < 1e-6
             ok &= good
-            print(f"basics: torch.mv {name} vs torch.nn.{name}: max error {e:.2g} "
+            print(f"basics: {mine.form} {name} vs torch.nn.{name}: max error {e:.2g} "
                   f"{'OK' if good else 'DIFFER'}")
     cls = [WORD, COMMA, WORD, PERIOD, WORD, COLON, WORD]
     S = len(cls)
@@ -1238,8 +1275,9 @@ def parse_args(argv=None):
                     help="lstm_jump: jumps 1..K; yu2018: amounts 0..K-1; lstm_shuttle: [-K, K]")
     ap.add_argument("--bad-action", action="store_true",
                     help="rim: a 4th logit chooses action 3, which does not exist (the run fails)")
-    ap.add_argument("--gemv", choices=("linear", "mv"), default="linear",
-                    help="the cells as torch.nn cells (nn.Linear) or written with torch.mv")
+    ap.add_argument("--gemv", choices=tuple(CELLS), default="linear",
+                    help="the cells as torch.nn cells (nn.Linear), or written with torch.mv, "
+                    "or with W @ v[:, None]")
     ap.add_argument("--cases", type=int, default=64)
     ap.add_argument("--min-margin", type=float, default=1e-3)
     ap.add_argument("--data-seed", type=int, default=0)

@@ -58,12 +58,14 @@ from dynrt_ctypes import ABI_VERSION, Library, RunReport, SkipReport  # noqa: E4
 # actions and the method's endings occur, see methods.REQUIRED), a run
 # that fails on an out-of-range action, the cells written with torch.mv (the
 # GEMVs reach dyncc as linalg.generic multiply + reduction, not as a
-# transposed weight and a linalg.matmul as nn.LSTMCell's do), longer
+# transposed weight and a linalg.matmul as nn.LSTMCell's do) or as
+# W @ v[:, None] (a linalg.matmul [O, I] x [I, 1]), longer
 # sequences with jumps and shuttles, and W3's Skim-RNN.
 VARIANTS = {m: ["--method", m, "--cases", "64"] for m in METHODS}
 VARIANTS.update({
     "rim-bad-action": ["--method", "rim", "--bad-action", "--cases", "64"],
     "skim_rnn-generic": ["--method", "skim_rnn", "--gemv", "mv", "--cases", "50"],
+    "skim_rnn-mm": ["--method", "skim_rnn", "--gemv", "mm", "--cases", "50"],
     "lstm_shuttle-long": ["--method", "lstm_shuttle", "--seq", "40", "--budget", "60",
                           "--hidden", "32", "--max-jump", "6", "--read", "3", "--cases", "50"],
     "yu2018-long": ["--method", "yu2018", "--seq", "40", "--budget", "48", "--hidden", "32",
