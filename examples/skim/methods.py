@@ -607,7 +607,10 @@ class VCRNNStep(nn.Module):
 
     def forward(self, x, h):
         mh = torch.sigmoid(self.sched(torch.cat([x, h]))) * float(self.H)
-        e = (torch.arange(self.H, dtype=torch.float32) < mh).to(h.dtype)
+        # an integer arange (compared in float32): a float one exports as a
+        # generic whose body captures a constant, which dyncc's kernel
+        # formation rejects (region isolation)
+        e = (torch.arange(self.H) < mh).to(h.dtype)
         if self.log is not None:
             v = float(mh[0])
             self.log.append((min(abs(v - i) for i in range(self.H)), int(e.sum())))
