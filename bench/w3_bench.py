@@ -199,7 +199,7 @@ def main():
                              gemv=a.gemv)
         g = methods.generate(cfg, cases=a.case + 1)
         export_model(a, work, name)
-        tensors, results, cases = g.weights, g.results, g.cases
+        results, cases = g.results, g.cases
         S, D, H, Hs, B = a.seq, a.dim, a.hidden, a.small, cfg.budget
         x = np.ascontiguousarray(cases[0][a.case])
         ref = results[a.case]
