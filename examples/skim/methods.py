@@ -1301,13 +1301,12 @@ def config_of(a):
                   gemv=a.gemv)
 
 
-def write(g, a):
+def write(cfg, a):
     """Generates, exports and writes the data files of the command line."""
     t0 = time.time()
     os.makedirs(a.out_dir, exist_ok=True)
     base = os.path.join(a.out_dir, a.name)
-    g = generate(g, a.cases, a.data_seed, a.min_margin, out_base=base)
-    cfg = g.cfg
+    g = generate(cfg, a.cases, a.data_seed, a.min_margin, out_base=base)
     xs, clss, qs = g.cases
     np.save(base + ".x.npy", np.stack(xs))
     if cfg.uses_classes:
