@@ -31,3 +31,9 @@ if os.path.exists("/dev/nvidia0") and any(
         os.path.exists(os.path.join(d, "libcuda.so.1"))
         for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/local/cuda/lib64/stubs")):
     config.available_features.add("gpu")
+
+# The Python environment exports PyTorch modules (torch-mlir): tests that
+# build their model with dyncc.nn / dyncc.export say REQUIRES: torch-mlir.
+if lit.util.which(config.python_executable) and os.system(
+        f'"{config.python_executable}" -c "import torch_mlir" >/dev/null 2>&1') == 0:
+    config.available_features.add("torch-mlir")

@@ -6,15 +6,16 @@ process, interleaved. Prints a markdown table.
 The layer: T=512 tokens, d=512, E=8 GELU FFN experts (d_ff=2048), a linear
 gate (gate.w, gate.b) inside the model, capacity factor 1.25, for top-1
 (Switch: `dyn.route switch`) and top-2 (`dyn.route top_k`, k = 2, the GShard
-capacity rule: choice-rank-major, token order). x -> y, no residual; the
-weights and inputs come from examples/moe/make_moe.py, the eager layer is
-examples/moe/reference.EagerMoE (softmax, topk, a loop over the experts with
-index_select / index_add_), float32, no_grad.
+capacity rule: choice-rank-major, token order). x -> y, no residual. The layer
+is a PyTorch module with dyncc.nn.MoE (examples/moe/model.py build_model,
+exported with dyncc.export); the eager layer is model.EagerMoE with the same
+weights (softmax, topk, a loop over the experts with index_select /
+index_add_), float32, no_grad.
 
 Also timed, to split dyncc's layer time: a compiled model that is only the
-experts, batched over E on the [E, C, d] dispatch buffer (batch_matmul +
-GELU + batch_matmul, make_moe.ffn_only_mlir), i.e. the expert GEMMs the
-layer runs. "outside the expert GEMMs" = (layer - experts alone) / layer:
+experts, batched over E on the [E, C, d] dispatch buffer (torch.bmm +
+GELU + torch.bmm, model.build_ffn_only, exported with dyncc.export), i.e.
+the expert GEMMs the layer runs. "outside the expert GEMMs" = (layer - experts alone) / layer:
 the gate GEMM, routing, dispatch and combine (W1's target: <= 10%).
 
 FLOP counts (2 per multiply-add, both FFN GEMMs): computed = 4 E C d d_ff
@@ -29,9 +30,14 @@ untimed. Medians over all timed runs; the speed-up is also given per round
 
   w1_bench.py --dyncc build/tools/dyncc/dyncc [--work DIR] [--rounds 5] [--runs 10]
 
-Checks before timing: the compiled layer's y against the float64 reference
-(reference.MoEModel routed on the same logits) and against the eager layer;
-a wrong answer exits 1. If dyncc cannot compile the layer (dyn.route not
+The bench runs under Debian's python3 (its PyTorch with OpenBLAS is the
+eager baseline, as for the other benches); the module it builds is exported
+by examples/moe/model.py in the project's Python environment (--python,
+default .venv/bin/python: torch-mlir), its weights passed as an .npz.
+
+Checks before timing: the compiled layer's y against the dyncc.nn module run
+eagerly (its decisions: dropped pairs) and against the eager layer; a wrong
+answer exits 1. If dyncc cannot compile the layer (dyn.route not
 lowered yet), that row reports the error and the eager side alone.
 """
 
@@ -47,15 +53,14 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
-
-import make_moe  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
-from reference import EagerMoE  # noqa: E402
-
-import numpy as np  # noqa: E402
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_util import OtherLoad, smoke_test, cpu_name, interleaved, timed, close  # noqa: E402
+
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+import model as moe_model  # noqa: E402
+from model import EagerMoE  # noqa: E402
 
 import dynrt_ctypes  # noqa: E402
 
@@ -103,57 +108,75 @@ class Compiled:
 
 
 
-def bench_variant(a, label, strategy_opts, work):
+def export(a, work, name, argv):
+    """examples/moe/model.py ARGV in the project's Python environment: writes
+    work/name.mlir and .safetensors; returns their paths."""
+    cmd = [a.python, os.path.join(ROOT, "examples", "moe", "model.py"), *argv,
+           "--out-dir", work, "--name", name]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stdout}{p.stderr}")
+    base = os.path.join(work, name)
+    return base + ".mlir", base + ".safetensors"
+
+
+def bench_variant(a, label, strategy, work):
     """Returns a dict of the row's numbers."""
-    name = "w1_" + strategy_opts[1]
-    opts = (strategy_opts + ["--capacity-factor", str(a.capacity_factor), "--tokens", str(a.tokens),
-                             "--dim", str(a.dim), "--ffn", str(a.ffn), "--experts", str(a.experts),
-                             "--skew", "0", "--cases", "1", "--no-logits-output",
-                             "--out-dir", work, "--name", name])
-    _, margs = make_moe.parse_args(opts)
-    cfg, tensors, model, exp, _, x_all = make_moe.generate(margs, quiet=True)
+    name = "w1_" + strategy["strategy"]
+    size = dict(capacity_factor=a.capacity_factor, tokens=a.tokens, dim=a.dim, ffn=a.ffn,
+                experts=a.experts, skew=0.0, logits_output=False)
+    module, (xt,) = moe_model.build_model(**size, **strategy)
+    state = os.path.join(work, name + ".state.npz")
+    np.savez(state, **{k: v.detach().numpy() for k, v in module.state_dict().items()})
+    argv = ["--load-state", state]
+    for k, v in dict(size, **strategy).items():
+        if k != "logits_output":
+            argv += [f"--{k.replace('_', '-')}", str(v)]
+    argv.append("--no-logits-output")
+    mlir, weights = export(a, work, name, argv)
+    cfg = module.moe.cfg
     T, D, Fd, E, K = a.tokens, a.dim, a.ffn, a.experts, cfg.per_token
     C = cfg.capacity(T)
-    rows = E * cfg.num_groups * C
-    x = np.ascontiguousarray(x_all[0])
-    dropped = int(exp["dropped"][0])
+    rows = moe_model.capacity_rows(module)
+    x = np.ascontiguousarray(xt.numpy())
+    (y_ref,), r = moe_model.run_eager(module, (xt,))
+    dropped = int(r.dropped)
     row = dict(label=label, C=C, rows=rows, dropped=dropped, K=K,
                computed=4.0 * rows * D * Fd, useful=4.0 * (T * K - dropped) * D * Fd)
 
     # the eager layer
+    tensors = moe_model.weights_dict(module)
     eager = EagerMoE(tensors, top_k=K, capacity_factor=cfg.capacity_factor).float().eval()
-    xt = torch.from_numpy(x)
     with torch.no_grad():
         y_eager = eager(xt).numpy()
-    row["eager_err"] = close(y_eager, exp["y"][0])
+    row["eager_err"] = close(y_eager, y_ref)
 
     sides = {}
     with torch.no_grad():
         sides["eager"] = lambda: eager(xt)
 
     # the compiled layer
-    weights = os.path.join(work, name + ".safetensors")
     try:
-        layer = Compiled(a.dyncc, os.path.join(work, name + ".mlir"), work, name, weights, a.threads)
+        layer = Compiled(a.dyncc, mlir, work, name, weights, a.threads)
         y = np.full((T, D), np.nan, np.float32)
         sides["dyncc"] = layer.bind([x], [y])
         sides["dyncc"]()
-        row["dyncc_err"] = close(y, exp["y"][0])
+        row["dyncc_err"] = close(y, y_ref)
         row["dyncc_vs_eager"] = close(y, y_eager)
     except RuntimeError as e:
         row["dyncc_error"] = str(e)
 
     # the experts alone on the [E, G*C, d] dispatch buffer
     fname = name + "_experts"
-    fpath = os.path.join(work, fname + ".mlir")
-    with open(fpath, "w") as f:
-        f.write(make_moe.ffn_only_mlir(fname, E, rows // E, D, Fd))
+    _, (buf_t,) = moe_model.build_ffn_only(module, rows // E)
+    fmlir, fweights = export(a, work, fname, argv + ["--ffn-only", "--rows", str(rows // E)])
     try:
-        ffn = Compiled(a.dyncc, fpath, work, fname, weights, a.threads)
-        buf = np.random.default_rng(0).standard_normal((E, rows // E, D)).astype(np.float32)
+        ffn = Compiled(a.dyncc, fmlir, work, fname, fweights, a.threads)
+        buf = np.ascontiguousarray(buf_t.numpy())
         out = np.full((E, rows // E, D), np.nan, np.float32)
         sides["experts"] = ffn.bind([buf], [out])
         sides["experts"]()
+        row["experts_stats"] = ffn.stats
         # check one expert's rows against torch
         w = {k: torch.from_numpy(np.asarray(v)) for k, v in tensors.items()}
         ref = torch.nn.functional.gelu(torch.from_numpy(buf[1]).double() @ w["experts.w1"][1].double()
@@ -197,13 +220,16 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--pause", type=float, default=0.25)
     ap.add_argument("--variants", default="top1,top2")
+    ap.add_argument("--python", default=os.environ.get("DYNCC_VENV_PYTHON",
+                                                       os.path.join(ROOT, ".venv", "bin", "python")),
+                    help="the Python environment that exports the models (torch-mlir)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
     work = a.work or tempfile.mkdtemp(prefix="w1_")
     os.makedirs(work, exist_ok=True)
-    variants = {"top1": ("top-1 (`switch`)", ["--strategy", "switch"]),
-                "top2": ("top-2 (`top_k`, k = 2)", ["--strategy", "top_k", "--k", "2"])}
+    variants = {"top1": ("top-1 (`switch`)", dict(strategy="switch")),
+                "top2": ("top-2 (`top_k`, k = 2)", dict(strategy="top_k", k=2))}
     rows = []
     try:
         for v in a.variants.split(","):

@@ -3,7 +3,8 @@
 eager PyTorch step loop, in one process, interleaved. Prints a markdown
 table.
 
-The model (examples/skim/make_skim.py --method skim_rnn): embeddings D=128,
+The model (examples/skim/methods.py --method skim_rnn: dyncc.nn.Skim around
+nn.LSTMCell's, exported with dyncc.export): embeddings D=128,
 a big LSTM cell (H=256) and a small one (32) over S=200 steps; at every
 step a read/skim decision, argmax of a linear layer of [x, h] (2 logits):
 read updates the whole state with the big cell, skim the first 32 units
@@ -23,10 +24,15 @@ Timing (as bench/w1_bench.py): rounds of one block of runs per side, the
 order of the sides rotating, a pause before each block, the first run of a
 block untimed; medians over all timed runs; per step = the run / the steps
 taken (S: Skim-RNN never stops early). Checks before timing: the compiled
-model's trace (every step's action) equals the reference's
-(examples/skim/reference.py) and the eager loop's, and the final states
+model's trace (every step's action) equals the reference's (the
+dyncc.nn.Skim module run eagerly) and the eager loop's, and the final states
 agree to 1e-4; a wrong answer exits 1. If dyncc cannot compile the model,
 the table reports the error and the eager side alone.
+
+The model is exported by examples/skim/methods.py in the project's Python
+environment (--venv-python, default .venv/bin/python: torch-mlir); this
+process builds the same model (same seeds) for the reference and times the
+eager loop on its own PyTorch (run-w3.sh: /usr/bin/python3's, as before).
 
   w3_bench.py --dyncc build/tools/dyncc/dyncc [--work DIR] [--rounds 5] [--runs 20]
 """
@@ -45,7 +51,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "skim"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 
-import make_skim  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
+import methods  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 
 import numpy as np  # noqa: E402
 
@@ -80,6 +86,19 @@ class EagerSkimRNN(nn.Module):
                 cell.bias_hh.zero_()
             m.act.weight.copy_(torch.cat([T("act.w_x"), T("act.w_h")], 1))
             m.act.bias.copy_(T("act.b"))
+        return m.eval()
+
+    @classmethod
+    def from_model(cls, model):
+        """The same weights as methods.py's skim_rnn model (a dyncc.nn.Skim:
+        cells 0 (big) and 1 (small), decide.fc on [x, h])."""
+        big, small = model.skim.cells["0"].cell, model.skim.cells["1"].cell
+        fc = model.skim.decide.fc
+        m = cls(big.input_size, big.hidden_size, small.hidden_size)
+        with torch.no_grad():
+            m.big.load_state_dict(big.state_dict())
+            m.small.load_state_dict(small.state_dict())
+            m.act.load_state_dict(fc.state_dict())
         return m.eval()
 
     def forward(self, emb, trace=None):
@@ -131,6 +150,25 @@ class Compiled:
 
 
 
+GEMV_NOTE = {"linear": "nn.LSTMCell", "mv": "cells written with torch.mv",
+             "mm": "cells written with W @ v[:, None]"}
+
+
+def export_model(a, work, name):
+    """work/name.mlir and .safetensors: dyncc.export (torch.export and
+    torch-mlir) runs in the project's Python environment (--venv-python,
+    methods.py's command line, same seeds), so that this process may time
+    the eager loop on another PyTorch (run-w3.sh: the system's, as before)."""
+    p = subprocess.run([a.venv_python, os.path.join(ROOT, "examples", "skim", "methods.py"),
+                        "--method", "skim_rnn", "--seq", str(a.seq), "--dim", str(a.dim),
+                        "--hidden", str(a.hidden), "--small", str(a.small),
+                        "--cases", str(a.case + 1), "--gemv", a.gemv, "--out-dir", work,
+                        "--name", name],
+                       capture_output=True, text=True)
+    if p.returncode:
+        raise SystemExit(f"w3_bench: exporting the model failed:\n{p.stdout}{p.stderr}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dyncc", required=True, help="the dyncc binary")
@@ -140,6 +178,11 @@ def main():
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--small", type=int, default=32)
     ap.add_argument("--case", type=int, default=0, help="which generated input to time")
+    ap.add_argument("--gemv", choices=("linear", "mv", "mm"), default="linear",
+                    help="how the model's cells compute W v (examples/skim/methods.py): "
+                    "nn.LSTMCell (linear), torch.mv, W @ v[:, None]")
+    ap.add_argument("--venv-python", default=os.path.join(ROOT, ".venv", "bin", "python"),
+                    help="the Python with torch-mlir that exports the model")
     ap.add_argument("--threads", type=int, default=2, help="dyncc's threads")
     ap.add_argument("--eager-threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=5)
@@ -152,12 +195,12 @@ def main():
     os.makedirs(work, exist_ok=True)
     name = "w3_skim"
     try:
-        _, margs = make_skim.parse_args(
-            ["--method", "skim_rnn", "--seq", str(a.seq), "--dim", str(a.dim), "--hidden",
-             str(a.hidden), "--small", str(a.small), "--cases", str(a.case + 1),
-             "--out-dir", work, "--name", name])
-        cfg, tensors, method, exp, results, cases, _, _ = make_skim.generate(margs, quiet=True)
-        S, D, H, Hs, B = a.seq, a.dim, a.hidden, a.small, method.B
+        cfg = methods.Config("skim_rnn", seq=a.seq, dim=a.dim, hidden=a.hidden, small=a.small,
+                             gemv=a.gemv)
+        g = methods.generate(cfg, cases=a.case + 1)
+        export_model(a, work, name)
+        results, cases = g.results, g.cases
+        S, D, H, Hs, B = a.seq, a.dim, a.hidden, a.small, cfg.budget
         x = np.ascontiguousarray(cases[0][a.case])
         ref = results[a.case]
         ref_actions = [t[1] for t in ref.trace]
@@ -166,7 +209,7 @@ def main():
         bad = False
 
         # the eager loop, checked against the reference
-        eager = EagerSkimRNN.from_tensors(tensors, D, H, Hs)
+        eager = EagerSkimRNN.from_model(g.model)
         xt = torch.from_numpy(x)
         tr = []
         with torch.no_grad():
@@ -225,7 +268,9 @@ def main():
     print()
     print(f"Embeddings {D}, big LSTM {H}, small LSTM {Hs}, {S} steps, a read/skim decision per "
           f"step (argmax of a linear layer of [x, h]); this input reads {row['reads']} of "
-          f"{steps} steps with the big cell ({100.0 * row['reads'] / steps:.0f}%). dyncc "
+          f"{steps} steps with the big cell ({100.0 * row['reads'] / steps:.0f}%). The model: "
+          f"examples/skim/methods.py --gemv {a.gemv} ({GEMV_NOTE[a.gemv]}), exported with "
+          "dyncc.export. dyncc "
           f"(`dyn.skip`, {a.threads} threads) against the eager PyTorch loop (nn.LSTMCell, "
           "nn.Linear, argmax().item(), a Python branch per step), same weights and input, in "
           f"one process, interleaved; median of {a.rounds} rounds x {a.runs} runs of the whole "

@@ -58,6 +58,7 @@
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
 
+#include "runtime/Weights.h"
 #include "runtime/dynrt.h"
 
 #include <fmt/format.h>
@@ -197,7 +198,7 @@ Value rootOf(Value v) {
 FailureOr<func::FuncOp> findEntry(ModuleOp module) {
   func::FuncOp entry;
   for (func::FuncOp fn : module.getOps<func::FuncOp>()) {
-    if (fn.isExternal() || !fn.isPublic() || fn->hasAttr("dyn.kernel"))
+    if (!isEntryCandidate(fn))
       continue;
     if (entry)
       return fn.emitError("a model has one public function (its entry); ")
@@ -1476,18 +1477,12 @@ static LogicalResult checkWeights(const HostPlan &plan, StringRef bytes,
   llvm::StringSet<> used;
   for (const TensorSpec &w : plan.weights)
     used.insert(w.name);
-  std::vector<std::string> unused;
-  for (size_t i = 0, n = dynrt_weights_count(weights); i < n; ++i) {
-    dynrt_tensor_info_t info;
-    dynrt_status_t s = dynrt_weights_get(weights, i, &info);
-    if (!s && !used.contains(info.name))
-      unused.push_back(info.name);
-    dynrt_status_free(s);
-  }
+  std::vector<std::string> unused = dynrt::unusedTensors(
+      weights, [&](const char *name) { return used.contains(name); });
   if (!unused.empty())
     emitWarning(loc) << "the weights to embed ('" << path << "') hold "
                      << unused.size() << " tensor(s) the model does not use, "
-                     << "e.g. '" << commentText(unused.front()) << "'";
+                     << "e.g. '" << dynrt::clipped(unused.front()) << "'";
   return success();
 }
 

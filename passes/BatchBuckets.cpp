@@ -425,8 +425,46 @@ struct DynBatchBucketsPass
           << entries.size();
       return signalPassFailure();
     }
+    if (sampleLoop) {
+      // The second run: a model the first one marked, its exits lowered.
+      if (!module->removeAttr(kSampleLoopAttrName))
+        return;
+      if (failed(loopSamples(entries[0], sizes.back())))
+        return signalPassFailure();
+      return;
+    }
     if (failed(batchFunction(entries[0], sizes)))
       return signalPassFailure();
+  }
+
+  static constexpr llvm::StringLiteral kSampleLoopAttrName = "dyn.batch_sample_loop";
+
+  /// Whether the exit points of `fn` cut it into stages: none, or one chain
+  /// of sample-level exit points, each the last op of its block and its
+  /// result the only value the block returns.
+  static bool cutsIntoStages(func::FuncOp fn) {
+    int64_t total = 0, onChain = 0;
+    fn.walk([&](ExitIfOp) { ++total; });
+    Block *block = &fn.getBody().front();
+    while (true) {
+      ExitIfOp exit;
+      for (Operation &op : block->without_terminator()) {
+        if (exit)
+          return false; // an op after the exit point
+        if (auto e = dyn_cast<ExitIfOp>(op)) {
+          if (e.isTokenLevel())
+            return false;
+          exit = e;
+        }
+      }
+      if (!exit)
+        return onChain == total;
+      ++onChain;
+      Operation *term = block->getTerminator();
+      if (term->getNumOperands() != 1 || term->getOperand(0) != exit.getResult())
+        return false;
+      block = &exit.getBody().front();
+    }
   }
 
   int policy() const {
@@ -691,16 +729,19 @@ struct DynBatchBucketsPass
     MLIRContext *ctx = fn.getContext();
     Location loc = fn.getLoc();
     int64_t maxBatch = sizes.back();
-    bool sampleLoop = false, exits = false;
+    bool loopOps = false, exits = false;
     fn.walk([&](Operation *op) {
-      sampleLoop |= isa<SkipOp, RouteOp>(op);
+      loopOps |= isa<SkipOp, RouteOp>(op);
       exits |= isa<ExitIfOp>(op);
     });
-    if (sampleLoop && exits)
-      return fn.emitError("--batch-buckets does not batch an exit chain around "
-                          "dyn.skip or dyn.route yet (compile the model at a "
-                          "fixed batch instead)");
-    if (sampleLoop)
+    if (exits && (loopOps || !cutsIntoStages(fn))) {
+      // Sample after sample, once -dyn-lower-exit-if has made the exit
+      // layers results (the second run of this pass).
+      fn->getParentOfType<ModuleOp>()->setAttr(kSampleLoopAttrName,
+                                               UnitAttr::get(ctx));
+      return success();
+    }
+    if (loopOps)
       return loopSamples(fn, maxBatch);
     if (fn.getNumResults() != 1)
       return fn.emitError("--batch-buckets: the model must return one value "

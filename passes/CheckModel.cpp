@@ -72,7 +72,7 @@ struct DynCheckModelPass
 
     // The entry's signature: what the generated C API takes and returns.
     for (func::FuncOp fn : module.getOps<func::FuncOp>()) {
-      if (fn.isExternal() || !fn.isPublic() || fn->hasAttr(dyncc::kKernelAttrName))
+      if (!dyncc::isEntryCandidate(fn))
         continue;
       FunctionType type = fn.getFunctionType();
       for (auto [i, t] : llvm::enumerate(type.getInputs()))
@@ -94,7 +94,10 @@ struct DynCheckModelPass
     if (failed(checkInlinedSize(module)))
       return signalPassFailure();
 
-    // The model's own gathers are checked at run time (kCheckedIndexAttrName).
+    // The model's own gathers are checked at run time (kCheckedIndexAttrName),
+    // unless the model opts into clamping them (kClampIndicesAttrName).
+    if (module->hasAttr(dyncc::kClampIndicesAttrName))
+      return;
     module.walk([&](tensor::ExtractOp ex) {
       if (ex->getParentOfType<linalg::GenericOp>())
         ex->setAttr(dyncc::kCheckedIndexAttrName, UnitAttr::get(&getContext()));

@@ -616,7 +616,17 @@ struct DynFormKernelsPass
     // Values from outside: inputs, except init producers that are cloned.
     llvm::SetVector<Value> inputs;
     llvm::SetVector<Operation *> clones;
-    std::function<void(Value)> visit = [&](Value v) {
+    std::function<void(Value)> visit;
+    // The values an op's regions use from outside it (a generic's body may
+    // read a scalar constant or a gather table of the function).
+    auto visitCaptured = [&](Operation *op) {
+      op->walk([&](Operation *inner) {
+        for (Value operand : inner->getOperands())
+          if (!op->isAncestor(operand.getParentBlock()->getParentOp()))
+            visit(operand);
+      });
+    };
+    visit = [&](Value v) {
       Operation *def = v.getDefiningOp();
       if (def && group.members.contains(def))
         return;
@@ -625,6 +635,7 @@ struct DynFormKernelsPass
           return;
         for (Value operand : def->getOperands())
           visit(operand);
+        visitCaptured(def);
         clones.insert(def);
         return;
       }
@@ -636,12 +647,7 @@ struct DynFormKernelsPass
     for (linalg::GenericOp op : group.ops) {
       for (Value operand : op->getOperands())
         visit(operand);
-      // Values captured by the body (gather tables).
-      op.getBody()->walk([&](Operation *bodyOp) {
-        for (Value operand : bodyOp->getOperands())
-          if (!op->isAncestor(operand.getParentBlock()->getParentOp()))
-            visit(operand);
-      });
+      visitCaptured(op);
     }
     llvm::sort(group.ops, [](linalg::GenericOp a, linalg::GenericOp b) {
       return a->isBeforeInBlock(b);

@@ -183,6 +183,8 @@ public:
     }
 
     map(body.getArgument(0), tokens, /*batched=*/true);
+    if (std::optional<unsigned> r = dynamicDim(body.getArgument(0).getType()))
+      rowDim[body.getArgument(0)] = *r;
     for (auto [arg, p] : llvm::zip(body.getArguments().drop_front(), params))
       map(arg, p, /*batched=*/true, /*perExpert=*/true);
 
@@ -194,6 +196,9 @@ public:
     if (!batched.contains(result))
       return yield.emitOpError("the expert body must yield a value computed "
                                "from its tokens");
+    if (auto it = rowDim.find(result); it != rowDim.end() && it->second != 0)
+      return mixError(yield) << "it yields the rows in dimension " << it->second
+                             << " (must be dimension 0)";
     return mapping.lookup(result);
   }
 
@@ -204,6 +209,69 @@ private:
   IRMapping mapping;
   llvm::DenseSet<Value> batched;   // original values that gained a batch dim
   llvm::DenseSet<Value> perExpert; // original values indexed by expert
+  // Original values holding one row per token, and which dimension that is
+  // (the `?` one): each row must come from its own token alone.
+  llvm::DenseMap<Value, unsigned> rowDim;
+
+  /// The position of the single dynamic (row) dimension of a tensor type.
+  static std::optional<unsigned> dynamicDim(Type type) {
+    auto t = dyn_cast<RankedTensorType>(type);
+    if (!t || t.getNumDynamicDims() != 1)
+      return std::nullopt;
+    for (unsigned i = 0; i < t.getRank(); ++i)
+      if (t.isDynamicDim(i))
+        return i;
+    return std::nullopt;
+  }
+
+  static InFlightDiagnostic mixError(Operation *op) {
+    return op->emitOpError("mixes tokens inside a dyn.route expert body: ");
+  }
+
+  /// Checks that a generic computes each row from the same row of its
+  /// operands (the loop over rows is parallel, no other operand is read by
+  /// row position, every result keeps the rows) and records its results'
+  /// row dimensions. The lowering runs the body on dispatch buffers whose
+  /// rows are other tokens, padding or dropped slots, so a body that mixes
+  /// rows would compute something eager PyTorch does not.
+  LogicalResult checkRows(linalg::GenericOp op) {
+    std::optional<unsigned> rowLoop;
+    for (OpOperand &operand : op->getOpOperands()) {
+      auto it = rowDim.find(operand.get());
+      if (it == rowDim.end())
+        continue;
+      AffineMap m = op.getMatchingIndexingMap(&operand);
+      auto d = dyn_cast<AffineDimExpr>(m.getResult(it->second));
+      if (!d || (rowLoop && *rowLoop != d.getPosition()))
+        return mixError(op) << "operand " << operand.getOperandNumber()
+                            << " is not read row by row";
+      rowLoop = d.getPosition();
+    }
+    if (!rowLoop)
+      return success();
+    if (op.getIteratorTypesArray()[*rowLoop] != utils::IteratorType::parallel)
+      return mixError(op) << "it reduces over the rows (loop d" << *rowLoop << ")";
+    bool indexed = false;
+    op.getRegion().walk([&](linalg::IndexOp idx) {
+      indexed |= idx.getDim() == *rowLoop;
+    });
+    if (indexed)
+      return mixError(op) << "its body reads the row position (linalg.index "
+                          << *rowLoop << ")";
+    for (OpOperand &operand : op->getOpOperands()) {
+      AffineMap m = op.getMatchingIndexingMap(&operand);
+      bool isRow = rowDim.count(operand.get());
+      if (!isRow && m.isFunctionOfDim(*rowLoop))
+        return mixError(op) << "operand " << operand.getOperandNumber()
+                            << " is read by row position";
+      if (op.isDpsInit(&operand) && !isRow)
+        return mixError(op) << "result " << op.getTiedOpResult(&operand).getResultNumber()
+                            << " does not keep the rows";
+    }
+    for (OpResult r : op->getResults())
+      rowDim[r] = rowDim.lookup(op.getDpsInitOperand(r.getResultNumber())->get());
+    return success();
+  }
 
   void map(Value from, Value to, bool isBatched, bool isPerExpert = false) {
     mapping.map(from, to);
@@ -244,6 +312,15 @@ private:
                               "value computed from the tokens");
       if (slice.getSourceType().getRank() != slice.getType().getRank())
         return op.emitOpError("must keep its rank inside a dyn.route expert body");
+      if (auto it = rowDim.find(slice.getSource()); it != rowDim.end()) {
+        unsigned r = it->second;
+        std::optional<int64_t> offset = getConstantIntValue(slice.getMixedOffsets()[r]);
+        std::optional<int64_t> stride = getConstantIntValue(slice.getMixedStrides()[r]);
+        if (!slice.getType().isDynamicDim(r) || offset != 0 || stride != 1)
+          return mixError(&op) << "it slices the rows (dimension " << r
+                               << "); slice the features only";
+        rowDim[slice.getResult()] = r;
+      }
       // Offsets and strides as constants (mapped values included), after
       // the leading expert dimension's 0 and 1.
       auto constants = [&](ArrayRef<OpFoldResult> in,
@@ -273,14 +350,19 @@ private:
       return success();
     }
     if (auto empty = dyn_cast<tensor::EmptyOp>(op)) {
+      if (std::optional<unsigned> r = dynamicDim(empty.getType()))
+        rowDim[empty.getResult()] = *r;
       RankedTensorType t = batchedType(empty.getType());
       map(empty.getResult(),
           b.create<tensor::EmptyOp>(loc, t.getShape(), t.getElementType()),
           /*batched=*/true);
       return success();
     }
-    if (auto generic = dyn_cast<linalg::GenericOp>(op))
+    if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+      if (failed(checkRows(generic)))
+        return failure();
       return batchGeneric(generic);
+    }
     bool scalar = llvm::all_of(op.getResultTypes(), [](Type t) {
       return !isa<ShapedType>(t);
     }) && op.getNumRegions() == 0;

@@ -28,6 +28,14 @@ void buildKernelPipeline(mlir::OpPassManager &pm,
     pm.addPass(createDynBatchBuckets(batch));
   }
   pm.addPass(createDynLowerExitIf());
+  if (!options.batchBuckets.empty()) {
+    // Models that run sample after sample, their exit chains now lowered.
+    DynBatchBucketsOptions loop;
+    loop.buckets = options.batchBuckets;
+    loop.compaction = options.compaction;
+    loop.sampleLoop = true;
+    pm.addPass(createDynBatchBuckets(loop));
+  }
   pm.addPass(mlir::createInlinerPass());
   pm.addPass(createDynLowerRoute());
   pm.addPass(createDynLowerSkip());

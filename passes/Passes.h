@@ -31,8 +31,19 @@ inline constexpr llvm::StringLiteral kParamAttrName = "dyn.param";
 /// the table fails the run. Gathers that passes create are not marked.
 inline constexpr llvm::StringLiteral kCheckedIndexAttrName = "dyn.checked_index";
 
+/// A unit attribute on the model's module: its gathers clamp an index
+/// outside the table to the nearest row (as compiler-made gathers do)
+/// instead of failing the run, for models trained with that behaviour.
+inline constexpr llvm::StringLiteral kClampIndicesAttrName = "dyn.clamp_indices";
+
 /// The attribute that marks a kernel function and names its kind.
 inline constexpr llvm::StringLiteral kKernelAttrName = "dyn.kernel";
+
+/// Whether `fn` is the model's entry: a public function with a body that is
+/// not a kernel (a model has exactly one; codegen's findEntry says which).
+inline bool isEntryCandidate(mlir::func::FuncOp fn) {
+  return !fn.isExternal() && fn.isPublic() && !fn->hasAttr(kKernelAttrName);
+}
 
 enum class KernelKind { Gemm, Reduction, Elementwise };
 llvm::StringRef kernelKindName(KernelKind kind);

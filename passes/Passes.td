@@ -72,12 +72,21 @@ def DynBatchBuckets : Pass<"dyn-batch-buckets", "mlir::ModuleOp"> {
     dense prefix (policy `compaction`: never, always, or auto by a cost
     model) and chooses the next stage's bucket. Calls must be inlined
     first. See docs/early-exit.md, "Batched runs".
+
+    Models that cannot be cut into stages (a dyn.skip or dyn.route, a
+    token-level exit chain, several chains, ops after an exit point) run
+    their samples one after another, each exactly as alone. Their exit
+    chains must be lowered first: this pass marks such a model
+    (`dyn.batch_sample_loop`) and a second instance with `sample-loop`,
+    after -dyn-lower-exit-if, builds the loop over samples.
   }];
   let options = [
     ListOption<"buckets", "buckets", "int64_t",
                "Batch sizes to compile, ascending; the last is the largest batch">,
     Option<"compaction", "compaction", "std::string", /*default=*/"\"auto\"",
-           "When to gather the active samples: never, always, auto">
+           "When to gather the active samples: never, always, auto">,
+    Option<"sampleLoop", "sample-loop", "bool", /*default=*/"false",
+           "Build the loop over samples of a model the first run marked">
   ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::linalg::LinalgDialect",

@@ -8,6 +8,7 @@
 // that the offsets are relative to.
 #include "runtime/Status.h"
 #include "runtime/Types.h"
+#include "runtime/Weights.h"
 
 #include <nlohmann/json.hpp>
 
@@ -94,11 +95,9 @@ constexpr int maxDepth = 3;
 // most DYNRT_MAX_RANK dimensions, data_offsets two entries); their length is.
 constexpr size_t maxKeptItems = DYNRT_MAX_RANK + 1;
 
-// A key or string of the header for a message: the file chose it, so it is
-// cut to `limit` bytes (on a UTF-8 boundary, "..." appended) and control
-// characters and quotes are escaped; a message never carries a crafted
-// megabyte.
-std::string clipped(std::string_view text, size_t limit = 64) {
+} // namespace
+
+std::string clipped(std::string_view text, size_t limit) {
   bool cut = text.size() > limit;
   if (cut) {
     size_t end = limit;
@@ -116,6 +115,8 @@ std::string clipped(std::string_view text, size_t limit = 64) {
   }
   return cut ? out + "..." : out;
 }
+
+namespace {
 
 // One JSON value of a tensor entry as the header reader saw it: its type
 // and, for the values the format wants, what validation needs. Never the
@@ -769,3 +770,16 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
 }
 
 } // extern "C"
+
+std::vector<std::string>
+dynrt::unusedTensors(const dynrt_weights_t *weights,
+                     const std::function<bool(const char *)> &used) {
+  std::vector<std::string> unused;
+  for (size_t i = 0, n = dynrt_weights_count(weights); i < n; ++i) {
+    dynrt_tensor_info_t info;
+    StatusPtr st(dynrt_weights_get(weights, i, &info));
+    if (!st && !used(info.name))
+      unused.push_back(info.name);
+  }
+  return unused;
+}

@@ -13,11 +13,11 @@ dyncc.nn holds the modules of dynamic networks (EarlyExit, MoE) that export
 to dyn ops. See docs/import.md and docs/nn.md.
 """
 from .errors import ExportError
-from .export import export
+from .export import export, export_weights
 from .onnx_import import import_onnx
 from .library import build, load, Model, dyncc_binary
 from .compile import compile, Compiled, Report
 from . import nn
 
-__all__ = ["ExportError", "export", "import_onnx", "build", "load", "Model", "dyncc_binary",
+__all__ = ["ExportError", "export", "export_weights", "import_onnx", "build", "load", "Model", "dyncc_binary",
            "compile", "Compiled", "Report", "nn"]

@@ -188,3 +188,18 @@ def export(module, example_inputs, path, *, input_names=None):
         text = tag_arguments(mlir, names, input_names)
     base = os.fspath(path)
     return write_outputs(base, text, lambda tmp: save_weights(tmp, names, tensors))
+
+
+def export_weights(module, path):
+    """Writes `path.safetensors` as `export(module, ..., path)` would, without
+    tracing the module (no torch-mlir needed): for a machine that runs a
+    library compiled elsewhere and only needs the weights of a rebuilt
+    module. Tensors the exported model does not use are written too."""
+    import os
+    from .nn._export import export_weights as named_weights
+    names, tensors = named_weights(module)
+    weights_path = path + ".safetensors"
+    tmp = weights_path + ".tmp"
+    save_weights(tmp, names, tensors)
+    os.replace(tmp, weights_path)
+    return weights_path

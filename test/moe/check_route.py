@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Differential test of dyn.route: generates a mixture-of-experts model with
-examples/moe/make_moe.py (PyTorch reference, docs/moe.md), compiles it with
-dyncc into a shared object, runs every case through the C API (ctypes,
-dynrt_model_run_ex with a dynrt_run_report_t) and compares with the
-reference:
+"""Differential test of dyn.route: builds a mixture-of-experts model as a
+PyTorch module with dyncc.nn.MoE (examples/moe/model.py), exports it with
+dyncc.export, compiles it with dyncc into a shared object, runs every case
+through the C API (ctypes, dynrt_model_run_ex with a dynrt_run_report_t)
+and compares with the eager module (dyncc.nn.routing, docs/moe.md):
 
   - the route report exactly: the assignment array (every token's experts,
     which choices were dropped over capacity, which do not exist),
@@ -12,23 +12,24 @@ reference:
     poisoned with NaN (and the report's arrays with junk) before each run;
   - dynrt_model_route_stats: the sums over all runs;
   - hash with a table: an id outside the table fails the run with a status
-    that names the token position and the id.
+    that names the token position and the id (and the eager module raises).
 
 When the gate layer is inside the model, the model also returns its logits:
-they are compared to the reference's to 1e-4, and the reference is routed
-on the compiled logits (a float32 GEMM rounds differently from the
-reference's float64 one, which could flip a near-tie), so the decisions
-still compare exactly.
+they are compared to the eager module's to 1e-4, and the eager module is
+routed on the compiled logits (model.route_on: float32 GEMMs round
+differently, which could flip a near-tie), so the decisions still compare
+exactly; cases whose eager decisions on its own logits differ are counted.
 
-  check_route.py DYNCC WORKDIR VARIANT [make_moe options...]
+  check_route.py DYNCC WORKDIR VARIANT [model.py options...]
   check_route.py --list
 
-VARIANT is one of VARIANTS below (its make_moe options, then any extra
-options), or any name followed by make_moe options.
+VARIANT is one of VARIANTS below (its model.py options, then any extra
+options), or any name followed by model.py options.
 """
 import ctypes
 import faulthandler
 import os
+import subprocess
 import sys
 import time
 
@@ -38,15 +39,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 
-import make_moe  # noqa: E402  (sets OPENBLAS_CORETYPE before torch)
-from reference import RouteError  # noqa: E402
+import model as moe_model  # noqa: E402  (puts this tree's python/ first)
+import dyncc  # noqa: E402
+from dyncc.nn.routing import RouteError  # noqa: E402
 from dynrt_ctypes import ABI_VERSION, Library, RouteReport, RunReport  # noqa: E402
 
 # The variants registered as ctests (test/CMakeLists.txt: moe.<name>).
 # Small layers (T=64, d=32, d_ff=64, E=8) with the gate logits as a model
 # input, 24 cases each (every 4th skewed so that experts overflow, every 5th
-# with tied logits, see make_moe.py); then gate layers inside the model, a
-# transformer block with attention, and W1's shape.
+# with tied logits, see model.make_cases); then gate layers inside the model,
+# a transformer block with attention, and W1's shape.
 SMALL = ["--gate-input", "--cases", "24"]
 VARIANTS = {
     "top_k1": ["--strategy", "top_k", "--k", "1", "--capacity-factor", "1.25"] + SMALL,
@@ -123,23 +125,29 @@ def main():
     if len(sys.argv) < 4:
         print(__doc__)
         return 2
-    dyncc, work, variant = sys.argv[1:4]
+    dyncc_bin, work, variant = sys.argv[1:4]
     opts = VARIANTS.get(variant, []) + sys.argv[4:]
     if not opts:
-        print(f"unknown variant {variant!r} and no make_moe options (check_route.py --list)")
+        print(f"unknown variant {variant!r} and no model.py options (check_route.py --list)")
         return 2
     name = "moe_" + "".join(c if c.isalnum() else "_" for c in variant)
     os.makedirs(work, exist_ok=True)
     t0 = time.time()
-    _, a = make_moe.parse_args(opts + ["--out-dir", work, "--name", name])
-    cfg, tensors, model, exp, gates, x_all = make_moe.generate(a, quiet=True)
+    _, a = moe_model.parse_args(opts + ["--out-dir", work, "--name", name])
+    module, example = moe_model.build_model(**moe_model.model_kwargs(a))
+    cases = moe_model.make_cases(module, a.cases)
+    dyncc.export(module, example, os.path.join(work, name))
+    cfg = module.moe.cfg
+    spec = module.spec
     T, E, K, N = a.tokens, a.experts, cfg.per_token, a.cases
+    want_ins = ["x"] + (["ids"] if spec["hash"] else ["gate"] if spec["gate_input"] else [])
+    gate_inside = spec["logits_output"]
+    n_outs = 2 if gate_inside else 1
     t_gen = time.time() - t0
 
     # -- compile
-    import subprocess
     t0 = time.time()
-    p = subprocess.run([dyncc, "compile", f"{work}/{name}.mlir", "-o", f"{work}/lib/{name}",
+    p = subprocess.run([dyncc_bin, "compile", f"{work}/{name}.mlir", "-o", f"{work}/lib/{name}",
                         "--shared"], capture_output=True, text=True)
     if p.returncode:
         print(p.stdout + p.stderr)
@@ -159,12 +167,10 @@ def main():
     if d.abi_version != ABI_VERSION:
         problems.append(f"descriptor ABI version {d.abi_version}, this test knows {ABI_VERSION}")
     ins, outs = L.inputs, L.outputs
-    want_ins = [str(n) for n in exp["inputs"]]
-    want_outs = [str(n) for n in exp["outputs"]]
     if [n for n, _, _ in ins] != want_ins:
         problems.append(f"inputs {[n for n, _, _ in ins]} != {want_ins}")
-    if len(outs) != len(want_outs):
-        problems.append(f"{len(outs)} outputs, expected {len(want_outs)} ({want_outs})")
+    if len(outs) != n_outs:
+        problems.append(f"{len(outs)} outputs, expected {n_outs}")
     if d.abi_version == ABI_VERSION:
         routes = [(d.routes[i].num_tokens, d.routes[i].num_experts, d.routes[i].experts_per_token)
                   for i in range(d.num_routes)]
@@ -190,32 +196,30 @@ def main():
         run_report = RunReport(1, ctypes.pointer(rep))
         return L.try_run(arrs, y, run_report), y, asg, tpe, rep
 
-    gate_inside = "logits" in want_outs
     mismatches, worst_y, worst_logits, reroutes = 0, 0.0, 0.0, 0
     sum_tpe, sum_dropped = np.zeros(E, np.int64), 0
     msgs = []
     t0 = time.time()
-    for i in range(N):
-        inputs = [x_all[i]] + ([gates[i]] if gates else [])
-        err, y, asg, tpe, rep = run(inputs)
+    for i, inputs in enumerate(cases):
+        err, y, asg, tpe, rep = run([v.numpy() for v in inputs])
         bad = []
         if err is not None:
             bad.append(f"  case {i}: the run failed: {err}")
         else:
             if gate_inside:
                 lg = y[1]
-                worst_logits = max(worst_logits, close(lg, exp["logits"][i]))
-                ry, _, r = model.forward(x_all[i], decide_logits=lg)
-                want_asg = r.assignment
-                if not np.array_equal(want_asg, exp["assignment"][i]):
+                own, r_own = moe_model.run_eager(module, inputs)
+                own_asg = r_own.assignment.copy()
+                worst_logits = max(worst_logits, close(lg, own[1]))
+                with moe_model.route_on(module, lg):
+                    want, r = moe_model.run_eager(module, inputs)
+                if not np.array_equal(r.assignment, own_asg):
                     reroutes += 1
-                want_y = ry.numpy()
-                want_tpe, want_drop = r.tokens_per_expert, r.dropped
             else:
-                lg = gates[i] if cfg.strategy != "hash" else None
-                r = RouteFromExpected(exp, i)
-                want_asg, want_y = exp["assignment"][i], exp["y"][i]
-                want_tpe, want_drop = exp["tokens_per_expert"][i], int(exp["dropped"][i])
+                lg = inputs[1].numpy() if cfg.strategy != "hash" else None
+                want, r = moe_model.run_eager(module, inputs)
+            want_asg, want_y = r.assignment, want[0]
+            want_tpe, want_drop = r.tokens_per_expert, r.dropped
             if (rep.num_tokens, rep.num_experts, rep.experts_per_token) != (T, E, K):
                 bad.append(f"  case {i}: report sizes (T, E, K) = "
                            f"{(rep.num_tokens, rep.num_experts, rep.experts_per_token)} != {(T, E, K)}")
@@ -261,15 +265,20 @@ def main():
     err_ok = True
     if cfg.strategy == "hash" and cfg.table is not None:
         V = cfg.table.size
+        x0, ids0 = cases[0]
         for pos, bad_id in ((T // 3, V), (T - 1, -5)):
-            ids = gates[0].copy()
+            ids = ids0.clone()
             ids[pos] = bad_id
             try:
-                model.forward(x_all[0], gate=ids)
-                raise AssertionError("the reference accepted a bad id")
-            except RouteError:
-                pass
-            status, _, _, _, _ = run([x_all[0], ids])
+                moe_model.run_eager(module, (x0, ids))
+                msgs.append(f"  hash table: the eager module accepted id {bad_id}")
+                err_ok = False
+            except RouteError as e:
+                if (e.token, e.value) != (pos, bad_id):
+                    msgs.append(f"  hash table: the eager error names token {e.token} id "
+                                f"{e.value}, not {pos} and {bad_id}")
+                    err_ok = False
+            status, _, _, _, _ = run([x0.numpy(), ids.numpy()])
             if status is None:
                 msgs.append(f"  hash table: id {bad_id} at token {pos} (outside [0, {V})) did not "
                             "fail the run")
@@ -286,25 +295,17 @@ def main():
     extra = ""
     if gate_inside:
         extra = (f"; compiled gate logits within {worst_logits:.2g}"
-                 + (f", {reroutes} case(s) routed differently from the reference's own logits "
+                 + (f", {reroutes} case(s) routed differently on the eager module's own logits "
                     "(near-ties)" if reroutes else ""))
     C = cfg.capacity(T)
-    print(f"{variant}: {N - mismatches}/{N} cases with the reference's assignment, "
+    print(f"{variant}: {N - mismatches}/{N} cases with the eager module's assignment, "
           f"tokens_per_expert and dropped; max output error {worst_y:.2g}{extra}; "
           f"K={K} C={C or '-'} dropped {sum_dropped} of {N * T * K} choices; "
           f"route stats {stats_text}"
           + ("" if cfg.table is None else f"; bad ids {'fail' if err_ok else 'WRONG'}")
-          + f" [gen {t_gen:.1f}s, compile {t_compile:.1f}s, run {t_run:.1f}s]"
+          + f" [build+export {t_gen:.1f}s, compile {t_compile:.1f}s, run {t_run:.1f}s]"
           + ("" if ok else " -- FAILED"))
     return 0 if ok else 1
-
-
-class RouteFromExpected:
-    """The reference's decisions of case i, from the expected file (for the
-    mismatch messages)."""
-
-    def __init__(self, exp, i):
-        self.expert, self.weight, self.kept = exp["expert"][i], exp["weight"][i], exp["kept"][i]
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Differential fuzz of dyn.route's assignment: libdynrt's builtin
 (runtime/Route.cpp, through test/moe/route_assign_driver.cpp) against the
-PyTorch reference of docs/moe.md (examples/moe/reference.py), without the
-compiler. Random configurations of every strategy (k, capacity factors with
+PyTorch assignment of docs/moe.md (dyncc.nn.routing, what dyncc.nn.MoE
+routes with), without the compiler. Random configurations of every strategy (k, capacity factors with
 groups and both priorities, no capacity, dropless, renormalize, seeds over
 the whole i64 range, hash tables) on random gates, gates with ties, with
 -inf logits and with NaN (which both must reject), hash ids outside the
@@ -21,10 +21,10 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
 
-import reference  # noqa: E402
-from reference import STRATEGIES, RouteConfig, RouteError, route  # noqa: E402
+from dyncc.nn import routing  # noqa: E402
+from dyncc.nn.routing import STRATEGIES, RouteConfig, RouteError, route  # noqa: E402
 
 
 def config_doubles(cfg, T):
@@ -154,7 +154,7 @@ def main():
                              f"vs {r.dropped}")
     for f in fails[:10]:
         print("  " + f)
-    print(f"assign-fuzz (seed {a.seed}, exp {reference.EXP_MODE}): {compared - len(fails)}/{compared} "
+    print(f"assign-fuzz (seed {a.seed}, exp {routing.EXP_MODE}): {compared - len(fails)}/{compared} "
           f"gates decided identically by the runtime and the reference, {rejected} rejected by "
           f"the reference" + (f" -- {len(fails)} FAILURES" if fails else ""))
     return 1 if fails else 0

@@ -1,7 +1,7 @@
 // route_assign_driver - runs libdynrt's routing builtin (dynrt::routeAssign,
 // runtime/Route.cpp) on one gate read from stdin and writes what it decided
 // to stdout, for test/moe/fuzz_assign.py, which compares it with the
-// PyTorch reference of docs/moe.md (examples/moe/reference.py). No compiler
+// PyTorch assignment of docs/moe.md (dyncc.nn.routing). No compiler
 // involved: the assignment alone, on any config.
 //
 // stdin (little endian):

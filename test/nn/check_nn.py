@@ -87,13 +87,15 @@ class ScoreHead(nn.Module):
 
 
 class ExitNet(nn.Module):
-    def __init__(self, ee):
+    def __init__(self, ee, after=False):
         super().__init__()
         self.proj = nn.Linear(8, D)
         self.ee = ee
+        self.after = after
 
     def forward(self, x):
-        return self.ee(self.proj(x))
+        z = self.ee(self.proj(x))
+        return torch.softmax(z, -1) * 2.0 if self.after else z
 
 
 class MixLayer(nn.Module):
@@ -138,10 +140,12 @@ EXIT_CASES = {
     "learned_score": (lambda: dnn.LearnedScore(0.5), [0.3, 0.8], "layers", True),
     "per_class": (lambda: dnn.PerClass([0.7, 0.8, 0.6]), [[0.5, 0.6, 0.9], [0.9, 0.9, 0.9]],
                   "layers", True),
-    # token-level exit (--batch-buckets rejects token-level chains: batch 2 only)
-    "token_max_prob": (lambda: dnn.MaxProb(0.8), [0.6, 0.95], "token", False),
-    "token_patience": (lambda: dnn.Patience(1), [2], "token", False),
+    # token-level exit (bucketed: the samples run one after another)
+    "token_max_prob": (lambda: dnn.MaxProb(0.8), [0.6, 0.95], "token", True),
+    "token_patience": (lambda: dnn.Patience(1), [2], "token", True),
     "cascade_max_prob": (lambda: dnn.MaxProb(0.8), [0.6, 0.95], "cascade", True),
+    # ordinary PyTorch after the EarlyExit (bucketed: sample after sample)
+    "after_chain": (lambda: dnn.Entropy(0.6), [0.3, 0.9], "after", True),
 }
 
 
@@ -175,7 +179,7 @@ def run_exit(name, work):
     torch.manual_seed(1)
     crit = make()
     ee = make_exit(name, crit, kind)
-    net = ExitNet(ee).eval()
+    net = ExitNet(ee, after=kind == "after").eval()
     g = torch.Generator().manual_seed(2)
     seen, near = set(), 0
     for bucketed in ((False, True) if bucket else (False,)):

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Differential test of dyn.skip: generates a skimming RNN with
-examples/skim/make_skim.py (PyTorch reference, docs/skim.md), compiles it
-with dyncc into a shared object, runs every case through the C API (ctypes,
+"""Differential test of dyn.skip: builds a skimming RNN with
+examples/skim/methods.py (a PyTorch model around dyncc.nn.Skim, docs/skim.md),
+runs every case through the eager module (the reference: its final state and
+its Skim's trace), exports it with dyncc.export, compiles it with dyncc into
+a shared object, runs every case through the C API (ctypes,
 dynrt_model_run_ex with one dynrt_skip_report_t, capacity = the budget) and
-compares with the reference:
+compares with the eager module:
 
   - the trace exactly: the number of steps and every step's (pos, action,
     amount); the rows past the steps must read -1 (the run resets them);
@@ -19,8 +21,8 @@ compares with the reference:
     library has it, dynrt_model_skip_stats: runs, steps and action counts
     summed over the successful runs.
 
-  check_skip.py DYNCC WORKDIR VARIANT [make_skim options...]
-  check_skip.py DYNCC WORKDIR VARIANT --batch N [make_skim options...]
+  check_skip.py DYNCC WORKDIR VARIANT [methods.py options...]
+  check_skip.py DYNCC WORKDIR VARIANT --batch N [methods.py options...]
   check_skip.py --list
 
 With --batch N the model is compiled with --batch-buckets=N (the samples of
@@ -29,8 +31,8 @@ time (the last batch partial) through dynrt_model_run_batch with one trace
 of N * budget rows: each sample's steps (the report's sample_steps), its
 rows of the trace and its final state must equal the reference's.
 
-VARIANT is one of VARIANTS below (its make_skim options, then any extra
-options), or any name followed by make_skim options. Prints one line per
+VARIANT is one of VARIANTS below (its methods.py options, then any extra
+options), or any name followed by methods.py options. Prints one line per
 variant; exits 1 with the mismatches on failure.
 """
 import ctypes
@@ -47,19 +49,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "examples", "skim"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 
-import make_skim  # noqa: E402  (sets OPENBLAS_CORETYPE before torch)
-from reference import METHODS  # noqa: E402
+import methods  # noqa: E402  (sets OPENBLAS_CORETYPE before torch)
+from methods import METHODS  # noqa: E402
 from dynrt_ctypes import ABI_VERSION, Library, RunReport, SkipReport  # noqa: E402
 
 # The variants registered as ctests (test/CMakeLists.txt: skim.<name>): every
 # method at the small default size (S=12, D=8, H=16; 64 cases each, all
-# actions and the method's endings occur, see make_skim.REQUIRED), a run
-# that fails on an out-of-range action, the GEMVs written as generics, longer
+# actions and the method's endings occur, see methods.REQUIRED), a run
+# that fails on an out-of-range action, the cells written with torch.mv (the
+# GEMVs reach dyncc as linalg.generic multiply + reduction, not as a
+# transposed weight and a linalg.matmul as nn.LSTMCell's do) or as
+# W @ v[:, None] (a linalg.matmul [O, I] x [I, 1]), longer
 # sequences with jumps and shuttles, and W3's Skim-RNN.
 VARIANTS = {m: ["--method", m, "--cases", "64"] for m in METHODS}
 VARIANTS.update({
     "rim-bad-action": ["--method", "rim", "--bad-action", "--cases", "64"],
-    "skim_rnn-generic": ["--method", "skim_rnn", "--gemv", "generic", "--cases", "50"],
+    "skim_rnn-generic": ["--method", "skim_rnn", "--gemv", "mv", "--cases", "50"],
+    "skim_rnn-mm": ["--method", "skim_rnn", "--gemv", "mm", "--cases", "50"],
     "lstm_shuttle-long": ["--method", "lstm_shuttle", "--seq", "40", "--budget", "60",
                           "--hidden", "32", "--max-jump", "6", "--read", "3", "--cases", "50"],
     "yu2018-long": ["--method", "yu2018", "--seq", "40", "--budget", "48", "--hidden", "32",
@@ -122,15 +128,17 @@ def main():
         batch, rest = int(rest[1]), rest[2:]
     opts = VARIANTS.get(variant, []) + rest
     if not opts:
-        print(f"unknown variant {variant!r} and no make_skim options (check_skip.py --list)")
+        print(f"unknown variant {variant!r} and no methods.py options (check_skip.py --list)")
         return 2
     name = "skim_" + "".join(c if c.isalnum() else "_" for c in variant)
     os.makedirs(work, exist_ok=True)
     t0 = time.time()
-    _, a = make_skim.parse_args(opts + ["--out-dir", work, "--name", name])
-    cfg, tensors, method, exp, results, cases, hist, ev = make_skim.generate(a, quiet=True)
+    _, a = methods.parse_args(opts + ["--out-dir", work, "--name", name])
+    cfg = methods.config_of(a)
+    g = methods.generate(cfg, a.cases, a.data_seed, a.min_margin, out_base=f"{work}/{name}")
+    exp, results, cases, hist, ev = methods.expected(g), g.results, g.cases, g.hist, g.ev
     xs, clss, qs = cases
-    N, S, B = a.cases, method.S, method.B
+    N, S, B = a.cases, cfg.seq, cfg.budget
     acts = json.loads(str(exp["actions"]))
     t_gen = time.time() - t0
 
@@ -156,7 +164,7 @@ def main():
     if d.abi_version != ABI_VERSION:
         problems.append(f"descriptor ABI version {d.abi_version}, runtime/dynrt.h has {ABI_VERSION}")
     if batch:
-        return check_batched(L, variant, name, work, exp, results, cases, method, batch, acts,
+        return check_batched(L, variant, name, work, exp, results, cases, cfg, batch, acts,
                              [str(n) for n in exp["outputs"]])
     ins, outs = L.inputs, L.outputs
     want_ins = [str(n) for n in exp["inputs"]]
@@ -183,9 +191,9 @@ def main():
 
     def inputs_of(i):
         v = [xs[i]]
-        if method.uses_classes:
+        if cfg.uses_classes:
             v.append(clss[i])
-        if method.uses_query:
+        if cfg.uses_query:
             v.append(qs[i])
         return [np.ascontiguousarray(t) for t in v]
 
@@ -213,13 +221,13 @@ def main():
         bad = []
         if r.error is not None:
             # the run must fail at the reference's step, naming it
-            e = r.error
+            e_step, e_pos, e_action = r.error
             if err is None:
-                bad.append(f"  case {i}: the run succeeded, but step {e.step} (position {e.pos}) "
-                           f"chose action {e.action}, outside [0, {len(acts)})")
+                bad.append(f"  case {i}: the run succeeded, but step {e_step} (position {e_pos}) "
+                           f"chose action {e_action}, outside [0, {len(acts)})")
             else:
                 errors_seen += 1
-                key = f"step {e.step} (position {e.pos}) chose action {e.action}"
+                key = f"step {e_step} (position {e_pos}) chose action {e_action}"
                 if key not in err:
                     bad.append(f"  case {i}: the status does not say {key!r}: {err!r}")
         elif err is not None:
@@ -318,10 +326,10 @@ def main():
     return 0 if ok else 1
 
 
-def check_batched(L, variant, name, work, exp, results, cases, method, batch, acts, want_outs):
+def check_batched(L, variant, name, work, exp, results, cases, cfg, batch, acts, want_outs):
     """The --batch mode: every case inside batches of `batch` samples."""
     xs, clss, qs = cases
-    N, B = len(xs), method.B
+    N, B = len(xs), cfg.budget
     if L.max_batch != batch or L.num_stages != 0:
         print(f"{variant}: FAILED: descriptor max_batch {L.max_batch}, stages {L.num_stages}")
         return 1
@@ -333,9 +341,9 @@ def check_batched(L, variant, name, work, exp, results, cases, method, batch, ac
             continue
         n = len(sel)
         arrs = [np.stack([xs[i] for i in sel])]
-        if method.uses_classes:
+        if cfg.uses_classes:
             arrs.append(np.stack([clss[i] for i in sel]))
-        if method.uses_query:
+        if cfg.uses_query:
             arrs.append(np.stack([qs[i] for i in sel]))
         arrs = [np.ascontiguousarray(a) for a in arrs]
         y = [np.full((n,) + shape[1:], np.nan, dt) for _, dt, shape in L.outputs]

@@ -10,6 +10,7 @@
 
 #include "runtime/Npy.h"
 #include "runtime/Status.h"
+#include "runtime/Weights.h"
 
 #include "llvm/Support/FileSystem.h"
 
@@ -88,34 +89,24 @@ void warnAboutWeights(const dynrt_model_desc_t &desc, const std::string &path,
   dynrt::StatusPtr st(dynrt_weights_open_file(path.c_str(), &weights));
   if (st)
     return;
-  std::vector<std::string> unused;
-  for (size_t i = 0, n = dynrt_weights_count(weights); i < n; ++i) {
-    dynrt_tensor_info_t info;
-    dynrt::StatusPtr got(dynrt_weights_get(weights, i, &info));
-    if (got)
-      continue;
-    bool used = false;
-    for (int w = 0; w < desc.num_weights && !used; ++w)
-      used = std::strcmp(desc.weights[w].name, info.name) == 0;
-    if (used)
-      continue;
-    // Names come from the file: printable ASCII only, at most 80 bytes.
-    std::string name(info.name, strnlen(info.name, 80));
-    for (char &c : name)
-      if (c < 32 || c > 126)
-        c = '?';
-    unused.push_back(name);
+  auto isWeight = [&](const char *name) {
+    for (int w = 0; w < desc.num_weights; ++w)
+      if (std::strcmp(desc.weights[w].name, name) == 0)
+        return true;
+    return false;
+  };
+  std::vector<std::string> unused = dynrt::unusedTensors(weights, isWeight);
+  for (const std::string &name : unused)
     for (int in = 0; in < desc.num_inputs; ++in)
-      if (std::strcmp(desc.inputs[in].name, info.name) == 0)
+      if (desc.inputs[in].name == name)
         errs << fmt::format("dyncc: warning: input '{}' has the name of a "
                             "tensor in '{}': if it is a weight, mark its "
                             "argument {{dyn.weight = \"{}\"}}\n",
-                            name, path, name);
-  }
+                            dynrt::clipped(name), path, dynrt::clipped(name));
   if (!unused.empty())
     errs << fmt::format("dyncc: warning: '{}' holds {} tensor(s) the model "
                         "does not use, e.g. '{}'\n",
-                        path, unused.size(), unused.front());
+                        path, unused.size(), dynrt::clipped(unused.front()));
   dynrt_weights_release(weights);
 }
 

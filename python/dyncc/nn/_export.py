@@ -134,6 +134,38 @@ def dyn_modules(module):
     return found
 
 
+def inner_names(found):
+    """The state_dict names of the weights inside the dyn modules `found`."""
+    from ..export import weights_of
+    return {(path + "." if path else "") + k for path, m in found for k in weights_of(m)[0]}
+
+
+def plain_weights(module, found):
+    """(names, tensors) of the module's weights outside its dyn modules."""
+    from ..export import weights_of
+    inner = inner_names(found)
+    names, tensors = [], []
+    for k, t in zip(*weights_of(module)):
+        if k not in inner:
+            names.append(k)
+            tensors.append(t)
+    return names, tensors
+
+
+def export_weights(module):
+    """(names, tensors) of the weights as dyncc.export writes them: the
+    weights outside the dyn modules, then each dyn module's (stacked
+    experts, ...). Needs no tracing and no torch-mlir; the exported model
+    may leave some unused (dyncc warns about those)."""
+    found = dyn_modules(module)
+    names, tensors = plain_weights(module, found)
+    for path, m in found:
+        wnames, wtensors = m.export_weights(path + "." if path else "")
+        names += list(wnames)
+        tensors += list(wtensors)
+    return names, tensors
+
+
 def _flat(out):
     import torch
     if isinstance(out, torch.Tensor):
@@ -223,12 +255,8 @@ def _export_dynamic(module, example_inputs):
         ops.append(_DynOp(m, n, outs, wnames, wtensors))
 
     # the model's other weights (not inside a dyn module), then the dyn ops'
-    inner = {(path + "." if path else "") + k for path, m in found for k in weights_of(m)[0]}
-    names, tensors = [], []
-    for k, t in zip(*weights_of(module)):
-        if k not in inner:
-            names.append(k)
-            tensors.append(t)
+    inner = inner_names(found)
+    names, tensors = plain_weights(module, found)
     plain = len(names)
     for op in ops:
         names += op.wnames
@@ -257,6 +285,9 @@ def _export_dynamic(module, example_inputs):
             for op in ops:
                 ws = a[offset:offset + len(op.wnames)]
                 offset += len(op.wnames)
+                # a dyn module's weights that the code around it uses too
+                # (its gate, say) stay arguments, not frozen constants
+                state.update((n, w) for n, w in zip(op.wnames, ws) if n in inner)
                 custom = getattr(torch.ops.dyncc_dyn, f"op{op.n}")
                 op.module.forward = lambda *xs, _op=custom, _ws=ws: _op([*xs, *_ws])
             try:

@@ -399,8 +399,9 @@ class MoE(DynModule):
         if strategy == "hash":
             if gate is not None:
                 raise ValueError("MoE: hash routes by token ids (forward(x, ids)); gate must be None")
-        elif not isinstance(gate, nn.Module):
-            raise ValueError(f"MoE: strategy {strategy!r} needs a gate module ([T, D] -> [T, E])")
+        elif gate is not None and not isinstance(gate, nn.Module):
+            raise ValueError(f"MoE: strategy {strategy!r} needs a gate module ([T, D] -> [T, E]) "
+                             "or None (the logits given as forward(x, logits))")
         self.gate = gate
         self.experts = experts if stacked else nn.ModuleList(experts)
         keys = [(k, tuple(t.shape), t.dtype) for k, t in experts[0].state_dict().items()]
@@ -411,10 +412,16 @@ class MoE(DynModule):
         self.routing = None
 
     def forward(self, x, ids=None):
+        """x [T, D]; ids: hash's token ids [T], or the logits [T, E] when the
+        MoE has no gate module (gate=None)."""
         if self.cfg.strategy == "hash":
             if ids is None:
                 raise ValueError("MoE with hash routing: call moe(x, ids)")
             r = routing.route(self.cfg, ids)
+        elif self.gate is None:
+            if ids is None:
+                raise ValueError("MoE without a gate module: call moe(x, logits)")
+            r = routing.route(self.cfg, ids.detach())
         else:
             r = routing.route(self.cfg, self.gate(x).detach())
         self.routing = r
@@ -444,7 +451,7 @@ class MoE(DynModule):
         return names + more, tensors + stacks
 
     def check_export(self, args):
-        want = 2 if self.cfg.strategy == "hash" else 1
+        want = 2 if self.gate is None else 1
         if len(args) != want:
             raise ExportError(f"MoE ({self.cfg.strategy}) takes {want} input(s), got {len(args)}")
         x = args[0]
@@ -476,8 +483,11 @@ class MoE(DynModule):
         x = args[0]
         cfg = self.cfg
         if cfg.strategy != "hash":
-            with torch.no_grad():
-                g = self.gate(x)
+            if self.gate is None:
+                g = args[1]
+            else:
+                with torch.no_grad():
+                    g = self.gate(x)
             if g.dim() != 2 or g.shape != (x.shape[0], cfg.num_experts) or g.dtype != torch.float32:
                 raise ExportError(f"{where}: the gate must return float32 logits [T, E] = "
                                   f"[{x.shape[0]}, {cfg.num_experts}], got {g.dtype} "
@@ -490,7 +500,7 @@ class MoE(DynModule):
         cfg = self.cfg
         values = {n: f"%w{i}" for i, n in enumerate(wnames)}
         b = Builder("m")
-        if cfg.strategy == "hash":
+        if self.gate is None:   # hash ids, or logits given as the second input
             gate_val, gate_t = "%in1", mlir_type(args[1])
         else:
             gpiece = ctx.piece(f"{sym}_gate", self.gate, (x,), f"{prefix}gate.")

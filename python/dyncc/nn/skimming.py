@@ -1,6 +1,6 @@
 """The loop of dyn.skip (docs/skim.md), exactly: `run_loop` is what the
-compiled library does step by step; `dyncc.nn.Skim` and the skim examples'
-reference (examples/skim/reference.py) both run it."""
+compiled library does step by step; `dyncc.nn.Skim` runs it eagerly (the
+skimming methods of examples/skim/methods.py are Skim modules)."""
 
 KINDS = ("read", "skim", "skip", "jump", "shuttle", "jump_to", "stop", "reread", "partial",
          "flush", "upper")

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Splits case 0 of a make_moe.py output into .npy inputs for dyncc run and
-writes the expected output and assignment.
+"""Splits case 0 of examples/moe/model.py --cases output into .npy inputs
+for dyncc run and writes the eager module's output and assignment.
 
   moe_case.py DIR NAME
 """
