@@ -220,8 +220,10 @@ bool isWeightValue(Value v) {
 /// they read the weight itself. Consumers that are not linalg ops keep the
 /// transpose.
 LogicalResult foldWeightTranspose(linalg::TransposeOp transpose) {
-  if (!isWeightValue(transpose.getInput()) ||
-      !isa<func::FuncOp>(transpose->getParentOp()))
+  // Wherever the weight is read: inside an exit_if region (the layers after
+  // an exit point) or a skip step too, where a transpose left in place
+  // would copy the whole weight on every run or step.
+  if (!isWeightValue(transpose.getInput()))
     return success();
   ArrayRef<int64_t> perm = transpose.getPermutation();
   SmallVector<int64_t> inverse(perm.size());

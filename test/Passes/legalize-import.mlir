@@ -42,6 +42,28 @@ func.func @linear(%w: tensor<16x8xf32> {dyn.weight = "fc.weight"}, %x: tensor<4x
 
 // -----
 
+// Inside an exit_if region (the layers after an exit point, once inlined)
+// the weight's transpose folds too: left there, it copied the weight on
+// every run (the exported W2 encoder ran 3.7x slower than written by hand).
+// CHECK-LABEL: func.func @in_region
+// CHECK: dyn.exit_if
+// CHECK-NOT: linalg.transpose
+// CHECK: linalg.generic {{.*}} ins(%arg1, %arg0 : tensor<1x8xf32>, tensor<3x8xf32>)
+func.func @in_region(%w: tensor<3x8xf32> {dyn.weight = "fc.weight"}, %x: tensor<1x8xf32>, %z: tensor<1x3xf32>) -> tensor<1x3xf32> {
+  %r = dyn.exit_if %z criterion #dyn.entropy<threshold = #dyn.param<"theta" = 0.5>> layer 1 : tensor<1x3xf32> {
+    %e = tensor.empty() : tensor<8x3xf32>
+    %wt = linalg.transpose ins(%w : tensor<3x8xf32>) outs(%e : tensor<8x3xf32>) permutation = [1, 0]
+    %zero = arith.constant 0.0 : f32
+    %o = tensor.empty() : tensor<1x3xf32>
+    %f = linalg.fill ins(%zero : f32) outs(%o : tensor<1x3xf32>) -> tensor<1x3xf32>
+    %y = linalg.matmul ins(%x, %wt : tensor<1x8xf32>, tensor<8x3xf32>) outs(%f : tensor<1x3xf32>) -> tensor<1x3xf32>
+    dyn.yield %y : tensor<1x3xf32>
+  }
+  return %r : tensor<1x3xf32>
+}
+
+// -----
+
 // The transpose of an activation stays.
 // CHECK-LABEL: func.func @activation
 // CHECK: linalg.transpose
