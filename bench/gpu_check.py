@@ -1077,9 +1077,11 @@ def main():
             differ = [ext for ext, h in data_sha.get(n, {}).items()
                       if m.get("data_sha256", {}).get(ext) not in (None, h)]
             if differ:
-                log(f"prebuilt {n}: WARNING: the regenerated {n}{' and '.join(differ)} differ from "
-                    "those the libraries were prepared with (another torch/numpy here?); the "
-                    "check goes on with the libraries' own shapes and runtime parameters")
+                files = " and ".join(n + ext for ext in differ)
+                log(f"prebuilt {n}: WARNING: the regenerated {files} "
+                    f"differ{'s' if len(differ) == 1 else ''} from what the libraries were "
+                    "prepared with (another torch/numpy here?); the check goes on with the "
+                    "libraries' own shapes and runtime parameters")
             if m.get("generator") and m["generator"] != [WORKLOADS[n][1]] + WORKLOADS[n][2]:
                 log(f"prebuilt {n}: WARNING: prepared with {' '.join(m['generator'])}, this "
                     f"script generates {' '.join([WORKLOADS[n][1]] + WORKLOADS[n][2])} (run "
