@@ -15,13 +15,17 @@
 #       libraries they need beyond libc/libstdc++, manifest.json), to carry
 #       to a GPU machine that cannot build dyncc (docs/gpu.md)
 #   bench/gpu-check.sh --prebuilt DIR           on that GPU machine: no
-#       packages, no build; regenerates the data and checks the libraries in
-#       DIR (made by --prepare)
+#       packages, no build, no torch-mlir; regenerates the data (the
+#       examples' --weights-only) and checks the libraries in DIR (made by
+#       --prepare)
 #
-# Environment: PYTHON (default: the first of /usr/bin/python3 and python3
-# whose torch sees a GPU, else the first that has torch and numpy),
-# GPU_CHECK_ARGS (more gpu_check.py options, e.g. "--runs 10 --workloads
-# w2,w3"), GPU_CHECK_MD (also write the table to this file),
+# The models are dyncc.nn modules from the examples (examples/moe/model.py,
+# examples/early-exit/model.py, examples/skim/methods.py); gpu_check.py
+# exports them with .venv/bin/python (torch-mlir) where it exists.
+# Environment: PYTHON (default: the first of /usr/bin/python3, python3 and
+# .venv/bin/python whose torch sees a GPU, else the first that has torch
+# and numpy), GPU_CHECK_ARGS (more gpu_check.py options, e.g. "--runs 10
+# --workloads w2,w3"), GPU_CHECK_MD (also write the table to this file),
 # GPU_CHECK_SECONDS (480: the whole call's time; gpu_check.py gets what the
 # packages and the build left of it, and skips workloads it cannot finish).
 set -euo pipefail
@@ -43,13 +47,13 @@ say() { echo "gpu-check [$(( $(date +%s) - start )) s]: $*"; }
 pick_python() {
   if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
   local c
-  for c in /usr/bin/python3 python3; do
+  for c in /usr/bin/python3 python3 .venv/bin/python; do
     if command -v "$c" >/dev/null 2>&1 &&
        "$c" -c 'import numpy, torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
       echo "$c"; return
     fi
   done
-  for c in /usr/bin/python3 python3; do
+  for c in /usr/bin/python3 python3 .venv/bin/python; do
     if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import numpy, torch' 2>/dev/null; then
       echo "$c"; return
     fi

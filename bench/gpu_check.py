@@ -9,22 +9,26 @@ compiled for the CPU and for CUDA, run on the same inputs through the C API
 
 Steps:
 
- 1. generate: each workload's model, weights and cases, with the existing
-    generators (examples/*/make_*.py), into DIR/models (--models):
-      w1_switch  make_moe.py --strategy switch, capacity factor 1.25, T=512
-                 d=512 ffn=2048 E=8, the gate layer inside (logits returned)
+ 1. generate: each workload's model (a PyTorch module with dyncc.nn,
+    exported by dyncc.export: torch.export and torch-mlir, so run with
+    ROOT/.venv/bin/python when it exists), weights and cases, with the
+    examples' command lines, into DIR/models (--models):
+      w1_switch  examples/moe/model.py --strategy switch, capacity factor
+                 1.25, T=512 d=512 ffn=2048 E=8, the gate layer inside
+                 (logits returned)
       w1_top2    the same with --strategy top_k --k 2 (GShard's top-2
                  capacity rule, as bench/w1_bench.py)
       w1_gshard  the same with --strategy gshard --seed 42 (top-2, the second
                  expert kept at random, as GShard)
-      w2         make_early_exit.py at W2 size (its defaults: 12 layers,
-                 d=256, 4 heads, d_ff=1024, seq 128, batch 1), entropy
-      w3         make_skim.py --method skim_rnn --seq 200 --dim 128
-                 --hidden 256 --small 32
-      w4         make_early_exit.py as w2 (the per-sample model, batch 1)
-                 with --cases 32: the 32 cases are one batch, compiled with
-                 --batch-buckets=1,4,8,16,32 --compaction=auto
-      w4_static  make_early_exit.py as w2 with --batch 32 (a static batch)
+      w2         examples/early-exit/model.py at W2 size (its defaults: 12
+                 layers, d=256, 4 heads, d_ff=1024, seq 128, batch 1), entropy
+      w3         examples/skim/methods.py --method skim_rnn --seq 200
+                 --dim 128 --hidden 256 --small 32
+      w4         examples/early-exit/model.py as w2 (the per-sample model,
+                 batch 1) with --cases 32: the 32 cases are one batch,
+                 compiled with --batch-buckets=1,4,8,16,32 --compaction=auto
+      w4_static  examples/early-exit/model.py as w2 with --batch 32 (a
+                 static batch)
  2. compile: every model twice, `dyncc compile M.mlir --shared
     --target=host -o DIR/cpu/NAME` and `--target=cuda -o DIR/cuda/NAME`
     (w4 with --batch-buckets=1,4,8,16,32 --compaction=auto; in parallel,
@@ -42,7 +46,8 @@ Steps:
         that differs where the two libraries' floats legitimately straddle
         a tie is a warning, not a failure: w1 when each library's
         assignment is exactly the reference's routing
-        (examples/moe/reference.route) of that library's own gate logits;
+        (dyncc.nn.routing.route, the eager module's) of that library's own
+        gate logits;
         w2/w3/w4 when the reference's decision margin there is below
         --near-tie. Outputs are then compared on the tokens / samples whose
         decisions agree.
@@ -58,19 +63,24 @@ Steps:
     then timed: median latency of --runs runs after --warmup (the first
     CUDA run, with its PTX JIT and module load, is reported apart) of the
     CPU library, the CUDA library and, when torch.cuda.is_available(),
-    PyTorch eager on the GPU: reference.EagerMoE (w1_switch, w1_top2; none
-    for gshard's random choice), reference.EarlyExitEncoder.early_exit
-    batch1 (w2) and its batched loop, on the GPU (w4, w4_static: 32
-    samples), bench/w3_bench.py's EagerSkimRNN (w3); float32, no_grad,
-    synchronized after each run.
+    PyTorch eager on the GPU: examples/moe/model.py's EagerMoE (w1_switch,
+    w1_top2; none for gshard's random choice), the dyncc.nn.EarlyExit
+    module's loop on one sample (w2) and on the batch (w4, w4_static: 32
+    samples), its bookkeeping on the GPU, bench/w3_bench.py's EagerSkimRNN
+    (w3); float32, no_grad, synchronized after each run. The eager modules
+    are rebuilt in the child from the examples (same seeds; the early-exit
+    one loads the weights file), so the child's Python needs torch.
  5. a markdown table with the date and the GPU's name (also --md FILE).
 
---prebuilt skips steps 1's compile half and 2: for a GPU machine without
-the toolchain (bench/gpu-check.sh --prepare compiles elsewhere, docs/gpu.md).
-It regenerates the data (weights are too large to carry) and uses the
-libraries in DIR/cpu and DIR/cuda; DIR/manifest.json says how they were
-made, and a regenerated model whose MLIR differs from the compiled one is
-reported (the libraries' shapes are checked against the data in any case).
+--prebuilt skips step 1's export and step 2: for a GPU machine without
+the toolchain or torch-mlir (bench/gpu-check.sh --prepare compiles
+elsewhere, docs/gpu.md). It regenerates the data (weights are too large to
+carry) with the examples' --weights-only (dyncc.export_weights: the
+weights file of the export, no tracing, no torch-mlir) and this Python,
+and uses the libraries in DIR/cpu and DIR/cuda; DIR/manifest.json says how
+they were made, and regenerated weights or inputs that differ from those
+the libraries were prepared with are reported (the libraries' shapes are
+checked against the data in any case).
 
 Exit status: 0 when everything compiled and every check passed (or was
 skipped for want of a GPU), 1 otherwise, 2 for bad arguments.
@@ -105,28 +115,28 @@ W1_SIZE = ["--capacity-factor", "1.25", "--tokens", "512", "--dim", "512", "--ff
 
 W4_BUCKETS = "1,4,8,16,32"
 
-# name -> (kind, generator script, its options, label)
+# name -> (kind, generator script (its command line), its options, label)
 WORKLOADS = {
-    "w1_switch": ("moe", "examples/moe/make_moe.py",
+    "w1_switch": ("moe", "examples/moe/model.py",
                   ["--strategy", "switch"] + W1_SIZE + ["--cases", "3"],
                   "W1 MoE top-1 (`switch`)"),
-    "w1_top2": ("moe", "examples/moe/make_moe.py",
+    "w1_top2": ("moe", "examples/moe/model.py",
                 ["--strategy", "top_k", "--k", "2"] + W1_SIZE + ["--cases", "3"],
                 "W1 MoE top-2 (`top_k`, k=2)"),
-    "w1_gshard": ("moe", "examples/moe/make_moe.py",
+    "w1_gshard": ("moe", "examples/moe/model.py",
                   ["--strategy", "gshard", "--seed", "42"] + W1_SIZE + ["--cases", "3"],
                   "W1 MoE top-2 (`gshard`)"),
-    "w2": ("early_exit", "examples/early-exit/make_early_exit.py",
+    "w2": ("early_exit", "examples/early-exit/model.py",
            ["--criterion", "entropy", "--cases", "8"],
            "W2 early-exit encoder, batch 1 (entropy)"),
-    "w3": ("skim", "examples/skim/make_skim.py",
+    "w3": ("skim", "examples/skim/methods.py",
            ["--method", "skim_rnn", "--seq", "200", "--dim", "128", "--hidden", "256",
             "--small", "32", "--cases", "8"],
            "W3 Skim-RNN, 200 steps"),
-    "w4": ("early_exit_batch", "examples/early-exit/make_early_exit.py",
+    "w4": ("early_exit_batch", "examples/early-exit/model.py",
            ["--criterion", "entropy", "--cases", "32"],
            f"W4 early-exit encoder, 32 samples, buckets {W4_BUCKETS} + compaction (entropy)"),
-    "w4_static": ("early_exit", "examples/early-exit/make_early_exit.py",
+    "w4_static": ("early_exit", "examples/early-exit/model.py",
                   ["--criterion", "entropy", "--batch", "32", "--cases", "2"],
                   "W4 early-exit encoder, static batch 32 (entropy)"),
 }
@@ -342,28 +352,45 @@ def child_env(work):
 # The child: one workload's comparison and timing
 
 
+def example_module(subdir, modname):
+    """examples/<subdir>/<modname>.py, imported (examples/moe and
+    examples/early-exit both have a model.py: one per child process)."""
+    import importlib
+    sys.path.insert(0, os.path.join(ROOT, "examples", subdir))
+    sys.modules.pop(modname, None)
+    return importlib.import_module(modname)
+
+
 def child_moe(a, name, models, cpu, gpu, res):
+    mm = example_module("moe", "model")  # sets OPENBLAS_CORETYPE, puts ROOT/python first
     import numpy as np
-    sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
-    sys.modules.pop("reference", None)  # each example has its own reference.py
-    from reference import MoEModel, RouteError, route  # noqa: E402  (sets OPENBLAS_CORETYPE)
+    import torch
+    from dyncc.nn.routing import RouteError, route
     base = os.path.join(models, name)
     x_all = np.load(base + ".x.npy")
-    model, meta = MoEModel.from_files(base + ".safetensors")
-    cfg = model.cfg
+    exp = np.load(base + ".expected.npz")
+    # the eager module, rebuilt as the generator built it (same options, seeds)
+    _, margs = mm.parse_args(WORKLOADS[name][2])
+    module, _ = mm.build_model(**mm.model_kwargs(margs))
+    cfg = module.moe.cfg
+    if cfg.to_json() != str(exp["config"]):
+        res["problems"].append(f"the rebuilt module's route config {cfg.to_json()} is not the "
+                               f"generator's {exp['config']}")
+        return None, None
     N = x_all.shape[0]
     T, K = x_all.shape[1], cfg.per_token
     # the outputs' names (the library calls them output0, output1)
-    onames = [str(n) for n in np.load(base + ".expected.npz")["outputs"]]
+    onames = [str(n) for n in exp["outputs"]]
     if len(onames) != len(cpu.outputs):
         res["problems"].append(f"the library has {len(cpu.outputs)} outputs, the model {onames}")
         return None, None
     li = onames.index("logits") if "logits" in onames else None
-    near, worst_y, worst_l, same_cases = 0, 0.0, 0.0, 0
+    near, worst_y, worst_l, same_cases, ref_agree = 0, 0.0, 0.0, 0, 0
 
     def routes_own(asg, lg):
         try:
-            return np.array_equal(asg, route(cfg, np.asarray(lg, np.float32)).assignment)
+            r = route(cfg, torch.from_numpy(np.ascontiguousarray(lg, np.float32).reshape(T, -1)))
+            return np.array_equal(asg, r.assignment)
         except RouteError as e:
             return f"the reference cannot route these logits: {e}"
 
@@ -379,6 +406,7 @@ def child_moe(a, name, models, cpu, gpu, res):
             res["problems"].append(f"case {i}: no route report (the library has no dyn.route?)")
             continue
         ac, ag = rc["route"]["assignment"], rg["route"]["assignment"]
+        ref_agree += int(np.array_equal(ac, exp["assignment"][i]))
         if rc["route"]["sizes"] != rg["route"]["sizes"]:
             res["problems"].append(f"case {i}: report sizes cpu {rc['route']['sizes']} "
                                    f"cuda {rg['route']['sizes']}")
@@ -418,17 +446,15 @@ def child_moe(a, name, models, cpu, gpu, res):
         res["problems"].append(f"outputs differ: y by {worst_y:.3g}, logits by {worst_l:.3g} "
                                f"(> {TOL})")
     res["detail"] = (f"y {worst_y:.2g}" + (f", logits {worst_l:.2g}" if li is not None else "")
-                     + f"; dropped {rc['route']['dropped'] if 'route' in rc else '?'} (last case)")
+                     + f"; dropped {rc['route']['dropped'] if 'route' in rc else '?'} (last case)"
+                     + f"; cpu assignment = eager module's for {ref_agree}/{N} cases")
     bench_inputs = cpu.arrange({"x": x_all[0]}), gpu.arrange({"x": x_all[0]})
 
     def eager():
         if cfg.strategy not in ("switch", "top_k"):
-            return None, f"n/a: reference.EagerMoE has no {cfg.strategy} routing"
-        import torch
-        from reference import EagerMoE
-        tensors = model.raw
-        m = EagerMoE(tensors, top_k=K, capacity_factor=cfg.capacity_factor,
-                     renormalize=cfg.renormalize).float().eval().to(a.eager_device)
+            return None, f"n/a: EagerMoE has no {cfg.strategy} routing"
+        m = mm.EagerMoE(mm.weights_dict(module), top_k=K, capacity_factor=cfg.capacity_factor,
+                        renormalize=cfg.renormalize).float().eval().to(a.eager_device)
         x = torch.from_numpy(np.ascontiguousarray(x_all[0])).to(a.eager_device)
 
         def go():
@@ -442,38 +468,86 @@ def child_moe(a, name, models, cpu, gpu, res):
     return bench_inputs, eager
 
 
-def early_exit_eager_batched(model, x, crit):
-    """reference.EarlyExitEncoder._loop_batched with its bookkeeping on x's
-    device (the reference keeps it on the CPU)."""
+def early_exit_eager(model, x):
+    """dyncc.nn.EarlyExit.forward's loop (sample granularity) on x [B, S, D]
+    with its bookkeeping on x's device: the module keeps it on the CPU,
+    which a CUDA x cannot mix with. The layers, heads and criterion are the
+    module's; stops when every sample has exited (batch 1: at its exit
+    layer). Returns (logits [B, C], exit_layer [B] int32)."""
     import torch
     L, B = model.num_layers, x.shape[0]
+    crit = model.criterion
     state = crit.start(B)
     active = torch.ones(B, dtype=torch.bool, device=x.device)
     exit_layer = torch.full((B,), L, dtype=torch.int32, device=x.device)
     out, h = None, x
     for l in range(1, L + 1):
         h = model.layers[l - 1](h)
-        z, s = model.classify(l, h)
+        z = model.heads[l - 1](h)
         if out is None:
-            out = torch.zeros_like(z)
+            out = torch.empty_like(z)
         if l == L:
             out[active] = z[active]
             break
-        exit_now, _ = crit.step(state, l, z, s)
+        s = model.score_heads[l - 1](h) if model.score_heads is not None else None
+        exit_now, _ = crit.step(state, l, z.detach().reshape(B, -1), s)
         new = exit_now & active
         out[new] = z[new]
         exit_layer[new] = l
-        active &= ~exit_now
+        active &= ~new
         if not bool(active.any()):
             break
     return out, exit_layer
 
 
-def child_early_exit(a, name, models, cpu, gpu, res):
+def early_exit_model(name, models, exp):
+    """(examples/early-exit/model.py, the eager module of workload `name`:
+    its architecture built as the generator did, the weights of
+    name.safetensors, the criterion at the default threshold)."""
     import numpy as np
-    sys.path.insert(0, os.path.join(ROOT, "examples", "early-exit"))
-    sys.modules.pop("reference", None)
-    from reference import Criterion, load_early_exit  # noqa: E402
+    ee = example_module("early-exit", "model")
+    ea = ee.parser().parse_args(WORKLOADS[name][2])
+    if str(exp["criterion"]) != ea.criterion:
+        raise RuntimeError(f"{name}.expected.npz is for {exp['criterion']}, the workload "
+                           f"{ea.criterion}")
+    m = ee.build_model(ea.criterion, ea.layers, ea.d_model, ea.heads, ea.d_ff, ea.seq,
+                       ea.classes, ea.seed, temperature=float(exp["temperature"]), fit=False)
+    ee.load_weights(m, os.path.join(models, name + ".safetensors"))
+    ee.set_threshold(m, np.asarray(exp["default_threshold"], np.float64))
+    return ee, m.float().eval()
+
+
+def eager_early_exit(a, name, models, exp, x, want_exit):
+    """The eager side of w2 / w4 / w4_static: (timed function, note). x
+    [B, S, D]; want_exit [B]: the cpu library's exit layers. The module's
+    own forward on the CPU is the reference the loop is checked against."""
+    import numpy as np
+    import torch
+    _, m = early_exit_model(name, models, exp)
+    xc = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    with torch.no_grad():
+        m(xc)
+    ref = m.exit_layer.numpy().reshape(-1)
+    m = m.to(a.eager_device)
+    xt = xc.to(a.eager_device)
+
+    def go():
+        with torch.no_grad():
+            r = early_exit_eager(m, xt)
+        sync(a)
+        return r
+    _, e = go()
+    e = e.cpu().numpy().reshape(-1)
+    agree = int((e == np.asarray(want_exit).reshape(-1)).sum())
+    same = int((e == ref).sum())
+    what = "batch1 loop" if e.size == 1 else f"batched loop ({e.size} samples)"
+    return go, (f"eager {what} on {a.eager_device}: exit layers = the module's forward on the "
+                f"CPU for {same}/{e.size}, = cpu library's for {agree}/{e.size}")
+
+
+def child_early_exit(a, name, models, cpu, gpu, res):
+    example_module("early-exit", "model")  # sets OPENBLAS_CORETYPE before numpy loads
+    import numpy as np
     base = os.path.join(models, name)
     x_all = np.load(base + ".x.npy")
     exp = np.load(base + ".expected.npz")
@@ -526,27 +600,7 @@ def child_early_exit(a, name, models, cpu, gpu, res):
     _, y0, _ = cpu.run_reported(bench_inputs[0])
 
     def eager():
-        import torch
-        m, meta = load_early_exit(base + ".safetensors")
-        m = m.float().eval().to(a.eager_device)
-        crit = Criterion.from_metadata(meta, default.tolist() if kind == "per_class"
-                                       else float(default))
-        x = torch.from_numpy(np.ascontiguousarray(x0)).to(a.eager_device)
-        batched = x.dim() == 3 and x.shape[0] > 1
-
-        def go():
-            with torch.no_grad():
-                if batched:
-                    r = early_exit_eager_batched(m, x, crit)
-                else:
-                    r = m.early_exit(x, crit, mode="batch1")
-            sync(a)
-            return r
-        z, e = go()
-        e = e.cpu().numpy().reshape(-1)
-        agree = int((e == y0[ei].reshape(-1)).sum())
-        return go, (f"eager {'batched loop' if batched else 'batch1 loop'}: exit layers = cpu "
-                    f"library's for {agree}/{e.size}")
+        return eager_early_exit(a, name, models, exp, x0, y0[ei])
     return bench_inputs, eager
 
 
@@ -570,12 +624,11 @@ def stage_report_mismatch(exit_layer, rep, buckets):
 def child_early_exit_batch(a, name, models, cpu, gpu, res):
     """w4: the per-sample early-exit model compiled with --batch-buckets; the
     generator's cases are one batch, run with dynrt_model_run_batch."""
+    example_module("early-exit", "model")  # sets OPENBLAS_CORETYPE before numpy loads
     import numpy as np
-    sys.path.insert(0, os.path.join(ROOT, "examples", "early-exit"))
-    sys.modules.pop("reference", None)
-    from reference import Criterion, load_early_exit  # noqa: E402
     base = os.path.join(models, name)
-    x_all = np.load(base + ".x.npy")                 # [cases, S, D]
+    x_all = np.load(base + ".x.npy")                 # [cases, 1, S, D]
+    x_all = x_all.reshape((-1,) + x_all.shape[2:])   # the cases' samples [cases, S, D]
     exp = np.load(base + ".expected.npz")
     for lib in {lib.path: lib for lib in (cpu, gpu)}.values():
         if not lib.max_batch:
@@ -596,11 +649,13 @@ def child_early_exit_batch(a, name, models, cpu, gpu, res):
         return None, None
     zi = 1 - ei if len(cpu.outputs) == 2 else 0
     B = min(x_all.shape[0], cpu.max_batch)
-    if tuple(x_all.shape[1:]) != tuple(cpu.inputs[0][2][1:]):
+    per = tuple(cpu.inputs[0][2][1:])   # the exported model's input: one sample, [1, S, D]
+    if int(np.prod(x_all.shape[1:])) != int(np.prod(per)):
         res["problems"].append(f"the cases have samples of shape {x_all.shape[1:]}, the library "
                                f"takes {cpu.inputs[0][2]}")
         return None, None
-    x = np.ascontiguousarray(x_all[:B].astype(np.float32))
+    x_eager = np.ascontiguousarray(x_all[:B].astype(np.float32))   # [B, S, D]
+    x = x_eager.reshape((B,) + per)
     kind = str(exp["criterion"])
     default = np.asarray(exp["default_threshold"], np.float64)
     values = np.asarray(exp["thresholds"], np.float64)
@@ -694,26 +749,14 @@ def child_early_exit_batch(a, name, models, cpu, gpu, res):
     bench_inputs = [x], [x]
 
     def eager():
-        import torch
-        m, meta = load_early_exit(base + ".safetensors")
-        m = m.float().eval().to(a.eager_device)
-        crit = Criterion.from_metadata(meta, default.tolist() if kind == "per_class"
-                                       else float(default))
-        xt = torch.from_numpy(x).to(a.eager_device)
-
-        def go():
-            with torch.no_grad():
-                r = early_exit_eager_batched(m, xt, crit)
-            sync(a)
-            return r
-        _, e = go()
-        e = e.cpu().numpy().reshape(-1)
-        agree = int((e == at[0]).sum()) if at else "?"
-        return go, f"eager batched loop ({B} samples): exit layers = cpu library's for {agree}/{e.size}"
+        if not at:
+            return None, "n/a: the default threshold's run failed"
+        return eager_early_exit(a, name, models, exp, x_eager, at[0])
     return bench_inputs, eager
 
 
 def child_skim(a, name, models, cpu, gpu, res):
+    methods = example_module("skim", "methods")  # sets OPENBLAS_CORETYPE, ROOT/python first
     import numpy as np
     base = os.path.join(models, name)
     x_all = np.load(base + ".x.npy")
@@ -766,18 +809,15 @@ def child_skim(a, name, models, cpu, gpu, res):
     _, y0, r0 = cpu.run_reported(bench_inputs[0], skip_capacity=B)
 
     def eager():
-        meta_cfg = json.loads(str(exp["config"]))
         if str(exp["method"]) != "skim_rnn":
             return None, f"n/a: no eager loop for {exp['method']}"
         import torch
         sys.path.insert(0, os.path.join(ROOT, "bench"))
-        sys.path.insert(0, os.path.join(ROOT, "examples", "encoder"))
-        from torch_eager import load_safetensors
         from w3_bench import EagerSkimRNN
-        tensors, _ = load_safetensors(base + ".safetensors")
-        D, H = x_all.shape[2], int(meta_cfg.get("hidden", y0[0].size))
-        Hs = int(meta_cfg.get("small", 0))
-        m = EagerSkimRNN.from_tensors(tensors, D, H, Hs).to(a.eager_device)
+        # the module, rebuilt as the generator built it (its config, --data-seed)
+        _, sa = methods.parse_args(WORKLOADS[name][2])
+        module, _ = methods.build_model(**json.loads(str(exp["config"])), seed=sa.data_seed)
+        m = EagerSkimRNN.from_model(module).to(a.eager_device)
         x = torch.from_numpy(np.ascontiguousarray(x_all[0])).to(a.eager_device)
 
         def go(trace=None):
@@ -996,14 +1036,19 @@ def main():
         except (OSError, ValueError) as e:
             log(f"prebuilt: no usable {manifest_path} ({e}); using what WORK/cpu and WORK/cuda hold")
 
-    # -- 1. generate
+    # -- 1. generate: dyncc.export needs torch-mlir (the project's .venv); the
+    # prebuilt mode writes only the weights and the data (no torch-mlir)
+    venv = os.path.join(ROOT, ".venv", "bin", "python")
+    gen_python = sys.executable if a.prebuilt or not os.path.exists(venv) else venv
+    gen_exts = (".safetensors", ".x.npy", ".expected.npz") + (() if a.prebuilt else (".mlir",))
+    log(f"generating with {gen_python}" + (" (--weights-only)" if a.prebuilt else ""))
+
     def generate(n):
         kind, script, opts, _ = WORKLOADS[n]
-        if a.reuse and all(os.path.exists(os.path.join(a.models, n + ext)) for ext in
-                           (".mlir", ".safetensors", ".x.npy", ".expected.npz")):
+        if a.reuse and all(os.path.exists(os.path.join(a.models, n + ext)) for ext in gen_exts):
             return n, 0, "", 0.0
-        argv = [sys.executable, os.path.join(ROOT, script)] + opts + \
-            ["--out-dir", a.models, "--name", n]
+        argv = [gen_python, os.path.join(ROOT, script)] + opts + \
+            ["--out-dir", a.models, "--name", n] + (["--weights-only"] if a.prebuilt else [])
         limit = 600 if not a.budget else max(30, int(t_start + a.budget - time.time()))
         rc, out, sec = run_cmd(argv, limit, child_env(a.work))
         return n, rc, out, sec
@@ -1017,17 +1062,30 @@ def main():
                 log(out[-2000:])
             else:
                 log(f"generate {n}: {sec:.1f} s")
-    mlir_sha = {n: sha256(os.path.join(a.models, n + ".mlir")) for n in names if gen_ok[n]}
+    # what the libraries are checked on: a prebuilt run compares its regenerated
+    # files with those the libraries were prepared with (manifest.json)
+    data_sha = {n: {ext: sha256(os.path.join(a.models, n + ext))
+                    for ext in (".safetensors", ".x.npy")} for n in names if gen_ok[n]}
+    mlir_sha = {n: sha256(os.path.join(a.models, n + ".mlir")) for n in names
+                if gen_ok[n] and not a.prebuilt}
 
     # -- 2. compile
     compiled = {}   # (name, sub) -> None or error
     if a.prebuilt:
         for n in names:
             m = manifest.get("workloads", {}).get(n, {})
-            if n in mlir_sha and m.get("mlir_sha256") and m["mlir_sha256"] != mlir_sha[n]:
-                log(f"prebuilt {n}: WARNING: the regenerated {n}.mlir differs from the compiled one "
-                    "(another torch/numpy here?); the check goes on with the libraries' own shapes "
-                    "and runtime parameters")
+            differ = [ext for ext, h in data_sha.get(n, {}).items()
+                      if m.get("data_sha256", {}).get(ext) not in (None, h)]
+            if differ:
+                files = " and ".join(n + ext for ext in differ)
+                log(f"prebuilt {n}: WARNING: the regenerated {files} "
+                    f"differ{'s' if len(differ) == 1 else ''} from what the libraries were "
+                    "prepared with (another torch/numpy here?); the check goes on with the "
+                    "libraries' own shapes and runtime parameters")
+            if m.get("generator") and m["generator"] != [WORKLOADS[n][1]] + WORKLOADS[n][2]:
+                log(f"prebuilt {n}: WARNING: prepared with {' '.join(m['generator'])}, this "
+                    f"script generates {' '.join([WORKLOADS[n][1]] + WORKLOADS[n][2])} (run "
+                    "--prepare again)")
             if m and m.get("compile_options", []) != COMPILE_OPTS.get(n, []):
                 log(f"prebuilt {n}: WARNING: compiled with {m.get('compile_options', [])}, this "
                     f"script compiles it with {COMPILE_OPTS.get(n, [])} (run --prepare again)")
@@ -1061,6 +1119,7 @@ def main():
             host=f"{platform.node()} ({cpu_name()})", dyncc=os.path.abspath(a.dyncc),
             workloads={n: dict(generator=[WORKLOADS[n][1]] + WORKLOADS[n][2],
                                mlir_sha256=mlir_sha.get(n),
+                               data_sha256=data_sha.get(n, {}),
                                compile_options=COMPILE_OPTS.get(n, []),
                                compile={sub: dict(target=t, ok=compiled.get((n, sub), "") is None,
                                                   error=compiled.get((n, sub)))

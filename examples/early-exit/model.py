@@ -18,7 +18,9 @@ dyn.exit_if.
     m.criterion.value = 0.3                              # another threshold (eager)
 
 Command line (writes NAME.mlir, NAME.safetensors, NAME.x.npy [K, B, S, D],
-NAME.expected.npz: per threshold the eager exit layers and logits):
+NAME.expected.npz: per threshold the eager exit layers and logits; with
+--weights-only no NAME.mlir, the weights through dyncc.export_weights, which
+needs no torch-mlir):
 
     .venv/bin/python examples/early-exit/model.py --criterion entropy --out-dir DIR --name NAME
 
@@ -463,6 +465,10 @@ def parser():
     ap.add_argument("--name", default="early_exit")
     ap.add_argument("--no-expected", action="store_true",
                     help="write only NAME.mlir, NAME.safetensors and NAME.x.npy")
+    ap.add_argument("--weights-only", action="store_true",
+                    help="write NAME.safetensors with dyncc.export_weights (no NAME.mlir, no "
+                         "tracing, no torch-mlir) and the data files: for a machine that runs "
+                         "a library compiled elsewhere")
     g = ap.add_argument_group("weights")
     g.add_argument("--train-cases", type=int, default=512,
                    help="random inputs on which the internal classifiers are fitted")
@@ -505,7 +511,11 @@ def generate(a):
     if not any(np.array_equal(np.asarray(v), np.asarray(default)) for v in values):
         values.append(default)
     set_threshold(model, default)
-    export(model, base, B, a.seq, a.d_model)
+    if a.weights_only:
+        import dyncc
+        dyncc.export_weights(model, base)
+    else:
+        export(model, base, B, a.seq, a.d_model)
     np.save(base + ".x.npy", xs.numpy())
     if a.no_expected:
         return model, values, default, xs, None
@@ -533,7 +543,8 @@ def main():
     t0 = time.time()
     model, values, default, xs, exp = generate(a)
     base = os.path.join(a.out_dir, a.name)
-    print(f"wrote {base}.mlir, .safetensors, .x.npy {list(xs.shape)}"
+    print(f"wrote {base}" + (".safetensors" if a.weights_only else ".mlir, .safetensors")
+          + f", .x.npy {list(xs.shape)}"
           + ("" if exp is None else f", .expected.npz ({len(values)} thresholds)")
           + f" in {time.time() - t0:.1f} s")
     dv = ",".join(repr(float(v)) for v in np.asarray(default, np.float64).reshape(-1))

@@ -27,7 +27,8 @@ buffer, batched GEMMs: W1's "experts alone"), `EagerMoE` (the Hugging Face
 Switch / Mixtral way of writing the layer: W1's eager baseline) and
 `weights_dict` (the model's weights under the names EagerMoE takes).
 
-Command line (writes NAME.mlir and NAME.safetensors via dyncc.export, and
+Command line (writes NAME.mlir and NAME.safetensors via dyncc.export, only
+NAME.safetensors with --weights-only (dyncc.export_weights: no torch-mlir), and
 with --cases N the inputs NAME.x.npy [N, T, D], NAME.gate.npy [N, T, E] or
 [N, T] ids, and NAME.expected.npz: the eager module's y, assignment
 [N, T*K], tokens_per_expert [N, E], dropped [N], the outputs' names
@@ -456,6 +457,10 @@ def parse_args(argv=None):
     ap.add_argument("--load-state", default=None, metavar="NPZ",
                     help="load these weights (state_dict names, a numpy .npz) into the model "
                          "before exporting")
+    ap.add_argument("--weights-only", action="store_true",
+                    help="write NAME.safetensors with dyncc.export_weights (no NAME.mlir, no "
+                         "tracing, no torch-mlir) and the data files: for a machine that runs "
+                         "a library compiled elsewhere")
     ap.add_argument("--out-dir", default=".")
     ap.add_argument("--name", default="moe")
     a = ap.parse_args(argv)
@@ -499,18 +504,24 @@ def main(argv=None):
             module.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
     os.makedirs(a.out_dir, exist_ok=True)
     base = os.path.join(a.out_dir, a.name)
+    written = f"{base}.safetensors" if a.weights_only else f"{base}.mlir, .safetensors"
     if a.ffn_only:
         rows = a.rows or capacity_rows(module) // a.experts or a.tokens
         ffn, ex = build_ffn_only(module, rows)
-        dyncc.export(ffn, ex, base)
-        print(f"wrote {base}.mlir, .safetensors: {a.experts} experts on [{a.experts}, {rows}, "
-              f"{a.dim}]")
+        if a.weights_only:
+            dyncc.export_weights(ffn, base)
+        else:
+            dyncc.export(ffn, ex, base)
+        print(f"wrote {written}: {a.experts} experts on [{a.experts}, {rows}, {a.dim}]")
         return 0
-    dyncc.export(module, example, base)
+    if a.weights_only:
+        dyncc.export_weights(module, base)
+    else:
+        dyncc.export(module, example, base)
     if a.cases:
         write_cases(module, a.cases, base)
     cfg = module.moe.cfg
-    print(f"wrote {base}.mlir, .safetensors" + (f", {a.cases} cases" if a.cases else "")
+    print(f"wrote {written}" + (f", {a.cases} cases" if a.cases else "")
           + f": {cfg}, K = {cfg.per_token}, C = {cfg.capacity(a.tokens) or '-'}")
     return 0
 

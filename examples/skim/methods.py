@@ -97,7 +97,8 @@ tie (two logits, a threshold, VCRNN's m(t) H at an integer), so that the
 compiled float32 kernels, which sum in a different order, make the same
 decisions.
 
-The command line writes NAME.mlir and NAME.safetensors (dyncc.export),
+The command line writes NAME.mlir and NAME.safetensors (dyncc.export;
+--weights-only: only NAME.safetensors, through dyncc.export_weights),
 NAME.x.npy ([cases, S, D]), NAME.classes.npy / NAME.query.npy when the
 method takes them and NAME.expected.npz (per case: steps, trace [N, B, 3]
 with -1 rows past the steps, termination, final_pos, error_step, margin and
@@ -903,9 +904,11 @@ class Generated:
     or None)."""
 
 
-def generate(cfg, cases=64, seed=0, min_margin=1e-3, out_base=None, quiet=True):
+def generate(cfg, cases=64, seed=0, min_margin=1e-3, out_base=None, quiet=True,
+             weights_only=False):
     """Builds the model and draws `cases` cases away from ties; exports the
-    model to out_base.mlir/.safetensors when out_base is given."""
+    model to out_base.mlir/.safetensors when out_base is given (weights_only:
+    only out_base.safetensors, through dyncc.export_weights: no torch-mlir)."""
     g = Generated()
     g.cfg, g.weights = cfg, make_weights(cfg, seed)
     g.model = make_model(cfg, g.weights).eval()
@@ -935,7 +938,9 @@ def generate(cfg, cases=64, seed=0, min_margin=1e-3, out_base=None, quiet=True):
     ok = next((i for i, r in enumerate(results) if r.error is None), 0)
     g.example = case_inputs(cfg, xs[ok], clss[ok], qs[ok])
     g.paths = None
-    if out_base is not None:
+    if out_base is not None and weights_only:
+        g.paths = (None, dyncc.export_weights(g.model, out_base))
+    elif out_base is not None:
         g.paths = dyncc.export(g.model, g.example, out_base)
     return g
 
@@ -1203,7 +1208,7 @@ def self_check(g, dyncc_opt=None):
     ok &= not missing
 
     opt = dyncc_opt or find_dyncc_opt()
-    if opt and g.paths:
+    if opt and g.paths and g.paths[0]:
         p = subprocess.run([opt, g.paths[0]], capture_output=True, text=True)
         print(f"self-check: {opt} parses and verifies the MLIR: "
               + ("OK" if p.returncode == 0 else "FAILED"))
@@ -1286,6 +1291,10 @@ def parse_args(argv=None):
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--out-dir", default=".")
     ap.add_argument("--name", default=None, help="default: the method")
+    ap.add_argument("--weights-only", action="store_true",
+                    help="write NAME.safetensors with dyncc.export_weights (no NAME.mlir, no "
+                         "tracing, no torch-mlir) and the data files: for a machine that runs "
+                         "a library compiled elsewhere")
     ap.add_argument("--self-check", action="store_true")
     ap.add_argument("--dyncc-opt", default=None)
     a = ap.parse_args(argv)
@@ -1306,7 +1315,8 @@ def write(cfg, a):
     t0 = time.time()
     os.makedirs(a.out_dir, exist_ok=True)
     base = os.path.join(a.out_dir, a.name)
-    g = generate(cfg, a.cases, a.data_seed, a.min_margin, out_base=base)
+    g = generate(cfg, a.cases, a.data_seed, a.min_margin, out_base=base,
+                 weights_only=a.weights_only)
     xs, clss, qs = g.cases
     np.save(base + ".x.npy", np.stack(xs))
     if cfg.uses_classes:
@@ -1316,7 +1326,8 @@ def write(cfg, a):
     np.savez(base + ".expected.npz", **expected(g))
     acts = g.model.skim.actions
     hist, ev, results = g.hist, g.ev, g.results
-    print(f"wrote {base}.mlir, .safetensors, .x.npy [{len(xs)}, {cfg.seq}, {cfg.dim}]"
+    print(f"wrote {base}" + (".safetensors" if a.weights_only else ".mlir, .safetensors")
+          + f", .x.npy [{len(xs)}, {cfg.seq}, {cfg.dim}]"
           + (", .classes.npy" if cfg.uses_classes else "")
           + (", .query.npy" if cfg.uses_query else "")
           + f", .expected.npz in {time.time() - t0:.1f} s")
