@@ -43,7 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "examples", "encoder"))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
-from torch_eager import EncoderLayer, LN_EPS  # noqa: E402,F401  (sets OPENBLAS_CORETYPE)
+from torch_eager import EncoderLayer, LN_EPS, add_shape_arguments  # noqa: E402,F401  (sets OPENBLAS_CORETYPE)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -435,16 +435,6 @@ def parse_values(kind, text):
     return [float(v) for v in text.split(",") if v]
 
 
-def add_shape_arguments(ap, layers=12):
-    """The sizes of the encoder (defaults: W2) and its seed."""
-    ap.add_argument("--layers", type=int, default=layers)
-    ap.add_argument("--d-model", type=int, default=256)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--d-ff", type=int, default=1024)
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--classes", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
 
 
 def parser():

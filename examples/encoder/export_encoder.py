@@ -25,22 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 
-from torch_eager import Encoder  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
+from torch_eager import Encoder, add_shape_arguments  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
-
-def add_shape_arguments(ap, layers):
-    """The sizes of an encoder (defaults: W2's layer) and its seed."""
-    ap.add_argument("--layers", type=int, default=layers)
-    ap.add_argument("--d-model", type=int, default=256)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--d-ff", type=int, default=1024)
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--classes", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
 
 
 def build_encoder(layers=2, d_model=256, heads=4, d_ff=1024, classes=2, seed=0):

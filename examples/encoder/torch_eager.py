@@ -151,6 +151,20 @@ _NAMES = {np.dtype(v).str: k for k, v in _DTYPES.items()}
 ALIGN = 64
 
 
+def add_shape_arguments(ap, layers=12):
+    """Command-line options for the sizes of an encoder (defaults: W2's
+    layer) and its seed: --layers --d-model --heads --d-ff --seq --classes
+    --batch --seed."""
+    ap.add_argument("--layers", type=int, default=layers)
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--d-ff", type=int, default=1024)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--classes", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+
+
 def save_safetensors(path, tensors, metadata=None, align=ALIGN):
     """Writes {name: array} in the order given. Every tensor's data offset
     is a multiple of `align`, and the header is padded with spaces so that

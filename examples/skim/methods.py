@@ -352,14 +352,19 @@ def _t(a):
     return torch.from_numpy(np.ascontiguousarray(a, np.float32))
 
 
-def lstm_cell(cfg, w, p, n_in, H):
-    cell = CELLS[cfg.gemv][0](n_in, H)
+def _single_bias_cell(kind, cfg, w, p, n_in, H):
+    """An LSTM (kind 0) or RNN (kind 2) cell from one bias (`p.b`)."""
+    cell = CELLS[cfg.gemv][kind](n_in, H)
     with torch.no_grad():
         cell.weight_ih.copy_(_t(w[p + ".w_ih"]))
         cell.weight_hh.copy_(_t(w[p + ".w_hh"]))
         cell.bias_ih.copy_(_t(w[p + ".b"]))
         cell.bias_hh.zero_()
     return cell
+
+
+def lstm_cell(cfg, w, p, n_in, H):
+    return _single_bias_cell(0, cfg, w, p, n_in, H)
 
 
 def gru_cell(cfg, w, p, n_in, H):
@@ -372,13 +377,7 @@ def gru_cell(cfg, w, p, n_in, H):
 
 
 def rnn_cell(cfg, w, p, n_in, H):
-    cell = CELLS[cfg.gemv][2](n_in, H)
-    with torch.no_grad():
-        cell.weight_ih.copy_(_t(w[p + ".w_ih"]))
-        cell.weight_hh.copy_(_t(w[p + ".w_hh"]))
-        cell.bias_ih.copy_(_t(w[p + ".b"]))
-        cell.bias_hh.zero_()
-    return cell
+    return _single_bias_cell(2, cfg, w, p, n_in, H)
 
 
 def linear(w, names, bias, bias_on=True):
