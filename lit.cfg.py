@@ -25,6 +25,17 @@ config.substitutions.append(("%dyncc_src", config.dyncc_src_root))
 config.substitutions.append(("%dyncc_obj", config.dyncc_obj_root))
 config.substitutions.append(("%python", config.python_executable))
 
+# A compiler built with AddressSanitizer (scripts/sanitize-compiler.sh): the
+# libraries it makes embed a sanitized runtime, so C programs link with the
+# sanitizer runtimes (%cc_sanitize), and the lines that cap the address
+# space (the shadow memory cannot live under a cap) or load such a library
+# into Python are skipped (%if !asan).
+if "-fsanitize=address" in getattr(config, "cxx_flags", ""):
+    config.available_features.add("asan")
+    config.substitutions.append(("%cc_sanitize", "-fsanitize=address,undefined"))
+else:
+    config.substitutions.append(("%cc_sanitize", ""))
+
 # A usable NVIDIA GPU (a CUDA driver and a device) turns on the GPU-only
 # lines (%if gpu); elsewhere they are skipped.
 if os.path.exists("/dev/nvidia0") and any(
