@@ -483,32 +483,21 @@ struct DynBatchBucketsPass
     return dyncc::exit::runtimeParamArgument(fn, p, params);
   }
 
-  /// Cuts the body of `fn` into stages at a sample-level exit chain.
+  /// Cuts the body of `fn` into stages at its exit chain, whose structure
+  /// cutsIntoStages has checked (one sample-level chain, each exit point the
+  /// last op of its block, its result the only value returned).
   LogicalResult collectStages(func::FuncOp fn, SmallVector<Stage> &stages) {
     Block *block = &fn.getBody().front();
-    auto ret = cast<func::ReturnOp>(block->getTerminator());
     while (true) {
       Stage stage;
-      Operation *term = block->getTerminator();
       for (Operation &op : block->without_terminator()) {
-        if (auto e = dyn_cast<ExitIfOp>(op)) {
-          if (stage.exit)
-            return e.emitError("--batch-buckets: one exit chain per model");
-          if (e.isTokenLevel())
-            return e.emitError("--batch-buckets does not batch token-level "
-                               "exit (compile it at a fixed batch instead)");
+        if (auto e = dyn_cast<ExitIfOp>(op))
           stage.exit = e;
-          continue;
-        }
-        if (isa<RouteOp, SkipOp>(op))
-          return op.emitError("--batch-buckets does not batch this op yet "
-                              "(compile the model at a fixed batch instead)");
-        if (stage.exit)
-          return op.emitError("--batch-buckets: an exit point must be the "
-                              "last op before its block's terminator");
-        stage.ops.push_back(&op);
+        else
+          stage.ops.push_back(&op);
       }
       if (!stage.exit) {
+        Operation *term = block->getTerminator();
         if (term->getNumOperands() != 1)
           return term->emitError("--batch-buckets: the model must return one "
                                  "value (its logits)");
@@ -516,11 +505,6 @@ struct DynBatchBucketsPass
         stages.push_back(stage);
         return success();
       }
-      if (term->getNumOperands() != 1 ||
-          term->getOperand(0) != stage.exit.getResult())
-        return (term == ret.getOperation() ? term : stage.exit.getOperation())
-                   ->emitError("--batch-buckets: the exit point's result must "
-                               "be the only value returned");
       stage.logits = stage.exit.getLogits();
       stages.push_back(stage);
       block = &stage.exit.getBody().front();
