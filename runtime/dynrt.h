@@ -470,6 +470,40 @@ typedef enum {
  * Thread safety: safe to call from any thread. */
 dynrt_status_t dynrt_cuda_available(void);
 
+/*===------------------------------------------------------------------===*
+ * Communicators (expert parallelism)
+ *
+ * A model compiled with `dyncc compile --expert-parallel=R` runs as R
+ * processes (ranks), each holding E/R experts of every dyn.route; the
+ * tokens' rows travel to their expert's rank and back through the
+ * communicator given at create (dynrt_model_options_t.comm). libdynrt
+ * knows no transport: a communicator is this table of functions.
+ * libdynrt_mpi (dynrt_mpi.h) makes one from an MPI communicator; a single
+ * process build never links MPI.
+ *===------------------------------------------------------------------===*/
+
+typedef struct dynrt_comm_s dynrt_comm_t;
+struct dynrt_comm_s {
+  int32_t rank; /* this process, in [0, size) */
+  int32_t size; /* ranks R >= 1 */
+  /* Every rank sends send_bytes[j] bytes to rank j, packed in rank order
+   * in `send` (rank j's bytes start at the sum of send_bytes[0 .. j)), and
+   * receives recv_bytes[i] bytes from rank i into `recv`, packed the same
+   * way. The caller knows recv_bytes beforehand (a previous exchange of the
+   * counts). Every rank calls it, in the same order as every other
+   * collective on the communicator. Fails with UNAVAILABLE when a rank
+   * does not take part in time or has died. */
+  dynrt_status_t (*alltoallv)(dynrt_comm_t *comm, const void *send,
+                              const uint64_t *send_bytes, void *recv,
+                              const uint64_t *recv_bytes);
+  /* Every rank contributes `bytes` bytes; recv receives size * bytes, rank
+   * i's at offset i * bytes. */
+  dynrt_status_t (*allgather)(dynrt_comm_t *comm, const void *send,
+                              uint64_t bytes, void *recv);
+  /* The implementation's state. */
+  void *impl;
+};
+
 /* Options of a loaded model. Initialize with dynrt_model_options_initialize
  * before setting fields, so that later fields get their defaults. */
 typedef struct {
@@ -480,6 +514,15 @@ typedef struct {
    * It must be the one the model was compiled for; a CUDA model on a machine
    * without a CUDA driver or GPU fails to load with DYNRT_UNAVAILABLE. */
   int32_t device;
+  /* The communicator of an expert-parallel model (dyncc compile
+   * --expert-parallel=R), NULL by default; must stay alive until the model
+   * is destroyed. A model compiled for R ranks needs one of size R (NULL is
+   * a single process of rank 0, enough for R = 1); a model that is not
+   * expert-parallel ignores it. Runs of an expert-parallel model are
+   * collective: every rank runs the model the same number of times, in the
+   * same order, with its own inputs; the runtime serializes the runs of one
+   * model. */
+  dynrt_comm_t *comm;
 } dynrt_model_options_t;
 
 /* Sets every field to its default (num_threads 0, device AUTO); NULL is
