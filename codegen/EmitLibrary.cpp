@@ -80,7 +80,12 @@ constexpr llvm::StringLiteral kConfigAttr = "dyn.config";
 constexpr int kBuiltinRouteAssign = 1;
 constexpr int kBuiltinSkipStep = 2;
 /// DYNRT_MODEL_ABI_VERSION of the descriptor written here.
-constexpr int kModelAbiVersion = 5;
+constexpr int kModelAbiVersion = 6;
+/// Expert parallelism (dyn-lower-route expert-parallel=R): the module's rank
+/// count and the entry arguments holding one rank's shard of an expert
+/// weight.
+constexpr llvm::StringLiteral kExpertParallelAttr = "dyn.expert_parallel";
+constexpr llvm::StringLiteral kExpertShardAttr = "dyn.expert_shard";
 /// The argument holding a bucketed model's sample count (dyn-batch-buckets):
 /// the entry receives it as params[num_params].
 constexpr llvm::StringLiteral kBatchCountAttr = "dyn.batch_count";
@@ -129,6 +134,10 @@ struct HostPlan {
   /// exit stages reported per run.
   SmallVector<int32_t> buckets;
   int32_t numStages = 0;
+  /// Expert parallelism: the rank count (0: one process) and, per weight,
+  /// whether it is one rank's shard of an expert weight.
+  int32_t ranks = 0;
+  std::vector<uint8_t> weightSharded;
 };
 
 FailureOr<kir::ElemType> elemType(Type type, Location loc) {
@@ -284,6 +293,8 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
         return failure();
       plan.slots[arg] = {Slot::Kind::Weight, (int64_t)plan.weights.size()};
       plan.weights.push_back(*spec);
+      plan.weightSharded.push_back(
+          plan.entry.getArgAttr(i, kExpertShardAttr) ? 1 : 0);
       continue;
     }
     if (auto p = plan.entry.getArgAttrOfType<StringAttr>(i, kParamAttr)) {
@@ -311,6 +322,8 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
     plan.buckets.assign(b.asArrayRef().begin(), b.asArrayRef().end());
   if (auto n = module->getAttrOfType<IntegerAttr>("dyn.batch_stages"))
     plan.numStages = (int32_t)n.getInt();
+  if (auto r = module->getAttrOfType<IntegerAttr>(kExpertParallelAttr))
+    plan.ranks = (int32_t)r.getInt();
   if (auto table = module->getAttrOfType<DictionaryAttr>("dyn.runtime_params"))
     for (TensorSpec &p : plan.params)
       if (auto def = dyn_cast_or_null<dyn::RuntimeParamAttr>(table.get(p.name)))
@@ -1036,7 +1049,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr, i32, i32, ptr});
   auto *descTy = llvm::StructType::get(
       c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, i32, ptr,
-          i32, ptr, i64, i32, ptr, i32, ptr, i32, i32, i32, ptr, i32});
+          i32, ptr, i64, i32, ptr, i32, ptr, i32, i32, i32, ptr, i32, i32, ptr});
   auto *routeTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *skipTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *f64 = llvm::Type::getDoubleTy(c);
@@ -1202,6 +1215,18 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
                                            llvm::ConstantArray::get(arrTy, values),
                                            plan.model + "_buckets");
   }
+  llvm::Constant *shardTable = llvm::ConstantPointerNull::get(ptr);
+  if (plan.ranks > 0 && !plan.weightSharded.empty()) {
+    auto *i8 = llvm::Type::getInt8Ty(c);
+    std::vector<llvm::Constant *> values;
+    for (uint8_t v : plan.weightSharded)
+      values.push_back(llvm::ConstantInt::get(i8, v));
+    auto *arrTy = llvm::ArrayType::get(i8, values.size());
+    shardTable = new llvm::GlobalVariable(m, arrTy, true,
+                                          llvm::GlobalValue::PrivateLinkage,
+                                          llvm::ConstantArray::get(arrTy, values),
+                                          plan.model + "_weight_sharded");
+  }
   auto *desc = llvm::ConstantStruct::get(
       descTy,
       {llvm::ConstantInt::get(i32, kModelAbiVersion), str(plan.model),
@@ -1218,7 +1243,8 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
        llvm::ConstantInt::get(i32, plan.device),
        llvm::ConstantInt::get(i32, plan.buckets.empty() ? 0 : plan.buckets.back()),
        llvm::ConstantInt::get(i32, plan.buckets.size()), bucketTable,
-       llvm::ConstantInt::get(i32, plan.numStages)});
+       llvm::ConstantInt::get(i32, plan.numStages),
+       llvm::ConstantInt::get(i32, plan.ranks), shardTable});
   new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
                            desc, plan.model + "_desc");
 }

@@ -42,7 +42,13 @@ namespace {
 
 /// The argument and result attributes of the dyn dialect and what each
 /// holds; see docs/dialect.md, "Function attributes".
-enum class ValueAttrKind { String, Unit, Unknown };
+enum class ValueAttrKind { String, Unit, Count, Unknown };
+
+/// The argument attributes, for messages. dyn.expert_shard (a weight that
+/// holds one rank's shard of the experts: the rank count) is written by
+/// -dyn-lower-route's expert-parallel mode.
+constexpr StringRef kArgAttrs[] = {"dyn.weight", "dyn.name", "dyn.param",
+                                   "dyn.batch_count", "dyn.expert_shard"};
 
 ValueAttrKind valueAttrKind(StringRef name, bool result) {
   if (result)
@@ -50,6 +56,7 @@ ValueAttrKind valueAttrKind(StringRef name, bool result) {
   return llvm::StringSwitch<ValueAttrKind>(name)
       .Cases("dyn.weight", "dyn.name", "dyn.param", ValueAttrKind::String)
       .Case("dyn.batch_count", ValueAttrKind::Unit)
+      .Case("dyn.expert_shard", ValueAttrKind::Count)
       .Default(ValueAttrKind::Unknown);
 }
 
@@ -59,8 +66,8 @@ LogicalResult verifyValueAttr(Operation *op, unsigned index, NamedAttribute attr
   const char *what = result ? "result" : "argument";
   switch (valueAttrKind(name, result)) {
   case ValueAttrKind::Unknown: {
-    StringRef known = result ? "dyn.name"
-                             : "dyn.weight, dyn.name, dyn.param, dyn.batch_count";
+    std::string known =
+        result ? "dyn.name" : llvm::join(ArrayRef<StringRef>(kArgAttrs), ", ");
     InFlightDiagnostic diag = op->emitOpError()
                               << "unknown " << what << " attribute '" << name
                               << "' on " << what << " #" << index;
@@ -68,7 +75,7 @@ LogicalResult verifyValueAttr(Operation *op, unsigned index, NamedAttribute attr
     // the weight an input without a word).
     StringRef best;
     unsigned bestDistance = 3;
-    for (StringRef k : {"dyn.weight", "dyn.name", "dyn.param", "dyn.batch_count"}) {
+    for (StringRef k : kArgAttrs) {
       if (result && k != "dyn.name")
         continue;
       unsigned d = name.edit_distance(k);
@@ -95,6 +102,14 @@ LogicalResult verifyValueAttr(Operation *op, unsigned index, NamedAttribute attr
         return op->emitOpError()
                << "'" << name << "' of " << what << " #" << index
                << " contains a control or non-ASCII character";
+    return success();
+  }
+  case ValueAttrKind::Count: {
+    auto n = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!n || n.getValue().getSExtValue() < 1)
+      return op->emitOpError() << "'" << name << "' of " << what << " #"
+                               << index << " must be a positive integer, got "
+                               << attr.getValue();
     return success();
   }
   case ValueAttrKind::Unit:

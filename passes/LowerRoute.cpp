@@ -72,6 +72,34 @@ enum RouteCfg {
   kCfgCount
 };
 constexpr int32_t kBuiltinRouteAssign = 1;
+constexpr int32_t kBuiltinExpertExchange = 4;
+
+// Config layout of the exchange builtin (DYNRT_EXCHANGE_CFG_*).
+enum ExchangeCfg {
+  kXCfgRoute = 0,
+  kXCfgDirection, // 0: rows to their expert's rank, 1: results back
+  kXCfgExperts,   // E
+  kXCfgRanks,     // R
+  kXCfgRows,      // rows per expert in the dispatch buffer
+  kXCfgFeatures,  // features per row of the exchanged tensor
+  kXCfgCount
+};
+
+/// Declares a runtime builtin (a private function the runtime implements,
+/// dyn.kernel = "builtin") next to `fn` and calls it at `b`.
+func::CallOp callBuiltin(OpBuilder &b, Location loc, func::FuncOp fn,
+                         StringRef name, int32_t builtin,
+                         ArrayRef<double> config, ValueRange args,
+                         TypeRange results) {
+  OpBuilder mb(fn);
+  auto decl = mb.create<func::FuncOp>(
+      loc, name, FunctionType::get(b.getContext(), args.getTypes(), results));
+  decl.setPrivate();
+  decl->setAttr(dyncc::kKernelAttrName, b.getStringAttr("builtin"));
+  decl->setAttr("dyn.builtin", b.getI32IntegerAttr(builtin));
+  decl->setAttr("dyn.config", b.getDenseF64ArrayAttr(config));
+  return b.create<func::CallOp>(loc, decl, args);
+}
 
 /// The static layout of one route's dispatch buffer.
 struct Layout {
@@ -485,8 +513,28 @@ private:
 class LowerRoutePass
     : public dyncc::impl::DynLowerRouteBase<LowerRoutePass> {
 public:
+  using DynLowerRouteBase::DynLowerRouteBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (ranks < 0 || ranks > 4096) {
+      module.emitError("--expert-parallel must be in [1, 4096], got ")
+          << ranks;
+      return signalPassFailure();
+    }
+    if (ranks > 0) {
+      if (module->hasAttr("dyn.batch_sample_loop") ||
+          module->hasAttr("dyn.batch_buckets")) {
+        module.emitError("--expert-parallel cannot be combined with "
+                         "--batch-buckets yet: every rank must run the same "
+                         "exchanges, and a bucketed run's count depends on "
+                         "its batch");
+        return signalPassFailure();
+      }
+      module->setAttr("dyn.expert_parallel",
+                      IntegerAttr::get(IntegerType::get(&getContext(), 64),
+                                       ranks));
+    }
     SmallVector<RouteOp> routes;
     module.walk([&](RouteOp op) { routes.push_back(op); });
     for (auto [index, op] : llvm::enumerate(routes))
@@ -495,11 +543,98 @@ public:
   }
 
 private:
+  /// Makes each expert parameter of `op` its rank's shard: the parameter
+  /// must be a weight of the entry (an argument marked dyn.weight) used
+  /// only as expert parameters of routes with as many experts; its type
+  /// becomes [E/R, ...] and it is marked dyn.expert_shard = R (the runtime
+  /// binds rank r's rows [r * E/R, (r+1) * E/R) of the weights file's
+  /// [E, ...] tensor, or a file holding the shard alone).
+  LogicalResult shardExperts(RouteOp op, const Layout &l) {
+    if (l.dropless())
+      return op.emitOpError("uses dropless_block, which --expert-parallel "
+                            "does not support yet (its blocks are not "
+                            "grouped by rank); use a capacity_factor");
+    if (l.experts % ranks != 0)
+      return op.emitOpError("has ")
+             << l.experts << " experts, which --expert-parallel=" << (int64_t)ranks
+             << " cannot split evenly (the expert count must be a multiple "
+                "of the rank count)";
+    for (Value p : op.getExpertParams()) {
+      auto arg = dyn_cast<BlockArgument>(p);
+      auto fn = arg ? dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp())
+                    : func::FuncOp();
+      auto name = fn ? fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
+                                                       "dyn.weight")
+                     : StringAttr();
+      if (!name)
+        return op.emitOpError("has an expert parameter that is not a weight "
+                              "of the model (an entry argument marked "
+                              "dyn.weight); --expert-parallel shards only "
+                              "weights");
+      for (OpOperand &use : arg.getUses()) {
+        auto user = dyn_cast<RouteOp>(use.getOwner());
+        bool asParam = user && use.getOperandNumber() >=
+                                   user.getExpertParams().getBeginOperandIndex();
+        if (!asParam || user.getNumExperts() != l.experts)
+          return op.emitOpError("has expert weight '")
+                 << name.getValue()
+                 << "', which is also used outside the expert parameters; "
+                    "--expert-parallel cannot shard it";
+      }
+      if (fn.getArgAttr(arg.getArgNumber(), "dyn.expert_shard"))
+        continue; // shared with a route lowered before
+      auto type = cast<RankedTensorType>(arg.getType());
+      if (type.getRank() < 1 || type.getDimSize(0) != l.experts)
+        return op.emitOpError("has expert weight '")
+               << name.getValue() << "' of type " << type
+               << "; its leading dimension must be the " << l.experts
+               << " experts";
+      SmallVector<int64_t> shape(type.getShape());
+      shape[0] = l.experts / ranks;
+      arg.setType(RankedTensorType::get(shape, type.getElementType()));
+      fn.setArgAttr(arg.getArgNumber(), "dyn.expert_shard",
+                    IntegerAttr::get(IntegerType::get(op.getContext(), 64),
+                                     ranks));
+      SmallVector<Type> inputs(fn.getArgumentTypes());
+      inputs[arg.getArgNumber()] = arg.getType();
+      fn.setFunctionType(FunctionType::get(op.getContext(), inputs,
+                                           fn.getResultTypes()));
+    }
+    return success();
+  }
+
+  /// The exchange builtin: forward, the dispatched rows [E, rows, D] to
+  /// their expert's rank ([E/R, R * rows, D]: rank s's rows of local expert
+  /// e at [e, s * rows, ...]); back, the results to the rows they came from.
+  Value exchange(OpBuilder &b, Location loc, func::FuncOp fn, int index,
+                 bool back, Value rows, Value slotToken, const Layout &l,
+                 int64_t features) {
+    SmallVector<double> config(kXCfgCount, 0.0);
+    config[kXCfgRoute] = index;
+    config[kXCfgDirection] = back ? 1 : 0;
+    config[kXCfgExperts] = l.experts;
+    config[kXCfgRanks] = ranks;
+    config[kXCfgRows] = l.rows;
+    config[kXCfgFeatures] = features;
+    SmallVector<int64_t> shape =
+        back ? SmallVector<int64_t>{l.experts, l.rows, features}
+             : SmallVector<int64_t>{l.experts / ranks, l.rows * ranks,
+                                    features};
+    auto type = RankedTensorType::get(shape, b.getF32Type());
+    std::string name = fmt::format("{}_route{}_{}", fn.getSymName().str(),
+                                   index, back ? "return" : "exchange");
+    return callBuiltin(b, loc, fn, name, kBuiltinExpertExchange, config,
+                       ValueRange{rows, slotToken}, type)
+        .getResult(0);
+  }
+
   LogicalResult lower(RouteOp op, int index) {
     Location loc = op.getLoc();
     OpBuilder b(op);
     MLIRContext *ctx = b.getContext();
     Layout l = layoutOf(op);
+    if (ranks > 0 && failed(shardExperts(op, l)))
+      return failure();
     auto input = cast<RankedTensorType>(op.getInput().getType());
     auto resultType = cast<RankedTensorType>(op.getResult().getType());
     if (!input.getElementType().isF32() || !resultType.getElementType().isF32())
@@ -526,14 +661,6 @@ private:
 
     auto fn = op->getParentOfType<func::FuncOp>();
     std::string name = fmt::format("{}_route{}", fn.getSymName().str(), index);
-    OpBuilder mb(fn);
-    auto decl = mb.create<func::FuncOp>(
-        loc, name,
-        FunctionType::get(ctx, ValueRange(builtinArgs).getTypes(),
-                          builtinResults));
-    decl.setPrivate();
-    decl->setAttr(dyncc::kKernelAttrName, b.getStringAttr("builtin"));
-    decl->setAttr("dyn.builtin", b.getI32IntegerAttr(kBuiltinRouteAssign));
     SmallVector<double> config(kCfgCount, 0.0);
     uint64_t seed = static_cast<uint64_t>(op.getSeed().value_or(0));
     config[kCfgRoute] = index;
@@ -557,8 +684,8 @@ private:
     config[kCfgHasTable] = op.getTable() ? 1.0 : 0.0;
     config[kCfgSlots] = l.slots();
     config[kCfgBlocks] = l.dropless() ? l.batch : 0;
-    decl->setAttr("dyn.config", b.getDenseF64ArrayAttr(config));
-    auto call = b.create<func::CallOp>(loc, decl, builtinArgs);
+    auto call = callBuiltin(b, loc, fn, name, kBuiltinRouteAssign, config,
+                            builtinArgs, builtinResults);
     Value slotToken = call.getResult(0), tokSlot = call.getResult(1),
           tokWeight = call.getResult(2);
     Value blockExpert = l.dropless() ? call.getResult(3) : Value();
@@ -590,16 +717,27 @@ private:
              })
             .getResult(0);
 
-    // 3. The experts, batched.
-    BodyBatcher batcher(b, l, blockExpert);
+    // 3. The experts, batched; with expert parallelism, this rank's E/R
+    // experts over the rows every rank sent them ([E/R, R * rows, D]).
+    Layout body = l;
+    if (ranks > 0) {
+      body.batch = l.experts / ranks;
+      body.rows = l.rows * ranks;
+      xd = exchange(b, loc, fn, index, /*back=*/false, xd, slotToken, l,
+                    features);
+    }
+    BodyBatcher batcher(b, body, blockExpert);
     FailureOr<Value> yd = batcher.run(op, xd, op.getExpertParams());
     if (failed(yd))
       return failure();
     auto ydType = cast<RankedTensorType>(yd->getType());
-    if (ydType.getRank() != 3 || ydType.getDimSize(1) != l.rows)
+    if (ydType.getRank() != 3 || ydType.getDimSize(1) != body.rows)
       return op.emitOpError("the expert body must yield [rows, features] "
                             "tensors");
     int64_t outFeatures = ydType.getDimSize(2);
+    if (ranks > 0)
+      yd = exchange(b, loc, fn, index, /*back=*/true, *yd, slotToken, l,
+                    outFeatures);
     Value ydFlat = b.create<tensor::CollapseShapeOp>(
         loc, RankedTensorType::get({l.slots(), outFeatures}, f32), *yd,
         ArrayRef<ReassociationIndices>{{0, 1}, {2}});

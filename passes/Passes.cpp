@@ -37,7 +37,9 @@ void buildKernelPipeline(mlir::OpPassManager &pm,
     pm.addPass(createDynBatchBuckets(loop));
   }
   pm.addPass(mlir::createInlinerPass());
-  pm.addPass(createDynLowerRoute());
+  DynLowerRouteOptions route;
+  route.ranks = options.expertParallel;
+  pm.addPass(createDynLowerRoute(route));
   pm.addPass(createDynLowerSkip());
   pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(createDynFormKernels());

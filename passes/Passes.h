@@ -71,6 +71,9 @@ struct KernelPipelineOptions {
   std::vector<int64_t> batchBuckets;
   /// --compaction: never, always or auto.
   std::string compaction = "auto";
+  /// --expert-parallel: split every dyn.route's experts over this many
+  /// processes (0: one process).
+  int64_t expertParallel = 0;
 };
 
 /// Adds the passes from the dyn level to kernels: batching (with buckets),

@@ -125,7 +125,18 @@ def DynLowerRoute : Pass<"dyn-lower-route", "mlir::ModuleOp"> {
     cloned with static shapes and batched over the experts (one batched
     GEMM per matmul of the body), and a weighted combine back to token
     order. The exact semantics are in docs/moe.md.
+
+    With `expert-parallel=R` (dyncc compile --expert-parallel=R) the model
+    runs as R processes, each holding E/R experts: the expert weights become
+    their rank's shard (`[E/R, ...]`, marked `dyn.expert_shard`), and
+    around the batched body two calls of the runtime's exchange builtin
+    move the dispatched rows to their expert's rank and the results back
+    (docs/moe.md, "Expert parallelism").
   }];
+  let options = [
+    Option<"ranks", "expert-parallel", "int64_t", /*default=*/"0",
+           "Split the experts over this many processes (0: one process)">
+  ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",

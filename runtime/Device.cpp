@@ -114,6 +114,7 @@ void dynrt_model_options_initialize(dynrt_model_options_t *options) {
     return;
   options->num_threads = 0;
   options->device = DYNRT_DEVICE_AUTO;
+  options->comm = nullptr;
 }
 
 dynrt_status_t dynrt_cuda_available(void) {

@@ -6,6 +6,7 @@
 // of CUDA models. Halide errors become statuses, never aborts.
 #include "runtime/Batch.h"
 #include "runtime/Device.h"
+#include "runtime/Experts.h"
 #include "runtime/Route.h"
 #include "runtime/Skip.h"
 #include "runtime/Status.h"
@@ -98,6 +99,13 @@ struct dynrt_model_s {
   std::atomic<uint64_t> exits[DYNRT_MAX_EXIT_LAYERS] = {};
   std::vector<std::unique_ptr<RouteCounters>> routes; // [desc->num_routes]
   std::vector<std::unique_ptr<SkipCounters>> skips;   // [desc->num_skips]
+  // Expert parallelism (desc->num_ranks > 0): the communicator (NULL: one
+  // process), the lock that keeps this rank's runs, and so their
+  // collective exchanges, one at a time, and the exchange counters.
+  dynrt_comm_t *comm = nullptr;
+  std::mutex runMutex;
+  std::atomic<uint64_t> exchangeBytes{0};
+  std::atomic<uint64_t> exchangeNanoseconds{0};
 };
 
 namespace {
@@ -170,6 +178,9 @@ struct RunContext {
   int32_t sample = -1;
   dynrt::RouteStats routeStats;
   dynrt::RouteWorkspace routeWorkspace;
+  // Expert exchanges: per route, what the forward exchange received.
+  std::vector<dynrt::ExchangeRunState> exchanges;
+  dynrt::ExchangeScratch exchangeScratch;
 };
 
 halide_type_t halideType(dynrt_dtype_t dtype) {
@@ -432,6 +443,44 @@ extern "C" int32_t dynrt_host_index_error(void *ctx, const char *where,
 }
 
 namespace {
+// The expert exchange of kernel `index` (DYNRT_BUILTIN_EXPERT_EXCHANGE) on
+// the dense buffers (in, slot_token, out); 0 or -1 (message in
+// builtinError). dynrt_model_create checked the config and the arguments.
+int32_t runExchange(RunContext &run, int32_t index,
+                    const dynrt_kernel_desc_t &kernel, void *const *buffers) {
+  dynrt::ExchangeConfig config;
+  std::string error;
+  if (!dynrt::parseExchangeConfig(kernel.config, kernel.num_config, config,
+                                  error)) {
+    run.builtinCode = DYNRT_INTERNAL;
+    run.builtinError = std::move(error);
+    return -1;
+  }
+  dynrt_model_t &model = *run.model;
+  if (run.exchanges.size() < static_cast<size_t>(config.route) + 1)
+    run.exchanges.resize(config.route + 1);
+  auto start = std::chrono::steady_clock::now();
+  uint64_t bytes = 0;
+  dynrt::StatusPtr st(dynrt::exchangeRows(
+      model.comm, config, static_cast<const float *>(buffers[0]),
+      static_cast<const int32_t *>(buffers[1]),
+      static_cast<float *>(buffers[2]), run.exchanges[config.route],
+      run.exchangeScratch, bytes));
+  model.exchangeBytes.fetch_add(bytes, std::memory_order_relaxed);
+  model.exchangeNanoseconds.fetch_add(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - start)
+          .count(),
+      std::memory_order_relaxed);
+  if (st) {
+    run.builtinCode = dynrt_status_code(st.get());
+    run.builtinError = dynrt_status_message(st.get());
+    return -1;
+  }
+  (void)index;
+  return 0;
+}
+
 int32_t invokeKernel(void *ctx, int32_t index, void *const *buffers) {
   auto *run = static_cast<RunContext *>(ctx);
   if (index < 0 || index >= run->model->desc->num_kernels) {
@@ -449,6 +498,10 @@ int32_t invokeKernel(void *ctx, int32_t index, void *const *buffers) {
     // On the host, on the state buffers themselves.
     run->model->kernelCalls.fetch_add(1, std::memory_order_relaxed);
     return runBatchCompact(*run, index, kernel, buffers);
+  }
+  if (kernel.builtin == DYNRT_BUILTIN_EXPERT_EXCHANGE) {
+    run->model->kernelCalls.fetch_add(1, std::memory_order_relaxed);
+    return runExchange(*run, index, kernel, buffers);
   }
   // Static shapes: the buffer descriptions live on the stack.
   halide_buffer_t bufs[kMaxKernelArgs];
@@ -541,6 +594,11 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              "model '{}': bad kernel table ({} kernels)", model,
                              desc->num_kernels);
+  if (desc->num_ranks < 0 || desc->num_ranks > 4096 ||
+      (desc->num_ranks > 0 && desc->num_weights > 0 && !desc->weight_sharded))
+    return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
+                             "model '{}': bad expert-parallel table ({} ranks)",
+                             model, desc->num_ranks);
   if (desc->num_routes < 0 || (desc->num_routes > 0 && !desc->routes))
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              "model '{}': bad route table ({} routes)", model,
@@ -654,6 +712,27 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
                                  error);
       break;
     }
+    case DYNRT_BUILTIN_EXPERT_EXCHANGE: {
+      dynrt::ExchangeConfig config;
+      std::string error;
+      if (!dynrt::parseExchangeConfig(kernel.config, kernel.num_config, config,
+                                      error) ||
+          !dynrt::checkExchangeArgs(config, kernel.args, kernel.num_args,
+                                    error))
+        return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
+                                 "model '{}': kernel '{}': {}", model, name,
+                                 error);
+      if (config.route >= desc->num_routes ||
+          desc->routes[config.route].num_experts != config.experts ||
+          config.ranks != desc->num_ranks)
+        return dynrt::makeStatus(
+            DYNRT_INVALID_ARGUMENT,
+            "model '{}': kernel '{}' exchanges route {}'s {} experts over {} "
+            "ranks, but the model has {} route(s) and {} rank(s)",
+            model, name, config.route, config.experts, config.ranks,
+            desc->num_routes, desc->num_ranks);
+      break;
+    }
     default:
       return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                                "model '{}': kernel '{}' uses builtin {}, which "
@@ -667,10 +746,47 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
 
 extern "C" {
 
+} // extern "C"
+
+namespace {
+// dynrt_model_create on this rank alone.
+dynrt_status_t createModel(const dynrt_model_desc_t *desc,
+                           const dynrt_model_options_t *options,
+                           dynrt_weights_t *weights, dynrt_model_t **out_model);
+} // namespace
+
+extern "C" {
+
 dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
                                   const dynrt_model_options_t *options,
                                   dynrt_weights_t *weights,
                                   dynrt_model_t **out_model) {
+  dynrt_status_t st = createModel(desc, options, weights, out_model);
+  // An expert-parallel model: every rank learns whether all loaded it, and
+  // the same one (a collective, also when this rank failed, so that the
+  // others do not wait for it).
+  if (!desc || desc->abi_version != DYNRT_MODEL_ABI_VERSION ||
+      desc->num_ranks <= 0 || !out_model)
+    return st;
+  dynrt_comm_t *comm = options ? options->comm : nullptr;
+  if (dynrt::commSize(comm) != desc->num_ranks)
+    return st; // every rank failed the same way
+  st = dynrt::guardExceptions(
+      [&] { return dynrt::agreeOnModel(comm, *desc, st); });
+  if (st && *out_model) {
+    dynrt_model_destroy(*out_model);
+    *out_model = nullptr;
+  }
+  return st;
+}
+
+} // extern "C"
+
+namespace {
+dynrt_status_t createModel(const dynrt_model_desc_t *desc,
+                           const dynrt_model_options_t *options,
+                           dynrt_weights_t *weights,
+                           dynrt_model_t **out_model) {
   return dynrt::guardExceptions([&]() -> dynrt_status_t {
     if (!desc || !out_model)
       return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
@@ -708,6 +824,17 @@ dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
           opts.device == DYNRT_DEVICE_CUDA ? "cuda" : "host");
     if (dynrt_status_t st = validateKernels(desc))
       return st;
+    if (desc->num_ranks > 0 && dynrt::commSize(opts.comm) != desc->num_ranks)
+      return dynrt::makeStatus(
+          DYNRT_FAILED_PRECONDITION,
+          "model '{}' is split over {} ranks (--expert-parallel={}); {} "
+          "(create it on {} ranks with a communicator of that size: "
+          "dynrt_mpi_comm_create)",
+          name, desc->num_ranks, desc->num_ranks,
+          opts.comm ? fmt::format("the communicator has {} rank(s)",
+                                  opts.comm->size)
+                    : std::string("no communicator was given"),
+          desc->num_ranks);
     if (desc->device == DYNRT_DEVICE_CUDA)
       if (dynrt::StatusPtr st{dynrt_cuda_available()})
         return dynrt::makeStatus(dynrt_status_code(st.get()),
@@ -728,12 +855,35 @@ dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
       model->skips.push_back(
           std::make_unique<SkipCounters>(desc->skips[s].num_actions));
     model->weightData.resize(desc->num_weights);
+    model->comm = desc->num_ranks > 0 ? opts.comm : nullptr;
     if (desc->num_weights > 0) {
-      dynrt_status_t st = dynrt_weights_bind(weights, desc->weights,
+      // Expert shards: the file's whole [E, ...] tensor is bound and this
+      // rank's rows picked from it below; a file holding the shard alone
+      // binds as it is.
+      std::vector<dynrt_param_spec_t> specs(desc->weights,
+                                            desc->weights + desc->num_weights);
+      std::vector<size_t> shardOffset(desc->num_weights, 0);
+      const int32_t rank = dynrt::commRank(model->comm);
+      for (int32_t i = 0; desc->num_ranks > 0 && i < desc->num_weights; ++i) {
+        dynrt_tensor_info_t info;
+        dynrt_param_spec_t &spec = specs[i];
+        if (!desc->weight_sharded[i] || spec.rank < 1)
+          continue;
+        dynrt::StatusPtr found(dynrt_weights_find(weights, spec.name, &info));
+        if (found || info.rank != spec.rank ||
+            info.shape[0] != spec.shape[0] * desc->num_ranks)
+          continue;
+        shardOffset[i] = static_cast<size_t>(rank) * byteSize(spec);
+        spec.shape[0] = info.shape[0];
+      }
+      dynrt_status_t st = dynrt_weights_bind(weights, specs.data(),
                                              desc->num_weights,
                                              model->weightData.data());
       if (st)
         return st;
+      for (int32_t i = 0; i < desc->num_weights; ++i)
+        model->weightData[i] =
+            static_cast<const uint8_t *>(model->weightData[i]) + shardOffset[i];
       dynrt_weights_retain(weights);
       model->weights = weights;
       for (int32_t i = 0; i < desc->num_weights; ++i) {
@@ -770,6 +920,9 @@ dynrt_status_t dynrt_model_create(const dynrt_model_desc_t *desc,
     return nullptr;
   });
 }
+} // namespace
+
+extern "C" {
 
 dynrt_status_t dynrt_model_create_from_file(const dynrt_model_desc_t *desc,
                                             const dynrt_model_options_t *options,
@@ -811,6 +964,10 @@ dynrt_status_t runModel(dynrt_model_t *model, std::optional<int64_t> requested,
       return st;
     const dynrt_model_desc_t *desc = model->desc;
     const char *name = desc->name ? desc->name : "?";
+    // An expert-parallel model's runs are collective: one at a time.
+    std::unique_lock<std::mutex> serial;
+    if (desc->num_ranks > 0)
+      serial = std::unique_lock<std::mutex>(model->runMutex);
     const bool bucketed = desc->max_batch > 0;
     int64_t batch = bucketed ? desc->max_batch : 1;
     if (requested) {
@@ -1190,6 +1347,9 @@ dynrt_status_t dynrt_model_stats(const dynrt_model_t *model,
   out_stats->runs = model->runs.load();
   out_stats->kernel_calls = model->kernelCalls.load();
   out_stats->total_seconds = static_cast<double>(model->nanoseconds.load()) * 1e-9;
+  out_stats->exchange_bytes = model->exchangeBytes.load();
+  out_stats->exchange_seconds =
+      static_cast<double>(model->exchangeNanoseconds.load()) * 1e-9;
   for (int l = 0; l < DYNRT_MAX_EXIT_LAYERS; ++l)
     out_stats->exit_histogram[l] = model->exits[l].load();
   return nullptr;

@@ -220,7 +220,7 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
 
 /* The version of the descriptor layout below; the compiler writes it and
  * dynrt_model_create refuses any other. */
-#define DYNRT_MODEL_ABI_VERSION 5
+#define DYNRT_MODEL_ABI_VERSION 6
 
 /* A kernel: Halide's argv entry point and the buffers it takes. */
 typedef int (*dynrt_kernel_fn_t)(void **args);
@@ -310,8 +310,36 @@ typedef enum {
    *                  alive sample)
    * config: DYNRT_COMPACT_CFG_*; dynrt_model_create checks it against the
    * buffers and the descriptor. */
-  DYNRT_BUILTIN_BATCH_COMPACT = 3
+  DYNRT_BUILTIN_BATCH_COMPACT = 3,
+  /* The expert exchange of an expert-parallel dyn.route (dyncc compile
+   * --expert-parallel=R; docs/moe.md, "Expert parallelism"). E experts, R
+   * ranks, rank r holding experts [r * E/R, (r+1) * E/R); `rows` dispatch
+   * rows per expert, D features (config). Buffers: in, slot_token [E * rows]
+   * i32 (the route's, -1 for an empty row), out. Forward (direction 0): in
+   * is this rank's dispatch [E, rows, D] f32, out [E/R, R * rows, D]: the
+   * rows every rank s dispatched to local expert e, at [e, s * rows + i]
+   * (i below s's count of filled rows for e; the rest zeros). Back
+   * (direction 1): in [E/R, R * rows, D] (the local experts' results), out
+   * [E, rows, D]: each filled dispatch row's result from its expert's rank
+   * (empty rows zeros). Only filled rows travel. Collective: every rank
+   * makes the same calls in the same order (the communicator's
+   * alltoallv). Fails the run with UNAVAILABLE when the communicator does,
+   * and with FAILED_PRECONDITION when the ranks' counts disagree.
+   * config: DYNRT_EXCHANGE_CFG_*; dynrt_model_create checks it against the
+   * buffers, desc->routes and desc->num_ranks. */
+  DYNRT_BUILTIN_EXPERT_EXCHANGE = 4
 } dynrt_builtin_t;
+
+/* The config entries of DYNRT_BUILTIN_EXPERT_EXCHANGE (all doubles). */
+enum {
+  DYNRT_EXCHANGE_CFG_ROUTE = 0,     /* index into desc->routes */
+  DYNRT_EXCHANGE_CFG_DIRECTION = 1, /* 0 rows to experts, 1 results back */
+  DYNRT_EXCHANGE_CFG_EXPERTS = 2,   /* E */
+  DYNRT_EXCHANGE_CFG_RANKS = 3,     /* R (desc->num_ranks) */
+  DYNRT_EXCHANGE_CFG_ROWS = 4,      /* dispatch rows per expert */
+  DYNRT_EXCHANGE_CFG_FEATURES = 5,  /* D */
+  DYNRT_EXCHANGE_CFG_COUNT = 6
+};
 
 /* The config entries of DYNRT_BUILTIN_BATCH_COMPACT (all doubles). */
 enum {
@@ -442,6 +470,15 @@ typedef struct {
   int32_t num_buckets;
   const int32_t *buckets;   /* ascending, the last is max_batch */
   int32_t num_stages;       /* exit stages reported per run (see dynrt_run_report_t) */
+  /* Expert parallelism (dyncc compile --expert-parallel=R): 0 for a model
+   * that runs in one process, else R, the ranks its experts are split
+   * over. weight_sharded[i] != 0 marks weights[i] as one rank's shard of
+   * an expert weight: its spec is the shard [E/R, ...]; the weights file
+   * holds the whole [E, ...] tensor, of which rank r binds rows
+   * [r * E/R, (r+1) * E/R) (mapped, so the other ranks' rows are never
+   * read), or the shard alone (a file per rank). NULL when num_ranks is 0. */
+  int32_t num_ranks;
+  const uint8_t *weight_sharded; /* [num_weights] */
 } dynrt_model_desc_t;
 
 /* Devices kernels run on. A CUDA model (dyncc compile --target=cuda) runs
@@ -716,6 +753,11 @@ typedef struct {
   /* Early exit: exit_histogram[l] counts the samples (or tokens) that exited
    * at layer l (layers above DYNRT_MAX_EXIT_LAYERS - 1 count in the last). */
   uint64_t exit_histogram[DYNRT_MAX_EXIT_LAYERS];
+  /* Expert parallelism: bytes this rank sent to other ranks in expert
+   * exchanges (rows and counts; its own rows do not travel) and the time
+   * the exchanges took (waiting for the other ranks included). */
+  uint64_t exchange_bytes;
+  double exchange_seconds;
 } dynrt_model_stats_t;
 
 /* Thread safety: safe to call concurrently with runs. */

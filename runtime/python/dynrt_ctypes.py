@@ -67,11 +67,14 @@ class ModelDesc(ctypes.Structure):  # dynrt_model_desc_t
                 ("device", ctypes.c_int32),
                 # ABI >= 5: batch buckets (read them only from such descriptors)
                 ("max_batch", ctypes.c_int32), ("num_buckets", ctypes.c_int32),
-                ("buckets", ctypes.POINTER(ctypes.c_int32)), ("num_stages", ctypes.c_int32)]
+                ("buckets", ctypes.POINTER(ctypes.c_int32)), ("num_stages", ctypes.c_int32),
+                # ABI >= 6: expert parallelism
+                ("num_ranks", ctypes.c_int32), ("weight_sharded", ctypes.POINTER(ctypes.c_uint8))]
 
 
 class ModelOptions(ctypes.Structure):  # dynrt_model_options_t
-    _fields_ = [("num_threads", ctypes.c_int32), ("device", ctypes.c_int32)]
+    _fields_ = [("num_threads", ctypes.c_int32), ("device", ctypes.c_int32),
+                ("comm", ctypes.c_void_p)]
 
 
 class RouteReport(ctypes.Structure):  # dynrt_route_report_t
@@ -101,7 +104,8 @@ class RunReport(ctypes.Structure):  # dynrt_run_report_t
 class ModelStats(ctypes.Structure):  # dynrt_model_stats_t
     _fields_ = [("runs", ctypes.c_uint64), ("kernel_calls", ctypes.c_uint64),
                 ("total_seconds", ctypes.c_double),
-                ("exit_histogram", ctypes.c_uint64 * MAX_EXIT_LAYERS)]
+                ("exit_histogram", ctypes.c_uint64 * MAX_EXIT_LAYERS),
+                ("exchange_bytes", ctypes.c_uint64), ("exchange_seconds", ctypes.c_double)]
 
 
 def numpy_dtypes():

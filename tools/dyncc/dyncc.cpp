@@ -140,6 +140,15 @@ cl::opt<std::string> compaction(
              "the cost model says the smaller bucket pays for the gather)"),
     cl::init("auto"), cl::cat(dynccCategory), cl::sub(compileCommand));
 
+cl::opt<int64_t> expertParallel(
+    "expert-parallel",
+    cl::desc("Split every dyn.route's experts over this many processes "
+             "(ranks): each holds E/R experts' weights and the tokens' rows "
+             "travel to their expert's rank and back through the "
+             "communicator given at create (libdynrt_mpi; docs/moe.md)"),
+    cl::value_desc("ranks"), cl::init(0), cl::cat(dynccCategory),
+    cl::sub(compileCommand));
+
 cl::SubCommand importCommand(
     "import", "Import an ONNX model: writes <name>.mlir and "
               "<name>.safetensors (runs the dyncc Python package, through "
@@ -365,6 +374,17 @@ int runCompile() {
       return fail(fmt::format("--batch-buckets must be ascending sizes in [1, "
                               "4096], got {}",
                               fmt::join(pipeline.batchBuckets, ",")));
+  if (expertParallel.getNumOccurrences()) {
+    if (expertParallel < 1 || expertParallel > 4096)
+      return fail(fmt::format("--expert-parallel must be a rank count in [1, "
+                              "4096], got {}",
+                              expertParallel.getValue()));
+    if (!pipeline.batchBuckets.empty())
+      return fail("--expert-parallel cannot be combined with --batch-buckets "
+                  "yet (every rank must run the same exchanges, and a "
+                  "bucketed run's count depends on its batch)");
+    pipeline.expertParallel = expertParallel;
+  }
   if (compaction != "never" && compaction != "always" && compaction != "auto")
     return fail(fmt::format("--compaction must be 'never', 'always' or "
                             "'auto', got '{}'",
