@@ -17,6 +17,9 @@ packages=(
   python3-numpy python3-torch libopenblas0-pthread
   # The project's Python environment (.venv, below).
   python3-venv python3-pip
+  # Expert parallelism: MPI for libdynrt_mpi (runtime/mpi/) and its mpirun
+  # tests (mpi.comm.*); without it both are left out.
+  openmpi-bin libopenmpi-dev
 )
 
 missing=()
