@@ -870,8 +870,28 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
         if (!desc->weight_sharded[i] || spec.rank < 1)
           continue;
         dynrt::StatusPtr found(dynrt_weights_find(weights, spec.name, &info));
-        if (found || info.rank != spec.rank ||
-            info.shape[0] != spec.shape[0] * desc->num_ranks)
+        if (found || info.rank != spec.rank)
+          continue; // bind names what is wrong
+        bool whole = info.shape[0] == spec.shape[0] * desc->num_ranks,
+             shard = info.shape[0] == spec.shape[0];
+        for (int32_t d = 1; d < spec.rank; ++d)
+          whole &= info.shape[d] == spec.shape[d], shard &= info.shape[d] == spec.shape[d];
+        if (!whole && !shard) {
+          auto text = [&](const int64_t *shape, int64_t first) {
+            std::string s = "[" + std::to_string(first);
+            for (int32_t d = 1; d < spec.rank; ++d)
+              s += ", " + std::to_string(shape[d]);
+            return s + "]";
+          };
+          return dynrt::makeStatus(
+              DYNRT_INVALID_ARGUMENT,
+              "model '{}': tensor '{}' has shape {} but the model expects {} "
+              "(every expert) or {} (rank {}'s shard)",
+              name, spec.name, text(info.shape, info.shape[0]),
+              text(spec.shape, spec.shape[0] * desc->num_ranks),
+              text(spec.shape, spec.shape[0]), rank);
+        }
+        if (!whole)
           continue;
         shardOffset[i] = static_cast<size_t>(rank) * byteSize(spec);
         spec.shape[0] = info.shape[0];
