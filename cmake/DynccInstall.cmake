@@ -15,7 +15,8 @@ install(EXPORT dynccTargets
 configure_package_config_file(
   "${CMAKE_CURRENT_LIST_DIR}/dynccConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/dynccConfig.cmake"
-  INSTALL_DESTINATION "${DYNCC_INSTALL_CMAKE_DIR}")
+  INSTALL_DESTINATION "${DYNCC_INSTALL_CMAKE_DIR}"
+  PATH_VARS DYNCC_INSTALL_INCLUDE_DIR DYNCC_INSTALL_RUNTIME_DIR)
 # The generated code has a versioned ABI (dynrt.h): a project asks for the
 # same minor version it was written for.
 write_basic_package_version_file(

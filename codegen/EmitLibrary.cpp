@@ -1351,8 +1351,18 @@ std::string headerText(const HostPlan &plan, StringRef source) {
     out += fmt::format(" * input   {:<24} {}\n", commentText(s.name), describe(s));
   for (const TensorSpec &s : plan.outputs)
     out += fmt::format(" * output  {:<24} {}\n", commentText(s.name), describe(s));
-  for (const TensorSpec &s : plan.weights)
-    out += fmt::format(" * weight  {:<24} {}\n", commentText(s.name), describe(s));
+  for (auto [s, sharded] : llvm::zip(plan.weights, plan.weightSharded))
+    out += fmt::format(" * weight  {:<24} {}{}\n", commentText(s.name), describe(s),
+                       sharded ? fmt::format(" (one rank's shard of {} experts)",
+                                             s.shape[0] * plan.ranks)
+                               : "");
+  if (plan.ranks > 0)
+    out += fmt::format(
+        " * expert-parallel over {} ranks: create and run the model on every\n"
+        " * rank with options.comm a communicator of {} ranks (libdynrt_mpi:\n"
+        " * dynrt_mpi_comm_create); the weights file holds each expert tensor\n"
+        " * whole or only the rank's shard.\n",
+        plan.ranks, plan.ranks);
   for (auto [p, d] : llvm::zip(plan.params, plan.paramDefaults))
     out += fmt::format(" * param   {:<24} f32[{}] = {} (dynrt_model_set_param)\n",
                        commentText(p.name), d.size(), fmt::join(d, ", "));

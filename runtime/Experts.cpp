@@ -87,8 +87,9 @@ struct Hash {
 bool dynrt::parseExchangeConfig(const double *config, int32_t count,
                                 ExchangeConfig &out, std::string &error) {
   if (!config || count != DYNRT_EXCHANGE_CFG_COUNT) {
-    error = fmt::format("exchange config has {} entries, expected {}",
-                        config ? count : 0, int(DYNRT_EXCHANGE_CFG_COUNT));
+    error = config ? fmt::format("exchange config has {} entries, expected {}",
+                                 count, int(DYNRT_EXCHANGE_CFG_COUNT))
+                   : std::string("exchange config is missing");
     return false;
   }
   constexpr int64_t kMaxInt32 = std::numeric_limits<int32_t>::max();
@@ -205,6 +206,7 @@ dynrt_status_t dynrt::exchangeRows(dynrt_comm_t *comm,
   };
 
   if (!c.back) {
+    state.forwarded = false;
     // The counts first: rank s learns how many rows each of its experts
     // gets from every rank.
     x.recvCounts.assign(R * EL, 0);
@@ -260,10 +262,12 @@ dynrt_status_t dynrt::exchangeRows(dynrt_comm_t *comm,
     for (int64_t s = 0; s < R; ++s)
       for (int64_t e = 0; e < EL; ++e) {
         int64_t n = x.recvCounts[s * EL + e];
-        std::memcpy(out + (e * R * RE + s * RE) * D, q, n * rowBytes);
+        if (n > 0) // (q is NULL when nothing came)
+          std::memcpy(out + (e * R * RE + s * RE) * D, q, n * rowBytes);
         q += n * D;
       }
     state.recvRows = x.recvCounts;
+    state.sentRows = x.counts;
     state.forwarded = true;
     return nullptr;
   }
@@ -273,6 +277,11 @@ dynrt_status_t dynrt::exchangeRows(dynrt_comm_t *comm,
   if (!state.forwarded || (int64_t)state.recvRows.size() != R * EL)
     return makeStatus(DYNRT_INTERNAL,
                       "route {}: results sent back before the rows came",
+                      c.route);
+  if (state.sentRows != x.counts)
+    return makeStatus(DYNRT_INTERNAL,
+                      "route {}: the dispatch rows changed between the "
+                      "exchanges",
                       c.route);
   int64_t total = 0;
   for (int64_t s = 0; s < R; ++s)
@@ -285,7 +294,8 @@ dynrt_status_t dynrt::exchangeRows(dynrt_comm_t *comm,
   for (int64_t s = 0; s < R; ++s)
     for (int64_t e = 0; e < EL; ++e) {
       int64_t n = state.recvRows[s * EL + e];
-      std::memcpy(p, in + (e * R * RE + s * RE) * D, n * rowBytes);
+      if (n > 0) // (p is NULL when nothing goes)
+        std::memcpy(p, in + (e * R * RE + s * RE) * D, n * rowBytes);
       p += n * D;
     }
   int64_t received = 0;
@@ -336,6 +346,17 @@ uint64_t dynrt::modelFingerprint(const dynrt_model_desc_t &desc) {
   }
   h.value(desc.arena_bytes);
   h.value(desc.num_ranks);
+  for (int32_t w = 0; desc.weight_sharded && w < desc.num_weights; ++w)
+    h.value(desc.weight_sharded[w]);
+  h.value(desc.device);
+  h.value(desc.max_batch);
+  h.value(desc.num_params);
+  for (int32_t p = 0; desc.params && p < desc.num_params; ++p) {
+    h.text(desc.params[p].name);
+    h.value(desc.params[p].count);
+  }
+  h.value(desc.num_skips);
+  h.value(desc.exit_layer_output);
   return h.h;
 }
 

@@ -41,6 +41,7 @@ bool checkExchangeArgs(const ExchangeConfig &config,
 struct ExchangeRunState {
   bool forwarded = false;
   std::vector<int64_t> recvRows;
+  std::vector<int64_t> sentRows; // [E]: this rank's filled rows per expert
 };
 
 // Reusable scratch (one per run).

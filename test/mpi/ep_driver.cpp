@@ -22,7 +22,9 @@
 // or 4 (run) without finalizing MPI (a peer may be gone).
 //
 // --stall-rank r: rank r sleeps S ms before its first run, so the other
-// ranks' exchanges time out (the stuck-rank test).
+// ranks' exchanges time out (the stuck-rank test). --kill-rank r: rank r
+// dies by SIGKILL before its first run (the killed-rank test; Open MPI's
+// mpirun needs --enable-recovery to let the others live and report).
 // --lib-for-rank r: rank r loads another library (the ranks-disagree test).
 // "{rank}" in --weights is replaced by the rank (a weights file per rank).
 #include "runtime/dynrt.h"
@@ -31,6 +33,7 @@
 #include <mpi.h>
 
 #include <dlfcn.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -163,6 +166,7 @@ int main(int argc, char **argv) {
   std::vector<std::string> inputs;
   std::map<int, std::string> libForRank, modelForRank;
   int cases = 0, repeat = 1, stallRank = -1, stallMs = 0, timeoutMs = 20000;
+  int killRank = -1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -190,6 +194,8 @@ int main(int argc, char **argv) {
       stallRank = std::atoi(next().c_str());
     else if (a == "--stall-ms")
       stallMs = std::atoi(next().c_str());
+    else if (a == "--kill-rank")
+      killRank = std::atoi(next().c_str());
     else if (a == "--lib-for-rank") {
       int r = std::atoi(next().c_str());
       libForRank[r] = next();
@@ -312,6 +318,8 @@ int main(int argc, char **argv) {
       MPI_Barrier(MPI_COMM_WORLD);
       if (rank == stallRank && c == rank && k == 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(stallMs));
+      if (rank == killRank)
+        raise(SIGKILL);
       auto start = std::chrono::steady_clock::now();
       if (dynrt_status_t st = api.runEx(m, inPtrs.data(), outPtrs.data(),
                                         &report))
