@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# K1 benchmark: dyncc's Halide GEMM against torch.matmul (OpenBLAS), both at
+# K1 benchmark: dyncc's Halide GEMM against torch.matmul (PyTorch 2.x from
+# PyPI, MKL, in the project's .venv; PYTHON=/usr/bin/python3 for Debian's
+# torch 1.13 on OpenBLAS, the baseline of the older tables), both at
 # 2 threads, measured side by side in one process (bench/k1_torch.py loads
 # the kernels compiled ahead of time, libdyncc_k1_kernels.so, and alternates
 # blocks of calls of the two). Prints one markdown table.
@@ -17,16 +19,12 @@ rounds="${ROUNDS:-10}"
 runs="${RUNS:-100}"
 threads="${THREADS:-2}"
 wait_idle="${WAIT_IDLE:-120}"
-python=/usr/bin/python3 # Debian's: the one that sees python3-torch
+python="${PYTHON:-$root/.venv/bin/python}"
 
 if ! "$python" -c "import torch" 2>/dev/null; then
-  echo "run-k1: $python cannot import torch (apt-get install python3-torch)" >&2
+  echo "run-k1: $python cannot import torch (scripts/install-deps.sh makes" \
+    ".venv)" >&2
   exit 1
-fi
-if ! ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas*.so* \
-  >/dev/null 2>&1; then
-  echo "run-k1: warning: libopenblas0-pthread is not installed; the baseline" \
-    "runs Debian's reference BLAS" >&2
 fi
 
 if [ ! -f "$build/build.ninja" ]; then
@@ -54,7 +52,7 @@ target="$("$build/bench/dyncc-bench-k1" --runs 10 --shape 1x1x1 |
 echo "K1, $(date -u +'%Y-%m-%d %H:%M UTC'): $cpu (family $family model" \
   "$model, AVX-512: $avx512), $(nproc) cores; $threads threads each side."
 echo
-echo "| shape M x K x N | dyncc GFLOP/s | PyTorch (OpenBLAS) GFLOP/s | ratio |" \
+echo "| shape M x K x N | dyncc GFLOP/s | PyTorch $("$python" -c 'import torch; print(torch.__version__)') GFLOP/s | ratio |" \
   "ratio per round: median (min..max) | other load (cores) |"
 echo "|---|---:|---:|---:|---|---:|"
 grep -v '^#' "$out" | while read -r m k n _ dg _ tg rmed rmin rmax others; do

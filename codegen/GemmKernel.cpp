@@ -43,8 +43,9 @@ constexpr int64_t kDotParallelMacs = 1 << 16; // smaller Dot GEMMs run serially
 constexpr int kStreamMaxM = 8; // B [K, N]: Stream can beat Tiled up to here:
 constexpr double kStreamMinBBytes = 12.0 * (1 << 20); // once B leaves L3
 constexpr int kPackMinM = 512;     // below, reading B in place is as fast...
-constexpr int kPackAliasMinM = 32; // ...unless B's rows alias in the caches
-constexpr int kPackAliasMinK = 2048;
+constexpr int kPackPageMinM = 32;  // ...unless B's rows are a page apart
+// x86-64's base page (the data TLB's unit).
+constexpr double kPageBytes = 4096;
 constexpr int kMinTasks = 8; // parallel tasks wanted (2 cores, balance)
 
 int largestPowerOfTwoAtMost(int x) {
@@ -157,15 +158,20 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
 
   // Packing copies each panel once per task. A transposed B must be packed
   // (else every vector load along n is a gather). Otherwise it pays off when
-  // many rows share the panel, or when the panel's rows, 4 KiB apart or a
-  // multiple of it, alias in the caches' sets and evict each other before
-  // the next micro-tile reuses them. Elsewhere the copy loses: its cache
-  // misses are exposed, while the micro-kernel's own loads of B overlap its
-  // FMAs.
-  const bool aliasing = shape.N % 1024 == 0 && shape.K >= kPackAliasMinK;
+  // many rows share the panel, or when B's rows are a page or more apart
+  // (N >= 1024 floats): read in place, every k step of a micro-tile then
+  // touches a new page, and a panel's K pages overflow the data TLB. On an
+  // Intel Xeon (2 MiB L2) packing took one core from 71-75 to 109-149
+  // GFLOP/s at M = 32..160, K = 512, N = 2048, and from 142 to 181 at
+  // N = 1000 (no cache-set aliasing there), while at N = 256 reading in
+  // place stayed ahead (186 against 157); on the AMD Zen 4 of the first
+  // measurements the two were even for 128 x 768 x N (docs/performance.md,
+  // K1). Elsewhere the copy loses: its cache misses are exposed, while the
+  // micro-kernel's own loads of B overlap its FMAs.
+  const bool pageApart = 4.0 * shape.N >= kPageBytes;
   if (t.packB < 0)
     t.packB = shape.transposeB || shape.M >= kPackMinM ||
-                      (aliasing && shape.M >= kPackAliasMinM)
+                      (pageApart && shape.M >= kPackPageMinM)
                   ? 1
                   : 0;
   return t;
