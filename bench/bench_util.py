@@ -1,5 +1,5 @@
 """Helpers shared by the Python benchmarks (m1, w1, w3, w4): timing, the
-machine's load, relative errors."""
+machine's load, relative errors, the probed peak."""
 import os
 import statistics
 import subprocess
@@ -59,6 +59,39 @@ def cpu_name():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return ""
+
+
+def probe_peak(threads, runs=5):
+    """The probed peak of WORKLOADS.md ("Peers"): the best GFLOP/s of
+    torch.matmul in this process at `threads` threads, fp32 on 1024^3 and
+    2048^3, bf16 on 2048^3 (2 FLOP per multiply-add; best of `runs` runs
+    after one untimed run, into a preallocated output). Returns {"fp32":
+    best of both sizes, "bf16": GFLOP/s or None where torch cannot multiply
+    bf16 here, "fp32_1024", "fp32_2048"}. bf16 is only timed: on a CPU
+    without a bf16 GEMM it is a slow path, and the number says so."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+
+    def best(n, dtype):
+        a = torch.randn(n, n, generator=gen).to(dtype)
+        b = torch.randn(n, n, generator=gen).to(dtype)
+        c = torch.empty(n, n, dtype=dtype)
+        with torch.no_grad():
+            torch.matmul(a, b, out=c)
+            return 2.0 * n ** 3 / min(timed(lambda: torch.matmul(a, b, out=c), runs)) / 1e9
+
+    try:
+        peak = {"fp32_1024": best(1024, torch.float32), "fp32_2048": best(2048, torch.float32)}
+        peak["fp32"] = max(peak["fp32_1024"], peak["fp32_2048"])
+        try:
+            peak["bf16"] = best(2048, torch.bfloat16)
+        except (RuntimeError, TypeError, NotImplementedError):
+            peak["bf16"] = None
+    finally:
+        torch.set_num_threads(before)
+    return peak
 
 
 def smoke_test(script, *args):

@@ -1,7 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """W1 of WORKLOADS.md: one mixture-of-experts layer compiled by dyncc next to
-the eager PyTorch layer written the Hugging Face Switch / Mixtral way, in one
-process, interleaved. Prints a markdown table.
+its PyTorch 2.x peers (the layer written the Hugging Face Switch / Mixtral
+way, eager and under torch.compile), in one process, interleaved. Prints a
+markdown table.
 
 The layer: T=512 tokens, d=512, E=8 GELU FFN experts (d_ff=2048), a linear
 gate (gate.w, gate.b) inside the model, capacity factor 1.25, for top-1
@@ -10,7 +11,15 @@ capacity rule: choice-rank-major, token order). x -> y, no residual. The layer
 is a PyTorch module with dyncc.nn.MoE (examples/moe/model.py build_model,
 exported with dyncc.export); the eager layer is model.EagerMoE with the same
 weights (softmax, topk, a loop over the experts with index_select /
-index_add_), float32, no_grad.
+index_add_), float32, no_grad; the third side is torch.compile of that
+same EagerMoE module (inductor, default mode), warmed up before timing
+(its warm-up time is printed below the table; a module that fails to
+compile is reported in its cell and the other sides are timed without it).
+What dynamo made of the module is printed too (frames compiled, graph
+breaks); its cell says "forward not compiled" where dynamo gave up on
+EagerMoE.forward and runs it eagerly, as PyTorch 2.15 does: the data-
+dependent torch.where (nonzero) breaks the graph inside the loop over the
+experts, and dynamo skips a frame with a graph break in a loop.
 
 Also timed, to split dyncc's layer time: a compiled model that is only the
 experts, batched over E on the [E, C, d] dispatch buffer (torch.bmm +
@@ -24,21 +33,32 @@ FLOP counts (2 per multiply-add, both FFN GEMMs): computed = 4 E C d d_ff
 
 Timing (as bench/k1_torch.py): rounds of one block of runs per side, the
 order of the sides rotating; a pause before each block outlasts the other
-side's spinning thread pool (OpenBLAS, Halide); the first run of a block is
-untimed. Medians over all timed runs; the speed-up is also given per round
-(median, min..max). Both sides run with --threads threads (2).
+sides' spinning thread pools (PyTorch's OpenMP, Halide); the first run of a
+block is untimed. Medians over all timed runs; each speed-up (dyncc against
+eager, dyncc against torch.compile) is also given per round (median of the
+per-round ratios, min..max). Every side runs with --threads threads (2):
+torch.set_num_threads, dynrt's num_threads.
+
+The probed peak (WORKLOADS.md, "Peers"; bench_util.probe_peak): the best
+GFLOP/s of torch.matmul fp32 on 1024^3 and 2048^3 and bf16 on 2048^3 in this
+process at the same thread count, printed above the table; the expert GEMMs'
+GFLOP/s are also given as a share of the fp32 peak.
 
   w1_bench.py --dyncc build/tools/dyncc/dyncc [--work DIR] [--rounds 5] [--runs 10]
+              [--no-compile]
 
-The bench runs under Debian's python3 (its PyTorch with OpenBLAS is the
-eager baseline, as for the other benches); the module it builds is exported
-by examples/moe/model.py in the project's Python environment (--python,
-default .venv/bin/python: torch-mlir), its weights passed as an .npz.
+The bench runs in the project's Python environment (.venv: PyPI PyTorch 2.x
+with MKL / oneDNN, what users run; bench/run-w1.sh); the modules it builds
+are exported by examples/moe/model.py in a child process of that
+environment (--python, default: this interpreter), its weights passed as an
+.npz.
 
 Checks before timing: the compiled layer's y against the dyncc.nn module run
 eagerly (its decisions: dropped pairs) and against the eager layer; a wrong
-answer exits 1. If dyncc cannot compile the layer (dyn.route not
-lowered yet), that row reports the error and the eager side alone.
+answer exits 1. torch.compile's y against the eager layer's: a compiled peer
+that disagrees is reported and not timed. If dyncc cannot compile the layer
+(dyn.route not lowered yet), that row reports the error and the PyTorch
+sides alone.
 """
 
 import argparse
@@ -54,7 +74,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import OtherLoad, smoke_test, cpu_name, interleaved, timed, close  # noqa: E402
+from bench_util import (OtherLoad, smoke_test, cpu_name, interleaved, timed, close,  # noqa: E402
+                        probe_peak)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -155,6 +176,46 @@ def bench_variant(a, label, strategy, work):
     with torch.no_grad():
         sides["eager"] = lambda: eager(xt)
 
+    # torch.compile of the same module (inductor, default mode): the data-
+    # dependent torch.where splits it into graphs, and the experts' varying
+    # row counts recompile them with dynamic shapes, all in the first call
+    # (the input is the same in every call). Warm-up: that first call and
+    # two more; then the warm-up runs of every side below.
+    if a.compile:
+        try:
+            torch._dynamo.reset()
+            counters = torch._dynamo.utils.counters
+            counters.clear()
+            compiled = torch.compile(eager)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                y_compile = compiled(xt).numpy()
+                row["compile_first"] = time.perf_counter() - t0
+                timed(lambda: compiled(xt), 2)
+            row["compile_warmup"] = time.perf_counter() - t0
+            # what dynamo made of it: frames compiled, graph breaks (their
+            # first lines), whether it gave up on forward (runs eagerly)
+            frames = counters["frames"]
+            breaks = sorted({k.strip().splitlines()[0] for k in counters["unimplemented"]})
+            row["compile_note"] = (f"dynamo compiled {frames.get('ok', 0)} of "
+                                   f"{frames.get('total', 0)} frames"
+                                   + (f"; graph breaks: {'; '.join(breaks)}" if breaks else ""))
+            row["compile_skipped"] = any("frame skipped: forward" in k
+                                         for k in counters["unimplemented"])
+            row["compile_err"] = close(y_compile, y_ref)
+            row["compile_vs_eager"] = close(y_compile, y_eager)
+            if row["compile_vs_eager"] > 1e-4:
+                row["compile_error"] = (f"disagrees with eager (max error "
+                                        f"{row['compile_vs_eager']:.1g}), not timed")
+            else:
+                with torch.no_grad():
+                    sides["compile"] = lambda: compiled(xt)
+        except Exception as e:  # noqa: BLE001 (any failure of the peer is reported)
+            lines = str(e).strip().splitlines()
+            row["compile_error"] = "failed: " + (lines[0] if lines else type(e).__name__)
+    else:
+        row["compile_error"] = "not run (--no-compile)"
+
     # the compiled layer
     try:
         layer = Compiled(a.dyncc, mlir, work, name, weights, a.threads)
@@ -197,11 +258,12 @@ def bench_variant(a, label, strategy, work):
             return timed(sides[n], count)
     with OtherLoad() as load:
         times, per_round = interleaved(names, block, a.rounds, a.runs, a.pause)
-    ratios = [med["eager"] / med["dyncc"] for med in per_round if "dyncc" in med]
+    for peer in ("eager", "compile"):
+        row["ratios_" + peer] = [med[peer] / med["dyncc"] for med in per_round
+                                 if "dyncc" in med and peer in med]
     row["others"] = load.others
     for n in names:
         row[n] = statistics.median(times[n])
-    row["ratios"] = ratios
     return row
 
 
@@ -220,12 +282,17 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--pause", type=float, default=0.25)
     ap.add_argument("--variants", default="top1,top2")
-    ap.add_argument("--python", default=os.environ.get("DYNCC_VENV_PYTHON",
-                                                       os.path.join(ROOT, ".venv", "bin", "python")),
-                    help="the Python environment that exports the models (torch-mlir)")
+    ap.add_argument("--no-compile", dest="compile", action="store_false",
+                    help="leave torch.compile out (its warm-up compiles C++)")
+    ap.add_argument("--peak-runs", type=int, default=5,
+                    help="timed runs per size of the probed peak (best of)")
+    ap.add_argument("--python", default=os.environ.get("DYNCC_VENV_PYTHON", sys.executable),
+                    help="the Python environment that exports the models (torch-mlir; "
+                         "default: this one)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
+    peak = probe_peak(a.threads, a.peak_runs)
     work = a.work or tempfile.mkdtemp(prefix="w1_")
     os.makedirs(work, exist_ok=True)
     variants = {"top1": ("top-1 (`switch`)", dict(strategy="switch")),
@@ -239,58 +306,86 @@ def main():
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    cpu = cpu_name()
+    cpu = cpu_name() or "unknown CPU"
+    bf16 = f"{peak['bf16']:.0f}" if peak["bf16"] is not None else "None (no bf16 matmul)"
     print(f"## W1: MoE layer ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
           f"{a.threads} threads)")
     print()
-    print(f"T={a.tokens} tokens, d={a.dim}, E={a.experts} GELU FFN experts (d_ff={a.ffn}), a linear "
-          f"gate inside the model, capacity factor {a.capacity_factor}; dyncc `dyn.route` against the "
-          "eager Hugging Face-style layer (softmax, topk, loop over experts with index_select / "
-          "index_add_) in one process, interleaved; median of "
-          f"{a.rounds} rounds x {a.runs} runs, ms; OPENBLAS_CORETYPE="
-          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, OMP_WAIT_POLICY="
-          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}. \"experts alone\": a compiled model that is only "
-          "the batched expert FFN on the [E, C, d] dispatch buffer; \"outside\" = "
-          "(layer - experts alone) / layer: gate, routing, dispatch and combine (target <= 10%). "
-          "GFLOP/s count both FFN GEMMs: on all E·C buffer rows for the experts alone, on the "
-          "kept (token, expert) pairs (useful) for the layers. Speed-up target: >= 4x.")
+    print(f"CPU: {cpu}, probed peak fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {bf16} GFLOP/s "
+          f"(torch.matmul, {a.threads} threads)")
     print()
-    print("| | dyncc (ms) | PyTorch eager (ms) | speed-up, per round | experts alone (ms) | "
-          "outside the expert GEMMs | expert GEMMs GFLOP/s (E·C rows) | useful GFLOP/s dyncc / eager "
-          "| C, dropped | max error vs reference (dyncc / eager) | other load (cores) |")
-    print("|---|---:|---:|---|---:|---:|---:|---|---|---|---:|")
+    print(f"T={a.tokens} tokens, d={a.dim}, E={a.experts} GELU FFN experts (d_ff={a.ffn}), a linear "
+          f"gate inside the model, capacity factor {a.capacity_factor}; dyncc `dyn.route` against "
+          f"PyTorch {torch.__version__} (MKL {torch.backends.mkl.is_available()}, oneDNN "
+          f"{torch.backends.mkldnn.is_available()}) running the Hugging Face-style layer (softmax, "
+          "topk, loop over experts with index_select / index_add_) eager and under "
+          "`torch.compile` (inductor, default mode), in one process, interleaved; median of "
+          f"{a.rounds} rounds x {a.runs} runs, ms; OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}. Speed-ups: the peer's time / dyncc's "
+          "(overall medians; per round: median, min..max). \"experts alone\": a compiled model "
+          "that is only the batched expert FFN on the [E, C, d] dispatch buffer; \"outside\" = "
+          "(layer - experts alone) / layer: gate, routing, dispatch and combine (target <= 10%). "
+          "GFLOP/s count both FFN GEMMs: on all E·C buffer rows for the experts alone (also as a "
+          "share of the probed fp32 peak), on the kept (token, expert) pairs (useful) for the "
+          "layers. Speed-up target: >= 4x.")
+    print()
+    print("| | dyncc (ms) | PyTorch eager (ms) | torch.compile (ms) | dyncc vs eager, per round "
+          "| dyncc vs torch.compile, per round | experts alone (ms) | outside the expert GEMMs "
+          "| expert GEMMs GFLOP/s (E·C rows) | % of fp32 peak "
+          "| useful GFLOP/s dyncc / eager / compile | C, dropped "
+          "| max error vs reference (dyncc / eager / compile) | other load (cores) |")
+    print("|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|---|---|---:|")
     bad = False
     for r in rows:
         ms = lambda k: f"{r[k] * 1e3:.2f}" if k in r else "n/a"  # noqa: E731
-        if "dyncc" in r:
-            sp = (f"{r['eager'] / r['dyncc']:.2f}x ({statistics.median(r['ratios']):.2f}, "
-                  f"{min(r['ratios']):.2f}..{max(r['ratios']):.2f})")
-            useful = f"{r['useful'] / r['dyncc'] / 1e9:.0f} / {r['useful'] / r['eager'] / 1e9:.0f}"
-            err = f"{r['dyncc_err']:.1g} / {r['eager_err']:.1g}"
-            if r["dyncc_err"] > 1e-4:
-                bad = True
-                err += " WRONG"
-        else:
-            sp = "n/a"
-            useful = f"n/a / {r['useful'] / r['eager'] / 1e9:.0f}"
-            err = f"n/a / {r['eager_err']:.1g}"
+        gfs = lambda k: f"{r['useful'] / r[k] / 1e9:.0f}" if k in r else "n/a"  # noqa: E731
+
+        def speedup(peer):
+            ratios = r["ratios_" + peer]
+            if "dyncc" not in r or peer not in r or not ratios:
+                return "n/a"
+            return (f"{r[peer] / r['dyncc']:.2f}x ({statistics.median(ratios):.2f}, "
+                    f"{min(ratios):.2f}..{max(ratios):.2f})")
+        compile_ms = ms("compile") if "compile" in r else r.get("compile_error", "n/a")
+        if r.get("compile_skipped"):
+            compile_ms += " (forward not compiled)"
+        errs = [f"{r['dyncc_err']:.1g}" if "dyncc_err" in r else "n/a", f"{r['eager_err']:.1g}",
+                f"{r['compile_err']:.1g}" if "compile_err" in r else "n/a"]
+        if r.get("dyncc_err", 0) > 1e-4:
+            bad = True
+            errs[0] += " WRONG"
+        if r.get("compile_vs_eager", 0) > 1e-4:
+            errs[2] += " WRONG"
         outside = (f"{(r['dyncc'] - r['experts']) / r['dyncc'] * 100:.1f}%"
                    if "dyncc" in r and "experts" in r else "n/a")
-        gf = f"{r['computed'] / r['experts'] / 1e9:.0f}" if "experts" in r else "n/a"
+        gf, share = "n/a", "n/a"
+        if "experts" in r:
+            gflops = r["computed"] / r["experts"] / 1e9
+            gf, share = f"{gflops:.0f}", f"{gflops / peak['fp32'] * 100:.0f}%"
         if r.get("experts_err", 0) > 1e-4:
             bad = True
             gf += " (WRONG)"
-        print(f"| {r['label']} | {ms('dyncc')} | {ms('eager')} | {sp} | {ms('experts')} | {outside} "
-              f"| {gf} | {useful} | {r['C']}, {r['dropped']} of {a.tokens * r['K']} | {err} "
+        print(f"| {r['label']} | {ms('dyncc')} | {ms('eager')} | {compile_ms} | {speedup('eager')} "
+              f"| {speedup('compile')} | {ms('experts')} | {outside} | {gf} | {share} "
+              f"| {gfs('dyncc')} / {gfs('eager')} / {gfs('compile')} "
+              f"| {r['C']}, {r['dropped']} of {a.tokens * r['K']} | {' / '.join(errs)} "
               f"| {r['others']:.2f} |")
-    notes = [f"{r['label']}: no dyncc layer: {r['dyncc_error']}"
-             for r in rows if "dyncc_error" in r]
+    notes = [f"probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024^3, "
+             f"{peak['fp32_2048']:.0f} at 2048^3; bf16 {bf16} at 2048^3 (best of {a.peak_runs})"]
+    notes += [f"{r['label']}: torch.compile warm-up {r['compile_warmup']:.1f} s (first call "
+              f"{r['compile_first']:.1f} s, then 2 calls); {r['compile_note']}"
+              + ("; dynamo skipped EagerMoE.forward (a graph break in its loop over the "
+                 "experts), which then runs eagerly" if r.get("compile_skipped") else "")
+              for r in rows if "compile_warmup" in r]
+    notes += [f"{r['label']}: no dyncc layer: {r['dyncc_error']}"
+              for r in rows if "dyncc_error" in r]
     notes += [f"{r['label']}: no experts-alone model: {r['experts_error']}"
               for r in rows if "experts_error" in r]
-    if notes:
-        print()
-        for n in notes:
-            print(f"- {n}")
+    notes += [f"{r['label']}: torch.compile {r['compile_error']}"
+              for r in rows if "compile_error" in r]
+    print()
+    for n in notes:
+        print(f"- {n}")
     sys.exit(1 if bad else 0)
 
 
