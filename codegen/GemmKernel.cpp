@@ -26,6 +26,9 @@
 #include "codegen/GemmKernel.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <stdexcept>
 
 using namespace Halide;
@@ -47,6 +50,26 @@ constexpr int kPackPageMinM = 32;  // ...unless B's rows are a page apart
 // x86-64's base page (the data TLB's unit).
 constexpr double kPageBytes = 4096;
 constexpr int kMinTasks = 8; // parallel tasks wanted (2 cores, balance)
+
+// The L2 size per core of this machine (sysfs), 1 MiB when unknown. The
+// kernels are compiled for the machine that compiles them (--target=host)
+// or for a generic x86-64, whose L2 is at least that.
+double hostL2Bytes() {
+  static const double bytes = [] {
+    std::ifstream in("/sys/devices/system/cpu/cpu0/cache/index2/size");
+    std::string text;
+    double value = 0;
+    if (in >> text && !text.empty()) {
+      value = std::atof(text.c_str());
+      if (text.back() == 'K')
+        value *= 1024;
+      else if (text.back() == 'M')
+        value *= 1024 * 1024;
+    }
+    return value >= 64 * 1024 ? value : 1024.0 * 1024;
+  }();
+  return bytes;
+}
 
 int largestPowerOfTwoAtMost(int x) {
   int p = 1;
@@ -168,10 +191,15 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   // measurements the two were even for 128 x 768 x N (docs/performance.md,
   // K1). Elsewhere the copy loses: its cache misses are exposed, while the
   // micro-kernel's own loads of B overlap its FMAs.
+  // The same once B outgrows the L2: a panel then streams from L3 with K
+  // rows spread over K * N * 4 bytes (packing took 128 x 2048 x 512 from 83
+  // to 329 GFLOP/s on the 2 MiB-L2 Xeon, and 128 x 1024 x 256, 1 MiB, is
+  // faster in place).
   const bool pageApart = 4.0 * shape.N >= kPageBytes;
+  const bool beyondL2 = bBytes > hostL2Bytes();
   if (t.packB < 0)
     t.packB = shape.transposeB || shape.M >= kPackMinM ||
-                      (pageApart && shape.M >= kPackPageMinM)
+                      ((pageApart || beyondL2) && shape.M >= kPackPageMinM)
                   ? 1
                   : 0;
   return t;
@@ -186,7 +214,10 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   checkOperand(A, "A", shape);
   checkOperand(B, "B", shape);
   const bool batched = shape.batch > 0;
-  const GemmTiling t = chooseGemmTiling(shape, target, requested);
+  // dyncc compile --tune: the schedule timed fastest on this machine.
+  std::optional<GemmTiling> tuned = tunedGemmTiling(shape, target, requested);
+  const GemmTiling t =
+      chooseGemmTiling(shape, target, tuned ? *tuned : requested);
   const int vw = t.vectorWidth;
 
   Var n("n"), m("m"), b("b");

@@ -13,6 +13,7 @@
 #include <Halide.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,14 @@ Halide::Func buildGemm(const GemmShape &shape, const Halide::Func &A,
 GemmTiling chooseGemmTiling(const GemmShape &shape,
                             const Halide::Target &target,
                             const GemmTiling &requested = {});
+
+/// With `dyncc compile --tune` (Tuning.h, GemmTune.cpp): the tiling timed
+/// fastest for `shape` on this machine (timed now, or from the cache) when
+/// `requested` leaves every choice to chooseGemmTiling; nullopt when tuning
+/// is off or the caller asked for a tiling.
+std::optional<GemmTiling> tunedGemmTiling(const GemmShape &shape,
+                                          const Halide::Target &target,
+                                          const GemmTiling &requested);
 
 } // namespace dyncc::codegen
 

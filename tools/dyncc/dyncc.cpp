@@ -11,6 +11,7 @@
 #include "codegen/EmitLibrary.h"
 #include "codegen/Files.h"
 #include "codegen/HalideTarget.h"
+#include "codegen/Tuning.h"
 #include "passes/Passes.h"
 #include "tools/dyncc/Registration.h"
 #include "tools/dyncc/Resources.h"
@@ -112,6 +113,19 @@ cl::opt<std::string> kernelTarget(
              "(any x86-64), 'cuda' (NVIDIA GPUs; needs no GPU to compile) "
              "or a Halide target string"),
     cl::init("host"), cl::cat(dynccCategory), cl::sub(compileCommand));
+cl::opt<bool> tuneGemms(
+    "tune",
+    cl::desc("Time candidate schedules of every GEMM shape on this machine "
+             "and use the fastest (needs --target=host); the winners are "
+             "cached per CPU model, target and shape (--tune-cache) and "
+             "reused by later compiles with --tune"),
+    cl::cat(dynccCategory), cl::sub(compileCommand));
+cl::opt<std::string> tuneCache(
+    "tune-cache",
+    cl::desc("The --tune cache file (default: $DYNCC_TUNE_CACHE, else "
+             "$XDG_CACHE_HOME/dyncc/gemm-tuning.tsv or "
+             "~/.cache/dyncc/gemm-tuning.tsv)"),
+    cl::value_desc("file"), cl::cat(dynccCategory), cl::sub(compileCommand));
 cl::opt<bool> sharedLib("shared",
                         cl::desc("Write lib<name>.so instead of lib<name>.a "
                                  "(links with the system 'cc')"),
@@ -407,9 +421,33 @@ int runCompile() {
     options.source = inputPath;
     options.shared = sharedLib;
     options.embedWeights = embedWeights;
+    if (tuneCache.getNumOccurrences() && !tuneGemms)
+      return fail("--tune-cache needs --tune");
+    if (tuneGemms) {
+      // Timing is only meaningful for kernels that run here.
+      if (kernelTarget != "host")
+        return fail(fmt::format("--tune times kernels on this machine: it "
+                                "needs --target=host, got '{}'",
+                                kernelTarget.getValue()));
+      std::string error;
+      if (!dyncc::codegen::enableGemmTuning(
+              tuneCache.empty() ? dyncc::codegen::defaultTuningCachePath()
+                                : tuneCache.getValue(),
+              error))
+        return fail(error);
+    }
     dyncc::LibraryStats stats;
     if (mlir::failed(dyncc::emitLibrary(*module, options, stats)))
       return 1;
+    if (tuneGemms) {
+      std::vector<std::string> lines;
+      std::string error;
+      bool saved = dyncc::codegen::finishGemmTuning(lines, error);
+      for (const std::string &line : lines)
+        llvm::errs() << "dyncc: tune: " << line << "\n";
+      if (!saved)
+        return fail(error);
+    }
     if (printStats)
       llvm::outs() << fmt::format("kernels: {}\narena bytes: {}\nweight "
                                   "bytes: {}\n",
