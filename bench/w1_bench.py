@@ -11,15 +11,20 @@ capacity rule: choice-rank-major, token order). x -> y, no residual. The layer
 is a PyTorch module with dyncc.nn.MoE (examples/moe/model.py build_model,
 exported with dyncc.export); the eager layer is model.EagerMoE with the same
 weights (softmax, topk, a loop over the experts with index_select /
-index_add_), float32, no_grad; the third side is torch.compile of that
-same EagerMoE module (inductor, default mode), warmed up before timing
-(its warm-up time is printed below the table; a module that fails to
-compile is reported in its cell and the other sides are timed without it).
-What dynamo made of the module is printed too (frames compiled, graph
-breaks); its cell says "forward not compiled" where dynamo gave up on
-EagerMoE.forward and runs it eagerly, as PyTorch 2.15 does: the data-
-dependent torch.where (nonzero) breaks the graph inside the loop over the
-experts, and dynamo skips a frame with a graph break in a loop.
+index_add_), float32, no_grad. The third side is torch.compile (inductor,
+default mode) of model.DenseDispatchMoE with the same weights: the same
+layer with static shapes as the GShard / Switch reference code writes it
+(cumsum capacity positions, one-hot dispatch and combine tensors [T, E, C],
+einsum, batched expert matmuls over [E, C, d]; its y is checked against
+EagerMoE's), which dynamo captures whole; torch.compile of EagerMoE itself
+would be eager (dynamo gives up on its forward: the data-dependent
+torch.where breaks the graph inside the loop over the experts). It is
+warmed up before timing (its warm-up, i.e. compile, time is printed below
+the table; a module that fails to compile is reported in its cell and the
+other sides are timed without it). What dynamo made of the module is
+printed too (frames compiled, graph breaks); its cell says "forward not
+compiled" where dynamo gave up on the forward and ran it eagerly. The
+dense-dispatch module run eagerly is timed too (a note, not a column).
 
 Also timed, to split dyncc's layer time: a compiled model that is only the
 experts, batched over E on the [E, C, d] dispatch buffer (torch.bmm +
@@ -81,7 +86,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import model as moe_model  # noqa: E402
-from model import EagerMoE  # noqa: E402
+from model import DenseDispatchMoE, EagerMoE  # noqa: E402
 
 import dynrt_ctypes  # noqa: E402
 
@@ -176,17 +181,26 @@ def bench_variant(a, label, strategy, work):
     with torch.no_grad():
         sides["eager"] = lambda: eager(xt)
 
-    # torch.compile of the same module (inductor, default mode): the data-
-    # dependent torch.where splits it into graphs, and the experts' varying
-    # row counts recompile them with dynamic shapes, all in the first call
-    # (the input is the same in every call). Warm-up: that first call and
-    # two more; then the warm-up runs of every side below.
+    # the same layer with static shapes (dense one-hot dispatch / combine):
+    # torch.compile's peer, also timed eagerly (a note)
+    dense = DenseDispatchMoE(tensors, top_k=K, capacity_factor=cfg.capacity_factor).float().eval()
+    with torch.no_grad():
+        y_dense = dense(xt).numpy()
+    row["dense_err"] = close(y_dense, y_ref)
+    row["dense_vs_eager"] = close(y_dense, y_eager)
+    if row["dense_vs_eager"] <= 1e-4:
+        with torch.no_grad():
+            sides["dense_eager"] = lambda: dense(xt)
+
+    # torch.compile of the dense-dispatch module (inductor, default mode):
+    # one graph, static shapes, compiled in the first call. Warm-up: that
+    # first call and two more; then the warm-up runs of every side below.
     if a.compile:
         try:
             torch._dynamo.reset()
             counters = torch._dynamo.utils.counters
             counters.clear()
-            compiled = torch.compile(eager)
+            compiled = torch.compile(dense)
             t0 = time.perf_counter()
             with torch.no_grad():
                 y_compile = compiled(xt).numpy()
@@ -199,9 +213,13 @@ def bench_variant(a, label, strategy, work):
             breaks = sorted({k.strip().splitlines()[0] for k in counters["unimplemented"]})
             row["compile_note"] = (f"dynamo compiled {frames.get('ok', 0)} of "
                                    f"{frames.get('total', 0)} frames"
-                                   + (f"; graph breaks: {'; '.join(breaks)}" if breaks else ""))
-            row["compile_skipped"] = any("frame skipped: forward" in k
-                                         for k in counters["unimplemented"])
+                                   + (f"; graph breaks: {'; '.join(breaks)}" if breaks else "")
+                                   + ("; inductor's on-disk FX graph cache hit (not a cold "
+                                      "compile)" if counters["inductor"].get("fxgraph_cache_hit")
+                                      else ""))
+            row["compile_skipped"] = (any("frame skipped: forward" in k
+                                          for k in counters["unimplemented"])
+                                      or not frames.get("ok", 0))
             row["compile_err"] = close(y_compile, y_ref)
             row["compile_vs_eager"] = close(y_compile, y_eager)
             if row["compile_vs_eager"] > 1e-4:
@@ -318,12 +336,18 @@ def main():
           f"gate inside the model, capacity factor {a.capacity_factor}; dyncc `dyn.route` against "
           f"PyTorch {torch.__version__} (MKL {torch.backends.mkl.is_available()}, oneDNN "
           f"{torch.backends.mkldnn.is_available()}) running the Hugging Face-style layer (softmax, "
-          "topk, loop over experts with index_select / index_add_) eager and under "
-          "`torch.compile` (inductor, default mode), in one process, interleaved; median of "
+          "topk, loop over experts with index_select / index_add_) eager, and `torch.compile` "
+          "(inductor, default mode) of the dense-dispatch layer, in one process, interleaved; "
+          "median of "
           f"{a.rounds} rounds x {a.runs} runs, ms; OMP_WAIT_POLICY="
-          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}. Speed-ups: the peer's time / dyncc's "
-          "(overall medians; per round: median, min..max). \"experts alone\": a compiled model "
-          "that is only the batched expert FFN on the [E, C, d] dispatch buffer; \"outside\" = "
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}. The torch.compile column compiles the "
+          "same layer written with static shapes (GShard / Switch reference style: cumsum "
+          "capacity, one-hot dispatch and combine [T, E, C], einsum, batched expert matmuls on "
+          "all E·C rows), which dynamo captures whole; the Hugging Face-style module does not "
+          "compile (a data-dependent torch.where in its loop over the experts). Speed-ups: the "
+          "peer's time / dyncc's (overall medians; per round: median, min..max). \"experts "
+          "alone\": a compiled model that is only the batched expert FFN on the [E, C, d] "
+          "dispatch buffer; \"outside\" = "
           "(layer - experts alone) / layer: gate, routing, dispatch and combine (target <= 10%). "
           "GFLOP/s count both FFN GEMMs: on all E·C buffer rows for the experts alone (also as a "
           "share of the probed fp32 peak), on the kept (token, expert) pairs (useful) for the "
@@ -372,11 +396,19 @@ def main():
               f"| {r['others']:.2f} |")
     notes = [f"probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024^3, "
              f"{peak['fp32_2048']:.0f} at 2048^3; bf16 {bf16} at 2048^3 (best of {a.peak_runs})"]
-    notes += [f"{r['label']}: torch.compile warm-up {r['compile_warmup']:.1f} s (first call "
-              f"{r['compile_first']:.1f} s, then 2 calls); {r['compile_note']}"
-              + ("; dynamo skipped EagerMoE.forward (a graph break in its loop over the "
-                 "experts), which then runs eagerly" if r.get("compile_skipped") else "")
+    notes += [f"{r['label']}: torch.compile (DenseDispatchMoE) warm-up {r['compile_warmup']:.1f} s "
+              f"(first call {r['compile_first']:.1f} s, then 2 calls); {r['compile_note']}"
+              + ("; dynamo did not compile DenseDispatchMoE.forward, which then runs eagerly"
+                 if r.get("compile_skipped") else "")
               for r in rows if "compile_warmup" in r]
+    notes += [f"{r['label']}: DenseDispatchMoE eager (the torch.compile peer's code without "
+              f"torch.compile) {r['dense_eager'] * 1e3:.2f} ms"
+              + (f" ({r['dense_eager'] / r['dyncc']:.2f}x dyncc)" if "dyncc" in r else "")
+              + f", max error {r['dense_err']:.1g} vs reference"
+              for r in rows if "dense_eager" in r]
+    notes += [f"{r['label']}: DenseDispatchMoE disagrees with EagerMoE (max error "
+              f"{r['dense_vs_eager']:.1g}): not timed" for r in rows
+              if r.get("dense_vs_eager", 0) > 1e-4]
     notes += [f"{r['label']}: no dyncc layer: {r['dyncc_error']}"
               for r in rows if "dyncc_error" in r]
     notes += [f"{r['label']}: no experts-alone model: {r['experts_error']}"

@@ -24,8 +24,12 @@ call, `module.moe.routing` holds its decisions (dyncc.nn.routing.Routing).
 
 Also here: `build_ffn_only` (the experts alone on an [E, C, d] dispatch
 buffer, batched GEMMs: W1's "experts alone"), `EagerMoE` (the Hugging Face
-Switch / Mixtral way of writing the layer: W1's eager baseline) and
-`weights_dict` (the model's weights under the names EagerMoE takes).
+Switch / Mixtral way of writing the layer: W1's eager baseline),
+`DenseDispatchMoE` (the same layer with static shapes, GShard / Switch
+reference style: cumsum capacity, one-hot dispatch and combine tensors
+[T, E, C], einsum, batched expert matmuls: W1's torch.compile peer;
+`check_dense_dispatch` checks it against EagerMoE) and `weights_dict` (the
+model's weights under the names EagerMoE takes).
 
 Command line (writes NAME.mlir and NAME.safetensors via dyncc.export, only
 NAME.safetensors with --weights-only (dyncc.export_weights: no torch-mlir), and
@@ -36,6 +40,7 @@ with --cases N the inputs NAME.x.npy [N, T, D], NAME.gate.npy [N, T, E] or
 
     model.py --strategy switch --capacity-factor 1.25 --out-dir DIR --name NAME [--cases N]
     model.py --ffn-only --experts 8 --dim 512 --ffn 2048 --rows 80 --out-dir DIR --name NAME
+    model.py --check-dense-dispatch [--tokens 64 --dim 32 --ffn 64 --experts 8]
 """
 import argparse
 import contextlib
@@ -399,6 +404,117 @@ class EagerMoE(nn.Module):
         return y
 
 
+class DenseDispatchMoE(nn.Module):
+    """The same layer as EagerMoE (same weights, same routing, same result)
+    written with static shapes, the way the GShard / Mesh-TensorFlow /
+    Switch Transformer reference code writes it, so that torch.compile can
+    capture the whole forward in one graph: softmax, topk, then per (token,
+    choice) its position in its expert's buffer by a cumulative sum of the
+    one-hot expert mask over the choices in rank-major order (every token's
+    first choice before any second choice, token order within a rank: the
+    same pairs as EagerMoE keep and drop), a one-hot dispatch tensor
+    [T, E, C] and the combine weights [T, E, C] (the choice's weight at its
+    slot, 0 for dropped choices), x_e = einsum('tec,td->ecd'), the experts
+    as batched matmuls over [E, C, d] (bias, erf GELU, bias) and
+    y = einsum('tec,ecd->td'). C = expert_capacity(T, E, k, f) as EagerMoE's,
+    or T without a capacity factor (nothing dropped). The empty slots run
+    through the FFN on zero rows and get weight 0: E·C rows are computed,
+    not T·k. No data-dependent shapes, no branching on tensor values.
+    tensors: weights_dict(module), as EagerMoE."""
+
+    def __init__(self, tensors, top_k=1, capacity_factor=None, renormalize=False):
+        super().__init__()
+        w1 = np.asarray(tensors["experts.w1"], np.float32)
+        E, D, Fd = w1.shape
+        self.E, self.k, self.cf, self.renormalize = E, top_k, capacity_factor, renormalize
+        self.router = nn.Linear(D, E, bias="gate.b" in tensors)
+
+        def p(name):
+            return nn.Parameter(torch.from_numpy(np.array(tensors[name], np.float32)))
+        self.w1, self.b1, self.w2, self.b2 = (p(f"experts.{n}") for n in ("w1", "b1", "w2", "b2"))
+        with torch.no_grad():
+            if "gate.w" in tensors:
+                self.router.weight.copy_(torch.from_numpy(np.asarray(tensors["gate.w"], np.float32)).t())
+            if "gate.b" in tensors:
+                self.router.bias.copy_(torch.from_numpy(np.asarray(tensors["gate.b"], np.float32)))
+
+    def capacity(self, T):
+        return T if self.cf is None else expert_capacity(T, self.E, self.k, self.cf)
+
+    def routing(self, logits):
+        """(dispatch [T, E, C] 0/1, combine [T, E, C] float32) of these logits."""
+        T, E, k = logits.shape[0], self.E, self.k
+        C = self.capacity(T)
+        probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
+        weights, selected = torch.topk(probs, k, dim=-1)                 # [T, k]
+        if self.renormalize:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        experts = torch.arange(E, device=logits.device)
+        # mask[j, t, e]: token t's choice j is expert e; rank-major [k*T, E]
+        mask = (selected.t()[..., None] == experts).to(torch.int64).reshape(k * T, E)
+        # 1-based position of each (choice, token) in its expert's buffer
+        position = torch.cumsum(mask, dim=0) * mask
+        keep = mask * (position <= C)                                    # dropped: 0
+        slots = torch.arange(C, device=logits.device)
+        # slot_onehot[j*T + t, e, c]: the pair sits in slot c of expert e
+        slot_onehot = (keep[..., None] * ((position - 1)[..., None] == slots)).reshape(k, T, E, C)
+        slot_onehot = slot_onehot.to(torch.float32)
+        dispatch = slot_onehot.sum(dim=0)                     # the k choices are distinct experts
+        combine = (slot_onehot * weights.t()[:, :, None, None]).sum(dim=0)
+        return dispatch, combine
+
+    def forward(self, x, logits=None):
+        if logits is None:
+            logits = self.router(x)
+        dispatch, combine = self.routing(logits)
+        xe = torch.einsum("tec,td->ecd", dispatch.to(x.dtype), x)       # [E, C, D]
+        h = F.gelu(torch.bmm(xe, self.w1) + self.b1[:, None, :])
+        out = torch.bmm(h, self.w2) + self.b2[:, None, :]
+        return torch.einsum("tec,ecd->td", combine.to(x.dtype), out)
+
+
+def check_dense_dispatch(tokens=64, dim=32, ffn=64, experts=8, capacity_factor=1.25, cases=6,
+                         tol=1e-5, verbose=True):
+    """DenseDispatchMoE against EagerMoE on the same weights and inputs, for
+    switch and top_k k = 2 (and k = 2 renormalized), with and without a
+    capacity factor: the gate inside (a skewed gate bias: experts overflow)
+    and given logits (every other case skewed by a ramp over the experts).
+    Returns the largest max-abs error; raises AssertionError above tol or
+    when no case drops a pair."""
+    worst = 0.0
+    for strategy, k, renorm in (("switch", 1, False), ("top_k", 2, False), ("top_k", 2, True)):
+        for cf in (capacity_factor, None):
+            module, _ = build_model(strategy, k=k if strategy == "top_k" else None,
+                                    capacity_factor=cf, renormalize=renorm, tokens=tokens,
+                                    dim=dim, ffn=ffn, experts=experts, skew=3.0,
+                                    logits_output=False)
+            t = weights_dict(module)
+            eager = EagerMoE(t, top_k=k, capacity_factor=cf, renormalize=renorm).eval()
+            dense = DenseDispatchMoE(t, top_k=k, capacity_factor=cf, renormalize=renorm).eval()
+            g = torch.Generator().manual_seed(7)
+            err, dropped = 0.0, 0
+            for i in range(cases):
+                x = torch.randn(tokens, dim, generator=g)
+                lg = None
+                if i % 2:
+                    ramp = torch.linspace(3.0, -3.0, experts)[torch.randperm(experts, generator=g)]
+                    lg = torch.randn(tokens, experts, generator=g) + ramp
+                with torch.no_grad():
+                    ye, yd = eager(x, lg), dense(x, lg)
+                    disp, _ = dense.routing(dense.router(x) if lg is None else lg)
+                dropped += tokens * k - int(disp.sum())
+                err = max(err, float((ye - yd).abs().max()))
+            if verbose:
+                print(f"dense dispatch vs EagerMoE: {strategy} k={k}"
+                      f"{' renormalize' if renorm else ''} capacity_factor={cf}: max error "
+                      f"{err:.2g} over {cases} cases, {dropped} pairs dropped "
+                      f"(C = {dense.capacity(tokens)})")
+            assert err <= tol, f"{strategy} k={k} cf={cf}: max error {err} > {tol}"
+            assert cf is None or dropped > 0, f"{strategy} k={k} cf={cf}: nothing dropped"
+            worst = max(worst, err)
+    return worst
+
+
 # ---------------------------------------------------------------------------
 # Command line
 
@@ -463,6 +579,9 @@ def parse_args(argv=None):
                          "a library compiled elsewhere")
     ap.add_argument("--out-dir", default=".")
     ap.add_argument("--name", default="moe")
+    ap.add_argument("--check-dense-dispatch", action="store_true",
+                    help="only check DenseDispatchMoE against EagerMoE (switch, top_k k=2, "
+                         "with drops) at --tokens/--dim/--ffn/--experts and exit")
     a = ap.parse_args(argv)
     if not a.name.isidentifier():
         ap.error("--name must be an identifier")
@@ -495,6 +614,9 @@ def write_cases(module, count, base):
 
 def main(argv=None):
     ap, a = parse_args(argv)
+    if a.check_dense_dispatch:
+        check_dense_dispatch(a.tokens, a.dim, a.ffn, a.experts, a.capacity_factor or 1.25)
+        return 0
     try:
         module, example = build_model(**model_kwargs(a))
     except ValueError as e:
