@@ -362,13 +362,9 @@ class EagerMoE(nn.Module):
         w1 = np.asarray(tensors["experts.w1"], np.float32)
         E, D, Fd = w1.shape
         self.E, self.k, self.cf, self.renormalize = E, top_k, capacity_factor, renormalize
-        self.router = nn.Linear(D, E, bias="gate.b" in tensors)
+        self.router = _router(tensors, D, E)
         self.experts = nn.ModuleList()
         with torch.no_grad():
-            if "gate.w" in tensors:
-                self.router.weight.copy_(torch.from_numpy(np.asarray(tensors["gate.w"], np.float32)).t())
-            if "gate.b" in tensors:
-                self.router.bias.copy_(torch.from_numpy(np.asarray(tensors["gate.b"], np.float32)))
             for e in range(E):
                 fc1, fc2 = nn.Linear(D, Fd), nn.Linear(Fd, D)
                 fc1.weight.copy_(torch.from_numpy(w1[e]).t())
@@ -404,6 +400,18 @@ class EagerMoE(nn.Module):
         return y
 
 
+def _router(tensors, D, E):
+    """The gate nn.Linear(D, E) of EagerMoE and DenseDispatchMoE from
+    weights_dict's "gate.w" [D, E] and "gate.b" (absent: logits are given)."""
+    router = nn.Linear(D, E, bias="gate.b" in tensors)
+    with torch.no_grad():
+        if "gate.w" in tensors:
+            router.weight.copy_(torch.from_numpy(np.asarray(tensors["gate.w"], np.float32)).t())
+        if "gate.b" in tensors:
+            router.bias.copy_(torch.from_numpy(np.asarray(tensors["gate.b"], np.float32)))
+    return router
+
+
 class DenseDispatchMoE(nn.Module):
     """The same layer as EagerMoE (same weights, same routing, same result)
     written with static shapes, the way the GShard / Mesh-TensorFlow /
@@ -427,16 +435,11 @@ class DenseDispatchMoE(nn.Module):
         w1 = np.asarray(tensors["experts.w1"], np.float32)
         E, D, Fd = w1.shape
         self.E, self.k, self.cf, self.renormalize = E, top_k, capacity_factor, renormalize
-        self.router = nn.Linear(D, E, bias="gate.b" in tensors)
+        self.router = _router(tensors, D, E)
 
         def p(name):
             return nn.Parameter(torch.from_numpy(np.array(tensors[name], np.float32)))
         self.w1, self.b1, self.w2, self.b2 = (p(f"experts.{n}") for n in ("w1", "b1", "w2", "b2"))
-        with torch.no_grad():
-            if "gate.w" in tensors:
-                self.router.weight.copy_(torch.from_numpy(np.asarray(tensors["gate.w"], np.float32)).t())
-            if "gate.b" in tensors:
-                self.router.bias.copy_(torch.from_numpy(np.asarray(tensors["gate.b"], np.float32)))
 
     def capacity(self, T):
         return T if self.cf is None else expert_capacity(T, self.E, self.k, self.cf)
