@@ -128,7 +128,7 @@ int main(void) {
     report.bucket = bucket;
     CHECK(model.buckets[model.num_buckets - 1] == model.max_batch);
     CHECK(report.active == active && report.bucket == bucket);
-    CHECK(DYNRT_MODEL_ABI_VERSION == 5);
+    CHECK(DYNRT_MODEL_ABI_VERSION == 6);
     CHECK(DYNRT_BUILTIN_BATCH_COMPACT == 3 && DYNRT_COMPACT_CFG_COUNT == 6);
     CHECK(DYNRT_COMPACT_CFG_REMAINING == 5);
     /* Unevaluated (no model is linked here): the prototype is C. */
@@ -143,8 +143,21 @@ int main(void) {
     dynrt_model_desc_t model;
     options.num_threads = 3;
     options.device = DYNRT_DEVICE_CUDA;
+    options.comm = (dynrt_comm_t *)&options;
     dynrt_model_options_initialize(&options);
     CHECK(options.num_threads == 0 && options.device == DYNRT_DEVICE_AUTO);
+    CHECK(options.comm == NULL);
+    /* Expert parallelism (ABI 6): the communicator table is C. */
+    {
+      dynrt_comm_t comm;
+      memset(&comm, 0, sizeof(comm));
+      comm.size = 1;
+      CHECK(comm.rank == 0 && comm.alltoallv == NULL && comm.impl == NULL);
+      model.num_ranks = 0;
+      model.weight_sharded = NULL;
+      CHECK(DYNRT_BUILTIN_EXPERT_EXCHANGE == 4 &&
+            DYNRT_EXCHANGE_CFG_COUNT == 6);
+    }
     memset(&model, 0, sizeof(model));
     model.device = DYNRT_DEVICE_CUDA;
     CHECK(model.device == 1 && DYNRT_DEVICE_CPU == 0);
