@@ -41,7 +41,7 @@ L2 normalization) from dyncc's output against sentence-transformers'
 SentenceTransformer(model path).encode(sentences) (target <= 1e-4). Exits 1
 when dyncc is wrong (relative error > 1e-4 vs eager, or embeddings off).
 
-  m1_bench.py [--dyncc build/tools/dyncc/dyncc] [--runs 10] [--rounds 3]
+  m1_bench.py [--dyncc build/tools/dyncc/dyncc] [--runs 10] [--rounds 3] [--tune]
 """
 
 import argparse
@@ -234,7 +234,7 @@ def bench_batch(a, b, torch, wrapper, tok):
         t0 = time.perf_counter()
         mlir, weights = dyncc.export(wrapper, (ids, mask), p["base"])
         t1 = time.perf_counter()
-        lib = dyncc.build(mlir, p["libbase"])
+        lib = dyncc.build(mlir, p["libbase"], *(["--tune"] if a.tune else []))
         t2 = time.perf_counter()
         row["setup"]["dyncc"] = f"export {t1 - t0:.1f} s + compile {t2 - t1:.1f} s"
         mem = run_child(a, "dyncc", b)
@@ -316,6 +316,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--pause", type=float, default=0.25)
+    ap.add_argument("--tune", action="store_true",
+                    help="compile with dyncc compile --tune (GEMM schedules timed on this "
+                         "machine, cached; docs/codegen.md)")
     ap.add_argument("--no-memory", dest="memory", action="store_false",
                     help="skip the peak-memory children of the peers")
     ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)

@@ -29,4 +29,4 @@ if [ -z "$dyncc" ]; then
   cmake --build "$build" --target dyncc >/dev/null
   dyncc="$build/tools/dyncc/dyncc"
 fi
-"$py" bench/m1_bench.py --dyncc "$dyncc" --threads 2 --runs "$runs"
+"$py" bench/m1_bench.py --dyncc "$dyncc" --threads 2 --runs "$runs" ${M1_FLAGS:-}

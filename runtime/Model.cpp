@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -104,6 +105,9 @@ struct dynrt_model_s {
   // collective exchanges, one at a time, and the exchange counters.
   dynrt_comm_t *comm = nullptr;
   std::mutex runMutex;
+  // DYNRT_PROFILE=1: time per kernel (nanoseconds, calls), printed to
+  // stderr when the model is destroyed.
+  std::unique_ptr<std::atomic<uint64_t>[]> profileNanos, profileCalls;
   std::atomic<uint64_t> exchangeBytes{0};
   std::atomic<uint64_t> exchangeNanoseconds{0};
 };
@@ -134,6 +138,40 @@ dynrt_status_t checkModel(const dynrt_model_t *model) {
                              std::string("model handle is not a live model "
                                          "(used after dynrt_model_destroy?)"));
   return nullptr;
+}
+
+// DYNRT_PROFILE: the kernels by time, to stderr (best effort: a write
+// error is ignored).
+void printProfile(const dynrt_model_t &model) {
+  try {
+    const dynrt_model_desc_t &desc = *model.desc;
+    std::vector<int32_t> order;
+    double total = 0;
+    for (int32_t k = 0; k < desc.num_kernels; ++k) {
+      total += 1e-9 * model.profileNanos[k].load();
+      if (model.profileCalls[k].load())
+        order.push_back(k);
+    }
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+      return model.profileNanos[a].load() > model.profileNanos[b].load();
+    });
+    std::string text = fmt::format(
+        "dynrt profile of model '{}': {} runs, {:.3f} ms in kernels per run\n"
+        "{:>9} {:>7} {:>11} {:>6}  kernel\n",
+        desc.name ? desc.name : "?", model.runs.load(),
+        model.runs.load() ? 1e3 * total / model.runs.load() : 0.0,
+        "ms", "calls", "us/call", "share");
+    for (int32_t k : order) {
+      double s = 1e-9 * model.profileNanos[k].load();
+      uint64_t calls = model.profileCalls[k].load();
+      text += fmt::format("{:9.3f} {:7} {:11.1f} {:5.1f}%  {}{}\n", 1e3 * s,
+                          calls, 1e6 * s / calls, total ? 100 * s / total : 0.0,
+                          desc.kernels[k].name ? desc.kernels[k].name : "?",
+                          desc.kernels[k].builtin ? " (builtin)" : "");
+    }
+    std::fputs(text.c_str(), stderr);
+  } catch (...) {
+  }
 }
 
 void installHalideHandlers() {
@@ -565,7 +603,19 @@ extern "C" int32_t dynrt_invoke_kernel(void *ctx, int32_t index,
                                        void *const *buffers) {
   auto *run = static_cast<RunContext *>(ctx);
   try {
-    return invokeKernel(ctx, index, buffers);
+    dynrt_model_t &model = *run->model;
+    if (!model.profileNanos || index < 0 ||
+        index >= model.desc->num_kernels)
+      return invokeKernel(ctx, index, buffers);
+    auto start = std::chrono::steady_clock::now();
+    int32_t result = invokeKernel(ctx, index, buffers);
+    model.profileNanos[index].fetch_add(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::steady_clock::now() - start)
+            .count(),
+        std::memory_order_relaxed);
+    model.profileCalls[index].fetch_add(1, std::memory_order_relaxed);
+    return result;
   } catch (const std::bad_alloc &) {
     run->builtinCode = DYNRT_RESOURCE_EXHAUSTED;
     run->builtinError = "out of memory"; // short: no allocation
@@ -856,6 +906,10 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
           std::make_unique<SkipCounters>(desc->skips[s].num_actions));
     model->weightData.resize(desc->num_weights);
     model->comm = desc->num_ranks > 0 ? opts.comm : nullptr;
+    if (const char *p = std::getenv("DYNRT_PROFILE"); p && *p && *p != '0') {
+      model->profileNanos.reset(new std::atomic<uint64_t>[desc->num_kernels]());
+      model->profileCalls.reset(new std::atomic<uint64_t>[desc->num_kernels]());
+    }
     if (desc->num_weights > 0) {
       // Expert shards: the file's whole [E, ...] tensor is bound and this
       // rank's rows picked from it below; a file holding the shard alone
@@ -1384,6 +1438,8 @@ void dynrt_model_destroy(dynrt_model_t *model) {
   if (!model || model->magic != kModelAlive)
     return;
   model->magic = kModelDestroyed;
+  if (model->profileNanos)
+    printProfile(*model);
   dynrt_weights_release(model->weights);
   delete model;
 }
