@@ -5,9 +5,11 @@
 
 #include "runtime/Config.h"
 #include "runtime/Status.h"
+#include "runtime/Types.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -47,10 +49,22 @@ bool readInt(const double *config, int index, const char *name, int64_t lo,
 }
 
 std::string shapeText(const dynrt_param_spec_t &spec) {
-  std::string s = "[";
-  for (int32_t d = 0; d < spec.rank && d < DYNRT_MAX_RANK; ++d)
-    s += (d ? ", " : "") + std::to_string(spec.shape[d]);
-  return s + "]";
+  return dynrt::formatShape(
+      spec.shape, static_cast<size_t>(std::clamp(spec.rank, 0, DYNRT_MAX_RANK)));
+}
+
+// Row counts laid out rank by rank ([R][EL]: this rank's counts per expert,
+// or what every rank sent for each local expert) as bytes per rank in
+// `bytes` (rows of `rowBytes`); returns the rows in all.
+int64_t bytesByRank(const std::vector<int64_t> &rows, int64_t EL,
+                    uint64_t rowBytes, std::vector<uint64_t> &bytes) {
+  int64_t total = 0;
+  std::fill(bytes.begin(), bytes.end(), 0);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    bytes[i / EL] += rows[i] * rowBytes;
+    total += rows[i];
+  }
+  return total;
 }
 
 // FNV-1a, 64 bits.
@@ -229,27 +243,16 @@ dynrt_status_t dynrt::exchangeRows(dynrt_comm_t *comm,
                             c.route, s, n, self * EL + e, RE);
       }
     // The rows, packed by destination rank (experts in order).
-    x.sendBytes.assign(R, 0);
-    x.recvBytes.assign(R, 0);
-    int64_t total = 0;
-    for (int64_t e = 0; e < E; ++e)
-      total += x.counts[e];
+    int64_t total = bytesByRank(x.counts, EL, rowBytes, x.sendBytes);
     x.send.resize(static_cast<size_t>(total * D));
     float *p = x.send.data();
-    for (int64_t e = 0; e < E; ++e) {
+    for (int64_t e = 0; e < E; ++e)
       for (int64_t r = 0; r < RE; ++r)
         if (slotToken[e * RE + r] >= 0) {
           std::memcpy(p, in + (e * RE + r) * D, rowBytes);
           p += D;
         }
-      x.sendBytes[e / EL] += x.counts[e] * rowBytes;
-    }
-    int64_t received = 0;
-    for (int64_t s = 0; s < R; ++s)
-      for (int64_t e = 0; e < EL; ++e) {
-        x.recvBytes[s] += x.recvCounts[s * EL + e] * rowBytes;
-        received += x.recvCounts[s * EL + e];
-      }
+    int64_t received = bytesByRank(x.recvCounts, EL, rowBytes, x.recvBytes);
     x.recv.resize(static_cast<size_t>(received * D));
     if (dynrt_status_t st = comm->alltoallv(comm, x.send.data(),
                                             x.sendBytes.data(), x.recv.data(),
@@ -283,12 +286,7 @@ dynrt_status_t dynrt::exchangeRows(dynrt_comm_t *comm,
                       "route {}: the dispatch rows changed between the "
                       "exchanges",
                       c.route);
-  int64_t total = 0;
-  for (int64_t s = 0; s < R; ++s)
-    for (int64_t e = 0; e < EL; ++e) {
-      x.sendBytes[s] += state.recvRows[s * EL + e] * rowBytes;
-      total += state.recvRows[s * EL + e];
-    }
+  int64_t total = bytesByRank(state.recvRows, EL, rowBytes, x.sendBytes);
   x.send.resize(static_cast<size_t>(total * D));
   float *p = x.send.data();
   for (int64_t s = 0; s < R; ++s)
@@ -298,11 +296,7 @@ dynrt_status_t dynrt::exchangeRows(dynrt_comm_t *comm,
         std::memcpy(p, in + (e * R * RE + s * RE) * D, n * rowBytes);
       p += n * D;
     }
-  int64_t received = 0;
-  for (int64_t e = 0; e < E; ++e) {
-    x.recvBytes[e / EL] += x.counts[e] * rowBytes;
-    received += x.counts[e];
-  }
+  int64_t received = bytesByRank(x.counts, EL, rowBytes, x.recvBytes);
   x.recv.resize(static_cast<size_t>(received * D));
   if (dynrt_status_t st = comm->alltoallv(comm, x.send.data(),
                                           x.sendBytes.data(), x.recv.data(),
@@ -398,6 +392,44 @@ dynrt_status_t dynrt::agreeOnModel(dynrt_comm_t *comm,
                         "rank {} (fingerprint {:016x} against {:016x}); "
                         "every rank must load the same library",
                         model, s, self, all[s].fingerprint, mine.fingerprint);
+  }
+  return nullptr;
+}
+
+dynrt_status_t dynrt::shardWeightSpecs(const dynrt_model_desc_t &desc,
+                                       const dynrt_weights_t *weights,
+                                       int32_t rank,
+                                       std::vector<dynrt_param_spec_t> &specs,
+                                       std::vector<size_t> &offsets) {
+  specs.assign(desc.weights, desc.weights + desc.num_weights);
+  offsets.assign(desc.num_weights, 0);
+  const char *model = desc.name ? desc.name : "?";
+  for (int32_t i = 0; desc.num_ranks > 0 && i < desc.num_weights; ++i) {
+    dynrt_param_spec_t &spec = specs[i];
+    dynrt_tensor_info_t info;
+    if (!desc.weight_sharded[i] || spec.rank < 1)
+      continue;
+    StatusPtr found(dynrt_weights_find(weights, spec.name, &info));
+    if (found || info.rank != spec.rank)
+      continue; // dynrt_weights_bind names what is wrong
+    dynrt_param_spec_t whole = spec;
+    whole.shape[0] = spec.shape[0] * desc.num_ranks;
+    auto matches = [&](const dynrt_param_spec_t &s) {
+      return std::equal(s.shape, s.shape + s.rank, info.shape);
+    };
+    if (matches(spec))
+      continue; // the rank's shard alone
+    if (!matches(whole))
+      return makeStatus(DYNRT_INVALID_ARGUMENT,
+                        "model '{}': tensor '{}' has shape {} but the model "
+                        "expects {} (every expert) or {} (rank {}'s shard)",
+                        model, spec.name,
+                        formatShape(info.shape, static_cast<size_t>(info.rank)),
+                        shapeText(whole), shapeText(spec), rank);
+    const std::optional<uint64_t> shardBytes =
+        byteSizeOf(spec.dtype, spec.shape, static_cast<size_t>(spec.rank));
+    offsets[i] = static_cast<size_t>(rank) * shardBytes.value_or(0);
+    spec = whole;
   }
   return nullptr;
 }

@@ -8,6 +8,7 @@
 
 #include "runtime/dynrt.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -77,6 +78,17 @@ int32_t commSize(const dynrt_comm_t *comm);
 // or which rank failed or differs).
 dynrt_status_t agreeOnModel(dynrt_comm_t *comm, const dynrt_model_desc_t &desc,
                             dynrt_status_t localError);
+
+// The weight specs to bind for this rank (`specs`, one per desc.weights)
+// and the byte offset of the rank's rows in each bound tensor (`offsets`).
+// A sharded weight (desc.weight_sharded) whose tensor in `weights` holds
+// every expert ([E, ...]) is bound whole and offset to rank `rank`'s rows;
+// one that holds only the shard binds as it is. INVALID_ARGUMENT, naming the
+// tensor and both shapes it may have, for any other shape.
+dynrt_status_t shardWeightSpecs(const dynrt_model_desc_t &desc,
+                                const dynrt_weights_t *weights, int32_t rank,
+                                std::vector<dynrt_param_spec_t> &specs,
+                                std::vector<size_t> &offsets);
 
 } // namespace dynrt
 

@@ -481,11 +481,11 @@ extern "C" int32_t dynrt_host_index_error(void *ctx, const char *where,
 }
 
 namespace {
-// The expert exchange of kernel `index` (DYNRT_BUILTIN_EXPERT_EXCHANGE) on
+// The expert exchange `kernel` (DYNRT_BUILTIN_EXPERT_EXCHANGE) on
 // the dense buffers (in, slot_token, out); 0 or -1 (message in
 // builtinError). dynrt_model_create checked the config and the arguments.
-int32_t runExchange(RunContext &run, int32_t index,
-                    const dynrt_kernel_desc_t &kernel, void *const *buffers) {
+int32_t runExchange(RunContext &run, const dynrt_kernel_desc_t &kernel,
+                    void *const *buffers) {
   dynrt::ExchangeConfig config;
   std::string error;
   if (!dynrt::parseExchangeConfig(kernel.config, kernel.num_config, config,
@@ -515,7 +515,6 @@ int32_t runExchange(RunContext &run, int32_t index,
     run.builtinError = dynrt_status_message(st.get());
     return -1;
   }
-  (void)index;
   return 0;
 }
 
@@ -539,7 +538,7 @@ int32_t invokeKernel(void *ctx, int32_t index, void *const *buffers) {
   }
   if (kernel.builtin == DYNRT_BUILTIN_EXPERT_EXCHANGE) {
     run->model->kernelCalls.fetch_add(1, std::memory_order_relaxed);
-    return runExchange(*run, index, kernel, buffers);
+    return runExchange(*run, kernel, buffers);
   }
   // Static shapes: the buffer descriptions live on the stack.
   halide_buffer_t bufs[kMaxKernelArgs];
@@ -914,42 +913,12 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
       // Expert shards: the file's whole [E, ...] tensor is bound and this
       // rank's rows picked from it below; a file holding the shard alone
       // binds as it is.
-      std::vector<dynrt_param_spec_t> specs(desc->weights,
-                                            desc->weights + desc->num_weights);
-      std::vector<size_t> shardOffset(desc->num_weights, 0);
-      const int32_t rank = dynrt::commRank(model->comm);
-      for (int32_t i = 0; desc->num_ranks > 0 && i < desc->num_weights; ++i) {
-        dynrt_tensor_info_t info;
-        dynrt_param_spec_t &spec = specs[i];
-        if (!desc->weight_sharded[i] || spec.rank < 1)
-          continue;
-        dynrt::StatusPtr found(dynrt_weights_find(weights, spec.name, &info));
-        if (found || info.rank != spec.rank)
-          continue; // bind names what is wrong
-        bool whole = info.shape[0] == spec.shape[0] * desc->num_ranks,
-             shard = info.shape[0] == spec.shape[0];
-        for (int32_t d = 1; d < spec.rank; ++d)
-          whole &= info.shape[d] == spec.shape[d], shard &= info.shape[d] == spec.shape[d];
-        if (!whole && !shard) {
-          auto text = [&](const int64_t *shape, int64_t first) {
-            std::string s = "[" + std::to_string(first);
-            for (int32_t d = 1; d < spec.rank; ++d)
-              s += ", " + std::to_string(shape[d]);
-            return s + "]";
-          };
-          return dynrt::makeStatus(
-              DYNRT_INVALID_ARGUMENT,
-              "model '{}': tensor '{}' has shape {} but the model expects {} "
-              "(every expert) or {} (rank {}'s shard)",
-              name, spec.name, text(info.shape, info.shape[0]),
-              text(spec.shape, spec.shape[0] * desc->num_ranks),
-              text(spec.shape, spec.shape[0]), rank);
-        }
-        if (!whole)
-          continue;
-        shardOffset[i] = static_cast<size_t>(rank) * byteSize(spec);
-        spec.shape[0] = info.shape[0];
-      }
+      std::vector<dynrt_param_spec_t> specs;
+      std::vector<size_t> shardOffset;
+      if (dynrt_status_t st = dynrt::shardWeightSpecs(
+              *desc, weights, dynrt::commRank(model->comm), specs,
+              shardOffset))
+        return st;
       dynrt_status_t st = dynrt_weights_bind(weights, specs.data(),
                                              desc->num_weights,
                                              model->weightData.data());

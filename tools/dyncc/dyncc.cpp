@@ -393,10 +393,6 @@ int runCompile() {
       return fail(fmt::format("--expert-parallel must be a rank count in [1, "
                               "4096], got {}",
                               expertParallel.getValue()));
-    if (!pipeline.batchBuckets.empty())
-      return fail("--expert-parallel cannot be combined with --batch-buckets "
-                  "yet (every rank must run the same exchanges, and a "
-                  "bucketed run's count depends on its batch)");
     pipeline.expertParallel = expertParallel;
   }
   if (compaction != "never" && compaction != "always" && compaction != "auto")
