@@ -190,6 +190,8 @@ public:
 
   std::vector<ImageParam> params;
   std::vector<Func> outputs;
+  /// One line per GEMM built: its shape and schedule (--stats).
+  std::vector<std::string> gemmNotes;
 
 private:
   const kir::Kernel &kernel;
@@ -546,8 +548,35 @@ private:
       }
       return value;
     };
+    // Rows nobody reads (kir::Stage::rowMask over the row and batch loops):
+    // the GEMM may skip them.
+    Func rowUsed;
+    if (st.rowMask >= 0 && lm >= 0) {
+      const kir::Access &mask = st.inputs[st.rowMask];
+      std::vector<Expr> at;
+      for (const kir::AffineDim &d : mask.dims) {
+        int l = loopOf(d);
+        if (l < 0 || (l != lm && l != lb))
+          break;
+        at.push_back(loops[l]);
+      }
+      if (at.size() == mask.dims.size()) {
+        rowUsed = Func(kernel.name + "_rows" + std::to_string(s));
+        std::vector<Var> v{vm};
+        if (shape.batch)
+          v.push_back(vb);
+        rowUsed(v) = read(mask.tensor, at) >= 0;
+      }
+    }
+    codegen::GemmTiling chosen;
     Func g = codegen::buildGemm(shape, A, B, epilogue, target,
-                                kernel.name + "_gemm" + std::to_string(s));
+                                kernel.name + "_gemm" + std::to_string(s), {},
+                                rowUsed, &chosen);
+    gemmNotes.push_back(
+        (shape.batch ? "b" + std::to_string(shape.batch) + " " : "") + "m" +
+        std::to_string(shape.M) + " n" + std::to_string(shape.N) + " k" +
+        std::to_string(shape.K) + (shape.transposeB ? " (B transposed)" : "") +
+        ": " + codegen::describeGemmTiling(chosen));
     stageFuncs[s] = g;
     stageVars[s] = shape.batch ? std::vector<Var>{vn, vm, vb}
                                : std::vector<Var>{vn, vm};
@@ -1070,10 +1099,14 @@ Target parseTarget(const std::string &target) {
 } // namespace
 
 bool compileKernel(const kir::Kernel &kernel, const std::string &target,
-                   const std::string &objectPath, std::string &error) {
+                   const std::string &objectPath, std::string &error,
+                   std::vector<std::string> *gemms) {
   Builder b(kernel, parseTarget(target));
   if (!b.build(error))
     return false;
+  if (gemms)
+    for (const std::string &note : b.gemmNotes)
+      gemms->push_back(kernel.name + ": " + note);
   try {
     std::vector<Argument> args(b.params.begin(), b.params.end());
     Pipeline p(b.outputs);

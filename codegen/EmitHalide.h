@@ -25,9 +25,11 @@ struct HostTensor {
 /// Compiles `kernel` for the Halide `target` into the object file
 /// `objectPath`, as `int <kernel.name>(halide_buffer_t *inputs...,
 /// halide_buffer_t *outputs...)` (and `<name>_argv`), without the Halide
-/// runtime (see compileRuntime).
+/// runtime (see compileRuntime). `gemms`, when given, receives a line per
+/// GEMM of the kernel: its shape and the schedule chosen for it.
 bool compileKernel(const kir::Kernel &kernel, const std::string &target,
-                   const std::string &objectPath, std::string &error);
+                   const std::string &objectPath, std::string &error,
+                   std::vector<std::string> *gemms = nullptr);
 
 /// Compiles the Halide runtime for `target` into `objectPath`: the one copy
 /// that every kernel object of a library shares.

@@ -7,6 +7,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <string>
+#include <vector>
 
 namespace dyncc {
 
@@ -31,6 +32,8 @@ struct LibraryStats {
   int64_t arenaBytes = 0;
   int64_t weightBytes = 0;
   int numKernels = 0;
+  /// "<kernel>: <shape>: <schedule>" for every GEMM (codegen::compileKernel).
+  std::vector<std::string> gemms;
 };
 
 /// Compiles a module that went through the kernel pipeline into a library:

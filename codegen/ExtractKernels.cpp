@@ -224,6 +224,9 @@ private:
       if (failed(a))
         return failure();
       stage.inputs.push_back(*a);
+      if (auto mask = op->getAttrOfType<IntegerAttr>(kRowMaskAttr);
+          mask && mask.getInt() == in->getOperandNumber())
+        stage.rowMask = static_cast<int>(stage.inputs.size()) - 1;
       kir::Expr load{kir::OpCode::Load, *elem};
       load.index = static_cast<int64_t>(stage.inputs.size()) - 1;
       exprOf[arg] = emit(load);

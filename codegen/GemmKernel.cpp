@@ -100,25 +100,10 @@ void checkOperand(const Func &f, const char *what, const GemmShape &shape) {
 /// shapes that fit the register file, in order of preference.
 void chooseMicroTile(const GemmShape &shape, const Target &target,
                      GemmTiling &t) {
-  struct Candidate {
-    int rows, vectors;
-  };
-  std::vector<Candidate> candidates;
-  if (target.has_feature(Target::AVX512))
-    // 32 zmm: up to 24 accumulators + the B vectors + one broadcast.
-    candidates = {{6, 4}, {8, 3}, {4, 4}, {5, 4}, {7, 3}, {3, 4}, {2, 4}};
-  else if (target.has_feature(Target::FMA))
-    // 16 ymm: 12 accumulators (the Haswell 6 x 16 kernel).
-    candidates = {{6, 2}, {4, 3}, {5, 2}, {3, 3}, {2, 4}};
-  else
-    // 16 xmm and no FMA: the product needs a temporary register too.
-    candidates = {{4, 2}, {3, 3}, {5, 2}, {2, 4}};
-  candidates.push_back({1, 4});
-
   const int vw = t.vectorWidth;
   double best = 1e30;
   int bestRows = 1, bestVectors = 1;
-  for (Candidate c : candidates) {
+  for (MicroTile c : microTiles(target)) {
     int rows = std::min(t.rows > 0 ? t.rows : c.rows, shape.M);
     int vectors = t.vectors > 0 ? t.vectors : c.vectors;
     vectors = std::max(1, std::min(vectors, shape.N / vw));
@@ -138,6 +123,45 @@ void chooseMicroTile(const GemmShape &shape, const Target &target,
 }
 
 } // namespace
+
+std::vector<MicroTile> microTiles(const Target &target) {
+  std::vector<MicroTile> tiles;
+  if (target.has_feature(Target::AVX512))
+    // 32 zmm: up to 24 accumulators + the B vectors + one broadcast.
+    tiles = {{6, 4}, {8, 3}, {4, 4}, {5, 4}, {7, 3}, {3, 4}, {2, 4}};
+  else if (target.has_feature(Target::FMA))
+    // 16 ymm: 12 accumulators (the Haswell 6 x 16 kernel).
+    tiles = {{6, 2}, {4, 3}, {5, 2}, {3, 3}, {2, 4}};
+  else
+    // 16 xmm and no FMA: the product needs a temporary register too.
+    tiles = {{4, 2}, {3, 3}, {5, 2}, {2, 4}};
+  tiles.push_back({1, 4});
+  return tiles;
+}
+
+std::string describeGemmTiling(const GemmTiling &t) {
+  std::string s;
+  switch (t.path) {
+  case GemmPath::Tiled:
+    s = "tiled " + std::to_string(t.rows) + " x " + std::to_string(t.vectors) +
+        " vectors of " + std::to_string(t.vectorWidth) + ", " +
+        std::to_string(t.blockRows) + " rows per task, B " +
+        (t.packB > 0 ? "packed" : "in place");
+    break;
+  case GemmPath::Stream:
+    s = "stream, vectors of " + std::to_string(t.vectorWidth);
+    break;
+  case GemmPath::Dot:
+    s = "dot, vectors of " + std::to_string(t.vectorWidth);
+    break;
+  case GemmPath::Auto:
+    s = "auto";
+    break;
+  }
+  if (t.skipRows > 0)
+    s += ", empty row tiles of " + std::to_string(t.skipRows) + " skipped";
+  return s;
+}
 
 GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
                             const GemmTiling &requested) {
@@ -207,18 +231,56 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
 
 Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
                const GemmEpilogue &epilogue, const Target &target,
-               const std::string &name, const GemmTiling &requested) {
+               const std::string &name, const GemmTiling &requested,
+               const Func &rowUsed, GemmTiling *chosen) {
   if (shape.M < 1 || shape.N < 1 || shape.K < 1 || shape.batch < 0)
     throw std::invalid_argument(
         "buildGemm: M, N, K must be >= 1 and batch >= 0");
   checkOperand(A, "A", shape);
   checkOperand(B, "B", shape);
   const bool batched = shape.batch > 0;
+  if (rowUsed.defined() &&
+      (rowUsed.outputs() != 1 ||
+       rowUsed.dimensions() != (batched ? 2 : 1)))
+    throw std::invalid_argument(
+        "buildGemm: rowUsed must be one value over (m" +
+        std::string(batched ? ", b)" : ")"));
   // dyncc compile --tune: the schedule timed fastest on this machine.
   std::optional<GemmTiling> tuned = tunedGemmTiling(shape, target, requested);
-  const GemmTiling t =
-      chooseGemmTiling(shape, target, tuned ? *tuned : requested);
+  GemmTiling t = chooseGemmTiling(shape, target, tuned ? *tuned : requested);
   const int vw = t.vectorWidth;
+  // Skipping unneeded rows' tiles (rowUsed) stores through an update
+  // definition, whose column split must be exact (ShiftInwards would
+  // recompute, which Halide does not allow in an update): fewer vectors per
+  // micro-tile row if that makes the panel divide N, else every row.
+  // The rows' tail costs nothing here (the filled rows decide which tiles
+  // run), so unless the caller or the tuner fixed the micro-tile, the first
+  // one in order of preference, with as many of its vectors as make the
+  // panel divide N.
+  bool skipTiles = rowUsed.defined() && t.path == GemmPath::Tiled;
+  if (skipTiles) {
+    const GemmTiling &fixed = tuned ? *tuned : requested;
+    std::vector<MicroTile> order{{t.rows, t.vectors}};
+    if (fixed.rows <= 0 && fixed.vectors <= 0)
+      order = microTiles(target);
+    skipTiles = false;
+    for (MicroTile c : order) {
+      int v = std::min(c.vectors, shape.N / vw);
+      while (v > 0 && shape.N % (v * vw) != 0)
+        --v;
+      if (v > 0) {
+        t.rows = std::min(c.rows, shape.M);
+        t.vectors = v;
+        skipTiles = true;
+        break;
+      }
+    }
+  }
+  t.skipRows = skipTiles ? t.rows : 0;
+  if (skipTiles)
+    t.blockRows = shape.M; // one task per (panel, batch element)
+  if (chosen)
+    *chosen = t;
 
   Var n("n"), m("m"), b("b");
   std::vector<Var> outVars = {n, m};
@@ -341,7 +403,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   }
   acc(outArgs) = 0.0f;
   acc(outArgs) += call(A, {r, m}) * bnk(withBatch({n, r}));
-  finish(out, acc);
+  if (!skipTiles)
+    finish(out, acc);
 
   if (t.path == GemmPath::Stream) {
     // Register block: M rows x `nvec` vectors of accumulators, loaded and
@@ -384,19 +447,65 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
 
   // Tiled.
   const int panel = t.vectors * vw;
-  out.split(n, no, ni, panel, TailStrategy::ShiftInwards)
-      .split(m, mo, mi, t.blockRows, TailStrategy::ShiftInwards)
-      .split(mi, mt, mr, t.rows, TailStrategy::ShiftInwards)
-      .reorder(ni, mr, mt, no, mo)
-      .fuse(no, mo, tile);
-  Var task = parallelTasks(tile);
-  if (vw > 1)
-    out.vectorize(ni, vw);
-  out.unroll(ni).unroll(mr);
+  Var task;
+  if (!skipTiles) {
+    out.split(n, no, ni, panel, TailStrategy::ShiftInwards)
+        .split(m, mo, mi, t.blockRows, TailStrategy::ShiftInwards)
+        .split(mi, mt, mr, t.rows, TailStrategy::ShiftInwards)
+        .reorder(ni, mr, mt, no, mo)
+        .fuse(no, mo, tile);
+    task = parallelTasks(tile);
+    if (vw > 1)
+      out.vectorize(ni, vw);
+    out.unroll(ni).unroll(mr);
+    // The accumulator lives in registers: computed per micro-tile.
+    acc.compute_at(out, mt);
+  } else {
+    // Only the micro-tiles with a needed row: the rows are cut into tiles
+    // of `rows` (the last one shifted inwards, as ShiftInwards would), an
+    // update stores each needed tile, and the predicate (RDom::where) sits
+    // around the tile's whole computation: Halide places acc's realization
+    // inside it. One task per (column panel, batch element); blockRows
+    // does not apply (a task's tiles share its packed panel of B).
+    const int rows = t.rows, tiles = ceilDiv(shape.M, rows);
+    Func value(name + "_value"), used(name + "_tiles");
+    value(outArgs) = epilogue ? epilogue(acc(outArgs), outVars) : acc(outArgs);
+    Var tv("tv");
+    RDom rr(0, rows, name + "_tile_rows");
+    auto usedAt = [&](Expr row) {
+      std::vector<Expr> args{row};
+      if (batched)
+        args.push_back(b);
+      return cast<uint8_t>(rowUsed(args) != 0);
+    };
+    used(withBatch({tv})) = maximum(usedAt(min(tv * rows, shape.M - rows) + rr));
+    used.compute_root();
+    out(outArgs) = undef<float>();
+    RDom rt(0, rows, 0, tiles, name + "_tile");
+    rt.where(used(withBatch({rt.y})) != 0);
+    Expr row = min(rt.y * rows, shape.M - rows) + rt.x;
+    out(withBatch({n, row})) = value(withBatch({n, row}));
+    out.bound(n, 0, shape.N).bound(m, 0, shape.M);
+    if (batched)
+      out.bound(b, 0, shape.batch);
+    Stage tilesStage = out.update();
+    tilesStage.split(n, no, ni, panel, TailStrategy::GuardWithIf)
+        .reorder(ni, rt.x, rt.y, no);
+    if (batched) {
+      task = Var(no.name() + "_b");
+      tilesStage.fuse(no, b, task);
+    } else {
+      task = no;
+    }
+    tilesStage.parallel(task);
+    if (vw > 1)
+      tilesStage.vectorize(ni, vw);
+    tilesStage.unroll(ni).unroll(rt.x);
+    acc.compute_at(out, rt.y);
+  }
 
-  // The accumulator lives in registers: computed per micro-tile, init and
-  // update fully unrolled, k outermost in the update.
-  acc.compute_at(out, mt);
+  // The accumulator lives in registers: init and update fully unrolled,
+  // k outermost in the update.
   if (vw > 1)
     acc.vectorize(n, vw);
   acc.unroll(n).unroll(m);

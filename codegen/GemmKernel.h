@@ -67,7 +67,25 @@ struct GemmTiling {
   int rows = 0;        ///< Tiled: rows of the register micro-tile
   int blockRows = 0;   ///< Tiled: rows per parallel task (shares one packed B)
   int packB = -1;      ///< Tiled: -1 auto, 0 read B in place, 1 pack per task
+  /// Tiled with rowUsed, as chosen (buildGemm's `chosen`): the rows are
+  /// computed in tiles of this many and a tile without a needed row is
+  /// skipped; 0 when every row is computed.
+  int skipRows = 0;
 };
+
+/// A register micro-tile of the Tiled path: rows x vectors accumulators.
+struct MicroTile {
+  int rows, vectors;
+};
+
+/// The micro-tiles that fit `target`'s register file, in order of
+/// preference (the automatic choice weighs them by the work their tails
+/// waste; dyncc compile --tune times them and a few more).
+std::vector<MicroTile> microTiles(const Halide::Target &target);
+
+/// One line describing a chosen schedule, e.g. "tiled 8 x 2 vectors of 16,
+/// B packed, empty row tiles of 8 skipped" (dyncc compile --stats).
+std::string describeGemmTiling(const GemmTiling &tiling);
 
 /// Builds out(n, m[, b]) = epilogue(sum_k A(k, m[, b]) * B'(n, k[, b]), ...)
 /// where B' is B or its transpose (see GemmShape::transposeB).
@@ -87,13 +105,22 @@ struct GemmTiling {
 ///   pool (HL_NUM_THREADS / halide_set_num_threads).
 /// - `name` names the result; the Funcs buildGemm adds are named
 ///   `name`_acc, `name`_bnk, ..., so names must be unique per pipeline.
+/// - rowUsed, when defined, is a Func over (m) or (m, b) that is true where
+///   row m (of batch element b) is needed: the other rows of the result are
+///   don't-care, and the Tiled path skips every register micro-tile whose
+///   rows are all unneeded (a MoE dispatch buffer's empty capacity and
+///   padding, docs/moe.md), leaving those rows unwritten. The Dot and Stream
+///   paths (a few rows) compute every row.
+/// - chosen, when given, receives the schedule used (skipRows included).
 ///
 /// Throws std::invalid_argument on a bad shape or operand arity.
 Halide::Func buildGemm(const GemmShape &shape, const Halide::Func &A,
                        const Halide::Func &B, const GemmEpilogue &epilogue,
                        const Halide::Target &target,
                        const std::string &name = "gemm",
-                       const GemmTiling &tiling = {});
+                       const GemmTiling &tiling = {},
+                       const Halide::Func &rowUsed = {},
+                       GemmTiling *chosen = nullptr);
 
 /// The tiling buildGemm uses for `shape` on `target` when given `requested`
 /// (zero fields filled in, everything clamped to the shape).

@@ -94,14 +94,6 @@ std::string tilingText(const GemmTiling &t) {
          std::to_string(t.blockRows) + " " + std::to_string(t.packB);
 }
 
-std::string describe(const GemmTiling &t) {
-  if (t.path != GemmPath::Tiled)
-    return pathName(t.path);
-  return "tiled " + std::to_string(t.rows) + "x" + std::to_string(t.vectors) +
-         " vectors of " + std::to_string(t.vectorWidth) +
-         (t.packB ? ", B packed" : ", B in place");
-}
-
 std::vector<std::string> split(const std::string &line, char sep) {
   std::vector<std::string> out;
   std::string field;
@@ -138,13 +130,12 @@ std::vector<GemmTiling> candidates(const GemmShape &shape,
         return;
     out.push_back(t);
   };
-  std::vector<std::pair<int, int>> tiles;
+  // The first three micro-tiles of the automatic choice, and on AVX-512
+  // two shapes it does not consider (taller and wider).
+  std::vector<MicroTile> tiles = microTiles(target);
+  tiles.resize(std::min<size_t>(tiles.size(), 3));
   if (target.has_feature(Target::AVX512))
-    tiles = {{6, 4}, {8, 3}, {4, 4}, {12, 2}, {4, 6}};
-  else if (target.has_feature(Target::FMA))
-    tiles = {{6, 2}, {4, 3}, {3, 4}};
-  else
-    tiles = {{4, 2}, {3, 3}};
+    tiles.insert(tiles.end(), {{12, 2}, {4, 6}});
   for (auto [rows, vectors] : tiles)
     for (int pack : {0, 1}) {
       if (shape.transposeB && !pack)
@@ -311,7 +302,7 @@ std::optional<GemmTiling> tunedGemmTiling(const GemmShape &shape,
   std::snprintf(rates, sizeof rates, "%.1f GFLOP/s (default %.1f)", e.gflops,
                 e.defaultGflops);
   s.report.push_back(std::string(e.timed ? "tuned " : "cached ") +
-                     shapeKey(shape) + ": " + describe(e.tiling) + ", " +
+                     shapeKey(shape) + ": " + describeGemmTiling(e.tiling) + ", " +
                      rates);
   return e.tiling;
 }

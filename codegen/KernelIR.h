@@ -87,6 +87,10 @@ struct Stage {
   /// every point, and the message of each; a failing check fails the run.
   std::vector<int> checks;
   std::vector<std::string> checkMessages;
+  /// -1, or the input (inputs[rowMask], an i32 tensor) that is negative at
+  /// the loop points whose outputs nobody reads (dyn.row_mask: a MoE
+  /// layer's empty capacity); codegen may skip computing them.
+  int rowMask = -1;
 };
 
 struct Tensor {

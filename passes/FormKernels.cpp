@@ -89,7 +89,8 @@ using dyncc::KernelKind;
 
 /// acc + x * y with x, y read from inputs or gathered (tensor.extract): a
 /// contraction whose operand may be selected by a table (the expert weights
-/// of a dropless MoE block, see LowerRoute.cpp).
+/// of a dropless MoE block, see LowerRoute.cpp), or that carries a row mask
+/// as an extra input (dyn.row_mask, a batched expert body).
 bool isGatherContraction(linalg::GenericOp op) {
   if (op.getNumReductionLoops() != 1 || op.getNumDpsInits() != 1)
     return false;
@@ -114,7 +115,9 @@ bool isGatherContraction(linalg::GenericOp op) {
   // (and x * x of a variance is not a contraction).
   bool gathered = mul.getLhs().getDefiningOp<tensor::ExtractOp>() ||
                   mul.getRhs().getDefiningOp<tensor::ExtractOp>();
-  return gathered && factor(mul.getLhs()) && factor(mul.getRhs());
+  bool masked = op->hasAttr(dyncc::kRowMaskAttr) &&
+                mul.getLhs() != mul.getRhs() && op.getNumDpsInputs() == 3;
+  return (gathered || masked) && factor(mul.getLhs()) && factor(mul.getRhs());
 }
 
 KernelKind classify(linalg::GenericOp op) {

@@ -191,8 +191,11 @@ Value zeroFloat(OpBuilder &b, Location loc) {
 /// `blockExpert` ([NB] i32) maps a batch element to its expert.
 class BodyBatcher {
 public:
-  BodyBatcher(OpBuilder &b, const Layout &layout, Value blockExpert)
-      : b(b), layout(layout), blockExpert(blockExpert) {}
+  /// `rowMask` ([batch, rows] i32, -1 where no token is), when given,
+  /// marks the rows nobody reads (kRowMaskAttr).
+  BodyBatcher(OpBuilder &b, const Layout &layout, Value blockExpert,
+              Value rowMask)
+      : b(b), layout(layout), blockExpert(blockExpert), rowMask(rowMask) {}
 
   FailureOr<Value> run(RouteOp op, Value tokens, ValueRange params) {
     Block &body = op.getBody().front();
@@ -234,6 +237,7 @@ private:
   OpBuilder &b;
   const Layout &layout;
   Value blockExpert;
+  Value rowMask;
   IRMapping mapping;
   llvm::DenseSet<Value> batched;   // original values that gained a batch dim
   llvm::DenseSet<Value> perExpert; // original values indexed by expert
@@ -262,8 +266,8 @@ private:
   /// row dimensions. The lowering runs the body on dispatch buffers whose
   /// rows are other tokens, padding or dropped slots, so a body that mixes
   /// rows would compute something eager PyTorch does not.
-  LogicalResult checkRows(linalg::GenericOp op) {
-    std::optional<unsigned> rowLoop;
+  LogicalResult checkRows(linalg::GenericOp op,
+                          std::optional<unsigned> &rowLoop) {
     for (OpOperand &operand : op->getOpOperands()) {
       auto it = rowDim.find(operand.get());
       if (it == rowDim.end())
@@ -387,9 +391,10 @@ private:
       return success();
     }
     if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
-      if (failed(checkRows(generic)))
+      std::optional<unsigned> rowLoop;
+      if (failed(checkRows(generic, rowLoop)))
         return failure();
-      return batchGeneric(generic);
+      return batchGeneric(generic, rowLoop);
     }
     bool scalar = llvm::all_of(op.getResultTypes(), [](Type t) {
       return !isa<ShapedType>(t);
@@ -427,7 +432,9 @@ private:
                           "tensor.extract_slice, scalar arith and math)");
   }
 
-  LogicalResult batchGeneric(linalg::GenericOp op) {
+  /// `rowLoop`: the loop over the body's rows (checkRows), if any.
+  LogicalResult batchGeneric(linalg::GenericOp op,
+                             std::optional<unsigned> rowLoop) {
     Location loc = op.getLoc();
     unsigned loops = op.getNumLoops();
     MLIRContext *ctx = b.getContext();
@@ -459,6 +466,21 @@ private:
     if (!gathered.empty()) {
       ins.insert(ins.begin(), blockExpert);
       maps.insert(maps.begin(), AffineMap::get(loops + 1, 0, {d0}, ctx));
+    }
+    // The rows the combine reads: slot_token[b, r] >= 0. An op that
+    // computes rows from rows (not a fill) gets the table as a last input
+    // (its body ignores it) and kRowMaskAttr naming it; codegen may then
+    // leave the other rows unwritten (docs/moe.md, "Empty capacity").
+    bool masked = rowMask && rowLoop &&
+                  llvm::any_of(op.getDpsInputs(), [&](Value v) {
+                    return rowDim.contains(v);
+                  });
+    if (masked) {
+      ins.push_back(rowMask);
+      maps.insert(maps.begin() + ins.size() - 1,
+                  AffineMap::get(loops + 1, 0,
+                                 {d0, getAffineDimExpr(*rowLoop + 1, ctx)},
+                                 ctx));
     }
     SmallVector<Type> resultTypes;
     for (Value init : op.getDpsInits()) {
@@ -503,6 +525,12 @@ private:
         arg.replaceAllUsesWith(v);
         nb.eraseArgument(number + 1);
       }
+    }
+    if (masked) {
+      // The block argument of the table, after the other inputs'.
+      unsigned at = batchedOp.getNumDpsInputs() - 1;
+      nb.insertArgument(at, b.getI32Type(), loc);
+      batchedOp->setAttr(dyncc::kRowMaskAttr, b.getI64IntegerAttr(at));
     }
     for (auto [from, to] : llvm::zip(op.getResults(), batchedOp.getResults()))
       map(from, to, /*batched=*/true);
@@ -726,7 +754,9 @@ private:
       xd = exchange(b, loc, fn, index, /*back=*/false, xd, slotToken, l,
                     features);
     }
-    BodyBatcher batcher(b, body, blockExpert);
+    // With expert parallelism the body's rows come from every rank: their
+    // slots are not this rank's table, so every row is computed.
+    BodyBatcher batcher(b, body, blockExpert, ranks > 0 ? Value() : slots2d);
     FailureOr<Value> yd = batcher.run(op, xd, op.getExpertParams());
     if (failed(yd))
       return failure();

@@ -36,6 +36,12 @@ inline constexpr llvm::StringLiteral kCheckedIndexAttrName = "dyn.checked_index"
 /// instead of failing the run, for models trained with that behaviour.
 inline constexpr llvm::StringLiteral kClampIndicesAttrName = "dyn.clamp_indices";
 
+/// On a linalg.generic of a MoE layer's batched expert body (dyn-lower-route):
+/// the index of a DPS input ([batch, rows] i32) that is negative at the rows
+/// no token occupies. The body does not read it; those rows of the results
+/// are never read, and codegen may leave them unwritten (docs/moe.md).
+inline constexpr llvm::StringLiteral kRowMaskAttr = "dyn.row_mask";
+
 /// The attribute that marks a kernel function and names its kind.
 inline constexpr llvm::StringLiteral kKernelAttrName = "dyn.kernel";
 

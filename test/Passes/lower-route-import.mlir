@@ -9,7 +9,7 @@
 
 // CHECK-LABEL: func.func @chunked(
 // CHECK-NOT: cf.assert
-// CHECK: %[[P:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %arg2 : tensor<2x8x4xf32>, tensor<2x4x8xf32>)
+// CHECK: %[[P:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %arg2, %{{.*}} : tensor<2x8x4xf32>, tensor<2x4x8xf32>, tensor<2x8xi32>)
 // CHECK: tensor.extract_slice %[[P]][0, 0, 0] [2, 8, 4] [1, 1, 1] : tensor<2x8x8xf32> to tensor<2x8x4xf32>
 // CHECK: tensor.extract_slice %[[P]][0, 0, 4] [2, 8, 4] [1, 1, 1] : tensor<2x8x8xf32> to tensor<2x8x4xf32>
 // CHECK-NOT: dyn.route

@@ -4,7 +4,9 @@
 // is a builtin declaration carrying its settings; the dispatch gathers rows
 // of %x; the body is batched over the 4 experts (the matmuls read the
 // [E, ...] weights with the expert as batch index); the combine reads the
-// expert outputs at each token's slots.
+// expert outputs at each token's slots. Every batched op that computes rows
+// from rows also reads the slot table (dyn.row_mask: the rows no token
+// occupies may be left unwritten); the fills do not.
 
 // CHECK-LABEL: func.func private @capacity_route0(tensor<16x4xf32>) -> (tensor<32xi32>, tensor<16x2xi32>, tensor<16x2xf32>)
 // CHECK-SAME: dyn.builtin = 1 : i32
@@ -17,9 +19,12 @@
 // CHECK: tensor.extract %arg0[
 // CHECK: arith.cmpi sge
 // CHECK: arith.select
-// CHECK: %[[H:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[XD]], %arg2 : tensor<4x8x8xf32>, tensor<4x8x12xf32>)
-// CHECK: linalg.generic {{.*}} ins(%[[H]], %arg3 : tensor<4x8x12xf32>, tensor<4x12xf32>)
-// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %arg4 : tensor<4x8x12xf32>, tensor<4x12x8xf32>)
+// CHECK: %[[H:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[XD]], %arg2, %[[SLOTS]] : tensor<4x8x8xf32>, tensor<4x8x12xf32>, tensor<4x8xi32>)
+// CHECK-SAME: attrs = {dyn.row_mask = 2 : i64}
+// CHECK: linalg.generic {{.*}} ins(%[[H]], %arg3, %[[SLOTS]] : tensor<4x8x12xf32>, tensor<4x12xf32>, tensor<4x8xi32>)
+// CHECK-SAME: attrs = {dyn.row_mask = 2 : i64}
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %arg4, %[[SLOTS]] : tensor<4x8x12xf32>, tensor<4x12x8xf32>, tensor<4x8xi32>)
+// CHECK-SAME: attrs = {dyn.row_mask = 2 : i64}
 // CHECK: %[[FLAT:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<4x8x8xf32> into tensor<32x8xf32>
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[A]]#1, %[[A]]#2 : tensor<16x2xi32>, tensor<16x2xf32>)
 // CHECK: tensor.extract %[[FLAT]]
@@ -58,7 +63,7 @@ func.func @capacity(%x: tensor<16x8xf32>, %logits: tensor<16x4xf32>, %w1: tensor
 // CHECK-LABEL: func.func private @dropless_route0(tensor<16x4xf32>) -> (tensor<44xi32>, tensor<16x2xi32>, tensor<16x2xf32>, tensor<11xi32>)
 // CHECK-LABEL: func.func @dropless(
 // CHECK: %[[A:.*]]:4 = call @dropless_route0
-// CHECK: linalg.generic {{.*}} ins(%[[A]]#3, %{{.*}} : tensor<11xi32>, tensor<11x4x8xf32>) outs(%{{.*}} : tensor<11x4x12xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[A]]#3, %{{.*}}, %{{.*}} : tensor<11xi32>, tensor<11x4x8xf32>, tensor<11x4xi32>) outs(%{{.*}} : tensor<11x4x12xf32>) attrs = {dyn.row_mask = 2 : i64}
 // CHECK: %[[E:.*]] = arith.index_cast
 // CHECK: tensor.extract %arg2[%[[E]], %{{.*}}, %{{.*}}] : tensor<4x8x12xf32>
 

@@ -37,6 +37,9 @@ struct GemmCase {
   Epilogue epilogue = Epilogue::None;
   bool sharedB = false; // batched A with a 2-D B shared by the batch
   GemmTiling tiling = {};
+  /// rowUsed: 0 none; 1 a prefix of each batch element's rows (of a
+  /// different length each, empty and full included); 2 random rows.
+  int mask = 0;
 };
 
 std::string caseName(const GemmCase &c) {
@@ -70,6 +73,10 @@ std::string caseName(const GemmCase &c) {
     s << "_nopack";
   if (c.tiling.packB == 1)
     s << "_pack";
+  if (c.mask == 1)
+    s << "_prefixrows";
+  if (c.mask == 2)
+    s << "_randomrows";
   return s.str();
 }
 
@@ -132,13 +139,46 @@ void runCase(const GemmCase &c, const Target &target) {
   shape.N = c.N;
   shape.K = c.K;
   shape.transposeB = c.transposeB;
-  Func gemm = buildGemm(shape, pa, pb, epilogue, target, "gemm", c.tiling);
+  // Rows needed (c.mask): the others are don't-care and not checked.
+  std::vector<int> usedExt = {c.M};
+  if (batched)
+    usedExt.push_back(c.batch);
+  Buffer<int32_t> used(usedExt);
+  for (int bi = 0; bi < nb; ++bi) {
+    int prefix = nb == 1 ? c.M / 2 : (int)((int64_t)c.M * bi / (nb - 1));
+    for (int m = 0; m < c.M; ++m) {
+      int u = c.mask == 1 ? m < prefix : c.mask == 2 ? (int)(rng() % 3 == 0) : 1;
+      if (batched)
+        used(m, bi) = u;
+      else
+        used(m) = u;
+    }
+  }
+  Func rowUsed;
+  if (c.mask) {
+    ImageParam pused(Int(32), (int)usedExt.size(), "used");
+    pused.set(used);
+    rowUsed = Func(pused);
+  }
+  Func gemm =
+      buildGemm(shape, pa, pb, epilogue, target, "gemm", c.tiling, rowUsed);
   Buffer<float> out(outExt);
+  out.fill(std::nanf(""));
   gemm.realize(out, target);
+
+  // A prefix mask with a panel that divides N: the batch element without a
+  // needed row (bi = 0) must have been skipped, its poison left in place.
+  if (c.mask == 1 && batched && c.tiling.path == dyncc::codegen::GemmPath::Tiled &&
+      c.N % 16 == 0)
+    for (int m = 0; m < c.M; ++m)
+      ASSERT_TRUE(std::isnan(out(0, m, 0)))
+          << "row " << m << " of an empty batch element was computed";
 
   for (int bi = 0; bi < nb; ++bi)
     for (int m = 0; m < c.M; ++m)
       for (int n = 0; n < c.N; ++n) {
+        if (!(batched ? used(m, bi) : used(m)))
+          continue;
         double ref = 0, mag = 0;
         for (int k = 0; k < c.K; ++k) {
           int bb = c.sharedB ? 0 : bi;
@@ -237,6 +277,28 @@ std::vector<GemmCase> cases() {
       add(c);
     }
   }
+  // Rows not needed (a MoE layer's empty capacity): the Tiled path skips
+  // their micro-tiles; every needed row must still be exact. Tails in M and
+  // N, batched and not, packed and in place, a transposed B, an epilogue.
+  // N = 100 and 45: no panel divides N, every row is computed.
+  for (GemmCase c : std::vector<GemmCase>{{8, 80, 64, 96},
+                                          {5, 37, 33, 64, true},
+                                          {0, 45, 20, 48},
+                                          {8, 80, 64, 100},
+                                          {3, 23, 19, 45}}) {
+    for (int mask : {1, 2}) {
+      c.mask = mask;
+      c.tiling.path = GemmPath::Tiled;
+      c.tiling.packB = mask == 1;
+      add(c);
+    }
+  }
+  GemmCase maskedBias = {4, 30, 40, 50, false, Epilogue::BiasRelu};
+  maskedBias.mask = 1;
+  add(maskedBias);
+  maskedBias.tiling.path = GemmPath::Stream; // computes every row
+  add(maskedBias);
+
   // Narrower vectors than the target's (the AVX2 / SSE shapes on AVX-512).
   GemmCase narrow = {0, 33, 65, 17};
   narrow.tiling.vectorWidth = 4;

@@ -137,7 +137,8 @@ cl::opt<std::string> embedWeights(
     cl::value_desc("file"), cl::cat(dynccCategory), cl::sub(compileCommand));
 cl::opt<bool> printStats("stats",
                          cl::desc("Print the arena size, weight bytes and "
-                                  "kernel count of the library"),
+                                  "kernel count of the library, and each "
+                                  "GEMM's shape and schedule"),
                          cl::cat(dynccCategory), cl::sub(compileCommand));
 
 cl::list<int64_t> batchBuckets(
@@ -444,11 +445,14 @@ int runCompile() {
       if (!saved)
         return fail(error);
     }
-    if (printStats)
+    if (printStats) {
       llvm::outs() << fmt::format("kernels: {}\narena bytes: {}\nweight "
                                   "bytes: {}\n",
                                   stats.numKernels, stats.arenaBytes,
                                   stats.weightBytes);
+      for (const std::string &gemm : stats.gemms)
+        llvm::outs() << "gemm " << gemm << "\n";
+    }
     return 0;
   }
 
