@@ -24,6 +24,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/GemmKernel.h"
+#include "codegen/HalideTarget.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -51,9 +52,7 @@ constexpr int kPackPageMinM = 32;  // ...unless B's rows are a page apart
 constexpr double kPageBytes = 4096;
 constexpr int kMinTasks = 8; // parallel tasks wanted (2 cores, balance)
 
-// The L2 size per core of this machine (sysfs), 1 MiB when unknown. The
-// kernels are compiled for the machine that compiles them (--target=host)
-// or for a generic x86-64, whose L2 is at least that.
+// The L2 size per core of this machine (sysfs), 1 MiB when unknown.
 double hostL2Bytes() {
   static const double bytes = [] {
     std::ifstream in("/sys/devices/system/cpu/cpu0/cache/index2/size");
@@ -69,6 +68,14 @@ double hostL2Bytes() {
     return value >= 64 * 1024 ? value : 1024.0 * 1024;
   }();
   return bytes;
+}
+
+// The L2 per core the kernels will run with: this machine's for the host
+// target (--target=host), else 1 MiB, which current x86-64 server cores
+// have at least (a cross compile must not take the compiling machine's).
+double targetL2Bytes(const Target &target) {
+  static const Target host(hostKernelTarget());
+  return target == host ? hostL2Bytes() : 1024.0 * 1024;
 }
 
 int largestPowerOfTwoAtMost(int x) {
@@ -220,7 +227,7 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   // to 329 GFLOP/s on the 2 MiB-L2 Xeon, and 128 x 1024 x 256, 1 MiB, is
   // faster in place).
   const bool pageApart = 4.0 * shape.N >= kPageBytes;
-  const bool beyondL2 = bBytes > hostL2Bytes();
+  const bool beyondL2 = bBytes > targetL2Bytes(target);
   if (t.packB < 0)
     t.packB = shape.transposeB || shape.M >= kPackMinM ||
                       ((pageApart || beyondL2) && shape.M >= kPackPageMinM)
