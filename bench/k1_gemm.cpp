@@ -14,6 +14,9 @@
 //                       [--block-rows B] [--pack-b 0|1]
 //                       [--path tiled|stream|dot]
 //                       [--target T] [--asm FILE] [--emit-dir DIR]
+//                       [--cold-b N]
+// --cold-b N: each run reads the next of N copies of B (N x B beyond the
+// caches: the weights come from DRAM, as in a model run).
 // Threads: HL_NUM_THREADS (set to 2 here unless the caller set it).
 //
 //===----------------------------------------------------------------------===//
@@ -194,7 +197,7 @@ int main(int argc, char **argv) {
   // Before Halide's thread pool starts: the comparison is at 2 threads.
   setenv("HL_NUM_THREADS", "2", /*overwrite=*/0);
 
-  int runs = 30, warmup = 5;
+  int runs = 30, warmup = 5, coldB = 1;
   bool transposeB = false;
   std::vector<Shape> shapes;
   dyncc::codegen::GemmTiling tiling;
@@ -232,6 +235,8 @@ int main(int argc, char **argv) {
         usage(argv[0]);
     } else if (arg == "--pack-b")
       tiling.packB = std::atoi(next());
+    else if (arg == "--cold-b")
+      coldB = std::max(1, std::atoi(next()));
     else if (arg == "--emit-dir")
       emitDir = next();
     else if (arg == "--asm")
@@ -274,6 +279,9 @@ int main(int argc, char **argv) {
         transposeB ? Buffer<float>(s.K, s.N) : Buffer<float>(s.N, s.K);
     a.for_each_value([&](float &v) { v = dist(rng); });
     b.for_each_value([&](float &v) { v = dist(rng); });
+    std::vector<Buffer<float>> copies;
+    for (int i = 1; i < coldB; ++i)
+      copies.push_back(b.copy());
 
     Kernel k = makeKernel(s, transposeB, tiling, target, "k1_gemm");
     k.a.set(a);
@@ -291,6 +299,8 @@ int main(int argc, char **argv) {
       return 1;
     std::vector<double> ms;
     for (int i = 0; i < runs; ++i) {
+      if (coldB > 1)
+        k.b.set(i % coldB ? copies[i % coldB - 1] : b);
       auto t0 = std::chrono::steady_clock::now();
       pipeline.realize(c);
       auto t1 = std::chrono::steady_clock::now();

@@ -346,6 +346,30 @@ private:
     bool checked = false; // gathered rows: kir::Expr::checkedIndex
   };
 
+  /// If tensor `t` is made in this kernel by a copy that only permutes (and
+  /// drops or repeats) dimensions of another tensor, e.g. the head split of
+  /// attention (q[s, h, d] -> q[h, s, d]): that stage, else -1.
+  int permutationStage(int t) {
+    const kir::Tensor &tensor = kernel.tensors[t];
+    if (tensor.role != kir::Tensor::Role::Temp || tensor.stage < 0)
+      return -1;
+    const kir::Stage &p = kernel.stages[tensor.stage];
+    if (p.outputs.size() != 1 || p.yields.size() != 1 || !p.checks.empty() ||
+        std::any_of(p.isReduction.begin(), p.isReduction.end(),
+                    [](bool r) { return r; }))
+      return -1;
+    const kir::Expr &y = p.exprs[p.yields[0]];
+    if (y.op != kir::OpCode::Load)
+      return -1;
+    for (const kir::AffineDim &d : p.inputs[y.index].dims)
+      if (loopOf(d) < 0)
+        return -1;
+    for (const kir::AffineDim &d : p.outputs[0].dims)
+      if (loopOf(d) < 0)
+        return -1;
+    return tensor.stage;
+  }
+
   bool gemmOperand(const kir::Stage &st, int e, GemmOperand &o) {
     const kir::Expr &x = st.exprs[e];
     if (x.op == kir::OpCode::Load) {
@@ -357,6 +381,26 @@ private:
           return false;
         o.loops.push_back(l);
         o.tables.push_back(-1);
+      }
+      // Read through permuting copies: the GEMM then sees the source's
+      // memory order (a transposed B is packed, not gathered) and the copy
+      // is never materialized (nothing else reads it).
+      for (int p; (p = permutationStage(o.tensor)) >= 0;) {
+        const kir::Stage &ps = kernel.stages[p];
+        std::vector<int> gemmLoop(ps.loopExtents.size(), -1);
+        for (size_t d = 0; d < ps.outputs[0].dims.size(); ++d)
+          gemmLoop[loopOf(ps.outputs[0].dims[d])] = o.loops[d];
+        const kir::Access &src = ps.inputs[ps.exprs[ps.yields[0]].index];
+        std::vector<int> loops;
+        for (const kir::AffineDim &d : src.dims) {
+          int l = gemmLoop[loopOf(d)];
+          if (l < 0)
+            return true; // a loop of the copy the GEMM does not index
+          loops.push_back(l);
+        }
+        o.tensor = src.tensor;
+        o.loops = loops;
+        o.tables.assign(loops.size(), -1);
       }
       return true;
     }

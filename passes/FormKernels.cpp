@@ -28,9 +28,11 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace dyncc {
@@ -585,11 +587,35 @@ struct DynFormKernelsPass
 
   /// Generalizes named linalg ops, decomposes softmax, rewrites slices and
   /// concatenation as generics, and rejects ops outside the accepted set.
+  /// Size-1 loops out of every generic (torch's keepdim reductions and
+  /// batch-1 dimensions): the reshapes that added or removed them between
+  /// ops then fold away, so that a producer and its consumer meet directly
+  /// and can share a kernel (a GEMM and its GELU, a softmax's reductions).
+  LogicalResult dropUnitDims(ModuleOp module) {
+    MLIRContext *ctx = module.getContext();
+    RewritePatternSet patterns(ctx);
+    linalg::ControlDropUnitDims options;
+    linalg::populateFoldUnitExtentDimsPatterns(patterns, options);
+    tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, ctx);
+    tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, ctx);
+    tensor::populateFoldTensorEmptyPatterns(patterns);
+    FrozenRewritePatternSet frozen(std::move(patterns));
+    for (func::FuncOp fn : module.getOps<func::FuncOp>()) {
+      if (fn.isExternal() || fn->hasAttr(dyncc::kKernelAttrName))
+        continue;
+      if (failed(applyPatternsAndFoldGreedily(fn, frozen)))
+        return fn.emitError("dropping unit dimensions did not converge");
+    }
+    return success();
+  }
+
   LogicalResult prepare(ModuleOp module) {
     IRRewriter rewriter(module.getContext());
     if (failed(rewriteStructuralOps(module, rewriter)))
       return failure();
     if (failed(dyncc::generalizeLinalg(module)))
+      return failure();
+    if (failed(dropUnitDims(module)))
       return failure();
 
     WalkResult checked = module.walk<WalkOrder::PreOrder>([&](Operation *op) -> WalkResult {

@@ -111,8 +111,9 @@ func.func @residual(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) -> (tensor<4x8xf32
 // CHECK-SAME: attributes {dyn.kernel = "elementwise"}
 // CHECK-LABEL: func.func @exit
 // CHECK: dyn.exit_if
-// CHECK-NEXT: %[[T:.*]] = func.call @exit_kernel0
-// CHECK-NEXT: dyn.yield %[[T]]
+// CHECK: %[[T:.*]] = func.call @exit_kernel0
+// CHECK-NEXT: %[[E:.*]] = tensor.expand_shape %[[T]]
+// CHECK-NEXT: dyn.yield %[[E]]
 func.func @exit(%l: tensor<1x2xf32>) -> tensor<1x2xf32> {
   %r = dyn.exit_if %l criterion #dyn.entropy<threshold = #dyn.param<"t" = 0.3>> layer 1 : tensor<1x2xf32> {
     %e = tensor.empty() : tensor<1x2xf32>
@@ -146,4 +147,29 @@ func.func @unsupported_body(%x: tensor<4xf32>) -> tensor<4xf32> {
     linalg.yield %s : f32
   } -> tensor<4xf32>
   return %r : tensor<4xf32>
+}
+
+// -----
+
+// A GEMM whose result gains a unit dimension before its activation (torch's
+// batch of 1): size-1 loops are dropped from every op first, the reshape
+// folds away, and the activation joins the GEMM's kernel.
+
+// CHECK-LABEL: func.func private @unit_kernel0
+// CHECK-SAME: -> tensor<4x16xf32> attributes {dyn.kernel = "gemm"}
+// CHECK: math.tanh
+// CHECK-NOT: func.func private @unit_kernel1
+// CHECK-LABEL: func.func @unit
+// CHECK: %[[K:.*]] = call @unit_kernel0
+// CHECK-NEXT: %[[R:.*]] = tensor.expand_shape %[[K]]
+// CHECK-NEXT: return %[[R]]
+func.func @unit(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>) -> tensor<1x4x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x16xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<4x16xf32>) -> tensor<4x16xf32>
+  %mm = linalg.matmul ins(%x, %w : tensor<4x8xf32>, tensor<8x16xf32>) outs(%acc : tensor<4x16xf32>) -> tensor<4x16xf32>
+  %r = tensor.expand_shape %mm [[0, 1], [2]] output_shape [1, 4, 16] : tensor<4x16xf32> into tensor<1x4x16xf32>
+  %e3 = tensor.empty() : tensor<1x4x16xf32>
+  %t = linalg.tanh ins(%r : tensor<1x4x16xf32>) outs(%e3 : tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  return %t : tensor<1x4x16xf32>
 }
