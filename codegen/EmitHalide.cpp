@@ -987,6 +987,14 @@ private:
         break;
       case OpCode::Cast: {
         Expr src = a(0);
+        if (src.type().is_bool()) {
+          // A select, not a cast: Halide 14's intrinsic matching tries to
+          // narrow a bool cast inside a product (internal error "Attempting
+          // to narrow a 1-bit type"). extui gives 1, a signed cast -1.
+          v[i] = select(src, make_const(type, e.unsignedSource ? 1 : -1),
+                        make_zero(type));
+          break;
+        }
         if (e.unsignedSource && src.type().is_int())
           src = cast(UInt(src.type().bits()), src);
         v[i] = cast(type, src);

@@ -123,7 +123,16 @@ bool isGatherContraction(linalg::GenericOp op) {
 }
 
 KernelKind classify(linalg::GenericOp op) {
-  if (linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(*op)) ||
+  // MLIR 19's isContractionBody dereferences the op that defines the
+  // yielded value: a body that yields a block argument (a copy, or a
+  // reduction whose loops were all size 1) has none.
+  Value yielded = op.getBody()->getTerminator()->getNumOperands() == 1
+                      ? op.getBody()->getTerminator()->getOperand(0)
+                      : Value();
+  bool computed = yielded && yielded.getDefiningOp() &&
+                  yielded.getDefiningOp()->getBlock() == op.getBody();
+  if ((computed &&
+       linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(*op))) ||
       isGatherContraction(op))
     return KernelKind::Gemm;
   if (op.getNumReductionLoops() > 0)

@@ -173,3 +173,20 @@ func.func @unit(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>) -> tensor<1x4x16xf32>
   %t = linalg.tanh ins(%r : tensor<1x4x16xf32>) outs(%e3 : tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
   return %t : tensor<1x4x16xf32>
 }
+
+// -----
+
+// A two-input generic that yields an input unchanged (the shape of a
+// contraction, not its body) is no GEMM; MLIR 19's contraction check would
+// dereference the op defining the yielded value and crash.
+
+// CHECK-LABEL: func.func private @pick_kernel0
+// CHECK-SAME: attributes {dyn.kernel = "reduction"}
+func.func @pick(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>) -> tensor<4x16xf32> {
+  %e = tensor.empty() : tensor<4x16xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j, k) -> (i, k)>, affine_map<(i, j, k) -> (k, j)>, affine_map<(i, j, k) -> (i, j)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%a, %b : tensor<4x8xf32>, tensor<8x16xf32>) outs(%e : tensor<4x16xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    linalg.yield %x : f32
+  } -> tensor<4x16xf32>
+  return %r : tensor<4x16xf32>
+}
