@@ -344,12 +344,18 @@ private:
     int tensor = -1;
     std::vector<int> loops, tables;
     bool checked = false; // gathered rows: kir::Expr::checkedIndex
+    /// The loops indexing the dimensions of the tensor in memory that the
+    /// operand's values come from (through elementwise permuted reads), in
+    /// its order; empty: `loops`.
+    std::vector<int> memLoops;
   };
 
-  /// If tensor `t` is made in this kernel by a copy that only permutes (and
-  /// drops or repeats) dimensions of another tensor, e.g. the head split of
-  /// attention (q[s, h, d] -> q[h, s, d]): that stage, else -1.
-  int permutationStage(int t) {
+  /// If tensor `t` is made in this kernel by an elementwise stage that reads
+  /// one tensor at permuted (dropped or repeated) coordinates, e.g.
+  /// attention's head split (q[s, h, d] -> q[h, s, d]) or a scaled copy of
+  /// it: that stage, else -1. `copy` tells whether it yields the value read
+  /// unchanged.
+  int permutedRead(int t, bool &copy) {
     const kir::Tensor &tensor = kernel.tensors[t];
     if (tensor.role != kir::Tensor::Role::Temp || tensor.stage < 0)
       return -1;
@@ -358,16 +364,51 @@ private:
         std::any_of(p.isReduction.begin(), p.isReduction.end(),
                     [](bool r) { return r; }))
       return -1;
-    const kir::Expr &y = p.exprs[p.yields[0]];
-    if (y.op != kir::OpCode::Load)
+    int loads = 0, load = -1;
+    for (size_t e = 0; e < p.exprs.size(); ++e) {
+      if (p.exprs[e].op == kir::OpCode::Extract ||
+          p.exprs[e].op == kir::OpCode::LoopIndex)
+        return -1;
+      if (p.exprs[e].op == kir::OpCode::Load) {
+        ++loads;
+        load = (int)e;
+      }
+    }
+    if (loads != 1)
       return -1;
-    for (const kir::AffineDim &d : p.inputs[y.index].dims)
+    for (const kir::AffineDim &d : p.inputs[p.exprs[load].index].dims)
       if (loopOf(d) < 0)
         return -1;
     for (const kir::AffineDim &d : p.outputs[0].dims)
       if (loopOf(d) < 0)
         return -1;
+    copy = p.yields[0] == load;
     return tensor.stage;
+  }
+
+  /// The loops of a GEMM (`loops`, per dimension of tensor `t`) carried
+  /// through stage `p` (permutedRead) to the dimensions of the tensor it
+  /// reads; false if the GEMM does not index one of them.
+  bool throughPermutedRead(int p, std::vector<int> &loops, int &t) {
+    const kir::Stage &ps = kernel.stages[p];
+    std::vector<int> gemmLoop(ps.loopExtents.size(), -1);
+    for (size_t d = 0; d < ps.outputs[0].dims.size(); ++d)
+      gemmLoop[loopOf(ps.outputs[0].dims[d])] = loops[d];
+    int load = -1;
+    for (size_t e = 0; e < ps.exprs.size(); ++e)
+      if (ps.exprs[e].op == kir::OpCode::Load)
+        load = (int)e;
+    const kir::Access &src = ps.inputs[ps.exprs[load].index];
+    std::vector<int> through;
+    for (const kir::AffineDim &d : src.dims) {
+      int l = gemmLoop[loopOf(d)];
+      if (l < 0)
+        return false;
+      through.push_back(l);
+    }
+    loops = through;
+    t = src.tensor;
+    return true;
   }
 
   bool gemmOperand(const kir::Stage &st, int e, GemmOperand &o) {
@@ -382,26 +423,27 @@ private:
         o.loops.push_back(l);
         o.tables.push_back(-1);
       }
-      // Read through permuting copies: the GEMM then sees the source's
-      // memory order (a transposed B is packed, not gathered) and the copy
-      // is never materialized (nothing else reads it).
-      for (int p; (p = permutationStage(o.tensor)) >= 0;) {
-        const kir::Stage &ps = kernel.stages[p];
-        std::vector<int> gemmLoop(ps.loopExtents.size(), -1);
-        for (size_t d = 0; d < ps.outputs[0].dims.size(); ++d)
-          gemmLoop[loopOf(ps.outputs[0].dims[d])] = o.loops[d];
-        const kir::Access &src = ps.inputs[ps.exprs[ps.yields[0]].index];
-        std::vector<int> loops;
-        for (const kir::AffineDim &d : src.dims) {
-          int l = gemmLoop[loopOf(d)];
-          if (l < 0)
-            return true; // a loop of the copy the GEMM does not index
-          loops.push_back(l);
+      // Read through permuting copies: the copy is never materialized
+      // (nothing else reads it). Through elementwise maps of one permuted
+      // read (a scaled head split), find the memory order the GEMM really
+      // reads in (a transposed B is packed, not gathered); the values come
+      // through their inlined Funcs.
+      std::vector<int> mem = o.loops;
+      bool copies = true;
+      for (int t = o.tensor, p, hops = 0; hops < 16; ++hops) {
+        bool copy = false;
+        if ((p = permutedRead(t, copy)) < 0 ||
+            !throughPermutedRead(p, mem, t))
+          break;
+        copies &= copy;
+        if (copies) {
+          o.tensor = t;
+          o.loops = mem;
+          o.tables.assign(mem.size(), -1);
         }
-        o.tensor = src.tensor;
-        o.loops = loops;
-        o.tables.assign(loops.size(), -1);
       }
+      if (!copies)
+        o.memLoops = mem;
       return true;
     }
     if (x.op != kir::OpCode::Extract)
@@ -512,7 +554,8 @@ private:
     shape.N = (int)st.loopExtents[ln];
     shape.K = (int)st.loopExtents[red];
     // B's innermost memory dimension decides its orientation.
-    shape.transposeB = lbb.back() == red;
+    shape.transposeB =
+        (opB.memLoops.empty() ? lbb : opB.memLoops).back() == red;
 
     Var vn("n"), vm("m"), vk("k"), vb("b");
     std::vector<Expr> loops(numLoops);
