@@ -68,7 +68,7 @@ import methods  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import (close, cpu_name, first_line, fullgraph_failure,  # noqa: E402
+from bench_util import (OtherLoad, close, cpu_name, first_line, fullgraph_failure,  # noqa: E402
                         interleaved, onnx_export, ort_session, timed)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -387,7 +387,8 @@ def main():
 
         for n in names:
             block(n, a.warmup)
-        times, per_round = interleaved(names, block, a.rounds, a.runs, a.pause)
+        with OtherLoad() as load:
+            times, per_round = interleaved(names, block, a.rounds, a.runs, a.pause)
         for n in names:
             row[n] = statistics.median(times[n])
     finally:
@@ -412,7 +413,8 @@ def main():
     steps = row["steps"]
     us = lambda k: row[k] / steps * 1e6  # noqa: E731
     print(f"## W3: Skim-RNN, batch 1, against PyTorch {torch.__version__} and ONNX Runtime "
-          f"{_version('onnxruntime')} ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu})")
+          f"{_version('onnxruntime')} ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
+          f"{a.threads} threads)")
     print()
     print(f"Embeddings {D}, big LSTM {H}, small LSTM {Hs}, {S} steps, a read/skim decision per "
           f"step (argmax of a linear layer of [x, h]); this input reads {row['reads']} of "
@@ -465,6 +467,7 @@ def main():
         print("- setup: " + "; ".join(f"{k}: {v}" for k, v in setup.items()))
     if "dyncc_error" in row:
         print(f"- no dyncc model: {row['dyncc_error']}")
+    print(f"- other load during timing: {load.others:.2f} cores")
     sys.exit(1 if bad else 0)
 
 
