@@ -1,5 +1,6 @@
-"""Helpers shared by the Python benchmarks (m1, w1, w3, w4): timing, the
-machine's load, relative errors, the probed peak."""
+"""Helpers shared by the Python benchmarks (m1, w1, w2, w3, w4): timing, the
+machine's load, relative errors, the probed peak, the peers' setup (ONNX
+Runtime sessions, what dynamo makes of a module)."""
 import os
 import statistics
 import subprocess
@@ -92,6 +93,69 @@ def probe_peak(threads, runs=5):
     finally:
         torch.set_num_threads(before)
     return peak
+
+
+def encoder_flops(layers, seq, d_model, d_ff, batch=1):
+    """GEMM FLOPs of a transformer encoder's forward pass (2 per
+    multiply-add): per layer the Q, K, V and O projections (4 S d^2), the
+    FFN (2 S d d_ff), QK^T and PV (2 S^2 d); softmax, GELU, layer norms and
+    a classifier head are left out."""
+    S, d = seq, d_model
+    per_layer = 2 * S * d * 4 * d + 2 * 2 * S * d * d_ff + 2 * 2 * S * S * d
+    return float(batch * layers * per_layer)
+
+
+def ort_session(path, threads, spinning=True):
+    """An ONNX Runtime CPU session as WORKLOADS.md's peers run it:
+    ORT_ENABLE_ALL, `threads` intra-op threads, inter-op 1, sequential;
+    spinning=False sets session.intra_op.allow_spinning to 0 (for loops of
+    many sessions, whose spinning pools would fight over the cores)."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def onnx_export(module, args, path, input_names, output_names):
+    """torch.onnx.export (the dynamo exporter, as bench/m1_bench.py) of
+    module(*args) to path, its progress messages swallowed."""
+    import contextlib
+    import io
+    import torch
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        torch.onnx.export(module, tuple(args), path, dynamo=True, verbose=False,
+                          input_names=input_names, output_names=output_names)
+
+
+def first_line(e):
+    """An exception as one short line: its type and the first line of its message."""
+    s = str(e).strip()
+    return f"{type(e).__name__}: {s.splitlines()[0] if s else ''}"[:200]
+
+
+def fullgraph_failure(fn, *args):
+    """Why dynamo cannot capture fn(*args) as one graph (the first line of
+    torch.compile(fullgraph=True)'s error that names the user's code, else
+    its first line), or None when it can. Traces only (backend "eager"):
+    nothing is compiled; the compile caches are reset before and after."""
+    import torch
+    torch._dynamo.reset()
+    try:
+        with torch.no_grad():
+            torch.compile(fn, fullgraph=True, backend="eager")(*args)
+        return None
+    except Exception as e:  # noqa: BLE001 (whatever dynamo raises is the answer)
+        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+        where = [ln for ln in lines if ln.startswith("Caused by:") or " in forward" in ln]
+        return (where[0] if where else first_line(e))[:240]
+    finally:
+        torch._dynamo.reset()
 
 
 def smoke_test(script, *args):

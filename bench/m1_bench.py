@@ -45,8 +45,6 @@ when dyncc is wrong (relative error > 1e-4 vs eager, or embeddings off).
 """
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -66,7 +64,8 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import OtherLoad, cpu_name, interleaved, timed, close  # noqa: E402
+from bench_util import (OtherLoad, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
+                        first_line, onnx_export, ort_session)
 
 SEQ = 128
 SENTENCES = [
@@ -125,16 +124,6 @@ def make_wrapper():
     return LastHiddenState(AutoModel.from_pretrained(model_path()).eval()).eval()
 
 
-def ort_session(path, threads):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-
-
 def child(a):
     """One side alone: load, run 4 times; prints {"floor": MiB, "peak": MiB}."""
     p = paths(a.work, a.batch)
@@ -182,11 +171,6 @@ def run_child(a, side, b):
     return r["peak"], r["floor"]
 
 
-def first_line(e):
-    s = str(e).strip()
-    return f"{type(e).__name__}: {s.splitlines()[0] if s else ''}"[:160]
-
-
 def probe_peak(torch):
     """{n: best fp32 matmul GFLOP/s} for n^3, n = 1024, 2048."""
     out = {}
@@ -201,9 +185,7 @@ def probe_peak(torch):
 
 def model_flops(cfg, b):
     """GEMM FLOPs of one forward pass at batch b, seq SEQ."""
-    d, ff, L, S = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, SEQ
-    per_layer = 2 * S * d * 4 * d + 2 * 2 * S * d * ff + 2 * 2 * S * S * d
-    return float(b * L * per_layer)
+    return encoder_flops(cfg.num_hidden_layers, SEQ, cfg.hidden_size, cfg.intermediate_size, b)
 
 
 def pooled(hidden, mask):
@@ -262,12 +244,9 @@ def bench_batch(a, b, torch, wrapper, tok):
 
     # ONNX Runtime
     try:
-        os.makedirs(os.path.dirname(p["onnx"]), exist_ok=True)
         t0 = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            torch.onnx.export(wrapper, (ids, mask), p["onnx"], dynamo=True, verbose=False,
-                              input_names=["input_ids", "attention_mask"],
-                              output_names=["last_hidden_state"])
+        onnx_export(wrapper, (ids, mask), p["onnx"], ["input_ids", "attention_mask"],
+                    ["last_hidden_state"])
         t1 = time.perf_counter()
         sess = ort_session(p["onnx"], a.threads)
         row["setup"]["ONNX Runtime"] = (f"export {t1 - t0:.1f} s + session "

@@ -1,0 +1,490 @@
+#!/usr/bin/env python3
+"""W2 of WORKLOADS.md: the early-exit encoder at batch 1 compiled by dyncc
+next to its PyTorch 2.x and ONNX Runtime peers, in one process, interleaved.
+Prints two markdown tables (the early-exit loops, the backbone).
+
+The model: examples/early-exit/model.py --criterion entropy (a
+dyncc.nn.EarlyExit module: 12 post-LN layers, d=256, 4 heads, d_ff=1024,
+seq 128, a 2-class head on the first token after every layer, the weights
+fitted so that every layer is an exit layer for some threshold), exported
+with dyncc.export and compiled by dyncc; every side runs the same module's
+weights on the same input, float32, --threads threads (2).
+
+Early exit, the exit put at layer 3, 6 and 12 (at 12 every check runs):
+  - dyncc: the compiled model, its entropy threshold (runtime parameter
+    theta) bisected until the sample exits there (over the cases in turn:
+    the first case that can exit there is the input of every side);
+  - PyTorch eager, EarlyExit module: the module's own forward (the DeeBERT /
+    PABEE loop: layer, head, the criterion of dyncc.nn.exits exactly as the
+    compiled library decides it, a data-dependent break), the exit forced
+    with model.Forced;
+  - the deployment without dyncc (WORKLOADS.md, "Peers"): one segment per
+    layer (layer l and its exit head: h -> (h, logits)) and a Python loop
+    that checks the entropy of the logits between segments (after the last
+    one no check), the exit forced at the layer (theta 0: the check runs but
+    never holds). Segments run as PyTorch eager modules, as torch.compile
+    (inductor, default mode) of each segment, and as one ONNX Runtime
+    session per segment (torch.onnx.export, dynamo exporter; CPU EP,
+    ORT_ENABLE_ALL, intra-op --threads, inter-op 1,
+    session.intra_op.allow_spinning 0). torch.compile cannot capture the
+    EarlyExit module's loop as one graph (its data-dependent break: the
+    reason is printed), which is why the compiled peer is per segment.
+
+The backbone (12 layers and the final head, no exit points): dyncc on the
+plain encoder (model.plain_encoder, exported and compiled on its own) and
+on the early-exit model with theta 0 (never exits, every check runs);
+PyTorch eager and torch.compile of the plain encoder; ONNX Runtime on it as
+one session, with spinning off (as the loops) and on (ORT's default). Its
+FLOPs: bench_util.encoder_flops (2 per multiply-add of the GEMMs: Q, K, V, O
+projections 4·S·d², FFN 2·S·d·d_ff, QKᵀ and PV 2·S²·d per layer; 2.617
+GFLOP for W2's 12 layers at S = 128), as GFLOP/s and as a share of the
+probed fp32 peak (bench_util.probe_peak: the best torch.matmul GFLOP/s
+1024³ / 2048³, probed at the start and at the end of the run, the best
+kept).
+
+Checks before timing: every side's logits against the eager EarlyExit
+module's (forced at the same layer; the plain encoder's for the backbone),
+max |a - b| / max(1, |b|) <= 1e-4, and its exit layer. A peer that
+disagrees or fails is reported in its cell and not timed; dyncc wrong (or
+not exiting at the asked layer) exits 1.
+
+Timing (as bench/w1_bench.py): --rounds rounds of one block of --runs runs
+per side, the order of the sides rotating, a pause before each block
+outlasting the other sides' spinning thread pools, the first run of a
+block untimed (and --warmup runs per side before the first round). Medians
+over all timed runs; speed-up = the peer's median / dyncc's, with the
+median and range of the per-round ratios.
+
+  w2_bench.py --dyncc build/tools/dyncc/dyncc [--rounds 3] [--runs 10]
+              [--exit-layers 3,6,12] [--no-compile] [--no-onnx] [sizes: model.py's]
+
+Runs in the project's Python environment (.venv: PyPI PyTorch with MKL /
+oneDNN, torch-mlir, onnxruntime; bench/run-w2.sh).
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "examples", "early-exit"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, HERE)
+
+import model as ee  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import dyncc  # noqa: E402
+from bench_util import (OtherLoad, close, cpu_name, encoder_flops, first_line,  # noqa: E402
+                        fullgraph_failure, interleaved, onnx_export, ort_session, probe_peak,
+                        timed)
+
+TOL = 1e-4
+LOOP_SIDES = ["dyncc", "eager module", "eager segments", "torch.compile segments",
+              "ONNX Runtime segments"]
+BACKBONE_SIDES = ["dyncc", "dyncc, early-exit model at theta 0", "eager", "torch.compile",
+                  "ONNX Runtime, spinning off", "ONNX Runtime, spinning on"]
+
+
+class Segment(nn.Module):
+    """One layer and its exit head: h -> (layer(h), head(layer(h)))."""
+
+    def __init__(self, layer, head):
+        super().__init__()
+        self.layer, self.head = layer, head
+
+    def forward(self, h):
+        h = self.layer(h)
+        return h, self.head(h)
+
+
+def entropy_torch(z):
+    """The entropy of softmax(z) of one sample's logits [1, C], a float."""
+    return float(torch.special.entr(torch.softmax(z, -1)).sum())
+
+
+def entropy_numpy(z):
+    e = np.exp(z - z.max())
+    p = e / e.sum()
+    return float(-(p * np.log(np.where(p > 0, p, 1.0))).sum())
+
+
+def segment_loop(steps, entropy, x, theta, force=0):
+    """The early-exit loop over segment functions h -> (h, logits): after
+    each but the last, exit when entropy(logits) < theta or at layer
+    `force`. Returns (logits, exit layer)."""
+    h = x
+    last = len(steps)
+    for layer, step in enumerate(steps, 1):
+        h, z = step(h)
+        if layer == last or entropy(z) < theta or layer == force:
+            return z, layer
+    raise AssertionError("no segments")
+
+
+class Dyncc:
+    """A model compiled by dyncc --shared and created with num_threads."""
+
+    def __init__(self, mlir, work, name, weights, threads):
+        self.model = dyncc.load(dyncc.build(mlir, os.path.join(work, "lib", name)), weights,
+                                num_threads=threads)
+
+    def run(self, x):
+        """(logits, exit layer or None) on x."""
+        out = self.model(x)
+        return (out[0], int(out[1].reshape(-1)[0])) if isinstance(out, tuple) else (out, None)
+
+    def bisect(self, xs, want):
+        """(theta, case): an entropy threshold at which case `case` of xs
+        (the first that can) exits at layer `want` (larger theta exits
+        earlier; 2 classes: the entropy is <= ln 2 < 1); (0, 0) for want = 0."""
+        if want == 0:
+            return 0.0, 0
+        for case in range(len(xs)):
+            lo, hi = 0.0, 1.0
+            for _ in range(40):
+                theta = 0.5 * (lo + hi)
+                self.model.set_param("theta", [theta])
+                got = self.run(xs[case])[1]
+                if got == want:
+                    return theta, case
+                if got > want:
+                    lo = theta
+                else:
+                    hi = theta
+        raise SystemExit(f"w2_bench: no case exits at layer {want} for any theta")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dyncc", required=True, help="the dyncc binary")
+    ap.add_argument("--work", default=None, help="scratch directory (default: a temporary one)")
+    ee.add_shape_arguments(ap)
+    ap.add_argument("--cases", type=int, default=20, help="inputs the exit layers are sought on")
+    ap.add_argument("--exit-layers", default="3,6,12")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=10, help="timed runs per side and round")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--pause", type=float, default=0.25)
+    ap.add_argument("--peak-runs", type=int, default=5)
+    ap.add_argument("--no-compile", dest="compile", action="store_false",
+                    help="leave torch.compile out (its warm-up compiles C++)")
+    ap.add_argument("--no-onnx", dest="onnx", action="store_false",
+                    help="leave ONNX Runtime out")
+    a = ap.parse_args()
+    if a.batch != 1:
+        ap.error("W2 is batch 1 (W4 is the batched bench)")
+    exits = [int(v) for v in a.exit_layers.split(",") if v]
+    if any(not 1 <= le <= a.layers for le in exits):
+        ap.error(f"--exit-layers must be in 1..{a.layers}")
+    os.environ["DYNCC"] = os.path.abspath(a.dyncc)
+
+    torch.set_num_threads(a.threads)
+    peak = probe_peak(a.threads, a.peak_runs)
+    work = a.work or tempfile.mkdtemp(prefix="w2_")
+    os.makedirs(work, exist_ok=True)
+    notes, fail, setup = [], {}, {}
+    try:
+        # the module, its weights and inputs (model.py's command line), exported
+        margs = ["--criterion", "entropy", "--cases", str(a.cases), "--no-expected",
+                 "--out-dir", work, "--name", "w2"]
+        for k in ("layers", "d_model", "heads", "d_ff", "seq", "classes", "seed"):
+            margs += [f"--{k.replace('_', '-')}", str(getattr(a, k))]
+        t0 = time.perf_counter()
+        model, _, _, xs, _ = ee.generate(ee.parser().parse_args(margs))
+        model.eval()
+        plain = ee.plain_encoder(model).eval()
+        xs = [xs[i].contiguous() for i in range(xs.shape[0])]       # [1, S, D] each
+        dyncc.export(plain, (xs[0],), os.path.join(work, "w2_backbone"))
+        setup["export"] = f"model.py and dyncc.export {time.perf_counter() - t0:.1f} s"
+        L, crit = model.num_layers, model.criterion
+
+        t0 = time.perf_counter()
+        dy = Dyncc(os.path.join(work, "w2.mlir"), work, "w2",
+                   os.path.join(work, "w2.safetensors"), a.threads)
+        dyb = Dyncc(os.path.join(work, "w2_backbone.mlir"), work, "w2_backbone",
+                    os.path.join(work, "w2_backbone.safetensors"), a.threads)
+        setup["dyncc"] = f"dyncc compile (both) {time.perf_counter() - t0:.1f} s"
+
+        # per exit layer: dyncc's theta and case, the eager module's logits there
+        rows = {}
+        for le in exits:
+            theta, case = dy.bisect(xs, le)
+            x = xs[case]
+            model.criterion = ee.Forced(crit, le)
+            with torch.no_grad():
+                ref = model(x).numpy()
+            assert int(model.exit_layer[0]) == le, model.exit_layer
+            rows[le] = dict(theta=theta, case=case, x=x, ref=ref, fns={}, err={}, prep={})
+        model.criterion = crit
+        x0 = xs[0]
+        with torch.no_grad():
+            ref0 = plain(x0).numpy()
+        back = dict(x=x0, ref=ref0, fns={}, err={}, prep={})
+
+        def side(row, name, run, fn, prep=None, want_layer=None):
+            """Checks run() -> (logits, layer) against the row's reference;
+            adds fn as the row's side `name` if it agrees."""
+            try:
+                with torch.no_grad():
+                    z, got = run()
+                err = close(z.numpy() if torch.is_tensor(z) else np.asarray(z), row["ref"])
+                row["err"][name] = err
+                if want_layer is not None and got != want_layer:
+                    fail[name, id(row)] = f"exits at layer {got}, not {want_layer}; not timed"
+                elif not err <= TOL:
+                    fail[name, id(row)] = f"disagrees with eager (max error {err:.1g}); not timed"
+                else:
+                    row["fns"][name] = fn
+                    if prep is not None:
+                        row["prep"][name] = prep
+            except Exception as e:  # noqa: BLE001 (a failing peer is reported, not fatal)
+                fail[name, id(row)] = "failed: " + first_line(e)
+
+        # dyncc
+        for le, r in rows.items():
+            th = r["theta"]
+
+            def prep(th=th):
+                dy.model.set_param("theta", [th])
+            prep()
+            side(r, "dyncc", lambda r=r: dy.run(r["x"]), dy.model.runner(r["x"]), prep, le)
+        side(back, "dyncc", lambda: dyb.run(x0), dyb.model.runner(x0))
+
+        def never():
+            dy.model.set_param("theta", [0.0])
+        never()
+        side(back, BACKBONE_SIDES[1], lambda: dy.run(x0), dy.model.runner(x0), never, L)
+
+        # PyTorch eager: the module's loop (forced), the segment loop, the plain encoder
+        segments = [Segment(layer, head).eval() for layer, head in zip(model.layers, model.heads)]
+        forced = {le: ee.Forced(crit, le) for le in rows}
+        for le, r in rows.items():
+            def run_module(le=le, x=r["x"]):
+                model.criterion = forced[le]
+                with torch.no_grad():
+                    z = model(x)
+                return z, int(model.exit_layer[0])
+
+            def module_fn(le=le, x=r["x"]):
+                model.criterion = forced[le]
+                model(x)
+            side(r, "eager module", run_module, module_fn, None, le)
+            loop = (lambda x=r["x"], le=le:
+                    segment_loop(segments, entropy_torch, x, 0.0, le))
+            side(r, "eager segments", loop, loop, None, le)
+        side(back, "eager", lambda: (plain(x0), None), lambda: plain(x0))
+
+        # torch.compile: the module's loop as one graph (it cannot), the segments, the encoder
+        if a.compile:
+            model.criterion = crit
+            why = fullgraph_failure(lambda x: model(x), x0)
+            notes.append("torch.compile(EarlyExit, fullgraph=True): "
+                          + (why or "captured as one graph (the segment loop is timed anyway)"))
+            counters = torch._dynamo.utils.counters
+            counters.clear()
+            t0 = time.perf_counter()
+            csegs = [torch.compile(s) for s in segments]
+            for le, r in rows.items():
+                loop = (lambda x=r["x"], le=le:
+                        segment_loop(csegs, entropy_torch, x, 0.0, le))
+                with torch.no_grad():
+                    loop()
+                side(r, "torch.compile segments", loop, loop, None, le)
+            setup["torch.compile segments"] = (
+                f"first calls {time.perf_counter() - t0:.1f} s, dynamo compiled "
+                f"{counters['frames'].get('ok', 0)} of {counters['frames'].get('total', 0)} "
+                f"frames, {counters['stats'].get('unique_graphs', 0)} graph(s) for the "
+                f"{L} segments")
+            t0 = time.perf_counter()
+            cplain = torch.compile(plain)
+            with torch.no_grad():
+                cplain(x0)
+            setup["torch.compile"] = f"first call {time.perf_counter() - t0:.1f} s"
+            side(back, "torch.compile", lambda: (cplain(x0), None), lambda: cplain(x0))
+        else:
+            for r in list(rows.values()):
+                fail["torch.compile segments", id(r)] = "not run (--no-compile)"
+            fail["torch.compile", id(back)] = "not run (--no-compile)"
+
+        # ONNX Runtime: a session per segment, the encoder as one session
+        if a.onnx:
+            try:
+                import onnxruntime as ort
+                t0 = time.perf_counter()
+                sessions = []
+                for l, s in enumerate(segments):
+                    path = os.path.join(work, "onnx", f"segment{l + 1}.onnx")
+                    onnx_export(s, (x0,), path, ["h"], ["h_out", "logits"])
+                    sessions.append(ort_session(path, a.threads, spinning=False))
+                path = os.path.join(work, "onnx", "backbone.onnx")
+                onnx_export(plain, (x0,), path, ["x"], ["logits"])
+                bsess = {False: ort_session(path, a.threads, spinning=False),
+                         True: ort_session(path, a.threads, spinning=True)}
+                setup["ONNX Runtime"] = (f"{ort.__version__}: export and sessions "
+                                         f"{time.perf_counter() - t0:.1f} s")
+                steps = [lambda h, s=s: s.run(None, {"h": h}) for s in sessions]
+                for le, r in rows.items():
+                    xn = r["x"].numpy()
+                    loop = (lambda xn=xn, le=le:
+                            segment_loop(steps, entropy_numpy, xn, 0.0, le))
+                    side(r, "ONNX Runtime segments", loop, loop, None, le)
+                xn0 = x0.numpy()
+                for spin, s in bsess.items():
+                    run = (lambda s=s: (s.run(None, {"x": xn0})[0], None))
+                    side(back, BACKBONE_SIDES[5 if spin else 4], run, run)
+            except Exception as e:  # noqa: BLE001 (export or session failures are reported)
+                for r in list(rows.values()) + [back]:
+                    for n in ("ONNX Runtime segments", *BACKBONE_SIDES[4:]):
+                        fail.setdefault((n, id(r)), "failed: " + first_line(e))
+        else:
+            for r in list(rows.values()) + [back]:
+                for n in ("ONNX Runtime segments", *BACKBONE_SIDES[4:]):
+                    fail[n, id(r)] = "not run (--no-onnx)"
+
+        # interleaved timing of every (row, side)
+        table = {("backbone", n): (back, n) for n in BACKBONE_SIDES if n in back["fns"]}
+        for le, r in rows.items():
+            table.update({(le, n): (r, n) for n in LOOP_SIDES if n in r["fns"]})
+        names = list(table)
+
+        def block(key, count):
+            r, n = table[key]
+            if n in r["prep"]:
+                r["prep"][n]()
+            with torch.no_grad():
+                return timed(r["fns"][n], count)
+        for key in names:
+            block(key, a.warmup)
+        with OtherLoad() as load:
+            times, per_round = interleaved(names, block, a.rounds, a.runs, a.pause)
+        model.criterion = crit
+        again = probe_peak(a.threads, a.peak_runs)
+        peak = {k: (max(v, again[k]) if v is not None and again[k] is not None else v)
+                for k, v in peak.items()}
+    finally:
+        if a.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+
+    def ratios(row, peer):
+        """(peer median / dyncc median, [the same per round])."""
+        q = [m[row, peer] / m[row, "dyncc"] for m in per_round
+             if (row, peer) in m and (row, "dyncc") in m]
+        return med[row, peer] / med[row, "dyncc"], q
+
+    def spread(q):
+        return f"{statistics.median(q):.2f}, {min(q):.2f}..{max(q):.2f}"
+
+    def cell(row, r, n):
+        """'ms (dyncc's speed-up over it)' or why the side is missing."""
+        if (row, n) not in med:
+            return fail.get((n, id(r)), "n/a")
+        s = f"{med[row, n] * 1e3:.2f}"
+        if n != "dyncc" and (row, "dyncc") in med:
+            s += f" ({ratios(row, n)[0]:.2f}x)"
+        return s
+
+    cpu = cpu_name() or "unknown CPU"
+    bf16 = f"{peak['bf16']:.0f}" if peak["bf16"] is not None else "None (no bf16 matmul)"
+    flops = encoder_flops(a.layers, a.seq, a.d_model, a.d_ff)
+    ort_v = _version("onnxruntime")
+    print(f"## W2: early-exit encoder, batch 1, against PyTorch {torch.__version__} and "
+          f"ONNX Runtime {ort_v} ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
+          f"{a.threads} threads)")
+    print()
+    print(f"CPU: {cpu}; probed peak fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {bf16} GFLOP/s "
+          f"(torch.matmul, {a.threads} threads, best of the probes at the start and the end)")
+    print()
+    print(f"{a.layers} post-LN layers (d={a.d_model}, {a.heads} heads, d_ff={a.d_ff}, seq "
+          f"{a.seq}), a {a.classes}-class head on the first token after every layer, entropy "
+          "criterion (DeeBERT); examples/early-exit/model.py's dyncc.nn.EarlyExit module, "
+          "exported with dyncc.export. dyncc exits at the layer by its runtime threshold "
+          "(bisected); the peers' exit is forced there (every check up to it runs). \"eager "
+          "module\": the EarlyExit module's forward; \"segments\": one segment per layer (layer "
+          "+ exit head) and a Python loop checking the entropy between them, the segments as "
+          "eager modules, as torch.compile (inductor) of each, and as ONNX Runtime sessions "
+          f"(dynamo export, ORT_ENABLE_ALL, intra-op {a.threads}, allow_spinning 0). Same "
+          f"weights and input, in one process, interleaved; median of {a.rounds} rounds x "
+          f"{a.runs} runs, ms; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}. "
+          "In parentheses: dyncc's speed-up over that side (its median / dyncc's); against the "
+          "best peer also per round (median, min..max).")
+    print()
+    print("| exit | " + " | ".join(LOOP_SIDES) + " | dyncc vs best peer | dyncc time / time at "
+          f"{a.layers} |")
+    print("|---|" + "---:|" * len(LOOP_SIDES) + "---|---|")
+    bad = False
+    for le, r in rows.items():
+        peers = [n for n in LOOP_SIDES[1:] if (le, n) in med]
+        best = min(peers, key=lambda n: med[le, n]) if peers else None
+        vs = "n/a"
+        if best and (le, "dyncc") in med:
+            sp, q = ratios(le, best)
+            vs = f"**{sp:.2f}x** over {best} ({spread(q)})"
+        frac = ""
+        if (le, "dyncc") in med and (a.layers, "dyncc") in med:
+            f = med[le, "dyncc"] / med[a.layers, "dyncc"]
+            frac = f"{f:.3f} (L/{a.layers} = {le / a.layers:.3f}, {(f * a.layers / le - 1) * 100:+.1f}%)"
+        label = f"layer {le}" + (" (every check runs)" if le == a.layers else "")
+        print(f"| {label} | " + " | ".join(cell(le, r, n) for n in LOOP_SIDES) + f" | {vs} | {frac} |")
+        if "dyncc" not in r["fns"]:
+            bad = True
+    print()
+    print(f"Backbone: the {a.layers} layers and the final head, no exit points; "
+          f"{flops / 1e9:.3f} GFLOP (the GEMMs: Q, K, V, O projections, FFN, QKᵀ and PV; "
+          "2 per multiply-add). dyncc's second row is the early-exit model at theta 0 (never "
+          "exits, every check runs). ONNX Runtime: the plain encoder as one session.")
+    print()
+    print("| side | median (ms) | dyncc speed-up over it (per round: median, min..max) "
+          "| GFLOP/s | % of fp32 peak | max error vs eager |")
+    print("|---|---:|---|---:|---:|---:|")
+    for n in BACKBONE_SIDES:
+        if ("backbone", n) not in med:
+            print(f"| {n} | {fail.get((n, id(back)), 'n/a')} | | | | |")
+            continue
+        t = med["backbone", n]
+        gf = flops / t / 1e9
+        sp = "—"
+        if n != "dyncc" and ("backbone", "dyncc") in med:
+            x, q = ratios("backbone", n)
+            sp = f"{x:.2f}x ({spread(q)})"
+        err = "(reference)" if n == "eager" else f"{back['err'].get(n, float('nan')):.1g}"
+        print(f"| {n} | {t * 1e3:.2f} | {sp} | {gf:.0f} | {gf / peak['fp32'] * 100:.0f}% "
+              f"| {err} |")
+    if "dyncc" not in back["fns"]:
+        bad = True
+    print()
+    errs = "; ".join(f"layer {le}: " + ", ".join(f"{n} {e:.1g}" for n, e in r["err"].items())
+                     for le, r in rows.items())
+    print(f"- max error vs the eager module at the exit layer: {errs}")
+    print("- inputs and thresholds: " + ", ".join(
+        f"layer {le}: case {r['case']}, dyncc theta {r['theta']:.6g}" for le, r in rows.items())
+        + "; backbone: case 0")
+    print(f"- probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024³, "
+          f"{peak['fp32_2048']:.0f} at 2048³; bf16 {bf16} at 2048³ (best of {a.peak_runs})")
+    for n in notes:
+        print(f"- {n}")
+    print("- setup: " + "; ".join(f"{k}: {v}" for k, v in setup.items()))
+    print(f"- other load during timing: {load.others:.2f} cores")
+    sys.exit(1 if bad else 0)
+
+
+def _version(mod):
+    try:
+        return __import__(mod).__version__
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+if __name__ == "__main__":
+    main()
