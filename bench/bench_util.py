@@ -133,6 +133,14 @@ def onnx_export(module, args, path, input_names, output_names):
                           input_names=input_names, output_names=output_names)
 
 
+def module_version(name):
+    """The __version__ of module `name`, "?" when it cannot be imported."""
+    try:
+        return __import__(name).__version__
+    except Exception:  # noqa: BLE001 (any failure: the version is unknown)
+        return "?"
+
+
 def first_line(e):
     """An exception as one short line: its type and the first line of its message."""
     s = str(e).strip()

@@ -83,7 +83,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import dyncc  # noqa: E402
-from bench_util import (OtherLoad, close, cpu_name, encoder_flops, first_line,  # noqa: E402
+from bench_util import (OtherLoad, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
                         fullgraph_failure, interleaved, onnx_export, ort_session, probe_peak,
                         timed)
 
@@ -398,7 +398,7 @@ def main():
     cpu = cpu_name() or "unknown CPU"
     bf16 = f"{peak['bf16']:.0f}" if peak["bf16"] is not None else "None (no bf16 matmul)"
     flops = encoder_flops(a.layers, a.seq, a.d_model, a.d_ff)
-    ort_v = _version("onnxruntime")
+    ort_v = module_version("onnxruntime")
     print(f"## W2: early-exit encoder, batch 1, against PyTorch {torch.__version__} and "
           f"ONNX Runtime {ort_v} ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
           f"{a.threads} threads)")
@@ -477,13 +477,6 @@ def main():
     print("- setup: " + "; ".join(f"{k}: {v}" for k, v in setup.items()))
     print(f"- other load during timing: {load.others:.2f} cores")
     sys.exit(1 if bad else 0)
-
-
-def _version(mod):
-    try:
-        return __import__(mod).__version__
-    except Exception:  # noqa: BLE001
-        return "?"
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ import methods  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import (OtherLoad, close, cpu_name, first_line, fullgraph_failure,  # noqa: E402
+from bench_util import (OtherLoad, close, module_version, cpu_name, first_line, fullgraph_failure,  # noqa: E402
                         interleaved, onnx_export, ort_session, timed)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -413,7 +413,7 @@ def main():
     steps = row["steps"]
     us = lambda k: row[k] / steps * 1e6  # noqa: E731
     print(f"## W3: Skim-RNN, batch 1, against PyTorch {torch.__version__} and ONNX Runtime "
-          f"{_version('onnxruntime')} ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
+          f"{module_version('onnxruntime')} ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
           f"{a.threads} threads)")
     print()
     print(f"Embeddings {D}, big LSTM {H}, small LSTM {Hs}, {S} steps, a read/skim decision per "
@@ -469,13 +469,6 @@ def main():
         print(f"- no dyncc model: {row['dyncc_error']}")
     print(f"- other load during timing: {load.others:.2f} cores")
     sys.exit(1 if bad else 0)
-
-
-def _version(mod):
-    try:
-        return __import__(mod).__version__
-    except Exception:  # noqa: BLE001
-        return "?"
 
 
 if __name__ == "__main__":
