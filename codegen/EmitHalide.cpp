@@ -354,8 +354,8 @@ private:
   /// one tensor at permuted (dropped or repeated) coordinates, e.g.
   /// attention's head split (q[s, h, d] -> q[h, s, d]) or a scaled copy of
   /// it: that stage, else -1. `copy` tells whether it yields the value read
-  /// unchanged.
-  int permutedRead(int t, bool &copy) {
+  /// unchanged, `load` which expression of the stage is the read.
+  int permutedRead(int t, bool &copy, int &load) {
     const kir::Tensor &tensor = kernel.tensors[t];
     if (tensor.role != kir::Tensor::Role::Temp || tensor.stage < 0)
       return -1;
@@ -364,7 +364,8 @@ private:
         std::any_of(p.isReduction.begin(), p.isReduction.end(),
                     [](bool r) { return r; }))
       return -1;
-    int loads = 0, load = -1;
+    int loads = 0;
+    load = -1;
     for (size_t e = 0; e < p.exprs.size(); ++e) {
       if (p.exprs[e].op == kir::OpCode::Extract ||
           p.exprs[e].op == kir::OpCode::LoopIndex)
@@ -387,17 +388,13 @@ private:
   }
 
   /// The loops of a GEMM (`loops`, per dimension of tensor `t`) carried
-  /// through stage `p` (permutedRead) to the dimensions of the tensor it
-  /// reads; false if the GEMM does not index one of them.
-  bool throughPermutedRead(int p, std::vector<int> &loops, int &t) {
+  /// through stage `p` and its read `load` (permutedRead) to the dimensions
+  /// of the tensor it reads; false if the GEMM does not index one of them.
+  bool throughPermutedRead(int p, int load, std::vector<int> &loops, int &t) {
     const kir::Stage &ps = kernel.stages[p];
     std::vector<int> gemmLoop(ps.loopExtents.size(), -1);
     for (size_t d = 0; d < ps.outputs[0].dims.size(); ++d)
       gemmLoop[loopOf(ps.outputs[0].dims[d])] = loops[d];
-    int load = -1;
-    for (size_t e = 0; e < ps.exprs.size(); ++e)
-      if (ps.exprs[e].op == kir::OpCode::Load)
-        load = (int)e;
     const kir::Access &src = ps.inputs[ps.exprs[load].index];
     std::vector<int> through;
     for (const kir::AffineDim &d : src.dims) {
@@ -432,8 +429,9 @@ private:
       bool copies = true;
       for (int t = o.tensor, p, hops = 0; hops < 16; ++hops) {
         bool copy = false;
-        if ((p = permutedRead(t, copy)) < 0 ||
-            !throughPermutedRead(p, mem, t))
+        int load = -1;
+        if ((p = permutedRead(t, copy, load)) < 0 ||
+            !throughPermutedRead(p, load, mem, t))
           break;
         copies &= copy;
         if (copies) {

@@ -258,12 +258,11 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   const int vw = t.vectorWidth;
   // Skipping unneeded rows' tiles (rowUsed) stores through an update
   // definition, whose column split must be exact (ShiftInwards would
-  // recompute, which Halide does not allow in an update): fewer vectors per
-  // micro-tile row if that makes the panel divide N, else every row.
-  // The rows' tail costs nothing here (the filled rows decide which tiles
-  // run), so unless the caller or the tuner fixed the micro-tile, the first
-  // one in order of preference, with as many of its vectors as make the
-  // panel divide N.
+  // recompute, which Halide does not allow in an update). The rows' tail
+  // costs nothing there (the filled rows decide which tiles run), so: the
+  // micro-tile the caller or the tuner fixed, else the first in order of
+  // preference, with as many of its vectors as make the panel divide N; if
+  // none divides N, every row is computed.
   bool skipTiles = rowUsed.defined() && t.path == GemmPath::Tiled;
   if (skipTiles) {
     const GemmTiling &fixed = tuned ? *tuned : requested;
@@ -305,13 +304,19 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       args.push_back(b);
     return args;
   };
-  auto finish = [&](Func &out, const Func &acc) {
-    out(outArgs) = epilogue ? epilogue(acc(outArgs), outVars) : acc(outArgs);
-    // Static bounds: constant loop extents everywhere, and the schedule's
-    // tile choices hold for exactly this region.
+  auto epilogueOf = [&](const Func &acc) {
+    return epilogue ? epilogue(acc(outArgs), outVars) : acc(outArgs);
+  };
+  // Static bounds: constant loop extents everywhere, and the schedule's
+  // tile choices hold for exactly this region.
+  auto bound = [&](Func &out) {
     out.bound(n, 0, shape.N).bound(m, 0, shape.M);
     if (batched)
       out.bound(b, 0, shape.batch);
+  };
+  auto finish = [&](Func &out, const Func &acc) {
+    out(outArgs) = epilogueOf(acc);
+    bound(out);
   };
 
   Func out(name), acc(name + "_acc");
@@ -333,13 +338,15 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     return out;
   }
   // Parallel over v (and the batch); returns the loop of one task.
-  auto parallelTasks = [&](const Var &v) {
+  // Parallel over v (and the batch) in `stage` of out (its pure definition,
+  // or the update of the tile-skipping path); returns the loop of one task.
+  auto parallelTasks = [&](const Var &v, Stage stage) {
     if (!batched) {
-      out.parallel(v);
+      stage.parallel(v);
       return v;
     }
     Var task(v.name() + "_b");
-    out.fuse(v, b, task).parallel(task);
+    stage.fuse(v, b, task).parallel(task);
     return task;
   };
 
@@ -376,7 +383,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     // A small product is over before a second thread would have woken up.
     if ((int64_t)shape.M * shape.N * shape.K * std::max(1, shape.batch) >=
         kDotParallelMacs)
-      parallelTasks(no);
+      parallelTasks(no, out);
     acc.compute_at(out, ng);
     Func lanes = acc.update(0).rfactor(rv.x, lane);
     // rfactor puts the new lane dimension outermost; it must be innermost
@@ -432,7 +439,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     const int block = std::min(roundUp(ceilDiv(shape.N, tasks), step),
                                std::max(step, shape.N / step * step));
     out.split(n, no, ni, block, TailStrategy::ShiftInwards).reorder(ni, m, no);
-    Var task = parallelTasks(no);
+    Var task = parallelTasks(no, out);
     if (vw > 1)
       out.vectorize(ni, vw);
     acc.compute_at(out, task);
@@ -461,7 +468,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
         .split(mi, mt, mr, t.rows, TailStrategy::ShiftInwards)
         .reorder(ni, mr, mt, no, mo)
         .fuse(no, mo, tile);
-    task = parallelTasks(tile);
+    task = parallelTasks(tile, out);
     if (vw > 1)
       out.vectorize(ni, vw);
     out.unroll(ni).unroll(mr);
@@ -476,7 +483,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     // does not apply (a task's tiles share its packed panel of B).
     const int rows = t.rows, tiles = ceilDiv(shape.M, rows);
     Func value(name + "_value"), used(name + "_tiles");
-    value(outArgs) = epilogue ? epilogue(acc(outArgs), outVars) : acc(outArgs);
+    value(outArgs) = epilogueOf(acc);
     Var tv("tv");
     RDom rr(0, rows, name + "_tile_rows");
     auto usedAt = [&](Expr row) {
@@ -492,19 +499,11 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     rt.where(used(withBatch({rt.y})) != 0);
     Expr row = min(rt.y * rows, shape.M - rows) + rt.x;
     out(withBatch({n, row})) = value(withBatch({n, row}));
-    out.bound(n, 0, shape.N).bound(m, 0, shape.M);
-    if (batched)
-      out.bound(b, 0, shape.batch);
+    bound(out);
     Stage tilesStage = out.update();
     tilesStage.split(n, no, ni, panel, TailStrategy::GuardWithIf)
         .reorder(ni, rt.x, rt.y, no);
-    if (batched) {
-      task = Var(no.name() + "_b");
-      tilesStage.fuse(no, b, task);
-    } else {
-      task = no;
-    }
-    tilesStage.parallel(task);
+    task = parallelTasks(no, tilesStage);
     if (vw > 1)
       tilesStage.vectorize(ni, vw);
     tilesStage.unroll(ni).unroll(rt.x);
