@@ -13,7 +13,8 @@
 //   into a contiguous buffer (packing), which a transposed B needs and which
 //   pays off for large M. Tails: ShiftInwards on every split (the last tile
 //   overlaps its neighbour and recomputes a few outputs: legal because the
-//   output is pure), with the tile chosen to waste the least.
+//   output is pure, and the same bits wherever an output sits in a tile: one
+//   chain of FMAs each), with the tile chosen to waste the least.
 // - Stream (small M, B [K, N]): every element of B is used only M times, so
 //   the kernel is a stream over B. Each task accumulates a wide block of
 //   outputs in L1 and reads B row by row (dense, prefetcher-friendly).
@@ -337,7 +338,6 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     acc.compute_at(out, ni);
     return out;
   }
-  // Parallel over v (and the batch); returns the loop of one task.
   // Parallel over v (and the batch) in `stage` of out (its pure definition,
   // or the update of the tile-skipping path); returns the loop of one task.
   auto parallelTasks = [&](const Var &v, Stage stage) {
@@ -348,6 +348,24 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     Var task(v.name() + "_b");
     stage.fuse(v, b, task).parallel(task);
     return task;
+  };
+
+  // Columns in units of `unit` (the last unit shifted inwards: it recomputes
+  // a few columns of its neighbour), `perTask` units per parallel task (the
+  // last task guarded): n = (no * perTask + nj) * unit + nk. The shifted
+  // last unit runs in the same task as the unit it overlaps, so no output is
+  // written by two tasks: the two would race, and Dot and Stream sum a column
+  // in another order at another position of a unit, so the result would
+  // change from run to run in the last bits.
+  auto splitColumns = [&](int unit, int perTask, Var &no, Var &nj, Var &nk) {
+    const int units = ceilDiv(shape.N, unit);
+    perTask = std::max(1, std::min(perTask, units));
+    if (shape.N % unit != 0)
+      while (units % perTask == 1 && perTask < units)
+        ++perTask;
+    Var nu("nu");
+    out.split(n, nu, nk, unit, TailStrategy::ShiftInwards)
+        .split(nu, no, nj, perTask, TailStrategy::GuardWithIf);
   };
 
   if (t.path == GemmPath::Dot) {
@@ -374,12 +392,11 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     const int group = std::max(1, std::min({kDotGroup, 24 / shape.M, shape.N}));
     // Few, large tasks: at batch 1 a GEMV is a few microseconds, and many
     // small tasks spend it waking and handing out work.
-    const int perTask =
-        std::min(shape.N, roundUp(std::max(16, shape.N / kDotTasks), group));
+    const int groupsPerTask =
+        ceilDiv(std::max(16, shape.N / kDotTasks), group);
     Var ng("ng"), nk("nk");
-    out.split(n, no, ni, perTask, TailStrategy::ShiftInwards)
-        .split(ni, ng, nk, group, TailStrategy::ShiftInwards)
-        .reorder(nk, m, ng, no);
+    splitColumns(group, groupsPerTask, no, ng, nk);
+    out.reorder(nk, m, ng, no);
     // A small product is over before a second thread would have woken up.
     if ((int64_t)shape.M * shape.N * shape.K * std::max(1, shape.batch) >=
         kDotParallelMacs)
@@ -438,11 +455,17 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       tasks += 2;
     const int block = std::min(roundUp(ceilDiv(shape.N, tasks), step),
                                std::max(step, shape.N / step * step));
-    out.split(n, no, ni, block, TailStrategy::ShiftInwards).reorder(ni, m, no);
+    Var nj("nj");
+    splitColumns(step, block / step, no, nj, ni);
+    out.reorder(ni, m, nj, no);
     Var task = parallelTasks(no, out);
     if (vw > 1)
       out.vectorize(ni, vw);
-    acc.compute_at(out, task);
+    // Per task, so that B is read row by row across the whole block; per
+    // unit where N is not a multiple of the unit: the shifted last unit
+    // makes the last task's block a partial unit longer, which the update's
+    // exact split below cannot cover.
+    acc.compute_at(out, shape.N % step == 0 ? task : nj);
     if (vw > 1)
       acc.vectorize(n, vw);
     RVar ko("ko"), ki("ki");

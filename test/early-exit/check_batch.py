@@ -11,7 +11,8 @@ to 1e-5 (kernels of other batch sizes may sum in another order) and the
 eager module's to 1e-4; the run
 report's active count per stage must equal the samples whose exit layer is
 past the stage, and its bucket must be the one the compaction policy picks.
-Outputs are poisoned before every run.
+Outputs are poisoned before every run, and every batch is run twice: the
+second run must give the same bits.
 
   check_batch.py DYNCC WORKDIR CRITERION BUCKETS POLICY [model.py options...]
 """
@@ -132,6 +133,13 @@ def main():
             report.bucket = bucket.ctypes.data_as(type(report.bucket))
             bat.run_batch([x], [out, lay], n, report)
             runs += 1
+            # Deterministic: the same batch again gives the same bits (a
+            # kernel whose parallel tasks race on an output would not).
+            again, lay2 = np.full_like(out, np.nan), np.full_like(lay, -7)
+            bat.run_batch([x], [again, lay2], n)
+            if not (np.array_equal(again, out) and np.array_equal(lay2, lay)):
+                fail(f"threshold {th} batch {n}: a second run of the same batch differs "
+                     f"(max {float(np.nanmax(np.abs(again - out))):.3g})")
             if not np.array_equal(lay, l1[sel]):
                 fail(f"threshold {th} batch {n}: exit layers {lay} != batch-1 {l1[sel]}")
                 continue
