@@ -10,6 +10,7 @@
 #include "runtime/Route.h"
 #include "runtime/Skip.h"
 #include "runtime/Status.h"
+#include "runtime/ThreadPool.h"
 #include "runtime/dynrt.h"
 
 #include <HalideRuntime.h>
@@ -176,7 +177,15 @@ void printProfile(const dynrt_model_t &model) {
 
 void installHalideHandlers() {
   static std::once_flag once;
-  std::call_once(once, [] { halide_set_error_handler(recordHalideError); });
+  std::call_once(once, [] {
+    halide_set_error_handler(recordHalideError);
+    // The kernels' parallel loops on the runtime's pool (runtime/
+    // ThreadPool.h: the same block of tasks on the same thread every call);
+    // DYNRT_THREAD_POOL=halide keeps Halide's own.
+    const char *pool = std::getenv("DYNRT_THREAD_POOL");
+    if (!pool || std::strcmp(pool, "halide") != 0)
+      halide_set_custom_do_par_for(dynrt::poolDoParFor);
+  });
 }
 
 // What one route op did in the current run.
@@ -957,8 +966,10 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
       return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                                "num_threads must be >= 0, got {}",
                                opts.num_threads);
-    if (opts.num_threads > 0)
+    if (opts.num_threads > 0) {
       halide_set_num_threads(opts.num_threads);
+      dynrt::poolSetThreads(opts.num_threads);
+    }
     *out_model = model.release();
     return nullptr;
   });

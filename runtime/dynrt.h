@@ -544,8 +544,10 @@ struct dynrt_comm_s {
 /* Options of a loaded model. Initialize with dynrt_model_options_initialize
  * before setting fields, so that later fields get their defaults. */
 typedef struct {
-  /* Threads of the kernels' thread pool; 0 means one per core. Halide's
-   * pool is shared by the whole process: the last model created sets it. */
+  /* Threads of the kernels' parallel loops, the calling thread included; 0
+   * means HL_NUM_THREADS if set, else one per CPU the process may use. The
+   * pool (the runtime's own, DYNRT_THREAD_POOL=halide for Halide's) is
+   * shared by the models of one library: the last model created sets it. */
   int32_t num_threads;
   /* The device to run on (a dynrt_device_t), DYNRT_DEVICE_AUTO by default.
    * It must be the one the model was compiled for; a CUDA model on a machine

@@ -1,0 +1,199 @@
+//===- ThreadPool.cpp - the kernels' parallel loops on the runtime's threads ===//
+//
+// See ThreadPool.h. One job at a time: the caller publishes it and a new
+// generation word (sequence << 16 | number of blocks) under the sleep mutex,
+// wakes the sleepers, runs block 0 and waits for the others. A worker reads
+// the job only when the generation's block count includes it, and the
+// caller does not publish the next job before every included worker is
+// done, so a worker never sees half of a job.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/ThreadPool.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DYNRT_PAUSE() _mm_pause()
+#else
+#define DYNRT_PAUSE() std::this_thread::yield()
+#endif
+
+namespace dynrt {
+namespace {
+
+// How long an idle worker polls for the next job before it sleeps: long
+// enough for the gaps between the kernels of one run, short enough not to
+// take a core from whatever else runs in the process.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+// True on a thread while it runs pool tasks: a parallel loop inside a task
+// runs serially.
+thread_local bool inTask = false;
+
+int defaultThreads() {
+  if (const char *s = std::getenv("HL_NUM_THREADS"))
+    if (int n = std::atoi(s); n > 0)
+      return n;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    if (int n = CPU_COUNT(&set); n > 0)
+      return n;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+class Pool {
+public:
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(sleepMutex);
+      stop = true;
+    }
+    wake.notify_all();
+    for (std::thread &t : workers)
+      t.join();
+  }
+
+  void setThreads(int n) {
+    threads.store(n > 0 ? n : defaultThreads(), std::memory_order_relaxed);
+  }
+  int numThreads() const { return threads.load(std::memory_order_relaxed); }
+
+  int run(void *uc, PoolTask task, int min, int extent, uint8_t *closure) {
+    if (extent <= 0)
+      return 0;
+    const int blocks = std::min({numThreads(), extent, kMaxBlocks});
+    if (blocks <= 1 || inTask || !jobMutex.try_lock())
+      return serial(uc, task, min, extent, closure);
+    std::lock_guard<std::mutex> job(jobMutex, std::adopt_lock);
+    try {
+      while ((int)workers.size() < blocks - 1)
+        // It waits for the generation after the current one, even if it
+        // starts only after the job below is published.
+        workers.emplace_back(
+            [this, i = (int)workers.size() + 1,
+             g = generation.load(std::memory_order_relaxed)] { work(i, g); });
+    } catch (...) { // no thread to be had: run on this one
+      if (workers.size() < (size_t)blocks - 1)
+        return serial(uc, task, min, extent, closure);
+    }
+    cur = {uc, task, min, extent, closure, blocks};
+    result.store(0, std::memory_order_relaxed);
+    pending.store(blocks - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(sleepMutex);
+      seq += 1;
+      generation.store(seq << 16 | (uint64_t)blocks, std::memory_order_release);
+    }
+    wake.notify_all();
+    runBlock(cur, 0);
+    for (int spins = 0; pending.load(std::memory_order_acquire) > 0; ++spins) {
+      if (spins < 4096)
+        DYNRT_PAUSE();
+      else
+        std::this_thread::yield();
+    }
+    return result.load(std::memory_order_relaxed);
+  }
+
+private:
+  static constexpr int kMaxBlocks = 1 << 15;
+
+  struct Job {
+    void *uc = nullptr;
+    PoolTask task = nullptr;
+    int min = 0, extent = 0;
+    uint8_t *closure = nullptr;
+    int blocks = 1;
+  };
+
+  int serial(void *uc, PoolTask task, int min, int extent, uint8_t *closure) {
+    bool outer = inTask;
+    inTask = true;
+    int r = 0;
+    for (int i = min; i < min + extent && r == 0; ++i)
+      r = task(uc, i, closure);
+    inTask = outer;
+    return r;
+  }
+
+  void runBlock(const Job &j, int t) {
+    int begin = j.min + (int)((int64_t)j.extent * t / j.blocks);
+    int end = j.min + (int)((int64_t)j.extent * (t + 1) / j.blocks);
+    inTask = true;
+    for (int i = begin; i < end; ++i)
+      if (int r = j.task(j.uc, i, j.closure)) {
+        int zero = 0;
+        result.compare_exchange_strong(zero, r, std::memory_order_relaxed);
+        break;
+      }
+    inTask = false;
+  }
+
+  void work(int index, uint64_t seen) {
+    for (;;) {
+      uint64_t g;
+      auto start = std::chrono::steady_clock::now();
+      while ((g = generation.load(std::memory_order_acquire)) == seen) {
+        if (std::chrono::steady_clock::now() - start < kSpin) {
+          DYNRT_PAUSE();
+          continue;
+        }
+        std::unique_lock<std::mutex> lock(sleepMutex);
+        wake.wait(lock, [&] {
+          return stop ||
+                 generation.load(std::memory_order_acquire) != seen;
+        });
+        if (stop)
+          return;
+      }
+      seen = g;
+      if (index < (int)(g & 0xffff)) {
+        runBlock(cur, index);
+        pending.fetch_sub(1, std::memory_order_release);
+      }
+    }
+  }
+
+  std::atomic<int> threads{defaultThreads()};
+  std::mutex jobMutex; // one job at a time
+  std::vector<std::thread> workers; // under jobMutex
+  Job cur;                          // written under jobMutex, before generation
+  std::atomic<int> result{0};
+  std::atomic<int> pending{0};
+  std::mutex sleepMutex;
+  std::condition_variable wake;
+  uint64_t seq = 0; // under sleepMutex
+  std::atomic<uint64_t> generation{0};
+  bool stop = false; // under sleepMutex
+};
+
+Pool &pool() {
+  // Destroyed (its workers joined) at exit or when the library holding this
+  // runtime is unloaded, so that no worker runs code that is gone.
+  static Pool p;
+  return p;
+}
+
+} // namespace
+
+int poolDoParFor(void *userContext, PoolTask task, int min, int extent,
+                 uint8_t *closure) {
+  return pool().run(userContext, task, min, extent, closure);
+}
+
+void poolSetThreads(int threads) { pool().setThreads(threads); }
+
+int poolThreads() { return pool().numThreads(); }
+
+} // namespace dynrt

@@ -1,0 +1,41 @@
+//===- ThreadPool.h - the kernels' parallel loops on the runtime's threads -===//
+//
+// Halide's own pool hands a parallel loop's tasks to whichever thread asks
+// first, so the same rows of a weight matrix land on another core from one
+// call to the next. The runtime installs this pool instead
+// (halide_set_custom_do_par_for): a loop of E tasks on T threads gives
+// thread t the contiguous block [t E / T, (t + 1) E / T), the caller being
+// thread 0, every call. A recurrent GEMV split in halves then reads each
+// half from the L2 of the core that read it last step (docs/skim.md), and
+// any kernel's tasks meet the data the same thread touched before.
+//
+// Workers wait for a job spinning for a short while (kSpinMicros, far below
+// the 2 ms spin that took the CPU of a PyTorch or ONNX Runtime sharing the
+// process), then sleep. A parallel loop reached from inside a task, or
+// while another caller's job holds the pool, runs on its caller's thread.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DYNRT_THREADPOOL_H
+#define DYNRT_THREADPOOL_H
+
+#include <cstdint>
+
+namespace dynrt {
+
+using PoolTask = int (*)(void *userContext, int taskNumber, uint8_t *closure);
+
+/// halide_do_par_for's contract: runs task(uc, i, closure) for i in
+/// [min, min + extent), returns 0 or the first non-zero result (the
+/// remaining tasks of a thread's block are skipped after one fails).
+int poolDoParFor(void *userContext, PoolTask task, int min, int extent,
+                 uint8_t *closure);
+
+/// Threads the pool uses, the caller included (>= 1). 0 restores the
+/// default: HL_NUM_THREADS, else the CPUs this process may run on.
+void poolSetThreads(int threads);
+int poolThreads();
+
+} // namespace dynrt
+
+#endif // DYNRT_THREADPOOL_H
