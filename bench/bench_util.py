@@ -10,6 +10,23 @@ import time
 import numpy as np
 
 
+def add_peer_arguments(ap, rounds, runs, onnx=True):
+    """The options every peer bench shares: --dyncc, --work, --rounds,
+    --runs, --warmup, --pause, --no-compile and (where ONNX Runtime is a
+    peer) --no-onnx."""
+    ap.add_argument("--dyncc", required=True, help="the dyncc binary")
+    ap.add_argument("--work", default=None, help="scratch directory (default: a temporary one)")
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--runs", type=int, default=runs, help="timed runs per side and round")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--pause", type=float, default=0.25)
+    ap.add_argument("--no-compile", dest="compile", action="store_false",
+                    help="leave torch.compile out (its warm-up compiles C++)")
+    if onnx:
+        ap.add_argument("--no-onnx", dest="onnx", action="store_false",
+                        help="leave ONNX Runtime out")
+
+
 def cpu_busy():
     """(busy seconds of the whole machine, this process's CPU seconds)."""
     with open("/proc/stat") as stat:

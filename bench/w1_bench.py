@@ -84,7 +84,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import (OtherLoad, smoke_test, cpu_name, interleaved, timed, close,  # noqa: E402
+from bench_util import (OtherLoad, add_peer_arguments, smoke_test, cpu_name, interleaved, timed, close,  # noqa: E402
                         probe_peak)
 
 import numpy as np  # noqa: E402
@@ -321,21 +321,14 @@ def bench_variant(a, label, strategy, work):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dyncc", required=True, help="the dyncc binary")
-    ap.add_argument("--work", default=None, help="scratch directory (default: a temporary one)")
+    add_peer_arguments(ap, rounds=5, runs=10, onnx=False)
     ap.add_argument("--tokens", type=int, default=512)
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--ffn", type=int, default=2048)
     ap.add_argument("--experts", type=int, default=8)
     ap.add_argument("--capacity-factor", type=float, default=1.25)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--runs", type=int, default=10, help="timed runs per side and round")
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--pause", type=float, default=0.25)
     ap.add_argument("--variants", default="top1,top2")
-    ap.add_argument("--no-compile", dest="compile", action="store_false",
-                    help="leave torch.compile out (its warm-up compiles C++)")
     ap.add_argument("--peak-runs", type=int, default=5,
                     help="timed runs per size of the probed peak (best of)")
     ap.add_argument("--python", default=os.environ.get("DYNCC_VENV_PYTHON", sys.executable),

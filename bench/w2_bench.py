@@ -83,7 +83,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import dyncc  # noqa: E402
-from bench_util import (OtherLoad, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
+from bench_util import (OtherLoad, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
                         fullgraph_failure, interleaved, onnx_export, ort_session, probe_peak,
                         timed)
 
@@ -165,21 +165,12 @@ class Dyncc:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dyncc", required=True, help="the dyncc binary")
-    ap.add_argument("--work", default=None, help="scratch directory (default: a temporary one)")
+    add_peer_arguments(ap, rounds=3, runs=10)
     ee.add_shape_arguments(ap)
     ap.add_argument("--cases", type=int, default=20, help="inputs the exit layers are sought on")
     ap.add_argument("--exit-layers", default="3,6,12")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--runs", type=int, default=10, help="timed runs per side and round")
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--pause", type=float, default=0.25)
     ap.add_argument("--peak-runs", type=int, default=5)
-    ap.add_argument("--no-compile", dest="compile", action="store_false",
-                    help="leave torch.compile out (its warm-up compiles C++)")
-    ap.add_argument("--no-onnx", dest="onnx", action="store_false",
-                    help="leave ONNX Runtime out")
     a = ap.parse_args()
     if a.batch != 1:
         ap.error("W2 is batch 1 (W4 is the batched bench)")

@@ -68,7 +68,7 @@ import methods  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import (OtherLoad, close, module_version, cpu_name, first_line, fullgraph_failure,  # noqa: E402
+from bench_util import (OtherLoad, add_peer_arguments, close, module_version, cpu_name, first_line, fullgraph_failure,  # noqa: E402
                         interleaved, onnx_export, ort_session, timed)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -246,8 +246,7 @@ KINDS = {"eager": "PyTorch eager", "compile": "torch.compile (decide, read, skim
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dyncc", required=True, help="the dyncc binary")
-    ap.add_argument("--work", default=None, help="scratch directory (default: a temporary one)")
+    add_peer_arguments(ap, rounds=5, runs=20)
     ap.add_argument("--seq", type=int, default=200)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--hidden", type=int, default=256)
@@ -261,14 +260,6 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="dyncc's threads")
     ap.add_argument("--eager-threads", default="1,2",
                     help="the thread counts every peer is timed with")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--runs", type=int, default=20, help="timed runs per side and round")
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--pause", type=float, default=0.25)
-    ap.add_argument("--no-compile", dest="compile", action="store_false",
-                    help="leave torch.compile out (its warm-up compiles C++)")
-    ap.add_argument("--no-onnx", dest="onnx", action="store_false",
-                    help="leave ONNX Runtime out")
     a = ap.parse_args()
 
     work = a.work or tempfile.mkdtemp(prefix="w3_")

@@ -604,6 +604,12 @@ struct DynFormKernelsPass
     MLIRContext *ctx = module.getContext();
     RewritePatternSet patterns(ctx);
     linalg::ControlDropUnitDims options;
+    // A masked expert-body op (kRowMaskAttr) keeps its loops: the rewritten
+    // generic would lose the attribute, and the GEMM its tile skipping.
+    options.controlFn = [all = options.controlFn](Operation *op) {
+      return op->hasAttr(dyncc::kRowMaskAttr) ? SmallVector<unsigned>{}
+                                              : all(op);
+    };
     linalg::populateFoldUnitExtentDimsPatterns(patterns, options);
     tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, ctx);
     tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, ctx);

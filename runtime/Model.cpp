@@ -119,13 +119,20 @@ namespace {
 // through a process-wide handler, and a run stays on one thread.
 thread_local std::string lastHalideError;
 
-void recordHalideError(void *, const char *message) {
+void keepHalideError(const char *message) {
   // Called from Halide's C code: nothing may unwind out of it.
   try {
     lastHalideError = message ? message : "";
   } catch (...) {
     lastHalideError.clear();
   }
+}
+
+void recordHalideError(void *, const char *message) {
+  // On a pool worker the message goes to the thread that called the
+  // parallel loop (dynrt::poolSetErrorSink below), which reads it.
+  if (!dynrt::poolKeepWorkerError(message))
+    keepHalideError(message);
 }
 
 // NULL for a model made by dynrt_model_create and not destroyed, else the
@@ -183,8 +190,10 @@ void installHalideHandlers() {
     // ThreadPool.h: the same block of tasks on the same thread every call);
     // DYNRT_THREAD_POOL=halide keeps Halide's own.
     const char *pool = std::getenv("DYNRT_THREAD_POOL");
-    if (!pool || std::strcmp(pool, "halide") != 0)
+    if (!pool || std::strcmp(pool, "halide") != 0) {
+      dynrt::poolSetErrorSink(keepHalideError);
       halide_set_custom_do_par_for(dynrt::poolDoParFor);
+    }
   });
 }
 

@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -40,6 +41,10 @@ constexpr auto kSpin = std::chrono::microseconds(50);
 // True on a thread while it runs pool tasks: a parallel loop inside a task
 // runs serially.
 thread_local bool inTask = false;
+// True on the pool's workers.
+thread_local bool onWorker = false;
+
+std::atomic<void (*)(const char *)> errorSink{nullptr};
 
 int defaultThreads() {
   if (const char *s = std::getenv("HL_NUM_THREADS"))
@@ -88,6 +93,8 @@ public:
         return serial(uc, task, min, extent, closure);
     }
     cur = {uc, task, min, extent, closure, blocks};
+    workerError.clear();
+    workerErrorKept = false;
     result.store(0, std::memory_order_relaxed);
     pending.store(blocks - 1, std::memory_order_relaxed);
     {
@@ -103,7 +110,27 @@ public:
       else
         std::this_thread::yield();
     }
-    return result.load(std::memory_order_relaxed);
+    int r = result.load(std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(errorMutex);
+    if (r != 0 && workerErrorKept)
+      if (auto sink = errorSink.load(std::memory_order_relaxed))
+        sink(workerError.c_str());
+    return r;
+  }
+
+  bool keepWorkerError(const char *message) {
+    if (!onWorker || !inTask)
+      return false;
+    std::lock_guard<std::mutex> lock(errorMutex);
+    if (!workerErrorKept) {
+      try {
+        workerError = message ? message : "";
+      } catch (...) { // out of memory: the code alone
+        workerError.clear();
+      }
+      workerErrorKept = true;
+    }
+    return true;
   }
 
 private:
@@ -141,6 +168,7 @@ private:
   }
 
   void work(int index, uint64_t seen) {
+    onWorker = true;
     for (;;) {
       uint64_t g;
       auto start = std::chrono::steady_clock::now();
@@ -171,6 +199,9 @@ private:
   Job cur;                          // written under jobMutex, before generation
   std::atomic<int> result{0};
   std::atomic<int> pending{0};
+  std::mutex errorMutex; // the message of a task failing on a worker
+  std::string workerError;
+  bool workerErrorKept = false;
   std::mutex sleepMutex;
   std::condition_variable wake;
   uint64_t seq = 0; // under sleepMutex
@@ -190,6 +221,14 @@ Pool &pool() {
 int poolDoParFor(void *userContext, PoolTask task, int min, int extent,
                  uint8_t *closure) {
   return pool().run(userContext, task, min, extent, closure);
+}
+
+bool poolKeepWorkerError(const char *message) {
+  return pool().keepWorkerError(message);
+}
+
+void poolSetErrorSink(void (*sink)(const char *message)) {
+  errorSink.store(sink, std::memory_order_relaxed);
 }
 
 void poolSetThreads(int threads) { pool().setThreads(threads); }

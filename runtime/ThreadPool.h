@@ -6,7 +6,7 @@
 // (halide_set_custom_do_par_for): a loop of E tasks on T threads gives
 // thread t the contiguous block [t E / T, (t + 1) E / T), the caller being
 // thread 0, every call. A recurrent GEMV split in halves then reads each
-// half from the L2 of the core that read it last step (docs/skim.md), and
+// half from the L2 of the core that read it last step (docs/codegen.md), and
 // any kernel's tasks meet the data the same thread touched before.
 //
 // Workers wait for a job spinning for a short while (kSpinMicros, far below
@@ -30,6 +30,14 @@ using PoolTask = int (*)(void *userContext, int taskNumber, uint8_t *closure);
 /// remaining tasks of a thread's block are skipped after one fails).
 int poolDoParFor(void *userContext, PoolTask task, int min, int extent,
                  uint8_t *closure);
+
+/// For an error handler (Halide's reports a failing kernel's message on the
+/// thread that failed): on a worker running a loop's tasks, keeps `message`
+/// (the loop's first) and returns true; elsewhere returns false. The kept
+/// message goes to the error sink on the loop's calling thread before
+/// poolDoParFor returns, so the caller sees it as if its own thread failed.
+bool poolKeepWorkerError(const char *message);
+void poolSetErrorSink(void (*sink)(const char *message));
 
 /// Threads the pool uses, the caller included (>= 1). 0 restores the
 /// default: HL_NUM_THREADS, else the CPUs this process may run on.

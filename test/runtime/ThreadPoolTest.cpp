@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -80,6 +81,35 @@ TEST_F(ThreadPoolTest, ReturnsAnErrorAndStopsItsBlock) {
   EXPECT_EQ(r.runs[13].load(), 0);
   EXPECT_EQ(r.runs[2].load(), 1);
   EXPECT_EQ(r.runs[11].load(), 1);
+}
+
+std::thread::id sinkThread;
+std::string sunk;
+void sink(const char *message) {
+  sinkThread = std::this_thread::get_id();
+  sunk = message;
+}
+
+int failOnWorker(void *, int i, uint8_t *closure) {
+  auto *kept = reinterpret_cast<std::atomic<int> *>(closure);
+  // Task 0 runs on the caller: an error handler keeps its own message.
+  if (dynrt::poolKeepWorkerError(i == 0 ? "caller" : "worker failed"))
+    kept->fetch_add(1);
+  return i == 0 ? 0 : -2;
+}
+
+TEST_F(ThreadPoolTest, AWorkersErrorMessageReachesTheCaller) {
+  dynrt::poolSetThreads(2);
+  dynrt::poolSetErrorSink(sink);
+  std::atomic<int> kept{0};
+  sunk.clear();
+  EXPECT_EQ(-2, dynrt::poolDoParFor(nullptr, failOnWorker, 0, 2,
+                                    reinterpret_cast<uint8_t *>(&kept)));
+  EXPECT_EQ(kept.load(), 1); // the worker's, not the caller's
+  EXPECT_EQ(sunk, "worker failed");
+  EXPECT_EQ(sinkThread, std::this_thread::get_id());
+  EXPECT_FALSE(dynrt::poolKeepWorkerError("not in a loop"));
+  dynrt::poolSetErrorSink(nullptr);
 }
 
 struct Nest {
