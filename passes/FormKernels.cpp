@@ -140,6 +140,23 @@ KernelKind classify(linalg::GenericOp op) {
   return KernelKind::Elementwise;
 }
 
+/// An elementwise op that only widens its one input (torch-mlir computes a
+/// layer norm's variance in f64 from an extf of the f32 activations): it
+/// joins its consumers' kernel rather than its producer's, which would store
+/// the wide copy (twice the bytes) for the next kernel to read back.
+bool isWideningCast(linalg::GenericOp op) {
+  if (op.getNumDpsInputs() != 1 || op.getNumDpsInits() != 1 ||
+      !isa<ShapedType>(op.getDpsInputOperand(0)->get().getType()) ||
+      op.getNumReductionLoops() != 0)
+    return false;
+  Block *body = op.getBody();
+  auto ext = dyn_cast<arith::ExtFOp>(&body->front());
+  return ext && &body->front() != &body->back() &&
+         ext->getNextNode() == body->getTerminator() &&
+         ext.getIn() == body->getArgument(0) &&
+         body->getTerminator()->getOperand(0) == ext.getResult();
+}
+
 /// Ops that only provide values without reading tensors: tensor.empty,
 /// scalar constants and fills (generics without tensor inputs). They are
 /// cloned into each kernel that needs them instead of being kernels.
@@ -417,6 +434,16 @@ private:
     KernelKind kind = classify(op);
     SmallVector<linalg::GenericOp> pulled;
     collectPending(op, pulled);
+    if (pulled.empty() && isWideningCast(op) && !op->use_empty() &&
+        llvm::all_of(op->getUsers(), [&](Operation *user) {
+          return isa<linalg::GenericOp>(user) &&
+                 user->getBlock() == op->getBlock();
+        })) {
+      // The first consumer pulls it in; another kernel reading it too gets
+      // it as that kernel's output.
+      pending.insert(op);
+      return;
+    }
 
     // The group of the latest producer among the inputs.
     Group *target = nullptr;
