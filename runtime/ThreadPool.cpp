@@ -2,15 +2,19 @@
 //
 // See ThreadPool.h. One job at a time: the caller publishes it and a new
 // generation word (sequence << 16 | number of blocks) under the sleep mutex,
-// wakes the sleepers, runs block 0 and waits for the others. A worker reads
-// the job only when the generation's block count includes it, and the
-// caller does not publish the next job before every included worker is
-// done, so a worker never sees half of a job.
+// wakes the sleepers, runs block 0, then runs any block whose worker has not
+// claimed it yet (a worker still asleep, descheduled, or absent: after a
+// fork the child has none), and waits for the blocks being run. A block is
+// claimed by raising its claim word to the job's sequence number, so a
+// worker that wakes up late for a finished job fails to claim and never
+// reads the job; the caller publishes the next job only once every block
+// has run, so a worker that claims reads a whole, current job.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/ThreadPool.h"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -57,8 +61,13 @@ int defaultThreads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+class Pool;
+Pool &pool();
+
 class Pool {
 public:
+  Pool() { pthread_atfork(nullptr, nullptr, [] { pool().afterFork(); }); }
+
   ~Pool() {
     {
       std::lock_guard<std::mutex> lock(sleepMutex);
@@ -104,6 +113,11 @@ public:
     }
     wake.notify_all();
     runBlock(cur, 0);
+    for (int t = 1; t < blocks; ++t)
+      if (claim(t, seq)) {
+        runBlock(cur, t);
+        pending.fetch_sub(1, std::memory_order_release);
+      }
     for (int spins = 0; pending.load(std::memory_order_acquire) > 0; ++spins) {
       if (spins < 4096)
         DYNRT_PAUSE();
@@ -133,8 +147,29 @@ public:
     return true;
   }
 
+  // In the child of a fork: the workers and whatever held the locks are
+  // gone. The threads' handles are dropped unjoined (leaked), the locks
+  // made anew; the next loop starts new workers.
+  void afterFork() {
+    new std::vector<std::thread>(std::move(workers));
+    workers.clear();
+    new (&jobMutex) std::mutex;
+    new (&sleepMutex) std::mutex;
+    new (&errorMutex) std::mutex;
+    new (&wake) std::condition_variable;
+  }
+
 private:
-  static constexpr int kMaxBlocks = 1 << 15;
+  static constexpr int kMaxBlocks = 1024;
+
+  bool claim(int block, uint64_t sequence) {
+    uint64_t prev = claimed[block].load(std::memory_order_acquire);
+    while (prev < sequence)
+      if (claimed[block].compare_exchange_weak(prev, sequence,
+                                               std::memory_order_acq_rel))
+        return true;
+    return false;
+  }
 
   struct Job {
     void *uc = nullptr;
@@ -186,7 +221,7 @@ private:
           return;
       }
       seen = g;
-      if (index < (int)(g & 0xffff)) {
+      if (index < (int)(g & 0xffff) && claim(index, g >> 16)) {
         runBlock(cur, index);
         pending.fetch_sub(1, std::memory_order_release);
       }
@@ -198,7 +233,8 @@ private:
   std::vector<std::thread> workers; // under jobMutex
   Job cur;                          // written under jobMutex, before generation
   std::atomic<int> result{0};
-  std::atomic<int> pending{0};
+  std::atomic<int> pending{0}; // blocks 1.. not run yet
+  std::atomic<uint64_t> claimed[kMaxBlocks] = {}; // sequence of the last claim
   std::mutex errorMutex; // the message of a task failing on a worker
   std::string workerError;
   bool workerErrorKept = false;

@@ -9,10 +9,13 @@
 // half from the L2 of the core that read it last step (docs/codegen.md), and
 // any kernel's tasks meet the data the same thread touched before.
 //
-// Workers wait for a job spinning for a short while (kSpinMicros, far below
-// the 2 ms spin that took the CPU of a PyTorch or ONNX Runtime sharing the
-// process), then sleep. A parallel loop reached from inside a task, or
-// while another caller's job holds the pool, runs on its caller's thread.
+// Workers wait for a job spinning for a short while (kSpin, far below the
+// 2 ms spin that took the CPU of a PyTorch or ONNX Runtime sharing the
+// process), then sleep. Once through its own block the caller also runs
+// any block no worker has started yet (one still waking up; none at all in
+// the child of a fork), so a loop never waits on a thread that is not
+// there. A parallel loop reached from inside a task, or while another
+// caller's job holds the pool, runs on its caller's thread.
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,8 +1,9 @@
 //===- ThreadPoolTest.cpp - the runtime's pool for the kernels' loops -----===//
 //
-// Every task runs once, the same block of tasks runs on the same thread
-// every call (block 0 on the caller's), errors come back, and a loop inside
-// a task or from several callers at once neither deadlocks nor loses tasks.
+// Every task runs once, a block of tasks on one thread (block 0 on the
+// caller's), errors and their messages come back, and a loop inside a task,
+// from several callers at once or in the child of a fork neither deadlocks
+// nor loses tasks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,30 +41,29 @@ protected:
   void TearDown() override { dynrt::poolSetThreads(0); }
 };
 
-TEST_F(ThreadPoolTest, EveryTaskRunsOnceInFixedBlocks) {
+TEST_F(ThreadPoolTest, EveryTaskRunsOnceInContiguousBlocks) {
   for (int threads : {1, 2, 3, 4})
     for (int extent : {0, 1, 2, 3, 7, 100, 1001}) {
       dynrt::poolSetThreads(threads);
       ASSERT_EQ(dynrt::poolThreads(), threads);
-      Record first(extent + 5), second(extent + 5);
+      Record r(extent + 5);
       ASSERT_EQ(0, dynrt::poolDoParFor(nullptr, recordTask, 5, extent,
-                                       reinterpret_cast<uint8_t *>(&first)));
-      ASSERT_EQ(0, dynrt::poolDoParFor(nullptr, recordTask, 5, extent,
-                                       reinterpret_cast<uint8_t *>(&second)));
+                                       reinterpret_cast<uint8_t *>(&r)));
+      // Block b is tasks [b E / T, (b + 1) E / T), all on one thread (its
+      // worker's, or the caller's if it got there first); block 0 on the
+      // caller's.
       int blocks = std::min(threads, extent);
       for (int i = 0; i < extent + 5; ++i) {
-        ASSERT_EQ(first.runs[i].load(), i >= 5 ? 1 : 0) << "task " << i;
+        ASSERT_EQ(r.runs[i].load(), i >= 5 ? 1 : 0) << "task " << i;
         if (i < 5)
           continue;
-        // The same thread both times; the first block on the caller.
-        EXPECT_EQ(first.who[i], second.who[i]) << "task " << i;
         int block = 0;
         while ((int64_t)extent * (block + 1) / blocks <= i - 5)
           ++block;
+        int first = 5 + (int)((int64_t)extent * block / blocks);
+        EXPECT_EQ(r.who[i], r.who[first]) << "task " << i;
         if (block == 0)
-          EXPECT_EQ(first.who[i], std::this_thread::get_id()) << "task " << i;
-        else
-          EXPECT_NE(first.who[i], std::this_thread::get_id()) << "task " << i;
+          EXPECT_EQ(r.who[i], std::this_thread::get_id()) << "task " << i;
       }
     }
 }
@@ -90,26 +94,71 @@ void sink(const char *message) {
   sunk = message;
 }
 
+struct FailJob {
+  std::atomic<bool> started{false};
+  std::atomic<bool> onWorker{false};
+};
+
 int failOnWorker(void *, int i, uint8_t *closure) {
-  auto *kept = reinterpret_cast<std::atomic<int> *>(closure);
-  // Task 0 runs on the caller: an error handler keeps its own message.
-  if (dynrt::poolKeepWorkerError(i == 0 ? "caller" : "worker failed"))
-    kept->fetch_add(1);
-  return i == 0 ? 0 : -2;
+  auto *job = reinterpret_cast<FailJob *>(closure);
+  if (i == 0) {
+    // Hold the caller until task 1 has started elsewhere (a worker), or
+    // give up after 5 s: then the caller runs task 1 itself.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!job->started.load() && std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+    return 0;
+  }
+  job->started.store(true);
+  // What the runtime's Halide error handler does.
+  const char *message = "task 1 failed";
+  if (dynrt::poolKeepWorkerError(message))
+    job->onWorker.store(true);
+  else
+    sink(message);
+  return -2;
 }
 
 TEST_F(ThreadPoolTest, AWorkersErrorMessageReachesTheCaller) {
   dynrt::poolSetThreads(2);
   dynrt::poolSetErrorSink(sink);
-  std::atomic<int> kept{0};
+  FailJob job;
   sunk.clear();
   EXPECT_EQ(-2, dynrt::poolDoParFor(nullptr, failOnWorker, 0, 2,
-                                    reinterpret_cast<uint8_t *>(&kept)));
-  EXPECT_EQ(kept.load(), 1); // the worker's, not the caller's
-  EXPECT_EQ(sunk, "worker failed");
+                                    reinterpret_cast<uint8_t *>(&job)));
+  EXPECT_TRUE(job.onWorker.load()) << "task 1 did not run on a worker";
+  EXPECT_EQ(sunk, "task 1 failed");
   EXPECT_EQ(sinkThread, std::this_thread::get_id());
   EXPECT_FALSE(dynrt::poolKeepWorkerError("not in a loop"));
   dynrt::poolSetErrorSink(nullptr);
+}
+
+TEST_F(ThreadPoolTest, AForkedChildRunsItsLoops) {
+  // The parent's workers do not exist in the child: its loops must still
+  // run every task (on the caller, or on new workers), not wait for them.
+  dynrt::poolSetThreads(2);
+  Record warm(64);
+  ASSERT_EQ(0, dynrt::poolDoParFor(nullptr, recordTask, 0, 64,
+                                   reinterpret_cast<uint8_t *>(&warm)));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(20); // a hang ends as SIGALRM
+    bool ok = true;
+    for (int k = 0; k < 50 && ok; ++k) {
+      Record r(64);
+      ok = dynrt::poolDoParFor(nullptr, recordTask, 0, 64,
+                               reinterpret_cast<uint8_t *>(&r)) == 0;
+      for (int i = 0; i < 64; ++i)
+        ok = ok && r.runs[i].load() == 1;
+    }
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(pid, waitpid(pid, &status, 0));
+  ASSERT_TRUE(WIFEXITED(status)) << "the child was killed by signal "
+                                 << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 struct Nest {
