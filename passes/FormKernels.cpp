@@ -151,8 +151,7 @@ bool isWideningCast(linalg::GenericOp op) {
     return false;
   Block *body = op.getBody();
   auto ext = dyn_cast<arith::ExtFOp>(&body->front());
-  return ext && &body->front() != &body->back() &&
-         ext->getNextNode() == body->getTerminator() &&
+  return ext && ext->getNextNode() == body->getTerminator() &&
          ext.getIn() == body->getArgument(0) &&
          body->getTerminator()->getOperand(0) == ext.getResult();
 }

@@ -125,10 +125,12 @@ public:
         std::this_thread::yield();
     }
     int r = result.load(std::memory_order_relaxed);
-    std::lock_guard<std::mutex> lock(errorMutex);
-    if (r != 0 && workerErrorKept)
-      if (auto sink = errorSink.load(std::memory_order_relaxed))
-        sink(workerError.c_str());
+    if (r != 0) {
+      std::lock_guard<std::mutex> lock(errorMutex);
+      if (workerErrorKept)
+        if (auto sink = errorSink.load(std::memory_order_relaxed))
+          sink(workerError.c_str());
+    }
     return r;
   }
 
@@ -179,27 +181,30 @@ private:
     int blocks = 1;
   };
 
-  int serial(void *uc, PoolTask task, int min, int extent, uint8_t *closure) {
+  /// Tasks [begin, end) on this thread, up to the first that fails; returns
+  /// its result or 0.
+  static int runTasks(void *uc, PoolTask task, uint8_t *closure, int begin,
+                      int end) {
     bool outer = inTask;
     inTask = true;
     int r = 0;
-    for (int i = min; i < min + extent && r == 0; ++i)
+    for (int i = begin; i < end && r == 0; ++i)
       r = task(uc, i, closure);
     inTask = outer;
     return r;
   }
 
+  int serial(void *uc, PoolTask task, int min, int extent, uint8_t *closure) {
+    return runTasks(uc, task, closure, min, min + extent);
+  }
+
   void runBlock(const Job &j, int t) {
     int begin = j.min + (int)((int64_t)j.extent * t / j.blocks);
     int end = j.min + (int)((int64_t)j.extent * (t + 1) / j.blocks);
-    inTask = true;
-    for (int i = begin; i < end; ++i)
-      if (int r = j.task(j.uc, i, j.closure)) {
-        int zero = 0;
-        result.compare_exchange_strong(zero, r, std::memory_order_relaxed);
-        break;
-      }
-    inTask = false;
+    if (int r = runTasks(j.uc, j.task, j.closure, begin, end)) {
+      int zero = 0;
+      result.compare_exchange_strong(zero, r, std::memory_order_relaxed);
+    }
   }
 
   void work(int index, uint64_t seen) {
