@@ -92,6 +92,14 @@ LOOP_SIDES = ["dyncc", "eager module", "eager segments", "torch.compile segments
               "ONNX Runtime segments"]
 BACKBONE_SIDES = ["dyncc", "dyncc, early-exit model at theta 0", "eager", "torch.compile",
                   "ONNX Runtime, spinning off", "ONNX Runtime, spinning on"]
+# --bf16: the backbone in bf16 (dyncc --precision=bf16: the GEMMs' operands
+# rounded to bf16, fp32 accumulation and elsewhere; PyTorch: the module cast
+# to bfloat16), each against the fp32 eager backbone within BF16_TOL.
+BF16_SIDES = ["dyncc bf16", "eager bf16", "torch.compile bf16"]
+BF16_TOL = 5e-2
+# --bf16: the thresholds (besides the bisected ones) at which the bf16 early-
+# exit model's exit layers are compared with the fp32 model's, every case.
+BF16_THETAS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
 
 
 class Segment(nn.Module):
@@ -133,9 +141,9 @@ def segment_loop(steps, entropy, x, theta, force=0):
 class Dyncc:
     """A model compiled by dyncc --shared and created with num_threads."""
 
-    def __init__(self, mlir, work, name, weights, threads):
-        self.model = dyncc.load(dyncc.build(mlir, os.path.join(work, "lib", name)), weights,
-                                num_threads=threads)
+    def __init__(self, mlir, work, name, weights, threads, *flags):
+        self.model = dyncc.load(dyncc.build(mlir, os.path.join(work, "lib", name), *flags),
+                                weights, num_threads=threads)
 
     def run(self, x):
         """(logits, exit layer or None) on x."""
@@ -171,6 +179,9 @@ def main():
     ap.add_argument("--exit-layers", default="3,6,12")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--peak-runs", type=int, default=5)
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                    help="also the backbone in bf16 (dyncc --precision=bf16, PyTorch's module "
+                    "cast to bfloat16) and the bf16 early-exit model's decisions against fp32's")
     a = ap.parse_args()
     if a.batch != 1:
         ap.error("W2 is batch 1 (W4 is the batched bench)")
@@ -222,7 +233,7 @@ def main():
             ref0 = plain(x0).numpy()
         back = dict(x=x0, ref=ref0, fns={}, err={}, prep={})
 
-        def side(row, name, run, fn, prep=None, want_layer=None):
+        def side(row, name, run, fn, prep=None, want_layer=None, tol=TOL):
             """Checks run() -> (logits, layer) against the row's reference;
             adds fn as the row's side `name` if it agrees."""
             try:
@@ -232,7 +243,7 @@ def main():
                 row["err"][name] = err
                 if want_layer is not None and got != want_layer:
                     fail[name, id(row)] = f"exits at layer {got}, not {want_layer}; not timed"
-                elif not err <= TOL:
+                elif not err <= tol:
                     fail[name, id(row)] = f"disagrees with eager (max error {err:.1g}); not timed"
                 else:
                     row["fns"][name] = fn
@@ -342,8 +353,50 @@ def main():
                 for n in ("ONNX Runtime segments", *BACKBONE_SIDES[4:]):
                     fail[n, id(r)] = "not run (--no-onnx)"
 
+        # bf16: the backbone three ways, and the early-exit model's decisions
+        agree = None
+        if a.bf16:
+            t0 = time.perf_counter()
+            dyb16 = Dyncc(os.path.join(work, "w2_backbone.mlir"), work, "w2_backbone_bf16",
+                          os.path.join(work, "w2_backbone.safetensors"), a.threads,
+                          "--precision=bf16")
+            dy16 = Dyncc(os.path.join(work, "w2.mlir"), work, "w2_bf16",
+                         os.path.join(work, "w2.safetensors"), a.threads, "--precision=bf16")
+            setup["dyncc bf16"] = f"dyncc compile --precision=bf16 (both) {time.perf_counter() - t0:.1f} s"
+            side(back, "dyncc bf16", lambda: dyb16.run(x0), dyb16.model.runner(x0), tol=BF16_TOL)
+            import copy
+            plain16 = copy.deepcopy(plain).to(torch.bfloat16).eval()
+            x016 = x0.to(torch.bfloat16)
+            side(back, "eager bf16", lambda: (plain16(x016).float(), None),
+                 lambda: plain16(x016), tol=BF16_TOL)
+            if a.compile:
+                t0 = time.perf_counter()
+                cplain16 = torch.compile(plain16)
+                with torch.no_grad():
+                    cplain16(x016)
+                setup["torch.compile bf16"] = f"first call {time.perf_counter() - t0:.1f} s"
+                side(back, "torch.compile bf16", lambda: (cplain16(x016).float(), None),
+                     lambda: cplain16(x016), tol=BF16_TOL)
+            else:
+                fail["torch.compile bf16", id(back)] = "not run (--no-compile)"
+            # exit layers of every case at every threshold, bf16 against fp32
+            thetas = sorted(set(BF16_THETAS) | {r["theta"] for r in rows.values() if r["theta"] > 0})
+            same = total = 0
+            diffs = []
+            for th in thetas:
+                dy.model.set_param("theta", [th])
+                dy16.model.set_param("theta", [th])
+                for c, x in enumerate(xs):
+                    l32, l16 = dy.run(x)[1], dy16.run(x)[1]
+                    total += 1
+                    same += l32 == l16
+                    if l32 != l16:
+                        diffs.append(f"case {c} at theta {th:.4g}: {l32} vs {l16}")
+            agree = (same, total, len(thetas), diffs)
+
         # interleaved timing of every (row, side)
-        table = {("backbone", n): (back, n) for n in BACKBONE_SIDES if n in back["fns"]}
+        table = {("backbone", n): (back, n) for n in BACKBONE_SIDES + BF16_SIDES
+                 if n in back["fns"]}
         for le, r in rows.items():
             table.update({(le, n): (r, n) for n in LOOP_SIDES if n in r["fns"]})
         names = list(table)
@@ -455,6 +508,36 @@ def main():
     if "dyncc" not in back["fns"]:
         bad = True
     print()
+    if a.bf16:
+        print(f"bf16 backbone (probed bf16 peak {bf16} GFLOP/s): dyncc --precision=bf16 rounds "
+              "the GEMMs' operands to bf16 and accumulates in fp32 (AVX512-BF16's vdpbf16ps "
+              "where the CPU has it), everything else fp32; PyTorch runs the module cast to "
+              "bfloat16. Errors against the fp32 eager backbone.")
+        print()
+        print("| side | median (ms) | dyncc bf16 speed-up over it (per round: median, "
+              "min..max) | dyncc fp32 time / this | max error vs fp32 eager |")
+        print("|---|---:|---|---:|---:|")
+        for n in BF16_SIDES:
+            if ("backbone", n) not in med:
+                print(f"| {n} | {fail.get((n, id(back)), 'n/a')} | | | |")
+                continue
+            t = med["backbone", n]
+            sp = "—"
+            if n != "dyncc bf16" and ("backbone", "dyncc bf16") in med:
+                q = [m["backbone", n] / m["backbone", "dyncc bf16"] for m in per_round
+                     if ("backbone", n) in m and ("backbone", "dyncc bf16") in m]
+                sp = f"{t / med['backbone', 'dyncc bf16']:.2f}x ({spread(q)})"
+            vs32 = (f"{med['backbone', 'dyncc'] / t:.2f}x" if ("backbone", "dyncc") in med
+                    else "n/a")
+            print(f"| {n} | {t * 1e3:.2f} | {sp} | {vs32} | "
+                  f"{back['err'].get(n, float('nan')):.1g} |")
+        print()
+        if agree:
+            same, total, nth, diffs = agree
+            print(f"- bf16 early-exit model's exit layers equal to the fp32 model's on {same} of "
+                  f"{total} decisions ({same / total * 100:.1f}%: {len(xs)} cases x {nth} "
+                  "thresholds)" + (": differ at " + "; ".join(diffs[:10]) if diffs else ""))
+        print()
     errs = "; ".join(f"layer {le}: " + ", ".join(f"{n} {e:.1g}" for n, e in r["err"].items())
                      for le, r in rows.items())
     print(f"- max error vs the eager module at the exit layer: {errs}")

@@ -11,6 +11,7 @@
 
 #include "codegen/EmitHalide.h"
 #include "codegen/GemmKernel.h"
+#include "codegen/HalideTarget.h"
 
 #include <Halide.h>
 
@@ -172,8 +173,9 @@ Expr compareI(int pred, Expr a, Expr b) {
 
 class Builder {
 public:
-  Builder(const kir::Kernel &kernel, const Target &target)
-      : kernel(kernel), target(target) {}
+  Builder(const kir::Kernel &kernel, const Target &target,
+          const KernelOptions &options)
+      : kernel(kernel), target(target), options(options) {}
 
   /// Builds the pipeline; `error` is set on failure.
   bool build(std::string &error) {
@@ -213,10 +215,14 @@ public:
   std::vector<Func> outputs;
   /// One line per GEMM built: its shape and schedule (--stats).
   std::vector<std::string> gemmNotes;
+  /// Whether a GEMM of the kernel multiplies bf16 operands (its target
+  /// then needs bf16KernelTarget's feature for vdpbf16ps).
+  bool bf16Gemm = false;
 
 private:
   const kir::Kernel &kernel;
   Target target;
+  KernelOptions options;
   std::map<size_t, size_t> paramOf;
   std::vector<Func> stageFuncs;
   /// Stages whose Func buildGemm made (and scheduled).
@@ -575,6 +581,7 @@ private:
     // B's innermost memory dimension decides its orientation.
     shape.transposeB =
         (opB.memLoops.empty() ? lbb : opB.memLoops).back() == red;
+    shape.bf16 = options.bf16Gemms;
 
     Var vn("n"), vm("m"), vk("k"), vb("b");
     std::vector<Expr> loops(numLoops);
@@ -678,11 +685,16 @@ private:
     Func g = codegen::buildGemm(shape, A, B, epilogue, target,
                                 kernel.name + "_gemm" + std::to_string(s), {},
                                 rowUsed, &chosen);
+    // Only the Tiled path rounds to bf16 (GemmShape::bf16).
+    const bool bf16 = shape.bf16 && chosen.path == codegen::GemmPath::Tiled &&
+                      !target.has_gpu_feature();
+    bf16Gemm |= bf16;
     gemmNotes.push_back(
         (shape.batch ? "b" + std::to_string(shape.batch) + " " : "") + "m" +
         std::to_string(shape.M) + " n" + std::to_string(shape.N) + " k" +
         std::to_string(shape.K) + (shape.transposeB ? " (B transposed)" : "") +
-        ": " + codegen::describeGemmTiling(chosen));
+        ": " + codegen::describeGemmTiling(chosen) +
+        (bf16 ? ", bf16 operands" : ""));
     stageFuncs[s] = g;
     stageVars[s] = shape.batch ? std::vector<Var>{vn, vm, vb}
                                : std::vector<Var>{vn, vm};
@@ -1214,8 +1226,9 @@ Target parseTarget(const std::string &target) {
 
 bool compileKernel(const kir::Kernel &kernel, const std::string &target,
                    const std::string &objectPath, std::string &error,
-                   std::vector<std::string> *gemms) {
-  Builder b(kernel, parseTarget(target));
+                   std::vector<std::string> *gemms,
+                   const KernelOptions &options) {
+  Builder b(kernel, parseTarget(target), options);
   if (!b.build(error))
     return false;
   if (gemms)
@@ -1224,12 +1237,15 @@ bool compileKernel(const kir::Kernel &kernel, const std::string &target,
   try {
     std::vector<Argument> args(b.params.begin(), b.params.end());
     Pipeline p(b.outputs);
+    // The schedule is the same on both targets (AVX-512 either way); the
+    // bf16 one adds the instructions.
+    Target t = parseTarget(b.bf16Gemm ? bf16KernelTarget(target) : target);
     // Debugging aid: the lowered Halide statement of every kernel.
     if (const char *dir = std::getenv("DYNCC_HALIDE_STMT_DIR"))
       p.compile_to_lowered_stmt(std::string(dir) + "/" + kernel.name + ".stmt",
-                                args, Text, parseTarget(target));
+                                args, Text, t);
     p.compile_to_object(objectPath, args, kernel.name,
-                        parseTarget(target).with_feature(Target::NoRuntime));
+                        t.with_feature(Target::NoRuntime));
     return true;
   } catch (const Halide::Error &e) {
     error = std::string("Halide: ") + e.what();
@@ -1250,8 +1266,9 @@ bool compileRuntime(const std::string &target, const std::string &objectPath,
 
 bool runKernel(const kir::Kernel &kernel, const std::vector<HostTensor> &inputs,
                const std::vector<HostTensor> &outputs,
-               const std::string &target, std::string &error) {
-  Builder b(kernel, parseTarget(target));
+               const std::string &target, std::string &error,
+               const KernelOptions &options) {
+  Builder b(kernel, parseTarget(target), options);
   if (!b.build(error))
     return false;
   auto wrap = [](const HostTensor &t) {
@@ -1276,7 +1293,8 @@ bool runKernel(const kir::Kernel &kernel, const std::vector<HostTensor> &inputs,
     for (const HostTensor &t : outputs)
       outs.push_back(wrap(t));
     Pipeline p(b.outputs);
-    p.realize(Realization(outs), parseTarget(target));
+    p.realize(Realization(outs),
+              parseTarget(b.bf16Gemm ? bf16KernelTarget(target) : target));
     return true;
   } catch (const Halide::Error &e) {
     error = std::string("Halide: ") + e.what();

@@ -22,6 +22,15 @@ struct HostTensor {
   kir::ElemType type = kir::ElemType::F32;
 };
 
+/// How kernels are compiled beyond their target.
+struct KernelOptions {
+  /// --precision=bf16: every GEMM on the Tiled path rounds its operands to
+  /// bfloat16 and accumulates in fp32 (codegen::GemmShape::bf16); the
+  /// kernel's target gets AVX512-BF16 where this CPU has it
+  /// (bf16KernelTarget).
+  bool bf16Gemms = false;
+};
+
 /// Compiles `kernel` for the Halide `target` into the object file
 /// `objectPath`, as `int <kernel.name>(halide_buffer_t *inputs...,
 /// halide_buffer_t *outputs...)` (and `<name>_argv`), without the Halide
@@ -29,7 +38,8 @@ struct HostTensor {
 /// GEMM of the kernel: its shape and the schedule chosen for it.
 bool compileKernel(const kir::Kernel &kernel, const std::string &target,
                    const std::string &objectPath, std::string &error,
-                   std::vector<std::string> *gemms = nullptr);
+                   std::vector<std::string> *gemms = nullptr,
+                   const KernelOptions &options = {});
 
 /// Compiles the Halide runtime for `target` into `objectPath`: the one copy
 /// that every kernel object of a library shares.
@@ -40,7 +50,8 @@ bool compileRuntime(const std::string &target, const std::string &objectPath,
 /// have the kernel's shapes and types).
 bool runKernel(const kir::Kernel &kernel, const std::vector<HostTensor> &inputs,
                const std::vector<HostTensor> &outputs,
-               const std::string &target, std::string &error);
+               const std::string &target, std::string &error,
+               const KernelOptions &options = {});
 
 } // namespace dyncc::codegen
 

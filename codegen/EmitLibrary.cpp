@@ -1588,7 +1588,10 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     kernel->name = name + "_" + k.getSymName().str();
     std::string path = (tmpDir + "/" + kernel->name + ".o").str();
     std::string error;
-    if (!codegen::compileKernel(*kernel, target, path, error, &stats.gemms))
+    codegen::KernelOptions kernelOptions;
+    kernelOptions.bf16Gemms = options.bf16Gemms;
+    if (!codegen::compileKernel(*kernel, target, path, error, &stats.gemms,
+                                kernelOptions))
       return k.emitError("cannot compile kernel: ") << error;
     if (failed(readObject(path, kernel->name + ".o")))
       return failure();

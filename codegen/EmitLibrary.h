@@ -25,6 +25,8 @@ struct LibraryOptions {
   std::string source;
   /// A safetensors file to compile into the library ("" for none).
   std::string embedWeights;
+  /// --precision=bf16 (codegen::KernelOptions::bf16Gemms).
+  bool bf16Gemms = false;
 };
 
 /// What the library needs besides its code, computed by planHost.

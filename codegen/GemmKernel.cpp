@@ -233,6 +233,8 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   // faster in place).
   const bool pageApart = 4.0 * shape.N >= kPageBytes;
   const bool beyondL2 = bBytes > targetL2Bytes(target);
+  if (shape.bf16)
+    t.packB = 1; // the pairs of k that vdpbf16ps multiplies are packed
   if (t.packB < 0)
     t.packB = shape.transposeB || shape.M >= kPackMinM ||
                       ((pageApart || beyondL2) && shape.M >= kPackPageMinM)
@@ -436,8 +438,43 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   } else {
     bnk(withBatch({n, k})) = call(B, {n, k});
   }
-  acc(outArgs) = 0.0f;
-  acc(outArgs) += call(A, {r, m}) * bnk(withBatch({n, r}));
+  // bf16 (Tiled only): A and B rounded to bfloat16, k in pairs. abf(k, m)
+  // is A's rows converted once per call; bp(kk, n, k2) a task's panel of B
+  // with the two k of a pair adjacent (k = 2 * k2 + kk), zero past K, so
+  // that one 32-bit broadcast of A's pair and one vector of B's pairs feed
+  // vdpbf16ps (16 sums of 2 products each).
+  const bool bf16 = shape.bf16 && t.path == GemmPath::Tiled;
+  const int K2 = ceilDiv(shape.K, 2);
+  RDom rp(0, 2, 0, K2, name + "_kp");
+  Func abf(name + "_abf"), bp(name + "_bp");
+  Var kk("kk"), k2("k2");
+  if (bf16) {
+    const Expr zero = cast(BFloat(16), 0.0f);
+    std::vector<Var> aArgs{k, m};
+    if (batched && A.dimensions() == 3)
+      aArgs.push_back(b);
+    abf(aArgs) = select(k < shape.K,
+                        cast(BFloat(16), call(A, {min(k, shape.K - 1), m})),
+                        zero);
+    std::vector<Var> bArgs{kk, n, k2};
+    if (batched && B.dimensions() == 3)
+      bArgs.push_back(b);
+    Expr kb = min(2 * k2 + kk, shape.K - 1);
+    bp(bArgs) = select(2 * k2 + kk < shape.K,
+                       cast(BFloat(16), shape.transposeB ? call(B, {kb, n})
+                                                         : call(B, {n, kb})),
+                       zero);
+    std::vector<Expr> aAt{2 * rp.y + rp.x, m}, bAt{rp.x, n, rp.y};
+    if (batched && A.dimensions() == 3)
+      aAt.push_back(b);
+    if (batched && B.dimensions() == 3)
+      bAt.push_back(b);
+    acc(outArgs) = 0.0f;
+    acc(outArgs) += cast<float>(abf(aAt)) * cast<float>(bp(bAt));
+  } else {
+    acc(outArgs) = 0.0f;
+    acc(outArgs) += call(A, {r, m}) * bnk(withBatch({n, r}));
+  }
   if (!skipTiles)
     finish(out, acc);
 
@@ -543,6 +580,34 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     acc.vectorize(n, vw);
   acc.unroll(n).unroll(m);
   Stage update = acc.update();
+  if (bf16) {
+    // The pair's two products and the n lanes as one vector reduction
+    // (atomic: the pair's sum is reassociated into the lanes), which
+    // Halide maps to vdpbf16ps on avx512_sapphirerapids.
+    update.reorder(rp.x, n, m, rp.y).atomic().vectorize(rp.x);
+    if (vw > 1)
+      update.vectorize(n, vw);
+    update.unroll(n).unroll(m);
+    // A converted once per call, rows in parallel (k vectorized: 32 floats
+    // a vcvtne2ps2bf16); B's pairs packed per task.
+    abf.compute_root();
+    Var rows = m;
+    int rowCount = shape.M;
+    if (abf.dimensions() == 3) {
+      rows = Var("mb");
+      abf.fuse(m, b, rows);
+      rowCount *= shape.batch;
+    }
+    abf.parallel(rows, std::max(1, rowCount / kMinTasks));
+    if (shape.K >= 32)
+      abf.vectorize(k, 32);
+    bp.compute_at(out, task);
+    if (vw > 1) {
+      Var kn("kn");
+      bp.fuse(kk, n, kn).vectorize(kn, 2 * vw);
+    }
+    return out;
+  }
   update.reorder(n, m, r);
   if (vw > 1)
     update.vectorize(n, vw);

@@ -35,6 +35,13 @@ struct GemmShape {
   /// true:  B is indexed B(k, n[, b]) (row-major [N, K]: the [out, in]
   ///        weights of a linear layer).
   bool transposeB = false;
+  /// dyncc compile --precision=bf16: the Tiled path rounds A and B to
+  /// bfloat16 (round to nearest even) and accumulates their products in
+  /// fp32, with AVX512-BF16's vdpbf16ps where the target has it
+  /// (avx512_sapphirerapids) and exact fp32 arithmetic on the rounded
+  /// values elsewhere. The few-row paths (Dot, Stream) stay fp32: they are
+  /// bound by reading B, which stays fp32 in memory.
+  bool bf16 = false;
 };
 
 /// Receives the accumulated dot product at one output point and the output

@@ -10,12 +10,13 @@
 //
 // The cache is a text file, one shape per line:
 //   <cpu model> TAB <target> TAB <shape> TAB <tiling> TAB <GFLOP/s> TAB <default GFLOP/s>
-// <shape> = "b<batch> m<M> n<N> k<K> t<transposeB>",
+// <shape> = "b<batch> m<M> n<N> k<K> t<transposeB>[ bf16]",
 // <tiling> = "<path> <vw> <vectors> <rows> <blockRows> <packB>".
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/GemmKernel.h"
+#include "codegen/HalideTarget.h"
 #include "codegen/Tuning.h"
 
 #include <algorithm>
@@ -60,7 +61,7 @@ State &state() {
 std::string shapeKey(const GemmShape &s) {
   return "b" + std::to_string(s.batch) + " m" + std::to_string(s.M) + " n" +
          std::to_string(s.N) + " k" + std::to_string(s.K) + " t" +
-         std::to_string(s.transposeB ? 1 : 0);
+         std::to_string(s.transposeB ? 1 : 0) + (s.bf16 ? " bf16" : "");
 }
 
 const char *pathName(GemmPath p) {
@@ -184,7 +185,9 @@ Entry tune(const GemmShape &shape, const Target &target) {
     B.set(b);
     Func g = buildGemm(shape, A, B, {}, target, "tune_gemm", list[i]);
     Pipeline p(g);
-    p.compile_jit(target);
+    // A bf16 Tiled candidate runs with AVX512-BF16 as in the library.
+    const bool bf16 = shape.bf16 && list[i].path == GemmPath::Tiled;
+    p.compile_jit(bf16 ? Target(bf16KernelTarget(target.to_string())) : target);
     double s = timePipeline(p, c);
     if (i == 0)
       defaultSeconds = s;

@@ -4,6 +4,8 @@
 
 #include <Halide.h>
 
+#include <cpuid.h>
+
 namespace dyncc::codegen {
 
 std::string hostKernelTarget() {
@@ -14,6 +16,27 @@ std::string hostKernelTarget() {
   Halide::Target host = Halide::get_host_target();
   return host.without_feature(Halide::Target::AVX512_SapphireRapids)
       .to_string();
+}
+
+bool hostHasAvx512Bf16() {
+  // CPUID leaf 7, sub-leaf 1: EAX bit 5 is AVX512_BF16.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx))
+    return false;
+  return (eax >> 5) & 1;
+}
+
+std::string bf16KernelTarget(const std::string &target) {
+  // This machine's target gets the feature where its CPU has the
+  // instructions, and only for the kernels with a bf16 GEMM:
+  // hostKernelTarget says why the others must not (on Zen 4 it also lets
+  // LLVM pick the VEX-encoded AVX-VNNI); a bf16 GEMM kernel is float
+  // arithmetic. A cross target is taken as given (name
+  // avx512_sapphirerapids in it for vdpbf16ps).
+  Halide::Target t(target);
+  if (t == Halide::Target(hostKernelTarget()) && hostHasAvx512Bf16())
+    return t.with_feature(Halide::Target::AVX512_SapphireRapids).to_string();
+  return target;
 }
 
 std::string cudaKernelTarget() {

@@ -16,6 +16,15 @@ namespace dyncc::codegen {
 /// "x86-64-linux-avx-avx2-avx512-...".
 std::string hostKernelTarget();
 
+/// Whether this machine's CPU has AVX512-BF16 (vdpbf16ps, vcvtne2ps2bf16).
+bool hostHasAvx512Bf16();
+
+/// The target of the kernels with a bf16 GEMM (--precision=bf16): this
+/// machine's target plus avx512_sapphirerapids (the Halide feature that
+/// selects AVX512-BF16's instructions) where `target` is this machine's and
+/// its CPU has them; any other `target` as given.
+std::string bf16KernelTarget(const std::string &target);
+
 /// The portable CPU fallback: plain x86-64 (SSE4.1 at most) on Linux.
 std::string genericKernelTarget();
 

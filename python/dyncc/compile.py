@@ -180,11 +180,13 @@ class Compiled(Model):
 
 
 def compile(module, example_inputs, *, batch_buckets=None, threads=None, target=None,
-            extra_args=(), cache=True):
+            precision=None, extra_args=(), cache=True):
     """Exports `module` on `example_inputs` and compiles it; returns a
     Compiled callable. batch_buckets: e.g. [1, 4, 8] (`--batch-buckets`; the
     example inputs hold one sample, then the callable takes 1 .. 8); threads:
-    the library's thread count; target: dyncc's `--target` (default host).
+    the library's thread count; target: dyncc's `--target` (default host);
+    precision: "fp32" (default) or "bf16" (`--precision`: the GEMMs round
+    their operands to bfloat16 and accumulate in fp32).
     Raises ExportError when the module cannot be exported and RuntimeError
     with dyncc's diagnostics when it does not compile."""
     import torch
@@ -196,6 +198,10 @@ def compile(module, example_inputs, *, batch_buckets=None, threads=None, target=
         args.append("--batch-buckets=" + ",".join(str(int(b)) for b in batch_buckets))
     if target:
         args.append(f"--target={target}")
+    if precision:
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        args.append(f"--precision={precision}")
     root = cache_dir()
     tmp = tempfile.mkdtemp(dir=root, prefix=".export-")
     try:

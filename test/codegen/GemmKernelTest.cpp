@@ -41,6 +41,7 @@ struct GemmCase {
   /// rowUsed: 0 none; 1 a prefix of each batch element's rows (of a
   /// different length each, empty and full included); 2 random rows.
   int mask = 0;
+  bool bf16 = false; // GemmShape::bf16
 };
 
 std::string caseName(const GemmCase &c) {
@@ -78,6 +79,8 @@ std::string caseName(const GemmCase &c) {
     s << "_prefixrows";
   if (c.mask == 2)
     s << "_randomrows";
+  if (c.bf16)
+    s << "_bf16";
   return s.str();
 }
 
@@ -89,6 +92,15 @@ Buffer<float> randomBuffer(std::vector<int> extents, std::mt19937 &rng) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   buf.for_each_value([&](float &v) { v = dist(rng); });
   return buf;
+}
+
+/// x rounded to bfloat16 (to nearest, ties to even), as a float.
+float roundToBf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&x, &bits, 4);
+  return x;
 }
 
 /// Runs a pipeline's parallel tasks one at a time, first to last or last to
@@ -153,6 +165,14 @@ void runCase(const GemmCase &c, const Target &target) {
   shape.N = c.N;
   shape.K = c.K;
   shape.transposeB = c.transposeB;
+  shape.bf16 = c.bf16;
+  // bf16: the Tiled path multiplies the operands rounded to bf16, the
+  // others the fp32 operands.
+  const bool rounded =
+      c.bf16 && !target.has_gpu_feature() &&
+      dyncc::codegen::chooseGemmTiling(shape, target, c.tiling).path ==
+          dyncc::codegen::GemmPath::Tiled;
+  auto operand = [&](float v) { return rounded ? roundToBf16(v) : v; };
   // Rows needed (c.mask): the others are don't-care and not checked.
   std::vector<int> usedExt = {c.M};
   if (batched)
@@ -188,12 +208,15 @@ void runCase(const GemmCase &c, const Target &target) {
       ASSERT_TRUE(std::isnan(out(0, m, 0)))
           << "row " << m << " of an empty batch element was computed";
 
+  // With bf16, the result must follow the rounded operands: much closer to
+  // their product than the fp32 operands' product is.
+  double maxError = 0, maxRounding = 0;
   for (int bi = 0; bi < nb; ++bi)
     for (int m = 0; m < c.M; ++m)
       for (int n = 0; n < c.N; ++n) {
         if (!(batched ? used(m, bi) : used(m)))
           continue;
-        double ref = 0, mag = 0;
+        double ref = 0, mag = 0, unrounded = 0;
         for (int k = 0; k < c.K; ++k) {
           int bb = c.sharedB ? 0 : bi;
           double av = batched ? a(k, m, bi) : a(k, m);
@@ -202,6 +225,9 @@ void runCase(const GemmCase &c, const Target &target) {
             bv = c.transposeB ? b(k, n, bb) : b(n, k, bb);
           else
             bv = c.transposeB ? b(k, n) : b(n, k);
+          unrounded += av * bv;
+          av = operand((float)av);
+          bv = operand((float)bv);
           ref += av * bv;
           mag += std::fabs(av * bv);
         }
@@ -214,10 +240,18 @@ void runCase(const GemmCase &c, const Target &target) {
           mag += std::fabs(r);
         }
         float got = batched ? out(n, m, bi) : out(n, m);
+        if (c.epilogue == Epilogue::None) {
+          maxError = std::max(maxError, std::fabs(got - ref));
+          maxRounding = std::max(maxRounding, std::fabs(unrounded - ref));
+        }
         ASSERT_LE(std::fabs(got - ref), 1e-4 * mag + 1e-30)
             << "at b=" << bi << " m=" << m << " n=" << n << ": got " << got
             << ", expected " << ref << " (" << target.to_string() << ")";
       }
+
+  if (rounded && c.epilogue == Epilogue::None && c.K >= 16)
+    EXPECT_LT(maxError, 0.01 * maxRounding)
+        << "a bf16 GEMM's result is not the product of bf16 operands";
 
   // Every output is written by one parallel task, or by several with the
   // same bits: the result does not depend on the order the tasks run in.
@@ -350,6 +384,32 @@ std::vector<GemmCase> cases() {
   add(narrow);
   narrow.tiling.vectorWidth = 8;
   add(narrow);
+
+  // bf16 (--precision=bf16): the Tiled path on odd K (a pair padded with
+  // zero), both layouts of B, batches with shared and per-element B, tails,
+  // skipped row tiles, an epilogue; the few-row paths stay fp32.
+  for (GemmCase c : std::vector<GemmCase>{{0, 128, 768, 768, true},
+                                          {0, 33, 65, 17},
+                                          {0, 23, 19, 45, true},
+                                          {0, 40, 7, 70, true},
+                                          {3, 20, 33, 50, true},
+                                          {2, 20, 33, 50, true, Epilogue::BiasRelu, true},
+                                          {0, 70, 64, 96, true, Epilogue::Residual},
+                                          {0, 130, 50, 90, true},
+                                          {0, 1, 768, 768, true},
+                                          {0, 1, 768, 768}}) {
+    c.bf16 = true;
+    add(c);
+  }
+  GemmCase bf16Masked = {8, 80, 64, 96};
+  bf16Masked.bf16 = true;
+  bf16Masked.mask = 2;
+  bf16Masked.tiling.path = GemmPath::Tiled;
+  add(bf16Masked);
+  GemmCase bf16Narrow = {0, 33, 65, 40, true};
+  bf16Narrow.bf16 = true;
+  bf16Narrow.tiling.vectorWidth = 8;
+  add(bf16Narrow);
   return cs;
 }
 
@@ -366,6 +426,12 @@ TEST_P(GemmKernel, MatchesDoubleLoop) {
   {
     SCOPED_TRACE("generic target");
     runCase(GetParam(), Target(dyncc::codegen::genericKernelTarget()));
+  }
+  // bf16 GEMMs with vdpbf16ps, where the host has AVX512-BF16.
+  if (GetParam().bf16 && dyncc::codegen::hostHasAvx512Bf16()) {
+    SCOPED_TRACE("host target with AVX512-BF16");
+    runCase(GetParam(),
+            Target(dyncc::codegen::bf16KernelTarget(host.to_string())));
   }
   // The 16-register micro-tiles of AVX2 without AVX-512, where the host
   // can run them.

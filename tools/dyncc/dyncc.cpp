@@ -197,6 +197,19 @@ cl::opt<std::string> runTarget("target",
                                cl::desc("Halide target of the kernels"),
                                cl::init("host"), cl::cat(dynccCategory), cl::sub(runCommand));
 
+enum class Precision { Fp32, Bf16 };
+cl::opt<Precision> precision(
+    "precision",
+    cl::desc("Arithmetic of the GEMMs (everything else is fp32)"),
+    cl::values(clEnumValN(Precision::Fp32, "fp32", "(default) fp32 throughout"),
+               clEnumValN(Precision::Bf16, "bf16",
+                          "GEMMs of more than a few rows round their "
+                          "operands to bfloat16 and accumulate in fp32 "
+                          "(AVX512-BF16's vdpbf16ps where the CPU has it; "
+                          "docs/codegen.md)")),
+    cl::init(Precision::Fp32), cl::cat(dynccCategory),
+    cl::sub(compileCommand), cl::sub(runCommand));
+
 void printVersion(llvm::raw_ostream &os) {
   os << fmt::format("dyncc {}\n  MLIR/LLVM {}\n  Halide {} (host kernel "
                     "target {})\n",
@@ -289,6 +302,24 @@ std::string resolveTarget(const std::string &target) {
   return target;
 }
 
+/// --precision into `options`; false (with the message printed) where the
+/// target cannot take it.
+bool applyPrecision(dyncc::LibraryOptions &options) {
+  if (precision != Precision::Bf16)
+    return true;
+  if (dyncc::codegen::isCudaTarget(options.kernelTarget)) {
+    fail("--precision=bf16 is for CPU targets; CUDA kernels are fp32");
+    return false;
+  }
+  options.bf16Gemms = true;
+  if (options.kernelTarget == "host" &&
+      !dyncc::codegen::hostHasAvx512Bf16())
+    llvm::errs() << "dyncc: note: this CPU has no AVX512-BF16: the bf16 "
+                    "GEMMs multiply the rounded operands in fp32 "
+                    "arithmetic, slower than --precision=fp32\n";
+  return true;
+}
+
 int runRun() {
   mlir::MLIRContext context(makeRegistry());
   context.loadAllAvailableDialects();
@@ -307,6 +338,8 @@ int runRun() {
   dyncc::LibraryOptions options;
   options.outputBase = (dir + "/model").str();
   options.kernelTarget = resolveTarget(runTarget);
+  if (!applyPrecision(options))
+    return 1;
   options.runtimeArchive = dyncc::runtimeArchivePath();
   options.source = runModelPath;
   options.shared = true;
@@ -413,6 +446,8 @@ int runCompile() {
     dyncc::LibraryOptions options;
     options.outputBase = outputPath;
     options.kernelTarget = resolveTarget(kernelTarget);
+    if (!applyPrecision(options))
+      return 1;
     options.runtimeArchive = dyncc::runtimeArchivePath();
     options.runtimeHeader = dyncc::runtimeHeaderPath();
     options.source = inputPath;
