@@ -457,20 +457,21 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
                         cast(BFloat(16), call(A, {min(k, shape.K - 1), m})),
                         zero);
     std::vector<Var> bArgs{kk, n, k2};
-    if (batched && B.dimensions() == 3)
-      bArgs.push_back(b);
-    Expr kb = min(2 * k2 + kk, shape.K - 1);
-    bp(bArgs) = select(2 * k2 + kk < shape.K,
-                       cast(BFloat(16), shape.transposeB ? call(B, {kb, n})
-                                                         : call(B, {n, kb})),
-                       zero);
-    std::vector<Expr> aAt{2 * rp.y + rp.x, m}, bAt{rp.x, n, rp.y};
+    if (batched)
+      bArgs.push_back(b); // as bnk's: a task packs its batch element's panel
+    if (shape.K % 2 == 0)
+      bp(bArgs) = cast(BFloat(16), bnk(withBatch({n, 2 * k2 + kk})));
+    else
+      bp(bArgs) = select(2 * k2 + kk < shape.K,
+                         cast(BFloat(16), bnk(withBatch(
+                                              {n, min(2 * k2 + kk, shape.K - 1)}))),
+                         zero);
+    std::vector<Expr> aAt{2 * rp.y + rp.x, m};
     if (batched && A.dimensions() == 3)
       aAt.push_back(b);
-    if (batched && B.dimensions() == 3)
-      bAt.push_back(b);
     acc(outArgs) = 0.0f;
-    acc(outArgs) += cast<float>(abf(aAt)) * cast<float>(bp(bAt));
+    acc(outArgs) +=
+        cast<float>(abf(aAt)) * cast<float>(bp(withBatch({rp.x, n, rp.y})));
   } else {
     acc(outArgs) = 0.0f;
     acc(outArgs) += call(A, {r, m}) * bnk(withBatch({n, r}));
@@ -601,9 +602,23 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     abf.parallel(rows, std::max(1, rowCount / kMinTasks));
     if (shape.K >= 32)
       abf.vectorize(k, 32);
+    // A pair of B's rows along n, interleaved (two dense loads and a
+    // shuffle) and converted, 2 * vw values a vector.
     bp.compute_at(out, task);
-    if (vw > 1) {
-      Var kn("kn");
+    Var kn("kn");
+    if (shape.transposeB && vw > 1 && shape.K % 2 == 0 && K2 >= vw / 2) {
+      // B is [N, K]: through a vw x vw staging tile as for fp32 (dense
+      // vector loads along k from B's rows, stored transposed), never
+      // vw rows of B K floats apart at once (power-of-two strides alias
+      // in the cache: FFN down, K = 1024, packed in 2.5x its fp32 time).
+      Var nI("nI"), k2I("k2I");
+      bp.tile(n, k2, nI, k2I, vw, vw / 2, TailStrategy::ShiftInwards)
+          .reorder(kk, nI, k2I, n, k2)
+          .fuse(kk, nI, kn)
+          .vectorize(kn, 2 * vw)
+          .unroll(k2I);
+      bkn.compute_at(bp, n).reorder_storage(n, k).vectorize(k).unroll(n);
+    } else if (vw > 1) {
       bp.fuse(kk, n, kn).vectorize(kn, 2 * vw);
     }
     return out;

@@ -386,8 +386,9 @@ std::vector<GemmCase> cases() {
   add(narrow);
 
   // bf16 (--precision=bf16): the Tiled path on odd K (a pair padded with
-  // zero), both layouts of B, batches with shared and per-element B, tails,
-  // skipped row tiles, an epilogue; the few-row paths stay fp32.
+  // zero) and even K (a transposed B packed through the staging tile), both
+  // layouts of B, batches with shared and per-element B, tails, skipped row
+  // tiles, epilogues; the few-row paths stay fp32.
   for (GemmCase c : std::vector<GemmCase>{{0, 128, 768, 768, true},
                                           {0, 33, 65, 17},
                                           {0, 23, 19, 45, true},
@@ -397,7 +398,11 @@ std::vector<GemmCase> cases() {
                                           {0, 70, 64, 96, true, Epilogue::Residual},
                                           {0, 130, 50, 90, true},
                                           {0, 1, 768, 768, true},
-                                          {0, 1, 768, 768}}) {
+                                          {0, 1, 768, 768},
+                                          {3, 20, 32, 50, true},
+                                          {2, 20, 64, 50, true, Epilogue::BiasRelu, true},
+                                          {0, 64, 1024, 256, true, Epilogue::Residual},
+                                          {2, 17, 40, 33}}) {
     c.bf16 = true;
     add(c);
   }
