@@ -140,10 +140,10 @@ def inner_names(found):
     return {(path + "." if path else "") + k for path, m in found for k in weights_of(m)[0]}
 
 
-def plain_weights(module, found):
-    """(names, tensors) of the module's weights outside its dyn modules."""
+def plain_weights(module, inner):
+    """(names, tensors) of the module's weights outside its dyn modules
+    (`inner`: inner_names of them)."""
     from ..export import weights_of
-    inner = inner_names(found)
     names, tensors = [], []
     for k, t in zip(*weights_of(module)):
         if k not in inner:
@@ -158,7 +158,7 @@ def export_weights(module):
     experts, ...). Needs no tracing and no torch-mlir; the exported model
     may leave some unused (dyncc warns about those)."""
     found = dyn_modules(module)
-    names, tensors = plain_weights(module, found)
+    names, tensors = plain_weights(module, inner_names(found))
     for path, m in found:
         wnames, wtensors = m.export_weights(path + "." if path else "")
         names += list(wnames)
@@ -256,7 +256,7 @@ def _export_dynamic(module, example_inputs):
 
     # the model's other weights (not inside a dyn module), then the dyn ops'
     inner = inner_names(found)
-    names, tensors = plain_weights(module, found)
+    names, tensors = plain_weights(module, inner)
     plain = len(names)
     for op in ops:
         names += op.wnames

@@ -138,24 +138,32 @@ class EarlyExit(DynModule):
                 done = torch.zeros(rows, dtype=torch.bool)
                 exit_layer = torch.full(rows, L, dtype=torch.int32)
                 state = self.criterion.start(int(done.numel()))
+            # The decisions are made on the CPU (the loop's break reads
+            # them there anyway) and applied to the model's tensors on
+            # their device (a GPU).
+            dev = z.device
             if l == L:
-                out[~done] = z[~done]
+                rest = (~done).to(dev)
+                out[rest] = z[rest]
                 break
             score = (self.score_heads[l - 1](h, *context) if self.score_heads is not None
                      else None)
-            flat = z.detach().reshape(-1, z.shape[-1])
+            flat = z.detach().reshape(-1, z.shape[-1]).cpu()
+            if score is not None:
+                score = score.detach().cpu()
             ex, stat = self.criterion.step(state, l, flat, score)
             ex, stat = ex.reshape(rows), stat.reshape(rows)
             self.stats.append(stat)
             new = ex & ~done
-            out[new] = z[new]
+            newd = new.to(dev)
+            out[newd] = z[newd]
             exit_layer[new] = l
             done |= new
             if token:
                 # frozen tokens keep their state at their exit layer
                 frozen = h.detach().clone() if frozen is None else frozen
-                frozen[new] = h[new]
-                h = torch.where(done[..., None], frozen, h)
+                frozen[newd] = h[newd]
+                h = torch.where(done.to(dev)[..., None], frozen, h)
             if bool(done.all()):
                 break
         self.exit_layer = exit_layer
