@@ -118,9 +118,9 @@ except RuntimeError as e:
 class Compiled:
     """A model compiled by dyncc --shared, loaded through ctypes."""
 
-    def __init__(self, dyncc, mlir, work, name, weights, threads):
+    def __init__(self, dyncc, mlir, work, name, weights, threads, flags=()):
         out = os.path.join(work, "lib", name)
-        p = subprocess.run([dyncc, "compile", mlir, "-o", out, "--shared", "--stats"],
+        p = subprocess.run([dyncc, "compile", mlir, "-o", out, "--shared", "--stats", *flags],
                            capture_output=True, text=True)
         if p.returncode:
             err = (p.stderr or p.stdout).strip().splitlines()
@@ -279,6 +279,19 @@ def bench_variant(a, label, strategy, work):
     except RuntimeError as e:
         row["dyncc_error"] = str(e)
 
+    # the layer in bf16 (--precision=bf16: the experts' GEMMs; the gate, 8
+    # columns, stays fp32), against the fp32 reference
+    if a.bf16:
+        try:
+            layer16 = Compiled(a.dyncc, mlir, work, name + "_bf16", weights, a.threads,
+                               ["--precision=bf16"])
+            y16 = np.full((T, D), np.nan, np.float32)
+            sides["dyncc_bf16"] = layer16.bind([x], [y16])
+            sides["dyncc_bf16"]()
+            row["bf16_err"] = close(y16, y_ref)
+        except RuntimeError as e:
+            row["bf16_error"] = str(e)
+
     # the experts alone on the [E, G*C, d] dispatch buffer
     fname = name + "_experts"
     _, (buf_t,) = moe_model.build_ffn_only(module, rows // E)
@@ -329,6 +342,9 @@ def main():
     ap.add_argument("--capacity-factor", type=float, default=1.25)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", default="top1,top2")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time the layer compiled with --precision=bf16 (a note per "
+                    "variant)")
     ap.add_argument("--peak-runs", type=int, default=5,
                     help="timed runs per size of the probed peak (best of)")
     ap.add_argument("--python", default=os.environ.get("DYNCC_VENV_PYTHON", sys.executable),
@@ -439,6 +455,16 @@ def main():
               + (f" ({r['dense_eager'] / r['dyncc']:.2f}x dyncc)" if "dyncc" in r else "")
               + f", max error {r['dense_err']:.1g} vs reference"
               for r in rows if "dense_eager" in r]
+    notes += [f"{r['label']}: dyncc --precision=bf16 (the experts' GEMMs on bf16 operands, "
+              f"fp32 accumulation; the gate stays fp32) {r['dyncc_bf16'] * 1e3:.2f} ms"
+              + (f", {r['eager'] / r['dyncc_bf16']:.2f}x eager fp32" if "eager" in r else "")
+              + (f", {r['compile'] / r['dyncc_bf16']:.2f}x torch.compile fp32"
+                 if "compile" in r else "")
+              + (f", {r['dyncc'] / r['dyncc_bf16']:.2f}x dyncc fp32" if "dyncc" in r else "")
+              + f"; max error {r['bf16_err']:.1g} vs the fp32 reference"
+              for r in rows if "dyncc_bf16" in r]
+    notes += [f"{r['label']}: no bf16 layer: {r['bf16_error']}"
+              for r in rows if "bf16_error" in r]
     notes += [f"{r['label']}: DenseDispatchMoE disagrees with EagerMoE (max error "
               f"{r['dense_vs_eager']:.1g}): not timed" for r in rows
               if r.get("dense_vs_eager", 0) > 1e-4]

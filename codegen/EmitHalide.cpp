@@ -171,6 +171,9 @@ Expr compareI(int pred, Expr a, Expr b) {
   }
 }
 
+/// --precision=bf16: GEMMs with fewer output columns stay fp32.
+constexpr int kBf16MinColumns = 32;
+
 class Builder {
 public:
   Builder(const kir::Kernel &kernel, const Target &target,
@@ -581,7 +584,11 @@ private:
     // B's innermost memory dimension decides its orientation.
     shape.transposeB =
         (opB.memLoops.empty() ? lbb : opB.memLoops).back() == red;
-    shape.bf16 = options.bf16Gemms;
+    // bf16 leaves narrow GEMMs in fp32: a MoE router's or an exit head's
+    // logits (N = experts or classes), which make the decisions and whose
+    // cost bf16 would not reduce (as Switch Transformer's "selective
+    // precision" keeps its router in fp32).
+    shape.bf16 = options.bf16Gemms && shape.N >= kBf16MinColumns;
 
     Var vn("n"), vm("m"), vk("k"), vb("b");
     std::vector<Expr> loops(numLoops);

@@ -24,10 +24,11 @@ struct HostTensor {
 
 /// How kernels are compiled beyond their target.
 struct KernelOptions {
-  /// --precision=bf16: every GEMM on the Tiled path rounds its operands to
-  /// bfloat16 and accumulates in fp32 (codegen::GemmShape::bf16); the
-  /// kernel's target gets AVX512-BF16 where this CPU has it
-  /// (bf16KernelTarget).
+  /// --precision=bf16: every GEMM on the Tiled path with 32 output columns
+  /// or more rounds its operands to bfloat16 and accumulates in fp32
+  /// (codegen::GemmShape::bf16; the narrower ones, a router's or an exit
+  /// head's logits, stay fp32); the kernel's target gets AVX512-BF16 where
+  /// this CPU has it (bf16KernelTarget).
   bool bf16Gemms = false;
 };
 

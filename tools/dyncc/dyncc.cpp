@@ -203,8 +203,9 @@ cl::opt<Precision> precision(
     cl::desc("Arithmetic of the GEMMs (everything else is fp32)"),
     cl::values(clEnumValN(Precision::Fp32, "fp32", "(default) fp32 throughout"),
                clEnumValN(Precision::Bf16, "bf16",
-                          "GEMMs of more than a few rows round their "
-                          "operands to bfloat16 and accumulate in fp32 "
+                          "GEMMs of more than a few rows and 32 columns "
+                          "or more round their operands to bfloat16 and "
+                          "accumulate in fp32 "
                           "(AVX512-BF16's vdpbf16ps where the CPU has it; "
                           "docs/codegen.md)")),
     cl::init(Precision::Fp32), cl::cat(dynccCategory),
