@@ -113,6 +113,11 @@ def interleaved(args, shapes):
                                                       ctypes.c_void_p])
     lib.dyncc_k1_gemm_timed.restype = ctypes.c_int
     lib.dyncc_k1_set_num_threads(args.threads)
+    if not args.halide_pool:
+        lib.dyncc_k1_use_runtime_pool(args.threads)
+    print("# dyncc's parallel loops on %s" % ("Halide's thread pool" if args.halide_pool
+                                             else "the runtime's thread pool (libdynrt's, as "
+                                             "in a compiled library)"))
     per_block = max(1, -(-args.runs // args.rounds))
     print("# interleaved in one process: %d rounds x %d timed calls per side"
           " (after 1 untimed call per block), %.2f s pause before each block"
@@ -197,6 +202,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--transpose-b", action="store_true")
+    parser.add_argument("--halide-pool", action="store_true",
+                        help="run dyncc's kernels on Halide's thread pool instead of the "
+                        "runtime's (runtime/ThreadPool.h)")
     parser.add_argument("--dyncc-lib", help="libdyncc_k1_kernels.so")
     parser.add_argument("--rounds", type=int, default=10,
                         help="interleaved rounds (with --dyncc-lib)")

@@ -10,7 +10,9 @@
 #   env: ROUNDS=10 (interleaved rounds), RUNS=100 (timed calls per side and
 #        shape, >= 10), THREADS=2, WAIT_IDLE=120 (seconds to wait, before
 #        each shape, for other processes to leave the CPUs idle; the machine
-#        is shared, and the table reports the load that was left anyway)
+#        is shared, and the table reports the load that was left anyway),
+#        K1_FLAGS (more k1_torch.py options: --halide-pool runs dyncc's
+#        kernels on Halide's thread pool instead of the runtime's)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,7 +42,7 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 "$python" "$root/bench/k1_torch.py" --dyncc-lib \
   "$build/bench/libdyncc_k1_kernels.so" --threads "$threads" \
-  --rounds "$rounds" --runs "$runs" --wait-idle "$wait_idle" >"$out"
+  --rounds "$rounds" --runs "$runs" --wait-idle "$wait_idle" ${K1_FLAGS:-} >"$out"
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 family="$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"

@@ -1,14 +1,17 @@
 //===- ThreadPool.cpp - the kernels' parallel loops on the runtime's threads ===//
 //
-// See ThreadPool.h. One job at a time: the caller publishes it and a new
+// See ThreadPool.h. One job at a time: the caller fills each block's slot
+// (the job's sequence number and the block's task count), publishes a new
 // generation word (sequence << 16 | number of blocks) under the sleep mutex,
-// wakes the sleepers, runs block 0, then runs any block whose worker has not
-// claimed it yet (a worker still asleep, descheduled, or absent: after a
-// fork the child has none), and waits for the blocks being run. A block is
-// claimed by raising its claim word to the job's sequence number, so a
-// worker that wakes up late for a finished job fails to claim and never
-// reads the job; the caller publishes the next job only once every block
-// has run, so a worker that claims reads a whole, current job.
+// wakes the sleepers, runs the tasks of block 0, then takes whatever tasks
+// of the other blocks nobody has taken yet (a worker still asleep,
+// descheduled, or absent: after a fork the child has none), and waits for
+// the tasks being run. Workers do the same from their own block. A task is
+// taken by decrementing its block's count with a compare-and-swap that
+// also checks the sequence number, so a worker that wakes up late for a
+// finished job takes nothing and never reads the job; the caller publishes
+// the next job only once every task has run, so whoever takes a task reads
+// a whole, current job.
 //
 //===----------------------------------------------------------------------===//
 
@@ -105,20 +108,21 @@ public:
     workerError.clear();
     workerErrorKept = false;
     result.store(0, std::memory_order_relaxed);
-    pending.store(blocks - 1, std::memory_order_relaxed);
+    remaining.store(extent, std::memory_order_relaxed);
+    const uint64_t sequence = (seq + 1) & 0xffffffffu;
+    for (int t = 0; t < blocks; ++t)
+      slots[t].word.store(sequence << 32 | (uint64_t)(blockEnd(cur, t) -
+                                                      blockEnd(cur, t - 1)),
+                          std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(sleepMutex);
-      seq += 1;
+      seq = sequence;
       generation.store(seq << 16 | (uint64_t)blocks, std::memory_order_release);
     }
     wake.notify_all();
-    runBlock(cur, 0);
-    for (int t = 1; t < blocks; ++t)
-      if (claim(t, seq)) {
-        runBlock(cur, t);
-        pending.fetch_sub(1, std::memory_order_release);
-      }
-    for (int spins = 0; pending.load(std::memory_order_acquire) > 0; ++spins) {
+    for (int t = 0; t < blocks; ++t)
+      drain(t, sequence);
+    for (int spins = 0; remaining.load(std::memory_order_acquire) > 0; ++spins) {
       if (spins < 4096)
         DYNRT_PAUSE();
       else
@@ -164,15 +168,6 @@ public:
 private:
   static constexpr int kMaxBlocks = 1024;
 
-  bool claim(int block, uint64_t sequence) {
-    uint64_t prev = claimed[block].load(std::memory_order_acquire);
-    while (prev < sequence)
-      if (claimed[block].compare_exchange_weak(prev, sequence,
-                                               std::memory_order_acq_rel))
-        return true;
-    return false;
-  }
-
   struct Job {
     void *uc = nullptr;
     PoolTask task = nullptr;
@@ -180,6 +175,11 @@ private:
     uint8_t *closure = nullptr;
     int blocks = 1;
   };
+
+  /// One past the last task of block t (-1: the first task of block 0).
+  static int blockEnd(const Job &j, int t) {
+    return j.min + (int)((int64_t)j.extent * (t + 1) / j.blocks);
+  }
 
   /// Tasks [begin, end) on this thread, up to the first that fails; returns
   /// its result or 0.
@@ -198,12 +198,26 @@ private:
     return runTasks(uc, task, closure, min, min + extent);
   }
 
-  void runBlock(const Job &j, int t) {
-    int begin = j.min + (int)((int64_t)j.extent * t / j.blocks);
-    int end = j.min + (int)((int64_t)j.extent * (t + 1) / j.blocks);
-    if (int r = runTasks(j.uc, j.task, j.closure, begin, end)) {
-      int zero = 0;
-      result.compare_exchange_strong(zero, r, std::memory_order_relaxed);
+  /// Takes and runs the tasks of block t of job `sequence`, first to last,
+  /// until none is left. A task taken after a task of the job failed is
+  /// counted, not run.
+  void drain(int t, uint64_t sequence) {
+    std::atomic<uint64_t> &word = slots[t].word;
+    uint64_t v = word.load(std::memory_order_acquire);
+    for (;;) {
+      if (v >> 32 != sequence || (uint32_t)v == 0)
+        return;
+      if (!word.compare_exchange_weak(v, v - 1, std::memory_order_acq_rel))
+        continue;
+      // Taken: the job cannot end before this task does, so cur is stable.
+      int i = blockEnd(cur, t) - (int)(uint32_t)v;
+      if (result.load(std::memory_order_relaxed) == 0)
+        if (int r = runTasks(cur.uc, cur.task, cur.closure, i, i + 1)) {
+          int zero = 0;
+          result.compare_exchange_strong(zero, r, std::memory_order_relaxed);
+        }
+      remaining.fetch_sub(1, std::memory_order_release);
+      v = word.load(std::memory_order_acquire);
     }
   }
 
@@ -226,10 +240,12 @@ private:
           return;
       }
       seen = g;
-      if (index < (int)(g & 0xffff) && claim(index, g >> 16)) {
-        runBlock(cur, index);
-        pending.fetch_sub(1, std::memory_order_release);
-      }
+      // Its own block, then what is left of the others (a late or
+      // descheduled thread's tasks).
+      const int blocks = (int)(g & 0xffff);
+      if (index < blocks)
+        for (int k = 0; k < blocks; ++k)
+          drain((index + k) % blocks, (g >> 16) & 0xffffffffu);
     }
   }
 
@@ -238,8 +254,13 @@ private:
   std::vector<std::thread> workers; // under jobMutex
   Job cur;                          // written under jobMutex, before generation
   std::atomic<int> result{0};
-  std::atomic<int> pending{0}; // blocks 1.. not run yet
-  std::atomic<uint64_t> claimed[kMaxBlocks] = {}; // sequence of the last claim
+  std::atomic<int> remaining{0}; // tasks of the job not finished yet
+  // Per block: the sequence number of its job << 32 | tasks not taken yet
+  // (a cache line each: the threads take tasks of different blocks).
+  struct alignas(64) Slot {
+    std::atomic<uint64_t> word{0};
+  };
+  Slot slots[kMaxBlocks];
   std::mutex errorMutex; // the message of a task failing on a worker
   std::string workerError;
   bool workerErrorKept = false;

@@ -5,17 +5,19 @@
 // call to the next. The runtime installs this pool instead
 // (halide_set_custom_do_par_for): a loop of E tasks on T threads gives
 // thread t the contiguous block [t E / T, (t + 1) E / T), the caller being
-// thread 0, every call. A recurrent GEMV split in halves then reads each
+// thread 0, every call (while t is there to run it: see below). A recurrent GEMV split in halves then reads each
 // half from the L2 of the core that read it last step (docs/codegen.md), and
 // any kernel's tasks meet the data the same thread touched before.
 //
 // Workers wait for a job spinning for a short while (kSpin, far below the
 // 2 ms spin that took the CPU of a PyTorch or ONNX Runtime sharing the
-// process), then sleep. Once through its own block the caller also runs
-// any block no worker has started yet (one still waking up; none at all in
-// the child of a fork), so a loop never waits on a thread that is not
-// there. A parallel loop reached from inside a task, or while another
-// caller's job holds the pool, runs on its caller's thread.
+// process), then sleep. Tasks are taken one at a time, and a thread through
+// its own block takes the tasks of the other blocks that nobody has taken
+// yet (a worker still waking up, or descheduled in the middle of its block;
+// none at all in the child of a fork), so a loop never waits on a thread
+// that is not there for more than the task it is running. A parallel loop
+// reached from inside a task, or while another caller's job holds the
+// pool, runs on its caller's thread.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,8 +31,8 @@ namespace dynrt {
 using PoolTask = int (*)(void *userContext, int taskNumber, uint8_t *closure);
 
 /// halide_do_par_for's contract: runs task(uc, i, closure) for i in
-/// [min, min + extent), returns 0 or the first non-zero result (the
-/// remaining tasks of a thread's block are skipped after one fails).
+/// [min, min + extent), returns 0 or the first non-zero result (no task is
+/// started after one has failed).
 int poolDoParFor(void *userContext, PoolTask task, int min, int extent,
                  uint8_t *closure);
 
