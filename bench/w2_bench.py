@@ -421,11 +421,18 @@ def main():
 
     med = {k: statistics.median(v) for k, v in times.items()}
 
-    def ratios(row, peer):
-        """(peer median / dyncc median, [the same per round])."""
-        q = [m[row, peer] / m[row, "dyncc"] for m in per_round
-             if (row, peer) in m and (row, "dyncc") in m]
-        return med[row, peer] / med[row, "dyncc"], q
+    def ratios(row, peer, base="dyncc"):
+        """(peer median / base median, [the same per round])."""
+        q = [m[row, peer] / m[row, base] for m in per_round
+             if (row, peer) in m and (row, base) in m]
+        return med[row, peer] / med[row, base], q
+
+    def speedup(row, n, base):
+        """'x.xx x (per round)': side n's median over side base's; '—' for base."""
+        if n == base or (row, base) not in med:
+            return "—"
+        x, q = ratios(row, n, base)
+        return f"{x:.2f}x ({spread(q)})"
 
     def spread(q):
         return f"{statistics.median(q):.2f}, {min(q):.2f}..{max(q):.2f}"
@@ -498,21 +505,18 @@ def main():
             continue
         t = med["backbone", n]
         gf = flops / t / 1e9
-        sp = "—"
-        if n != "dyncc" and ("backbone", "dyncc") in med:
-            x, q = ratios("backbone", n)
-            sp = f"{x:.2f}x ({spread(q)})"
         err = "(reference)" if n == "eager" else f"{back['err'].get(n, float('nan')):.1g}"
-        print(f"| {n} | {t * 1e3:.2f} | {sp} | {gf:.0f} | {gf / peak['fp32'] * 100:.0f}% "
-              f"| {err} |")
+        print(f"| {n} | {t * 1e3:.2f} | {speedup('backbone', n, 'dyncc')} | {gf:.0f} "
+              f"| {gf / peak['fp32'] * 100:.0f}% | {err} |")
     if "dyncc" not in back["fns"]:
         bad = True
     print()
     if a.bf16:
         print(f"bf16 backbone (probed bf16 peak {bf16} GFLOP/s): dyncc --precision=bf16 rounds "
-              "the GEMMs' operands to bf16 and accumulates in fp32 (AVX512-BF16's vdpbf16ps "
-              "where the CPU has it), everything else fp32; PyTorch runs the module cast to "
-              "bfloat16. Errors against the fp32 eager backbone.")
+              "the operands of the GEMMs of 32 columns or more to bf16 and accumulates in "
+              "fp32 (AVX512-BF16's vdpbf16ps where the CPU has it), everything else fp32; "
+              "PyTorch runs the module cast to bfloat16. Errors against the fp32 eager "
+              "backbone.")
         print()
         print("| side | median (ms) | dyncc bf16 speed-up over it (per round: median, "
               "min..max) | dyncc fp32 time / this | max error vs fp32 eager |")
@@ -522,14 +526,9 @@ def main():
                 print(f"| {n} | {fail.get((n, id(back)), 'n/a')} | | | |")
                 continue
             t = med["backbone", n]
-            sp = "—"
-            if n != "dyncc bf16" and ("backbone", "dyncc bf16") in med:
-                q = [m["backbone", n] / m["backbone", "dyncc bf16"] for m in per_round
-                     if ("backbone", n) in m and ("backbone", "dyncc bf16") in m]
-                sp = f"{t / med['backbone', 'dyncc bf16']:.2f}x ({spread(q)})"
             vs32 = (f"{med['backbone', 'dyncc'] / t:.2f}x" if ("backbone", "dyncc") in med
                     else "n/a")
-            print(f"| {n} | {t * 1e3:.2f} | {sp} | {vs32} | "
+            print(f"| {n} | {t * 1e3:.2f} | {speedup('backbone', n, 'dyncc bf16')} | {vs32} | "
                   f"{back['err'].get(n, float('nan')):.1g} |")
         print()
         if agree:
