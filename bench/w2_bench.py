@@ -499,15 +499,22 @@ def main():
     print("| side | median (ms) | dyncc speed-up over it (per round: median, min..max) "
           "| GFLOP/s | % of fp32 peak | max error vs eager |")
     print("|---|---:|---|---:|---:|---:|")
-    for n in BACKBONE_SIDES:
-        if ("backbone", n) not in med:
-            print(f"| {n} | {fail.get((n, id(back)), 'n/a')} | | | | |")
-            continue
-        t = med["backbone", n]
+    def backbone_rows(sides, columns, cells):
+        """A row per side: its median (ms) and the `columns` cells(n, median),
+        or why it is missing."""
+        for n in sides:
+            if ("backbone", n) not in med:
+                print(f"| {n} | {fail.get((n, id(back)), 'n/a')} |" + " |" * columns)
+                continue
+            t = med["backbone", n]
+            print(f"| {n} | {t * 1e3:.2f} | " + " | ".join(cells(n, t)) + " |")
+
+    def fp32_cells(n, t):
         gf = flops / t / 1e9
         err = "(reference)" if n == "eager" else f"{back['err'].get(n, float('nan')):.1g}"
-        print(f"| {n} | {t * 1e3:.2f} | {speedup('backbone', n, 'dyncc')} | {gf:.0f} "
-              f"| {gf / peak['fp32'] * 100:.0f}% | {err} |")
+        return [speedup("backbone", n, "dyncc"), f"{gf:.0f}", f"{gf / peak['fp32'] * 100:.0f}%",
+                err]
+    backbone_rows(BACKBONE_SIDES, 4, fp32_cells)
     if "dyncc" not in back["fns"]:
         bad = True
     print()
@@ -521,15 +528,12 @@ def main():
         print("| side | median (ms) | dyncc bf16 speed-up over it (per round: median, "
               "min..max) | dyncc fp32 time / this | max error vs fp32 eager |")
         print("|---|---:|---|---:|---:|")
-        for n in BF16_SIDES:
-            if ("backbone", n) not in med:
-                print(f"| {n} | {fail.get((n, id(back)), 'n/a')} | | | |")
-                continue
-            t = med["backbone", n]
+        def bf16_cells(n, t):
             vs32 = (f"{med['backbone', 'dyncc'] / t:.2f}x" if ("backbone", "dyncc") in med
                     else "n/a")
-            print(f"| {n} | {t * 1e3:.2f} | {speedup('backbone', n, 'dyncc bf16')} | {vs32} | "
-                  f"{back['err'].get(n, float('nan')):.1g} |")
+            return [speedup("backbone", n, "dyncc bf16"), vs32,
+                    f"{back['err'].get(n, float('nan')):.1g}"]
+        backbone_rows(BF16_SIDES, 3, bf16_cells)
         print()
         if agree:
             same, total, nth, diffs = agree

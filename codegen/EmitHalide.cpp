@@ -692,16 +692,12 @@ private:
     Func g = codegen::buildGemm(shape, A, B, epilogue, target,
                                 kernel.name + "_gemm" + std::to_string(s), {},
                                 rowUsed, &chosen);
-    // Only the Tiled path rounds to bf16 (GemmShape::bf16).
-    const bool bf16 = shape.bf16 && chosen.path == codegen::GemmPath::Tiled &&
-                      !target.has_gpu_feature();
-    bf16Gemm |= bf16;
+    bf16Gemm |= chosen.bf16;
     gemmNotes.push_back(
         (shape.batch ? "b" + std::to_string(shape.batch) + " " : "") + "m" +
         std::to_string(shape.M) + " n" + std::to_string(shape.N) + " k" +
         std::to_string(shape.K) + (shape.transposeB ? " (B transposed)" : "") +
-        ": " + codegen::describeGemmTiling(chosen) +
-        (bf16 ? ", bf16 operands" : ""));
+        ": " + codegen::describeGemmTiling(chosen));
     stageFuncs[s] = g;
     stageVars[s] = shape.batch ? std::vector<Var>{vn, vm, vb}
                                : std::vector<Var>{vn, vm};
@@ -1229,6 +1225,13 @@ Target parseTarget(const std::string &target) {
   return Target(target);
 }
 
+/// The target `b`'s pipeline is compiled for: `target`, with AVX512-BF16's
+/// instructions where a GEMM of it multiplies bf16 operands (the schedule
+/// is the same on both: AVX-512 either way).
+Target pipelineTarget(const Builder &b, const std::string &target) {
+  return parseTarget(b.bf16Gemm ? bf16KernelTarget(target) : target);
+}
+
 } // namespace
 
 bool compileKernel(const kir::Kernel &kernel, const std::string &target,
@@ -1244,9 +1247,7 @@ bool compileKernel(const kir::Kernel &kernel, const std::string &target,
   try {
     std::vector<Argument> args(b.params.begin(), b.params.end());
     Pipeline p(b.outputs);
-    // The schedule is the same on both targets (AVX-512 either way); the
-    // bf16 one adds the instructions.
-    Target t = parseTarget(b.bf16Gemm ? bf16KernelTarget(target) : target);
+    Target t = pipelineTarget(b, target);
     // Debugging aid: the lowered Halide statement of every kernel.
     if (const char *dir = std::getenv("DYNCC_HALIDE_STMT_DIR"))
       p.compile_to_lowered_stmt(std::string(dir) + "/" + kernel.name + ".stmt",
@@ -1300,8 +1301,7 @@ bool runKernel(const kir::Kernel &kernel, const std::vector<HostTensor> &inputs,
     for (const HostTensor &t : outputs)
       outs.push_back(wrap(t));
     Pipeline p(b.outputs);
-    p.realize(Realization(outs),
-              parseTarget(b.bf16Gemm ? bf16KernelTarget(target) : target));
+    p.realize(Realization(outs), pipelineTarget(b, target));
     return true;
   } catch (const Halide::Error &e) {
     error = std::string("Halide: ") + e.what();

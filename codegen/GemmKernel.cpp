@@ -172,6 +172,8 @@ std::string describeGemmTiling(const GemmTiling &t) {
   }
   if (t.skipRows > 0)
     s += ", empty row tiles of " + std::to_string(t.skipRows) + " skipped";
+  if (t.bf16)
+    s += ", bf16 operands";
   return s;
 }
 
@@ -200,6 +202,7 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
     t.vectorWidth = natural;
   t.vectorWidth = std::min(largestPowerOfTwoAtMost(t.vectorWidth),
                            largestPowerOfTwoAtMost(vectorized));
+  t.bf16 = shape.bf16 && t.path == GemmPath::Tiled && !target.has_gpu_feature();
   if (t.path != GemmPath::Tiled)
     return t;
 
@@ -233,7 +236,7 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   // faster in place).
   const bool pageApart = 4.0 * shape.N >= kPageBytes;
   const bool beyondL2 = bBytes > targetL2Bytes(target);
-  if (shape.bf16)
+  if (t.bf16)
     t.packB = 1; // the pairs of k that vdpbf16ps multiplies are packed
   if (t.packB < 0)
     t.packB = shape.transposeB || shape.M >= kPackMinM ||
@@ -443,7 +446,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   // with the two k of a pair adjacent (k = 2 * k2 + kk), zero past K, so
   // that one 32-bit broadcast of A's pair and one vector of B's pairs feed
   // vdpbf16ps (16 sums of 2 products each).
-  const bool bf16 = shape.bf16 && t.path == GemmPath::Tiled;
+  const bool bf16 = t.bf16;
   const int K2 = ceilDiv(shape.K, 2);
   RDom rp(0, 2, 0, K2, name + "_kp");
   Func abf(name + "_abf"), bp(name + "_bp");

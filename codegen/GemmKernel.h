@@ -78,6 +78,9 @@ struct GemmTiling {
   /// computed in tiles of this many and a tile without a needed row is
   /// skipped; 0 when every row is computed.
   int skipRows = 0;
+  /// As chosen: this schedule multiplies bf16 operands (GemmShape::bf16 on
+  /// the Tiled path of a CPU target); chooseGemmTiling decides it.
+  bool bf16 = false;
 };
 
 /// A register micro-tile of the Tiled path: rows x vectors accumulators.

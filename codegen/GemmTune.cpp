@@ -185,9 +185,9 @@ Entry tune(const GemmShape &shape, const Target &target) {
     B.set(b);
     Func g = buildGemm(shape, A, B, {}, target, "tune_gemm", list[i]);
     Pipeline p(g);
-    // A bf16 Tiled candidate runs with AVX512-BF16 as in the library.
-    const bool bf16 = shape.bf16 && list[i].path == GemmPath::Tiled;
-    p.compile_jit(bf16 ? Target(bf16KernelTarget(target.to_string())) : target);
+    // A bf16 candidate runs with AVX512-BF16 as in the library.
+    p.compile_jit(list[i].bf16 ? Target(bf16KernelTarget(target.to_string()))
+                               : target);
     double s = timePipeline(p, c);
     if (i == 0)
       defaultSeconds = s;

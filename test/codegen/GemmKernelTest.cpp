@@ -169,9 +169,7 @@ void runCase(const GemmCase &c, const Target &target) {
   // bf16: the Tiled path multiplies the operands rounded to bf16, the
   // others the fp32 operands.
   const bool rounded =
-      c.bf16 && !target.has_gpu_feature() &&
-      dyncc::codegen::chooseGemmTiling(shape, target, c.tiling).path ==
-          dyncc::codegen::GemmPath::Tiled;
+      dyncc::codegen::chooseGemmTiling(shape, target, c.tiling).bf16;
   auto operand = [&](float v) { return rounded ? roundToBf16(v) : v; };
   // Rows needed (c.mask): the others are don't-care and not checked.
   std::vector<int> usedExt = {c.M};
