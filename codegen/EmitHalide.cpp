@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/EmitHalide.h"
+#include "codegen/AttentionKernel.h"
 #include "codegen/GemmKernel.h"
 #include "codegen/HalideTarget.h"
 
@@ -196,6 +197,8 @@ public:
       stageFuncs.resize(kernel.stages.size());
       stageVars.resize(kernel.stages.size());
       built.assign(kernel.stages.size(), false);
+      if (!tryAttention(error) && !error.empty())
+        return false;
       for (size_t s = 0; s < kernel.stages.size(); ++s)
         if (!ensureStage(s, error))
           return false;
@@ -497,9 +500,20 @@ private:
     return true;
   }
 
-  /// Recognizes the GEMM; builds it too when `self` is set.
-  bool analyzeGemm(size_t s, Builder *self) {
-    if (kernel.kind != "gemm")
+  /// A contraction recognized by matchGemm: its operands, the loops of its
+  /// batch (-1: none), rows (-1: a matrix-vector product), columns and
+  /// reduction, the output's rank and the GEMM's shape.
+  struct GemmMatch {
+    GemmOperand a, b;
+    int lb = -1, lm = -1, ln = -1, red = -1;
+    size_t rank = 0;
+    GemmShape shape;
+  };
+
+  /// Whether stage `s` is out = init + sum_k A * B (A reading (m, k[, b]),
+  /// B (k, n[, b])); fills `g` if so.
+  bool matchGemm(size_t s, GemmMatch &g) {
+    if (kernel.kind != "gemm" && kernel.kind != "attention")
       return false;
     const kir::Stage &st = kernel.stages[s];
     size_t numLoops = st.loopExtents.size();
@@ -573,10 +587,14 @@ private:
     if (kernel.tensors[opA.tensor].type != kir::ElemType::F32 ||
         kernel.tensors[opB.tensor].type != kir::ElemType::F32)
       return false;
-    if (!self)
-      return true;
-
-    codegen::GemmShape shape;
+    g.a = opA;
+    g.b = opB;
+    g.lb = lb;
+    g.lm = lm;
+    g.ln = ln;
+    g.red = red;
+    g.rank = rank;
+    codegen::GemmShape &shape = g.shape;
     shape.batch = lb >= 0 ? (int)st.loopExtents[lb] : 0;
     shape.M = lm >= 0 ? (int)st.loopExtents[lm] : 1;
     shape.N = (int)st.loopExtents[ln];
@@ -589,45 +607,56 @@ private:
     // cost bf16 would not reduce (as Switch Transformer's "selective
     // precision" keeps its router in fp32).
     shape.bf16 = options.bf16Gemms && shape.N >= kBf16MinColumns;
+    return true;
+  }
 
+  static bool hasLoop(const std::vector<int> &v, int l) {
+    return std::find(v.begin(), v.end(), l) != v.end();
+  }
+
+  /// The Func of matched GEMM `s`'s operand A over (k, m[, b]) (`isA`), or
+  /// B over (k, n[, b]) if shape.transposeB, else (n, k[, b]); an operand
+  /// without the batch loop has no b.
+  Func gemmOperandFunc(size_t s, const GemmMatch &g, bool isA) {
+    const kir::Stage &st = kernel.stages[s];
     Var vn("n"), vm("m"), vk("k"), vb("b");
-    std::vector<Expr> loops(numLoops);
-    loops[ln] = vn;
-    if (lm >= 0)
-      loops[lm] = vm;
-    loops[red] = vk;
-    if (lb >= 0)
-      loops[lb] = vb;
-    auto coords = [&](const GemmOperand &o) {
-      std::vector<Expr> c;
-      for (size_t d = 0; d < o.loops.size(); ++d) {
-        if (o.tables[d] < 0) {
-          c.push_back(loops[o.loops[d]]);
-          continue;
-        }
-        // A gathered dimension: the table's entry at the loop, checked
-        // like every gather.
-        Expr at = read(o.tables[d], {loops[o.loops[d]]});
-        c.push_back(o.checked ? gatherIndex(o.tensor, d, at)
-                              : clamp(cast<int>(at), 0,
-                                      (int)kernel.tensors[o.tensor].shape[d] - 1));
+    std::vector<Expr> loops(st.loopExtents.size());
+    loops[g.ln] = vn;
+    if (g.lm >= 0)
+      loops[g.lm] = vm;
+    loops[g.red] = vk;
+    if (g.lb >= 0)
+      loops[g.lb] = vb;
+    const GemmOperand &o = isA ? g.a : g.b;
+    std::vector<Expr> c;
+    for (size_t d = 0; d < o.loops.size(); ++d) {
+      if (o.tables[d] < 0) {
+        c.push_back(loops[o.loops[d]]);
+        continue;
       }
-      return c;
-    };
-    Func A(kernel.name + "_A" + std::to_string(s)),
-        B(kernel.name + "_B" + std::to_string(s));
-    std::vector<Var> aVars{vk, vm};
-    if (has(la, lb))
-      aVars.push_back(vb);
-    A(aVars) = read(opA.tensor, coords(opA));
-    std::vector<Var> bVars = shape.transposeB ? std::vector<Var>{vk, vn}
-                                              : std::vector<Var>{vn, vk};
-    if (has(lbb, lb))
-      bVars.push_back(vb);
-    B(bVars) = read(opB.tensor, coords(opB));
+      // A gathered dimension: the table's entry at the loop, checked like
+      // every gather.
+      Expr at = read(o.tables[d], {loops[o.loops[d]]});
+      c.push_back(o.checked ? gatherIndex(o.tensor, d, at)
+                            : clamp(cast<int>(at), 0,
+                                    (int)kernel.tensors[o.tensor].shape[d] - 1));
+    }
+    std::vector<Var> vars = isA                  ? std::vector<Var>{vk, vm}
+                            : g.shape.transposeB ? std::vector<Var>{vk, vn}
+                                                 : std::vector<Var>{vn, vk};
+    if (hasLoop(o.loops, g.lb))
+      vars.push_back(vb);
+    Func f(kernel.name + (isA ? "_A" : "_B") + std::to_string(s));
+    f(vars) = read(o.tensor, c);
+    return f;
+  }
 
-    // The epilogue: the init (unless a zero fill), then the fusable chain.
-    int outTensor = out.tensor;
+  /// The epilogue of contraction `s` (output rank `rank`): its init
+  /// (unless a zero fill), then the elementwise stages of `chain`.
+  codegen::GemmEpilogue gemmEpilogue(size_t s, size_t rank,
+                                     std::vector<size_t> chain) {
+    const kir::Stage &st = kernel.stages[s];
+    int outTensor = st.outputs[0].tensor;
     int init = st.inits[0];
     bool zeroInit = init < 0;
     if (init >= 0) {
@@ -639,10 +668,8 @@ private:
                    fy.fval == 0.0;
       }
     }
-    std::vector<size_t> chain = epilogueChain(s);
-    codegen::GemmEpilogue epilogue = [&, chain, init, zeroInit, outTensor](
-                                         const Expr &accIn,
-                                         const std::vector<Var> &outVars) {
+    return [this, chain, init, zeroInit, outTensor, rank](
+               const Expr &accIn, const std::vector<Var> &outVars) {
       int current = outTensor;
       // outVars = (n, m[, b]); tensor coordinates are outermost first.
       std::vector<Expr> point;
@@ -668,6 +695,31 @@ private:
       }
       return value;
     };
+  }
+
+  /// Recognizes the GEMM; builds it too when `self` is set.
+  bool analyzeGemm(size_t s, Builder *self) {
+    GemmMatch match;
+    if (!matchGemm(s, match))
+      return false;
+    if (!self)
+      return true;
+    const kir::Stage &st = kernel.stages[s];
+    const codegen::GemmShape &shape = match.shape;
+    const int lb = match.lb, lm = match.lm;
+    const size_t rank = match.rank;
+    Var vn("n"), vm("m"), vk("k"), vb("b");
+    std::vector<Expr> loops(st.loopExtents.size());
+    loops[match.ln] = vn;
+    if (lm >= 0)
+      loops[lm] = vm;
+    loops[match.red] = vk;
+    if (lb >= 0)
+      loops[lb] = vb;
+    Func A = gemmOperandFunc(s, match, true),
+         B = gemmOperandFunc(s, match, false);
+    std::vector<size_t> chain = epilogueChain(s);
+    codegen::GemmEpilogue epilogue = gemmEpilogue(s, rank, chain);
     // Rows nobody reads (kir::Stage::rowMask over the row and batch loops):
     // the GEMM may skip them.
     Func rowUsed;
@@ -720,11 +772,198 @@ private:
     return true;
   }
 
+  /// The stages that read tensor `t` (as an input, an init or a gather).
+  size_t readerCount(int t) {
+    size_t count = 0;
+    for (const kir::Stage &st : kernel.stages) {
+      bool reads = std::find(st.inits.begin(), st.inits.end(), t) != st.inits.end();
+      for (const kir::Access &a : st.inputs)
+        reads |= a.tensor == t;
+      for (const kir::Expr &e : st.exprs)
+        reads |= e.op == kir::OpCode::Extract && (int)e.index == t;
+      count += reads;
+    }
+    return count;
+  }
+
+  /// An `attention` kernel (FormKernels): contraction c1 (the scores, with
+  /// its elementwise epilogue: a scale, a mask), stages over the same rows
+  /// that read them (the softmax), and contraction c2 whose row operand is
+  /// the softmax's result (the value product). On a CPU target it becomes
+  /// one buildAttention pipeline, which stores no scores; returns false
+  /// with `error` empty (nothing built) when the kernel has another form,
+  /// and its stages are then built one by one like any kernel's.
+  bool tryAttention(std::string &error) {
+    if (kernel.kind != "attention" || target.has_gpu_feature())
+      return false;
+    std::vector<size_t> gemms;
+    for (size_t s = 0; s < kernel.stages.size(); ++s)
+      if (isGemmStage(s))
+        gemms.push_back(s);
+    if (gemms.size() != 2)
+      return false;
+    const size_t c1 = gemms[0], c2 = gemms[1];
+    GemmMatch g1, g2;
+    matchGemm(c1, g1);
+    matchGemm(c2, g2);
+    const codegen::GemmShape &s1 = g1.shape, &s2 = g2.shape;
+    if (g1.rank < 2 || g1.rank != g2.rank || s1.batch != s2.batch ||
+        s1.M != s2.M || s1.N != s2.K)
+      return false;
+    // Per batch element (a head): Q, K, V and the probabilities all batched.
+    if (g1.lb >= 0 && !(hasLoop(g1.a.loops, g1.lb) &&
+                        hasLoop(g1.b.loops, g1.lb) &&
+                        hasLoop(g2.b.loops, g2.lb)))
+      return false;
+    // The value product reads the probabilities as they are: [b,] m, n.
+    std::vector<int> direct{g2.lm, g2.red};
+    if (g2.lb >= 0)
+      direct.insert(direct.begin(), g2.lb);
+    const kir::Tensor &probsTensor = kernel.tensors[g2.a.tensor];
+    if (g2.a.loops != direct || !g2.a.memLoops.empty() ||
+        std::any_of(g2.a.tables.begin(), g2.a.tables.end(),
+                    [](int t) { return t >= 0; }) ||
+        probsTensor.role != kir::Tensor::Role::Temp ||
+        probsTensor.stage <= (int)c1 || probsTensor.stage >= (int)c2)
+      return false;
+    // The scores' epilogue, then the stages that depend on them (the
+    // softmax): over the scores' shape or its rows, none a kernel output.
+    std::vector<size_t> chain1 = epilogueChain(c1, true);
+    const int scoresTensor = kernel.stages[chain1.empty() ? c1 : chain1.back()]
+                                 .outputs[0]
+                                 .tensor;
+    const std::vector<int64_t> &scoresShape = kernel.tensors[scoresTensor].shape;
+    std::vector<int64_t> rowShape(scoresShape.begin(), scoresShape.end() - 1);
+    std::set<size_t> scoreSide(chain1.begin(), chain1.end());
+    scoreSide.insert(c1);
+    std::vector<size_t> middle;
+    auto isOutput = [&](int t) {
+      return std::find(kernel.outputs.begin(), kernel.outputs.end(), t) !=
+             kernel.outputs.end();
+    };
+    for (size_t s = c1 + 1; s < c2; ++s) {
+      if (scoreSide.count(s))
+        continue;
+      std::vector<size_t> from = producers(kernel.stages[s]);
+      if (std::none_of(from.begin(), from.end(),
+                       [&](size_t p) { return scoreSide.count(p) > 0; }))
+        continue;
+      for (const kir::Access &o : kernel.stages[s].outputs) {
+        const std::vector<int64_t> &shape = kernel.tensors[o.tensor].shape;
+        if (isOutput(o.tensor) || (shape != scoresShape && shape != rowShape))
+          return false;
+      }
+      middle.push_back(s);
+      scoreSide.insert(s);
+    }
+    if (std::find(middle.begin(), middle.end(), (size_t)probsTensor.stage) ==
+        middle.end())
+      return false;
+    for (size_t s : scoreSide)
+      for (const kir::Access &o : kernel.stages[s].outputs)
+        if (isOutput(o.tensor))
+          return false;
+
+    // Everything else before the value product (the head split's copies,
+    // fills): as usual.
+    for (size_t s = 0; s < c2; ++s)
+      if (!scoreSide.count(s) && !ensureStage(s, error))
+        return false;
+    Func Q = gemmOperandFunc(c1, g1, true), Kb = gemmOperandFunc(c1, g1, false),
+         Vb = gemmOperandFunc(c2, g2, false);
+    const bool batched = s1.batch > 0;
+    Var vk("k"), vn("n"), vd("d"), vb("b");
+    auto withBatch = [&](std::vector<Var> v) {
+      if (batched)
+        v.push_back(vb);
+      return v;
+    };
+    auto at = [&](const Func &f, std::vector<Var> v) {
+      std::vector<Expr> args(v.begin(), v.end());
+      if (batched)
+        args.push_back(vb);
+      return f(args);
+    };
+    // Kf(k, n[, b]) and V(d, n[, b]), whichever way B was read.
+    Func Kf(kernel.name + "_keys"), V(kernel.name + "_values");
+    Kf(withBatch({vk, vn})) = s1.transposeB ? at(Kb, {vk, vn}) : at(Kb, {vn, vk});
+    V(withBatch({vd, vn})) = s2.transposeB ? at(Vb, {vn, vd}) : at(Vb, {vd, vn});
+
+    codegen::AttentionShape shape;
+    shape.batch = s1.batch;
+    shape.M = s1.M;
+    shape.N = s1.N;
+    shape.K = s1.K;
+    shape.D = s2.N;
+    std::vector<size_t> chain2 = epilogueChain(c2);
+    std::string buildError;
+    auto softmax = [&](const Func &scores) {
+      for (size_t s : {c1}) {
+        stageFuncs[s] = scores;
+        stageVars[s] = scores.args();
+      }
+      for (size_t c : chain1) {
+        stageFuncs[c] = scores;
+        stageVars[c] = scores.args();
+      }
+      codegen::AttentionSoftmax sm;
+      for (size_t s : middle) {
+        built[s] = true;
+        if (!buildStage(s, buildError))
+          throw std::invalid_argument(buildError);
+        const kir::Stage &st = kernel.stages[s];
+        bool rows = kernel.tensors[st.outputs[0].tensor].shape == rowShape;
+        bool stored = s == (size_t)probsTensor.stage || st.outputs.size() > 1 ||
+                      std::any_of(st.isReduction.begin(), st.isReduction.end(),
+                                  [](bool r) { return r; }) ||
+                      readerCount(st.outputs[0].tensor) > 1;
+        if (rows)
+          sm.perQuery.push_back(stageFuncs[s]);
+        else if (stored)
+          sm.perKey.push_back(stageFuncs[s]);
+      }
+      sm.probs = stageFuncs[probsTensor.stage];
+      return sm;
+    };
+    codegen::AttentionTiling chosen;
+    Func out;
+    try {
+      out = codegen::buildAttention(
+          shape, Q, Kf, V, gemmEpilogue(c1, g1.rank, chain1), softmax,
+          gemmEpilogue(c2, g2.rank, chain2), target,
+          kernel.name + "_attention" + std::to_string(c2), {}, &chosen);
+    } catch (const std::invalid_argument &e) {
+      error = "kernel " + kernel.name + ": " + e.what();
+      return false;
+    }
+    for (size_t s : scoreSide) {
+      built[s] = true;
+      fusedStages.insert(s);
+    }
+    built[c2] = true;
+    stageFuncs[c2] = out;
+    stageVars[c2] = out.args();
+    gemmStages.insert(c2);
+    for (size_t c : chain2) {
+      built[c] = true;
+      fusedStages.insert(c);
+      stageFuncs[c] = out;
+      stageVars[c] = out.args();
+    }
+    gemmNotes.push_back(
+        (shape.batch ? "b" + std::to_string(shape.batch) + " " : "") + "m" +
+        std::to_string(shape.M) + " n" + std::to_string(shape.N) + " k" +
+        std::to_string(shape.K) + " d" + std::to_string(shape.D) + ": " +
+        codegen::describeAttentionTiling(chosen));
+    return true;
+  }
+
   /// The elementwise stages after `s` that form a chain fusable into its
   /// epilogue: each reads the previous result only at its own output point,
   /// the intermediate results are read by nothing else and are not kernel
-  /// outputs, and the last result is.
-  std::vector<size_t> epilogueChain(size_t s) {
+  /// outputs, and the last result is. With `partial`, the chain as far as
+  /// it goes (its last result need not be an output).
+  std::vector<size_t> epilogueChain(size_t s, bool partial = false) {
     std::vector<size_t> chain;
     int current = kernel.stages[s].outputs[0].tensor;
     auto isOutput = [&](int t) {
@@ -748,7 +987,7 @@ private:
     while (!isOutput(current)) {
       std::vector<size_t> r = readers(current);
       if (r.size() != 1)
-        return {};
+        return partial ? chain : std::vector<size_t>{};
       const kir::Stage &next = kernel.stages[r[0]];
       bool elementwise = next.outputs.size() == 1 &&
                          std::none_of(next.isReduction.begin(),
@@ -756,17 +995,17 @@ private:
                                       [](bool b) { return b; });
       if (!elementwise || next.outputs[0].dims.size() !=
                               kernel.stages[s].outputs[0].dims.size())
-        return {};
+        return partial ? chain : std::vector<size_t>{};
       // The previous result must be read exactly at the output point.
       for (const kir::Access &a : next.inputs) {
         if (a.tensor != current)
           continue;
         if (a.dims.size() != next.outputs[0].dims.size())
-          return {};
+          return partial ? chain : std::vector<size_t>{};
         for (size_t d = 0; d < a.dims.size(); ++d)
           if (loopOf(a.dims[d]) < 0 ||
               loopOf(a.dims[d]) != loopOf(next.outputs[0].dims[d]))
-            return {};
+            return partial ? chain : std::vector<size_t>{};
       }
       // No Acc or loop index among what the yield uses (the init of an
       // elementwise stage is tensor.empty; every stage lists an unused Acc).
@@ -778,7 +1017,7 @@ private:
           continue;
         if (next.exprs[e].op == kir::OpCode::Acc ||
             next.exprs[e].op == kir::OpCode::LoopIndex)
-          return {};
+          return partial ? chain : std::vector<size_t>{};
         for (int a : next.exprs[e].args)
           used[a] = true;
       }

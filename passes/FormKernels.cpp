@@ -8,6 +8,10 @@
 //   reduction    reductions and elementwise ops over the same rows
 //                (softmax, layer norm, argmax)
 //   elementwise  elementwise chains that have no producer to join
+//   attention    a contraction (scores), the reduction kernel that alone
+//                reads it (softmax) and the contraction that alone reads
+//                that (the value product), as one kernel: codegen computes
+//                it per block of queries without storing the scores
 //
 // Named linalg ops are generalized and linalg.softmax is decomposed first, so
 // one grouping rule serves every op of the accepted set (docs/ops.md).
@@ -52,6 +56,8 @@ llvm::StringRef kernelKindName(KernelKind kind) {
     return "reduction";
   case KernelKind::Elementwise:
     return "elementwise";
+  case KernelKind::Attention:
+    return "attention";
   }
   llvm_unreachable("unknown kernel kind");
 }
@@ -418,6 +424,7 @@ public:
         add(*groups.back(), generic);
       }
     }
+    mergeAttention();
     return std::move(groups);
   }
 
@@ -490,6 +497,67 @@ private:
       collectPending(producer, pulled);
       pulled.push_back(producer);
     }
+  }
+
+  /// The one group other than `group` that reads its values, if every
+  /// outside use of them is in that group's generics; else null.
+  Group *soleReader(const Group &group) {
+    Group *reader = nullptr;
+    for (linalg::GenericOp member : group.ops)
+      for (Operation *user : member->getUsers()) {
+        Operation *anchor = block.findAncestorOpInBlock(*user);
+        if (anchor && group.members.contains(anchor))
+          continue;
+        auto it = anchor ? groupOf.find(anchor) : groupOf.end();
+        if (it == groupOf.end() || anchor != user ||
+            (reader && reader != it->second))
+          return nullptr;
+        reader = it->second;
+      }
+    return reader;
+  }
+
+  /// Attention: a contraction's group (the scores) that only a reduction
+  /// group reads (the softmax), which only one contraction of a third group
+  /// reads (the value product, as an operand), become one `attention`
+  /// kernel: codegen computes the scores, softmax and value product per
+  /// block of queries (AttentionKernel.h) and never stores the scores. The
+  /// merged kernel is called where the value product was, which every
+  /// input of the three dominates; nothing outside reads the first two.
+  void mergeAttention() {
+    for (auto &owner : groups) {
+      Group *scores = owner.get();
+      if (!scores || scores->kind != KernelKind::Gemm)
+        continue;
+      Group *softmax = soleReader(*scores);
+      if (!softmax || softmax->kind != KernelKind::Reduction)
+        continue;
+      Group *value = soleReader(*softmax);
+      if (!value || value->kind != KernelKind::Gemm)
+        continue;
+      // Every read of the softmax's values is by the value product's
+      // contraction itself (not by its epilogue).
+      bool operand = true;
+      for (linalg::GenericOp member : softmax->ops)
+        for (Operation *user : member->getUsers())
+          if (!softmax->members.contains(user))
+            operand &= classify(cast<linalg::GenericOp>(user)) ==
+                       KernelKind::Gemm;
+      if (!operand)
+        continue;
+      for (Group *from : {scores, softmax})
+        for (linalg::GenericOp op : from->ops) {
+          value->ops.push_back(op);
+          value->members.insert(op);
+          groupOf[op] = value;
+        }
+      value->kind = KernelKind::Attention;
+      scores->ops.clear();
+      softmax->ops.clear();
+    }
+    llvm::erase_if(groups, [](const std::unique_ptr<Group> &g) {
+      return g->ops.empty();
+    });
   }
 
   Group *producerGroup(Value v) {

@@ -51,7 +51,7 @@ inline bool isEntryCandidate(mlir::func::FuncOp fn) {
   return !fn.isExternal() && fn.isPublic() && !fn->hasAttr(kKernelAttrName);
 }
 
-enum class KernelKind { Gemm, Reduction, Elementwise };
+enum class KernelKind { Gemm, Reduction, Elementwise, Attention };
 llvm::StringRef kernelKindName(KernelKind kind);
 
 /// Whether `op` may appear in the body of a kernel's linalg.generic.

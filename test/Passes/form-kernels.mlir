@@ -190,3 +190,53 @@ func.func @pick(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>) -> tensor<4x16xf32> {
   } -> tensor<4x16xf32>
   return %r : tensor<4x16xf32>
 }
+
+// -----
+
+// Attention: the scores' contraction, the softmax that alone reads them and
+// the value product that alone reads the softmax become one kernel, called
+// where the value product was.
+// CHECK-LABEL: func.func private @attention_kernel0
+// CHECK-SAME: -> tensor<2x8x4xf32> attributes {dyn.kernel = "attention"}
+// CHECK: arith.mulf
+// CHECK: math.exp
+// CHECK: arith.divf
+// CHECK: arith.mulf
+// CHECK: return
+// CHECK-NOT: func.func private @attention_kernel1
+// CHECK-LABEL: func.func @attention
+// CHECK-NEXT: %[[O:.*]] = call @attention_kernel0
+// CHECK-NEXT: return %[[O]]
+func.func @attention(%q: tensor<2x8x4xf32>, %kt: tensor<2x4x8xf32>, %v: tensor<2x8x4xf32>) -> tensor<2x8x4xf32> {
+  %cst = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x8x8xf32>
+  %z = linalg.fill ins(%cst : f32) outs(%e : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<2x8x4xf32>, tensor<2x4x8xf32>) outs(%z : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %p = linalg.softmax dimension(2) ins(%s : tensor<2x8x8xf32>) outs(%e : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %e2 = tensor.empty() : tensor<2x8x4xf32>
+  %z2 = linalg.fill ins(%cst : f32) outs(%e2 : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<2x8x8xf32>, tensor<2x8x4xf32>) outs(%z2 : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  return %o : tensor<2x8x4xf32>
+}
+
+// -----
+
+// The probabilities are a result too: three kernels (the scores are stored).
+// CHECK-LABEL: func.func private @probs_kernel0
+// CHECK-SAME: attributes {dyn.kernel = "gemm"}
+// CHECK-LABEL: func.func private @probs_kernel1
+// CHECK-SAME: attributes {dyn.kernel = "reduction"}
+// CHECK-LABEL: func.func private @probs_kernel2
+// CHECK-SAME: attributes {dyn.kernel = "gemm"}
+// CHECK-LABEL: func.func @probs
+func.func @probs(%q: tensor<2x8x4xf32>, %kt: tensor<2x4x8xf32>, %v: tensor<2x8x4xf32>) -> (tensor<2x8x4xf32>, tensor<2x8x8xf32>) {
+  %cst = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x8x8xf32>
+  %z = linalg.fill ins(%cst : f32) outs(%e : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<2x8x4xf32>, tensor<2x4x8xf32>) outs(%z : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %p = linalg.softmax dimension(2) ins(%s : tensor<2x8x8xf32>) outs(%e : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %e2 = tensor.empty() : tensor<2x8x4xf32>
+  %z2 = linalg.fill ins(%cst : f32) outs(%e2 : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<2x8x8xf32>, tensor<2x8x4xf32>) outs(%z2 : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  return %o, %p : tensor<2x8x4xf32>, tensor<2x8x8xf32>
+}

@@ -1,0 +1,227 @@
+//===- AttentionKernel.cpp - attention as one Halide pipeline -------------===//
+//
+// One parallel task per block of queries (one vector of them) and batch
+// element. In the task:
+//
+//   qt      the block's queries, transposed (queries innermost), so that a
+//           vector of queries is one load;
+//   scores  S = epilogue(Q K^T) for the block, stored queries-innermost: a
+//           register tile of one vector of queries x `keys` keys, k
+//           outermost, each FMA broadcasting one key element;
+//   softmax the caller's Funcs (max, exp, sum, divide) over the block,
+//           vectorized along the queries, whose rows are contiguous there;
+//   out     P V: register tiles of `valueRows` queries x `valueVectors`
+//           vectors of value features, keys outermost, each FMA
+//           broadcasting one probability.
+//
+// The block's scratch is queries x N floats per stored Func (8 KB for 16
+// queries of 128 keys): the scores of a block stay in L1/L2 and the M x N
+// matrix is never written. Keys are not blocked (no online softmax), so the
+// scratch grows with N; see docs/codegen.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "AttentionKernel.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+using namespace Halide;
+
+namespace dyncc::codegen {
+namespace {
+
+int largestPowerOfTwoAtMost(int x) {
+  int p = 1;
+  while (p * 2 <= x)
+    p *= 2;
+  return p;
+}
+
+AttentionTiling chooseAttentionTiling(const AttentionShape &shape,
+                                      const Target &target,
+                                      const AttentionTiling &requested) {
+  AttentionTiling t = requested;
+  const int natural = std::max(1, target.natural_vector_size(Float(32)));
+  // Accumulators a register tile may hold: the register file less a few for
+  // the operands (32 vector registers with AVX-512, 16 below).
+  const int budget = target.has_feature(Target::AVX512) ? 24 : 12;
+  auto pick = [](int &field, int value) {
+    if (field <= 0)
+      field = value;
+  };
+  pick(t.vectorWidth, std::min(natural, largestPowerOfTwoAtMost(shape.M)));
+  t.vectorWidth = std::min(t.vectorWidth, shape.M);
+  pick(t.queries, t.vectorWidth);
+  t.queries = std::min(std::max(t.queries, t.vectorWidth), shape.M);
+  // The scores' tile: the vectors of a block's queries x keys; the keys a
+  // divisor of N where one is near the budget (no recomputed tail).
+  const int queryVectors = (t.queries + t.vectorWidth - 1) / t.vectorWidth;
+  int keys = std::min(shape.N, std::max(1, budget / queryVectors));
+  for (int k = keys; k > keys / 2; --k)
+    if (shape.N % k == 0) {
+      keys = k;
+      break;
+    }
+  pick(t.keys, keys);
+  t.keys = std::min(t.keys, shape.N);
+  pick(t.valueWidth, std::min(natural, largestPowerOfTwoAtMost(shape.D)));
+  t.valueWidth = std::min(t.valueWidth, shape.D);
+  pick(t.valueVectors, std::clamp(shape.D / t.valueWidth, 1, 4));
+  t.valueVectors = std::min(t.valueVectors, shape.D / t.valueWidth);
+  pick(t.valueRows,
+       largestPowerOfTwoAtMost(std::max(1, budget / t.valueVectors)));
+  t.valueRows = std::min(t.valueRows, t.queries);
+  return t;
+}
+
+} // namespace
+
+std::string describeAttentionTiling(const AttentionTiling &t) {
+  return "attention: blocks of " + std::to_string(t.queries) +
+         " queries, scores " + std::to_string(t.keys) + " keys x " +
+         std::to_string(t.queries) + " queries, values " +
+         std::to_string(t.valueRows) + " x " +
+         std::to_string(t.valueVectors) + " vectors of " +
+         std::to_string(t.valueWidth);
+}
+
+Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
+                    const Func &V, const GemmEpilogue &scoreEpilogue,
+                    const std::function<AttentionSoftmax(const Func &)> &softmax,
+                    const GemmEpilogue &outEpilogue, const Target &target,
+                    const std::string &name, const AttentionTiling &requested,
+                    AttentionTiling *chosen) {
+  if (shape.batch < 0 || shape.M < 1 || shape.N < 1 || shape.K < 1 ||
+      shape.D < 1)
+    throw std::invalid_argument("buildAttention: bad shape");
+  const bool batched = shape.batch > 0;
+  const int rank = batched ? 3 : 2;
+  if (Q.dimensions() != rank || Kf.dimensions() != rank ||
+      V.dimensions() != rank)
+    throw std::invalid_argument("buildAttention: operand arity");
+  if (target.has_gpu_feature())
+    throw std::invalid_argument("buildAttention: CPU targets only");
+  if (requested.queries < 0 || requested.keys < 0 ||
+      requested.valueRows < 0 || requested.valueVectors < 0 ||
+      requested.valueWidth < 0 || requested.vectorWidth < 0)
+    throw std::invalid_argument("buildAttention: bad tiling");
+  const AttentionTiling t = chooseAttentionTiling(shape, target, requested);
+  if (chosen)
+    *chosen = t;
+
+  Var n("n"), m("m"), b("b"), d("d"), k("k");
+  auto withBatch = [&](std::vector<Expr> args) {
+    if (batched)
+      args.push_back(b);
+    return args;
+  };
+  auto vars = [&](Var inner, Var outer) {
+    std::vector<Var> v{inner, outer};
+    if (batched)
+      v.push_back(b);
+    return v;
+  };
+
+  // The definitions.
+  Func qt(name + "_q"), sacc(name + "_sacc"), scores(name + "_scores"),
+      vacc(name + "_vacc"), out(name);
+  qt(vars(k, m)) = Q(withBatch({k, m}));
+  RDom rk(0, shape.K, name + "_rk");
+  sacc(vars(n, m)) = 0.0f;
+  sacc(vars(n, m)) += qt(withBatch({rk, m})) * Kf(withBatch({rk, n}));
+  std::vector<Var> sv = vars(n, m);
+  Expr s = sacc(withBatch({n, m}));
+  scores(sv) = scoreEpilogue ? scoreEpilogue(s, sv) : s;
+  AttentionSoftmax sm = softmax(scores);
+  RDom rn(0, shape.N, name + "_rn");
+  vacc(vars(d, m)) = 0.0f;
+  vacc(vars(d, m)) += sm.probs(withBatch({rn, m})) * V(withBatch({d, rn}));
+  std::vector<Var> ov = vars(d, m);
+  Expr v = vacc(withBatch({d, m}));
+  out(ov) = outEpilogue ? outEpilogue(v, ov) : v;
+  out.bound(d, 0, shape.D).bound(m, 0, shape.M);
+  if (batched)
+    out.bound(b, 0, shape.batch);
+
+  // The value product's register tiles, in tasks of `queries` rows (the
+  // block's query vectors unrolled in the scores' and the softmax's loops).
+  const int panel = t.valueVectors * t.valueWidth;
+  Var mo("mo"), mi("mi"), mt("mt"), mr("mr"), dO("dO"), di("di"),
+      task("task");
+  out.split(m, mo, mi, t.queries, TailStrategy::ShiftInwards)
+      .split(mi, mt, mr, t.valueRows, TailStrategy::ShiftInwards)
+      .split(d, dO, di, panel, TailStrategy::ShiftInwards)
+      .reorder(di, mr, dO, mt, mo);
+  if (batched)
+    out.fuse(mo, b, task).parallel(task);
+  else
+    out.parallel(task = mo);
+  if (t.valueWidth > 1)
+    out.vectorize(di, t.valueWidth);
+  out.unroll(di).unroll(mr);
+  vacc.compute_at(out, dO);
+  if (t.valueWidth > 1)
+    vacc.vectorize(d, t.valueWidth);
+  vacc.unroll(d).unroll(m);
+  Stage vupdate = vacc.update();
+  vupdate.reorder(d, m, rn);
+  if (t.valueWidth > 1)
+    vupdate.vectorize(d, t.valueWidth);
+  vupdate.unroll(d).unroll(m);
+
+  // Per task: the block's queries transposed, its scores and softmax, all
+  // stored queries-innermost and vectorized along the queries.
+  qt.compute_at(out, task).reorder_storage(m, k);
+  Var no("no"), ni("ni");
+  scores.compute_at(out, task)
+      .reorder_storage(m, n)
+      .split(n, no, ni, t.keys, TailStrategy::ShiftInwards)
+      .reorder(m, ni, no);
+  if (t.vectorWidth > 1)
+    scores.vectorize(m, t.vectorWidth, TailStrategy::ShiftInwards);
+  scores.unroll(m).unroll(ni);
+  sacc.compute_at(scores, no).reorder_storage(m, n);
+  if (t.vectorWidth > 1)
+    sacc.vectorize(m, t.vectorWidth, TailStrategy::ShiftInwards);
+  sacc.unroll(m).unroll(n);
+  Stage supdate = sacc.update();
+  supdate.reorder(m, n, rk);
+  if (t.vectorWidth > 1)
+    supdate.vectorize(m, t.vectorWidth, TailStrategy::GuardWithIf);
+  supdate.unroll(m).unroll(n);
+
+  auto alongQueries = [&](Func f, Var query) {
+    f.compute_at(out, task);
+    if (t.vectorWidth > 1)
+      f.vectorize(query, t.vectorWidth, TailStrategy::ShiftInwards);
+    f.unroll(query);
+    for (int u = 0; u < f.num_update_definitions(); ++u) {
+      Stage st = f.update(u);
+      std::vector<VarOrRVar> order{query};
+      for (const Internal::ReductionVariable &rv : st.get_schedule().rvars())
+        order.push_back(RVar(rv.var));
+      st.reorder(order);
+      if (t.vectorWidth > 1)
+        st.vectorize(query, t.vectorWidth, TailStrategy::GuardWithIf);
+      st.unroll(query);
+    }
+  };
+  for (Func f : sm.perKey) {
+    std::vector<Var> a = f.args(); // (n, m[, b])
+    if (a.size() < 2)
+      throw std::invalid_argument("buildAttention: a per-key Func's arity");
+    f.reorder_storage(a[1], a[0]);
+    f.reorder(a[1], a[0]);
+    alongQueries(f, a[1]);
+  }
+  for (Func f : sm.perQuery) {
+    std::vector<Var> a = f.args(); // (m[, b])
+    if (a.empty())
+      throw std::invalid_argument("buildAttention: a per-query Func's arity");
+    alongQueries(f, a[0]);
+  }
+  return out;
+}
+
+} // namespace dyncc::codegen

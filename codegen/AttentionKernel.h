@@ -1,0 +1,85 @@
+//===- AttentionKernel.h - attention as one Halide pipeline -----*- C++ -*-===//
+//
+// Builds scaled dot-product attention, softmax(epilogue(Q K^T)) V, as one
+// Halide Func whose parallel tasks each own a block of queries: the block's
+// scores, their softmax and its product with V are computed in the task's
+// scratch, so the M x N score matrix is never written to memory. Internal to
+// codegen/ (includes Halide.h, like GemmKernel.h).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DYNCC_CODEGEN_ATTENTIONKERNEL_H
+#define DYNCC_CODEGEN_ATTENTIONKERNEL_H
+
+#include "GemmKernel.h"
+
+#include <Halide.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace dyncc::codegen {
+
+/// The static shape of one attention: out[b][m][d] = sum_n P[b][m][n] V[b][n][d]
+/// with P = softmax over n of S[b][m][n] = epilogue(sum_k Q[b][m][k] K[b][n][k]).
+struct AttentionShape {
+  int batch = 0; ///< 0: no batch dimension (2-D Funcs); else its extent
+  int M = 1;     ///< queries
+  int N = 1;     ///< keys (and values)
+  int K = 1;     ///< features of a query and a key
+  int D = 1;     ///< features of a value
+};
+
+/// The Funcs between the scores and the value product, made by the caller
+/// from the scores Func (a softmax as max, exp, sum and divide, in whatever
+/// decomposition the model has): `probs` over (n, m[, b]) is what multiplies
+/// V; `perKey` (over (n, m[, b]), probs among them) and `perQuery` (row
+/// statistics over (m[, b])) are stored per block of queries and vectorized
+/// along the queries; every other Func the caller made is inlined. Each must
+/// read only its own block's rows of the scores (the caller checks).
+struct AttentionSoftmax {
+  Halide::Func probs;
+  std::vector<Halide::Func> perKey, perQuery;
+};
+
+/// The schedule's parameters (buildAttention's `requested`: zero fields are
+/// chosen from the shape and the target).
+struct AttentionTiling {
+  int queries = 0;     ///< queries per task (a vector of them)
+  int keys = 0;        ///< keys per register tile of the scores
+  int valueRows = 0;   ///< query rows per register tile of the value product
+  int valueVectors = 0; ///< vectors of value features per register tile
+  int valueWidth = 0;   ///< floats per vector of value features
+  int vectorWidth = 0;  ///< queries per vector
+};
+
+/// One line for dyncc compile --stats, e.g. "attention: blocks of 16
+/// queries, scores 16 keys x 16 queries, values 4 x 4 vectors of 16".
+std::string describeAttentionTiling(const AttentionTiling &tiling);
+
+/// Builds out(d, m[, b]) = outEpilogue(sum_n P(n, m[, b]) * V(d, n[, b]))
+/// where P = softmax(S) is made by `softmax` from the scores
+/// S(n, m[, b]) = scoreEpilogue(sum_k Q(k, m[, b]) * Kf(k, n[, b]), ...).
+/// Q, Kf and V are Funcs of those arities (with b iff shape.batch > 0), each
+/// one fp32 value, scheduled by the caller (inlined reads of inputs,
+/// typically). The result is bounded to [0, D) x [0, M) (x [0, batch)) and
+/// scheduled for a CPU target: tasks of `queries` rows (x batch) in
+/// parallel, each computing its rows' scores, softmax and value product.
+/// Every output is computed by one chain of FMAs in a fixed order, whatever
+/// task runs it (the last block shifts inwards and recomputes its
+/// neighbour's rows identically). Throws std::invalid_argument on a bad
+/// shape, operand arity, tiling or a GPU target.
+Halide::Func
+buildAttention(const AttentionShape &shape, const Halide::Func &Q,
+               const Halide::Func &Kf, const Halide::Func &V,
+               const GemmEpilogue &scoreEpilogue,
+               const std::function<AttentionSoftmax(const Halide::Func &scores)>
+                   &softmax,
+               const GemmEpilogue &outEpilogue, const Halide::Target &target,
+               const std::string &name, const AttentionTiling &requested = {},
+               AttentionTiling *chosen = nullptr);
+
+} // namespace dyncc::codegen
+
+#endif // DYNCC_CODEGEN_ATTENTIONKERNEL_H
