@@ -46,6 +46,8 @@ Type halideType(kir::ElemType type) {
     return Int(32);
   case kir::ElemType::I64:
     return Int(64);
+  case kir::ElemType::BF16:
+    return BFloat(16);
   }
   return Float(32);
 }
@@ -280,8 +282,11 @@ private:
       return accValue;
     std::vector<Expr> args(coords.rbegin(), coords.rend());
     const kir::Tensor &tensor = kernel.tensors[t];
-    if (tensor.role == kir::Tensor::Role::Input)
-      return params[paramOf.at(t)](args);
+    if (tensor.role == kir::Tensor::Role::Input) {
+      Expr v = params[paramOf.at(t)](args);
+      // A weight stored as bfloat16 (bf16OnlyInputs): widened exactly.
+      return tensor.type == kir::ElemType::BF16 ? cast(Float(32), v) : v;
+    }
     Func f = stageFuncs[tensor.stage];
     if (f.outputs() > 1)
       return f(args)[tensor.result];
@@ -381,6 +386,9 @@ private:
     /// operand's values come from (through elementwise permuted reads), in
     /// its order; empty: `loops`.
     std::vector<int> memLoops;
+    /// The stages of the permuting copies read through (never
+    /// materialized) to reach `tensor`.
+    std::vector<int> through;
   };
 
   /// If tensor `t` is made in this kernel by an elementwise stage that reads
@@ -468,6 +476,7 @@ private:
           break;
         copies &= copy;
         if (copies) {
+          o.through.push_back(p);
           o.tensor = t;
           o.loops = mem;
           o.tables.assign(mem.size(), -1);
@@ -584,8 +593,11 @@ private:
     if (!isA(la) || !has(lbb, ln) || !has(lbb, red) ||
         !onlyFrom(lbb, {ln, red, lb}))
       return false;
-    if (kernel.tensors[opA.tensor].type != kir::ElemType::F32 ||
-        kernel.tensors[opB.tensor].type != kir::ElemType::F32)
+    auto fp32 = [&](int t) {
+      kir::ElemType type = kernel.tensors[t].type;
+      return type == kir::ElemType::F32 || type == kir::ElemType::BF16;
+    };
+    if (!fp32(opA.tensor) || !fp32(opB.tensor))
       return false;
     g.a = opA;
     g.b = opB;
@@ -773,18 +785,83 @@ private:
   }
 
   /// The stages that read tensor `t` (as an input, an init or a gather).
-  size_t readerCount(int t) {
-    size_t count = 0;
-    for (const kir::Stage &st : kernel.stages) {
+  std::vector<size_t> readersOf(int t) {
+    std::vector<size_t> readers;
+    for (size_t s = 0; s < kernel.stages.size(); ++s) {
+      const kir::Stage &st = kernel.stages[s];
       bool reads = std::find(st.inits.begin(), st.inits.end(), t) != st.inits.end();
       for (const kir::Access &a : st.inputs)
         reads |= a.tensor == t;
       for (const kir::Expr &e : st.exprs)
         reads |= e.op == kir::OpCode::Extract && (int)e.index == t;
-      count += reads;
+      if (reads)
+        readers.push_back(s);
     }
-    return count;
+    return readers;
   }
+
+public:
+  /// See codegen::bf16OnlyInputs (EmitHalide.h): per input tensor of the
+  /// kernel, whether only bf16 GEMMs read it, as an operand.
+  std::vector<bool> bf16OnlyInputs() {
+    std::vector<bool> only;
+    for (const kir::Tensor &t : kernel.tensors)
+      if (t.role == kir::Tensor::Role::Input)
+        only.push_back(false);
+    // Attention kernels multiply in fp32 (tryAttention).
+    if (!options.bf16Gemms || target.has_gpu_feature() ||
+        kernel.kind == "attention")
+      return only;
+    // The bf16 GEMMs, the copies they read through, and per GEMM its
+    // operands' tensors.
+    std::map<size_t, std::set<int>> operandsOf;
+    std::set<size_t> copies;
+    for (size_t s = 0; s < kernel.stages.size(); ++s) {
+      GemmMatch g;
+      if (!matchGemm(s, g) || !codegen::gemmTilingFor(g.shape, target).bf16)
+        continue;
+      for (const GemmOperand *o : {&g.a, &g.b}) {
+        operandsOf[s].insert(o->tensor);
+        for (int c : o->through) {
+          operandsOf[s].insert(kernel.stages[c].outputs[0].tensor);
+          copies.insert((size_t)c);
+        }
+      }
+    }
+    // Every reader of the tensor (and of the copies made of it) is such a
+    // GEMM reading it as an operand, or such a copy.
+    std::function<bool(int)> onlyOperand = [&](int t) {
+      std::vector<size_t> readers = readersOf(t);
+      if (readers.empty())
+        return false;
+      for (size_t r : readers) {
+        const kir::Stage &st = kernel.stages[r];
+        if (copies.count(r)) {
+          if (!onlyOperand(st.outputs[0].tensor))
+            return false;
+          continue;
+        }
+        auto it = operandsOf.find(r);
+        if (it == operandsOf.end() || !it->second.count(t) ||
+            std::find(st.inits.begin(), st.inits.end(), t) != st.inits.end())
+          return false;
+      }
+      return true;
+    };
+    size_t position = 0;
+    for (size_t t = 0; t < kernel.tensors.size(); ++t) {
+      const kir::Tensor &tensor = kernel.tensors[t];
+      if (tensor.role != kir::Tensor::Role::Input)
+        continue;
+      only[position++] = (tensor.type == kir::ElemType::F32 ||
+                          tensor.type == kir::ElemType::BF16) &&
+                         onlyOperand((int)t);
+    }
+    return only;
+  }
+
+private:
+  size_t readerCount(int t) { return readersOf(t).size(); }
 
   /// An `attention` kernel (FormKernels): contraction c1 (the scores, with
   /// its elementwise epilogue: a scale, a mask), stages over the same rows
@@ -1472,6 +1549,13 @@ Target pipelineTarget(const Builder &b, const std::string &target) {
 }
 
 } // namespace
+
+std::vector<bool> bf16OnlyInputs(const kir::Kernel &kernel,
+                                 const std::string &target,
+                                 const KernelOptions &options) {
+  Builder b(kernel, parseTarget(target), options);
+  return b.bf16OnlyInputs();
+}
 
 bool compileKernel(const kir::Kernel &kernel, const std::string &target,
                    const std::string &objectPath, std::string &error,

@@ -32,6 +32,17 @@ struct KernelOptions {
   bool bf16Gemms = false;
 };
 
+/// Per input of `kernel` (in order): whether only GEMMs that round their
+/// operands to bfloat16 (options.bf16Gemms, the Tiled path on a CPU
+/// target) read it, and only as an operand (directly, through a gather of
+/// its rows, or through copies that only permute it). Such an input may be
+/// stored as bfloat16 rounded to nearest even (kir::ElemType::BF16): the
+/// kernel's results are the same bits, since those GEMMs round it so
+/// anyway. All false without bf16, on a GPU target and for attention.
+std::vector<bool> bf16OnlyInputs(const kir::Kernel &kernel,
+                                 const std::string &target,
+                                 const KernelOptions &options);
+
 /// Compiles `kernel` for the Halide `target` into the object file
 /// `objectPath`, as `int <kernel.name>(halide_buffer_t *inputs...,
 /// halide_buffer_t *outputs...)` (and `<name>_argv`), without the Halide

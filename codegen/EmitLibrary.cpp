@@ -80,7 +80,7 @@ constexpr llvm::StringLiteral kConfigAttr = "dyn.config";
 constexpr int kBuiltinRouteAssign = 1;
 constexpr int kBuiltinSkipStep = 2;
 /// DYNRT_MODEL_ABI_VERSION of the descriptor written here.
-constexpr int kModelAbiVersion = 6;
+constexpr int kModelAbiVersion = 7;
 /// Expert parallelism (dyn-lower-route expert-parallel=R): the module's rank
 /// count and the entry arguments holding one rank's shard of an expert
 /// weight.
@@ -138,6 +138,18 @@ struct HostPlan {
   /// whether it is one rank's shard of an expert weight.
   int32_t ranks = 0;
   std::vector<uint8_t> weightSharded;
+  /// --precision=bf16 (planBf16Weights): per weight, DYNRT_BF16 if the
+  /// runtime keeps it as bfloat16, else 0; per kernel (by kernelIndex), the
+  /// inputs that receive such weights (empty: none).
+  std::vector<uint8_t> weightStorage;
+  std::vector<std::vector<bool>> kernelInputsBf16;
+
+  /// Whether input `position` of kernel `k` is a weight kept as bf16.
+  bool inputBf16(size_t k, size_t position) const {
+    return k < kernelInputsBf16.size() &&
+           position < kernelInputsBf16[k].size() &&
+           kernelInputsBf16[k][position];
+  }
 };
 
 FailureOr<kir::ElemType> elemType(Type type, Location loc) {
@@ -175,6 +187,8 @@ dynrt_dtype_t dynrtDtype(kir::ElemType t) {
     return DYNRT_I64;
   case kir::ElemType::I1:
     return DYNRT_BOOL;
+  case kir::ElemType::BF16:
+    return DYNRT_BF16;
   }
   return DYNRT_F32;
 }
@@ -528,6 +542,92 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
 
 /// The slot of `v`, through views.
 Slot slotOf(const HostPlan &plan, Value v) { return plan.slots.lookup(rootOf(v)); }
+
+/// --precision=bf16: the weights that the runtime keeps as bfloat16. A
+/// weight qualifies when every use of it (through views) is an input of a
+/// kernel call that only bf16 GEMMs read as an operand
+/// (codegen::bf16OnlyInputs), and every call of such a kernel passes a
+/// qualifying weight at that input (one kernel serves every layer). Those
+/// GEMMs round the weight to bf16 anyway: kept so, the results are the same
+/// bits and the weight's bytes are halved. Fills plan.weightStorage and
+/// plan.kernelInputsBf16.
+LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
+  codegen::KernelOptions options;
+  options.bf16Gemms = true;
+  std::vector<std::vector<bool>> inputs(plan.kernels.size());
+  for (size_t k = 0; k < plan.kernels.size(); ++k) {
+    func::FuncOp fn = plan.kernels[k];
+    if (fn->hasAttr(kBuiltinAttr))
+      continue;
+    FailureOr<kir::Kernel> kernel = extractKernel(fn);
+    if (failed(kernel))
+      return failure();
+    inputs[k] = codegen::bf16OnlyInputs(*kernel, target, options);
+  }
+  // Every use of a weight: a kernel's input (kernel, position, weight), or
+  // anything else (the weight then stays as it is).
+  struct Use {
+    size_t kernel, position;
+    int64_t weight; // -1: not a weight
+  };
+  std::vector<Use> uses;
+  std::vector<bool> ok(plan.weights.size(), false);
+  for (size_t w = 0; w < plan.weights.size(); ++w)
+    ok[w] = plan.weights[w].type == kir::ElemType::F32 &&
+            !(w < plan.weightSharded.size() && plan.weightSharded[w]);
+  std::vector<bool> used(plan.weights.size(), false);
+  plan.entry.walk([&](Operation *op) {
+    if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op))
+      return; // views: their uses are walked as the weight's
+    std::optional<size_t> kernel;
+    if (auto call = dyn_cast<func::CallOp>(op)) {
+      auto callee = plan.entry->getParentOfType<ModuleOp>()
+                        .lookupSymbol<func::FuncOp>(call.getCallee());
+      auto it = callee ? plan.kernelIndex.find(callee) : plan.kernelIndex.end();
+      if (it != plan.kernelIndex.end())
+        kernel = it->second;
+    }
+    for (OpOperand &operand : op->getOpOperands()) {
+      auto it = plan.slots.find(rootOf(operand.get()));
+      int64_t weight = it != plan.slots.end() &&
+                               it->second.kind == Slot::Kind::Weight
+                           ? it->second.index
+                           : -1;
+      size_t position = operand.getOperandNumber();
+      if (kernel && position < inputs[*kernel].size()) {
+        uses.push_back({*kernel, position, weight});
+        if (weight >= 0)
+          used[weight] = true;
+      } else if (weight >= 0) {
+        ok[weight] = false;
+      }
+    }
+  });
+  for (size_t w = 0; w < ok.size(); ++w)
+    ok[w] = ok[w] && used[w];
+  // To a fixed point: an input that receives a weight kept as it is (or an
+  // activation) is not bf16, nor is a weight passed to such an input.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const Use &u : uses) {
+      std::vector<bool>::reference in = inputs[u.kernel][u.position];
+      if (in && (u.weight < 0 || !ok[u.weight])) {
+        in = false;
+        changed = true;
+      }
+      if (u.weight >= 0 && ok[u.weight] && !in) {
+        ok[u.weight] = false;
+        changed = true;
+      }
+    }
+  }
+  plan.weightStorage.assign(plan.weights.size(), 0);
+  for (size_t w = 0; w < ok.size(); ++w)
+    if (ok[w])
+      plan.weightStorage[w] = DYNRT_BF16;
+  plan.kernelInputsBf16 = std::move(inputs);
+  return success();
+}
 
 /// Builds `<model>_entry` in the LLVM dialect into `host`:
 ///   int32_t entry(inputs, outputs, weights, params, arena, ctx)
@@ -1049,7 +1149,8 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr, i32, i32, ptr});
   auto *descTy = llvm::StructType::get(
       c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, i32, ptr,
-          i32, ptr, i64, i32, ptr, i32, ptr, i32, i32, i32, ptr, i32, i32, ptr});
+          i32, ptr, i64, i32, ptr, i32, ptr, i32, i32, i32, ptr, i32, i32, ptr,
+          ptr});
   auto *routeTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *skipTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *f64 = llvm::Type::getDoubleTy(c);
@@ -1091,6 +1192,8 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
       auto rt = cast<RankedTensorType>(t);
       TensorSpec s{"", *elemType(rt.getElementType(), k.getLoc()),
                    SmallVector<int64_t>(rt.getShape())};
+      if (plan.inputBf16(plan.kernelIndex.lookup(k), args.size()))
+        s.type = kir::ElemType::BF16;
       args.push_back(s);
     }
     std::string symbol = plan.model + "_" + k.getSymName().str();
@@ -1227,6 +1330,17 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
                                           llvm::ConstantArray::get(arrTy, values),
                                           plan.model + "_weight_sharded");
   }
+  llvm::Constant *storageTable = llvm::ConstantPointerNull::get(ptr);
+  if (llvm::any_of(plan.weightStorage, [](uint8_t v) { return v != 0; })) {
+    auto *i8 = llvm::Type::getInt8Ty(c);
+    std::vector<llvm::Constant *> values;
+    for (uint8_t v : plan.weightStorage)
+      values.push_back(llvm::ConstantInt::get(i8, v));
+    auto *arrTy = llvm::ArrayType::get(i8, values.size());
+    storageTable = new llvm::GlobalVariable(
+        m, arrTy, true, llvm::GlobalValue::PrivateLinkage,
+        llvm::ConstantArray::get(arrTy, values), plan.model + "_weight_storage");
+  }
   auto *desc = llvm::ConstantStruct::get(
       descTy,
       {llvm::ConstantInt::get(i32, kModelAbiVersion), str(plan.model),
@@ -1244,7 +1358,7 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
        llvm::ConstantInt::get(i32, plan.buckets.empty() ? 0 : plan.buckets.back()),
        llvm::ConstantInt::get(i32, plan.buckets.size()), bucketTable,
        llvm::ConstantInt::get(i32, plan.numStages),
-       llvm::ConstantInt::get(i32, plan.ranks), shardTable});
+       llvm::ConstantInt::get(i32, plan.ranks), shardTable, storageTable});
   new llvm::GlobalVariable(m, descTy, true, llvm::GlobalValue::ExternalLinkage,
                            desc, plan.model + "_desc");
 }
@@ -1303,6 +1417,8 @@ const char *cTypeName(kir::ElemType t) {
     return "int32_t";
   case kir::ElemType::I64:
     return "int64_t";
+  case kir::ElemType::BF16:
+    return "uint16_t";
   }
   return "void";
 }
@@ -1351,11 +1467,16 @@ std::string headerText(const HostPlan &plan, StringRef source) {
     out += fmt::format(" * input   {:<24} {}\n", commentText(s.name), describe(s));
   for (const TensorSpec &s : plan.outputs)
     out += fmt::format(" * output  {:<24} {}\n", commentText(s.name), describe(s));
-  for (auto [s, sharded] : llvm::zip(plan.weights, plan.weightSharded))
-    out += fmt::format(" * weight  {:<24} {}{}\n", commentText(s.name), describe(s),
+  for (size_t w = 0; w < plan.weights.size(); ++w) {
+    const TensorSpec &s = plan.weights[w];
+    bool sharded = w < plan.weightSharded.size() && plan.weightSharded[w];
+    bool bf16 = w < plan.weightStorage.size() && plan.weightStorage[w];
+    out += fmt::format(" * weight  {:<24} {}{}{}\n", commentText(s.name), describe(s),
                        sharded ? fmt::format(" (one rank's shard of {} experts)",
                                              s.shape[0] * plan.ranks)
-                               : "");
+                               : "",
+                       bf16 ? " (kept as bf16)" : "");
+  }
   if (plan.ranks > 0)
     out += fmt::format(
         " * expert-parallel over {} ranks: create and run the model on every\n"
@@ -1541,6 +1662,15 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
   if (!codegen::isValidKernelTarget(target, targetError))
     return emitError(loc, targetError);
   plan->device = codegen::isCudaTarget(target) ? 1 : 0;
+  if (options.bf16Gemms && options.bf16WeightStorage && !plan->device) {
+    if (failed(planBf16Weights(*plan, target)))
+      return failure();
+    for (auto [w, storage] : llvm::zip(plan->weights, plan->weightStorage))
+      if (storage == DYNRT_BF16) {
+        ++stats.bf16Weights;
+        stats.bf16WeightBytes += w.bytes() / 2;
+      }
+  }
 
   std::unique_ptr<llvm::MemoryBuffer> embedded;
   if (!options.embedWeights.empty()) {
@@ -1586,6 +1716,12 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     if (failed(kernel))
       return failure();
     kernel->name = name + "_" + k.getSymName().str();
+    // Inputs that receive weights kept as bf16 (planBf16Weights).
+    size_t position = 0;
+    for (kir::Tensor &t : kernel->tensors)
+      if (t.role == kir::Tensor::Role::Input &&
+          plan->inputBf16(plan->kernelIndex.lookup(k), position++))
+        t.type = kir::ElemType::BF16;
     std::string path = (tmpDir + "/" + kernel->name + ".o").str();
     std::string error;
     codegen::KernelOptions kernelOptions;

@@ -27,6 +27,9 @@ struct LibraryOptions {
   std::string embedWeights;
   /// --precision=bf16 (codegen::KernelOptions::bf16Gemms).
   bool bf16Gemms = false;
+  /// With bf16Gemms: keep the weights that only bf16 GEMMs read as bfloat16
+  /// (dyncc compile --bf16-weights; EmitLibrary.cpp, planBf16Weights).
+  bool bf16WeightStorage = true;
 };
 
 /// What the library needs besides its code, computed by planHost.
@@ -34,6 +37,9 @@ struct LibraryStats {
   int64_t arenaBytes = 0;
   int64_t weightBytes = 0;
   int numKernels = 0;
+  /// --precision=bf16: the weights kept as bfloat16 and their bytes so.
+  int bf16Weights = 0;
+  int64_t bf16WeightBytes = 0;
   /// "<kernel>: <shape>: <schedule>" for every GEMM (codegen::compileKernel).
   std::vector<std::string> gemms;
 };

@@ -246,6 +246,13 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   return t;
 }
 
+GemmTiling gemmTilingFor(const GemmShape &shape, const Target &target,
+                         const GemmTiling &requested) {
+  std::optional<GemmTiling> tuned =
+      tunedGemmTiling(shape, target, requested, /*report=*/false);
+  return chooseGemmTiling(shape, target, tuned ? *tuned : requested);
+}
+
 Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
                const GemmEpilogue &epilogue, const Target &target,
                const std::string &name, const GemmTiling &requested,

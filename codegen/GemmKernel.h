@@ -138,13 +138,22 @@ GemmTiling chooseGemmTiling(const GemmShape &shape,
                             const Halide::Target &target,
                             const GemmTiling &requested = {});
 
+/// The tiling buildGemm gives `shape` on `target` when it is given
+/// `requested` (the tuned one with --tune), before buildGemm's adjustments
+/// for rowUsed: its path and bf16 are buildGemm's.
+GemmTiling gemmTilingFor(const GemmShape &shape, const Halide::Target &target,
+                         const GemmTiling &requested = {});
+
 /// With `dyncc compile --tune` (Tuning.h, GemmTune.cpp): the tiling timed
 /// fastest for `shape` on this machine (timed now, or from the cache) when
 /// `requested` leaves every choice to chooseGemmTiling; nullopt when tuning
-/// is off or the caller asked for a tiling.
+/// is off or the caller asked for a tiling. `report`: add the line that
+/// dyncc compile --tune prints for the shape (false for a look-up that is
+/// not a build, e.g. gemmTilingFor).
 std::optional<GemmTiling> tunedGemmTiling(const GemmShape &shape,
                                           const Halide::Target &target,
-                                          const GemmTiling &requested);
+                                          const GemmTiling &requested,
+                                          bool report = true);
 
 } // namespace dyncc::codegen
 

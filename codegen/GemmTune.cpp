@@ -287,7 +287,8 @@ bool enableGemmTuning(const std::string &cachePath, std::string &error) {
 
 std::optional<GemmTiling> tunedGemmTiling(const GemmShape &shape,
                                           const Target &target,
-                                          const GemmTiling &requested) {
+                                          const GemmTiling &requested,
+                                          bool report) {
   State &s = state();
   if (!isDefault(requested))
     return std::nullopt;
@@ -301,6 +302,8 @@ std::optional<GemmTiling> tunedGemmTiling(const GemmShape &shape,
     s.dirty = true;
   }
   const Entry &e = it->second;
+  if (!report)
+    return e.tiling;
   char rates[96];
   std::snprintf(rates, sizeof rates, "%.1f GFLOP/s (default %.1f)", e.gflops,
                 e.defaultGflops);

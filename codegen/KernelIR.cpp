@@ -13,6 +13,7 @@ int64_t elemSize(ElemType type) {
   case ElemType::I64:
     return 8;
   case ElemType::I16:
+  case ElemType::BF16:
     return 2;
   case ElemType::I1:
   case ElemType::I8:
@@ -37,6 +38,8 @@ const char *elemTypeName(ElemType type) {
     return "i32";
   case ElemType::I64:
     return "i64";
+  case ElemType::BF16:
+    return "bf16";
   }
   return "?";
 }

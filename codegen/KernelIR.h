@@ -17,7 +17,9 @@
 
 namespace dyncc::kir {
 
-enum class ElemType : uint8_t { F32, F64, I1, I8, I16, I32, I64 };
+/// BF16: bfloat16 storage only (a weight kept rounded to bfloat16 for the
+/// bf16 GEMMs that read it, EmitLibrary.cpp); reads widen it to f32.
+enum class ElemType : uint8_t { F32, F64, I1, I8, I16, I32, I64, BF16 };
 
 /// Bytes per element as stored in memory (i1 takes one byte).
 int64_t elemSize(ElemType type);

@@ -44,6 +44,19 @@ AlignedBuffer allocateAligned(size_t bytes) {
   return AlignedBuffer(std::aligned_alloc(kAlignment, rounded ? rounded : kAlignment));
 }
 
+// fp32 to bfloat16, rounded to nearest even (as Halide's cast and the bf16
+// GEMMs round); a NaN stays a (quiet) NaN.
+void roundToBf16(const float *in, uint16_t *out, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &in[i], sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u)
+      out[i] = static_cast<uint16_t>((bits >> 16) | 0x40u);
+    else
+      out[i] = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+  }
+}
+
 bool isAligned(const void *p) {
   return reinterpret_cast<uintptr_t>(p) % kAlignment == 0;
 }
@@ -666,6 +679,15 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              "model '{}': bad expert-parallel table ({} ranks)",
                              model, desc->num_ranks);
+  for (int32_t w = 0; desc->weight_storage && w < desc->num_weights; ++w)
+    if (desc->weight_storage[w] != 0 &&
+        (desc->weight_storage[w] != DYNRT_BF16 ||
+         desc->weights[w].dtype != DYNRT_F32))
+      return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
+                               "model '{}': bad storage {} of weight {} (an "
+                               "F32 weight may be kept as BF16, {})",
+                               model, (int)desc->weight_storage[w], w,
+                               (int)DYNRT_BF16);
   if (desc->num_routes < 0 || (desc->num_routes > 0 && !desc->routes))
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              "model '{}': bad route table ({} routes)", model,
@@ -948,6 +970,20 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
       dynrt_weights_retain(weights);
       model->weights = weights;
       for (int32_t i = 0; i < desc->num_weights; ++i) {
+        if (desc->weight_storage && desc->weight_storage[i] == DYNRT_BF16) {
+          size_t count = byteSize(desc->weights[i]) / sizeof(float);
+          AlignedBuffer copy = allocateAligned(count * sizeof(uint16_t));
+          if (!copy)
+            return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
+                                     "cannot convert weight '{}' to bf16 ({} "
+                                     "elements)",
+                                     desc->weights[i].name, count);
+          roundToBf16(static_cast<const float *>(model->weightData[i]),
+                      static_cast<uint16_t *>(copy.get()), count);
+          model->weightData[i] = copy.get();
+          model->weightCopies.push_back(std::move(copy));
+          continue;
+        }
         if (isAligned(model->weightData[i]))
           continue;
         size_t bytes = byteSize(desc->weights[i]);

@@ -220,7 +220,7 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
 
 /* The version of the descriptor layout below; the compiler writes it and
  * dynrt_model_create refuses any other. */
-#define DYNRT_MODEL_ABI_VERSION 6
+#define DYNRT_MODEL_ABI_VERSION 7
 
 /* A kernel: Halide's argv entry point and the buffers it takes. */
 typedef int (*dynrt_kernel_fn_t)(void **args);
@@ -479,6 +479,12 @@ typedef struct {
    * read), or the shard alone (a file per rank). NULL when num_ranks is 0. */
   int32_t num_ranks;
   const uint8_t *weight_sharded; /* [num_weights] */
+  /* dyncc compile --precision=bf16: weight_storage[i] == DYNRT_BF16 marks
+   * weights[i] (F32, in the file and in its spec) as kept by the model in
+   * bfloat16, rounded to nearest even when the model is created, because
+   * only GEMMs that round it so anyway read it: the same results from half
+   * the bytes. 0: kept as the spec says. NULL when no weight is. */
+  const uint8_t *weight_storage; /* [num_weights] */
 } dynrt_model_desc_t;
 
 /* Devices kernels run on. A CUDA model (dyncc compile --target=cuda) runs

@@ -69,7 +69,9 @@ class ModelDesc(ctypes.Structure):  # dynrt_model_desc_t
                 ("max_batch", ctypes.c_int32), ("num_buckets", ctypes.c_int32),
                 ("buckets", ctypes.POINTER(ctypes.c_int32)), ("num_stages", ctypes.c_int32),
                 # ABI >= 6: expert parallelism
-                ("num_ranks", ctypes.c_int32), ("weight_sharded", ctypes.POINTER(ctypes.c_uint8))]
+                ("num_ranks", ctypes.c_int32), ("weight_sharded", ctypes.POINTER(ctypes.c_uint8)),
+                # ABI >= 7: weights kept as bf16 (--precision=bf16)
+                ("weight_storage", ctypes.POINTER(ctypes.c_uint8))]
 
 
 class ModelOptions(ctypes.Structure):  # dynrt_model_options_t

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -141,6 +142,75 @@ TEST(WeightsHandle, UseAfterTheLastReleaseIsAnError) {
   EXPECT_EQ(dynrt_weights_count(weights), 0u);
   dynrt_weights_retain(weights);  // ignored
   dynrt_weights_release(weights); // ignored, not a double free
+}
+
+} // namespace
+
+namespace {
+
+// out[i] = weights[0][i] as kept by the model: bfloat16, widened.
+int32_t widenEntry(void *const *, void *const *outputs, void *const *weights,
+                   void *const *, uint8_t *, void *) {
+  const uint16_t *w = static_cast<const uint16_t *>(weights[0]);
+  float *out = static_cast<float *>(outputs[0]);
+  for (int i = 0; i < 6; ++i) {
+    uint32_t bits = static_cast<uint32_t>(w[i]) << 16;
+    std::memcpy(&out[i], &bits, sizeof bits);
+  }
+  return 0;
+}
+
+float fromBits(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+TEST(ModelHandle, KeepsBf16WeightsRoundedToNearestEven) {
+  // A weight marked DYNRT_BF16 in weight_storage (dyncc --precision=bf16)
+  // reaches the entry as bfloat16, rounded to nearest even from the file's
+  // F32, NaN kept a NaN.
+  const float values[6] = {
+      1.0f,
+      fromBits(0x3f808000u), // 1 + 2^-8: a tie, to even (1.0)
+      fromBits(0x3f818000u), // 1 + 3 * 2^-8: a tie, to even (up)
+      fromBits(0x3f808001u), // just above the tie: up
+      -2.5f,
+      std::nanf("")};
+  const float expected[6] = {1.0f, 1.0f, fromBits(0x3f820000u),
+                             fromBits(0x3f810000u), -2.5f, std::nanf("")};
+  TinyModel m;
+  dynrt_param_spec_t weight = spec("w", DYNRT_F32, {6});
+  dynrt_param_spec_t out = spec("y", DYNRT_F32, {6});
+  const uint8_t storage[1] = {DYNRT_BF16};
+  m.desc.num_weights = 1;
+  m.desc.weights = &weight;
+  m.desc.weight_storage = storage;
+  m.desc.outputs = &out;
+  m.desc.entry = widenEntry;
+  std::string bytes = safetensors(
+      R"({"w": {"dtype": "F32", "shape": [6], "data_offsets": [0, 24]}})",
+      std::string(reinterpret_cast<const char *>(values), sizeof values));
+  dynrt_weights_t *weights = nullptr;
+  ASSERT_TRUE(succeeds(
+      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
+  dynrt_model_t *model = nullptr;
+  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, weights, &model)));
+  float x = 0, y[6];
+  const void *inputs[] = {&x};
+  void *outputs[] = {y};
+  ASSERT_TRUE(succeeds(dynrt_model_run(model, inputs, outputs)));
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(y[i], expected[i]) << "element " << i;
+  EXPECT_TRUE(std::isnan(y[5]));
+  dynrt_model_destroy(model);
+
+  // Only an F32 weight can be kept as BF16.
+  const uint8_t bad[1] = {DYNRT_F64};
+  m.desc.weight_storage = bad;
+  EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, weights, &model),
+                        DYNRT_INVALID_ARGUMENT, {"bad storage"}));
+  dynrt_weights_release(weights);
 }
 
 } // namespace

@@ -210,6 +210,13 @@ cl::opt<Precision> precision(
                           "docs/codegen.md)")),
     cl::init(Precision::Fp32), cl::cat(dynccCategory),
     cl::sub(compileCommand), cl::sub(runCommand));
+cl::opt<bool> bf16Weights(
+    "bf16-weights",
+    cl::desc("With --precision=bf16: keep the weights that only bf16 GEMMs "
+             "read as bfloat16, converted when the model is created (the "
+             "same results, half their bytes; default on, =false to compare)"),
+    cl::init(true), cl::cat(dynccCategory), cl::sub(compileCommand),
+    cl::sub(runCommand));
 
 void printVersion(llvm::raw_ostream &os) {
   os << fmt::format("dyncc {}\n  MLIR/LLVM {}\n  Halide {} (host kernel "
@@ -313,6 +320,7 @@ bool applyPrecision(dyncc::LibraryOptions &options) {
     return false;
   }
   options.bf16Gemms = true;
+  options.bf16WeightStorage = bf16Weights;
   if (options.kernelTarget == "host" &&
       !dyncc::codegen::hostHasAvx512Bf16())
     llvm::errs() << "dyncc: note: this CPU has no AVX512-BF16: the bf16 "
@@ -486,6 +494,9 @@ int runCompile() {
                                   "bytes: {}\n",
                                   stats.numKernels, stats.arenaBytes,
                                   stats.weightBytes);
+      if (precision == Precision::Bf16)
+        llvm::outs() << fmt::format("weights kept as bf16: {} ({} bytes)\n",
+                                    stats.bf16Weights, stats.bf16WeightBytes);
       for (const std::string &gemm : stats.gemms)
         llvm::outs() << "gemm " << gemm << "\n";
     }
