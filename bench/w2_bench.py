@@ -95,7 +95,9 @@ BACKBONE_SIDES = ["dyncc", "dyncc, early-exit model at theta 0", "eager", "torch
 # --bf16: the backbone in bf16 (dyncc --precision=bf16: the GEMMs' operands
 # rounded to bf16, fp32 accumulation and elsewhere; PyTorch: the module cast
 # to bfloat16), each against the fp32 eager backbone within BF16_TOL.
-BF16_SIDES = ["dyncc bf16", "eager bf16", "torch.compile bf16"]
+# "weights fp32": --bf16-weights=false, the weights kept fp32 in memory and
+# rounded in the GEMMs (the same results; dyncc bf16 keeps them as bf16).
+BF16_SIDES = ["dyncc bf16", "dyncc bf16, weights fp32", "eager bf16", "torch.compile bf16"]
 BF16_TOL = 0.3  # PyTorch's bf16 module is bf16 throughout (layer norms, softmax)
 # --bf16: the thresholds (besides the bisected ones) at which the bf16 early-
 # exit model's exit layers are compared with the fp32 model's, every case.
@@ -364,6 +366,11 @@ def main():
                          os.path.join(work, "w2.safetensors"), a.threads, "--precision=bf16")
             setup["dyncc bf16"] = f"dyncc compile --precision=bf16 (both) {time.perf_counter() - t0:.1f} s"
             side(back, "dyncc bf16", lambda: dyb16.run(x0), dyb16.model.runner(x0), tol=BF16_TOL)
+            dyb16w = Dyncc(os.path.join(work, "w2_backbone.mlir"), work, "w2_backbone_bf16w32",
+                           os.path.join(work, "w2_backbone.safetensors"), a.threads,
+                           "--precision=bf16", "--bf16-weights=false")
+            side(back, "dyncc bf16, weights fp32", lambda: dyb16w.run(x0),
+                 dyb16w.model.runner(x0), tol=BF16_TOL)
             import copy
             plain16 = copy.deepcopy(plain).to(torch.bfloat16).eval()
             x016 = x0.to(torch.bfloat16)
@@ -521,7 +528,9 @@ def main():
     if a.bf16:
         print(f"bf16 backbone (probed bf16 peak {bf16} GFLOP/s): dyncc --precision=bf16 rounds "
               "the operands of the GEMMs of 32 columns or more to bf16 and accumulates in "
-              "fp32 (AVX512-BF16's vdpbf16ps where the CPU has it), everything else fp32; "
+              "fp32 (AVX512-BF16's vdpbf16ps where the CPU has it), everything else fp32, "
+              "and keeps the weights only those GEMMs read as bf16 (\"weights fp32\": "
+              "--bf16-weights=false); "
               "PyTorch runs the module cast to bfloat16. Errors against the fp32 eager "
               "backbone.")
         print()

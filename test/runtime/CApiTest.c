@@ -128,7 +128,7 @@ int main(void) {
     report.bucket = bucket;
     CHECK(model.buckets[model.num_buckets - 1] == model.max_batch);
     CHECK(report.active == active && report.bucket == bucket);
-    CHECK(DYNRT_MODEL_ABI_VERSION == 6);
+    CHECK(DYNRT_MODEL_ABI_VERSION == 7);
     CHECK(DYNRT_BUILTIN_BATCH_COMPACT == 3 && DYNRT_COMPACT_CFG_COUNT == 6);
     CHECK(DYNRT_COMPACT_CFG_REMAINING == 5);
     /* Unevaluated (no model is linked here): the prototype is C. */
@@ -155,6 +155,9 @@ int main(void) {
       CHECK(comm.rank == 0 && comm.alltoallv == NULL && comm.impl == NULL);
       model.num_ranks = 0;
       model.weight_sharded = NULL;
+      /* ABI 7: weights kept as bf16 (--precision=bf16). */
+      model.weight_storage = NULL;
+      CHECK(model.weight_storage == NULL && DYNRT_BF16 == 3);
       CHECK(DYNRT_BUILTIN_EXPERT_EXCHANGE == 4 &&
             DYNRT_EXCHANGE_CFG_COUNT == 6);
     }
