@@ -936,6 +936,18 @@ private:
     if (std::find(middle.begin(), middle.end(), (size_t)probsTensor.stage) ==
         middle.end())
       return false;
+    // A softmax (an exp among the stages), read by nothing after the value
+    // product: its Funcs live in the value product's tasks.
+    bool exp = false;
+    for (size_t s : middle)
+      for (const kir::Expr &e : kernel.stages[s].exprs)
+        exp |= e.op == kir::OpCode::Exp;
+    if (!exp)
+      return false;
+    for (size_t s = c2 + 1; s < kernel.stages.size(); ++s)
+      for (size_t p : producers(kernel.stages[s]))
+        if (scoreSide.count(p))
+          return false;
     for (size_t s : scoreSide)
       for (const kir::Access &o : kernel.stages[s].outputs)
         if (isOutput(o.tensor))

@@ -8,9 +8,9 @@
 //   reduction    reductions and elementwise ops over the same rows
 //                (softmax, layer norm, argmax)
 //   elementwise  elementwise chains that have no producer to join
-//   attention    a contraction (scores), the reduction kernel that alone
-//                reads it (softmax) and the contraction that alone reads
-//                that (the value product), as one kernel: codegen computes
+//   attention    a contraction (scores), the reduction kernels that alone
+//                read it (softmax) and the contraction that alone reads
+//                those (the value product), as one kernel: codegen computes
 //                it per block of queries without storing the scores
 //
 // Named linalg ops are generalized and linalg.softmax is decomposed first, so
@@ -499,61 +499,89 @@ private:
     }
   }
 
-  /// The one group other than `group` that reads its values, if every
-  /// outside use of them is in that group's generics; else null.
-  Group *soleReader(const Group &group) {
-    Group *reader = nullptr;
+  /// The groups other than `group` that read its values; false if a value
+  /// of it is used outside the groups' generics (a return, host code).
+  bool readersOf(const Group &group, llvm::SetVector<Group *> &readers) {
     for (linalg::GenericOp member : group.ops)
       for (Operation *user : member->getUsers()) {
         Operation *anchor = block.findAncestorOpInBlock(*user);
         if (anchor && group.members.contains(anchor))
           continue;
         auto it = anchor ? groupOf.find(anchor) : groupOf.end();
-        if (it == groupOf.end() || anchor != user ||
-            (reader && reader != it->second))
-          return nullptr;
-        reader = it->second;
+        if (it == groupOf.end() || anchor != user)
+          return false;
+        readers.insert(it->second);
       }
-    return reader;
+    return true;
   }
 
-  /// Attention: a contraction's group (the scores) that only a reduction
-  /// group reads (the softmax), which only one contraction of a third group
-  /// reads (the value product, as an operand), become one `attention`
-  /// kernel: codegen computes the scores, softmax and value product per
-  /// block of queries (AttentionKernel.h) and never stores the scores. The
-  /// merged kernel is called where the value product was, which every
-  /// input of the three dominates; nothing outside reads the first two.
+  /// Attention: a contraction's group (the scores) whose values only
+  /// reduction or elementwise groups read (the softmax: PyTorch's SDPA adds
+  /// a second one that zeroes fully masked rows), and theirs only those and
+  /// one contraction of a last group, as an operand (the value product),
+  /// become one `attention` kernel: codegen computes the scores, softmax and
+  /// value product per block of queries (AttentionKernel.h) and never
+  /// stores the scores. The merged kernel is called where the value
+  /// product was, which every input of the others dominates; nothing
+  /// outside them reads the scores or the softmax.
   void mergeAttention() {
     for (auto &owner : groups) {
       Group *scores = owner.get();
-      if (!scores || scores->kind != KernelKind::Gemm)
+      if (!scores || scores->kind != KernelKind::Gemm || scores->ops.empty())
         continue;
-      Group *softmax = soleReader(*scores);
-      if (!softmax || softmax->kind != KernelKind::Reduction)
+      llvm::SetVector<Group *> softmax; // in the order they are reached
+      Group *value = nullptr;
+      SmallVector<Group *> work{scores};
+      bool ok = true;
+      while (ok && !work.empty()) {
+        llvm::SetVector<Group *> readers;
+        ok = readersOf(*work.pop_back_val(), readers);
+        for (Group *r : readers) {
+          if (r->kind == KernelKind::Gemm) {
+            ok &= !value || value == r;
+            value = r;
+          } else if (r != scores && softmax.insert(r)) {
+            work.push_back(r);
+          }
+        }
+        ok &= softmax.size() <= 4;
+      }
+      // A softmax: a reduction and an exp among the groups in between.
+      auto hasExp = [](Group *g) {
+        return llvm::any_of(g->ops, [](linalg::GenericOp op) {
+          return !op.getBody()->getOps<math::ExpOp>().empty();
+        });
+      };
+      if (!ok || !value || value->ops.empty() || value == scores ||
+          llvm::none_of(softmax, [](Group *g) {
+            return g->kind == KernelKind::Reduction;
+          }) ||
+          llvm::none_of(softmax, hasExp))
         continue;
-      Group *value = soleReader(*softmax);
-      if (!value || value->kind != KernelKind::Gemm)
-        continue;
-      // Every read of the softmax's values is by the value product's
-      // contraction itself (not by its epilogue).
+      // The value product reads the scores' and the softmax's values only
+      // by its contraction (not by its epilogue).
       bool operand = true;
-      for (linalg::GenericOp member : softmax->ops)
-        for (Operation *user : member->getUsers())
-          if (!softmax->members.contains(user))
-            operand &= classify(cast<linalg::GenericOp>(user)) ==
-                       KernelKind::Gemm;
+      for (linalg::GenericOp op : value->ops)
+        for (Value in : op->getOperands()) {
+          Operation *def = in.getDefiningOp();
+          auto it = def ? groupOf.find(def) : groupOf.end();
+          if (it != groupOf.end() &&
+              (it->second == scores || softmax.contains(it->second)))
+            operand &= classify(op) == KernelKind::Gemm;
+        }
       if (!operand)
         continue;
-      for (Group *from : {scores, softmax})
-        for (linalg::GenericOp op : from->ops) {
+      SmallVector<Group *> from{scores};
+      llvm::append_range(from, softmax);
+      for (Group *g : from) {
+        for (linalg::GenericOp op : g->ops) {
           value->ops.push_back(op);
           value->members.insert(op);
           groupOf[op] = value;
         }
+        g->ops.clear();
+      }
       value->kind = KernelKind::Attention;
-      scores->ops.clear();
-      softmax->ops.clear();
     }
     llvm::erase_if(groups, [](const std::unique_ptr<Group> &g) {
       return g->ops.empty();

@@ -240,3 +240,51 @@ func.func @probs(%q: tensor<2x8x4xf32>, %kt: tensor<2x4x8xf32>, %v: tensor<2x8x4
   %o = linalg.batch_matmul ins(%p, %v : tensor<2x8x8xf32>, tensor<2x8x4xf32>) outs(%z2 : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
   return %o, %p : tensor<2x8x4xf32>, tensor<2x8x8xf32>
 }
+
+// -----
+
+// PyTorch's SDPA: a second reduction kernel reads the scores and the
+// softmax to zero the rows whose every key is masked; all of it is still
+// one attention kernel.
+// CHECK-LABEL: func.func private @sdpa_kernel0
+// CHECK-SAME: attributes {dyn.kernel = "attention"}
+// CHECK: math.exp
+// CHECK: arith.andi
+// CHECK: arith.select
+// CHECK-NOT: func.func private @sdpa_kernel1
+// CHECK-LABEL: func.func @sdpa
+// CHECK-NEXT: %[[O:.*]] = call @sdpa_kernel0
+// CHECK-NEXT: return %[[O]]
+#s3 = affine_map<(b, i, j) -> (b, i, j)>
+#r3 = affine_map<(b, i, j) -> (b, i)>
+func.func @sdpa(%q: tensor<2x8x4xf32>, %kt: tensor<2x4x8xf32>, %v: tensor<2x8x4xf32>) -> tensor<2x8x4xf32> {
+  %cst = arith.constant 0.0 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %true = arith.constant true
+  %e = tensor.empty() : tensor<2x8x8xf32>
+  %z = linalg.fill ins(%cst : f32) outs(%e : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<2x8x4xf32>, tensor<2x4x8xf32>) outs(%z : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %p = linalg.softmax dimension(2) ins(%s : tensor<2x8x8xf32>) outs(%e : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %eb = tensor.empty() : tensor<2x8x8xi1>
+  %masked = linalg.generic {indexing_maps = [#s3, #s3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%s : tensor<2x8x8xf32>) outs(%eb : tensor<2x8x8xi1>) {
+  ^bb0(%in: f32, %out: i1):
+    %c = arith.cmpf oeq, %in, %ninf : f32
+    linalg.yield %c : i1
+  } -> tensor<2x8x8xi1>
+  %er = tensor.empty() : tensor<2x8xi1>
+  %t = linalg.fill ins(%true : i1) outs(%er : tensor<2x8xi1>) -> tensor<2x8xi1>
+  %all = linalg.generic {indexing_maps = [#s3, #r3], iterator_types = ["parallel", "parallel", "reduction"]} ins(%masked : tensor<2x8x8xi1>) outs(%t : tensor<2x8xi1>) {
+  ^bb0(%in: i1, %out: i1):
+    %a = arith.andi %in, %out : i1
+    linalg.yield %a : i1
+  } -> tensor<2x8xi1>
+  %pz = linalg.generic {indexing_maps = [#r3, #s3, #s3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%all, %p : tensor<2x8xi1>, tensor<2x8x8xf32>) outs(%e : tensor<2x8x8xf32>) {
+  ^bb0(%a: i1, %in: f32, %out: f32):
+    %r = arith.select %a, %cst, %in : f32
+    linalg.yield %r : f32
+  } -> tensor<2x8x8xf32>
+  %e2 = tensor.empty() : tensor<2x8x4xf32>
+  %z2 = linalg.fill ins(%cst : f32) outs(%e2 : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  %o = linalg.batch_matmul ins(%pz, %v : tensor<2x8x8xf32>, tensor<2x8x4xf32>) outs(%z2 : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  return %o : tensor<2x8x4xf32>
+}
