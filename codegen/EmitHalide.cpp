@@ -30,6 +30,12 @@ using Halide::Internal::const_true;
 using Halide::Internal::make_const;
 using Halide::Internal::make_zero;
 
+/// Whether a tensor of `type` is read as fp32 values: f32, or a weight kept
+/// as bf16 (widened when read).
+bool holdsFp32(kir::ElemType type) {
+  return type == kir::ElemType::F32 || type == kir::ElemType::BF16;
+}
+
 Type halideType(kir::ElemType type) {
   switch (type) {
   case kir::ElemType::F32:
@@ -593,11 +599,8 @@ private:
     if (!isA(la) || !has(lbb, ln) || !has(lbb, red) ||
         !onlyFrom(lbb, {ln, red, lb}))
       return false;
-    auto fp32 = [&](int t) {
-      kir::ElemType type = kernel.tensors[t].type;
-      return type == kir::ElemType::F32 || type == kir::ElemType::BF16;
-    };
-    if (!fp32(opA.tensor) || !fp32(opB.tensor))
+    if (!holdsFp32(kernel.tensors[opA.tensor].type) ||
+        !holdsFp32(kernel.tensors[opB.tensor].type))
       return false;
     g.a = opA;
     g.b = opB;
@@ -853,9 +856,7 @@ public:
       const kir::Tensor &tensor = kernel.tensors[t];
       if (tensor.role != kir::Tensor::Role::Input)
         continue;
-      only[position++] = (tensor.type == kir::ElemType::F32 ||
-                          tensor.type == kir::ElemType::BF16) &&
-                         onlyOperand((int)t);
+      only[position++] = holdsFp32(tensor.type) && onlyOperand((int)t);
     }
     return only;
   }
