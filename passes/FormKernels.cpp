@@ -540,6 +540,8 @@ private:
           if (r->kind == KernelKind::Gemm) {
             ok &= !value || value == r;
             value = r;
+          } else if (r->kind == KernelKind::Attention) {
+            ok = false; // another attention's kernel: not a softmax
           } else if (r != scores && softmax.insert(r)) {
             work.push_back(r);
           }
