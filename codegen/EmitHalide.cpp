@@ -370,7 +370,11 @@ private:
         return -1;
       loop = (int)l;
     }
-    return d.offset == 0 ? loop : -1;
+    return d.offset == 0 && d.divisor == 1 && d.modulus == 0 ? loop : -1;
+  }
+
+  static bool hasLoop(const std::vector<int> &v, int l) {
+    return std::find(v.begin(), v.end(), l) != v.end();
   }
 
   /// Whether stage `s` is out = init + sum_k A * B, and if so builds it with
@@ -580,23 +584,20 @@ private:
     int lb = rank == 3 ? outLoops[0] : -1,
         lm = rank >= 2 ? outLoops[rank - 2] : -1, ln = outLoops[rank - 1];
     // Operands: A reads (m, k[, b]), B reads (k, n[, b]).
-    auto has = [](const std::vector<int> &v, int l) {
-      return std::find(v.begin(), v.end(), l) != v.end();
-    };
     auto onlyFrom = [&](const std::vector<int> &v, std::vector<int> allowed) {
       for (int l : v)
-        if (!has(allowed, l))
+        if (!hasLoop(allowed, l))
           return false;
       return true;
     };
     auto isA = [&](const std::vector<int> &v) {
-      return (lm < 0 || has(v, lm)) && has(v, red) &&
-             onlyFrom(v, {lm, red, lb}) && !has(v, ln);
+      return (lm < 0 || hasLoop(v, lm)) && hasLoop(v, red) &&
+             onlyFrom(v, {lm, red, lb}) && !hasLoop(v, ln);
     };
     if (!isA(opA.loops))
       std::swap(opA, opB);
     const std::vector<int> &la = opA.loops, &lbb = opB.loops;
-    if (!isA(la) || !has(lbb, ln) || !has(lbb, red) ||
+    if (!isA(la) || !hasLoop(lbb, ln) || !hasLoop(lbb, red) ||
         !onlyFrom(lbb, {ln, red, lb}))
       return false;
     if (!holdsFp32(kernel.tensors[opA.tensor].type) ||
@@ -623,10 +624,6 @@ private:
     // precision" keeps its router in fp32).
     shape.bf16 = options.bf16Gemms && shape.N >= kBf16MinColumns;
     return true;
-  }
-
-  static bool hasLoop(const std::vector<int> &v, int l) {
-    return std::find(v.begin(), v.end(), l) != v.end();
   }
 
   /// The Func of matched GEMM `s`'s operand A over (k, m[, b]) (`isA`), or
@@ -787,6 +784,11 @@ private:
     return true;
   }
 
+  bool isKernelOutput(int t) const {
+    return std::find(kernel.outputs.begin(), kernel.outputs.end(), t) !=
+           kernel.outputs.end();
+  }
+
   /// The stages that read tensor `t` (as an input, an init or a gather).
   std::vector<size_t> readersOf(int t) {
     std::vector<size_t> readers;
@@ -915,10 +917,6 @@ private:
     std::set<size_t> scoreSide(chain1.begin(), chain1.end());
     scoreSide.insert(c1);
     std::vector<size_t> middle;
-    auto isOutput = [&](int t) {
-      return std::find(kernel.outputs.begin(), kernel.outputs.end(), t) !=
-             kernel.outputs.end();
-    };
     for (size_t s = c1 + 1; s < c2; ++s) {
       if (scoreSide.count(s))
         continue;
@@ -928,7 +926,7 @@ private:
         continue;
       for (const kir::Access &o : kernel.stages[s].outputs) {
         const std::vector<int64_t> &shape = kernel.tensors[o.tensor].shape;
-        if (isOutput(o.tensor) || (shape != scoresShape && shape != rowShape))
+        if (isKernelOutput(o.tensor) || (shape != scoresShape && shape != rowShape))
           return false;
       }
       middle.push_back(s);
@@ -951,7 +949,7 @@ private:
           return false;
     for (size_t s : scoreSide)
       for (const kir::Access &o : kernel.stages[s].outputs)
-        if (isOutput(o.tensor))
+        if (isKernelOutput(o.tensor))
           return false;
 
     // Everything else before the value product (the head split's copies,
@@ -1056,10 +1054,6 @@ private:
   std::vector<size_t> epilogueChain(size_t s, bool partial = false) {
     std::vector<size_t> chain;
     int current = kernel.stages[s].outputs[0].tensor;
-    auto isOutput = [&](int t) {
-      return std::find(kernel.outputs.begin(), kernel.outputs.end(), t) !=
-             kernel.outputs.end();
-    };
     auto readers = [&](int t) {
       std::vector<size_t> r;
       for (size_t o = 0; o < kernel.stages.size(); ++o) {
@@ -1074,7 +1068,7 @@ private:
       }
       return r;
     };
-    while (!isOutput(current)) {
+    while (!isKernelOutput(current)) {
       std::vector<size_t> r = readers(current);
       if (r.size() != 1)
         return partial ? chain : std::vector<size_t>{};
@@ -1210,6 +1204,12 @@ private:
       for (size_t l = 0; l < d.coeffs.size(); ++l)
         if (d.coeffs[l] != 0)
           e = e + loops[l] * (int)d.coeffs[l];
+      // Halide's integer division and modulo round to -infinity, as
+      // floordiv and mod do.
+      if (d.divisor != 1)
+        e = e / (int)d.divisor;
+      if (d.modulus != 0)
+        e = e % (int)d.modulus;
       return simplify(e);
     };
     for (size_t i = 0; i < stage.exprs.size(); ++i) {

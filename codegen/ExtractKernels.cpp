@@ -51,6 +51,8 @@ LogicalResult toAffineDim(AffineExpr expr, unsigned numLoops,
                           kir::AffineDim &out) {
   out.coeffs.assign(numLoops, 0);
   out.offset = 0;
+  out.divisor = 1;
+  out.modulus = 0;
   std::function<bool(AffineExpr, int64_t)> add = [&](AffineExpr e,
                                                      int64_t scale) -> bool {
     if (auto d = dyn_cast<AffineDimExpr>(e)) {
@@ -74,6 +76,23 @@ LogicalResult toAffineDim(AffineExpr expr, unsigned numLoops,
     }
     return false;
   };
+  // (linear floordiv c) mod m, either part optional, c and m positive.
+  auto constant = [](AffineExpr e) -> int64_t {
+    auto c = dyn_cast<AffineConstantExpr>(e);
+    return c && c.getValue() > 0 ? c.getValue() : 0;
+  };
+  if (auto mod = dyn_cast<AffineBinaryOpExpr>(expr);
+      mod && mod.getKind() == AffineExprKind::Mod) {
+    if (!(out.modulus = constant(mod.getRHS())))
+      return failure();
+    expr = mod.getLHS();
+  }
+  if (auto div = dyn_cast<AffineBinaryOpExpr>(expr);
+      div && div.getKind() == AffineExprKind::FloorDiv) {
+    if (!(out.divisor = constant(div.getRHS())))
+      return failure();
+    expr = div.getLHS();
+  }
   return success(add(expr, 1));
 }
 
@@ -253,7 +272,8 @@ private:
       if (failed(a))
         return failure();
       for (const kir::AffineDim &d : a->dims)
-        if (d.offset != 0 || llvm::count_if(d.coeffs, [](int64_t c) { return c != 0; }) != 1 ||
+        if (d.offset != 0 || d.divisor != 1 || d.modulus != 0 ||
+            llvm::count_if(d.coeffs, [](int64_t c) { return c != 0; }) != 1 ||
             llvm::any_of(d.coeffs, [](int64_t c) { return c != 0 && c != 1; }))
           return op.emitError("output indexing maps must be projected "
                               "permutations");

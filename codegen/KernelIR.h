@@ -63,10 +63,15 @@ struct Expr {
 };
 
 /// One tensor dimension as a function of the loops:
-/// sum(coeffs[l] * loop_l) + offset.
+/// ((sum(coeffs[l] * loop_l) + offset) floordiv divisor) mod modulus, the
+/// mod only when modulus > 0 (a loop that merged several tensor dimensions,
+/// read by an operand that holds only some of them: FormKernels'
+/// MergeSplitDims).
 struct AffineDim {
   std::vector<int64_t> coeffs;
   int64_t offset = 0;
+  int64_t divisor = 1;
+  int64_t modulus = 0;
 };
 
 struct Access {

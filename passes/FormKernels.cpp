@@ -95,6 +95,189 @@ namespace {
 
 using dyncc::KernelKind;
 
+/// Folds a reshape that splits a parallel dimension in two (torch-mlir's
+/// [B*H, S, S] scores expanded to [B, H, S, S] around SDPA's softmax, and
+/// collapsed back for the value product) into the generic that reads it: the
+/// generic then iterates the merged dimension. An operand holding the split
+/// dimensions side by side is read through tensor.collapse_shape (a view);
+/// one holding only some of them (the mask, per batch element and not per
+/// head) reads them as floordiv/mod of the merged loop, which only
+/// elementwise generics may do (a contraction's operands stay plain loops
+/// for the GEMM path). The results are expanded back, so the rewrite
+/// spreads along a chain of generics until the reshapes meet and fold: the
+/// scores, the softmax and the value product then share one iteration space
+/// and kernel formation can make them one attention kernel.
+struct MergeSplitDims : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics() || op->hasAttr(dyncc::kRowMaskAttr) ||
+        op.getNumLoops() < 2 ||
+        !llvm::all_of(op->getOperandTypes(), [](Type t) {
+          auto ranked = dyn_cast<RankedTensorType>(t);
+          return !ranked || ranked.hasStaticShape();
+        }) ||
+        !llvm::all_of(op.getIndexingMapsArray(),
+                      [](AffineMap m) { return m.isProjectedPermutation(); }))
+      return failure();
+    for (OpOperand *in : op.getDpsInputOperands()) {
+      auto expand = in->get().getDefiningOp<tensor::ExpandShapeOp>();
+      if (!expand)
+        continue;
+      AffineMap map = op.getMatchingIndexingMap(in);
+      for (const ReassociationIndices &group :
+           expand.getReassociationIndices()) {
+        if (group.size() < 2)
+          continue;
+        SmallVector<unsigned> loops;
+        for (int64_t d : group)
+          loops.push_back(cast<AffineDimExpr>(map.getResult(d)).getPosition());
+        if (succeeded(merge(op, loops, rewriter)))
+          return success();
+      }
+    }
+    // A generic whose results are only ever collapsed (a fill of a
+    // reduction's init, read through the view the rewrite made).
+    if (op->use_empty())
+      return failure();
+    SmallVector<ReassociationIndices> collapsed;
+    for (Operation *user : op->getUsers()) {
+      auto collapse = dyn_cast<tensor::CollapseShapeOp>(user);
+      if (!collapse || (!collapsed.empty() &&
+                        collapse.getReassociationIndices() != collapsed))
+        return failure();
+      collapsed = collapse.getReassociationIndices();
+    }
+    for (OpResult result : op->getResults()) {
+      AffineMap map = op.getIndexingMapMatchingResult(result);
+      for (const ReassociationIndices &group : collapsed) {
+        if (group.size() < 2)
+          continue;
+        SmallVector<unsigned> loops;
+        for (int64_t d : group)
+          loops.push_back(cast<AffineDimExpr>(map.getResult(d)).getPosition());
+        if (succeeded(merge(op, loops, rewriter)))
+          return success();
+      }
+    }
+    return failure();
+  }
+
+  /// Merges loops `loops` (consecutive, outermost first) of `op` into one.
+  static LogicalResult merge(linalg::GenericOp op, ArrayRef<unsigned> loops,
+                             PatternRewriter &rewriter) {
+    const unsigned first = loops.front(), k = loops.size();
+    for (unsigned i = 0; i < k; ++i)
+      if (loops[i] != first + i ||
+          op.getIteratorTypesArray()[loops[i]] != utils::IteratorType::parallel)
+        return failure();
+    bool indexed = false;
+    op.getBody()->walk([&](linalg::IndexOp index) {
+      indexed |= index.getDim() >= first && index.getDim() < first + k;
+    });
+    if (indexed)
+      return failure();
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    // Loop loops[i] = (merged floordiv stride[i]) mod extent[i].
+    SmallVector<int64_t> stride(k, 1);
+    for (int i = (int)k - 2; i >= 0; --i)
+      stride[i] = stride[i + 1] * ranges[first + i + 1];
+    MLIRContext *ctx = op.getContext();
+    const unsigned numLoops = op.getNumLoops() - (k - 1);
+    AffineExpr merged = getAffineDimExpr(first, ctx);
+    auto newDim = [&](unsigned d) {
+      return getAffineDimExpr(d < first ? d : d - (k - 1), ctx);
+    };
+    auto piece = [&](unsigned i) {
+      AffineExpr e = stride[i] == 1 ? merged : merged.floorDiv(stride[i]);
+      return i == 0 ? e : e % ranges[first + i];
+    };
+
+    bool elementwise = op.getNumReductionLoops() == 0;
+    Location loc = op.getLoc();
+    SmallVector<AffineMap> maps;
+    SmallVector<std::optional<SmallVector<ReassociationIndices>>> collapsedAs;
+    for (OpOperand &operand : op->getOpOperands()) {
+      AffineMap map = op.getMatchingIndexingMap(&operand);
+      SmallVector<AffineExpr> results;
+      SmallVector<ReassociationIndices> reassociation;
+      unsigned present = 0;
+      int at = -1;
+      for (unsigned r = 0; r < map.getNumResults(); ++r) {
+        unsigned d = cast<AffineDimExpr>(map.getResult(r)).getPosition();
+        if (d >= first && d < first + k) {
+          ++present;
+          if (d == first)
+            at = (int)r;
+        }
+      }
+      // Side by side, outermost first: collapsed into the merged loop.
+      bool together = present == k && at >= 0 &&
+                      at + k <= map.getNumResults();
+      for (unsigned i = 0; together && i < k; ++i)
+        together = cast<AffineDimExpr>(map.getResult(at + i)).getPosition() ==
+                   first + i;
+      bool isInit = op.isDpsInit(&operand);
+      if ((isInit && !together) || (present && !together && !elementwise))
+        return failure();
+      for (unsigned r = 0; r < map.getNumResults(); ++r) {
+        unsigned d = cast<AffineDimExpr>(map.getResult(r)).getPosition();
+        if (together && (int)r > at && (int)r < at + (int)k)
+          continue;
+        if (together && (int)r == at) {
+          results.push_back(merged);
+          reassociation.push_back({});
+          for (unsigned i = 0; i < k; ++i)
+            reassociation.back().push_back(r + i);
+          continue;
+        }
+        results.push_back(d >= first && d < first + k ? piece(d - first)
+                                                      : newDim(d));
+        reassociation.push_back({(int64_t)r});
+      }
+      maps.push_back(AffineMap::get(numLoops, 0, results, ctx));
+      collapsedAs.push_back(together ? std::optional(reassociation)
+                                     : std::nullopt);
+    }
+    // Checked every operand: now rewrite.
+    SmallVector<Value> operands;
+    for (auto [operand, reassociation] :
+         llvm::zip(op->getOpOperands(), collapsedAs))
+      operands.push_back(reassociation
+                             ? rewriter.create<tensor::CollapseShapeOp>(
+                                   loc, operand.get(), *reassociation)
+                             : operand.get());
+    SmallVector<utils::IteratorType> iterators;
+    for (auto [l, it] : llvm::enumerate(op.getIteratorTypesArray()))
+      if (l <= first || l >= first + k)
+        iterators.push_back(it);
+    unsigned numInputs = op.getNumDpsInputs();
+    ValueRange allOperands(operands);
+    SmallVector<Type> resultTypes;
+    for (Value init : allOperands.drop_front(numInputs))
+      resultTypes.push_back(init.getType());
+    auto rewritten = rewriter.create<linalg::GenericOp>(
+        loc, resultTypes, allOperands.take_front(numInputs),
+        allOperands.drop_front(numInputs), maps, iterators);
+    rewritten->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+    rewriter.cloneRegionBefore(op.getRegion(), rewritten.getRegion(),
+                               rewritten.getRegion().begin());
+    rewritten.getBody()->walk([&](linalg::IndexOp index) {
+      if (index.getDim() >= first + k)
+        index.setDim(index.getDim() - (k - 1));
+    });
+    SmallVector<Value> replacements;
+    for (auto [r, result] : llvm::enumerate(rewritten->getResults())) {
+      Value old = op->getResult(r);
+      replacements.push_back(rewriter.create<tensor::ExpandShapeOp>(
+          loc, old.getType(), result, *collapsedAs[numInputs + r]));
+    }
+    rewriter.replaceOp(op, replacements);
+    return success();
+  }
+};
+
 /// acc + x * y with x, y read from inputs or gathered (tensor.extract): a
 /// contraction whose operand may be selected by a table (the expert weights
 /// of a dropless MoE block, see LowerRoute.cpp), or that carries a row mask
@@ -748,13 +931,32 @@ struct DynFormKernelsPass
     return success();
   }
 
+  /// MergeSplitDims over the model's functions, with the canonicalizations
+  /// that fold the reshapes it leaves when they meet.
+  LogicalResult mergeSplitDims(ModuleOp module) {
+    MLIRContext *ctx = module.getContext();
+    RewritePatternSet patterns(ctx);
+    patterns.add<MergeSplitDims>(ctx);
+    tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, ctx);
+    tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, ctx);
+    tensor::populateFoldTensorEmptyPatterns(patterns);
+    FrozenRewritePatternSet frozen(std::move(patterns));
+    for (func::FuncOp fn : module.getOps<func::FuncOp>()) {
+      if (fn.isExternal() || fn->hasAttr(dyncc::kKernelAttrName))
+        continue;
+      if (failed(applyPatternsAndFoldGreedily(fn, frozen)))
+        return fn.emitError("merging split dimensions did not converge");
+    }
+    return success();
+  }
+
   LogicalResult prepare(ModuleOp module) {
     IRRewriter rewriter(module.getContext());
     if (failed(rewriteStructuralOps(module, rewriter)))
       return failure();
     if (failed(dyncc::generalizeLinalg(module)))
       return failure();
-    if (failed(dropUnitDims(module)))
+    if (failed(dropUnitDims(module)) || failed(mergeSplitDims(module)))
       return failure();
 
     WalkResult checked = module.walk<WalkOrder::PreOrder>([&](Operation *op) -> WalkResult {

@@ -288,3 +288,67 @@ func.func @sdpa(%q: tensor<2x8x4xf32>, %kt: tensor<2x4x8xf32>, %v: tensor<2x8x4x
   %o = linalg.batch_matmul ins(%pz, %v : tensor<2x8x8xf32>, tensor<2x8x4xf32>) outs(%z2 : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
   return %o : tensor<2x8x4xf32>
 }
+
+// -----
+
+// Batch > 1 as torch-mlir gives SDPA: [batch x heads, ...] matmuls, the
+// softmax over [batch, heads, ...] between reshapes, a mask per batch
+// element. The split dimensions are merged again (MergeSplitDims): the mask
+// is read at (row floordiv heads, query, key), the reshapes fold, and the
+// three parts become one attention kernel.
+// CHECK-DAG: #[[MASK:.*]] = affine_map<(d0, d1, d2) -> (d0 floordiv 3, d1, d2)>
+// CHECK-LABEL: func.func private @sdpa_batched_kernel0
+// CHECK-SAME: (%{{.*}}: tensor<6x4x2xf32>, %{{.*}}: tensor<6x2x5xf32>, %{{.*}}: tensor<2x4x5xf32>, %{{.*}}: tensor<6x5x2xf32>) -> tensor<6x4x2xf32> attributes {dyn.kernel = "attention"}
+// CHECK: indexing_maps = [#{{.*}}, #[[MASK]], #{{.*}}]
+// CHECK: math.exp
+// CHECK-NOT: func.func private @sdpa_batched_kernel1
+// CHECK-LABEL: func.func @sdpa_batched
+// CHECK-NEXT: %[[O:.*]] = call @sdpa_batched_kernel0
+// CHECK-NEXT: return %[[O]]
+#s4 = affine_map<(b, h, i, j) -> (b, h, i, j)>
+#m4 = affine_map<(b, h, i, j) -> (b, i, j)>
+func.func @sdpa_batched(%q: tensor<6x4x2xf32>, %kt: tensor<6x2x5xf32>, %mask: tensor<2x4x5xf32>, %v: tensor<6x5x2xf32>) -> tensor<6x4x2xf32> {
+  %cst = arith.constant 0.0 : f32
+  %e3 = tensor.empty() : tensor<6x4x5xf32>
+  %z = linalg.fill ins(%cst : f32) outs(%e3 : tensor<6x4x5xf32>) -> tensor<6x4x5xf32>
+  %s0 = linalg.batch_matmul ins(%q, %kt : tensor<6x4x2xf32>, tensor<6x2x5xf32>) outs(%z : tensor<6x4x5xf32>) -> tensor<6x4x5xf32>
+  %s4 = tensor.expand_shape %s0 [[0, 1], [2], [3]] output_shape [2, 3, 4, 5] : tensor<6x4x5xf32> into tensor<2x3x4x5xf32>
+  %e = tensor.empty() : tensor<2x3x4x5xf32>
+  %s = linalg.generic {indexing_maps = [#s4, #m4, #s4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%s4, %mask : tensor<2x3x4x5xf32>, tensor<2x4x5xf32>) outs(%e : tensor<2x3x4x5xf32>) {
+  ^bb0(%a: f32, %m: f32, %out: f32):
+    %r = arith.addf %a, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<2x3x4x5xf32>
+  %p = linalg.softmax dimension(3) ins(%s : tensor<2x3x4x5xf32>) outs(%e : tensor<2x3x4x5xf32>) -> tensor<2x3x4x5xf32>
+  %p3 = tensor.collapse_shape %p [[0, 1], [2], [3]] : tensor<2x3x4x5xf32> into tensor<6x4x5xf32>
+  %e2 = tensor.empty() : tensor<6x4x2xf32>
+  %z2 = linalg.fill ins(%cst : f32) outs(%e2 : tensor<6x4x2xf32>) -> tensor<6x4x2xf32>
+  %o = linalg.batch_matmul ins(%p3, %v : tensor<6x4x5xf32>, tensor<6x5x2xf32>) outs(%z2 : tensor<6x4x2xf32>) -> tensor<6x4x2xf32>
+  return %o : tensor<6x4x2xf32>
+}
+
+// -----
+
+// A contraction whose other operand holds only the outer of the split
+// dimensions (per-expert weights of [experts x capacity] rows) keeps the
+// split: its operands stay plain loops for the GEMM path.
+// CHECK-LABEL: func.func private @split_contraction_kernel0
+// CHECK-SAME: (%{{.*}}: tensor<2x3x4x8xf32>, %{{.*}}: tensor<2x8x5xf32>) -> tensor<2x3x4x5xf32>
+// CHECK-LABEL: func.func @split_contraction
+// CHECK: tensor.expand_shape
+#xa = affine_map<(b, h, i, j, k) -> (b, h, i, k)>
+#wb = affine_map<(b, h, i, j, k) -> (b, k, j)>
+#oc = affine_map<(b, h, i, j, k) -> (b, h, i, j)>
+func.func @split_contraction(%x: tensor<6x4x8xf32>, %w: tensor<2x8x5xf32>) -> tensor<2x3x4x5xf32> {
+  %cst = arith.constant 0.0 : f32
+  %x4 = tensor.expand_shape %x [[0, 1], [2], [3]] output_shape [2, 3, 4, 8] : tensor<6x4x8xf32> into tensor<2x3x4x8xf32>
+  %e = tensor.empty() : tensor<2x3x4x5xf32>
+  %z = linalg.fill ins(%cst : f32) outs(%e : tensor<2x3x4x5xf32>) -> tensor<2x3x4x5xf32>
+  %o = linalg.generic {indexing_maps = [#xa, #wb, #oc], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%x4, %w : tensor<2x3x4x8xf32>, tensor<2x8x5xf32>) outs(%z : tensor<2x3x4x5xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %out, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<2x3x4x5xf32>
+  return %o : tensor<2x3x4x5xf32>
+}
