@@ -95,7 +95,7 @@ namespace {
 
 using dyncc::KernelKind;
 
-/// Folds a reshape that splits a parallel dimension in two (torch-mlir's
+/// Folds a reshape that splits the outermost dimension in two (torch-mlir's
 /// [B*H, S, S] scores expanded to [B, H, S, S] around SDPA's softmax, and
 /// collapsed back for the value product) into the generic that reads it: the
 /// generic then iterates the merged dimension. An operand holding the split
@@ -126,8 +126,11 @@ struct MergeSplitDims : OpRewritePattern<linalg::GenericOp> {
       if (!expand)
         continue;
       AffineMap map = op.getMatchingIndexingMap(in);
+      // Only the outermost dimension's split (a batch flattened for a
+      // batched matmul): an inner split is a layout (heads x head size)
+      // whose permutations the GEMM path already reads through.
       for (const ReassociationIndices &group :
-           expand.getReassociationIndices()) {
+           ArrayRef(expand.getReassociationIndices()).take_front()) {
         if (group.size() < 2)
           continue;
         SmallVector<unsigned> loops;
@@ -151,7 +154,8 @@ struct MergeSplitDims : OpRewritePattern<linalg::GenericOp> {
     }
     for (OpResult result : op->getResults()) {
       AffineMap map = op.getIndexingMapMatchingResult(result);
-      for (const ReassociationIndices &group : collapsed) {
+      for (const ReassociationIndices &group :
+           ArrayRef(collapsed).take_front()) {
         if (group.size() < 2)
           continue;
         SmallVector<unsigned> loops;
@@ -171,6 +175,11 @@ struct MergeSplitDims : OpRewritePattern<linalg::GenericOp> {
     for (unsigned i = 0; i < k; ++i)
       if (loops[i] != first + i ||
           op.getIteratorTypesArray()[loops[i]] != utils::IteratorType::parallel)
+        return failure();
+    // A masked expert body keeps its loops (dropUnitDims): its producers
+    // (the dispatch gather) keep theirs, so that they still meet it.
+    for (Operation *user : op->getUsers())
+      if (user->hasAttr(dyncc::kRowMaskAttr))
         return failure();
     bool indexed = false;
     op.getBody()->walk([&](linalg::IndexOp index) {
