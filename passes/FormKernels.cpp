@@ -188,6 +188,9 @@ struct MergeSplitDims : OpRewritePattern<linalg::GenericOp> {
     if (indexed)
       return failure();
     SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    for (unsigned i = 0; i < k; ++i)
+      if (ranges[first + i] <= 0)
+        return failure();
     // Loop loops[i] = (merged floordiv stride[i]) mod extent[i].
     SmallVector<int64_t> stride(k, 1);
     for (int i = (int)k - 2; i >= 0; --i)
