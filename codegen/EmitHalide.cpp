@@ -1054,22 +1054,10 @@ private:
   std::vector<size_t> epilogueChain(size_t s, bool partial = false) {
     std::vector<size_t> chain;
     int current = kernel.stages[s].outputs[0].tensor;
-    auto readers = [&](int t) {
-      std::vector<size_t> r;
-      for (size_t o = 0; o < kernel.stages.size(); ++o) {
-        for (const kir::Access &a : kernel.stages[o].inputs)
-          if (a.tensor == t) {
-            r.push_back(o);
-            break;
-          }
-        if (std::find(kernel.stages[o].inits.begin(), kernel.stages[o].inits.end(), t) !=
-            kernel.stages[o].inits.end())
-          r.push_back(o);
-      }
-      return r;
-    };
     while (!isKernelOutput(current)) {
-      std::vector<size_t> r = readers(current);
+      // Every reader, a gather's included: a result that anything else reads
+      // is not only the next stage's input, so the chain stops there.
+      std::vector<size_t> r = readersOf(current);
       if (r.size() != 1)
         return partial ? chain : std::vector<size_t>{};
       const kir::Stage &next = kernel.stages[r[0]];
