@@ -1464,16 +1464,37 @@ private:
     int pureWidth = natural;
     while (pureWidth > 1 && pureWidth > inner)
       pureWidth /= 2;
+    // A per-row result (a layer norm's or a softmax's statistics): vectors
+    // of rows, each lane summing its own row in order, in blocks of rows
+    // across the threads (about 8 blocks, each a whole number of vectors
+    // that divides the rows, so that no update runs twice on a row).
+    int64_t block = 0;
+    if (rank == 1) {
+      int64_t want = std::max<int64_t>(natural, (inner + 7) / 8);
+      for (int64_t b = want - want % natural; b >= natural; b -= natural)
+        if (inner % b == 0 && inner / b >= 2) {
+          block = b;
+          break;
+        }
+    }
+    Var blocks("blocks"), rows("rows");
+    auto byBlocks = [&](Stage st) {
+      if (block)
+        st.split(vars[0], blocks, rows, (int)block).parallel(blocks);
+    };
+    const Var lanes = block ? rows : vars[0];
+    byBlocks(f);
     if (pureWidth > 1)
-      f.vectorize(vars[0], pureWidth, TailStrategy::ShiftInwards);
+      f.vectorize(lanes, pureWidth, TailStrategy::ShiftInwards);
     parallelize(f);
     for (int u = 0; u < f.num_update_definitions(); ++u) {
       int width = natural;
       while (width > 1 && inner % width != 0)
         width /= 2;
       bool scheduled = width > 1 || (rank >= 2 && shapeOuterFirst.front() >= 2);
+      byBlocks(f.update(u));
       if (width > 1)
-        f.update(u).vectorize(vars[0], width);
+        f.update(u).vectorize(lanes, width);
       parallelize(f.update(u));
       if (!scheduled)
         f.update(u).unscheduled(); // serial on purpose: tiny or odd extents
