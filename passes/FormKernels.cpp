@@ -930,6 +930,16 @@ struct DynFormKernelsPass
                                               : all(op);
     };
     linalg::populateFoldUnitExtentDimsPatterns(patterns, options);
+    return applyFoldingReshapes(module, std::move(patterns),
+                                "dropping unit dimensions");
+  }
+
+  /// Applies `patterns`, with the canonicalizations that fold the reshapes
+  /// they leave where two meet, to the model's functions (not the kernels).
+  static LogicalResult applyFoldingReshapes(ModuleOp module,
+                                            RewritePatternSet patterns,
+                                            llvm::StringRef what) {
+    MLIRContext *ctx = module.getContext();
     tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, ctx);
     tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, ctx);
     tensor::populateFoldTensorEmptyPatterns(patterns);
@@ -938,28 +948,17 @@ struct DynFormKernelsPass
       if (fn.isExternal() || fn->hasAttr(dyncc::kKernelAttrName))
         continue;
       if (failed(applyPatternsAndFoldGreedily(fn, frozen)))
-        return fn.emitError("dropping unit dimensions did not converge");
+        return fn.emitError(what) << " did not converge";
     }
     return success();
   }
 
-  /// MergeSplitDims over the model's functions, with the canonicalizations
-  /// that fold the reshapes it leaves when they meet.
+  /// MergeSplitDims over the model's functions.
   LogicalResult mergeSplitDims(ModuleOp module) {
-    MLIRContext *ctx = module.getContext();
-    RewritePatternSet patterns(ctx);
-    patterns.add<MergeSplitDims>(ctx);
-    tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, ctx);
-    tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, ctx);
-    tensor::populateFoldTensorEmptyPatterns(patterns);
-    FrozenRewritePatternSet frozen(std::move(patterns));
-    for (func::FuncOp fn : module.getOps<func::FuncOp>()) {
-      if (fn.isExternal() || fn->hasAttr(dyncc::kKernelAttrName))
-        continue;
-      if (failed(applyPatternsAndFoldGreedily(fn, frozen)))
-        return fn.emitError("merging split dimensions did not converge");
-    }
-    return success();
+    RewritePatternSet patterns(module.getContext());
+    patterns.add<MergeSplitDims>(module.getContext());
+    return applyFoldingReshapes(module, std::move(patterns),
+                                "merging split dimensions");
   }
 
   LogicalResult prepare(ModuleOp module) {
