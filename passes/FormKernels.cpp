@@ -125,20 +125,10 @@ struct MergeSplitDims : OpRewritePattern<linalg::GenericOp> {
       auto expand = in->get().getDefiningOp<tensor::ExpandShapeOp>();
       if (!expand)
         continue;
-      AffineMap map = op.getMatchingIndexingMap(in);
-      // Only the outermost dimension's split (a batch flattened for a
-      // batched matmul): an inner split is a layout (heads x head size)
-      // whose permutations the GEMM path already reads through.
-      for (const ReassociationIndices &group :
-           ArrayRef(expand.getReassociationIndices()).take_front()) {
-        if (group.size() < 2)
-          continue;
-        SmallVector<unsigned> loops;
-        for (int64_t d : group)
-          loops.push_back(cast<AffineDimExpr>(map.getResult(d)).getPosition());
-        if (succeeded(merge(op, loops, rewriter)))
-          return success();
-      }
+      if (succeeded(mergeOutermost(op, op.getMatchingIndexingMap(in),
+                                   expand.getReassociationIndices(),
+                                   rewriter)))
+        return success();
     }
     // A generic whose results are only ever collapsed (a fill of a
     // reduction's init, read through the view the rewrite made).
@@ -152,20 +142,28 @@ struct MergeSplitDims : OpRewritePattern<linalg::GenericOp> {
         return failure();
       collapsed = collapse.getReassociationIndices();
     }
-    for (OpResult result : op->getResults()) {
-      AffineMap map = op.getIndexingMapMatchingResult(result);
-      for (const ReassociationIndices &group :
-           ArrayRef(collapsed).take_front()) {
-        if (group.size() < 2)
-          continue;
-        SmallVector<unsigned> loops;
-        for (int64_t d : group)
-          loops.push_back(cast<AffineDimExpr>(map.getResult(d)).getPosition());
-        if (succeeded(merge(op, loops, rewriter)))
-          return success();
-      }
-    }
+    for (OpResult result : op->getResults())
+      if (succeeded(mergeOutermost(op, op.getIndexingMapMatchingResult(result),
+                                   collapsed, rewriter)))
+        return success();
     return failure();
+  }
+
+  /// Merges the loops that `map` (an operand's or a result's) reads as the
+  /// outermost group of `reassociation`, if that group splits a dimension.
+  /// Only the outermost dimension's split (a batch flattened for a batched
+  /// matmul): an inner split is a layout (heads x head size) whose
+  /// permutations the GEMM path already reads through.
+  static LogicalResult
+  mergeOutermost(linalg::GenericOp op, AffineMap map,
+                 ArrayRef<ReassociationIndices> reassociation,
+                 PatternRewriter &rewriter) {
+    if (reassociation.empty() || reassociation.front().size() < 2)
+      return failure();
+    SmallVector<unsigned> loops;
+    for (int64_t d : reassociation.front())
+      loops.push_back(cast<AffineDimExpr>(map.getResult(d)).getPosition());
+    return merge(op, loops, rewriter);
   }
 
   /// Merges loops `loops` (consecutive, outermost first) of `op` into one.
