@@ -183,6 +183,12 @@ Expr compareI(int pred, Expr a, Expr b) {
 /// --precision=bf16: GEMMs with fewer output columns stay fp32.
 constexpr int kBf16MinColumns = 32;
 
+/// A root stage with fewer points (its loops' extents multiplied: outputs
+/// times reduction extents) runs on one thread: handing out parallel tasks
+/// costs about 0.6 us (the runtime's pool, 2 cores), more than such a stage
+/// takes alone. Matches the Dot GEMMs' serial threshold in MACs (GemmKernel).
+constexpr int64_t kParallelMinPoints = 1 << 14;
+
 class Builder {
 public:
   Builder(const kir::Kernel &kernel, const Target &target,
@@ -1442,13 +1448,15 @@ private:
   }
 
   /// Computes `f` at root, vectorized along the innermost dimension and
-  /// parallel along the outermost, for its pure and update definitions.
+  /// parallel along the outermost (when it has `points` >=
+  /// kParallelMinPoints), for its pure and update definitions.
   /// Tails: a pure definition shifts its last vector inwards (recomputing a
   /// few points is harmless); an update may not run twice on a point, so it
   /// takes the widest vector that divides the extent, or none. (Predicated
   /// tails are avoided: Halide 14 on AVX-512 was seen to read past buffers.)
   void scheduleRoot(Func f, const std::vector<Var> &vars,
-                    const std::vector<int64_t> &shapeOuterFirst, Type type) {
+                    const std::vector<int64_t> &shapeOuterFirst, Type type,
+                    int64_t points) {
     if (target.has_gpu_feature())
       return scheduleRootGpu(f, vars);
     f.compute_root();
@@ -1457,8 +1465,9 @@ private:
       return;
     int natural = target.natural_vector_size(type);
     int64_t inner = shapeOuterFirst.back();
+    const bool parallel = points >= kParallelMinPoints;
     auto parallelize = [&](Stage st) {
-      if (rank >= 2 && shapeOuterFirst.front() >= 2)
+      if (parallel && rank >= 2 && shapeOuterFirst.front() >= 2)
         st.parallel(vars[rank - 1]);
     };
     int pureWidth = natural;
@@ -1469,7 +1478,7 @@ private:
     // across the threads (about 8 blocks, each a whole number of vectors
     // that divides the rows, so that no update runs twice on a row).
     int64_t block = 0;
-    if (rank == 1) {
+    if (parallel && rank == 1) {
       int64_t want = std::max<int64_t>(natural, (inner + 7) / 8);
       for (int64_t b = want - want % natural; b >= natural; b -= natural)
         if (inner % b == 0 && inner / b >= 2) {
@@ -1491,7 +1500,7 @@ private:
       int width = natural;
       while (width > 1 && inner % width != 0)
         width /= 2;
-      bool scheduled = width > 1 || (rank >= 2 && shapeOuterFirst.front() >= 2);
+      bool scheduled = width > 1 || (parallel && rank >= 2 && shapeOuterFirst.front() >= 2);
       byBlocks(f.update(u));
       if (width > 1)
         f.update(u).vectorize(lanes, width);
@@ -1547,8 +1556,11 @@ private:
             gatherFeedingGemm(s)))
         continue; // elementwise producers are inlined into consumers
       const kir::Tensor &out = kernel.tensors[stage.outputs.front().tensor];
+      int64_t points = 1;
+      for (int64_t extent : stage.loopExtents)
+        points *= extent;
       scheduleRoot(stageFuncs[s], stageVars[s], out.shape,
-                   halideType(out.type));
+                   halideType(out.type), points);
     }
     for (auto &[t, w] : outputWrappers) {
       if (target.has_gpu_feature())

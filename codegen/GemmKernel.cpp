@@ -431,6 +431,10 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     update.unroll(n);
     if (shape.M <= kDotMaxM)
       update.unroll(m);
+    // Each row's vector of partial sums is added up as a vector reduction
+    // (log2(vw) shuffles and adds), not vw dependent scalar adds.
+    if (vw > 1)
+      acc.update(0).atomic().vectorize(rv.x).unroll(n);
     // The K tail (K not a multiple of the vector width) stays a scalar loop.
     if (kMain < shape.K)
       acc.update(1).unscheduled();

@@ -1232,9 +1232,13 @@ dynrt_status_t runModel(dynrt_model_t *model, std::optional<int64_t> requested,
     // The host code only reads through input and weight pointers.
     auto weights = reinterpret_cast<void *const *>(
         const_cast<void **>(model->weightData.data()));
-    int32_t result = desc->entry(const_cast<void *const *>(in.data()),
-                                 out.data(), weights, paramPtrs.data(),
-                                 static_cast<uint8_t *>(arena.get()), &ctx);
+    int32_t result;
+    {
+      dynrt::PoolRun running; // the workers stay awake until it returns
+      result = desc->entry(const_cast<void *const *>(in.data()), out.data(),
+                           weights, paramPtrs.data(),
+                           static_cast<uint8_t *>(arena.get()), &ctx);
+    }
     arena.reset();
     if (result == 0)
       for (auto [i, staged] : copyBack)

@@ -75,6 +75,7 @@ public:
     {
       std::lock_guard<std::mutex> lock(sleepMutex);
       stop = true;
+      stopping.store(true, std::memory_order_relaxed);
     }
     wake.notify_all();
     for (std::thread &t : workers)
@@ -85,6 +86,18 @@ public:
     threads.store(n > 0 ? n : defaultThreads(), std::memory_order_relaxed);
   }
   int numThreads() const { return threads.load(std::memory_order_relaxed); }
+
+  /// A model run begins (endRun: ends): until the last one ends, idle
+  /// workers poll instead of sleeping, and sleeping ones wake up now, so
+  /// that the run's next parallel loop finds them awake however long the
+  /// serial stretch before it (the skip steps of a recurrent model).
+  void beginRun() {
+    if (activeRuns.fetch_add(1, std::memory_order_acq_rel) == 0) {
+      { std::lock_guard<std::mutex> lock(sleepMutex); }
+      wake.notify_all();
+    }
+  }
+  void endRun() { activeRuns.fetch_sub(1, std::memory_order_acq_rel); }
 
   int run(void *uc, PoolTask task, int min, int extent, uint8_t *closure) {
     if (extent <= 0)
@@ -227,6 +240,12 @@ private:
       uint64_t g;
       auto start = std::chrono::steady_clock::now();
       while ((g = generation.load(std::memory_order_acquire)) == seen) {
+        if (activeRuns.load(std::memory_order_relaxed) > 0 &&
+            !stopping.load(std::memory_order_relaxed)) {
+          start = std::chrono::steady_clock::now();
+          DYNRT_PAUSE();
+          continue;
+        }
         if (std::chrono::steady_clock::now() - start < kSpin) {
           DYNRT_PAUSE();
           continue;
@@ -234,7 +253,8 @@ private:
         std::unique_lock<std::mutex> lock(sleepMutex);
         wake.wait(lock, [&] {
           return stop ||
-                 generation.load(std::memory_order_acquire) != seen;
+                 generation.load(std::memory_order_acquire) != seen ||
+                 activeRuns.load(std::memory_order_relaxed) > 0;
         });
         if (stop)
           return;
@@ -268,7 +288,9 @@ private:
   std::condition_variable wake;
   uint64_t seq = 0; // under sleepMutex
   std::atomic<uint64_t> generation{0};
+  std::atomic<int> activeRuns{0}; // model runs in progress (beginRun)
   bool stop = false; // under sleepMutex
+  std::atomic<bool> stopping{false}; // stop, for the workers polling in a run
 };
 
 Pool &pool() {
@@ -294,6 +316,10 @@ void poolSetErrorSink(void (*sink)(const char *message)) {
 }
 
 void poolSetThreads(int threads) { pool().setThreads(threads); }
+
+void poolBeginRun() { pool().beginRun(); }
+
+void poolEndRun() { pool().endRun(); }
 
 int poolThreads() { return pool().numThreads(); }
 

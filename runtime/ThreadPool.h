@@ -11,7 +11,8 @@
 //
 // Workers wait for a job spinning for a short while (kSpin, far below the
 // 2 ms spin that took the CPU of a PyTorch or ONNX Runtime sharing the
-// process), then sleep. Tasks are taken one at a time, and a thread through
+// process), then sleep; while a model run is in progress (poolBeginRun)
+// they keep spinning. Tasks are taken one at a time, and a thread through
 // its own block takes the tasks of the other blocks that nobody has taken
 // yet (a worker still waking up, or descheduled in the middle of its block;
 // none at all in the child of a fork), so a loop never waits on a thread
@@ -43,6 +44,21 @@ int poolDoParFor(void *userContext, PoolTask task, int min, int extent,
 /// poolDoParFor returns, so the caller sees it as if its own thread failed.
 bool poolKeepWorkerError(const char *message);
 void poolSetErrorSink(void (*sink)(const char *message));
+
+/// Brackets a model run: while any run is in progress the workers poll for
+/// the next loop instead of sleeping after kSpin (and sleeping ones wake at
+/// the first begin), so a loop after a long serial stretch of the run (the
+/// steps of a recurrent model between its parallel GEMVs) does not wait
+/// for a worker to wake up. Between runs they sleep as before. PoolRun is
+/// the scoped form.
+void poolBeginRun();
+void poolEndRun();
+struct PoolRun {
+  PoolRun() { poolBeginRun(); }
+  ~PoolRun() { poolEndRun(); }
+  PoolRun(const PoolRun &) = delete;
+  PoolRun &operator=(const PoolRun &) = delete;
+};
 
 /// Threads the pool uses, the caller included (>= 1). 0 restores the
 /// default: HL_NUM_THREADS, else the CPUs this process may run on.

@@ -214,4 +214,51 @@ TEST_F(ThreadPoolTest, NestedLoopsAndConcurrentCallers) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+// Each of the two tasks waits (up to a second) until both have started:
+// they finish together only when another thread runs the second.
+int meetTask(void *, int i, uint8_t *closure) {
+  auto *r = reinterpret_cast<Record *>(closure);
+  r->who[i] = std::this_thread::get_id();
+  r->runs[i].fetch_add(1);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (r->runs[1 - i].load() == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
+  return 0;
+}
+
+TEST_F(ThreadPoolTest, RunsKeepTheWorkersAwakeAndNest) {
+  // Inside runs (nested, and from two threads at once) and after them,
+  // after pauses far longer than a worker's idle spin: every task runs
+  // once, the second block on the worker.
+  dynrt::poolSetThreads(2);
+  auto loop = [](int expectOtherThread) {
+    Record r(2);
+    EXPECT_EQ(0, dynrt::poolDoParFor(nullptr, meetTask, 0, 2,
+                                     reinterpret_cast<uint8_t *>(&r)));
+    EXPECT_EQ(r.runs[0].load(), 1);
+    EXPECT_EQ(r.runs[1].load(), 1);
+    if (expectOtherThread)
+      EXPECT_NE(r.who[0], r.who[1]);
+  };
+  {
+    dynrt::PoolRun outer;
+    loop(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    {
+      dynrt::PoolRun inner;
+      loop(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    loop(1);
+    std::thread other([] {
+      dynrt::PoolRun run;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    });
+    other.join();
+    loop(1);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  loop(1); // asleep by now: woken by the loop
+}
+
 } // namespace
