@@ -644,23 +644,27 @@ private:
       return;
     }
 
-    // The group of the latest producer among the inputs.
+    // The group of the latest producer among the inputs (and, for an
+    // elementwise op, among the elementwise groups it gathers from: a
+    // concatenation joins the kernel of its pieces).
     Group *target = nullptr;
     SmallVector<linalg::GenericOp> joining(pulled);
     joining.push_back(op);
-    for (linalg::GenericOp member : joining)
-      for (Value in : member->getOperands())
+    for (linalg::GenericOp member : joining) {
+      SmallVector<Value> operands(member->getOperands());
+      for (Value in : readValues(member, kind == KernelKind::Elementwise))
         if (Group *g = producerGroup(in))
-          if (!target ||
-              target->ops.back()->isBeforeInBlock(g->ops.back()))
+          if ((llvm::is_contained(operands, in) ||
+               g->kind == KernelKind::Elementwise) &&
+              (!target || target->ops.back()->isBeforeInBlock(g->ops.back())))
             target = g;
+    }
     if (target && !canJoin(*target, op, kind, pulled))
       target = nullptr;
 
     if (!target) {
       if (kind == KernelKind::Elementwise && op->hasOneUse() &&
-          isa<linalg::GenericOp>(*op->user_begin()) &&
-          op->user_begin()->getBlock() == op->getBlock()) {
+          waitsForConsumer(*op->user_begin())) {
         // Wait for the consumer, which will pull this op and its producers.
         pending.insert(op);
         for (linalg::GenericOp producer : pulled)
@@ -678,10 +682,38 @@ private:
     add(*target, op);
   }
 
+  /// The values `op` reads: its operands and, with `gathers`, the tensors
+  /// its body reads with tensor.extract from outside it (a concatenation's
+  /// pieces, a slice read through a gather).
+  static SmallVector<Value> readValues(linalg::GenericOp op, bool gathers) {
+    SmallVector<Value> values(op->getOperands());
+    if (gathers)
+      op.getBody()->walk([&](tensor::ExtractOp e) {
+        Value t = e.getTensor();
+        if (!op->isAncestor(t.getParentBlock()->getParentOp()))
+          values.push_back(t);
+      });
+    return values;
+  }
+
+  /// Whether an elementwise op whose one use is `user` waits for it to pull
+  /// it in: `user` is a generic of this block, or a gather in the body of an
+  /// elementwise one (the op is then computed at the gathered points).
+  bool waitsForConsumer(Operation *user) {
+    if (isa<linalg::GenericOp>(user))
+      return user->getBlock() == &block;
+    auto consumer = dyn_cast_or_null<linalg::GenericOp>(
+        block.findAncestorOpInBlock(*user));
+    return consumer && isa<tensor::ExtractOp>(user) &&
+           user->getParentOp() == consumer &&
+           classify(consumer) == KernelKind::Elementwise;
+  }
+
   /// The pending producers that only `op` (or other pulled ops) use.
   void collectPending(linalg::GenericOp op,
                       SmallVector<linalg::GenericOp> &pulled) {
-    for (Value in : op->getOperands()) {
+    for (Value in :
+         readValues(op, classify(op) == KernelKind::Elementwise)) {
       Operation *def = in.getDefiningOp();
       if (!def || !pending.contains(def))
         continue;
@@ -803,7 +835,7 @@ private:
     llvm::SmallPtrSet<Operation *, 8> joining(pulled.begin(), pulled.end());
     joining.insert(op);
     for (Operation *member : joining)
-      for (Value in : member->getOperands())
+      for (Value in : readValues(cast<linalg::GenericOp>(member), true))
         if (Group *g = producerGroup(in))
           if (g != &group && g->deps.contains(&group))
             return false;
@@ -820,7 +852,7 @@ private:
   }
 
   void add(Group &group, linalg::GenericOp op) {
-    for (Value in : op->getOperands())
+    for (Value in : readValues(op, /*gathers=*/true))
       if (Group *g = producerGroup(in))
         if (g != &group) {
           group.deps.insert(g);

@@ -352,3 +352,51 @@ func.func @split_contraction(%x: tensor<6x4x8xf32>, %w: tensor<2x8x5xf32>) -> te
   } -> tensor<2x3x4x5xf32>
   return %o : tensor<2x3x4x5xf32>
 }
+
+// -----
+
+// A skimming step's state update: the new first units (an elementwise op)
+// and the rest of the old state (a slice) are concatenated. The
+// concatenation reads its pieces with gathers; it joins the kernel of the
+// elementwise piece and pulls the slice in: one kernel for both states.
+// CHECK-LABEL: func.func private @skim_update_kernel0
+// CHECK-SAME: (%{{.*}}: tensor<8xf32>, %{{.*}}: tensor<4xf32>, %{{.*}}: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>) attributes {dyn.kernel = "elementwise"}
+// CHECK-LABEL: func.func @skim_update
+// CHECK-NEXT: %[[K:.*]]:2 = call @skim_update_kernel0(%arg0, %arg1, %arg2)
+// CHECK-NEXT: return %[[K]]#0, %[[K]]#1
+func.func @skim_update(%h: tensor<8xf32>, %x: tensor<4xf32>, %c: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>) {
+  %e = tensor.empty() : tensor<4xf32>
+  %hs = tensor.extract_slice %h[0] [4] [1] : tensor<8xf32> to tensor<4xf32>
+  %n = linalg.add ins(%hs, %x : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  %t = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%n : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %y = math.tanh %a : f32
+    linalg.yield %y : f32
+  } -> tensor<4xf32>
+  %hr = tensor.extract_slice %h[4] [4] [1] : tensor<8xf32> to tensor<4xf32>
+  %h2 = tensor.concat dim(0) %t, %hr : (tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
+  %cr = tensor.extract_slice %c[4] [4] [1] : tensor<8xf32> to tensor<4xf32>
+  %c2 = tensor.concat dim(0) %n, %cr : (tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
+  return %h2, %c2 : tensor<8xf32>, tensor<8xf32>
+}
+
+// -----
+
+// A concatenation of a contraction's result is not its epilogue (it reads
+// the result with a gather): two kernels.
+// CHECK-LABEL: func.func private @concat_gemm_kernel0
+// CHECK-SAME: attributes {dyn.kernel = "gemm"}
+// CHECK-LABEL: func.func private @concat_gemm_kernel1
+// CHECK-SAME: attributes {dyn.kernel = "elementwise"}
+// CHECK-LABEL: func.func @concat_gemm
+// CHECK-NEXT: %[[G:.*]] = call @concat_gemm_kernel0
+// CHECK-NEXT: %[[C:.*]] = call @concat_gemm_kernel1(%[[G]], %arg0)
+// CHECK-NEXT: return %[[C]]
+func.func @concat_gemm(%x: tensor<2x8xf32>, %w: tensor<8x8xf32>) -> tensor<4x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x8xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8xf32>) -> tensor<2x8xf32>
+  %mm = linalg.matmul ins(%x, %w : tensor<2x8xf32>, tensor<8x8xf32>) outs(%acc : tensor<2x8xf32>) -> tensor<2x8xf32>
+  %c = tensor.concat dim(0) %mm, %x : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  return %c : tensor<4x8xf32>
+}
