@@ -5,7 +5,8 @@
 # step loop (nn.LSTMCell, a Python branch per step), the same loop over the
 # step's pieces compiled by torch.compile and as ONNX Runtime sessions; same
 # weights and input, in one process (bench/w3_bench.py). Prints a markdown
-# table: µs per step and dyncc's speed-up over each peer at 1 and 2 threads.
+# table: µs per step and dyncc's speed-up over each peer at 1 and 2 threads,
+# and the same model compiled with --precision=bf16 (its decisions compared).
 #   bench/run-w3.sh [build-dir] [rounds] [runs]
 #   env: DYNCC=path/to/dyncc uses that binary and skips the build;
 #        W3_FLAGS: more w3_bench.py options (--no-compile, --no-onnx, ...).
@@ -29,4 +30,4 @@ if [ -z "$dyncc" ]; then
   dyncc="$build/tools/dyncc/dyncc"
 fi
 "$py" bench/w3_bench.py --dyncc "$dyncc" --threads 2 --eager-threads 1,2 \
-  --rounds "$rounds" --runs "$runs" ${W3_FLAGS:-}
+  --rounds "$rounds" --runs "$runs" --bf16 ${W3_FLAGS:-}

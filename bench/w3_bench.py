@@ -193,9 +193,9 @@ def onnx_steps(model, work, D, threads):
 class Compiled:
     """The model compiled by dyncc --shared, loaded through ctypes."""
 
-    def __init__(self, dyncc, mlir, work, name, weights, threads):
+    def __init__(self, dyncc, mlir, work, name, weights, threads, flags=()):
         out = os.path.join(work, "lib", name)
-        p = subprocess.run([dyncc, "compile", mlir, "-o", out, "--shared"],
+        p = subprocess.run([dyncc, "compile", mlir, "-o", out, "--shared", *flags],
                            capture_output=True, text=True)
         if p.returncode:
             err = [ln for ln in (p.stderr or p.stdout).strip().splitlines() if "error" in ln]
@@ -258,6 +258,9 @@ def main():
     ap.add_argument("--venv-python", default=os.path.join(ROOT, ".venv", "bin", "python"),
                     help="the Python with torch-mlir that exports the model")
     ap.add_argument("--threads", type=int, default=2, help="dyncc's threads")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also time the model compiled with --precision=bf16 (weights kept "
+                         "as bfloat16) and compare its decisions with the reference's")
     ap.add_argument("--eager-threads", default="1,2",
                     help="the thread counts every peer is timed with")
     a = ap.parse_args()
@@ -365,6 +368,21 @@ def main():
             sides["dyncc"] = (None, comp.bind(x, H))
         except RuntimeError as e:
             row["dyncc_error"] = str(e)
+        if a.bf16 and "dyncc" in sides:
+            try:
+                comp16 = Compiled(a.dyncc, os.path.join(work, name + ".mlir"), work,
+                                  name + "_bf16", weights, a.threads, ["--precision=bf16"])
+                h, c, steps_taken, trace = comp16.run_traced(x, B, H)
+                want = np.array(ref.trace, np.int32)
+                same = 0
+                while (same < min(steps_taken, len(want))
+                       and np.array_equal(trace[same], want[same])):
+                    same += 1
+                row["bf16_trace"] = (steps_taken == ref.steps and same == len(want), same)
+                row["bf16_err"] = max(close(h, ref.state[0]), close(c, ref.state[1]))
+                sides["dyncc_bf16"] = (None, comp16.bind(x, H))
+            except RuntimeError as e:
+                notes.append(f"dyncc --precision=bf16: {e}")
 
         # interleaved timing
         names = list(sides)
@@ -430,6 +448,16 @@ def main():
               f"| {row['dyncc_err']:.1g} |")
     else:
         print(f"| dyncc | n/a: {row.get('dyncc_error', '')} | | | | |")
+    if "dyncc_bf16" in row:
+        ok, same = row["bf16_trace"]
+        q = [m["dyncc"] / m["dyncc_bf16"] for m in per_round
+             if "dyncc" in m and "dyncc_bf16" in m]
+        print(f"| dyncc `--precision=bf16`, {a.threads} threads | {us('dyncc_bf16'):.2f} | "
+              f"{row['dyncc_bf16'] * 1e3:.3f} | fp32 time / this: "
+              f"{row['dyncc'] / row['dyncc_bf16']:.2f} ({statistics.median(q):.2f}, "
+              f"{min(q):.2f}..{max(q):.2f}) | "
+              + ("yes" if ok else f"no: the first {same} of {steps} steps equal")
+              + f" | {row['bf16_err']:.1g} |")
     for kind, label in KINDS.items():
         if kind in fail:
             print(f"| {label} | {fail[kind]} | | | "

@@ -366,19 +366,6 @@ private:
     return buildStage(s, error);
   }
 
-  /// The loop a projected-permutation access dimension reads, or -1.
-  static int loopOf(const kir::AffineDim &d) {
-    int loop = -1;
-    for (size_t l = 0; l < d.coeffs.size(); ++l) {
-      if (d.coeffs[l] == 0)
-        continue;
-      if (d.coeffs[l] != 1 || loop >= 0)
-        return -1;
-      loop = (int)l;
-    }
-    return d.offset == 0 && d.divisor == 1 && d.modulus == 0 ? loop : -1;
-  }
-
   static bool hasLoop(const std::vector<int> &v, int l) {
     return std::find(v.begin(), v.end(), l) != v.end();
   }
@@ -435,10 +422,10 @@ private:
     if (loads != 1)
       return -1;
     for (const kir::AffineDim &d : p.inputs[p.exprs[load].index].dims)
-      if (loopOf(d) < 0)
+      if (d.loop() < 0)
         return -1;
     for (const kir::AffineDim &d : p.outputs[0].dims)
-      if (loopOf(d) < 0)
+      if (d.loop() < 0)
         return -1;
     copy = p.yields[0] == load;
     return tensor.stage;
@@ -451,11 +438,11 @@ private:
     const kir::Stage &ps = kernel.stages[p];
     std::vector<int> gemmLoop(ps.loopExtents.size(), -1);
     for (size_t d = 0; d < ps.outputs[0].dims.size(); ++d)
-      gemmLoop[loopOf(ps.outputs[0].dims[d])] = loops[d];
+      gemmLoop[ps.outputs[0].dims[d].loop()] = loops[d];
     const kir::Access &src = ps.inputs[ps.exprs[load].index];
     std::vector<int> through;
     for (const kir::AffineDim &d : src.dims) {
-      int l = gemmLoop[loopOf(d)];
+      int l = gemmLoop[d.loop()];
       if (l < 0)
         return false;
       through.push_back(l);
@@ -471,7 +458,7 @@ private:
       const kir::Access &a = st.inputs[x.index];
       o.tensor = a.tensor;
       for (const kir::AffineDim &d : a.dims) {
-        int l = loopOf(d);
+        int l = d.loop();
         if (l < 0)
           return false;
         o.loops.push_back(l);
@@ -517,9 +504,9 @@ private:
       if (st.exprs[src].op != kir::OpCode::Load)
         return false;
       const kir::Access &t = st.inputs[st.exprs[src].index];
-      if (t.dims.size() != 1 || loopOf(t.dims[0]) < 0)
+      if (t.dims.size() != 1 || t.dims[0].loop() < 0)
         return false;
-      o.loops.push_back(loopOf(t.dims[0]));
+      o.loops.push_back(t.dims[0].loop());
       o.tables.push_back(t.tensor);
     }
     return true;
@@ -582,7 +569,7 @@ private:
       return false;
     std::vector<int> outLoops;
     for (const kir::AffineDim &d : out.dims)
-      outLoops.push_back(loopOf(d));
+      outLoops.push_back(d.loop());
     for (int l : outLoops)
       if (l < 0)
         return false;
@@ -703,7 +690,7 @@ private:
         const kir::Stage &cs = kernel.stages[c];
         std::vector<Expr> cl(cs.loopExtents.size());
         for (size_t d = 0; d < cs.outputs[0].dims.size(); ++d)
-          cl[loopOf(cs.outputs[0].dims[d])] = point[d];
+          cl[cs.outputs[0].dims[d].loop()] = point[d];
         accTensor = current;
         accValue = value;
         std::vector<Expr> inits{Expr(0.0f)};
@@ -745,7 +732,7 @@ private:
       const kir::Access &mask = st.inputs[st.rowMask];
       std::vector<Expr> at;
       for (const kir::AffineDim &d : mask.dims) {
-        int l = loopOf(d);
+        int l = d.loop();
         if (l < 0 || (l != lm && l != lb))
           break;
         at.push_back(loops[l]);
@@ -829,9 +816,16 @@ public:
     std::set<size_t> copies;
     for (size_t s = 0; s < kernel.stages.size(); ++s) {
       GemmMatch g;
-      if (!matchGemm(s, g) || !codegen::gemmTilingFor(g.shape, target).bf16)
+      if (!matchGemm(s, g))
         continue;
-      for (const GemmOperand *o : {&g.a, &g.b}) {
+      // The Tiled path rounds both operands, the few-row paths only B.
+      codegen::GemmTiling tiling = codegen::gemmTilingFor(g.shape, target);
+      std::vector<const GemmOperand *> rounded;
+      if (tiling.bf16)
+        rounded = {&g.a, &g.b};
+      else if (tiling.bf16B)
+        rounded = {&g.b};
+      for (const GemmOperand *o : rounded) {
         operandsOf[s].insert(o->tensor);
         for (int c : o->through) {
           operandsOf[s].insert(kernel.stages[c].outputs[0].tensor);
@@ -1081,8 +1075,8 @@ private:
         if (a.dims.size() != next.outputs[0].dims.size())
           return partial ? chain : std::vector<size_t>{};
         for (size_t d = 0; d < a.dims.size(); ++d)
-          if (loopOf(a.dims[d]) < 0 ||
-              loopOf(a.dims[d]) != loopOf(next.outputs[0].dims[d]))
+          if (a.dims[d].loop() < 0 ||
+              a.dims[d].loop() != next.outputs[0].dims[d].loop())
             return partial ? chain : std::vector<size_t>{};
       }
       // No Acc or loop index among what the yield uses (the init of an

@@ -24,18 +24,20 @@ struct HostTensor {
 
 /// How kernels are compiled beyond their target.
 struct KernelOptions {
-  /// --precision=bf16: every GEMM on the Tiled path with 32 output columns
-  /// or more rounds its operands to bfloat16 and accumulates in fp32
-  /// (codegen::GemmShape::bf16; the narrower ones, a router's or an exit
-  /// head's logits, stay fp32); the kernel's target gets AVX512-BF16 where
-  /// this CPU has it (bf16KernelTarget).
+  /// --precision=bf16: every GEMM with 32 output columns or more rounds
+  /// its operands to bfloat16 (on the few-row Dot and Stream paths only B)
+  /// and accumulates in fp32 (codegen::GemmShape::bf16; the narrower ones,
+  /// a router's or an exit head's logits, stay fp32); a kernel with a
+  /// Tiled bf16 GEMM gets AVX512-BF16 where this CPU has it
+  /// (bf16KernelTarget).
   bool bf16Gemms = false;
 };
 
-/// Per input of `kernel` (in order): whether only GEMMs that round their
-/// operands to bfloat16 (options.bf16Gemms, the Tiled path on a CPU
-/// target) read it, and only as an operand (directly, through a gather of
-/// its rows, or through copies that only permute it). Such an input may be
+/// Per input of `kernel` (in order): whether only GEMMs that round it to
+/// bfloat16 (options.bf16Gemms on a CPU target: both operands on the Tiled
+/// path, B on the few-row Dot and Stream paths) read it, and only as such
+/// an operand (directly, through a gather of its rows, or through copies
+/// that only permute it). Such an input may be
 /// stored as bfloat16 rounded to nearest even (kir::ElemType::BF16): the
 /// kernel's results are the same bits, since those GEMMs round it so
 /// anyway. All false without bf16, on a GPU target and for attention.

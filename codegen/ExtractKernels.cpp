@@ -272,9 +272,7 @@ private:
       if (failed(a))
         return failure();
       for (const kir::AffineDim &d : a->dims)
-        if (d.offset != 0 || d.divisor != 1 || d.modulus != 0 ||
-            llvm::count_if(d.coeffs, [](int64_t c) { return c != 0; }) != 1 ||
-            llvm::any_of(d.coeffs, [](int64_t c) { return c != 0 && c != 1; }))
+        if (d.loop() < 0)
           return op.emitError("output indexing maps must be projected "
                               "permutations");
       stage.outputs.push_back(*a);

@@ -174,6 +174,8 @@ std::string describeGemmTiling(const GemmTiling &t) {
     s += ", empty row tiles of " + std::to_string(t.skipRows) + " skipped";
   if (t.bf16)
     s += ", bf16 operands";
+  if (t.bf16B)
+    s += ", bf16 B";
   return s;
 }
 
@@ -203,6 +205,7 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   t.vectorWidth = std::min(largestPowerOfTwoAtMost(t.vectorWidth),
                            largestPowerOfTwoAtMost(vectorized));
   t.bf16 = shape.bf16 && t.path == GemmPath::Tiled && !target.has_gpu_feature();
+  t.bf16B = shape.bf16 && t.path != GemmPath::Tiled && !target.has_gpu_feature();
   if (t.path != GemmPath::Tiled)
     return t;
 
@@ -321,6 +324,11 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       args.push_back(b);
     return args;
   };
+  // bf16B (Dot, Stream): B's values rounded to bf16 where they are read. A
+  // B kept as bf16 arrives widened, and the round trip folds away.
+  auto roundB = [&](Expr v) {
+    return t.bf16B ? cast(Float(32), cast(BFloat(16), v)) : v;
+  };
   auto epilogueOf = [&](const Func &acc) {
     return epilogue ? epilogue(acc(outArgs), outVars) : acc(outArgs);
   };
@@ -393,7 +401,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     Func bt(name + "_bt");
     Var k("k");
     bt(withBatch({k, n})) =
-        shape.transposeB ? call(B, {k, n}) : call(B, {n, k});
+        roundB(shape.transposeB ? call(B, {k, n}) : call(B, {n, k}));
     acc(outArgs) = 0.0f;
     acc(outArgs) += call(A, {kv, m}) * bt(withBatch({kv, n}));
     if (kMain < shape.K) {
@@ -447,10 +455,10 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   // through a staging Func (bkn) for the blocked transpose below.
   Func bnk(name + "_bnk"), bkn(name + "_bkn");
   if (shape.transposeB) {
-    bkn(withBatch({k, n})) = call(B, {k, n});
+    bkn(withBatch({k, n})) = roundB(call(B, {k, n}));
     bnk(withBatch({n, k})) = bkn(withBatch({k, n}));
   } else {
-    bnk(withBatch({n, k})) = call(B, {n, k});
+    bnk(withBatch({n, k})) = roundB(call(B, {n, k}));
   }
   // bf16 (Tiled only): A and B rounded to bfloat16, k in pairs. abf(k, m)
   // is A's rows converted once per call; bp(kk, n, k2) a task's panel of B

@@ -39,8 +39,10 @@ struct GemmShape {
   /// bfloat16 (round to nearest even) and accumulates their products in
   /// fp32, with AVX512-BF16's vdpbf16ps where the target has it
   /// (avx512_sapphirerapids) and exact fp32 arithmetic on the rounded
-  /// values elsewhere. The few-row paths (Dot, Stream) stay fp32: they are
-  /// bound by reading B, which stays fp32 in memory.
+  /// values elsewhere. The few-row paths (Dot, Stream), bound by reading B,
+  /// round only B and multiply in fp32: B kept as bfloat16 in memory (the
+  /// weights, --bf16-weights) is then read at half the bytes and widened
+  /// exactly, with no BF16 instruction needed.
   bool bf16 = false;
 };
 
@@ -81,6 +83,9 @@ struct GemmTiling {
   /// As chosen: this schedule multiplies bf16 operands (GemmShape::bf16 on
   /// the Tiled path of a CPU target); chooseGemmTiling decides it.
   bool bf16 = false;
+  /// As chosen: this schedule rounds B alone to bf16 and multiplies in fp32
+  /// (GemmShape::bf16 on the Dot or Stream path of a CPU target).
+  bool bf16B = false;
 };
 
 /// A register micro-tile of the Tiled path: rows x vectors accumulators.

@@ -4,6 +4,18 @@
 
 namespace dyncc::kir {
 
+int AffineDim::loop() const {
+  int found = -1;
+  for (size_t l = 0; l < coeffs.size(); ++l) {
+    if (coeffs[l] == 0)
+      continue;
+    if (coeffs[l] != 1 || found >= 0)
+      return -1;
+    found = static_cast<int>(l);
+  }
+  return offset == 0 && divisor == 1 && modulus == 0 ? found : -1;
+}
+
 int64_t elemSize(ElemType type) {
   switch (type) {
   case ElemType::F32:

@@ -72,6 +72,10 @@ struct AffineDim {
   int64_t offset = 0;
   int64_t divisor = 1;
   int64_t modulus = 0;
+
+  /// The one loop this dimension is (coefficient 1, no offset, divisor or
+  /// modulus: a projected permutation's dimension), or -1.
+  int loop() const;
 };
 
 struct Access {

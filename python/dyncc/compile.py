@@ -186,7 +186,8 @@ def compile(module, example_inputs, *, batch_buckets=None, threads=None, target=
     example inputs hold one sample, then the callable takes 1 .. 8); threads:
     the library's thread count; target: dyncc's `--target` (default host);
     precision: "fp32" (default) or "bf16" (`--precision`: the GEMMs round
-    their operands to bfloat16 and accumulate in fp32).
+    their operands to bfloat16, those of a few rows only the weights, and
+    accumulate in fp32).
     Raises ExportError when the module cannot be exported and RuntimeError
     with dyncc's diagnostics when it does not compile."""
     import torch

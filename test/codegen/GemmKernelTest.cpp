@@ -167,10 +167,12 @@ void runCase(const GemmCase &c, const Target &target) {
   shape.transposeB = c.transposeB;
   shape.bf16 = c.bf16;
   // bf16: the Tiled path multiplies the operands rounded to bf16, the
-  // others the fp32 operands.
-  const bool rounded =
-      dyncc::codegen::chooseGemmTiling(shape, target, c.tiling).bf16;
-  auto operand = [&](float v) { return rounded ? roundToBf16(v) : v; };
+  // few-row paths fp32 A by B rounded to bf16.
+  const dyncc::codegen::GemmTiling chosen =
+      dyncc::codegen::chooseGemmTiling(shape, target, c.tiling);
+  const bool rounded = chosen.bf16 || chosen.bf16B;
+  auto operandA = [&](float v) { return chosen.bf16 ? roundToBf16(v) : v; };
+  auto operandB = [&](float v) { return rounded ? roundToBf16(v) : v; };
   // Rows needed (c.mask): the others are don't-care and not checked.
   std::vector<int> usedExt = {c.M};
   if (batched)
@@ -224,8 +226,8 @@ void runCase(const GemmCase &c, const Target &target) {
           else
             bv = c.transposeB ? b(k, n) : b(n, k);
           unrounded += av * bv;
-          av = operand((float)av);
-          bv = operand((float)bv);
+          av = operandA((float)av);
+          bv = operandB((float)bv);
           ref += av * bv;
           mag += std::fabs(av * bv);
         }
@@ -386,7 +388,7 @@ std::vector<GemmCase> cases() {
   // bf16 (--precision=bf16): the Tiled path on odd K (a pair padded with
   // zero) and even K (a transposed B packed through the staging tile), both
   // layouts of B, batches with shared and per-element B, tails, skipped row
-  // tiles, epilogues; the few-row paths stay fp32.
+  // tiles, epilogues; the few-row paths (Dot, Stream) with B rounded.
   for (GemmCase c : std::vector<GemmCase>{{0, 128, 768, 768, true},
                                           {0, 33, 65, 17},
                                           {0, 23, 19, 45, true},
@@ -397,6 +399,9 @@ std::vector<GemmCase> cases() {
                                           {0, 130, 50, 90, true},
                                           {0, 1, 768, 768, true},
                                           {0, 1, 768, 768},
+                                          {0, 4, 256, 100, true},
+                                          {0, 3, 64, 40},
+                                          {2, 1, 48, 64, true},
                                           {3, 20, 32, 50, true},
                                           {2, 20, 64, 50, true, Epilogue::BiasRelu, true},
                                           {0, 64, 1024, 256, true, Epilogue::Residual},

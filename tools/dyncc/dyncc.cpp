@@ -203,11 +203,11 @@ cl::opt<Precision> precision(
     cl::desc("Arithmetic of the GEMMs (everything else is fp32)"),
     cl::values(clEnumValN(Precision::Fp32, "fp32", "(default) fp32 throughout"),
                clEnumValN(Precision::Bf16, "bf16",
-                          "GEMMs of more than a few rows and 32 columns "
-                          "or more round their operands to bfloat16 and "
-                          "accumulate in fp32 "
-                          "(AVX512-BF16's vdpbf16ps where the CPU has it; "
-                          "docs/codegen.md)")),
+                          "GEMMs of 32 columns or more round their "
+                          "operands to bfloat16 and accumulate in fp32 "
+                          "(AVX512-BF16's vdpbf16ps where the CPU has it); "
+                          "those of a few rows (GEMVs) round only the "
+                          "weights and multiply in fp32 (docs/codegen.md)")),
     cl::init(Precision::Fp32), cl::cat(dynccCategory),
     cl::sub(compileCommand), cl::sub(runCommand));
 cl::opt<bool> bf16Weights(
