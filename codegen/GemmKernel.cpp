@@ -205,7 +205,12 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   t.vectorWidth = std::min(largestPowerOfTwoAtMost(t.vectorWidth),
                            largestPowerOfTwoAtMost(vectorized));
   t.bf16 = shape.bf16 && t.path == GemmPath::Tiled && !target.has_gpu_feature();
-  t.bf16B = shape.bf16 && t.path != GemmPath::Tiled && !target.has_gpu_feature();
+  // A few-row GEMM is bound by reading B: its bf16 pays where B comes from
+  // beyond the L2 (a 4096 x 4096 GEMV 1.78x faster); from L2 widening the
+  // values costs what the halved bytes save (W3's GEMVs on Zen 4: 0.90-1.0x),
+  // so B stays fp32 there, exact.
+  t.bf16B = shape.bf16 && t.path != GemmPath::Tiled &&
+            !target.has_gpu_feature() && bBytes > targetL2Bytes(target);
   if (t.path != GemmPath::Tiled)
     return t;
 

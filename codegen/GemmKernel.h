@@ -40,9 +40,10 @@ struct GemmShape {
   /// fp32, with AVX512-BF16's vdpbf16ps where the target has it
   /// (avx512_sapphirerapids) and exact fp32 arithmetic on the rounded
   /// values elsewhere. The few-row paths (Dot, Stream), bound by reading B,
-  /// round only B and multiply in fp32: B kept as bfloat16 in memory (the
-  /// weights, --bf16-weights) is then read at half the bytes and widened
-  /// exactly, with no BF16 instruction needed.
+  /// round only B, and only where B outgrows the target's L2 (per core), and
+  /// multiply in fp32: B kept as bfloat16 in memory (the weights,
+  /// --bf16-weights) is then read at half the bytes and widened exactly,
+  /// with no BF16 instruction needed.
   bool bf16 = false;
 };
 
@@ -84,7 +85,8 @@ struct GemmTiling {
   /// the Tiled path of a CPU target); chooseGemmTiling decides it.
   bool bf16 = false;
   /// As chosen: this schedule rounds B alone to bf16 and multiplies in fp32
-  /// (GemmShape::bf16 on the Dot or Stream path of a CPU target).
+  /// (GemmShape::bf16 on the Dot or Stream path of a CPU target, B larger
+  /// than its L2).
   bool bf16B = false;
 };
 

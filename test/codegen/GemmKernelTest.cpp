@@ -388,7 +388,8 @@ std::vector<GemmCase> cases() {
   // bf16 (--precision=bf16): the Tiled path on odd K (a pair padded with
   // zero) and even K (a transposed B packed through the staging tile), both
   // layouts of B, batches with shared and per-element B, tails, skipped row
-  // tiles, epilogues; the few-row paths (Dot, Stream) with B rounded.
+  // tiles, epilogues; the few-row paths (Dot, Stream) round B where it
+  // outgrows the L2 (768 x 768 and up), else stay fp32.
   for (GemmCase c : std::vector<GemmCase>{{0, 128, 768, 768, true},
                                           {0, 33, 65, 17},
                                           {0, 23, 19, 45, true},
@@ -399,8 +400,8 @@ std::vector<GemmCase> cases() {
                                           {0, 130, 50, 90, true},
                                           {0, 1, 768, 768, true},
                                           {0, 1, 768, 768},
-                                          {0, 4, 256, 100, true},
-                                          {0, 3, 64, 40},
+                                          {0, 4, 3000, 100, true},
+                                          {0, 3, 2100, 130},
                                           {2, 1, 48, 64, true},
                                           {3, 20, 32, 50, true},
                                           {2, 20, 64, 50, true, Epilogue::BiasRelu, true},

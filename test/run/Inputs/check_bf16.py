@@ -1,11 +1,15 @@
 """bf16.test: the --precision=bf16 run against the product of the operands
-rounded to bfloat16, the fp32 run against the fp32 operands (float64
-references), each much closer to its own reference than to the other."""
+rounded to bfloat16 (with --b-only, of x by the rounded w: a few-row GEMM),
+the fp32 run against the fp32 operands (float64 references), each much
+closer to its own reference than to the other.
+
+    check_bf16.py DIR [--b-only]"""
 import sys
 
 import numpy as np
 
 d = sys.argv[1]
+b_only = "--b-only" in sys.argv[2:]
 x, w, b = (np.load(f"{d}/{n}.npy") for n in ("x", "w", "b"))
 
 
@@ -16,7 +20,7 @@ def bf16(a):
 
 
 exact = x.astype(np.float64) @ w.astype(np.float64) + b
-rounded = bf16(x) @ bf16(w) + b
+rounded = (x.astype(np.float64) if b_only else bf16(x)) @ bf16(w) + b
 mag = np.abs(x.astype(np.float64)) @ np.abs(w.astype(np.float64)) + np.abs(b)
 gap = np.abs(exact - rounded).max()
 assert gap > 1e-3, gap  # the two references differ
