@@ -176,6 +176,8 @@ public:
     new (&sleepMutex) std::mutex;
     new (&errorMutex) std::mutex;
     new (&wake) std::condition_variable;
+    // Runs in progress on other threads do not exist in the child.
+    activeRuns.store(0, std::memory_order_relaxed);
   }
 
 private:
