@@ -584,6 +584,9 @@ LogicalResult rewriteStructuralOps(ModuleOp module, IRRewriter &rewriter) {
   return success();
 }
 
+/// See BlockGrouper::decisionLogits.
+constexpr int64_t kDecisionLogits = 64;
+
 struct Group {
   KernelKind kind;
   SmallVector<linalg::GenericOp> ops;
@@ -674,8 +677,9 @@ private:
       groups.push_back(std::make_unique<Group>());
       target = groups.back().get();
       target->kind = kind;
-    } else if (kind != KernelKind::Elementwise) {
-      target->kind = kind;
+    } else if (kind != KernelKind::Elementwise &&
+               target->kind != KernelKind::Gemm) {
+      target->kind = kind; // a GEMM's kernel stays one (decisionLogits)
     }
     for (linalg::GenericOp member : pulled)
       add(*target, member);
@@ -815,6 +819,19 @@ private:
     });
   }
 
+  /// A contraction's group whose results are a handful of logits in one
+  /// dimension (a skim step's actions, an exit head's classes: at most
+  /// kDecisionLogits values): the reduction that decides on them (argmax,
+  /// softmax, entropy) joins it, one kernel call a step instead of two.
+  static bool decisionLogits(const Group &group) {
+    return llvm::all_of(group.ops, [](linalg::GenericOp op) {
+      if (classify(op) != KernelKind::Gemm)
+        return true;
+      auto type = cast<RankedTensorType>(op->getResult(0).getType());
+      return type.getRank() == 1 && type.getNumElements() <= kDecisionLogits;
+    });
+  }
+
   Group *producerGroup(Value v) {
     Operation *def = v.getDefiningOp();
     auto it = def ? groupOf.find(def) : groupOf.end();
@@ -830,7 +847,8 @@ private:
                ArrayRef<linalg::GenericOp> pulled) {
     if (kind == KernelKind::Gemm)
       return false;
-    if (kind == KernelKind::Reduction && group.kind == KernelKind::Gemm)
+    if (kind == KernelKind::Reduction && group.kind == KernelKind::Gemm &&
+        !decisionLogits(group))
       return false;
     llvm::SmallPtrSet<Operation *, 8> joining(pulled.begin(), pulled.end());
     joining.insert(op);

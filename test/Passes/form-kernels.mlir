@@ -400,3 +400,35 @@ func.func @concat_gemm(%x: tensor<2x8xf32>, %w: tensor<8x8xf32>) -> tensor<4x8xf
   %c = tensor.concat dim(0) %mm, %x : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
   return %c : tensor<4x8xf32>
 }
+
+// -----
+
+// A decision on a handful of logits (a skim step's actions): the argmax
+// joins the kernel of the GEMV that computes them, one call instead of two.
+// CHECK-LABEL: func.func private @decide_kernel0
+// CHECK-SAME: (%{{.*}}: tensor<2x8xf32>, %{{.*}}: tensor<8xf32>) -> tensor<i64> attributes {dyn.kernel = "gemm"}
+// CHECK-LABEL: func.func @decide
+// CHECK-NEXT: %[[K:.*]] = call @decide_kernel0(%arg1, %arg0)
+// CHECK-NEXT: return %[[K]]
+func.func @decide(%x: tensor<8xf32>, %w: tensor<2x8xf32>) -> tensor<i64> {
+  %zero = arith.constant 0.0 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %c0 = arith.constant 0 : i64
+  %e = tensor.empty() : tensor<2xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<2xf32>) -> tensor<2xf32>
+  %l = linalg.matvec ins(%w, %x : tensor<2x8xf32>, tensor<8xf32>) outs(%acc : tensor<2xf32>) -> tensor<2xf32>
+  %ei = tensor.empty() : tensor<i64>
+  %i0 = linalg.fill ins(%c0 : i64) outs(%ei : tensor<i64>) -> tensor<i64>
+  %ef = tensor.empty() : tensor<f32>
+  %m0 = linalg.fill ins(%ninf : f32) outs(%ef : tensor<f32>) -> tensor<f32>
+  %r:2 = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> ()>, affine_map<(d0) -> ()>], iterator_types = ["reduction"]} ins(%l : tensor<2xf32>) outs(%m0, %i0 : tensor<f32>, tensor<i64>) {
+  ^bb0(%in: f32, %m: f32, %i: i64):
+    %idx = linalg.index 0 : index
+    %ii = arith.index_cast %idx : index to i64
+    %mx = arith.maximumf %in, %m : f32
+    %gt = arith.cmpf ogt, %in, %m : f32
+    %sel = arith.select %gt, %ii, %i : i64
+    linalg.yield %mx, %sel : f32, i64
+  } -> (tensor<f32>, tensor<i64>)
+  return %r#1 : tensor<i64>
+}
