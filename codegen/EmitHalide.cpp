@@ -188,6 +188,9 @@ constexpr int kBf16MinColumns = 32;
 /// costs about 0.6 us (the runtime's pool, 2 cores), more than such a stage
 /// takes alone. Matches the Dot GEMMs' serial threshold in MACs (GemmKernel).
 constexpr int64_t kParallelMinPoints = 1 << 14;
+/// The points a parallel task of an elementwise or reduction stage takes
+/// at least (parallelOuter).
+constexpr int64_t kTaskMinPoints = 1 << 12;
 
 class Builder {
 public:
@@ -210,6 +213,7 @@ public:
       }
       stageFuncs.resize(kernel.stages.size());
       stageVars.resize(kernel.stages.size());
+      stageRDoms.resize(kernel.stages.size());
       built.assign(kernel.stages.size(), false);
       if (!tryAttention(error) && !error.empty())
         return false;
@@ -254,6 +258,7 @@ private:
   int accTensor = -1;
   Expr accValue;
   std::vector<std::vector<Var>> stageVars; // pure vars, innermost first
+  std::vector<RDom> stageRDoms;            // a reduction stage's loops
   std::map<int, Func> outputWrappers;
 
   /// Dense row-major with static shape, and no alignment assumed beyond
@@ -1120,6 +1125,7 @@ private:
       r = RDom(reductionRegion);
       for (size_t i = 0; i < reductionLoops.size(); ++i)
         loops[reductionLoops[i]] = r[(int)i];
+      stageRDoms[s] = r;
     }
 
     // Output coordinates: each output dim is one parallel loop.
@@ -1441,6 +1447,23 @@ private:
       place(f.update(u));
   }
 
+  /// Runs `st`'s outermost loop `outer` (of `extent`; the stage has
+  /// `points` in all) in parallel, a task taking enough of it for
+  /// kTaskMinPoints: the pool's hand-off per task (about 0.1 us claimed, 0.6
+  /// us woken) would otherwise outweigh a small row's work (a layer norm's
+  /// 128 rows of 256 floats: 128 tasks of 16 vectors each).
+  static void parallelOuter(Stage st, Var outer, int64_t extent,
+                            int64_t points) {
+    if (extent < 2)
+      return;
+    int64_t perRow = std::max<int64_t>(1, points / extent);
+    int64_t rows = std::min(extent, (kTaskMinPoints + perRow - 1) / perRow);
+    if (rows > 1)
+      st.parallel(outer, (int)rows, TailStrategy::GuardWithIf);
+    else
+      st.parallel(outer);
+  }
+
   /// Computes `f` at root, vectorized along the innermost dimension and
   /// parallel along the outermost (when it has `points` >=
   /// kParallelMinPoints), for its pure and update definitions.
@@ -1461,8 +1484,8 @@ private:
     int64_t inner = shapeOuterFirst.back();
     const bool parallel = points >= kParallelMinPoints;
     auto parallelize = [&](Stage st) {
-      if (parallel && rank >= 2 && shapeOuterFirst.front() >= 2)
-        st.parallel(vars[rank - 1]);
+      if (parallel && rank >= 2)
+        parallelOuter(st, vars[rank - 1], shapeOuterFirst.front(), points);
     };
     int pureWidth = natural;
     while (pureWidth > 1 && pureWidth > inner)
@@ -1502,6 +1525,98 @@ private:
       if (!scheduled)
         f.update(u).unscheduled(); // serial on purpose: tiny or odd extents
     }
+  }
+
+  /// The vector width at which stage `s` is summed along its rows, or 0:
+  /// a sum (a layer norm's mean or variance, a softmax's denominator) of
+  /// one output over one reduction loop that every input it depends on
+  /// reads along its innermost dimension, contiguous, in whole vectors.
+  int innerSumWidth(size_t s) {
+    const kir::Stage &stage = kernel.stages[s];
+    if (target.has_gpu_feature() || !stageRDoms[s].defined() ||
+        stage.outputs.size() != 1 || stage.yields.size() != 1)
+      return 0;
+    int red = -1;
+    for (size_t l = 0; l < stage.isReduction.size(); ++l)
+      if (stage.isReduction[l]) {
+        if (red >= 0)
+          return 0;
+        red = (int)l;
+      }
+    if (red < 0)
+      return 0;
+    // acc + value, value free of the accumulator.
+    const kir::Expr &sum = stage.exprs[stage.yields[0]];
+    if (sum.op != kir::OpCode::AddF || sum.args.size() != 2)
+      return 0;
+    auto isAcc = [&](int e) { return stage.exprs[e].op == kir::OpCode::Acc; };
+    if (isAcc(sum.args[0]) == isAcc(sum.args[1]))
+      return 0;
+    int value = isAcc(sum.args[0]) ? sum.args[1] : sum.args[0];
+    std::vector<bool> used(stage.exprs.size(), false);
+    used[value] = true;
+    bool alongRows = false;
+    for (int e = value; e >= 0; --e) {
+      if (!used[e])
+        continue;
+      const kir::Expr &x = stage.exprs[e];
+      if (x.op == kir::OpCode::Acc || x.op == kir::OpCode::LoopIndex ||
+          x.op == kir::OpCode::Extract)
+        return 0;
+      if (x.op == kir::OpCode::Load) {
+        const kir::Access &a = stage.inputs[x.index];
+        for (size_t d = 0; d < a.dims.size(); ++d) {
+          bool reads = a.dims[d].coeffs[red] != 0;
+          bool innermost = d + 1 == a.dims.size();
+          if (reads && !(innermost && a.dims[d].loop() == red))
+            return 0;
+          alongRows |= reads;
+        }
+      }
+      for (int arg : x.args)
+        used[arg] = true;
+    }
+    Type type = halideType(kernel.tensors[stage.outputs[0].tensor].type);
+    int width = target.natural_vector_size(type);
+    int64_t extent = stage.loopExtents[red];
+    if (!alongRows || width < 2 || extent % width != 0 || extent < 2 * width)
+      return 0;
+    return width;
+  }
+
+  /// Schedules innerSumWidth's stage `f`: per output point, `width`
+  /// partial sums in a vector (lane i adds elements i, i + width, ...:
+  /// dense vector loads, where lanes of rows would gather), then added up
+  /// in lane order. Rows in parallel blocks as scheduleRoot's.
+  void scheduleInnerSum(Func f, RDom r, const std::vector<Var> &vars,
+                        const std::vector<int64_t> &shapeOuterFirst,
+                        int width, int64_t points) {
+    f.compute_root();
+    size_t rank = vars.size();
+    RVar ro("ro"), ri("ri");
+    Var u("u");
+    Func part = f.update(0).split(r.x, ro, ri, width).rfactor(ri, u);
+    Var row = rank ? vars[0] : Var();
+    if (rank && points >= kParallelMinPoints) {
+      if (rank == 1) {
+        Var blocks("blocks"), rows("rows");
+        int64_t block = std::max<int64_t>(1, (shapeOuterFirst[0] + 7) / 8);
+        f.update(0).split(vars[0], blocks, rows, (int)block).parallel(blocks);
+        row = rows;
+      } else {
+        parallelOuter(f.update(0), vars[rank - 1], shapeOuterFirst.front(),
+                      points);
+      }
+    }
+    if (rank)
+      part.compute_at(f, row);
+    else
+      part.compute_root();
+    part.vectorize(u);
+    part.update(0).vectorize(u);
+    int natural = target.natural_vector_size(f.output_types()[0]);
+    if (rank && shapeOuterFirst.back() >= natural)
+      f.vectorize(vars[0], natural, TailStrategy::ShiftInwards);
   }
 
   /// A gather (the dispatch of a MoE layer) read by a GEMM: inlined, it
@@ -1553,6 +1668,11 @@ private:
       int64_t points = 1;
       for (int64_t extent : stage.loopExtents)
         points *= extent;
+      if (int width = innerSumWidth(s)) {
+        scheduleInnerSum(stageFuncs[s], stageRDoms[s], stageVars[s],
+                         out.shape, width, points);
+        continue;
+      }
       scheduleRoot(stageFuncs[s], stageVars[s], out.shape,
                    halideType(out.type), points);
     }

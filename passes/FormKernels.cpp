@@ -635,7 +635,7 @@ private:
   void place(linalg::GenericOp op) {
     KernelKind kind = classify(op);
     SmallVector<linalg::GenericOp> pulled;
-    collectPending(op, pulled);
+    collectPending(op, kind, pulled);
     if (pulled.empty() && isWideningCast(op) && !op->use_empty() &&
         llvm::all_of(op->getUsers(), [&](Operation *user) {
           return isa<linalg::GenericOp>(user) &&
@@ -653,14 +653,18 @@ private:
     Group *target = nullptr;
     SmallVector<linalg::GenericOp> joining(pulled);
     joining.push_back(op);
+    auto consider = [&](Group *g) {
+      if (g && (!target || target->ops.back()->isBeforeInBlock(g->ops.back())))
+        target = g;
+    };
     for (linalg::GenericOp member : joining) {
-      SmallVector<Value> operands(member->getOperands());
-      for (Value in : readValues(member, kind == KernelKind::Elementwise))
-        if (Group *g = producerGroup(in))
-          if ((llvm::is_contained(operands, in) ||
-               g->kind == KernelKind::Elementwise) &&
-              (!target || target->ops.back()->isBeforeInBlock(g->ops.back())))
-            target = g;
+      for (Value in : member->getOperands())
+        consider(producerGroup(in));
+      if (kind == KernelKind::Elementwise)
+        for (Value in : gathered(member))
+          if (Group *g = producerGroup(in);
+              g && g->kind == KernelKind::Elementwise)
+            consider(g);
     }
     if (target && !canJoin(*target, op, kind, pulled))
       target = nullptr;
@@ -692,11 +696,18 @@ private:
   static SmallVector<Value> readValues(linalg::GenericOp op, bool gathers) {
     SmallVector<Value> values(op->getOperands());
     if (gathers)
-      op.getBody()->walk([&](tensor::ExtractOp e) {
-        Value t = e.getTensor();
-        if (!op->isAncestor(t.getParentBlock()->getParentOp()))
-          values.push_back(t);
-      });
+      values.append(gathered(op));
+    return values;
+  }
+
+  /// The tensors `op`'s body reads with tensor.extract from outside it.
+  static SmallVector<Value> gathered(linalg::GenericOp op) {
+    SmallVector<Value> values;
+    op.getBody()->walk([&](tensor::ExtractOp e) {
+      Value t = e.getTensor();
+      if (!op->isAncestor(t.getParentBlock()->getParentOp()))
+        values.push_back(t);
+    });
     return values;
   }
 
@@ -713,17 +724,17 @@ private:
            classify(consumer) == KernelKind::Elementwise;
   }
 
-  /// The pending producers that only `op` (or other pulled ops) use.
-  void collectPending(linalg::GenericOp op,
+  /// The pending producers that only `op` (of `kind`; or other pulled
+  /// ops) use. Pending ops are elementwise (place).
+  void collectPending(linalg::GenericOp op, KernelKind kind,
                       SmallVector<linalg::GenericOp> &pulled) {
-    for (Value in :
-         readValues(op, classify(op) == KernelKind::Elementwise)) {
+    for (Value in : readValues(op, kind == KernelKind::Elementwise)) {
       Operation *def = in.getDefiningOp();
       if (!def || !pending.contains(def))
         continue;
       pending.erase(def);
       auto producer = cast<linalg::GenericOp>(def);
-      collectPending(producer, pulled);
+      collectPending(producer, KernelKind::Elementwise, pulled);
       pulled.push_back(producer);
     }
   }

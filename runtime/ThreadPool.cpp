@@ -241,12 +241,17 @@ private:
     for (;;) {
       uint64_t g;
       auto start = std::chrono::steady_clock::now();
+      bool inRun = false; // the spin window starts again when runs end
       while ((g = generation.load(std::memory_order_acquire)) == seen) {
         if (activeRuns.load(std::memory_order_relaxed) > 0 &&
             !stopping.load(std::memory_order_relaxed)) {
-          start = std::chrono::steady_clock::now();
+          inRun = true;
           DYNRT_PAUSE();
           continue;
+        }
+        if (inRun) {
+          inRun = false;
+          start = std::chrono::steady_clock::now();
         }
         if (std::chrono::steady_clock::now() - start < kSpin) {
           DYNRT_PAUSE();

@@ -344,3 +344,62 @@ func.func @slice_prefix(%x: tensor<8x16xf32>) -> (tensor<1x16xf32>, tensor<8x4xf
   %t = tensor.extract_slice %x[0, 0] [8, 4] [1, 1] : tensor<8x16xf32> to tensor<8x4xf32>
   return %s, %t : tensor<1x16xf32>, tensor<8x4xf32>
 }
+
+// Row sums along contiguous rows, in vectors of partial sums (EmitHalide's
+// innerSumWidth): a torch-mlir layer norm's statistics (the variance summed
+// in f64) over rows in parallel blocks, a sum per (block, row) of a rank-3
+// input whose outer loop is split into tasks with a partial last one, and a
+// large elementwise stage whose rows are shared out the same way.
+func.func @row_stats(%x: tensor<256x128xf32>) -> (tensor<256xf32>, tensor<256xf32>) {
+  %z = arith.constant 0.0 : f32
+  %zd = arith.constant 0.0 : f64
+  %n = arith.constant 128.0 : f32
+  %er = tensor.empty() : tensor<256xf32>
+  %erd = tensor.empty() : tensor<256xf64>
+  %zr = linalg.fill ins(%z : f32) outs(%er : tensor<256xf32>) -> tensor<256xf32>
+  %zrd = linalg.fill ins(%zd : f64) outs(%erd : tensor<256xf64>) -> tensor<256xf64>
+  %sum = linalg.generic {indexing_maps = [#map_rows, #map_row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<256x128xf32>) outs(%zr : tensor<256xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %t = arith.addf %a, %acc : f32
+    linalg.yield %t : f32
+  } -> tensor<256xf32>
+  %var = linalg.generic {indexing_maps = [#map_rows, #map_row, #map_row], iterator_types = ["parallel", "reduction"]}
+      ins(%x, %sum : tensor<256x128xf32>, tensor<256xf32>) outs(%zrd : tensor<256xf64>) {
+  ^bb0(%a: f32, %s: f32, %acc: f64):
+    %m = arith.divf %s, %n : f32
+    %d = arith.subf %a, %m : f32
+    %dd = arith.extf %d : f32 to f64
+    %sq = arith.mulf %dd, %dd : f64
+    %t = arith.addf %acc, %sq : f64
+    linalg.yield %t : f64
+  } -> tensor<256xf64>
+  %vf = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+      ins(%var : tensor<256xf64>) outs(%er : tensor<256xf32>) {
+  ^bb0(%a: f64, %o: f32):
+    %t = arith.truncf %a : f64 to f32
+    linalg.yield %t : f32
+  } -> tensor<256xf32>
+  return %sum, %vf : tensor<256xf32>, tensor<256xf32>
+}
+
+func.func @row_sums_3d(%x: tensor<70x6x96xf32>, %y: tensor<100x300xf32>) -> (tensor<70x6xf32>, tensor<100x300xf32>) {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<70x6xf32>
+  %zr = linalg.fill ins(%z : f32) outs(%e : tensor<70x6xf32>) -> tensor<70x6xf32>
+  %sum = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x : tensor<70x6x96xf32>) outs(%zr : tensor<70x6xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %ex = math.exp %a : f32
+    %t = arith.addf %acc, %ex : f32
+    linalg.yield %t : f32
+  } -> tensor<70x6xf32>
+  %ey = tensor.empty() : tensor<100x300xf32>
+  %sq = linalg.generic {indexing_maps = [#map_rows, #map_rows], iterator_types = ["parallel", "parallel"]}
+      ins(%y : tensor<100x300xf32>) outs(%ey : tensor<100x300xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %t = arith.mulf %a, %a : f32
+    linalg.yield %t : f32
+  } -> tensor<100x300xf32>
+  return %sum, %sq : tensor<70x6xf32>, tensor<100x300xf32>
+}
