@@ -415,6 +415,12 @@ std::vector<GemmCase> cases() {
   bf16Masked.mask = 2;
   bf16Masked.tiling.path = GemmPath::Tiled;
   add(bf16Masked);
+  // A Stream GEMM asked for on a transposed B beyond the L2: B is rounded
+  // in the transposed staging tile.
+  GemmCase bf16StreamT = {0, 4, 1024, 1024, true};
+  bf16StreamT.bf16 = true;
+  bf16StreamT.tiling.path = GemmPath::Stream;
+  add(bf16StreamT);
   GemmCase bf16Narrow = {0, 33, 65, 40, true};
   bf16Narrow.bf16 = true;
   bf16Narrow.tiling.vectorWidth = 8;
