@@ -1609,7 +1609,11 @@ private:
       if (rank == 1) {
         Var blocks("blocks"), rows("rows");
         int64_t block = std::max<int64_t>(1, (shapeOuterFirst[0] + 7) / 8);
-        f.update(0).split(vars[0], blocks, rows, (int)block).parallel(blocks);
+        // GuardWithIf: a partial last block (an update's default rounds
+        // up, past a kernel output's rows).
+        f.update(0)
+            .split(vars[0], blocks, rows, (int)block, TailStrategy::GuardWithIf)
+            .parallel(blocks);
         row = rows;
       } else {
         parallelOuter(f.update(0), vars[rank - 1], shapeOuterFirst.front(),

@@ -403,3 +403,18 @@ func.func @row_sums_3d(%x: tensor<70x6x96xf32>, %y: tensor<100x300xf32>) -> (ten
   } -> tensor<100x300xf32>
   return %sum, %sq : tensor<70x6xf32>, tensor<100x300xf32>
 }
+
+// Row sums of a kernel output whose rows do not divide into the parallel
+// blocks (100 rows, blocks of 13): the last block is partial.
+func.func @row_sums_tail(%x: tensor<100x192xf32>) -> tensor<100xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<100xf32>
+  %zr = linalg.fill ins(%z : f32) outs(%e : tensor<100xf32>) -> tensor<100xf32>
+  %sum = linalg.generic {indexing_maps = [#map_rows, #map_row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<100x192xf32>) outs(%zr : tensor<100xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %t = arith.addf %a, %acc : f32
+    linalg.yield %t : f32
+  } -> tensor<100xf32>
+  return %sum : tensor<100xf32>
+}
