@@ -298,6 +298,7 @@ std::vector<GemmCase> cases() {
   add({0, 33, 65, 17, true});
   add({0, 40, 7, 70, true});
   add({0, 96, 128, 96, true});
+  add({0, 100, 64, 8, true}); // a router: 12 x 1 tiles, a tail of 4 rows
   add({3, 20, 33, 50, true});
   // Shared weights across a batch.
   add({3, 9, 24, 40, false, Epilogue::None, true});
@@ -477,6 +478,30 @@ TEST(GemmKernelApi, RejectsBadShapesAndOperands) {
   EXPECT_NO_THROW(buildGemm(shape, a, b, nullptr, host));
   shape.batch = 2;
   EXPECT_NO_THROW(buildGemm(shape, a3, b, nullptr, host));
+}
+
+// A narrow N (a MoE router: 8 experts) leaves one vector per row: the
+// micro-tile grows taller to keep its accumulators, unless the tile's own
+// rows fit M exactly.
+TEST(GemmKernelApi, NarrowColumnsTakeTallerTiles) {
+  Target avx512("x86-64-linux-avx-avx2-fma-f16c-sse41-avx512");
+  GemmShape router;
+  router.M = 512;
+  router.N = 8;
+  router.K = 512;
+  router.transposeB = true;
+  GemmTiling t = dyncc::codegen::chooseGemmTiling(router, avx512);
+  EXPECT_EQ(t.path, dyncc::codegen::GemmPath::Tiled);
+  EXPECT_EQ(t.vectors, 1);
+  EXPECT_EQ(t.rows, 12);
+  GemmShape few = router;
+  few.M = 18;
+  t = dyncc::codegen::chooseGemmTiling(few, avx512);
+  EXPECT_EQ(t.rows, 6); // 3 tiles of 6, none recomputed
+  GemmShape wide = router;
+  wide.N = 64;
+  t = dyncc::codegen::chooseGemmTiling(wide, avx512);
+  EXPECT_EQ(t.vectors * t.rows, 24); // the 6 x 4 tile, unchanged
 }
 
 TEST(GemmKernelApi, CompilesAheadOfTimeForBothTargets) {
