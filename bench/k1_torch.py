@@ -11,7 +11,11 @@ shared, and other tenants' load comes and goes over seconds: interleaving
 exposes both sides to it alike. dyncc's calls are timed in C, back to back
 (dyncc_k1_gemm_timed), torch's in Python. Before each block, a pause (--pause, 0.25 s)
 outlasts OpenBLAS's spin-wait: its worker keeps a core busy for ~0.12 s after
-each call (measured), which would slow whichever side runs next.
+each call (measured), which would slow whichever side runs next. Then the
+side runs untimed for --block-warmup (20 ms) before its block is timed: on a
+VM a vCPU left idle by the pause can take milliseconds to come back (the
+first calls of a 0.7 ms GEMM after a pause ran at half speed), which would
+measure the VM's wake-up rather than the kernels.
 Prints: M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms torch_GFLOP/s
 ratio_median ratio_min ratio_max (over rounds, of dyncc's GFLOP/s over
 torch's, each the median of its block) others_cores (the
@@ -120,8 +124,9 @@ def interleaved(args, shapes):
                                              "in a compiled library)"))
     per_block = max(1, -(-args.runs // args.rounds))
     print("# interleaved in one process: %d rounds x %d timed calls per side"
-          " (after 1 untimed call per block), %.2f s pause before each block"
-          % (args.rounds, per_block, args.pause))
+          " (after %.0f ms of untimed calls per block), %.2f s pause before "
+          "each block" % (args.rounds, per_block, args.block_warmup * 1e3,
+                           args.pause))
     print("# M K N dyncc_median_ms dyncc_GFLOP/s torch_median_ms "
           "torch_GFLOP/s ratio_median ratio_min ratio_max others_cores")
     gen = torch.Generator().manual_seed(42)
@@ -164,7 +169,8 @@ def interleaved(args, shapes):
             raise RuntimeError("dyncc and torch disagree on %dx%dx%d: %g"
                                % (m, k, n, err))
 
-        sides = {"torch": (block_torch, []), "dyncc": (block_dyncc, [])}
+        sides = {"torch": (block_torch, run_torch, []),
+                 "dyncc": (block_dyncc, run_dyncc, [])}
         if args.wait_idle > 0 and not wait_idle(args.wait_idle):
             print("# %dx%dx%d: the machine did not go idle within %g s"
                   % (m, k, n, args.wait_idle), flush=True)
@@ -175,11 +181,15 @@ def interleaved(args, shapes):
             order = ["torch", "dyncc"] if r % 2 == 0 else ["dyncc", "torch"]
             medians = {}
             for side in order:
-                block_of, times = sides[side]
+                block_of, run, times = sides[side]
                 if args.pause > 0:
                     time.sleep(args.pause)
-                # The first call wakes this side's thread pool up.
-                block = block_of(per_block + 1)[1:]
+                # Untimed calls wake this side's thread pool and the vCPUs.
+                warm_until = time.perf_counter() + args.block_warmup
+                run()
+                while time.perf_counter() < warm_until:
+                    run()
+                block = block_of(per_block)
                 times.extend(block)
                 medians[side] = statistics.median(block)
             ratios.append(medians["torch"] / medians["dyncc"])
@@ -187,8 +197,8 @@ def interleaved(args, shapes):
         others = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (
             time.perf_counter() - wall0)
         flop = 2.0 * m * n * k
-        dyncc_s = statistics.median(sides["dyncc"][1])
-        torch_s = statistics.median(sides["torch"][1])
+        dyncc_s = statistics.median(sides["dyncc"][2])
+        torch_s = statistics.median(sides["torch"][2])
         print("%d %d %d %.4f %.1f %.4f %.1f %.2f %.2f %.2f %.2f" % (
             m, k, n, dyncc_s * 1e3, flop / dyncc_s / 1e9, torch_s * 1e3,
             flop / torch_s / 1e9, statistics.median(ratios), min(ratios),
@@ -211,6 +221,9 @@ def main():
     parser.add_argument("--pause", type=float, default=0.25, metavar="S",
                         help="sleep before each block (lets the other "
                         "side's thread pool go idle first)")
+    parser.add_argument("--block-warmup", type=float, default=0.02,
+                        metavar="S", help="untimed calls for S seconds "
+                        "before each timed block (with --dyncc-lib)")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="S",
                         help="before each shape, wait up to S seconds for "
                         "other processes to leave the CPUs idle")

@@ -1500,11 +1500,13 @@ private:
       pureWidth /= 2;
     // A per-row result (a layer norm's or a softmax's statistics): vectors
     // of rows, each lane summing its own row in order, in blocks of rows
-    // across the threads (about 8 blocks, each a whole number of vectors
-    // that divides the rows, so that no update runs twice on a row).
+    // across the threads (about codegen::targetTasks blocks, each a whole
+    // number of vectors that divides the rows, so that no update runs twice
+    // on a row).
     int64_t block = 0;
     if (parallel && rank == 1) {
-      int64_t want = std::max<int64_t>(natural, (inner + 7) / 8);
+      const int64_t tasks = codegen::targetTasks(target);
+      int64_t want = std::max<int64_t>(natural, (inner + tasks - 1) / tasks);
       for (int64_t b = want - want % natural; b >= natural; b -= natural)
         if (inner % b == 0 && inner / b >= 2) {
           block = b;
@@ -1608,7 +1610,9 @@ private:
     if (rank && points >= kParallelMinPoints) {
       if (rank == 1) {
         Var blocks("blocks"), rows("rows");
-        int64_t block = std::max<int64_t>(1, (shapeOuterFirst[0] + 7) / 8);
+        const int64_t tasks = codegen::targetTasks(target);
+        int64_t block =
+            std::max<int64_t>(1, (shapeOuterFirst[0] + tasks - 1) / tasks);
         // GuardWithIf: a partial last block (an update's default rounds
         // up, past a kernel output's rows).
         f.update(0)

@@ -42,11 +42,16 @@ namespace {
 // Thresholds of the automatic choice, measured on the K1 machine (AMD Zen 4,
 // 2 cores, 1 MiB L2 per core, 32 MiB shared L3; docs/performance.md).
 constexpr int kDotMaxM = 8;    // transposed B: Dot beats packing + Tiled
-// Dot: parallel tasks per batch element (the runtime's pool gives each
-// thread a contiguous run of them, the same every call: a GEMV's rows of B
-// stay in that core's L2), and rows of B per group (independent sums; 4 beat
-// 8, 16 and 2 on W3's 1024 x 256 step GEMV on the Intel Xeon).
-constexpr int kDotTasks = 8;
+// Parallel tasks (targetTasks): at least 8, which on 2 cores kept both busy
+// when one was slowed by its neighbours and gave the runtime's pool a
+// contiguous run of tasks per thread, the same every call (a GEMV's rows of
+// B stay in that core's L2); on more cores 2 per core, since every task that
+// splits M packs its panel of B again. Not measured beyond 2 cores yet
+// (docs/codegen.md, "The machine a compile schedules for").
+constexpr int kMinTasks = 8;
+constexpr int kTasksPerCore = 2;
+// Dot: rows of B per group (independent sums; 4 beat 8, 16 and 2 on W3's
+// 1024 x 256 step GEMV on the Intel Xeon).
 constexpr int kDotGroup = 4;
 constexpr int64_t kDotParallelMacs = 1 << 16; // smaller Dot GEMMs run serially
 constexpr int kStreamMaxM = 8; // B [K, N]: Stream can beat Tiled up to here:
@@ -55,34 +60,6 @@ constexpr int kPackMinM = 512;     // below, reading B in place is as fast...
 constexpr int kPackPageMinM = 32;  // ...unless B's rows are a page apart
 // x86-64's base page (the data TLB's unit).
 constexpr double kPageBytes = 4096;
-constexpr int kMinTasks = 8; // parallel tasks wanted (2 cores, balance)
-constexpr int kMaxTileRows = 12; // rows of a micro-tile at most (chooseMicroTile)
-
-// The L2 size per core of this machine (sysfs), 1 MiB when unknown.
-double hostL2Bytes() {
-  static const double bytes = [] {
-    std::ifstream in("/sys/devices/system/cpu/cpu0/cache/index2/size");
-    std::string text;
-    double value = 0;
-    if (in >> text && !text.empty()) {
-      value = std::atof(text.c_str());
-      if (text.back() == 'K')
-        value *= 1024;
-      else if (text.back() == 'M')
-        value *= 1024 * 1024;
-    }
-    return value >= 64 * 1024 ? value : 1024.0 * 1024;
-  }();
-  return bytes;
-}
-
-// The L2 per core the kernels will run with: this machine's for the host
-// target (--target=host), else 1 MiB, which current x86-64 server cores
-// have at least (a cross compile must not take the compiling machine's).
-double targetL2Bytes(const Target &target) {
-  static const Target host(hostKernelTarget());
-  return target == host ? hostL2Bytes() : 1024.0 * 1024;
-}
 
 int largestPowerOfTwoAtMost(int x) {
   int p = 1;
@@ -147,6 +124,15 @@ void chooseMicroTile(const GemmShape &shape, const Target &target,
 }
 
 } // namespace
+
+double targetL2Bytes(const Target &target) {
+  return (double)scheduleMachine(target.to_string()).l2Bytes;
+}
+
+int targetTasks(const Target &target) {
+  return std::max(kMinTasks,
+                  kTasksPerCore * scheduleMachine(target.to_string()).cores);
+}
 
 std::vector<MicroTile> microTiles(const Target &target) {
   std::vector<MicroTile> tiles;
@@ -233,7 +219,8 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   const int panels =
       ceilDiv(shape.N, t.vectors * t.vectorWidth) * std::max(1, shape.batch);
   if (t.blockRows <= 0) {
-    int blocks = std::min(ceilDiv(kMinTasks, panels), ceilDiv(shape.M, t.rows));
+    int blocks = std::min(ceilDiv(targetTasks(target), panels),
+                          ceilDiv(shape.M, t.rows));
     t.blockRows = roundUp(ceilDiv(shape.M, blocks), t.rows);
   }
   t.blockRows = std::max(t.rows, std::min(t.blockRows, shape.M));
@@ -434,7 +421,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     // Few, large tasks: at batch 1 a GEMV is a few microseconds, and many
     // small tasks spend it waking and handing out work.
     const int groupsPerTask =
-        ceilDiv(std::max(16, shape.N / kDotTasks), group);
+        ceilDiv(std::max(16, shape.N / targetTasks(target)), group);
     Var ng("ng"), nk("nk");
     splitColumns(group, groupsPerTask, no, ng, nk);
     out.reorder(nk, m, ng, no);
@@ -529,11 +516,13 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
                         : shape.K % 2 == 0 ? 2
                                            : 1;
     // Output block per task: its accumulators (block x M floats) stay in
-    // L1; an even number of tasks, so that 2 threads share them evenly.
+    // L1; a multiple of the cores in tasks, so that the threads share them
+    // evenly.
     const int maxBlock = std::max(step, 4096 / shape.M / step * step);
-    int tasks = 2;
+    const int cores = scheduleMachine(target.to_string()).cores;
+    int tasks = cores;
     while (roundUp(ceilDiv(shape.N, tasks), step) > maxBlock)
-      tasks += 2;
+      tasks += cores;
     const int block = std::min(roundUp(ceilDiv(shape.N, tasks), step),
                                std::max(step, shape.N / step * step));
     Var nj("nj");
@@ -638,7 +627,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       abf.fuse(m, b, rows);
       rowCount *= shape.batch;
     }
-    abf.parallel(rows, std::max(1, rowCount / kMinTasks));
+    abf.parallel(rows, std::max(1, rowCount / targetTasks(target)));
     if (shape.K >= 32)
       abf.vectorize(k, 32);
     // A pair of B's rows along n, interleaved (two dense loads and a

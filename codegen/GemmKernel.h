@@ -95,10 +95,22 @@ struct MicroTile {
   int rows, vectors;
 };
 
+/// The rows of the tallest register micro-tile: chooseGemmTiling's for a
+/// narrow N (few vectors), and one of the tiles dyncc compile --tune times.
+constexpr int kMaxTileRows = 12;
+
 /// The micro-tiles that fit `target`'s register file, in order of
 /// preference (the automatic choice weighs them by the work their tails
 /// waste; dyncc compile --tune times them and a few more).
 std::vector<MicroTile> microTiles(const Halide::Target &target);
+
+/// The L2 per core of the machine kernels for `target` are scheduled for
+/// (codegen::scheduleMachine).
+double targetL2Bytes(const Halide::Target &target);
+
+/// The parallel tasks a kernel for `target` is cut into where its shape
+/// allows: 2 per core of the machine it is scheduled for, and at least 8.
+int targetTasks(const Halide::Target &target);
 
 /// One line describing a chosen schedule, e.g. "tiled 8 x 2 vectors of 16,
 /// B packed, empty row tiles of 8 skipped" (dyncc compile --stats).
@@ -118,7 +130,7 @@ std::string describeGemmTiling(const GemmTiling &tiling);
 /// - The result is bounded to exactly [0, N) x [0, M) (x [0, batch)) and
 ///   scheduled for `target`: realize it over that region (or pass an output
 ///   buffer of that size to the compiled pipeline). Its loops are parallel
-///   over tasks (>= 8 where the shape allows) on the Halide runtime's thread
+///   over tasks (>= targetTasks(target) where the shape allows) on the Halide runtime's thread
 ///   pool (HL_NUM_THREADS / halide_set_num_threads).
 /// - `name` names the result; the Funcs buildGemm adds are named
 ///   `name`_acc, `name`_bnk, ..., so names must be unique per pipeline.

@@ -9,7 +9,7 @@
 // place unless a candidate beats it by 3% (noise must not flip a schedule).
 //
 // The cache is a text file, one shape per line:
-//   <cpu model> TAB <target> TAB <shape> TAB <tiling> TAB <GFLOP/s> TAB <default GFLOP/s>
+//   <cpu model> (<cores> cores) TAB <target> TAB <shape> TAB <tiling> TAB <GFLOP/s> TAB <default GFLOP/s>
 // <shape> = "b<batch> m<M> n<N> k<K> t<transposeB>[ bf16]",
 // <tiling> = "<path> <vw> <vectors> <rows> <blockRows> <packB>".
 //
@@ -136,7 +136,7 @@ std::vector<GemmTiling> candidates(const GemmShape &shape,
   std::vector<MicroTile> tiles = microTiles(target);
   tiles.resize(std::min<size_t>(tiles.size(), 3));
   if (target.has_feature(Target::AVX512))
-    tiles.insert(tiles.end(), {{12, 2}, {4, 6}});
+    tiles.insert(tiles.end(), {{kMaxTileRows, 2}, {4, 6}});
   for (auto [rows, vectors] : tiles)
     for (int pack : {0, 1}) {
       if (shape.transposeB && !pack)
@@ -146,6 +146,22 @@ std::vector<GemmTiling> candidates(const GemmShape &shape,
       t.rows = rows;
       t.vectors = vectors;
       t.packB = pack;
+      add(t);
+    }
+  // The default's tile with other rows per task: all of M in one (each
+  // panel of B packed once) and half the default's (twice the tasks, for a
+  // machine whose cores the default leaves idle).
+  const GemmTiling first = out.front();
+  if (first.path == GemmPath::Tiled)
+    for (int blockRows : {shape.M, first.blockRows / 2}) {
+      if (blockRows < first.rows)
+        continue;
+      GemmTiling t;
+      t.path = GemmPath::Tiled;
+      t.rows = first.rows;
+      t.vectors = first.vectors;
+      t.packB = first.packB;
+      t.blockRows = blockRows;
       add(t);
     }
   if (shape.M <= 8) {
@@ -242,7 +258,11 @@ bool enableGemmTuning(const std::string &cachePath, std::string &error) {
   std::lock_guard<std::mutex> lock(s.mutex);
   s.enabled = true;
   s.path = cachePath;
-  s.cpu = hostCpuModel();
+  // The CPU model and the cores the kernels are timed and scheduled on
+  // (the default rows per task follow the cores).
+  s.cpu = hostCpuModel() + " (" +
+          std::to_string(scheduleMachine(hostKernelTarget()).cores) +
+          " cores)";
   s.entries.clear();
   s.otherLines.clear();
   std::ifstream in(cachePath);

@@ -5,8 +5,62 @@
 #include <Halide.h>
 
 #include <cpuid.h>
+#include <sched.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <thread>
 
 namespace dyncc::codegen {
+
+namespace {
+
+ScheduleMachine requestedMachine;
+
+// The CPUs this process may run on (its affinity mask: taskset, cpusets),
+// as the runtime's pool counts them for its default thread count.
+int hostCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    if (int n = CPU_COUNT(&set); n > 0)
+      return n;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// The L2 per core of this machine (sysfs), 1 MiB when unknown.
+int64_t hostL2Bytes() {
+  std::ifstream in("/sys/devices/system/cpu/cpu0/cache/index2/size");
+  std::string text;
+  double value = 0;
+  if (in >> text && !text.empty()) {
+    value = std::atof(text.c_str());
+    if (text.back() == 'K')
+      value *= 1024;
+    else if (text.back() == 'M')
+      value *= 1024 * 1024;
+  }
+  return value >= 64 * 1024 ? (int64_t)value : int64_t(1) << 20;
+}
+
+} // namespace
+
+void setScheduleMachine(const ScheduleMachine &machine) {
+  requestedMachine = machine;
+}
+
+ScheduleMachine scheduleMachine(const std::string &target) {
+  static const Halide::Target host(hostKernelTarget());
+  static const ScheduleMachine hostMachine{hostCores(), hostL2Bytes()};
+  const bool onHost =
+      Halide::Target(target).without_feature(
+          Halide::Target::AVX512_SapphireRapids) == host;
+  ScheduleMachine m = requestedMachine;
+  if (m.cores <= 0)
+    m.cores = onHost ? hostMachine.cores : 2;
+  if (m.l2Bytes <= 0)
+    m.l2Bytes = onHost ? hostMachine.l2Bytes : int64_t(1) << 20;
+  return m;
+}
 
 std::string hostKernelTarget() {
   // Halide 14 reports avx512_sapphirerapids on AMD Zen 4, which lacks the

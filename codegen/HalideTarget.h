@@ -8,9 +8,32 @@
 #ifndef DYNCC_CODEGEN_HALIDETARGET_H
 #define DYNCC_CODEGEN_HALIDETARGET_H
 
+#include <cstdint>
 #include <string>
 
 namespace dyncc::codegen {
+
+/// The machine kernels are scheduled for: the cores their parallel loops
+/// are cut into tasks for, and the L2 per core by which the GEMMs choose
+/// their path, packing and bf16 storage (dyncc compile --cores, --l2-kib).
+struct ScheduleMachine {
+  int cores = 0;       ///< 0: the target's default (scheduleMachine)
+  int64_t l2Bytes = 0; ///< 0: the target's default (scheduleMachine)
+};
+
+/// Sets the machine every kernel this process builds from now on is
+/// scheduled for (the driver, from its flags); a zero field keeps the
+/// target's default.
+void setScheduleMachine(const ScheduleMachine &machine);
+
+/// The machine kernels for `target` (a Halide target string) are scheduled
+/// for: each field as setScheduleMachine set it, else, for this machine's
+/// target (with or without avx512_sapphirerapids, which bf16KernelTarget
+/// adds), this machine's: the CPUs this process may run on and the L2 of
+/// cpu0 (sysfs); for any other target 2 cores and 1 MiB (the machine the
+/// schedules were first measured on; every current x86-64 server core has
+/// at least that L2).
+ScheduleMachine scheduleMachine(const std::string &target);
 
 /// The Halide target string of this machine's CPU, e.g.
 /// "x86-64-linux-avx-avx2-avx512-...".

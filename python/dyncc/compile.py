@@ -184,7 +184,8 @@ def compile(module, example_inputs, *, batch_buckets=None, threads=None, target=
     """Exports `module` on `example_inputs` and compiles it; returns a
     Compiled callable. batch_buckets: e.g. [1, 4, 8] (`--batch-buckets`; the
     example inputs hold one sample, then the callable takes 1 .. 8); threads:
-    the library's thread count; target: dyncc's `--target` (default host);
+    the library's thread count, and the cores its kernels are scheduled for
+    (`--cores`; default: this machine's); target: dyncc's `--target` (default host);
     precision: "fp32" (default) or "bf16" (`--precision`: the GEMMs round
     their operands to bfloat16, those of a few rows only the weights, and
     accumulate in fp32).
@@ -199,6 +200,8 @@ def compile(module, example_inputs, *, batch_buckets=None, threads=None, target=
         args.append("--batch-buckets=" + ",".join(str(int(b)) for b in batch_buckets))
     if target:
         args.append(f"--target={target}")
+    if threads:
+        args.append(f"--cores={int(threads)}")
     if precision:
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")

@@ -504,6 +504,62 @@ TEST(GemmKernelApi, NarrowColumnsTakeTallerTiles) {
   EXPECT_EQ(t.vectors * t.rows, 24); // the 6 x 4 tile, unchanged
 }
 
+// The machine a compile schedules for (dyncc compile --cores, --l2-kib):
+// more cores cut the rows into more tasks; a smaller L2 packs a B that no
+// longer fits it. Reset to the defaults at the end.
+TEST(GemmKernelApi, TasksAndPackingFollowTheMachine) {
+  Target avx512("x86-64-linux-avx-avx2-fma-f16c-sse41-avx512");
+  GemmShape qkv;
+  qkv.M = 128;
+  qkv.N = 256;
+  qkv.K = 256;
+  qkv.transposeB = true;
+  // A cross target defaults to 2 cores and 1 MiB: 4 panels x 2 row blocks.
+  EXPECT_EQ(dyncc::codegen::targetTasks(avx512), 8);
+  EXPECT_EQ(dyncc::codegen::chooseGemmTiling(qkv, avx512).blockRows, 64);
+  dyncc::codegen::setScheduleMachine({16, 0});
+  EXPECT_EQ(dyncc::codegen::targetTasks(avx512), 32);
+  EXPECT_EQ(dyncc::codegen::chooseGemmTiling(qkv, avx512).blockRows, 16);
+  dyncc::codegen::setScheduleMachine({1, 0});
+  EXPECT_EQ(dyncc::codegen::targetTasks(avx512), 8); // never fewer
+  // 64 x 512 x 512, B [K, N] of 1 MiB, rows 2 KiB apart: read in place
+  // while it fits the L2, packed once it does not.
+  GemmShape fits;
+  fits.M = 64;
+  fits.N = 512;
+  fits.K = 512;
+  dyncc::codegen::setScheduleMachine({0, 1 << 20});
+  EXPECT_EQ(dyncc::codegen::chooseGemmTiling(fits, avx512).packB, 0);
+  dyncc::codegen::setScheduleMachine({0, 512 << 10});
+  EXPECT_EQ(dyncc::codegen::chooseGemmTiling(fits, avx512).packB, 1);
+  dyncc::codegen::setScheduleMachine({});
+  EXPECT_EQ(dyncc::codegen::targetL2Bytes(avx512), 1 << 20);
+}
+
+// The splits of a many-core (and an odd-core) schedule stay exact: every
+// output written once, by one task, tails included, on every path.
+TEST(GemmKernelApi, ManyCoreSchedulesMatchDoubleLoop) {
+  std::vector<GemmCase> cs = {{0, 128, 256, 256, true},
+                              {0, 100, 64, 200},
+                              {0, 37, 129, 77, true},
+                              {3, 50, 64, 70},
+                              {0, 3, 256, 500, true},
+                              {0, 5, 300, 1000}};
+  cs.back().tiling.path = dyncc::codegen::GemmPath::Stream;
+  GemmCase masked = {2, 60, 48, 96};
+  masked.mask = 1;
+  cs.push_back(masked);
+  Target host(dyncc::codegen::hostKernelTarget());
+  for (int cores : {16, 3}) {
+    dyncc::codegen::setScheduleMachine({cores, 0});
+    for (const GemmCase &c : cs) {
+      SCOPED_TRACE(caseName(c) + " for " + std::to_string(cores) + " cores");
+      runCase(c, host);
+    }
+  }
+  dyncc::codegen::setScheduleMachine({});
+}
+
 TEST(GemmKernelApi, CompilesAheadOfTimeForBothTargets) {
   // The kernel emitter compiles to objects, not with the JIT.
   for (const std::string &t : {dyncc::codegen::hostKernelTarget(),

@@ -285,6 +285,16 @@ TEST_P(KernelCase, HostTarget) {
   runCase(GetParam(), dyncc::codegen::hostKernelTarget());
 }
 
+// Scheduled for 16 cores (dyncc compile --cores=16): more, smaller tasks,
+// with their tails, give the same results.
+TEST_P(KernelCase, HostTargetSixteenCores) {
+  struct Machine { // the defaults again however the case ends
+    Machine() { dyncc::codegen::setScheduleMachine({16, 0}); }
+    ~Machine() { dyncc::codegen::setScheduleMachine({}); }
+  } machine;
+  runCase(GetParam(), dyncc::codegen::hostKernelTarget());
+}
+
 TEST_P(KernelCase, GenericTarget) {
   runCase(GetParam(), dyncc::codegen::genericKernelTarget());
 }

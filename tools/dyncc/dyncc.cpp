@@ -218,6 +218,21 @@ cl::opt<bool> bf16Weights(
     cl::init(true), cl::cat(dynccCategory), cl::sub(compileCommand),
     cl::sub(runCommand));
 
+cl::opt<int> scheduleCores(
+    "cores",
+    cl::desc("Cores the library will run its kernels on: their parallel "
+             "loops are cut into tasks for them (default: this machine's "
+             "for --target=host, else 2)"),
+    cl::value_desc("n"), cl::init(0), cl::cat(dynccCategory),
+    cl::sub(compileCommand), cl::sub(runCommand));
+cl::opt<int> scheduleL2KiB(
+    "l2-kib",
+    cl::desc("L2 cache per core (KiB) of the machine the library will run "
+             "on: picks the GEMMs' paths and packing (default: this "
+             "machine's for --target=host, else 1024)"),
+    cl::value_desc("KiB"), cl::init(0), cl::cat(dynccCategory),
+    cl::sub(compileCommand), cl::sub(runCommand));
+
 void printVersion(llvm::raw_ostream &os) {
   os << fmt::format("dyncc {}\n  MLIR/LLVM {}\n  Halide {} (host kernel "
                     "target {})\n",
@@ -310,6 +325,46 @@ std::string resolveTarget(const std::string &target) {
   return target;
 }
 
+/// --cores and --l2-kib (else `threads`, when > 0, as the cores): the
+/// machine the kernels are scheduled for. False (with the message printed)
+/// when a value is out of range, or where --tune would time the kernels on
+/// another machine than they are scheduled for.
+bool applyScheduleMachine(bool tuning, int threads = 0) {
+  dyncc::codegen::ScheduleMachine machine;
+  if (scheduleCores.getNumOccurrences()) {
+    if (scheduleCores < 1 || scheduleCores > 4096) {
+      fail(fmt::format("--cores must be in [1, 4096], got {}",
+                       scheduleCores.getValue()));
+      return false;
+    }
+    machine.cores = scheduleCores;
+  } else if (threads > 0) {
+    machine.cores = threads;
+  }
+  if (scheduleL2KiB.getNumOccurrences()) {
+    if (scheduleL2KiB < 64 || scheduleL2KiB > (1 << 20)) {
+      fail(fmt::format("--l2-kib must be in [64, 1048576], got {}",
+                       scheduleL2KiB.getValue()));
+      return false;
+    }
+    machine.l2Bytes = int64_t(scheduleL2KiB) * 1024;
+  }
+  if (tuning) {
+    dyncc::codegen::ScheduleMachine host =
+        dyncc::codegen::scheduleMachine(dyncc::codegen::hostKernelTarget());
+    if ((machine.cores && machine.cores != host.cores) ||
+        (machine.l2Bytes && machine.l2Bytes != host.l2Bytes)) {
+      fail(fmt::format("--tune times the kernels on this machine ({} cores, "
+                       "{} KiB L2 per core): --cores and --l2-kib cannot "
+                       "name another",
+                       host.cores, host.l2Bytes / 1024));
+      return false;
+    }
+  }
+  dyncc::codegen::setScheduleMachine(machine);
+  return true;
+}
+
 /// --precision into `options`; false (with the message printed) where the
 /// target cannot take it.
 bool applyPrecision(dyncc::LibraryOptions &options) {
@@ -347,7 +402,7 @@ int runRun() {
   dyncc::LibraryOptions options;
   options.outputBase = (dir + "/model").str();
   options.kernelTarget = resolveTarget(runTarget);
-  if (!applyPrecision(options))
+  if (!applyPrecision(options) || !applyScheduleMachine(false, runThreads))
     return 1;
   options.runtimeArchive = dyncc::runtimeArchivePath();
   options.source = runModelPath;
@@ -464,6 +519,8 @@ int runCompile() {
     options.embedWeights = embedWeights;
     if (tuneCache.getNumOccurrences() && !tuneGemms)
       return fail("--tune-cache needs --tune");
+    if (!applyScheduleMachine(tuneGemms))
+      return 1;
     if (tuneGemms) {
       // Timing is only meaningful for kernels that run here.
       if (kernelTarget != "host")
@@ -494,6 +551,13 @@ int runCompile() {
                                   "bytes: {}\n",
                                   stats.numKernels, stats.arenaBytes,
                                   stats.weightBytes);
+      if (!dyncc::codegen::isCudaTarget(options.kernelTarget)) {
+        dyncc::codegen::ScheduleMachine machine =
+            dyncc::codegen::scheduleMachine(options.kernelTarget);
+        llvm::outs() << fmt::format("scheduled for: {} cores, {} KiB L2 per "
+                                    "core\n",
+                                    machine.cores, machine.l2Bytes / 1024);
+      }
       if (precision == Precision::Bf16)
         llvm::outs() << fmt::format("weights kept as bf16: {} ({} bytes)\n",
                                     stats.bf16Weights, stats.bf16WeightBytes);
