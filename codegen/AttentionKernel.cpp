@@ -75,6 +75,48 @@ AttentionTiling chooseAttentionTiling(const AttentionShape &shape,
   return t;
 }
 
+/// Whether `f`'s value does float arithmetic (through the Funcs it calls),
+/// not only loads: a scaled key (k * c from the model's graph, inlined)
+/// would be multiplied again in every block of queries' inner loop.
+bool computesArithmetic(const Func &f) {
+  struct Finder : Internal::IRVisitor {
+    bool found = false;
+    using Internal::IRVisitor::visit;
+    void arithmetic(const Type &type) {
+      if (type.is_float())
+        found = true;
+    }
+    void visit(const Internal::Add *op) override {
+      arithmetic(op->type);
+      Internal::IRVisitor::visit(op);
+    }
+    void visit(const Internal::Sub *op) override {
+      arithmetic(op->type);
+      Internal::IRVisitor::visit(op);
+    }
+    void visit(const Internal::Mul *op) override {
+      arithmetic(op->type);
+      Internal::IRVisitor::visit(op);
+    }
+    void visit(const Internal::Div *op) override {
+      arithmetic(op->type);
+      Internal::IRVisitor::visit(op);
+    }
+    void visit(const Internal::Call *op) override {
+      if (op->call_type == Internal::Call::Halide && op->func.defined()) {
+        Internal::Function callee(op->func);
+        if (callee.has_pure_definition() && !callee.has_update_definition())
+          for (const Expr &v : callee.values())
+            v.accept(this);
+      }
+      Internal::IRVisitor::visit(op);
+    }
+  } finder;
+  for (const Expr &v : f.function().values())
+    v.accept(&finder);
+  return finder.found;
+}
+
 } // namespace
 
 std::string describeAttentionTiling(const AttentionTiling &t) {
@@ -127,9 +169,15 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
   Func qt(name + "_q"), sacc(name + "_sacc"), scores(name + "_scores"),
       vacc(name + "_vacc"), out(name);
   qt(vars(k, m)) = Q(withBatch({k, m}));
+  // The keys as the scores read them: the caller's Func, or where that
+  // computes (a scaled K), a per-task copy of its values.
+  const bool stageKeys = computesArithmetic(Kf);
+  Func kt(name + "_k");
+  kt(vars(k, n)) = Kf(withBatch({k, n}));
   RDom rk(0, shape.K, name + "_rk");
   sacc(vars(n, m)) = 0.0f;
-  sacc(vars(n, m)) += qt(withBatch({rk, m})) * Kf(withBatch({rk, n}));
+  sacc(vars(n, m)) +=
+      qt(withBatch({rk, m})) * (stageKeys ? kt : Kf)(withBatch({rk, n}));
   std::vector<Var> sv = vars(n, m);
   Expr s = sacc(withBatch({n, m}));
   scores(sv) = scoreEpilogue ? scoreEpilogue(s, sv) : s;
@@ -173,6 +221,16 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
   // Per task: the block's queries transposed, its scores and softmax, all
   // stored queries-innermost and vectorized along the queries.
   qt.compute_at(out, task).reorder_storage(m, k);
+  if (stageKeys) {
+    // All N keys once per task (N x K floats: 16 KB at 128 x 32), along
+    // their features as K stores them; the scores then broadcast each
+    // value straight into an FMA.
+    kt.compute_at(out, task);
+    const int width = std::min(target.natural_vector_size(Float(32)),
+                               largestPowerOfTwoAtMost(shape.K));
+    if (width > 1)
+      kt.vectorize(k, width, TailStrategy::ShiftInwards);
+  }
   Var no("no"), ni("ni");
   scores.compute_at(out, task)
       .reorder_storage(m, n)

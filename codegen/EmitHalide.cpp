@@ -115,7 +115,34 @@ Expr erfF32(Expr x) {
 
 Expr compareFLoose(int pred, Expr a, Expr b);
 
+/// `x` as the narrower float it was widened from (a Cast of one, or a
+/// constant that the narrower type `to` holds exactly, NaN and the
+/// infinities included); undefined otherwise.
+Expr widenedFrom(const Expr &x, Type to = Type()) {
+  if (const auto *c = x.as<Internal::Cast>())
+    if (c->value.type().is_float() && c->value.type().bits() < x.type().bits() &&
+        (to == Type() || c->value.type() == to))
+      return c->value;
+  if (const auto *f = x.as<Internal::FloatImm>())
+    if (to.is_float() && to.bits() == 32) {
+      float narrow = (float)f->value;
+      if ((double)narrow == f->value || std::isnan(f->value))
+        return make_const(to, f->value);
+    }
+  return Expr();
+}
+
 Expr compareF(int pred, Expr a, Expr b) {
+  // A comparison of floats widened from narrower ones (torch-mlir's SDPA
+  // tests its float32 scores for -inf in float64): the same result on the
+  // narrow values, since widening is exact and keeps the order and NaN,
+  // without converting every element twice.
+  if (Expr na = widenedFrom(a); na.defined())
+    if (Expr nb = widenedFrom(b, na.type()); nb.defined())
+      return compareF(pred, na, nb);
+  if (Expr nb = widenedFrom(b); nb.defined())
+    if (Expr na = widenedFrom(a, nb.type()); na.defined())
+      return compareF(pred, na, nb);
   // Ordered comparisons are false on NaN at run time anyway; the predicates
   // that are about NaN must not be folded by fast-math assumptions.
   bool aboutNaN = pred == 6 || pred == 7 || pred >= 8;

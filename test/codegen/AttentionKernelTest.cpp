@@ -38,6 +38,9 @@ struct AttentionCase {
   bool mask = false; // an additive mask [b][m][n] (some -1e9) after the scale
   bool bias = false; // a bias over d added to the output
   AttentionTiling tiling = {};
+  /// K given as a Func that scales it (torch's SDPA scales Q and K by
+  /// scale^(1/2) each): buildAttention stages its values per task.
+  bool scaledK = false;
 };
 
 std::string caseName(const AttentionCase &c) {
@@ -49,6 +52,8 @@ std::string caseName(const AttentionCase &c) {
     s << "_mask";
   if (c.bias)
     s << "_bias";
+  if (c.scaledK)
+    s << "_scaledk";
   if (c.tiling.queries)
     s << "_q" << c.tiling.queries;
   if (c.tiling.vectorWidth)
@@ -157,8 +162,17 @@ void runCase(const AttentionCase &c, const Target &target) {
   shape.N = c.N;
   shape.K = c.K;
   shape.D = c.D;
+  const float kScale = c.scaledK ? 0.5f : 1.0f;
+  Func kf("kf");
+  {
+    Var x("x"), y("y"), z("z");
+    std::vector<Var> xs{x, y};
+    if (batched)
+      xs.push_back(z);
+    kf(xs) = pk(std::vector<Expr>(xs.begin(), xs.end())) * kScale;
+  }
   Func att = buildAttention(
-      shape, pq, pk, pv, scoreEpilogue,
+      shape, pq, c.scaledK ? kf : Func(pk), pv, scoreEpilogue,
       [&](const Func &scores) { return softmaxOf(scores, c.N, batched); },
       outEpilogue, target, "att", c.tiling);
   Buffer<float> out(ext(c.D, c.M));
@@ -175,7 +189,7 @@ void runCase(const AttentionCase &c, const Target &target) {
       for (int n = 0; n < c.N; ++n) {
         double dot = 0;
         for (int kk = 0; kk < c.K; ++kk)
-          dot += (double)get(q, kk, m, bi) * get(k, kk, n, bi);
+          dot += (double)get(q, kk, m, bi) * (get(k, kk, n, bi) * kScale);
         s[n] = dot * scale + (c.mask ? get(mask, n, m, bi) : 0.0);
         mx = std::max(mx, s[n]);
       }
@@ -232,6 +246,12 @@ std::vector<AttentionCase> cases() {
   AttentionCase twoVectors = {2, 64, 96, 32, 64, true};
   twoVectors.tiling.queries = 32;
   cs.push_back(twoVectors);
+  for (AttentionCase scaled : {AttentionCase{12, 128, 128, 32, 32, true},
+                                AttentionCase{3, 33, 50, 24, 80},
+                                AttentionCase{0, 70, 129, 3, 5, false, true}}) {
+    scaled.scaledK = true;
+    cs.push_back(scaled);
+  }
   AttentionCase small = {1, 37, 45, 12, 40};
   small.tiling.queries = 8;
   small.tiling.vectorWidth = 4;
