@@ -1452,7 +1452,8 @@ std::string commentText(StringRef text) {
   return out;
 }
 
-std::string headerText(const HostPlan &plan, StringRef source) {
+std::string headerText(const HostPlan &plan, StringRef source,
+                       const std::string &kernelTarget) {
   std::string m = plan.model;
   std::string guard = "DYNCC_MODEL_" + llvm::StringRef(m).upper() + "_H";
   std::string out = fmt::format(
@@ -1487,7 +1488,14 @@ std::string headerText(const HostPlan &plan, StringRef source) {
   for (auto [p, d] : llvm::zip(plan.params, plan.paramDefaults))
     out += fmt::format(" * param   {:<24} f32[{}] = {} (dynrt_model_set_param)\n",
                        commentText(p.name), d.size(), fmt::join(d, ", "));
-  out += fmt::format(" * scratch memory per run: {} bytes\n */\n", plan.arenaBytes);
+  out += fmt::format(" * scratch memory per run: {} bytes\n", plan.arenaBytes);
+  if (!codegen::isCudaTarget(kernelTarget)) {
+    codegen::ScheduleMachine machine = codegen::scheduleMachine(kernelTarget);
+    out += fmt::format(" * kernels scheduled for {} cores, {} KiB L2 per core (dyncc\n"
+                       " * compile --cores, --l2-kib)\n",
+                       machine.cores, machine.l2Bytes / 1024);
+  }
+  out += " */\n";
   out += fmt::format("#ifndef {g}\n#define {g}\n\n#include \"dynrt.h\"\n\n"
                      "#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n"
                      "extern const dynrt_model_desc_t {m}_desc;\n\n",
@@ -1823,7 +1831,8 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     outputs.add(inDir("dynrt.h"), (*header)->getBuffer().str());
   }
   outputs.add(inDir(name + ".h"),
-              headerText(*plan, llvm::sys::path::filename(options.source)));
+              headerText(*plan, llvm::sys::path::filename(options.source),
+                         options.kernelTarget));
   if (options.shared)
     outputs.add(inDir("lib" + name + ".so"), std::move(sharedObject),
                 /*executable=*/true);
