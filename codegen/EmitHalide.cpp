@@ -651,6 +651,11 @@ private:
     // B's innermost memory dimension decides its orientation.
     shape.transposeB =
         (opB.memLoops.empty() ? lbb : opB.memLoops).back() == red;
+    // A weight kept in panels (panelInputs): read along n.
+    if (shape.transposeB && isPanelInput(opB.tensor)) {
+      shape.transposeB = false;
+      shape.bPanels = true;
+    }
     // bf16 leaves narrow GEMMs in fp32: a MoE router's or an exit head's
     // logits (N = experts or classes), which make the decisions and whose
     // cost bf16 would not reduce (as Switch Transformer's "selective
@@ -692,6 +697,15 @@ private:
     if (hasLoop(o.loops, g.lb))
       vars.push_back(vb);
     Func f(kernel.name + (isA ? "_A" : "_B") + std::to_string(s));
+    if (!isA && g.shape.bPanels) {
+      // B [N, K] kept in panels of P rows: (n, k) at ((n / P) * K + k) * P
+      // + n % P, i.e. row (n / P) * P + k / (K / P), column (k % (K / P)) *
+      // P + n % P of the [N, K] buffer.
+      const int P = codegen::kPanelColumns, perRow = g.shape.K / P;
+      f(vars) = read(o.tensor, {(vn / P) * P + vk / perRow,
+                                (vk % perRow) * P + vn % P});
+      return f;
+    }
     f(vars) = read(o.tensor, c);
     return f;
   }
@@ -794,6 +808,7 @@ private:
         (shape.batch ? "b" + std::to_string(shape.batch) + " " : "") + "m" +
         std::to_string(shape.M) + " n" + std::to_string(shape.N) + " k" +
         std::to_string(shape.K) + (shape.transposeB ? " (B transposed)" : "") +
+        (shape.bPanels ? " (B in panels)" : "") +
         ": " + codegen::describeGemmTiling(chosen));
     stageFuncs[s] = g;
     stageVars[s] = shape.batch ? std::vector<Var>{vn, vm, vb}
@@ -903,8 +918,81 @@ public:
     return only;
   }
 
+  /// See codegen::panelInputs (EmitHalide.h).
+  std::vector<bool> panelInputs() {
+    std::vector<bool> panels;
+    for (const kir::Tensor &t : kernel.tensors)
+      if (t.role == kir::Tensor::Role::Input)
+        panels.push_back(false);
+    if (options.bf16Gemms || target.has_gpu_feature() || kernel.kind != "gemm")
+      return panels;
+    const int P = codegen::kPanelColumns;
+    // The GEMMs that can read their B in panels, and that B.
+    std::map<size_t, int> panelB;
+    for (size_t s = 0; s < kernel.stages.size(); ++s) {
+      GemmMatch g;
+      if (!matchGemm(s, g) || g.shape.batch != 0 || !g.shape.transposeB ||
+          kernel.stages[s].rowMask >= 0)
+        continue;
+      const GemmOperand &b = g.b;
+      const kir::Tensor &t = kernel.tensors[b.tensor];
+      // The whole [N, K] tensor, read at (n, k) directly.
+      bool whole = t.role == kir::Tensor::Role::Input && t.shape.size() == 2 &&
+                   t.shape[0] == g.shape.N && t.shape[1] == g.shape.K &&
+                   b.loops == std::vector<int>{g.ln, g.red} &&
+                   b.memLoops.empty() && b.through.empty() &&
+                   std::all_of(b.tables.begin(), b.tables.end(),
+                               [](int x) { return x < 0; });
+      for (const kir::Access &a : kernel.stages[s].inputs)
+        if (a.tensor == b.tensor)
+          for (const kir::AffineDim &d : a.dims)
+            whole &= d.loop() >= 0;
+      if (!whole || g.shape.N % P != 0 || g.shape.K % P != 0 ||
+          t.type != kir::ElemType::F32)
+        continue;
+      // Where B as it is would take the Tiled path: a few rows keep Dot,
+      // whose dot products want B's rows contiguous.
+      if (codegen::gemmTilingFor(g.shape, target).path != codegen::GemmPath::Tiled)
+        continue;
+      panelB[s] = b.tensor;
+    }
+    size_t position = 0;
+    for (size_t t = 0; t < kernel.tensors.size(); ++t) {
+      if (kernel.tensors[t].role != kir::Tensor::Role::Input)
+        continue;
+      std::vector<size_t> readers = readersOf((int)t);
+      bool only = !readers.empty() && !isKernelOutput((int)t);
+      for (size_t r : readers) {
+        auto it = panelB.find(r);
+        const kir::Stage &st = kernel.stages[r];
+        int reads = 0;
+        for (const kir::Access &a : st.inputs)
+          reads += a.tensor == (int)t;
+        only &= it != panelB.end() && it->second == (int)t && reads == 1 &&
+                std::find(st.inits.begin(), st.inits.end(), (int)t) ==
+                    st.inits.end();
+        for (const kir::Expr &e : st.exprs)
+          only &= !(e.op == kir::OpCode::Extract && (int)e.index == (int)t);
+      }
+      panels[position++] = only;
+    }
+    return panels;
+  }
+
 private:
   size_t readerCount(int t) { return readersOf(t).size(); }
+
+  /// Whether input tensor `t` is kept in panels (options.panelInputs).
+  bool isPanelInput(int t) const {
+    if (options.panelInputs.empty() ||
+        kernel.tensors[t].role != kir::Tensor::Role::Input)
+      return false;
+    size_t position = 0;
+    for (int u = 0; u < t; ++u)
+      position += kernel.tensors[u].role == kir::Tensor::Role::Input;
+    return position < options.panelInputs.size() &&
+           options.panelInputs[position];
+  }
 
   /// An `attention` kernel (FormKernels): contraction c1 (the scores, with
   /// its elementwise epilogue: a scale, a mask), stages over the same rows
@@ -1746,6 +1834,13 @@ std::vector<bool> bf16OnlyInputs(const kir::Kernel &kernel,
                                  const KernelOptions &options) {
   Builder b(kernel, parseTarget(target), options);
   return b.bf16OnlyInputs();
+}
+
+std::vector<bool> panelInputs(const kir::Kernel &kernel,
+                              const std::string &target,
+                              const KernelOptions &options) {
+  Builder b(kernel, parseTarget(target), options);
+  return b.panelInputs();
 }
 
 bool compileKernel(const kir::Kernel &kernel, const std::string &target,

@@ -143,6 +143,9 @@ struct HostPlan {
   /// inputs that receive such weights (empty: none).
   std::vector<uint8_t> weightStorage;
   std::vector<std::vector<bool>> kernelInputsBf16;
+  /// --pack-weights (planPanelWeights): per kernel, the inputs that receive
+  /// weights kept in panels (DYNRT_STORAGE_PANELS in weightStorage).
+  std::vector<std::vector<bool>> kernelInputsPanels;
 
   /// Whether input `position` of kernel `k` is a weight kept as bf16.
   bool inputBf16(size_t k, size_t position) const {
@@ -543,27 +546,16 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
 /// The slot of `v`, through views.
 Slot slotOf(const HostPlan &plan, Value v) { return plan.slots.lookup(rootOf(v)); }
 
-/// --precision=bf16: the weights that the runtime keeps as bfloat16. A
-/// weight qualifies when every use of it (through views) is an input of a
-/// kernel call that only bf16 GEMMs read as an operand
-/// (codegen::bf16OnlyInputs), and every call of such a kernel passes a
-/// qualifying weight at that input (one kernel serves every layer). Those
-/// GEMMs round the weight to bf16 anyway: kept so, the results are the same
-/// bits and the weight's bytes are halved. Fills plan.weightStorage and
-/// plan.kernelInputsBf16.
-LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
-  codegen::KernelOptions options;
-  options.bf16Gemms = true;
-  std::vector<std::vector<bool>> inputs(plan.kernels.size());
-  for (size_t k = 0; k < plan.kernels.size(); ++k) {
-    func::FuncOp fn = plan.kernels[k];
-    if (fn->hasAttr(kBuiltinAttr))
-      continue;
-    FailureOr<kir::Kernel> kernel = extractKernel(fn);
-    if (failed(kernel))
-      return failure();
-    inputs[k] = codegen::bf16OnlyInputs(*kernel, target, options);
-  }
+/// The weights the runtime keeps in another storage (`code`), given per
+/// kernel which of its inputs can take such a weight (`inputs`, by
+/// kernelIndex; empty for builtins). A weight qualifies when every use of
+/// it (through views) is such an input of a kernel call, and every call of
+/// such a kernel passes a qualifying weight at that input (one kernel
+/// serves every layer). Fills plan.weightStorage (code or 0) and returns
+/// per kernel the inputs that receive such weights.
+std::vector<std::vector<bool>>
+planWeightStorage(HostPlan &plan, std::vector<std::vector<bool>> inputs,
+                  uint8_t code) {
   // Every use of a weight: a kernel's input (kernel, position, weight), or
   // anything else (the weight then stays as it is).
   struct Use {
@@ -606,7 +598,8 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
   for (size_t w = 0; w < ok.size(); ++w)
     ok[w] = ok[w] && used[w];
   // To a fixed point: an input that receives a weight kept as it is (or an
-  // activation) is not bf16, nor is a weight passed to such an input.
+  // activation) does not take the storage, nor does a weight passed to such
+  // an input.
   for (bool changed = true; changed;) {
     changed = false;
     for (const Use &u : uses) {
@@ -624,8 +617,56 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
   plan.weightStorage.assign(plan.weights.size(), 0);
   for (size_t w = 0; w < ok.size(); ++w)
     if (ok[w])
-      plan.weightStorage[w] = DYNRT_BF16;
-  plan.kernelInputsBf16 = std::move(inputs);
+      plan.weightStorage[w] = code;
+  return inputs;
+}
+
+/// Per kernel (by kernelIndex), `which` of its inputs (empty for builtins).
+template <typename Which>
+FailureOr<std::vector<std::vector<bool>>> kernelInputs(HostPlan &plan,
+                                                       Which which) {
+  std::vector<std::vector<bool>> inputs(plan.kernels.size());
+  for (size_t k = 0; k < plan.kernels.size(); ++k) {
+    func::FuncOp fn = plan.kernels[k];
+    if (fn->hasAttr(kBuiltinAttr))
+      continue;
+    FailureOr<kir::Kernel> kernel = extractKernel(fn);
+    if (failed(kernel))
+      return failure();
+    inputs[k] = which(*kernel);
+  }
+  return inputs;
+}
+
+/// --precision=bf16: the weights that the runtime keeps as bfloat16: those
+/// that only bf16 GEMMs read as an operand (codegen::bf16OnlyInputs). Those
+/// GEMMs round the weight to bf16 anyway: kept so, the results are the same
+/// bits and the weight's bytes are halved. Fills plan.weightStorage and
+/// plan.kernelInputsBf16.
+LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
+  codegen::KernelOptions options;
+  options.bf16Gemms = true;
+  auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
+    return codegen::bf16OnlyInputs(kernel, target, options);
+  });
+  if (failed(inputs))
+    return failure();
+  plan.kernelInputsBf16 = planWeightStorage(plan, std::move(*inputs), DYNRT_BF16);
+  return success();
+}
+
+/// --pack-weights (fp32): the weights that the runtime keeps in panels,
+/// those that only GEMMs read whole as their B (codegen::panelInputs): the
+/// same results, the GEMMs then read their panels of B in place. Fills
+/// plan.weightStorage and plan.kernelInputsPanels.
+LogicalResult planPanelWeights(HostPlan &plan, const std::string &target) {
+  auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
+    return codegen::panelInputs(kernel, target, {});
+  });
+  if (failed(inputs))
+    return failure();
+  plan.kernelInputsPanels =
+      planWeightStorage(plan, std::move(*inputs), DYNRT_STORAGE_PANELS);
   return success();
 }
 
@@ -1471,12 +1512,14 @@ std::string headerText(const HostPlan &plan, StringRef source,
   for (size_t w = 0; w < plan.weights.size(); ++w) {
     const TensorSpec &s = plan.weights[w];
     bool sharded = w < plan.weightSharded.size() && plan.weightSharded[w];
-    bool bf16 = w < plan.weightStorage.size() && plan.weightStorage[w];
+    uint8_t storage = w < plan.weightStorage.size() ? plan.weightStorage[w] : 0;
     out += fmt::format(" * weight  {:<24} {}{}{}\n", commentText(s.name), describe(s),
                        sharded ? fmt::format(" (one rank's shard of {} experts)",
                                              s.shape[0] * plan.ranks)
                                : "",
-                       bf16 ? " (kept as bf16)" : "");
+                       storage == DYNRT_BF16             ? " (kept as bf16)"
+                       : storage == DYNRT_STORAGE_PANELS ? " (kept in panels)"
+                                                         : "");
   }
   if (plan.ranks > 0)
     out += fmt::format(
@@ -1678,6 +1721,14 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
         ++stats.bf16Weights;
         stats.bf16WeightBytes += w.bytes() / 2;
       }
+  } else if (options.packWeights && !options.bf16Gemms && !plan->device) {
+    if (failed(planPanelWeights(*plan, target)))
+      return failure();
+    for (auto [w, storage] : llvm::zip(plan->weights, plan->weightStorage))
+      if (storage == DYNRT_STORAGE_PANELS) {
+        ++stats.panelWeights;
+        stats.panelWeightBytes += w.bytes();
+      }
   }
 
   std::unique_ptr<llvm::MemoryBuffer> embedded;
@@ -1734,6 +1785,10 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     std::string error;
     codegen::KernelOptions kernelOptions;
     kernelOptions.bf16Gemms = options.bf16Gemms;
+    // Inputs that receive weights kept in panels (planPanelWeights).
+    size_t index = plan->kernelIndex.lookup(k);
+    if (index < plan->kernelInputsPanels.size())
+      kernelOptions.panelInputs = plan->kernelInputsPanels[index];
     if (!codegen::compileKernel(*kernel, target, path, error, &stats.gemms,
                                 kernelOptions))
       return k.emitError("cannot compile kernel: ") << error;

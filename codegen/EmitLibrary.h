@@ -30,6 +30,9 @@ struct LibraryOptions {
   /// With bf16Gemms: keep the weights that only bf16 GEMMs read as bfloat16
   /// (dyncc compile --bf16-weights; EmitLibrary.cpp, planBf16Weights).
   bool bf16WeightStorage = true;
+  /// fp32: keep the weights that only GEMMs read whole as their B in panels
+  /// (dyncc compile --pack-weights; EmitLibrary.cpp, planPanelWeights).
+  bool packWeights = true;
 };
 
 /// What the library needs besides its code, computed by planHost.
@@ -40,6 +43,9 @@ struct LibraryStats {
   /// --precision=bf16: the weights kept as bfloat16 and their bytes so.
   int bf16Weights = 0;
   int64_t bf16WeightBytes = 0;
+  /// --pack-weights: the weights kept in panels and their bytes.
+  int panelWeights = 0;
+  int64_t panelWeightBytes = 0;
   /// "<kernel>: <shape>: <schedule>" for every GEMM (codegen::compileKernel).
   std::vector<std::string> gemms;
 };

@@ -183,7 +183,9 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   const int natural = target.natural_vector_size<float>();
   const double bBytes = 4.0 * shape.N * shape.K;
   if (t.path == GemmPath::Auto) {
-    if (shape.transposeB)
+    if (shape.bPanels)
+      t.path = GemmPath::Tiled; // its B's rows are a panel, not K, apart
+    else if (shape.transposeB)
       t.path = shape.M <= kDotMaxM ? GemmPath::Dot : GemmPath::Tiled;
     else if (shape.M == 1 ||
              (shape.M <= kStreamMaxM && bBytes > kStreamMinBBytes))
@@ -213,6 +215,10 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
     return t;
 
   chooseMicroTile(shape, target, t);
+  // A task's panel inside one of B's panels: one contiguous stream.
+  if (shape.bPanels)
+    while (t.vectors > 1 && kPanelColumns % (t.vectors * t.vectorWidth) != 0)
+      --t.vectors;
 
   // Rows per task: all of M when there are enough column panels to keep the
   // threads busy (every extra block of rows packs the B panel again).
@@ -245,6 +251,8 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   const bool beyondL2 = bBytes > targetL2Bytes(target);
   if (t.bf16)
     t.packB = 1; // the pairs of k that vdpbf16ps multiplies are packed
+  else if (shape.bPanels)
+    t.packB = 0; // already in panels
   if (t.packB < 0)
     t.packB = shape.transposeB || shape.M >= kPackMinM ||
                       ((pageApart || beyondL2) && shape.M >= kPackPageMinM)

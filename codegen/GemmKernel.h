@@ -45,7 +45,16 @@ struct GemmShape {
   /// --bf16-weights) is then read at half the bytes and widened exactly,
   /// with no BF16 instruction needed.
   bool bf16 = false;
+  /// B is a weight the runtime keeps in panels of kPanelColumns columns
+  /// (dyncc compile --pack-weights; DYNRT_STORAGE_PANELS): B(n, k) reads
+  /// contiguously along n within a panel, so the Tiled path reads it in
+  /// place instead of copying a panel per task (transposeB is false).
+  bool bPanels = false;
 };
+
+/// The columns of a panel of a weight kept in panels (GemmShape::bPanels):
+/// a multiple of every target's micro-tile panel width it is read with.
+constexpr int kPanelColumns = 64;
 
 /// Receives the accumulated dot product at one output point and the output
 /// coordinates (n, m[, b]) and returns the value to store there. It may read

@@ -310,7 +310,9 @@ std::optional<GemmTiling> tunedGemmTiling(const GemmShape &shape,
                                           const GemmTiling &requested,
                                           bool report) {
   State &s = state();
-  if (!isDefault(requested))
+  // A B kept in panels keeps the automatic tiling (the candidates are
+  // timed on B as a plain matrix).
+  if (!isDefault(requested) || shape.bPanels)
     return std::nullopt;
   std::lock_guard<std::mutex> lock(s.mutex);
   if (!s.enabled)

@@ -44,6 +44,20 @@ AlignedBuffer allocateAligned(size_t bytes) {
   return AlignedBuffer(std::aligned_alloc(kAlignment, rounded ? rounded : kAlignment));
 }
 
+// DYNRT_STORAGE_PANELS: the rows of a weight's panel.
+constexpr int64_t kPanelRows = 64;
+
+// An [N, K] weight in panels of kPanelRows rows (DYNRT_STORAGE_PANELS):
+// element (n, k) at ((n / 64) * K + k) * 64 + n % 64, so that a GEMM's task
+// reads its 64 columns of B as one contiguous stream.
+void toPanels(const float *in, float *out, int64_t rows, int64_t cols) {
+  for (int64_t p = 0; p < rows / kPanelRows; ++p)
+    for (int64_t k = 0; k < cols; ++k)
+      for (int64_t j = 0; j < kPanelRows; ++j)
+        out[(p * cols + k) * kPanelRows + j] =
+            in[(p * kPanelRows + j) * cols + k];
+}
+
 // fp32 to bfloat16, rounded to nearest even (as Halide's cast and the bf16
 // GEMMs round); a NaN stays a (quiet) NaN.
 void roundToBf16(const float *in, uint16_t *out, size_t count) {
@@ -679,15 +693,22 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              "model '{}': bad expert-parallel table ({} ranks)",
                              model, desc->num_ranks);
-  for (int32_t w = 0; desc->weight_storage && w < desc->num_weights; ++w)
-    if (desc->weight_storage[w] != 0 &&
-        (desc->weight_storage[w] != DYNRT_BF16 ||
-         desc->weights[w].dtype != DYNRT_F32))
+  for (int32_t w = 0; desc->weight_storage && w < desc->num_weights; ++w) {
+    const uint8_t storage = desc->weight_storage[w];
+    const dynrt_param_spec_t &spec = desc->weights[w];
+    const bool panels = storage == DYNRT_STORAGE_PANELS && spec.rank == 2 &&
+                        spec.shape[0] > 0 && spec.shape[0] % kPanelRows == 0 &&
+                        spec.shape[1] > 0 && spec.shape[1] % kPanelRows == 0;
+    if (storage != 0 && (spec.dtype != DYNRT_F32 ||
+                         (storage != DYNRT_BF16 && !panels)))
       return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                                "model '{}': bad storage {} of weight {} (an "
-                               "F32 weight may be kept as BF16, {})",
-                               model, (int)desc->weight_storage[w], w,
-                               (int)DYNRT_BF16);
+                               "F32 weight may be kept as BF16, {}, or an "
+                               "[N, K] one with N and K multiples of {} in "
+                               "panels, {})",
+                               model, (int)storage, w, (int)DYNRT_BF16,
+                               kPanelRows, DYNRT_STORAGE_PANELS);
+  }
   if (desc->num_routes < 0 || (desc->num_routes > 0 && !desc->routes))
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                              "model '{}': bad route table ({} routes)", model,
@@ -980,6 +1001,22 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
                                      desc->weights[i].name, count);
           roundToBf16(static_cast<const float *>(model->weightData[i]),
                       static_cast<uint16_t *>(copy.get()), count);
+          model->weightData[i] = copy.get();
+          model->weightCopies.push_back(std::move(copy));
+          continue;
+        }
+        if (desc->weight_storage &&
+            desc->weight_storage[i] == DYNRT_STORAGE_PANELS) {
+          const dynrt_param_spec_t &spec = desc->weights[i];
+          AlignedBuffer copy = allocateAligned(byteSize(spec));
+          if (!copy)
+            return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
+                                     "cannot arrange weight '{}' in panels "
+                                     "({} bytes)",
+                                     spec.name, byteSize(spec));
+          toPanels(static_cast<const float *>(model->weightData[i]),
+                   static_cast<float *>(copy.get()), spec.shape[0],
+                   spec.shape[1]);
           model->weightData[i] = copy.get();
           model->weightCopies.push_back(std::move(copy));
           continue;

@@ -560,6 +560,69 @@ TEST(GemmKernelApi, ManyCoreSchedulesMatchDoubleLoop) {
   dyncc::codegen::setScheduleMachine({});
 }
 
+// A B kept in panels of 64 rows (GemmShape::bPanels: a weight the runtime
+// arranged, dyncc compile --pack-weights), read in place through the
+// index arithmetic EmitHalide uses: the Tiled path, no copy, a micro-tile
+// panel inside one of B's, and the double loop's results, rows' tails
+// included.
+TEST(GemmKernelApi, ReadsBInPanels) {
+  struct Case {
+    int M, N, K;
+    GemmTiling tiling;
+  };
+  GemmTiling wide; // 8 x 3 vectors: 48 columns, narrowed to a divisor of 64
+  wide.rows = 8;
+  wide.vectors = 3;
+  for (const Case &c : {Case{37, 128, 64, {}}, Case{100, 256, 192, {}},
+                        Case{9, 64, 128, {}}, Case{40, 192, 64, wide}}) {
+    SCOPED_TRACE(std::to_string(c.M) + "x" + std::to_string(c.K) + "x" +
+                 std::to_string(c.N));
+    std::mt19937 rng(c.M + c.N + c.K);
+    Buffer<float> a = randomBuffer({c.K, c.M}, rng),
+                  w = randomBuffer({c.K, c.N}, rng); // w(k, n): [N, K]
+    // The runtime's arrangement: (n, k) at ((n / 64) * K + k) * 64 + n % 64
+    // of the same [N, K] buffer.
+    const int P = dyncc::codegen::kPanelColumns;
+    Buffer<float> panels(c.K, c.N);
+    for (int n = 0; n < c.N; ++n)
+      for (int k = 0; k < c.K; ++k) {
+        int flat = ((n / P) * c.K + k) * P + n % P;
+        panels(flat % c.K, flat / c.K) = w(k, n);
+      }
+    ImageParam pa(Float(32), 2, "A"), pw(Float(32), 2, "W");
+    pa.set(a);
+    pw.set(panels);
+    Var n("n"), k("k");
+    const int perRow = c.K / P;
+    Func b("b_panels");
+    b(n, k) = pw((k % perRow) * P + n % P, (n / P) * P + k / perRow);
+    GemmShape shape;
+    shape.M = c.M;
+    shape.N = c.N;
+    shape.K = c.K;
+    shape.bPanels = true;
+    Target host(dyncc::codegen::hostKernelTarget());
+    GemmTiling chosen;
+    Func g = buildGemm(shape, pa, b, {}, host, "panels", c.tiling, {}, &chosen);
+    EXPECT_EQ(chosen.path, dyncc::codegen::GemmPath::Tiled);
+    EXPECT_EQ(chosen.packB, 0);
+    EXPECT_EQ(P % (chosen.vectors * chosen.vectorWidth), 0);
+    Buffer<float> out(c.N, c.M);
+    out.fill(std::nanf(""));
+    g.realize(out, host);
+    for (int m = 0; m < c.M; ++m)
+      for (int j = 0; j < c.N; ++j) {
+        double ref = 0, mag = 0;
+        for (int kk = 0; kk < c.K; ++kk) {
+          ref += (double)a(kk, m) * w(kk, j);
+          mag += std::fabs((double)a(kk, m) * w(kk, j));
+        }
+        ASSERT_LE(std::fabs(out(j, m) - ref), 1e-5 * mag)
+            << "m " << m << " n " << j;
+      }
+  }
+}
+
 TEST(GemmKernelApi, CompilesAheadOfTimeForBothTargets) {
   // The kernel emitter compiles to objects, not with the JIT.
   for (const std::string &t : {dyncc::codegen::hostKernelTarget(),

@@ -160,6 +160,13 @@ int32_t widenEntry(void *const *, void *const *outputs, void *const *weights,
   return 0;
 }
 
+// Copies the model's weight as the entry sees it (128 x 64 floats).
+int32_t copyWeightEntry(void *const *, void *const *outputs,
+                        void *const *weights, void *const *, uint8_t *, void *) {
+  std::memcpy(outputs[0], weights[0], 128 * 64 * sizeof(float));
+  return 0;
+}
+
 float fromBits(uint32_t bits) {
   float f;
   std::memcpy(&f, &bits, sizeof f);
@@ -211,6 +218,51 @@ TEST(ModelHandle, KeepsBf16WeightsRoundedToNearestEven) {
   EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, weights, &model),
                         DYNRT_INVALID_ARGUMENT, {"bad storage"}));
   dynrt_weights_release(weights);
+}
+
+TEST(ModelHandle, KeepsPanelWeightsInPanelsOf64Rows) {
+  // A weight marked DYNRT_STORAGE_PANELS (dyncc --pack-weights) reaches the
+  // entry with element (n, k) of its [N, K] at ((n / 64) * K + k) * 64 +
+  // n % 64; a weight whose N or K is no multiple of 64 is refused.
+  const int N = 128, K = 64;
+  std::vector<float> values(N * K);
+  for (int i = 0; i < N * K; ++i)
+    values[i] = (float)i;
+  TinyModel m;
+  dynrt_param_spec_t weight = spec("w", DYNRT_F32, {N, K});
+  dynrt_param_spec_t out = spec("y", DYNRT_F32, {N * K});
+  const uint8_t storage[1] = {DYNRT_STORAGE_PANELS};
+  m.desc.num_weights = 1;
+  m.desc.weights = &weight;
+  m.desc.weight_storage = storage;
+  m.desc.outputs = &out;
+  m.desc.entry = copyWeightEntry;
+  std::string bytes = safetensors(
+      R"({"w": {"dtype": "F32", "shape": [128, 64], "data_offsets": [0, 32768]}})",
+      std::string(reinterpret_cast<const char *>(values.data()),
+                  values.size() * sizeof(float)));
+  dynrt_weights_t *weights = nullptr;
+  ASSERT_TRUE(succeeds(
+      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
+  dynrt_model_t *model = nullptr;
+  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, weights, &model)));
+  std::vector<float> y(N * K, -1.0f);
+  float x = 0;
+  const void *inputs[] = {&x};
+  void *outputs[] = {y.data()};
+  ASSERT_TRUE(succeeds(dynrt_model_run(model, inputs, outputs)));
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < K; ++k)
+      ASSERT_EQ(y[((n / 64) * K + k) * 64 + n % 64], values[n * K + k])
+          << "n " << n << " k " << k;
+  dynrt_model_destroy(model);
+  dynrt_weights_release(weights);
+
+  // [96, 64]: 96 rows are no whole number of panels.
+  dynrt_param_spec_t odd = spec("w", DYNRT_F32, {96, 64});
+  m.desc.weights = &odd;
+  EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, nullptr, &model),
+                        DYNRT_INVALID_ARGUMENT, {"bad storage", "panels"}));
 }
 
 } // namespace

@@ -218,6 +218,15 @@ cl::opt<bool> bf16Weights(
     cl::init(true), cl::cat(dynccCategory), cl::sub(compileCommand),
     cl::sub(runCommand));
 
+cl::opt<bool> packWeights(
+    "pack-weights",
+    cl::desc("Keep the fp32 weights that only GEMMs read whole as their B "
+             "operand (linear layers' [out, in] matrices) in panels of 64 "
+             "rows, arranged when the model is created, which the GEMMs "
+             "read in place (the same results; default on, =false to "
+             "compare)"),
+    cl::init(true), cl::cat(dynccCategory), cl::sub(compileCommand),
+    cl::sub(runCommand));
 cl::opt<int> scheduleCores(
     "cores",
     cl::desc("Cores the library will run its kernels on: their parallel "
@@ -368,6 +377,7 @@ bool applyScheduleMachine(bool tuning, int threads = 0) {
 /// --precision into `options`; false (with the message printed) where the
 /// target cannot take it.
 bool applyPrecision(dyncc::LibraryOptions &options) {
+  options.packWeights = packWeights;
   if (precision != Precision::Bf16)
     return true;
   if (dyncc::codegen::isCudaTarget(options.kernelTarget)) {
@@ -561,6 +571,9 @@ int runCompile() {
       if (precision == Precision::Bf16)
         llvm::outs() << fmt::format("weights kept as bf16: {} ({} bytes)\n",
                                     stats.bf16Weights, stats.bf16WeightBytes);
+      else
+        llvm::outs() << fmt::format("weights kept in panels: {} ({} bytes)\n",
+                                    stats.panelWeights, stats.panelWeightBytes);
       for (const std::string &gemm : stats.gemms)
         llvm::outs() << "gemm " << gemm << "\n";
     }
