@@ -652,7 +652,9 @@ private:
     shape.transposeB =
         (opB.memLoops.empty() ? lbb : opB.memLoops).back() == red;
     // A weight kept in panels (panelInputs): read along n.
-    if (shape.transposeB && isPanelInput(opB.tensor)) {
+    const PanelStorage panels = panelStorageOf(opB.tensor);
+    if ((panels == PanelStorage::Rows && shape.transposeB) ||
+        (panels == PanelStorage::Cols && !shape.transposeB)) {
       shape.transposeB = false;
       shape.bPanels = true;
     }
@@ -698,12 +700,25 @@ private:
       vars.push_back(vb);
     Func f(kernel.name + (isA ? "_A" : "_B") + std::to_string(s));
     if (!isA && g.shape.bPanels) {
-      // B [N, K] kept in panels of P rows: (n, k) at ((n / P) * K + k) * P
-      // + n % P, i.e. row (n / P) * P + k / (K / P), column (k % (K / P)) *
-      // P + n % P of the [N, K] buffer.
-      const int P = codegen::kPanelColumns, perRow = g.shape.K / P;
-      f(vars) = read(o.tensor, {(vn / P) * P + vk / perRow,
-                                (vk % perRow) * P + vn % P});
+      // B kept in panels of P along n: (n, k) at f = ((n / P) * K + k) * P
+      // + n % P of its matrix, which the buffer's last two dimensions hold
+      // as [N, K] (Rows: row f / K, column f % K) or [K, N] (Cols: f / N,
+      // f % N); a batch dimension stays in front.
+      const int P = codegen::kPanelColumns;
+      std::vector<Expr> at;
+      if (hasLoop(o.loops, g.lb))
+        at.push_back(vb);
+      if (panelStorageOf(o.tensor) == PanelStorage::Rows) {
+        const int perRow = g.shape.K / P; // K = perRow * P
+        at.push_back((vn / P) * P + vk / perRow);
+        at.push_back((vk % perRow) * P + vn % P);
+      } else {
+        const int perRow = g.shape.N / P; // panels per row of [K, N]
+        Expr row = (vn / P) * g.shape.K + vk;
+        at.push_back(row / perRow);
+        at.push_back((row % perRow) * P + vn % P);
+      }
+      f(vars) = read(o.tensor, at);
       return f;
     }
     f(vars) = read(o.tensor, c);
@@ -919,48 +934,59 @@ public:
   }
 
   /// See codegen::panelInputs (EmitHalide.h).
-  std::vector<bool> panelInputs() {
-    std::vector<bool> panels;
+  std::vector<PanelStorage> panelInputs() {
+    std::vector<PanelStorage> panels;
     for (const kir::Tensor &t : kernel.tensors)
       if (t.role == kir::Tensor::Role::Input)
-        panels.push_back(false);
+        panels.push_back(PanelStorage::None);
     if (options.bf16Gemms || target.has_gpu_feature() || kernel.kind != "gemm")
       return panels;
     const int P = codegen::kPanelColumns;
-    // The GEMMs that can read their B in panels, and that B.
-    std::map<size_t, int> panelB;
+    // The GEMMs that can read their B in panels: that B and how.
+    std::map<size_t, std::pair<int, PanelStorage>> panelB;
     for (size_t s = 0; s < kernel.stages.size(); ++s) {
       GemmMatch g;
-      if (!matchGemm(s, g) || g.shape.batch != 0 || !g.shape.transposeB ||
-          kernel.stages[s].rowMask >= 0)
+      if (!matchGemm(s, g))
         continue;
       const GemmOperand &b = g.b;
       const kir::Tensor &t = kernel.tensors[b.tensor];
-      // The whole [N, K] tensor, read at (n, k) directly.
-      bool whole = t.role == kir::Tensor::Role::Input && t.shape.size() == 2 &&
-                   t.shape[0] == g.shape.N && t.shape[1] == g.shape.K &&
-                   b.loops == std::vector<int>{g.ln, g.red} &&
-                   b.memLoops.empty() && b.through.empty() &&
+      const codegen::GemmShape &shape = g.shape;
+      // The whole tensor, [b,] n, k or [b,] k, n, read at the loops directly.
+      std::vector<int> loops{g.ln, g.red};
+      std::vector<int64_t> dims{shape.N, shape.K};
+      if (!shape.transposeB) {
+        std::swap(loops[0], loops[1]);
+        std::swap(dims[0], dims[1]);
+      }
+      if (shape.batch > 0) {
+        loops.insert(loops.begin(), g.lb);
+        dims.insert(dims.begin(), shape.batch);
+      }
+      bool whole = t.role == kir::Tensor::Role::Input && t.shape == dims &&
+                   b.loops == loops && b.memLoops.empty() &&
+                   b.through.empty() &&
                    std::all_of(b.tables.begin(), b.tables.end(),
                                [](int x) { return x < 0; });
       for (const kir::Access &a : kernel.stages[s].inputs)
         if (a.tensor == b.tensor)
           for (const kir::AffineDim &d : a.dims)
             whole &= d.loop() >= 0;
-      if (!whole || g.shape.N % P != 0 || g.shape.K % P != 0 ||
+      if (!whole || shape.N % P != 0 || (shape.transposeB && shape.K % P != 0) ||
           t.type != kir::ElemType::F32)
         continue;
-      // Where B as it is would take the Tiled path: a few rows keep Dot,
-      // whose dot products want B's rows contiguous.
-      if (codegen::gemmTilingFor(g.shape, target).path != codegen::GemmPath::Tiled)
+      // Where B as it is would take the Tiled path: a few rows keep Dot or
+      // Stream, which want B's rows contiguous.
+      if (codegen::gemmTilingFor(shape, target).path != codegen::GemmPath::Tiled)
         continue;
-      panelB[s] = b.tensor;
+      panelB[s] = {b.tensor,
+                   shape.transposeB ? PanelStorage::Rows : PanelStorage::Cols};
     }
     size_t position = 0;
     for (size_t t = 0; t < kernel.tensors.size(); ++t) {
       if (kernel.tensors[t].role != kir::Tensor::Role::Input)
         continue;
       std::vector<size_t> readers = readersOf((int)t);
+      PanelStorage how = PanelStorage::None;
       bool only = !readers.empty() && !isKernelOutput((int)t);
       for (size_t r : readers) {
         auto it = panelB.find(r);
@@ -968,13 +994,17 @@ public:
         int reads = 0;
         for (const kir::Access &a : st.inputs)
           reads += a.tensor == (int)t;
-        only &= it != panelB.end() && it->second == (int)t && reads == 1 &&
+        only &= it != panelB.end() && it->second.first == (int)t &&
+                reads == 1 &&
                 std::find(st.inits.begin(), st.inits.end(), (int)t) ==
-                    st.inits.end();
+                    st.inits.end() &&
+                (how == PanelStorage::None || how == it->second.second);
         for (const kir::Expr &e : st.exprs)
           only &= !(e.op == kir::OpCode::Extract && (int)e.index == (int)t);
+        if (only)
+          how = it->second.second;
       }
-      panels[position++] = only;
+      panels[position++] = only ? how : PanelStorage::None;
     }
     return panels;
   }
@@ -982,16 +1012,17 @@ public:
 private:
   size_t readerCount(int t) { return readersOf(t).size(); }
 
-  /// Whether input tensor `t` is kept in panels (options.panelInputs).
-  bool isPanelInput(int t) const {
+  /// How input tensor `t` is kept (options.panelInputs).
+  PanelStorage panelStorageOf(int t) const {
     if (options.panelInputs.empty() ||
         kernel.tensors[t].role != kir::Tensor::Role::Input)
-      return false;
+      return PanelStorage::None;
     size_t position = 0;
     for (int u = 0; u < t; ++u)
       position += kernel.tensors[u].role == kir::Tensor::Role::Input;
-    return position < options.panelInputs.size() &&
-           options.panelInputs[position];
+    return position < options.panelInputs.size()
+               ? PanelStorage(options.panelInputs[position])
+               : PanelStorage::None;
   }
 
   /// An `attention` kernel (FormKernels): contraction c1 (the scores, with
@@ -1836,9 +1867,9 @@ std::vector<bool> bf16OnlyInputs(const kir::Kernel &kernel,
   return b.bf16OnlyInputs();
 }
 
-std::vector<bool> panelInputs(const kir::Kernel &kernel,
-                              const std::string &target,
-                              const KernelOptions &options) {
+std::vector<PanelStorage> panelInputs(const kir::Kernel &kernel,
+                                      const std::string &target,
+                                      const KernelOptions &options) {
   Builder b(kernel, parseTarget(target), options);
   return b.panelInputs();
 }

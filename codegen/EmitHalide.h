@@ -31,23 +31,32 @@ struct KernelOptions {
   /// Tiled bf16 GEMM gets AVX512-BF16 where this CPU has it
   /// (bf16KernelTarget).
   bool bf16Gemms = false;
-  /// Per input of the kernel (in order, as panelInputs lists them): true
-  /// where the runtime keeps the weight passed there in panels
-  /// (DYNRT_STORAGE_PANELS); the GEMMs read it so. Empty: none.
-  std::vector<bool> panelInputs;
+  /// Per input of the kernel (in order, as panelInputs lists them): how
+  /// the runtime keeps the weight passed there (PanelStorage); the GEMMs
+  /// read it so. Empty: every input as it is.
+  std::vector<uint8_t> panelInputs;
 };
 
-/// Per input of `kernel` (in order): whether it may be kept in panels of
-/// codegen::kPanelColumns rows (dyncc compile --pack-weights): read only as
-/// the whole B operand, [N, K] with N and K multiples of the panel, of
-/// unbatched fp32 GEMMs on the Tiled path of a CPU target, directly (no
-/// gather, no copy) and by nothing else. Such a GEMM then reads its panel
-/// of B in place, the same products summed in the same order: the same
-/// results, without a copy of the panel per task. All false for attention,
-/// with options.bf16Gemms and on a GPU target.
-std::vector<bool> panelInputs(const kir::Kernel &kernel,
-                              const std::string &target,
-                              const KernelOptions &options);
+/// A weight kept in panels of codegen::kPanelColumns along a GEMM's n, each
+/// matrix of its last two dimensions holding (n, k) at ((n / 64) * K + k) *
+/// 64 + n % 64 (dynrt.h, DYNRT_STORAGE_PANELS and _COLS).
+enum class PanelStorage : uint8_t {
+  None = 0,
+  Rows = 1, ///< the matrices are [N, K] (a linear layer's [out, in])
+  Cols = 2, ///< the matrices are [K, N] (MoE experts' [E, in, out])
+};
+
+/// Per input of `kernel` (in order): whether it may be kept in panels
+/// (dyncc compile --pack-weights), and how: read only as the whole B
+/// operand, batched or not, of fp32 GEMMs on the Tiled path of a CPU
+/// target (row tiles skipped or not), directly (no gather, no copy) and by
+/// nothing else, with N (and for Rows K) a multiple of the panel. Such a
+/// GEMM reads its panel of B in place, the same products summed in the
+/// same order: the same results, without a copy of the panel per task.
+/// None for attention, with options.bf16Gemms and on a GPU target.
+std::vector<PanelStorage> panelInputs(const kir::Kernel &kernel,
+                                      const std::string &target,
+                                      const KernelOptions &options);
 
 /// Per input of `kernel` (in order): whether only GEMMs that round it to
 /// bfloat16 (options.bf16Gemms on a CPU target: both operands on the Tiled

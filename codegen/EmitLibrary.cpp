@@ -143,9 +143,9 @@ struct HostPlan {
   /// inputs that receive such weights (empty: none).
   std::vector<uint8_t> weightStorage;
   std::vector<std::vector<bool>> kernelInputsBf16;
-  /// --pack-weights (planPanelWeights): per kernel, the inputs that receive
-  /// weights kept in panels (DYNRT_STORAGE_PANELS in weightStorage).
-  std::vector<std::vector<bool>> kernelInputsPanels;
+  /// --pack-weights (planPanelWeights): per kernel, per input, how the
+  /// weight it receives is kept (codegen::PanelStorage values).
+  std::vector<std::vector<uint8_t>> kernelInputsPanels;
 
   /// Whether input `position` of kernel `k` is a weight kept as bf16.
   bool inputBf16(size_t k, size_t position) const {
@@ -546,16 +546,16 @@ FailureOr<HostPlan> planHost(ModuleOp module, StringRef name) {
 /// The slot of `v`, through views.
 Slot slotOf(const HostPlan &plan, Value v) { return plan.slots.lookup(rootOf(v)); }
 
-/// The weights the runtime keeps in another storage (`code`), given per
-/// kernel which of its inputs can take such a weight (`inputs`, by
-/// kernelIndex; empty for builtins). A weight qualifies when every use of
-/// it (through views) is such an input of a kernel call, and every call of
-/// such a kernel passes a qualifying weight at that input (one kernel
-/// serves every layer). Fills plan.weightStorage (code or 0) and returns
-/// per kernel the inputs that receive such weights.
-std::vector<std::vector<bool>>
-planWeightStorage(HostPlan &plan, std::vector<std::vector<bool>> inputs,
-                  uint8_t code) {
+/// The weights the runtime keeps in another storage, given per kernel the
+/// storage each of its inputs can take (`inputs`, by kernelIndex, a
+/// weight_storage code or 0; empty for builtins). A weight qualifies when
+/// every use of it (through views) is an input of a kernel call that takes
+/// the same storage, and every call of such a kernel passes a qualifying
+/// weight at that input (one kernel serves every layer). Fills
+/// plan.weightStorage and returns per kernel the storage of the weights
+/// its inputs receive (0: as they are).
+std::vector<std::vector<uint8_t>>
+planWeightStorage(HostPlan &plan, std::vector<std::vector<uint8_t>> inputs) {
   // Every use of a weight: a kernel's input (kernel, position, weight), or
   // anything else (the weight then stays as it is).
   struct Use {
@@ -599,33 +599,39 @@ planWeightStorage(HostPlan &plan, std::vector<std::vector<bool>> inputs,
     ok[w] = ok[w] && used[w];
   // To a fixed point: an input that receives a weight kept as it is (or an
   // activation) does not take the storage, nor does a weight passed to such
-  // an input.
+  // an input, or to inputs that take different storages.
+  std::vector<uint8_t> code(plan.weights.size(), 0);
   for (bool changed = true; changed;) {
     changed = false;
     for (const Use &u : uses) {
-      std::vector<bool>::reference in = inputs[u.kernel][u.position];
+      uint8_t &in = inputs[u.kernel][u.position];
       if (in && (u.weight < 0 || !ok[u.weight])) {
-        in = false;
+        in = 0;
         changed = true;
       }
-      if (u.weight >= 0 && ok[u.weight] && !in) {
+      if (u.weight < 0 || !ok[u.weight])
+        continue;
+      if (!in || (code[u.weight] && code[u.weight] != in)) {
         ok[u.weight] = false;
         changed = true;
+      } else {
+        code[u.weight] = in;
       }
     }
   }
   plan.weightStorage.assign(plan.weights.size(), 0);
   for (size_t w = 0; w < ok.size(); ++w)
     if (ok[w])
-      plan.weightStorage[w] = code;
+      plan.weightStorage[w] = code[w];
   return inputs;
 }
 
-/// Per kernel (by kernelIndex), `which` of its inputs (empty for builtins).
+/// Per kernel (by kernelIndex), the storage `which` gives each of its
+/// inputs (empty for builtins).
 template <typename Which>
-FailureOr<std::vector<std::vector<bool>>> kernelInputs(HostPlan &plan,
-                                                       Which which) {
-  std::vector<std::vector<bool>> inputs(plan.kernels.size());
+FailureOr<std::vector<std::vector<uint8_t>>> kernelInputs(HostPlan &plan,
+                                                          Which which) {
+  std::vector<std::vector<uint8_t>> inputs(plan.kernels.size());
   for (size_t k = 0; k < plan.kernels.size(); ++k) {
     func::FuncOp fn = plan.kernels[k];
     if (fn->hasAttr(kBuiltinAttr))
@@ -647,11 +653,19 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
   codegen::KernelOptions options;
   options.bf16Gemms = true;
   auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
-    return codegen::bf16OnlyInputs(kernel, target, options);
+    std::vector<uint8_t> codes;
+    for (bool only : codegen::bf16OnlyInputs(kernel, target, options))
+      codes.push_back(only ? DYNRT_BF16 : 0);
+    return codes;
   });
   if (failed(inputs))
     return failure();
-  plan.kernelInputsBf16 = planWeightStorage(plan, std::move(*inputs), DYNRT_BF16);
+  for (const std::vector<uint8_t> &codes :
+       planWeightStorage(plan, std::move(*inputs))) {
+    plan.kernelInputsBf16.emplace_back();
+    for (uint8_t c : codes)
+      plan.kernelInputsBf16.back().push_back(c != 0);
+  }
   return success();
 }
 
@@ -661,12 +675,24 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
 /// plan.weightStorage and plan.kernelInputsPanels.
 LogicalResult planPanelWeights(HostPlan &plan, const std::string &target) {
   auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
-    return codegen::panelInputs(kernel, target, {});
+    std::vector<uint8_t> codes;
+    for (codegen::PanelStorage p : codegen::panelInputs(kernel, target, {}))
+      codes.push_back(p == codegen::PanelStorage::Rows   ? DYNRT_STORAGE_PANELS
+                      : p == codegen::PanelStorage::Cols ? DYNRT_STORAGE_PANELS_COLS
+                                                         : 0);
+    return codes;
   });
   if (failed(inputs))
     return failure();
-  plan.kernelInputsPanels =
-      planWeightStorage(plan, std::move(*inputs), DYNRT_STORAGE_PANELS);
+  for (const std::vector<uint8_t> &codes :
+       planWeightStorage(plan, std::move(*inputs))) {
+    plan.kernelInputsPanels.emplace_back();
+    for (uint8_t c : codes)
+      plan.kernelInputsPanels.back().push_back(uint8_t(
+          c == DYNRT_STORAGE_PANELS        ? codegen::PanelStorage::Rows
+          : c == DYNRT_STORAGE_PANELS_COLS ? codegen::PanelStorage::Cols
+                                           : codegen::PanelStorage::None));
+  }
   return success();
 }
 
@@ -1518,7 +1544,7 @@ std::string headerText(const HostPlan &plan, StringRef source,
                                              s.shape[0] * plan.ranks)
                                : "",
                        storage == DYNRT_BF16             ? " (kept as bf16)"
-                       : storage == DYNRT_STORAGE_PANELS ? " (kept in panels)"
+                       : storage != 0                    ? " (kept in panels)"
                                                          : "");
   }
   if (plan.ranks > 0)
@@ -1725,7 +1751,8 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     if (failed(planPanelWeights(*plan, target)))
       return failure();
     for (auto [w, storage] : llvm::zip(plan->weights, plan->weightStorage))
-      if (storage == DYNRT_STORAGE_PANELS) {
+      if (storage == DYNRT_STORAGE_PANELS ||
+          storage == DYNRT_STORAGE_PANELS_COLS) {
         ++stats.panelWeights;
         stats.panelWeightBytes += w.bytes();
       }

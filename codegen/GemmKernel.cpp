@@ -304,7 +304,9 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     skipTiles = false;
     for (MicroTile c : order) {
       int v = std::min(c.vectors, shape.N / vw);
-      while (v > 0 && shape.N % (v * vw) != 0)
+      // A B in panels: the tile's columns inside one of its panels.
+      while (v > 0 && (shape.N % (v * vw) != 0 ||
+                       (shape.bPanels && kPanelColumns % (v * vw) != 0)))
         --v;
       if (v > 0) {
         t.rows = std::min(c.rows, shape.M);

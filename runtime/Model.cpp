@@ -47,15 +47,25 @@ AlignedBuffer allocateAligned(size_t bytes) {
 // DYNRT_STORAGE_PANELS: the rows of a weight's panel.
 constexpr int64_t kPanelRows = 64;
 
-// An [N, K] weight in panels of kPanelRows rows (DYNRT_STORAGE_PANELS):
-// element (n, k) at ((n / 64) * K + k) * 64 + n % 64, so that a GEMM's task
-// reads its 64 columns of B as one contiguous stream.
-void toPanels(const float *in, float *out, int64_t rows, int64_t cols) {
-  for (int64_t p = 0; p < rows / kPanelRows; ++p)
-    for (int64_t k = 0; k < cols; ++k)
-      for (int64_t j = 0; j < kPanelRows; ++j)
-        out[(p * cols + k) * kPanelRows + j] =
-            in[(p * kPanelRows + j) * cols + k];
+// A weight in panels of kPanelRows along a GEMM's n (DYNRT_STORAGE_PANELS:
+// n is each matrix's rows, [N, K]; PANELS_COLS: its columns, [K, N]):
+// element (n, k) at ((n / 64) * K + k) * 64 + n % 64 of its matrix, so that
+// a GEMM's task reads its 64 columns of B as one contiguous stream.
+void toPanels(const float *in, float *out, const dynrt_param_spec_t &spec,
+              bool columns) {
+  const int64_t rows = spec.shape[spec.rank - 2], cols = spec.shape[spec.rank - 1];
+  const int64_t N = columns ? cols : rows, K = columns ? rows : cols;
+  int64_t matrices = 1;
+  for (int32_t d = 0; d + 2 < spec.rank; ++d)
+    matrices *= spec.shape[d];
+  for (int64_t m = 0; m < matrices; ++m, in += N * K, out += N * K)
+    for (int64_t p = 0; p < N / kPanelRows; ++p)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < kPanelRows; ++j) {
+          const int64_t n = p * kPanelRows + j;
+          out[(p * K + k) * kPanelRows + j] =
+              columns ? in[k * N + n] : in[n * K + k];
+        }
 }
 
 // fp32 to bfloat16, rounded to nearest even (as Halide's cast and the bf16
@@ -696,18 +706,24 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
   for (int32_t w = 0; desc->weight_storage && w < desc->num_weights; ++w) {
     const uint8_t storage = desc->weight_storage[w];
     const dynrt_param_spec_t &spec = desc->weights[w];
-    const bool panels = storage == DYNRT_STORAGE_PANELS && spec.rank == 2 &&
-                        spec.shape[0] > 0 && spec.shape[0] % kPanelRows == 0 &&
-                        spec.shape[1] > 0 && spec.shape[1] % kPanelRows == 0;
+    const int64_t rows = spec.rank >= 2 ? spec.shape[spec.rank - 2] : 0,
+                  cols = spec.rank >= 2 ? spec.shape[spec.rank - 1] : 0;
+    const bool panels =
+        rows > 0 && cols > 0 &&
+        ((storage == DYNRT_STORAGE_PANELS && rows % kPanelRows == 0 &&
+          cols % kPanelRows == 0) ||
+         (storage == DYNRT_STORAGE_PANELS_COLS && cols % kPanelRows == 0));
     if (storage != 0 && (spec.dtype != DYNRT_F32 ||
                          (storage != DYNRT_BF16 && !panels)))
       return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
                                "model '{}': bad storage {} of weight {} (an "
-                               "F32 weight may be kept as BF16, {}, or an "
-                               "[N, K] one with N and K multiples of {} in "
-                               "panels, {})",
+                               "F32 weight may be kept as BF16, {}, or in "
+                               "panels of {}: of rows, {}, if its last two "
+                               "dimensions are multiples of {}, of columns, "
+                               "{}, if its last is)",
                                model, (int)storage, w, (int)DYNRT_BF16,
-                               kPanelRows, DYNRT_STORAGE_PANELS);
+                               kPanelRows, DYNRT_STORAGE_PANELS, kPanelRows,
+                               DYNRT_STORAGE_PANELS_COLS);
   }
   if (desc->num_routes < 0 || (desc->num_routes > 0 && !desc->routes))
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
@@ -1006,7 +1022,8 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
           continue;
         }
         if (desc->weight_storage &&
-            desc->weight_storage[i] == DYNRT_STORAGE_PANELS) {
+            (desc->weight_storage[i] == DYNRT_STORAGE_PANELS ||
+             desc->weight_storage[i] == DYNRT_STORAGE_PANELS_COLS)) {
           const dynrt_param_spec_t &spec = desc->weights[i];
           AlignedBuffer copy = allocateAligned(byteSize(spec));
           if (!copy)
@@ -1015,8 +1032,8 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
                                      "({} bytes)",
                                      spec.name, byteSize(spec));
           toPanels(static_cast<const float *>(model->weightData[i]),
-                   static_cast<float *>(copy.get()), spec.shape[0],
-                   spec.shape[1]);
+                   static_cast<float *>(copy.get()), spec,
+                   desc->weight_storage[i] == DYNRT_STORAGE_PANELS_COLS);
           model->weightData[i] = copy.get();
           model->weightCopies.push_back(std::move(copy));
           continue;

@@ -483,16 +483,21 @@ typedef struct {
    * weights[i] (F32, in the file and in its spec) as kept by the model in
    * bfloat16, rounded to nearest even when the model is created, because
    * only GEMMs that round it so anyway read it: the same results from half
-   * the bytes. DYNRT_STORAGE_PANELS (dyncc compile --pack-weights, the
-   * default) marks an F32 weight [N, K] (N and K multiples of 64) as kept
-   * in panels of 64 rows, the layout the GEMMs that alone read it use:
-   * element (n, k) at ((n / 64) * K + k) * 64 + n % 64, rearranged when the
-   * model is created. 0: kept as the spec says. NULL when no weight is. */
+   * the bytes. DYNRT_STORAGE_PANELS and DYNRT_STORAGE_PANELS_COLS (dyncc
+   * compile --pack-weights, the default) mark an F32 weight as kept in
+   * panels of 64 along the dimension n of the GEMMs that alone read it,
+   * rearranged when the model is created: each matrix of its last two
+   * dimensions, [N, K] (PANELS: N and K multiples of 64) or [K, N]
+   * (PANELS_COLS: N a multiple of 64), holds element (n, k) at
+   * ((n / 64) * K + k) * 64 + n % 64. 0: kept as the spec says. NULL when
+   * no weight is. */
   const uint8_t *weight_storage; /* [num_weights] */
 } dynrt_model_desc_t;
 
-/* dynrt_model_desc_t::weight_storage: a weight kept in panels of 64 rows. */
+/* dynrt_model_desc_t::weight_storage: a weight kept in panels of 64 of its
+ * rows (PANELS) or of its columns (PANELS_COLS). */
 #define DYNRT_STORAGE_PANELS 64
+#define DYNRT_STORAGE_PANELS_COLS 65
 
 /* Devices kernels run on. A CUDA model (dyncc compile --target=cuda) runs
  * every Halide kernel as a CUDA pipeline; its builtins (route, skip) and its

@@ -623,6 +623,57 @@ TEST(GemmKernelApi, ReadsBInPanels) {
   }
 }
 
+// Batched B [E, K, N] kept in panels of columns (MoE experts' weights):
+// per expert (k, n) at ((n / 64) * K + k) * 64 + n % 64, row tiles skipped
+// where no row is needed, as W1's expert GEMMs run.
+TEST(GemmKernelApi, ReadsBatchedBInColumnPanels) {
+  const int E = 3, M = 30, K = 48, N = 128, P = dyncc::codegen::kPanelColumns;
+  std::mt19937 rng(11);
+  Buffer<float> a = randomBuffer({K, M, E}, rng), w = randomBuffer({N, K, E}, rng);
+  Buffer<float> panels(N, K, E);
+  for (int e = 0; e < E; ++e)
+    for (int k = 0; k < K; ++k)
+      for (int n = 0; n < N; ++n) {
+        int flat = ((n / P) * K + k) * P + n % P;
+        panels(flat % N, flat / N, e) = w(n, k, e);
+      }
+  ImageParam pa(Float(32), 3, "A"), pw(Float(32), 3, "W");
+  pa.set(a);
+  pw.set(panels);
+  Var n("n"), k("k"), b("b"), m("m");
+  Func bp("b_panels");
+  Expr row = (n / P) * K + k;
+  bp(n, k, b) = pw((row % (N / P)) * P + n % P, row / (N / P), b);
+  Func used("used"); // rows m < 10 + 7 e of expert e are filled
+  used(m, b) = m < 10 + 7 * b;
+  GemmShape shape;
+  shape.batch = E;
+  shape.M = M;
+  shape.N = N;
+  shape.K = K;
+  shape.bPanels = true;
+  Target host(dyncc::codegen::hostKernelTarget());
+  GemmTiling chosen;
+  Func g = buildGemm(shape, pa, bp, {}, host, "panels_b", {}, used, &chosen);
+  EXPECT_EQ(chosen.packB, 0);
+  EXPECT_GT(chosen.skipRows, 0);
+  EXPECT_EQ(P % (chosen.vectors * chosen.vectorWidth), 0);
+  Buffer<float> out(N, M, E);
+  out.fill(std::nanf(""));
+  g.realize(out, host);
+  for (int e = 0; e < E; ++e)
+    for (int mm = 0; mm < 10 + 7 * e; ++mm)
+      for (int j = 0; j < N; ++j) {
+        double ref = 0, mag = 0;
+        for (int kk = 0; kk < K; ++kk) {
+          ref += (double)a(kk, mm, e) * w(j, kk, e);
+          mag += std::fabs((double)a(kk, mm, e) * w(j, kk, e));
+        }
+        ASSERT_LE(std::fabs(out(j, mm, e) - ref), 1e-5 * mag)
+            << "e " << e << " m " << mm << " n " << j;
+      }
+}
+
 TEST(GemmKernelApi, CompilesAheadOfTimeForBothTargets) {
   // The kernel emitter compiles to objects, not with the JIT.
   for (const std::string &t : {dyncc::codegen::hostKernelTarget(),

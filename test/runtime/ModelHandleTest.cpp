@@ -258,9 +258,40 @@ TEST(ModelHandle, KeepsPanelWeightsInPanelsOf64Rows) {
   dynrt_model_destroy(model);
   dynrt_weights_release(weights);
 
-  // [96, 64]: 96 rows are no whole number of panels.
+  // The same values as [2, 32, 128] matrices [K, N] in panels of columns
+  // (MoE experts' [E, in, out]): per matrix, (k, n) at ((n / 64) * K + k) *
+  // 64 + n % 64.
+  dynrt_param_spec_t experts = spec("w", DYNRT_F32, {2, 32, 128});
+  const uint8_t columns[1] = {DYNRT_STORAGE_PANELS_COLS};
+  m.desc.weights = &experts;
+  m.desc.weight_storage = columns;
+  bytes = safetensors(
+      R"({"w": {"dtype": "F32", "shape": [2, 32, 128], "data_offsets": [0, 32768]}})",
+      std::string(reinterpret_cast<const char *>(values.data()),
+                  values.size() * sizeof(float)));
+  ASSERT_TRUE(succeeds(
+      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
+  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, weights, &model)));
+  ASSERT_TRUE(succeeds(dynrt_model_run(model, inputs, outputs)));
+  for (int e = 0; e < 2; ++e)
+    for (int k = 0; k < 32; ++k)
+      for (int n = 0; n < 128; ++n)
+        ASSERT_EQ(y[e * 4096 + ((n / 64) * 32 + k) * 64 + n % 64],
+                  values[e * 4096 + k * 128 + n])
+            << "e " << e << " k " << k << " n " << n;
+  dynrt_model_destroy(model);
+  dynrt_weights_release(weights);
+
+  // [96, 64]: 96 rows are no whole number of panels; as columns, 96 is not
+  // either.
   dynrt_param_spec_t odd = spec("w", DYNRT_F32, {96, 64});
   m.desc.weights = &odd;
+  m.desc.weight_storage = storage;
+  EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, nullptr, &model),
+                        DYNRT_INVALID_ARGUMENT, {"bad storage", "panels"}));
+  dynrt_param_spec_t oddColumns = spec("w", DYNRT_F32, {64, 96});
+  m.desc.weights = &oddColumns;
+  m.desc.weight_storage = columns;
   EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, nullptr, &model),
                         DYNRT_INVALID_ARGUMENT, {"bad storage", "panels"}));
 }
