@@ -50,21 +50,24 @@ constexpr int64_t kPanelRows = 64;
 // A weight in panels of kPanelRows along a GEMM's n (DYNRT_STORAGE_PANELS:
 // n is each matrix's rows, [N, K]; PANELS_COLS: its columns, [K, N]):
 // element (n, k) at ((n / 64) * K + k) * 64 + n % 64 of its matrix, so that
-// a GEMM's task reads its 64 columns of B as one contiguous stream.
-void toPanels(const float *in, float *out, const dynrt_param_spec_t &spec,
-              bool columns) {
+// a GEMM's task reads its 64 columns of B as one contiguous stream. `in`
+// is the file's data, which need not be aligned for a float.
+void toPanels(const unsigned char *in, float *out,
+              const dynrt_param_spec_t &spec, bool columns) {
   const int64_t rows = spec.shape[spec.rank - 2], cols = spec.shape[spec.rank - 1];
   const int64_t N = columns ? cols : rows, K = columns ? rows : cols;
   int64_t matrices = 1;
   for (int32_t d = 0; d + 2 < spec.rank; ++d)
     matrices *= spec.shape[d];
-  for (int64_t m = 0; m < matrices; ++m, in += N * K, out += N * K)
+  for (int64_t m = 0; m < matrices;
+       ++m, in += N * K * sizeof(float), out += N * K)
     for (int64_t p = 0; p < N / kPanelRows; ++p)
       for (int64_t k = 0; k < K; ++k)
         for (int64_t j = 0; j < kPanelRows; ++j) {
           const int64_t n = p * kPanelRows + j;
-          out[(p * K + k) * kPanelRows + j] =
-              columns ? in[k * N + n] : in[n * K + k];
+          std::memcpy(&out[(p * K + k) * kPanelRows + j],
+                      in + (columns ? k * N + n : n * K + k) * sizeof(float),
+                      sizeof(float));
         }
 }
 
@@ -1031,7 +1034,7 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
                                      "cannot arrange weight '{}' in panels "
                                      "({} bytes)",
                                      spec.name, byteSize(spec));
-          toPanels(static_cast<const float *>(model->weightData[i]),
+          toPanels(static_cast<const unsigned char *>(model->weightData[i]),
                    static_cast<float *>(copy.get()), spec,
                    desc->weight_storage[i] == DYNRT_STORAGE_PANELS_COLS);
           model->weightData[i] = copy.get();
