@@ -39,11 +39,12 @@ struct KernelOptions {
 
 /// A weight kept in panels of codegen::kPanelColumns along a GEMM's n, each
 /// matrix of its last two dimensions holding (n, k) at ((n / 64) * K + k) *
-/// 64 + n % 64 (dynrt.h, DYNRT_STORAGE_PANELS and _COLS).
+/// 64 + n % 64. The values are the runtime's storage codes (dynrt.h,
+/// DYNRT_STORAGE_PANELS and _COLS; EmitLibrary.cpp asserts they agree).
 enum class PanelStorage : uint8_t {
   None = 0,
-  Rows = 1, ///< the matrices are [N, K] (a linear layer's [out, in])
-  Cols = 2, ///< the matrices are [K, N] (MoE experts' [E, in, out])
+  Rows = 64, ///< the matrices are [N, K] (a linear layer's [out, in])
+  Cols = 65, ///< the matrices are [K, N] (MoE experts' [E, in, out])
 };
 
 /// Per input of `kernel` (in order): whether it may be kept in panels

@@ -551,11 +551,15 @@ Slot slotOf(const HostPlan &plan, Value v) { return plan.slots.lookup(rootOf(v))
 /// weight_storage code or 0; empty for builtins). A weight qualifies when
 /// every use of it (through views) is an input of a kernel call that takes
 /// the same storage, and every call of such a kernel passes a qualifying
-/// weight at that input (one kernel serves every layer). Fills
-/// plan.weightStorage and returns per kernel the storage of the weights
-/// its inputs receive (0: as they are).
+/// weight at that input (one kernel serves every layer). With `ownShape`
+/// (a storage arranged by the weight's own shape, like panels of its last
+/// two dimensions), a use through a view that changes the weight's type
+/// disqualifies it: the runtime would arrange one matrix where the kernel
+/// reads several. Fills plan.weightStorage and returns per kernel the
+/// storage of the weights its inputs receive (0: as they are).
 std::vector<std::vector<uint8_t>>
-planWeightStorage(HostPlan &plan, std::vector<std::vector<uint8_t>> inputs) {
+planWeightStorage(HostPlan &plan, std::vector<std::vector<uint8_t>> inputs,
+                  bool ownShape) {
   // Every use of a weight: a kernel's input (kernel, position, weight), or
   // anything else (the weight then stays as it is).
   struct Use {
@@ -586,6 +590,9 @@ planWeightStorage(HostPlan &plan, std::vector<std::vector<uint8_t>> inputs) {
                            ? it->second.index
                            : -1;
       size_t position = operand.getOperandNumber();
+      if (weight >= 0 && ownShape &&
+          operand.get().getType() != rootOf(operand.get()).getType())
+        ok[weight] = false;
       if (kernel && position < inputs[*kernel].size()) {
         uses.push_back({*kernel, position, weight});
         if (weight >= 0)
@@ -661,7 +668,7 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
   if (failed(inputs))
     return failure();
   for (const std::vector<uint8_t> &codes :
-       planWeightStorage(plan, std::move(*inputs))) {
+       planWeightStorage(plan, std::move(*inputs), /*ownShape=*/false)) {
     plan.kernelInputsBf16.emplace_back();
     for (uint8_t c : codes)
       plan.kernelInputsBf16.back().push_back(c != 0);
@@ -674,25 +681,20 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
 /// same results, the GEMMs then read their panels of B in place. Fills
 /// plan.weightStorage and plan.kernelInputsPanels.
 LogicalResult planPanelWeights(HostPlan &plan, const std::string &target) {
+  static_assert(uint8_t(codegen::PanelStorage::Rows) == DYNRT_STORAGE_PANELS &&
+                    uint8_t(codegen::PanelStorage::Cols) ==
+                        DYNRT_STORAGE_PANELS_COLS,
+                "PanelStorage values are the runtime's storage codes");
   auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
     std::vector<uint8_t> codes;
     for (codegen::PanelStorage p : codegen::panelInputs(kernel, target, {}))
-      codes.push_back(p == codegen::PanelStorage::Rows   ? DYNRT_STORAGE_PANELS
-                      : p == codegen::PanelStorage::Cols ? DYNRT_STORAGE_PANELS_COLS
-                                                         : 0);
+      codes.push_back(uint8_t(p));
     return codes;
   });
   if (failed(inputs))
     return failure();
-  for (const std::vector<uint8_t> &codes :
-       planWeightStorage(plan, std::move(*inputs))) {
-    plan.kernelInputsPanels.emplace_back();
-    for (uint8_t c : codes)
-      plan.kernelInputsPanels.back().push_back(uint8_t(
-          c == DYNRT_STORAGE_PANELS        ? codegen::PanelStorage::Rows
-          : c == DYNRT_STORAGE_PANELS_COLS ? codegen::PanelStorage::Cols
-                                           : codegen::PanelStorage::None));
-  }
+  plan.kernelInputsPanels =
+      planWeightStorage(plan, std::move(*inputs), /*ownShape=*/true);
   return success();
 }
 
