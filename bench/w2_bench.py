@@ -387,19 +387,26 @@ def main():
             else:
                 fail["torch.compile bf16", id(back)] = "not run (--no-compile)"
             # exit layers of every case at every threshold, bf16 against fp32
+            # (and, for scale, PyTorch's bf16 segment loop against its fp32 one)
             thetas = sorted(set(BF16_THETAS) | {r["theta"] for r in rows.values() if r["theta"] > 0})
-            same = total = 0
+            segs16 = [copy.deepcopy(s).to(torch.bfloat16).eval() for s in segments]
+            same = total = tsame = 0
             diffs = []
-            for th in thetas:
-                dy.model.set_param("theta", [th])
-                dy16.model.set_param("theta", [th])
-                for c, x in enumerate(xs):
-                    l32, l16 = dy.run(x)[1], dy16.run(x)[1]
-                    total += 1
-                    same += l32 == l16
-                    if l32 != l16:
-                        diffs.append(f"case {c} at theta {th:.4g}: {l32} vs {l16}")
-            agree = (same, total, len(thetas), diffs)
+            with torch.no_grad():
+                for th in thetas:
+                    dy.model.set_param("theta", [th])
+                    dy16.model.set_param("theta", [th])
+                    for c, x in enumerate(xs):
+                        l32, l16 = dy.run(x)[1], dy16.run(x)[1]
+                        total += 1
+                        same += l32 == l16
+                        if l32 != l16:
+                            diffs.append(f"case {c} at theta {th:.4g}: {l32} vs {l16}")
+                        t32 = segment_loop(segments, entropy_torch, x, th)[1]
+                        t16 = segment_loop(segs16, lambda z: entropy_torch(z.float()),
+                                           x.to(torch.bfloat16), th)[1]
+                        tsame += t32 == t16
+            agree = (same, total, len(thetas), diffs, tsame)
 
         # interleaved timing of every (row, side)
         table = {("backbone", n): (back, n) for n in BACKBONE_SIDES + BF16_SIDES
@@ -545,10 +552,12 @@ def main():
         backbone_rows(BF16_SIDES, 3, bf16_cells)
         print()
         if agree:
-            same, total, nth, diffs = agree
+            same, total, nth, diffs, tsame = agree
             print(f"- bf16 early-exit model's exit layers equal to the fp32 model's on {same} of "
                   f"{total} decisions ({same / total * 100:.1f}%: {len(xs)} cases x {nth} "
                   "thresholds)" + (": differ at " + "; ".join(diffs[:10]) if diffs else ""))
+            print(f"- for scale, PyTorch's bf16 segment loop (bf16 throughout) against its fp32 "
+                  f"one: {tsame} of {total} ({tsame / total * 100:.1f}%)")
         print()
     errs = "; ".join(f"layer {le}: " + ", ".join(f"{n} {e:.1g}" for n, e in r["err"].items())
                      for le, r in rows.items())

@@ -126,12 +126,12 @@ void chooseMicroTile(const GemmShape &shape, const Target &target,
 } // namespace
 
 double targetL2Bytes(const Target &target) {
-  return (double)scheduleMachine(target.to_string()).l2Bytes;
+  return (double)scheduleMachine(target).l2Bytes;
 }
 
 int targetTasks(const Target &target) {
   return std::max(kMinTasks,
-                  kTasksPerCore * scheduleMachine(target.to_string()).cores);
+                  kTasksPerCore * scheduleMachine(target).cores);
 }
 
 std::vector<MicroTile> microTiles(const Target &target) {
@@ -529,7 +529,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     // L1; a multiple of the cores in tasks, so that the threads share them
     // evenly.
     const int maxBlock = std::max(step, 4096 / shape.M / step * step);
-    const int cores = scheduleMachine(target.to_string()).cores;
+    const int cores = scheduleMachine(target).cores;
     int tasks = cores;
     while (roundUp(ceilDiv(shape.N, tasks), step) > maxBlock)
       tasks += cores;

@@ -49,11 +49,14 @@ void setScheduleMachine(const ScheduleMachine &machine) {
 }
 
 ScheduleMachine scheduleMachine(const std::string &target) {
+  return scheduleMachine(Halide::Target(target));
+}
+
+ScheduleMachine scheduleMachine(const Halide::Target &target) {
   static const Halide::Target host(hostKernelTarget());
   static const ScheduleMachine hostMachine{hostCores(), hostL2Bytes()};
   const bool onHost =
-      Halide::Target(target).without_feature(
-          Halide::Target::AVX512_SapphireRapids) == host;
+      target.without_feature(Halide::Target::AVX512_SapphireRapids) == host;
   ScheduleMachine m = requestedMachine;
   if (m.cores <= 0)
     m.cores = onHost ? hostMachine.cores : 2;

@@ -11,6 +11,10 @@
 #include <cstdint>
 #include <string>
 
+namespace Halide {
+struct Target;
+} // namespace Halide
+
 namespace dyncc::codegen {
 
 /// The machine kernels are scheduled for: the cores their parallel loops
@@ -34,6 +38,8 @@ void setScheduleMachine(const ScheduleMachine &machine);
 /// schedules were first measured on; every current x86-64 server core has
 /// at least that L2).
 ScheduleMachine scheduleMachine(const std::string &target);
+/// The same for a parsed target (the kernel builders' own).
+ScheduleMachine scheduleMachine(const Halide::Target &target);
 
 /// The Halide target string of this machine's CPU, e.g.
 /// "x86-64-linux-avx-avx2-avx512-...".
