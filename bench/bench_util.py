@@ -79,6 +79,31 @@ def cpu_name():
     return ""
 
 
+def cpu_has(flag):
+    """Whether /proc/cpuinfo lists `flag` (e.g. "amx_bf16") for this CPU."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return flag in line.split(":", 1)[1].split()
+    return False
+
+
+def record_target(workload, measured, target, higher=True, note=""):
+    """Appends one of issue 16's targets as measured here to the file named
+    by $DYNCC_BENCH_SUMMARY (JSON lines; bench/run-all.sh sets it and
+    bench/targets.py tabulates it), if set: `workload` names the row (e.g.
+    "W2 backbone fp32 vs ONNX Runtime"), `measured` and `target` are numbers,
+    `higher` says which way is better."""
+    path = os.environ.get("DYNCC_BENCH_SUMMARY")
+    if not path or measured is None:
+        return
+    import json
+    with open(path, "a") as f:
+        f.write(json.dumps({"cpu": cpu_name(), "workload": workload,
+                            "measured": float(measured), "target": float(target),
+                            "higher": bool(higher), "note": note}) + "\n")
+
+
 def probe_peak(threads, runs=5):
     """The probed peak of WORKLOADS.md ("Peers"): the best GFLOP/s of
     torch.matmul in this process at `threads` threads, fp32 on 1024^3 and

@@ -60,6 +60,12 @@ echo "|---|---:|---:|---:|---|---:|"
 grep -v '^#' "$out" | while read -r m k n _ dg _ tg rmed rmin rmax others; do
   ratio="$(awk -v d="$dg" -v t="$tg" 'BEGIN { printf "%.2f", d / t }')"
   echo "| $m x $k x $n | $dg | $tg | $ratio | $rmed ($rmin..$rmax) | $others |"
+  # issue 16's targets (bench/targets.py; bench_util.record_target's format)
+  if [ -n "${DYNCC_BENCH_SUMMARY:-}" ]; then
+    printf '{"cpu": "%s", "workload": "K1 %s x %s x %s fp32: x torch.matmul", "measured": %s, "target": 1.0, "higher": true, "note": ""}\n' \
+      "${cpu//\"/}" "$m" "$k" "$n" "$(awk -v d="$dg" -v t="$tg" 'BEGIN { printf "%.4f", d / t }')" \
+      >>"$DYNCC_BENCH_SUMMARY"
+  fi
 done
 echo
 echo "C[M,N] = A[M,K] x B[K,N], fp32, row-major; GFLOP/s = 2MNK / median" \

@@ -84,7 +84,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import (OtherLoad, add_peer_arguments, smoke_test, cpu_name, interleaved, timed, close,  # noqa: E402
+from bench_util import (OtherLoad, record_target, add_peer_arguments, smoke_test, cpu_name, interleaved, timed, close,  # noqa: E402
                         probe_peak)
 
 import numpy as np  # noqa: E402
@@ -438,6 +438,14 @@ def main():
         if r.get("experts_err", 0) > 1e-4:
             bad = True
             gf += " (WRONG)"
+        if "dyncc" in r:
+            for peer, name, target in (("eager", "PyTorch eager", 2.0),
+                                       ("compile", "torch.compile", 1.5)):
+                if peer in r:
+                    record_target(f"W1 {r['label']} fp32: x {name}", r[peer] / r["dyncc"], target)
+        if "computed" in r:
+            record_target(f"W1 {r['label']}: computed / useful FLOPs", r["computed"] / r["useful"],
+                          1.05, higher=False)
         print(f"| {r['label']} | {ms('dyncc')} | {ms('eager')} | {compile_ms} | {speedup('eager')} "
               f"| {speedup('compile')} | {ms('experts')} | {outside} | {gf} | {share} | {ratio} "
               f"| {gfs('dyncc')} / {gfs('eager')} / {gfs('compile')} "

@@ -83,7 +83,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import dyncc  # noqa: E402
-from bench_util import (OtherLoad, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
+from bench_util import (OtherLoad, record_target, cpu_has, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
                         fullgraph_failure, interleaved, onnx_export, ort_session, probe_peak,
                         timed)
 
@@ -531,6 +531,23 @@ def main():
     backbone_rows(BACKBONE_SIDES, 4, fp32_cells)
     if "dyncc" not in back["fns"]:
         bad = True
+    # issue 16's targets (bench/targets.py)
+    if ("backbone", "dyncc") in med:
+        orts = [n for n in BACKBONE_SIDES if n.startswith("ONNX Runtime") and ("backbone", n) in med]
+        if orts:
+            fastest = min(orts, key=lambda n: med["backbone", n])
+            record_target("W2 backbone fp32: x ONNX Runtime (its faster setting)",
+                          ratios("backbone", fastest)[0], 1.3)
+        if ("backbone", "torch.compile") in med:
+            record_target("W2 backbone fp32: x torch.compile", ratios("backbone", "torch.compile")[0], 2.0)
+        record_target("W2 backbone fp32: % of the probed fp32 peak",
+                      flops / med["backbone", "dyncc"] / 1e9 / peak["fp32"] * 100, 65)
+    for le in rows:
+        peers = [n for n in LOOP_SIDES[1:] if (le, n) in med]
+        if peers and (le, "dyncc") in med:
+            best = min(peers, key=lambda n: med[le, n])
+            record_target(f"W2 early exit at layer {le}: x the best peer loop",
+                          ratios(le, best)[0], 1.3, note=best)
     print()
     if a.bf16:
         print(f"bf16 backbone (probed bf16 peak {bf16} GFLOP/s): dyncc --precision=bf16 rounds "
@@ -551,8 +568,13 @@ def main():
                     f"{back['err'].get(n, float('nan')):.1g}"]
         backbone_rows(BF16_SIDES, 3, bf16_cells)
         print()
+        amx = "AMX" if cpu_has("amx_bf16") else "no AMX: the target is for a CPU with AMX"
+        if ("backbone", "dyncc bf16") in med and ("backbone", "torch.compile bf16") in med:
+            record_target("W2 backbone bf16: x torch.compile bf16",
+                          ratios("backbone", "torch.compile bf16", "dyncc bf16")[0], 1.3, note=amx)
         if agree:
             same, total, nth, diffs, tsame = agree
+            record_target("W2 bf16: exit decisions equal to fp32's (%)", same / total * 100, 99)
             print(f"- bf16 early-exit model's exit layers equal to the fp32 model's on {same} of "
                   f"{total} decisions ({same / total * 100:.1f}%: {len(xs)} cases x {nth} "
                   "thresholds)" + (": differ at " + "; ".join(diffs[:10]) if diffs else ""))

@@ -68,7 +68,7 @@ import methods  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import (OtherLoad, add_peer_arguments, close, module_version, cpu_name, first_line, fullgraph_failure,  # noqa: E402
+from bench_util import (OtherLoad, record_target, add_peer_arguments, close, module_version, cpu_name, first_line, fullgraph_failure,  # noqa: E402
                         interleaved, onnx_export, ort_session, timed)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -472,6 +472,8 @@ def main():
                   f"{row[k] * 1e3:.3f} | {speedup(lambda m, k=k: m.get(k))} "
                   f"| {'yes' if errs[kind][0] else 'NO'} | {errs[kind][1]:.1g} |")
     print()
+    if "dyncc" in row and "eager" not in fail and best("eager", row) is not None:
+        record_target("W3: x the eager loop", best("eager", row) / row["dyncc"], 10)
     for kind, label in KINDS.items():
         if kind not in fail:
             bold = "**" if kind == "eager" else ""

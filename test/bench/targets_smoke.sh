@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# bench/targets.py's table from a bench's records (bench_util.record_target):
+# W3 at a tiny size, one round, with $DYNCC_BENCH_SUMMARY set, then the
+# table: the W3 target's row and the count line must be there, and a file
+# that is not JSON lines must be refused with its line number.
+#   targets_smoke.sh PYTHON DYNCC WORKDIR
+set -euo pipefail
+py="$1" dyncc="$2" work="$3"
+if [ ! -x "$py" ]; then
+  echo "SKIP: no project Python environment at $py (scripts/install-deps.sh makes it)"
+  exit 77
+fi
+export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+rm -rf "$work" && mkdir -p "$work"
+DYNCC_BENCH_SUMMARY="$work/summary.jsonl" "$py" "$root/bench/w3_bench.py" --dyncc "$dyncc" \
+  --seq 20 --dim 16 --hidden 32 --small 8 --rounds 1 --runs 2 --warmup 1 --pause 0 \
+  --no-compile --no-onnx >"$work/w3.md"
+"$py" "$root/bench/targets.py" "$work/summary.jsonl" >"$work/targets.md"
+cat "$work/targets.md"
+grep -q '^| W3: x the eager loop | [0-9.]* | ≥ 10 | ' "$work/targets.md"
+grep -q '^[0-9]* of 1 targets met on this CPU\.$' "$work/targets.md"
+echo '{"not": json' >"$work/bad.jsonl"
+if "$py" "$root/bench/targets.py" "$work/bad.jsonl" 2>"$work/bad.err"; then
+  echo "targets.py accepted a bad file" >&2
+  exit 1
+fi
+grep -q 'bad.jsonl:1: not a JSON line' "$work/bad.err"
+echo ok
