@@ -89,7 +89,7 @@ def cpu_has(flag):
 
 
 def record_target(workload, measured, target, higher=True, note=""):
-    """Appends one of issue 16's targets as measured here to the file named
+    """Appends one of WORKLOADS.md's targets as measured here to the file named
     by $DYNCC_BENCH_SUMMARY (JSON lines; bench/run-all.sh sets it and
     bench/targets.py tabulates it), if set: `workload` names the row (e.g.
     "W2 backbone fp32 vs ONNX Runtime"), `measured` and `target` are numbers,

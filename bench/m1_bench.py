@@ -64,7 +64,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import (OtherLoad, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
+from bench_util import (OtherLoad, record_target, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
                         first_line, onnx_export, ort_session)
 
 SEQ = 128
@@ -385,6 +385,10 @@ def main():
             m = r["mem"].get(s)
             mem = ("n/a" if m is None else f"failed: {m}" if isinstance(m, str)
                    else f"{m[0]:.0f} ({m[1]:.0f})")
+            for peer, target in (("ONNX Runtime", 1.3), ("torch.compile", 2.0)):
+                if s == peer and "dyncc" in r["median"]:
+                    record_target(f"M1 batch {r['batch']}: x {peer}", t / r["median"]["dyncc"],
+                                  target)
             print(f"| {r['batch']} | {s} | {t * 1e3:.2f} | {sp} | {gf:.0f} ({gf / best * 100:.0f}%) "
                   f"| {err} | {mem} |")
     print()
@@ -393,6 +397,9 @@ def main():
             e = r["emb"]
             ok = "dyncc" in e and e["dyncc"] <= 1e-4
             bad |= not ok
+            if "dyncc" in e:
+                record_target(f"M1 batch {r['batch']}: embeddings' max abs diff vs "
+                              "sentence-transformers", e["dyncc"], 1e-4, higher=False)
             others = ", ".join(f"{s} {v:.2g}" for s, v in e.items() if s != "dyncc")
             print(f"- embeddings, batch {r['batch']} (mean pooling + L2 norm of the output vs "
                   f"SentenceTransformer.encode, max abs diff): dyncc "

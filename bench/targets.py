@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Issue 16's targets as measured on this CPU: reads the JSON lines the
-benches append to $DYNCC_BENCH_SUMMARY (bench_util.record_target, run-k1.sh)
-and prints a markdown table: each target, the value measured, whether it is
+"""The targets of WORKLOADS.md (and issue 16) as measured on this CPU:
+reads the JSON lines the benches append to $DYNCC_BENCH_SUMMARY
+(bench_util.record_target; run-k1.sh and run-o1.sh in the same format) and
+prints a markdown table: each target, the value measured, whether it is
 met, with the CPU's model, its AVX-512 / AVX512-BF16 / AMX flags and the
 command that made it. bench/run-all.sh runs the benches with the variable
 set and puts this table first in its section of docs/performance.md.
@@ -36,7 +37,7 @@ def main():
     cpus = sorted({r.get("cpu", "") for r in rows}) or [cpu_name()]
     flags = ", ".join(f"{name}: {'yes' if cpu_has(flag) else 'no'}" for name, flag in
                       (("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"), ("AMX", "amx_bf16")))
-    print(f"Targets of issue 16 on {' / '.join(cpus)} ({flags}), "
+    print(f"Targets (WORKLOADS.md, issue 16) on {' / '.join(cpus)} ({flags}), "
           f"{time.strftime('%Y-%m-%d', time.gmtime())}; made by `{a.command}`. "
           "Ratios are dyncc's speed-up over the peer (medians, one run).")
     print()

@@ -431,6 +431,9 @@ def main():
         if "dyncc" in r and "experts" in r and "computed" in r:
             gemms = r["experts"] * r["computed"] / r["all_rows"]
             outside = f"{(r['dyncc'] - gemms) / r['dyncc'] * 100:.1f}% (est.)"
+            record_target(f"W1 {r['label']}: % outside the expert GEMMs (routing, dispatch, "
+                          "combine; est.)", (r["dyncc"] - gemms) / r["dyncc"] * 100, 10,
+                          higher=False)
         gf, share = "n/a", "n/a"
         if "experts" in r:
             gflops = r["all_rows"] / r["experts"] / 1e9

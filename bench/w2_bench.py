@@ -548,6 +548,10 @@ def main():
             best = min(peers, key=lambda n: med[le, n])
             record_target(f"W2 early exit at layer {le}: x the best peer loop",
                           ratios(le, best)[0], 1.3, note=best)
+        if le != a.layers and (le, "dyncc") in med and (a.layers, "dyncc") in med:
+            f = med[le, "dyncc"] / med[a.layers, "dyncc"]
+            record_target(f"W2 early exit at layer {le}: % off (L/{a.layers}) x full",
+                          abs(f * a.layers / le - 1) * 100, 5, higher=False)
     print()
     if a.bf16:
         print(f"bf16 backbone (probed bf16 peak {bf16} GFLOP/s): dyncc --precision=bf16 rounds "

@@ -71,7 +71,7 @@ from dyncc.nn.exits import Criterion  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import OtherLoad, smoke_test, cpu_name, timed, close  # noqa: E402
+from bench_util import OtherLoad, record_target, smoke_test, cpu_name, timed, close  # noqa: E402
 import torch  # noqa: E402
 
 import dynrt_ctypes  # noqa: E402
@@ -415,6 +415,9 @@ def main():
         print(f"| {label} | {B / t:.1f} | {t * 1e3:.1f} | {ve} | {vi} |")
 
     line(f"dyncc, compaction (`{a.compaction}`)", "auto", "eager", bold=True, extra=True)
+    if "auto" in row and cyc("ideal", "auto"):
+        record_target(f"W4 (buckets {a.buckets}): compaction's throughput / ideal",
+                      cyc("ideal", "auto")[0], 0.8)
     line("dyncc, no compaction (`never`)", "never", "eager")
     line(f"dyncc, full depth ({L} layers)", "full", "eager_full")
     if "full" in row:
