@@ -1,5 +1,9 @@
 /* O1: times a chain model (bench/o1_chain.py) compiled by dyncc; prints the
- * median microseconds per kernel over RUNS timed batches. */
+ * median microseconds per kernel call over RUNS timed batches.
+ *   o1 WEIGHTS [RUNS] [CALLS]
+ * CALLS: the kernel calls per run, the chain's length (dyncc compiles one
+ * kernel for its identical links, called once per link: chain_desc's
+ * num_kernels counts kernels, not calls). */
 #include "chain.h"
 
 #include "bench_util.h"
@@ -10,6 +14,11 @@
 
 int main(int argc, char **argv) {
   int runs = argc > 2 ? atoi(argv[2]) : 15, iters = 2000;
+  int calls = argc > 3 ? atoi(argv[3]) : chain_desc.num_kernels;
+  if (runs < 1 || calls < 1) {
+    fprintf(stderr, "usage: o1 WEIGHTS [RUNS >= 1] [CALLS >= 1]\n");
+    return 2;
+  }
   dynrt_model_options_t options;
   dynrt_model_options_initialize(&options);
   options.num_threads = 2;
@@ -30,7 +39,7 @@ int main(int argc, char **argv) {
       chain_run(model, x, y);
     t[r] = (bench_now() - start) / iters;
   }
-  printf("%.3f\n", bench_median(t, runs) / chain_desc.num_kernels * 1e6);
+  printf("%.3f\n", bench_median(t, runs) / calls * 1e6);
   dynrt_model_destroy(model);
   return 0;
 }
