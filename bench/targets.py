@@ -50,7 +50,8 @@ def main():
         wanted = ("≥ " if r["higher"] else "≤ ") + f"{r['target']:g}"
         note = f" ({r['note']})" if r.get("note") else ""
         v = r["measured"]
-        shown = f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+        shown = (f"{v:.2g}" if 0 < abs(v) < 0.01 else f"{v:.3f}" if abs(v) < 10
+                 else f"{v:.1f}")
         print(f"| {r['workload']} | {shown} | {wanted} | "
               f"{'yes' if ok else '**no**'}{note} |")
     print()
