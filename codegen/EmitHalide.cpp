@@ -1012,16 +1012,12 @@ public:
 private:
   size_t readerCount(int t) { return readersOf(t).size(); }
 
-  /// How input tensor `t` is kept (options.panelInputs).
+  /// How input tensor `t` is kept (options.panelInputs, by its position
+  /// among the inputs: its ImageParam's, paramOf).
   PanelStorage panelStorageOf(int t) const {
-    if (options.panelInputs.empty() ||
-        kernel.tensors[t].role != kir::Tensor::Role::Input)
-      return PanelStorage::None;
-    size_t position = 0;
-    for (int u = 0; u < t; ++u)
-      position += kernel.tensors[u].role == kir::Tensor::Role::Input;
-    return position < options.panelInputs.size()
-               ? PanelStorage(options.panelInputs[position])
+    auto it = paramOf.find(t);
+    return it != paramOf.end() && it->second < options.panelInputs.size()
+               ? PanelStorage(options.panelInputs[it->second])
                : PanelStorage::None;
   }
 

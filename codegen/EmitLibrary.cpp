@@ -138,11 +138,12 @@ struct HostPlan {
   /// whether it is one rank's shard of an expert weight.
   int32_t ranks = 0;
   std::vector<uint8_t> weightSharded;
-  /// --precision=bf16 (planBf16Weights): per weight, DYNRT_BF16 if the
-  /// runtime keeps it as bfloat16, else 0; per kernel (by kernelIndex), the
-  /// inputs that receive such weights (empty: none).
+  /// Per weight, how the runtime keeps it (a weight_storage code: DYNRT_BF16
+  /// from planBf16Weights, the panel codes from planPanelWeights; 0: as it
+  /// is). --precision=bf16: per kernel (by kernelIndex), per input,
+  /// DYNRT_BF16 where it receives such a weight, else 0 (empty: none).
   std::vector<uint8_t> weightStorage;
-  std::vector<std::vector<bool>> kernelInputsBf16;
+  std::vector<std::vector<uint8_t>> kernelInputsBf16;
   /// --pack-weights (planPanelWeights): per kernel, per input, how the
   /// weight it receives is kept (codegen::PanelStorage values).
   std::vector<std::vector<uint8_t>> kernelInputsPanels;
@@ -151,7 +152,7 @@ struct HostPlan {
   bool inputBf16(size_t k, size_t position) const {
     return k < kernelInputsBf16.size() &&
            position < kernelInputsBf16[k].size() &&
-           kernelInputsBf16[k][position];
+           kernelInputsBf16[k][position] != 0;
   }
 };
 
@@ -667,12 +668,8 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
   });
   if (failed(inputs))
     return failure();
-  for (const std::vector<uint8_t> &codes :
-       planWeightStorage(plan, std::move(*inputs), /*ownShape=*/false)) {
-    plan.kernelInputsBf16.emplace_back();
-    for (uint8_t c : codes)
-      plan.kernelInputsBf16.back().push_back(c != 0);
-  }
+  plan.kernelInputsBf16 =
+      planWeightStorage(plan, std::move(*inputs), /*ownShape=*/false);
   return success();
 }
 
