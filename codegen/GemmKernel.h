@@ -10,6 +10,8 @@
 #ifndef DYNCC_CODEGEN_GEMMKERNEL_H
 #define DYNCC_CODEGEN_GEMMKERNEL_H
 
+#include "runtime/dynrt.h"
+
 #include <Halide.h>
 
 #include <functional>
@@ -53,8 +55,9 @@ struct GemmShape {
 };
 
 /// The columns of a panel of a weight kept in panels (GemmShape::bPanels):
-/// a multiple of every target's micro-tile panel width it is read with.
-constexpr int kPanelColumns = 64;
+/// a multiple of every target's micro-tile panel width it is read with,
+/// and the width the runtime arranges.
+constexpr int kPanelColumns = DYNRT_STORAGE_PANEL_WIDTH;
 
 /// Receives the accumulated dot product at one output point and the output
 /// coordinates (n, m[, b]) and returns the value to store there. It may read

@@ -45,7 +45,7 @@ AlignedBuffer allocateAligned(size_t bytes) {
 }
 
 // DYNRT_STORAGE_PANELS: the rows of a weight's panel.
-constexpr int64_t kPanelRows = 64;
+constexpr int64_t kPanelRows = DYNRT_STORAGE_PANEL_WIDTH;
 
 // A weight in panels of kPanelRows along a GEMM's n (DYNRT_STORAGE_PANELS:
 // n is each matrix's rows, [N, K]; PANELS_COLS: its columns, [K, N]):
@@ -72,11 +72,12 @@ void toPanels(const unsigned char *in, float *out,
 }
 
 // fp32 to bfloat16, rounded to nearest even (as Halide's cast and the bf16
-// GEMMs round); a NaN stays a (quiet) NaN.
-void roundToBf16(const float *in, uint16_t *out, size_t count) {
+// GEMMs round); a NaN stays a (quiet) NaN. `in` is the file's data, which
+// need not be aligned for a float (as toPanels').
+void roundToBf16(const unsigned char *in, uint16_t *out, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     uint32_t bits;
-    std::memcpy(&bits, &in[i], sizeof bits);
+    std::memcpy(&bits, in + i * sizeof bits, sizeof bits);
     if ((bits & 0x7fffffffu) > 0x7f800000u)
       out[i] = static_cast<uint16_t>((bits >> 16) | 0x40u);
     else
@@ -1018,7 +1019,7 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
                                      "cannot convert weight '{}' to bf16 ({} "
                                      "elements)",
                                      desc->weights[i].name, count);
-          roundToBf16(static_cast<const float *>(model->weightData[i]),
+          roundToBf16(static_cast<const unsigned char *>(model->weightData[i]),
                       static_cast<uint16_t *>(copy.get()), count);
           model->weightData[i] = copy.get();
           model->weightCopies.push_back(std::move(copy));

@@ -498,6 +498,8 @@ typedef struct {
  * rows (PANELS) or of its columns (PANELS_COLS). */
 #define DYNRT_STORAGE_PANELS 64
 #define DYNRT_STORAGE_PANELS_COLS 65
+/* The rows (PANELS) or columns (PANELS_COLS) of one panel. */
+#define DYNRT_STORAGE_PANEL_WIDTH 64
 
 /* Devices kernels run on. A CUDA model (dyncc compile --target=cuda) runs
  * every Halide kernel as a CUDA pipeline; its builtins (route, skip) and its
