@@ -652,17 +652,24 @@ private:
     shape.transposeB =
         (opB.memLoops.empty() ? lbb : opB.memLoops).back() == red;
     // A weight kept in panels (panelInputs): read along n.
-    const PanelStorage panels = panelStorageOf(opB.tensor);
-    if ((panels == PanelStorage::Rows && shape.transposeB) ||
-        (panels == PanelStorage::Cols && !shape.transposeB)) {
-      shape.transposeB = false;
-      shape.bPanels = true;
-    }
     // bf16 leaves narrow GEMMs in fp32: a MoE router's or an exit head's
     // logits (N = experts or classes), which make the decisions and whose
     // cost bf16 would not reduce (as Switch Transformer's "selective
     // precision" keeps its router in fp32).
     shape.bf16 = options.bf16Gemms && shape.N >= kBf16MinColumns;
+    const PanelStorage panels = panelStorageOf(opB.tensor);
+    if (((panels == PanelStorage::Rows || panels == PanelStorage::Bf16Rows) &&
+         shape.transposeB) ||
+        (panels == PanelStorage::Cols && !shape.transposeB)) {
+      // (panelInputs gives Bf16Rows only where shape.bf16 holds, and the
+      // fp32 kinds only without bf16 GEMMs.)
+      if ((panels == PanelStorage::Bf16Rows) != shape.bf16)
+        throw Halide::CompileError("kernel " + kernel.name +
+                                   ": a weight's panel storage does not "
+                                   "match its GEMM's precision");
+      shape.transposeB = false;
+      shape.bPanels = true;
+    }
     return true;
   }
 
@@ -692,6 +699,28 @@ private:
       c.push_back(o.checked ? gatherIndex(o.tensor, d, at)
                             : clamp(cast<int>(at), 0,
                                     (int)kernel.tensors[o.tensor].shape[d] - 1));
+    }
+    if (!isA && codegen::bPairs(g.shape)) {
+      // bf16 pairs in panels of P along n (Bf16Rows: the buffer [N, K] of
+      // bfloat16): the pair (kk, n, k2) at f = (t * K / 2 + k2) * 2P + j * 2
+      // + kk with t = n / P and j = n % P, row f / K, column f % K; K =
+      // perRow * 2P. The Func takes (kk, j, k2, t[, b]): buildGemm splits n
+      // by its micro-tile, which Halide then simplifies (a vector's n / P
+      // taken here was left unsimplified: gathers).
+      const int P = codegen::kPanelColumns, G = 2 * P;
+      const int perRow = g.shape.K / G;
+      Var vkk("kk"), vk2("k2"), vj("j"), vt("t");
+      std::vector<Var> vars{vkk, vj, vk2, vt};
+      std::vector<Expr> at;
+      if (hasLoop(o.loops, g.lb)) {
+        vars.push_back(vb);
+        at.push_back(vb);
+      }
+      at.push_back(vt * P + vk2 / perRow);
+      at.push_back((vk2 % perRow) * G + vj * 2 + vkk);
+      Func f(kernel.name + "_B" + std::to_string(s));
+      f(vars) = read(o.tensor, at);
+      return f;
     }
     std::vector<Var> vars = isA                  ? std::vector<Var>{vk, vm}
                             : g.shape.transposeB ? std::vector<Var>{vk, vn}
@@ -939,7 +968,7 @@ public:
     for (const kir::Tensor &t : kernel.tensors)
       if (t.role == kir::Tensor::Role::Input)
         panels.push_back(PanelStorage::None);
-    if (options.bf16Gemms || target.has_gpu_feature() || kernel.kind != "gemm")
+    if (target.has_gpu_feature() || kernel.kind != "gemm")
       return panels;
     const int P = codegen::kPanelColumns;
     // The GEMMs that can read their B in panels: that B and how.
@@ -976,8 +1005,20 @@ public:
         continue;
       // Where B as it is would take the Tiled path: a few rows keep Dot or
       // Stream, which want B's rows contiguous.
-      if (codegen::gemmTilingFor(shape, target).path != codegen::GemmPath::Tiled)
+      const codegen::GemmTiling tiling = codegen::gemmTilingFor(shape, target);
+      if (tiling.path != codegen::GemmPath::Tiled)
         continue;
+      if (options.bf16Gemms) {
+        // bf16 pairs: [N, K] in whole panels of pairs, a bf16 GEMM that
+        // computes every row (analyzeGemm's rowUsed: none) in micro-tiles
+        // one panel wide (buildGemm's accP).
+        if (!shape.bf16 || !tiling.bf16 || !shape.transposeB ||
+            shape.K % (2 * P) != 0 || kernel.stages[s].rowMask >= 0 ||
+            tiling.vectors * tiling.vectorWidth != P)
+          continue;
+        panelB[s] = {b.tensor, PanelStorage::Bf16Rows};
+        continue;
+      }
       panelB[s] = {b.tensor,
                    shape.transposeB ? PanelStorage::Rows : PanelStorage::Cols};
     }

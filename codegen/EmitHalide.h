@@ -45,6 +45,10 @@ enum class PanelStorage : uint8_t {
   None = 0,
   Rows = 64, ///< the matrices are [N, K] (a linear layer's [out, in])
   Cols = 65, ///< the matrices are [K, N] (MoE experts' [E, in, out])
+  /// --precision=bf16: the matrices are [N, K] (K a multiple of 128) of
+  /// bfloat16 pairs of k, (n, k) at ((n / 64) * K / 2 + k / 2) * 128 +
+  /// (n % 64) * 2 + k % 2 (GemmShape::bPanels with bf16).
+  Bf16Rows = 66,
 };
 
 /// Per input of `kernel` (in order): whether it may be kept in panels
@@ -54,7 +58,9 @@ enum class PanelStorage : uint8_t {
 /// nothing else, with N (and for Rows K) a multiple of the panel. Such a
 /// GEMM reads its panel of B in place, the same products summed in the
 /// same order: the same results, without a copy of the panel per task.
-/// None for attention, with options.bf16Gemms and on a GPU target.
+/// With options.bf16Gemms: Bf16Rows for the B of bf16 Tiled GEMMs read so
+/// as [N, K] (K a multiple of 128) that compute every row, else None.
+/// None for attention and on a GPU target.
 std::vector<PanelStorage> panelInputs(const kir::Kernel &kernel,
                                       const std::string &target,
                                       const KernelOptions &options);

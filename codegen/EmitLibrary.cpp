@@ -655,11 +655,31 @@ FailureOr<std::vector<std::vector<uint8_t>>> kernelInputs(HostPlan &plan,
 /// --precision=bf16: the weights that the runtime keeps as bfloat16: those
 /// that only bf16 GEMMs read as an operand (codegen::bf16OnlyInputs). Those
 /// GEMMs round the weight to bf16 anyway: kept so, the results are the same
-/// bits and the weight's bytes are halved. Fills plan.weightStorage and
-/// plan.kernelInputsBf16.
-LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
+/// bits and the weight's bytes are halved. With `panels` (--pack-weights),
+/// those that only bf16 GEMMs read whole as their [N, K] B are kept as bf16
+/// pairs in panels (DYNRT_STORAGE_BF16_PANELS, codegen::panelInputs), which
+/// the GEMMs read in place instead of packing per task: the same pairs
+/// summed in the same order, the same bits. Fills plan.weightStorage,
+/// plan.kernelInputsBf16 and plan.kernelInputsPanels.
+LogicalResult planBf16Weights(HostPlan &plan, const std::string &target,
+                              bool panels) {
   codegen::KernelOptions options;
   options.bf16Gemms = true;
+  std::vector<uint8_t> inPanels;
+  if (panels) {
+    auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
+      std::vector<uint8_t> codes;
+      for (codegen::PanelStorage p :
+           codegen::panelInputs(kernel, target, options))
+        codes.push_back(uint8_t(p));
+      return codes;
+    });
+    if (failed(inputs))
+      return failure();
+    plan.kernelInputsPanels =
+        planWeightStorage(plan, std::move(*inputs), /*ownShape=*/true);
+    inPanels = plan.weightStorage;
+  }
   auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
     std::vector<uint8_t> codes;
     for (bool only : codegen::bf16OnlyInputs(kernel, target, options))
@@ -670,6 +690,18 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
     return failure();
   plan.kernelInputsBf16 =
       planWeightStorage(plan, std::move(*inputs), /*ownShape=*/false);
+  // A weight in bf16 panels is one that only bf16 GEMMs read (their B is
+  // such an input), so the bf16 plan keeps it as bf16 too: its kernels
+  // receive it as bfloat16, arranged in panels.
+  for (size_t w = 0; w < inPanels.size(); ++w) {
+    if (!inPanels[w])
+      continue;
+    if (plan.weightStorage[w] != DYNRT_BF16)
+      return plan.entry.emitError("internal error: weight '")
+             << plan.weights[w].name
+             << "' planned in bf16 panels but not as bf16";
+    plan.weightStorage[w] = inPanels[w];
+  }
   return success();
 }
 
@@ -680,7 +712,9 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target) {
 LogicalResult planPanelWeights(HostPlan &plan, const std::string &target) {
   static_assert(uint8_t(codegen::PanelStorage::Rows) == DYNRT_STORAGE_PANELS &&
                     uint8_t(codegen::PanelStorage::Cols) ==
-                        DYNRT_STORAGE_PANELS_COLS,
+                        DYNRT_STORAGE_PANELS_COLS &&
+                    uint8_t(codegen::PanelStorage::Bf16Rows) ==
+                        DYNRT_STORAGE_BF16_PANELS,
                 "PanelStorage values are the runtime's storage codes");
   auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
     std::vector<uint8_t> codes;
@@ -1542,9 +1576,11 @@ std::string headerText(const HostPlan &plan, StringRef source,
                        sharded ? fmt::format(" (one rank's shard of {} experts)",
                                              s.shape[0] * plan.ranks)
                                : "",
-                       storage == DYNRT_BF16             ? " (kept as bf16)"
-                       : storage != 0                    ? " (kept in panels)"
-                                                         : "");
+                       storage == DYNRT_BF16 ? " (kept as bf16)"
+                       : storage == DYNRT_STORAGE_BF16_PANELS
+                           ? " (kept as bf16, in panels)"
+                       : storage != 0 ? " (kept in panels)"
+                                      : "");
   }
   if (plan.ranks > 0)
     out += fmt::format(
@@ -1739,13 +1775,18 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     return emitError(loc, targetError);
   plan->device = codegen::isCudaTarget(target) ? 1 : 0;
   if (options.bf16Gemms && options.bf16WeightStorage && !plan->device) {
-    if (failed(planBf16Weights(*plan, target)))
+    if (failed(planBf16Weights(*plan, target, options.packWeights)))
       return failure();
-    for (auto [w, storage] : llvm::zip(plan->weights, plan->weightStorage))
-      if (storage == DYNRT_BF16) {
+    for (auto [w, storage] : llvm::zip(plan->weights, plan->weightStorage)) {
+      if (storage == DYNRT_BF16 || storage == DYNRT_STORAGE_BF16_PANELS) {
         ++stats.bf16Weights;
         stats.bf16WeightBytes += w.bytes() / 2;
       }
+      if (storage == DYNRT_STORAGE_BF16_PANELS) {
+        ++stats.panelWeights;
+        stats.panelWeightBytes += w.bytes() / 2;
+      }
+    }
   } else if (options.packWeights && !options.bf16Gemms && !plan->device) {
     if (failed(planPanelWeights(*plan, target)))
       return failure();

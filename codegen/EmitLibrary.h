@@ -30,8 +30,9 @@ struct LibraryOptions {
   /// With bf16Gemms: keep the weights that only bf16 GEMMs read as bfloat16
   /// (dyncc compile --bf16-weights; EmitLibrary.cpp, planBf16Weights).
   bool bf16WeightStorage = true;
-  /// fp32: keep the weights that only GEMMs read whole as their B in panels
-  /// (dyncc compile --pack-weights; EmitLibrary.cpp, planPanelWeights).
+  /// Keep the weights that only GEMMs read whole as their B in panels
+  /// (dyncc compile --pack-weights; EmitLibrary.cpp, planPanelWeights; with
+  /// bf16Gemms and bf16WeightStorage as bf16 pairs, planBf16Weights).
   bool packWeights = true;
 };
 
@@ -43,7 +44,8 @@ struct LibraryStats {
   /// --precision=bf16: the weights kept as bfloat16 and their bytes so.
   int bf16Weights = 0;
   int64_t bf16WeightBytes = 0;
-  /// --pack-weights: the weights kept in panels and their bytes.
+  /// --pack-weights: the weights kept in panels (with bf16: as bfloat16
+  /// pairs, DYNRT_STORAGE_BF16_PANELS) and their bytes so.
   int panelWeights = 0;
   int64_t panelWeightBytes = 0;
   /// "<kernel>: <shape>: <schedule>" for every GEMM (codegen::compileKernel).

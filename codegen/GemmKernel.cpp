@@ -77,10 +77,13 @@ void checkOperand(const Func &f, const char *what, const GemmShape &shape) {
     throw std::invalid_argument(std::string("buildGemm: ") + what +
                                 " is not defined");
   int dims = f.dimensions();
-  if (dims != 2 && !(shape.batch > 0 && dims == 3))
+  // B in panels of bf16 pairs is a Func over (kk, n % 64, k2, n / 64[, b]).
+  const int base = std::string(what) == "B" && bPairs(shape) ? 4 : 2;
+  if (dims != base && !(shape.batch > 0 && dims == base + 1))
     throw std::invalid_argument(
         std::string("buildGemm: ") + what + " has " + std::to_string(dims) +
-        " dimensions; expected 2" + (shape.batch > 0 ? " or 3" : ""));
+        " dimensions; expected " + std::to_string(base) +
+        (shape.batch > 0 ? " or " + std::to_string(base + 1) : ""));
   if (f.outputs() != 1 || f.output_types()[0] != Float(32))
     throw std::invalid_argument(std::string("buildGemm: ") + what +
                                 " must produce one float32 value");
@@ -249,10 +252,10 @@ GemmTiling chooseGemmTiling(const GemmShape &shape, const Target &target,
   // faster in place).
   const bool pageApart = 4.0 * shape.N >= kPageBytes;
   const bool beyondL2 = bBytes > targetL2Bytes(target);
-  if (t.bf16)
+  if (shape.bPanels)
+    t.packB = 0; // already in panels (of bf16 pairs with bf16)
+  else if (t.bf16)
     t.packB = 1; // the pairs of k that vdpbf16ps multiplies are packed
-  else if (shape.bPanels)
-    t.packB = 0; // already in panels
   if (t.packB < 0)
     t.packB = shape.transposeB || shape.M >= kPackMinM ||
                       ((pageApart || beyondL2) && shape.M >= kPackPageMinM)
@@ -277,6 +280,13 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
         "buildGemm: M, N, K must be >= 1 and batch >= 0");
   checkOperand(A, "A", shape);
   checkOperand(B, "B", shape);
+  // (With skipped row tiles, Halide 14 leaves the panel index of a tile's
+  // last vector unsimplified: a gather, docs/performance.md.)
+  if (bPairs(shape) &&
+      (shape.K % 2 != 0 || target.has_gpu_feature() || rowUsed.defined()))
+    throw std::invalid_argument(
+        "buildGemm: B in panels of bf16 pairs needs an even K, a CPU target "
+        "and every row computed");
   const bool batched = shape.batch > 0;
   if (rowUsed.defined() &&
       (rowUsed.outputs() != 1 ||
@@ -316,6 +326,12 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       }
     }
   }
+  if (bPairs(shape) && (t.path != GemmPath::Tiled || !t.bf16 ||
+                        t.vectors * vw != kPanelColumns))
+    throw std::invalid_argument(
+        "buildGemm: B in panels of bf16 pairs needs the Tiled path's bf16 "
+        "micro-tile one panel (" + std::to_string(kPanelColumns) +
+        " columns) wide");
   t.skipRows = skipTiles ? t.rows : 0;
   if (skipTiles)
     t.blockRows = shape.M; // one task per (panel, batch element)
@@ -468,7 +484,10 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   // B as a Func over (n, k[, b]) whatever its layout; a transposed B goes
   // through a staging Func (bkn) for the blocked transpose below.
   Func bnk(name + "_bnk"), bkn(name + "_bkn");
-  if (shape.transposeB) {
+  const bool pairs = bPairs(shape);
+  if (pairs) {
+    // B in panels of bf16 pairs: read as the pairs below, never as (n, k).
+  } else if (shape.transposeB) {
     bkn(withBatch({k, n})) = roundB(call(B, {k, n}));
     bnk(withBatch({n, k})) = bkn(withBatch({k, n}));
   } else {
@@ -482,8 +501,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   const bool bf16 = t.bf16;
   const int K2 = ceilDiv(shape.K, 2);
   RDom rp(0, 2, 0, K2, name + "_kp");
-  Func abf(name + "_abf"), bp(name + "_bp");
-  Var kk("kk"), k2("k2");
+  Func abf(name + "_abf"), bp(name + "_bp"), accP(name + "_accp");
+  Var kk("kk"), k2("k2"), jp("j"), pp("p");
   if (bf16) {
     const Expr zero = cast(BFloat(16), 0.0f);
     std::vector<Var> aArgs{k, m};
@@ -495,7 +514,15 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     std::vector<Var> bArgs{kk, n, k2};
     if (batched)
       bArgs.push_back(b); // as bnk's: a task packs its batch element's panel
-    if (shape.K % 2 == 0)
+    if (pairs) {
+      // Kept so in memory (bf16 weights in panels): read in place, the
+      // pair's two values and the panel's n contiguous; over (kk, j, k2, p)
+      // with n = p * 64 + j (accP below).
+      bArgs = {kk, jp, k2, pp};
+      if (batched)
+        bArgs.push_back(b);
+      bp(bArgs) = cast(BFloat(16), B(bArgs));
+    } else if (shape.K % 2 == 0)
       bp(bArgs) = cast(BFloat(16), bnk(withBatch({n, 2 * k2 + kk})));
     else
       bp(bArgs) = select(2 * k2 + kk < shape.K,
@@ -505,9 +532,22 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     std::vector<Expr> aAt{2 * rp.y + rp.x, m};
     if (batched && A.dimensions() == 3)
       aAt.push_back(b);
-    acc(outArgs) = 0.0f;
-    acc(outArgs) +=
-        cast<float>(abf(aAt)) * cast<float>(bp(withBatch({rp.x, n, rp.y})));
+    if (pairs) {
+      // Accumulated over (j, p, m[, b]) with n = p * 64 + j: B's pairs are
+      // then read at j and p without dividing a vector of n (Halide 14 left
+      // n / 64 and n % 64 of a micro-tile's last vector as gathers). The
+      // micro-tile is one panel (64 columns, chooseGemmTiling), so j is its
+      // columns and p one value.
+      accP(withBatch({jp, pp, m})) = 0.0f;
+      accP(withBatch({jp, pp, m})) +=
+          cast<float>(abf(aAt)) *
+          cast<float>(bp(withBatch({rp.x, jp, rp.y, pp})));
+      acc(outArgs) = accP(withBatch({n % kPanelColumns, n / kPanelColumns, m}));
+    } else {
+      acc(outArgs) = 0.0f;
+      acc(outArgs) +=
+          cast<float>(abf(aAt)) * cast<float>(bp(withBatch({rp.x, n, rp.y})));
+    }
   } else {
     acc(outArgs) = 0.0f;
     acc(outArgs) += call(A, {r, m}) * bnk(withBatch({n, r}));
@@ -576,7 +616,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       out.vectorize(ni, vw);
     out.unroll(ni).unroll(mr);
     // The accumulator lives in registers: computed per micro-tile.
-    acc.compute_at(out, mt);
+    (pairs ? accP : acc).compute_at(out, mt);
   } else {
     // Only the micro-tiles with a needed row: the rows are cut into tiles
     // of `rows` (the last one shifted inwards, as ShiftInwards would), an
@@ -614,19 +654,22 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   }
 
   // The accumulator lives in registers: init and update fully unrolled,
-  // k outermost in the update.
+  // k outermost in the update (with B's pairs in panels: accP, over the
+  // panel's columns j).
+  Func &accR = pairs ? accP : acc;
+  const Var &nR = pairs ? jp : n;
   if (vw > 1)
-    acc.vectorize(n, vw);
-  acc.unroll(n).unroll(m);
-  Stage update = acc.update();
+    accR.vectorize(nR, vw);
+  accR.unroll(nR).unroll(m);
+  Stage update = accR.update();
   if (bf16) {
     // The pair's two products and the n lanes as one vector reduction
     // (atomic: the pair's sum is reassociated into the lanes), which
     // Halide maps to vdpbf16ps on avx512_sapphirerapids.
-    update.reorder(rp.x, n, m, rp.y).atomic().vectorize(rp.x);
+    update.reorder(rp.x, nR, m, rp.y).atomic().vectorize(rp.x);
     if (vw > 1)
-      update.vectorize(n, vw);
-    update.unroll(n).unroll(m);
+      update.vectorize(nR, vw);
+    update.unroll(nR).unroll(m);
     // A converted once per call, rows in parallel (k vectorized: 32 floats
     // a vcvtne2ps2bf16); B's pairs packed per task.
     abf.compute_root();
@@ -642,6 +685,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       abf.vectorize(k, 32);
     // A pair of B's rows along n, interleaved (two dense loads and a
     // shuffle) and converted, 2 * vw values a vector.
+    if (pairs)
+      return out; // bp inlined: the micro-kernel loads B's pairs in place
     bp.compute_at(out, task);
     Var kn("kn");
     if (shape.transposeB && vw > 1 && shape.K % 2 == 0 && K2 >= vw / 2) {

@@ -51,8 +51,20 @@ struct GemmShape {
   /// (dyncc compile --pack-weights; DYNRT_STORAGE_PANELS): B(n, k) reads
   /// contiguously along n within a panel, so the Tiled path reads it in
   /// place instead of copying a panel per task (transposeB is false).
+  ///
+  /// With bf16 (--precision=bf16, DYNRT_STORAGE_BF16_PANELS), the panels
+  /// hold bfloat16 pairs of k: (n, k) at ((n / 64) * K / 2 + k / 2) * 128 +
+  /// (n % 64) * 2 + k % 2, which vdpbf16ps multiplies as they lie. B is then
+  /// a Func over (kk, n % 64, k2, n / 64[, b]): B's value at (n, 2 * k2 +
+  /// kk) (bPairs); K is even, every row is computed (no rowUsed) and the
+  /// micro-tile's width divides 64.
   bool bPanels = false;
 };
+
+/// Whether buildGemm reads B as bf16 pairs in panels (bPanels with bf16).
+inline bool bPairs(const GemmShape &shape) {
+  return shape.bPanels && shape.bf16;
+}
 
 /// The columns of a panel of a weight kept in panels (GemmShape::bPanels):
 /// a multiple of every target's micro-tile panel width it is read with,

@@ -74,15 +74,36 @@ void toPanels(const unsigned char *in, float *out,
 // fp32 to bfloat16, rounded to nearest even (as Halide's cast and the bf16
 // GEMMs round); a NaN stays a (quiet) NaN. `in` is the file's data, which
 // need not be aligned for a float (as toPanels').
+uint16_t roundToBf16(const unsigned char *in) {
+  uint32_t bits;
+  std::memcpy(&bits, in, sizeof bits);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
 void roundToBf16(const unsigned char *in, uint16_t *out, size_t count) {
-  for (size_t i = 0; i < count; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, in + i * sizeof bits, sizeof bits);
-    if ((bits & 0x7fffffffu) > 0x7f800000u)
-      out[i] = static_cast<uint16_t>((bits >> 16) | 0x40u);
-    else
-      out[i] = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-  }
+  for (size_t i = 0; i < count; ++i)
+    out[i] = roundToBf16(in + i * sizeof(float));
+}
+
+// DYNRT_STORAGE_BF16_PANELS: each matrix [N, K] of the weight rounded to
+// bfloat16, element (n, k) at ((n / 64) * (K / 2) + k / 2) * 128 + (n % 64)
+// * 2 + k % 2: a GEMM's task reads its 64 columns of B as one contiguous
+// stream of the pairs of k that vdpbf16ps multiplies.
+void toBf16Panels(const unsigned char *in, uint16_t *out,
+                  const dynrt_param_spec_t &spec) {
+  const int64_t N = spec.shape[spec.rank - 2], K = spec.shape[spec.rank - 1];
+  int64_t matrices = 1;
+  for (int32_t d = 0; d + 2 < spec.rank; ++d)
+    matrices *= spec.shape[d];
+  for (int64_t m = 0; m < matrices;
+       ++m, in += N * K * sizeof(float), out += N * K)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k)
+        out[((n / kPanelRows) * (K / 2) + k / 2) * 2 * kPanelRows +
+            (n % kPanelRows) * 2 + k % 2] =
+            roundToBf16(in + (n * K + k) * sizeof(float));
 }
 
 bool isAligned(const void *p) {
@@ -716,7 +737,9 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
         rows > 0 && cols > 0 &&
         ((storage == DYNRT_STORAGE_PANELS && rows % kPanelRows == 0 &&
           cols % kPanelRows == 0) ||
-         (storage == DYNRT_STORAGE_PANELS_COLS && cols % kPanelRows == 0));
+         (storage == DYNRT_STORAGE_PANELS_COLS && cols % kPanelRows == 0) ||
+         (storage == DYNRT_STORAGE_BF16_PANELS && rows % kPanelRows == 0 &&
+          cols % (2 * kPanelRows) == 0));
     if (storage != 0 && (spec.dtype != DYNRT_F32 ||
                          (storage != DYNRT_BF16 && !panels)))
       return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
@@ -724,10 +747,14 @@ dynrt_status_t validateKernels(const dynrt_model_desc_t *desc) {
                                "F32 weight may be kept as BF16, {}, or in "
                                "panels of {}: of rows, {}, if its last two "
                                "dimensions are multiples of {}, of columns, "
-                               "{}, if its last is)",
+                               "{}, if its last is, of rows of bf16 pairs, "
+                               "{}, if its last two are multiples of {} and "
+                               "{})",
                                model, (int)storage, w, (int)DYNRT_BF16,
                                kPanelRows, DYNRT_STORAGE_PANELS, kPanelRows,
-                               DYNRT_STORAGE_PANELS_COLS);
+                               DYNRT_STORAGE_PANELS_COLS,
+                               DYNRT_STORAGE_BF16_PANELS, kPanelRows,
+                               2 * kPanelRows);
   }
   if (desc->num_routes < 0 || (desc->num_routes > 0 && !desc->routes))
     return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
@@ -1011,48 +1038,52 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
       dynrt_weights_retain(weights);
       model->weights = weights;
       for (int32_t i = 0; i < desc->num_weights; ++i) {
-        if (desc->weight_storage && desc->weight_storage[i] == DYNRT_BF16) {
-          size_t count = byteSize(desc->weights[i]) / sizeof(float);
-          AlignedBuffer copy = allocateAligned(count * sizeof(uint16_t));
+        const dynrt_param_spec_t &spec = desc->weights[i];
+        const unsigned char *in =
+            static_cast<const unsigned char *>(model->weightData[i]);
+        const uint8_t storage =
+            desc->weight_storage ? desc->weight_storage[i] : 0;
+        const size_t bytes = byteSize(spec), count = bytes / sizeof(float);
+        // The weight as its kernels read it, in an aligned copy the model
+        // owns: `size` bytes that `fill` writes from the file's data.
+        auto arrange = [&](size_t size, const char *what,
+                           auto fill) -> dynrt_status_t {
+          AlignedBuffer copy = allocateAligned(size);
           if (!copy)
             return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
-                                     "cannot convert weight '{}' to bf16 ({} "
-                                     "elements)",
-                                     desc->weights[i].name, count);
-          roundToBf16(static_cast<const unsigned char *>(model->weightData[i]),
-                      static_cast<uint16_t *>(copy.get()), count);
+                                     "cannot allocate {} bytes for weight "
+                                     "'{}' ({})",
+                                     size, spec.name, what);
+          fill(copy.get());
           model->weightData[i] = copy.get();
           model->weightCopies.push_back(std::move(copy));
-          continue;
-        }
-        if (desc->weight_storage &&
-            (desc->weight_storage[i] == DYNRT_STORAGE_PANELS ||
-             desc->weight_storage[i] == DYNRT_STORAGE_PANELS_COLS)) {
-          const dynrt_param_spec_t &spec = desc->weights[i];
-          AlignedBuffer copy = allocateAligned(byteSize(spec));
-          if (!copy)
-            return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
-                                     "cannot arrange weight '{}' in panels "
-                                     "({} bytes)",
-                                     spec.name, byteSize(spec));
-          toPanels(static_cast<const unsigned char *>(model->weightData[i]),
-                   static_cast<float *>(copy.get()), spec,
-                   desc->weight_storage[i] == DYNRT_STORAGE_PANELS_COLS);
-          model->weightData[i] = copy.get();
-          model->weightCopies.push_back(std::move(copy));
-          continue;
-        }
-        if (isAligned(model->weightData[i]))
-          continue;
-        size_t bytes = byteSize(desc->weights[i]);
-        AlignedBuffer copy = allocateAligned(bytes);
-        if (!copy)
-          return dynrt::makeStatus(DYNRT_RESOURCE_EXHAUSTED,
-                                   "cannot copy weight '{}' ({} bytes)",
-                                   desc->weights[i].name, bytes);
-        std::memcpy(copy.get(), model->weightData[i], bytes);
-        model->weightData[i] = copy.get();
-        model->weightCopies.push_back(std::move(copy));
+          return nullptr;
+        };
+        dynrt_status_t arranged = nullptr;
+        if (storage == DYNRT_BF16)
+          arranged = arrange(count * sizeof(uint16_t), "kept as bf16",
+                             [&](void *out) {
+                               roundToBf16(in, static_cast<uint16_t *>(out),
+                                           count);
+                             });
+        else if (storage == DYNRT_STORAGE_BF16_PANELS)
+          arranged = arrange(count * sizeof(uint16_t),
+                             "kept as bf16, in panels", [&](void *out) {
+                               toBf16Panels(in, static_cast<uint16_t *>(out),
+                                            spec);
+                             });
+        else if (storage == DYNRT_STORAGE_PANELS ||
+                 storage == DYNRT_STORAGE_PANELS_COLS)
+          arranged = arrange(bytes, "kept in panels", [&](void *out) {
+            toPanels(in, static_cast<float *>(out), spec,
+                     storage == DYNRT_STORAGE_PANELS_COLS);
+          });
+        else if (!isAligned(in))
+          arranged = arrange(bytes, "an aligned copy", [&](void *out) {
+            std::memcpy(out, in, bytes);
+          });
+        if (arranged)
+          return arranged;
       }
     }
     size_t floats = 0;

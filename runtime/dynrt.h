@@ -489,8 +489,12 @@ typedef struct {
    * rearranged when the model is created: each matrix of its last two
    * dimensions, [N, K] (PANELS: N and K multiples of 64) or [K, N]
    * (PANELS_COLS: N a multiple of 64), holds element (n, k) at
-   * ((n / 64) * K + k) * 64 + n % 64. 0: kept as the spec says. NULL when
-   * no weight is. */
+   * ((n / 64) * K + k) * 64 + n % 64. DYNRT_STORAGE_BF16_PANELS (both
+   * flags with --precision=bf16) marks an F32 weight [.., N, K] (N a
+   * multiple of 64, K of 128) as kept in bfloat16, rounded to nearest even,
+   * in panels of 64 along n of pairs of k: each matrix holds element (n, k)
+   * at ((n / 64) * (K / 2) + k / 2) * 128 + (n % 64) * 2 + k % 2. 0: kept
+   * as the spec says. NULL when no weight is. */
   const uint8_t *weight_storage; /* [num_weights] */
 } dynrt_model_desc_t;
 
@@ -500,6 +504,8 @@ typedef struct {
 #define DYNRT_STORAGE_PANELS_COLS 65
 /* The rows (PANELS) or columns (PANELS_COLS) of one panel. */
 #define DYNRT_STORAGE_PANEL_WIDTH 64
+/* ... and a weight kept as bfloat16 in panels of 64 rows of pairs of k. */
+#define DYNRT_STORAGE_BF16_PANELS 66
 
 /* Devices kernels run on. A CUDA model (dyncc compile --target=cuda) runs
  * every Halide kernel as a CUDA pipeline; its builtins (route, skip) and its

@@ -674,6 +674,92 @@ TEST(GemmKernelApi, ReadsBatchedBInColumnPanels) {
       }
 }
 
+// bf16 weights kept in panels of pairs (GemmShape::bPanels with bf16:
+// DYNRT_STORAGE_BF16_PANELS): (n, k) at ((n / 64) * K / 2 + k / 2) * 128 +
+// (n % 64) * 2 + k % 2 of each [N, K] matrix, B given as its pairs (kk,
+// n % 64, k2, n / 64[, b]) and read in place by the micro-kernel: a linear
+// layer's [N, K] and a batch of them [E, N, K], on the host target and with
+// vdpbf16ps where the host has AVX512-BF16, against the double loop of the
+// bf16-rounded operands.
+TEST(GemmKernelApi, ReadsBf16PairsInPanels) {
+  Target host(dyncc::codegen::hostKernelTarget());
+  std::vector<Target> targets{host};
+  if (dyncc::codegen::hostHasAvx512Bf16())
+    targets.push_back(
+        Target(dyncc::codegen::bf16KernelTarget(host.to_string())));
+  const int P = dyncc::codegen::kPanelColumns, G = 2 * P;
+  struct Case {
+    int E, M, N, K; // E = 0: one [N, K]; else [E, N, K]
+  };
+  for (const Case &c : {Case{0, 37, 128, 256}, Case{0, 9, 64, 128},
+                        Case{0, 130, 192, 384}, Case{3, 30, 128, 128}}) {
+    SCOPED_TRACE(std::to_string(c.E) + ": " + std::to_string(c.M) + "x" +
+                 std::to_string(c.K) + "x" + std::to_string(c.N));
+    const int E = std::max(1, c.E), K2 = c.K / 2, perRow = c.K / G;
+    std::mt19937 rng(c.M + c.N + c.K);
+    Buffer<float> a = c.E ? randomBuffer({c.K, c.M, E}, rng)
+                          : randomBuffer({c.K, c.M}, rng),
+                  w = randomBuffer({c.K, c.N, E}, rng); // w(k, n, e)
+    // The runtime's arrangement, in a buffer of the weight's own shape:
+    // flat f of a matrix at row f / K, column f % K.
+    Buffer<bfloat16_t> panels(c.K, c.N, E);
+    for (int e = 0; e < E; ++e)
+      for (int n = 0; n < c.N; ++n)
+        for (int k = 0; k < c.K; ++k) {
+          int flat = ((n / P) * K2 + k / 2) * G + (n % P) * 2 + k % 2;
+          panels(flat % c.K, flat / c.K, e) =
+              bfloat16_t(roundToBf16(w(k, n, e)));
+        }
+    if (!c.E)
+      panels = panels.sliced(2, 0);
+    ImageParam pa(Float(32), c.E ? 3 : 2, "A"),
+        pw(BFloat(16), c.E ? 3 : 2, "W");
+    pa.set(a);
+    pw.set(panels);
+    Var kk("kk"), j("j"), k2("k2"), t("t"), b("b");
+    Expr col = (k2 % perRow) * G + j * 2 + kk, row = t * P + k2 / perRow;
+    Func pairs("b_pairs");
+    if (c.E)
+      pairs(kk, j, k2, t, b) = cast<float>(pw(col, row, b));
+    else
+      pairs(kk, j, k2, t) = cast<float>(pw(col, row));
+    GemmShape shape;
+    shape.batch = c.E;
+    shape.M = c.M;
+    shape.N = c.N;
+    shape.K = c.K;
+    shape.bf16 = true;
+    shape.bPanels = true;
+    for (const Target &target : targets) {
+      SCOPED_TRACE(target.to_string());
+      GemmTiling chosen;
+      Func g = buildGemm(shape, pa, pairs, {}, target, "pairs", {}, {},
+                         &chosen);
+      EXPECT_TRUE(chosen.bf16);
+      EXPECT_EQ(chosen.packB, 0);
+      EXPECT_EQ(P % (chosen.vectors * chosen.vectorWidth), 0);
+      Buffer<float> out = c.E ? Buffer<float>(c.N, c.M, E)
+                              : Buffer<float>(c.N, c.M);
+      out.fill(std::nanf(""));
+      g.realize(out, target);
+      for (int e = 0; e < E; ++e)
+        for (int mm = 0; mm < c.M; ++mm)
+          for (int n = 0; n < c.N; ++n) {
+            double ref = 0, mag = 0;
+            for (int q = 0; q < c.K; ++q) {
+              double p = (double)roundToBf16(c.E ? a(q, mm, e) : a(q, mm)) *
+                         roundToBf16(w(q, n, e));
+              ref += p;
+              mag += std::fabs(p);
+            }
+            float got = c.E ? out(n, mm, e) : out(n, mm);
+            ASSERT_LE(std::fabs(got - ref), 1e-5 * mag)
+                << "e " << e << " m " << mm << " n " << n;
+          }
+    }
+  }
+}
+
 TEST(GemmKernelApi, CompilesAheadOfTimeForBothTargets) {
   // The kernel emitter compiles to objects, not with the JIT.
   for (const std::string &t : {dyncc::codegen::hostKernelTarget(),

@@ -296,4 +296,68 @@ TEST(ModelHandle, KeepsPanelWeightsInPanelsOf64Rows) {
                         DYNRT_INVALID_ARGUMENT, {"bad storage", "panels"}));
 }
 
+// Copies the model's bf16 weight as the entry sees it (2 x 64 x 128
+// bfloat16).
+int32_t copyBf16WeightEntry(void *const *, void *const *outputs,
+                            void *const *weights, void *const *, uint8_t *,
+                            void *) {
+  std::memcpy(outputs[0], weights[0], 2 * 64 * 128 * sizeof(uint16_t));
+  return 0;
+}
+
+TEST(ModelHandle, KeepsBf16PairsInPanelsOf64Rows) {
+  // A weight marked DYNRT_STORAGE_BF16_PANELS (dyncc --precision=bf16 with
+  // --pack-weights) reaches the entry as bfloat16, each matrix [N, K] with
+  // element (n, k) at ((n / 64) * (K / 2) + k / 2) * 128 + (n % 64) * 2 +
+  // k % 2; N must be a multiple of 64 and K of 128.
+  const int E = 2, N = 64, K = 128;
+  std::vector<float> values(E * N * K);
+  for (int i = 0; i < E * N * K; ++i)
+    values[i] = (float)(i % 251) - 125.0f; // exact in bfloat16
+  TinyModel m;
+  dynrt_param_spec_t weight = spec("w", DYNRT_F32, {E, N, K});
+  dynrt_param_spec_t out = spec("y", DYNRT_F32, {E * N * K / 2});
+  const uint8_t storage[1] = {DYNRT_STORAGE_BF16_PANELS};
+  m.desc.num_weights = 1;
+  m.desc.weights = &weight;
+  m.desc.weight_storage = storage;
+  m.desc.outputs = &out;
+  m.desc.entry = copyBf16WeightEntry;
+  std::string bytes = safetensors(
+      R"({"w": {"dtype": "F32", "shape": [2, 64, 128], "data_offsets": [0, 65536]}})",
+      std::string(reinterpret_cast<const char *>(values.data()),
+                  values.size() * sizeof(float)));
+  dynrt_weights_t *weights = nullptr;
+  ASSERT_TRUE(succeeds(
+      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
+  dynrt_model_t *model = nullptr;
+  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, weights, &model)));
+  std::vector<uint16_t> y(E * N * K, 0xffff);
+  float x = 0;
+  const void *inputs[] = {&x};
+  void *outputs[] = {y.data()};
+  ASSERT_TRUE(succeeds(dynrt_model_run(model, inputs, outputs)));
+  for (int e = 0; e < E; ++e)
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < K; ++k) {
+        uint32_t bits = static_cast<uint32_t>(
+                            y[e * N * K + ((n / 64) * (K / 2) + k / 2) * 128 +
+                              (n % 64) * 2 + k % 2])
+                        << 16;
+        ASSERT_EQ(fromBits(bits), values[(e * N + n) * K + k])
+            << "e " << e << " n " << n << " k " << k;
+      }
+  dynrt_model_destroy(model);
+  dynrt_weights_release(weights);
+
+  // K = 64 is no whole number of pairs' panels (128), N = 96 no whole
+  // number of panels.
+  for (dynrt_param_spec_t odd :
+       {spec("w", DYNRT_F32, {64, 64}), spec("w", DYNRT_F32, {96, 128})}) {
+    m.desc.weights = &odd;
+    EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, nullptr, &model),
+                          DYNRT_INVALID_ARGUMENT, {"bad storage", "bf16 pairs"}));
+  }
+}
+
 } // namespace

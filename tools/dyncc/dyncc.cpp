@@ -571,9 +571,9 @@ int runCompile() {
       if (precision == Precision::Bf16)
         llvm::outs() << fmt::format("weights kept as bf16: {} ({} bytes)\n",
                                     stats.bf16Weights, stats.bf16WeightBytes);
-      else
-        llvm::outs() << fmt::format("weights kept in panels: {} ({} bytes)\n",
-                                    stats.panelWeights, stats.panelWeightBytes);
+      // (with bf16: those of them kept as bf16 pairs in panels)
+      llvm::outs() << fmt::format("weights kept in panels: {} ({} bytes)\n",
+                                  stats.panelWeights, stats.panelWeightBytes);
       for (const std::string &gemm : stats.gemms)
         llvm::outs() << "gemm " << gemm << "\n";
     }
