@@ -1011,10 +1011,16 @@ public:
       if (options.bf16Gemms) {
         // bf16 pairs: [N, K] in whole panels of pairs, a bf16 GEMM that
         // computes every row (analyzeGemm's rowUsed: none) in micro-tiles
-        // one panel wide (buildGemm's accP).
-        if (!shape.bf16 || !tiling.bf16 || !shape.transposeB ||
+        // whose width divides the panel's (as it then reads B: buildGemm's
+        // accP).
+        codegen::GemmShape inPanels = shape;
+        inPanels.transposeB = false;
+        inPanels.bPanels = true;
+        const codegen::GemmTiling read =
+            codegen::gemmTilingFor(inPanels, target);
+        if (!shape.bf16 || !read.bf16 || !shape.transposeB ||
             shape.K % (2 * P) != 0 || kernel.stages[s].rowMask >= 0 ||
-            tiling.vectors * tiling.vectorWidth != P)
+            P % (read.vectors * read.vectorWidth) != 0)
           continue;
         panelB[s] = {b.tensor, PanelStorage::Bf16Rows};
         continue;

@@ -327,11 +327,11 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     }
   }
   if (bPairs(shape) && (t.path != GemmPath::Tiled || !t.bf16 ||
-                        t.vectors * vw != kPanelColumns))
+                        kPanelColumns % (t.vectors * vw) != 0))
     throw std::invalid_argument(
         "buildGemm: B in panels of bf16 pairs needs the Tiled path's bf16 "
-        "micro-tile one panel (" + std::to_string(kPanelColumns) +
-        " columns) wide");
+        "micro-tile, as wide as a divisor of the panel (" +
+        std::to_string(kPanelColumns) + " columns)");
   t.skipRows = skipTiles ? t.rows : 0;
   if (skipTiles)
     t.blockRows = shape.M; // one task per (panel, batch element)
@@ -517,11 +517,17 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     if (pairs) {
       // Kept so in memory (bf16 weights in panels): read in place, the
       // pair's two values and the panel's n contiguous; over (kk, j, k2, p)
-      // with n = p * 64 + j (accP below).
+      // with n = p * W + j, W the micro-tile's width (accP below), whose
+      // p-th tile is the (p % (64 / W))-th of panel p / (64 / W).
+      const int tilesPerPanel = kPanelColumns / (t.vectors * vw);
+      std::vector<Expr> at{kk, (pp % tilesPerPanel) * (t.vectors * vw) + jp,
+                           k2, pp / tilesPerPanel};
       bArgs = {kk, jp, k2, pp};
-      if (batched)
+      if (batched) {
         bArgs.push_back(b);
-      bp(bArgs) = cast(BFloat(16), B(bArgs));
+        at.push_back(b);
+      }
+      bp(bArgs) = cast(BFloat(16), B(at));
     } else if (shape.K % 2 == 0)
       bp(bArgs) = cast(BFloat(16), bnk(withBatch({n, 2 * k2 + kk})));
     else
@@ -533,16 +539,16 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     if (batched && A.dimensions() == 3)
       aAt.push_back(b);
     if (pairs) {
-      // Accumulated over (j, p, m[, b]) with n = p * 64 + j: B's pairs are
+      // Accumulated over (j, p, m[, b]) with n = p * W + j: B's pairs are
       // then read at j and p without dividing a vector of n (Halide 14 left
-      // n / 64 and n % 64 of a micro-tile's last vector as gathers). The
-      // micro-tile is one panel (64 columns, chooseGemmTiling), so j is its
-      // columns and p one value.
+      // n / 64 and n % 64 of a micro-tile's last vector as gathers). A
+      // micro-tile's j are its W columns and p one value.
+      const int W = t.vectors * vw;
       accP(withBatch({jp, pp, m})) = 0.0f;
       accP(withBatch({jp, pp, m})) +=
           cast<float>(abf(aAt)) *
           cast<float>(bp(withBatch({rp.x, jp, rp.y, pp})));
-      acc(outArgs) = accP(withBatch({n % kPanelColumns, n / kPanelColumns, m}));
+      acc(outArgs) = accP(withBatch({n % W, n / W, m}));
     } else {
       acc(outArgs) = 0.0f;
       acc(outArgs) +=

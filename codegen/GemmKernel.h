@@ -57,7 +57,8 @@ struct GemmShape {
   /// (n % 64) * 2 + k % 2, which vdpbf16ps multiplies as they lie. B is then
   /// a Func over (kk, n % 64, k2, n / 64[, b]): B's value at (n, 2 * k2 +
   /// kk) (bPairs); K is even, every row is computed (no rowUsed) and the
-  /// micro-tile's width divides 64.
+  /// micro-tile's width divides 64 (as chooseGemmTiling picks it for
+  /// bPanels).
   bool bPanels = false;
 };
 

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -682,6 +683,7 @@ TEST(GemmKernelApi, ReadsBatchedBInColumnPanels) {
 // vdpbf16ps where the host has AVX512-BF16, against the double loop of the
 // bf16-rounded operands.
 TEST(GemmKernelApi, ReadsBf16PairsInPanels) {
+  std::set<int> widths; // the micro-tiles' widths the cases took
   Target host(dyncc::codegen::hostKernelTarget());
   std::vector<Target> targets{host};
   if (dyncc::codegen::hostHasAvx512Bf16())
@@ -691,8 +693,11 @@ TEST(GemmKernelApi, ReadsBf16PairsInPanels) {
   struct Case {
     int E, M, N, K; // E = 0: one [N, K]; else [E, N, K]
   };
+  // (128 x 384 x 384 takes 8 x 3 tiles packed, 8 x 2 in panels: tiles of 32
+  // columns, two a panel.)
   for (const Case &c : {Case{0, 37, 128, 256}, Case{0, 9, 64, 128},
-                        Case{0, 130, 192, 384}, Case{3, 30, 128, 128}}) {
+                        Case{0, 130, 192, 384}, Case{0, 128, 384, 384},
+                        Case{3, 30, 128, 128}}) {
     SCOPED_TRACE(std::to_string(c.E) + ": " + std::to_string(c.M) + "x" +
                  std::to_string(c.K) + "x" + std::to_string(c.N));
     const int E = std::max(1, c.E), K2 = c.K / 2, perRow = c.K / G;
@@ -738,6 +743,7 @@ TEST(GemmKernelApi, ReadsBf16PairsInPanels) {
       EXPECT_TRUE(chosen.bf16);
       EXPECT_EQ(chosen.packB, 0);
       EXPECT_EQ(P % (chosen.vectors * chosen.vectorWidth), 0);
+      widths.insert(chosen.vectors * chosen.vectorWidth);
       Buffer<float> out = c.E ? Buffer<float>(c.N, c.M, E)
                               : Buffer<float>(c.N, c.M);
       out.fill(std::nanf(""));
@@ -758,6 +764,9 @@ TEST(GemmKernelApi, ReadsBf16PairsInPanels) {
           }
     }
   }
+  // Panel-wide tiles and tiles of half a panel (on AVX-512).
+  if (Target(dyncc::codegen::hostKernelTarget()).has_feature(Target::AVX512))
+    EXPECT_EQ(widths, (std::set<int>{32, 64}));
 }
 
 TEST(GemmKernelApi, CompilesAheadOfTimeForBothTargets) {

@@ -220,11 +220,11 @@ cl::opt<bool> bf16Weights(
 
 cl::opt<bool> packWeights(
     "pack-weights",
-    cl::desc("Keep the fp32 weights that only GEMMs read whole as their B "
+    cl::desc("Keep the weights that only GEMMs read whole as their B "
              "operand (linear layers' [out, in] matrices) in panels of 64 "
-             "rows, arranged when the model is created, which the GEMMs "
-             "read in place (the same results; default on, =false to "
-             "compare)"),
+             "rows (with --precision=bf16: of bf16 pairs of k), arranged "
+             "when the model is created, which the GEMMs read in place (the "
+             "same results; default on, =false to compare)"),
     cl::init(true), cl::cat(dynccCategory), cl::sub(compileCommand),
     cl::sub(runCommand));
 cl::opt<int> scheduleCores(
