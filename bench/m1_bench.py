@@ -15,6 +15,13 @@ tokens, float32, --threads threads (2):
     reported in the table instead of ending the benchmark;
   - ONNX Runtime: torch.onnx.export(dynamo=True), CPU EP, ORT_ENABLE_ALL,
     intra_op_num_threads=2, inter_op_num_threads=1.
+With --bf16 (the default; WORKLOADS.md P1), also in bf16: dyncc
+--precision=bf16 of the same export (GEMM operands rounded to bf16, fp32
+accumulation and everything else fp32), PyTorch eager and torch.compile of
+the wrapper cast to bfloat16 (bf16 throughout), in the same interleaved
+timing; their speed-ups are over dyncc bf16, their outputs compared with fp32
+eager, their embeddings with sentence-transformers' (reported, not checked:
+bf16 is an approximation).
 
 Timing (as bench/w1_bench.py): rounds of one block of runs per side, the
 order of the sides rotating; a pause before each block outlasts the other
@@ -39,9 +46,10 @@ Correctness: each side's last_hidden_state against eager (max abs
 difference), and sentence embeddings (mean pooling over the attention mask,
 L2 normalization) from dyncc's output against sentence-transformers'
 SentenceTransformer(model path).encode(sentences) (target <= 1e-4). Exits 1
-when dyncc is wrong (relative error > 1e-4 vs eager, or embeddings off).
+when dyncc is wrong (relative error > 1e-4 vs eager, or embeddings off; dyncc
+bf16: relative error vs fp32 eager more than twice eager bf16's, or 0.05).
 
-  m1_bench.py [--dyncc build/tools/dyncc/dyncc] [--runs 10] [--rounds 3] [--tune]
+  m1_bench.py [--dyncc build/tools/dyncc/dyncc] [--runs 10] [--rounds 3] [--tune] [--no-bf16]
 """
 
 import argparse
@@ -64,7 +72,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import (OtherLoad, record_target, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
+from bench_util import (OtherLoad, record_target, cpu_has, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
                         first_line, onnx_export, ort_session)
 
 SEQ = 128
@@ -79,6 +87,7 @@ SENTENCES = [
     "Ahead-of-time compilation removes the interpreter from the hot path.",
 ]
 SIDES = ["dyncc", "eager", "torch.compile", "ONNX Runtime"]
+BF16_SIDES = ["dyncc bf16", "eager bf16", "torch.compile bf16"]
 
 
 def paths(work, b):
@@ -196,6 +205,11 @@ def pooled(hidden, mask):
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
 
+def base(side):
+    """The dyncc side a side's speed-up is over: dyncc bf16 for the bf16 sides."""
+    return "dyncc bf16" if side in BF16_SIDES else "dyncc"
+
+
 def bench_batch(a, b, torch, wrapper, tok):
     import dyncc
     p = paths(a.work, b)
@@ -258,6 +272,35 @@ def bench_batch(a, b, torch, wrapper, tok):
     except Exception as e:
         row["fail"]["ONNX Runtime"] = first_line(e)
 
+    # bf16: dyncc --precision=bf16 and PyTorch's module cast to bfloat16
+    if a.bf16:
+        try:
+            t0 = time.perf_counter()
+            lib16 = dyncc.build(p["mlir"], p["libbase"] + "_bf16", "--precision=bf16",
+                                *(["--tune"] if a.tune else []))
+            row["setup"]["dyncc bf16"] = f"compile {time.perf_counter() - t0:.1f} s"
+            model16 = dyncc.load(lib16, p["weights"], num_threads=a.threads)
+            row["out"]["dyncc bf16"] = model16(ids, mask)
+            fns["dyncc bf16"] = model16.runner(ids, mask)
+        except Exception as e:
+            row["fail"]["dyncc bf16"] = first_line(e)
+        import copy
+        w16 = copy.deepcopy(wrapper).to(torch.bfloat16).eval()
+        with torch.inference_mode():
+            row["out"]["eager bf16"] = w16(ids, mask).float().numpy()
+        fns["eager bf16"] = lambda: w16(ids, mask)
+        try:
+            c16 = torch.compile(w16)
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                c16(ids, mask)
+                y = c16(ids, mask).float().numpy()
+            row["setup"]["torch.compile bf16"] = f"first calls {time.perf_counter() - t0:.1f} s"
+            row["out"]["torch.compile bf16"] = y
+            fns["torch.compile bf16"] = lambda: c16(ids, mask)
+        except Exception as e:
+            row["fail"]["torch.compile bf16"] = first_line(e)
+
     for s, y in row["out"].items():
         if s != "eager":
             row["err"][s] = (float(np.abs(np.asarray(y, np.float64) - ref).max()), close(y, ref))
@@ -269,14 +312,14 @@ def bench_batch(a, b, torch, wrapper, tok):
                 row["mem"][s] = run_child(a, s, b)
 
     # interleaved timing
-    names = [s for s in SIDES if s in fns]
+    names = [s for s in SIDES + BF16_SIDES if s in fns]
     with torch.inference_mode():
         for n in names:
             timed(fns[n], a.warmup)
         with OtherLoad() as load:
             times, per_round = interleaved(names, lambda n, count: timed(fns[n], count),
                                            a.rounds, a.runs, a.pause)
-    ratios = {n: [med[n] / med["dyncc"] for med in per_round if "dyncc" in med]
+    ratios = {n: [med[n] / med[base(n)] for med in per_round if base(n) in med]
               for n in names}
     row["others"] = load.others
     row["median"] = {n: statistics.median(times[n]) for n in names}
@@ -298,6 +341,9 @@ def main():
     ap.add_argument("--tune", action="store_true",
                     help="compile with dyncc compile --tune (GEMM schedules timed on this "
                          "machine, cached; docs/codegen.md)")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                    help="also dyncc --precision=bf16 next to PyTorch's module cast to bfloat16 "
+                         "(eager and torch.compile)")
     ap.add_argument("--no-memory", dest="memory", action="store_false",
                     help="skip the peak-memory children of the peers")
     ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
@@ -354,7 +400,10 @@ def main():
           f"{a.runs} runs after warm-up, ms; OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}. Probed peak (PyTorch fp32 matmul, best "
           f"GFLOP/s, at the start and the end of the run): {best:.0f} (1024³ {peak[1024]:.0f}, 2048³ {peak[2048]:.0f}). "
-          "Speed-up = side's median / dyncc's median (per-round min..max). Peak RSS: VmHWM "
+          "Speed-up = side's median / dyncc's median (per-round min..max); the bf16 sides' "
+          "over dyncc bf16's (dyncc --precision=bf16: GEMM operands rounded to bf16, fp32 "
+          "accumulation and everything else fp32; PyTorch: the module cast to bfloat16; "
+          "GFLOP/s as a share of the fp32 peak). Peak RSS: VmHWM "
           "of a child process running only that side (load/compile + 4 runs), MiB; in "
           "parentheses: after that side's imports alone.")
     print()
@@ -362,17 +411,19 @@ def main():
           "| max abs diff vs eager | peak RSS MiB (imports) |")
     print("|---:|---|---:|---|---:|---:|---:|")
     bad = False
+    amx = "AMX" if cpu_has("amx_bf16") else "no AMX: the target is for a CPU with AMX"
     for r in rows:
-        for s in SIDES:
+        for s in SIDES + (BF16_SIDES if a.bf16 else []):
             if s in r["fail"]:
                 print(f"| {r['batch']} | {s} | n/a: {r['fail'][s]} | | | | |")
                 continue
             t = r["median"][s]
-            if s == "dyncc" or not r["ratios"].get(s):
+            ref = base(s)
+            if s == ref or ref not in r["median"] or not r["ratios"].get(s):
                 sp = "—"
             else:
                 q = r["ratios"][s]
-                sp = f"{t / r['median']['dyncc']:.2f}x ({min(q):.2f}..{max(q):.2f})"
+                sp = f"{t / r['median'][ref]:.2f}x ({min(q):.2f}..{max(q):.2f})"
             gf = r["flops"] / t / 1e9
             if s == "eager":
                 err = "(reference)"
@@ -382,6 +433,12 @@ def main():
                 if s == "dyncc" and not rel <= 1e-4:
                     bad = True
                     err += " WRONG"
+                # dyncc bf16 keeps more in fp32 than PyTorch's bf16 module:
+                # wrong if it strays twice as far from fp32 (or 0.05).
+                if (s == "dyncc bf16" and "eager bf16" in r["err"] and
+                        not rel <= max(0.05, 2 * r["err"]["eager bf16"][1])):
+                    bad = True
+                    err += " WRONG"
             m = r["mem"].get(s)
             mem = ("n/a" if m is None else f"failed: {m}" if isinstance(m, str)
                    else f"{m[0]:.0f} ({m[1]:.0f})")
@@ -389,6 +446,9 @@ def main():
                 if s == peer and "dyncc" in r["median"]:
                     record_target(f"M1 batch {r['batch']}: x {peer}", t / r["median"]["dyncc"],
                                   target)
+            if s == "torch.compile bf16" and "dyncc bf16" in r["median"]:
+                record_target(f"M1 batch {r['batch']} bf16: x torch.compile bf16",
+                              t / r["median"]["dyncc bf16"], 1.3, note=amx)
             print(f"| {r['batch']} | {s} | {t * 1e3:.2f} | {sp} | {gf:.0f} ({gf / best * 100:.0f}%) "
                   f"| {err} | {mem} |")
     print()
@@ -400,11 +460,13 @@ def main():
             if "dyncc" in e:
                 record_target(f"M1 batch {r['batch']}: embeddings' max abs diff vs "
                               "sentence-transformers", e["dyncc"], 1e-4, higher=False)
-            others = ", ".join(f"{s} {v:.2g}" for s, v in e.items() if s != "dyncc")
+            others = ", ".join(f"{s} {v:.2g}" for s, v in e.items()
+                               if s != "dyncc" and s not in BF16_SIDES)
+            bf = ", ".join(f"{s} {e[s]:.2g}" for s in BF16_SIDES if s in e)
             print(f"- embeddings, batch {r['batch']} (mean pooling + L2 norm of the output vs "
                   f"SentenceTransformer.encode, max abs diff): dyncc "
                   f"{e.get('dyncc', float('nan')):.2g} ({'PASS' if ok else 'FAIL'}, target "
-                  f"<= 1e-4); {others}")
+                  f"<= 1e-4); {others}" + (f"; in bf16 (not checked): {bf}" if bf else ""))
     if st_note:
         bad = True
         print(f"- {st_note}")
