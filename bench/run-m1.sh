@@ -4,8 +4,9 @@
 # PyTorch eager, torch.compile (inductor) and ONNX Runtime (dynamo ONNX
 # export, ORT_ENABLE_ALL), 2 threads, same weights and tokens, in one
 # process (bench/m1_bench.py); peak memory of each side alone in a child
-# process; embeddings checked against sentence-transformers. Prints a
-# markdown table.
+# process; embeddings checked against sentence-transformers; the same in
+# bf16 (dyncc --precision=bf16 against PyTorch's module cast to bfloat16;
+# M1_FLAGS=--no-bf16 skips it). Prints a markdown table.
 #   bench/run-m1.sh [build-dir] [runs]
 #   env: DYNCC=path/to/dyncc uses that binary and skips the build.
 # Runs in the project's .venv (scripts/install-deps.sh): PyPI PyTorch,
