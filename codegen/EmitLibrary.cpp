@@ -652,6 +652,33 @@ FailureOr<std::vector<std::vector<uint8_t>>> kernelInputs(HostPlan &plan,
   return inputs;
 }
 
+/// --pack-weights: the weights that the runtime keeps in panels, those that
+/// only GEMMs read whole as their B (codegen::panelInputs; with
+/// options.bf16Gemms as bf16 pairs): the same results, the GEMMs then read
+/// their panels of B in place. Fills plan.weightStorage and
+/// plan.kernelInputsPanels.
+LogicalResult planPanelWeights(HostPlan &plan, const std::string &target,
+                               const codegen::KernelOptions &options) {
+  static_assert(uint8_t(codegen::PanelStorage::Rows) == DYNRT_STORAGE_PANELS &&
+                    uint8_t(codegen::PanelStorage::Cols) ==
+                        DYNRT_STORAGE_PANELS_COLS &&
+                    uint8_t(codegen::PanelStorage::Bf16Rows) ==
+                        DYNRT_STORAGE_BF16_PANELS,
+                "PanelStorage values are the runtime's storage codes");
+  auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
+    std::vector<uint8_t> codes;
+    for (codegen::PanelStorage p :
+         codegen::panelInputs(kernel, target, options))
+      codes.push_back(uint8_t(p));
+    return codes;
+  });
+  if (failed(inputs))
+    return failure();
+  plan.kernelInputsPanels =
+      planWeightStorage(plan, std::move(*inputs), /*ownShape=*/true);
+  return success();
+}
+
 /// --precision=bf16: the weights that the runtime keeps as bfloat16: those
 /// that only bf16 GEMMs read as an operand (codegen::bf16OnlyInputs). Those
 /// GEMMs round the weight to bf16 anyway: kept so, the results are the same
@@ -667,17 +694,8 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target,
   options.bf16Gemms = true;
   std::vector<uint8_t> inPanels;
   if (panels) {
-    auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
-      std::vector<uint8_t> codes;
-      for (codegen::PanelStorage p :
-           codegen::panelInputs(kernel, target, options))
-        codes.push_back(uint8_t(p));
-      return codes;
-    });
-    if (failed(inputs))
+    if (failed(planPanelWeights(plan, target, options)))
       return failure();
-    plan.kernelInputsPanels =
-        planWeightStorage(plan, std::move(*inputs), /*ownShape=*/true);
     inPanels = plan.weightStorage;
   }
   auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
@@ -702,30 +720,6 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target,
              << "' planned in bf16 panels but not as bf16";
     plan.weightStorage[w] = inPanels[w];
   }
-  return success();
-}
-
-/// --pack-weights (fp32): the weights that the runtime keeps in panels,
-/// those that only GEMMs read whole as their B (codegen::panelInputs): the
-/// same results, the GEMMs then read their panels of B in place. Fills
-/// plan.weightStorage and plan.kernelInputsPanels.
-LogicalResult planPanelWeights(HostPlan &plan, const std::string &target) {
-  static_assert(uint8_t(codegen::PanelStorage::Rows) == DYNRT_STORAGE_PANELS &&
-                    uint8_t(codegen::PanelStorage::Cols) ==
-                        DYNRT_STORAGE_PANELS_COLS &&
-                    uint8_t(codegen::PanelStorage::Bf16Rows) ==
-                        DYNRT_STORAGE_BF16_PANELS,
-                "PanelStorage values are the runtime's storage codes");
-  auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
-    std::vector<uint8_t> codes;
-    for (codegen::PanelStorage p : codegen::panelInputs(kernel, target, {}))
-      codes.push_back(uint8_t(p));
-    return codes;
-  });
-  if (failed(inputs))
-    return failure();
-  plan.kernelInputsPanels =
-      planWeightStorage(plan, std::move(*inputs), /*ownShape=*/true);
   return success();
 }
 
@@ -1788,7 +1782,7 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
       }
     }
   } else if (options.packWeights && !options.bf16Gemms && !plan->device) {
-    if (failed(planPanelWeights(*plan, target)))
+    if (failed(planPanelWeights(*plan, target, {})))
       return failure();
     for (auto [w, storage] : llvm::zip(plan->weights, plan->weightStorage))
       if (storage == DYNRT_STORAGE_PANELS ||

@@ -148,23 +148,67 @@ TEST(WeightsHandle, UseAfterTheLastReleaseIsAnError) {
 
 namespace {
 
-// out[i] = weights[0][i] as kept by the model: bfloat16, widened.
-int32_t widenEntry(void *const *, void *const *outputs, void *const *weights,
-                   void *const *, uint8_t *, void *) {
-  const uint16_t *w = static_cast<const uint16_t *>(weights[0]);
-  float *out = static_cast<float *>(outputs[0]);
-  for (int i = 0; i < 6; ++i) {
-    uint32_t bits = static_cast<uint32_t>(w[i]) << 16;
-    std::memcpy(&out[i], &bits, sizeof bits);
-  }
+// The bytes the entry of keptAs' model copies from its weight.
+size_t keptBytes = 0;
+
+int32_t copyWeightEntry(void *const *, void *const *outputs,
+                        void *const *weights, void *const *, uint8_t *, void *) {
+  std::memcpy(outputs[0], weights[0], keptBytes);
   return 0;
 }
 
-// Copies the model's weight as the entry sees it (128 x 64 floats).
-int32_t copyWeightEntry(void *const *, void *const *outputs,
-                        void *const *weights, void *const *, uint8_t *, void *) {
-  std::memcpy(outputs[0], weights[0], 128 * 64 * sizeof(float));
-  return 0;
+// A model's one F32 weight `values` of `shape`, marked `storage` in
+// weight_storage, as the model keeps it: the first `bytes` bytes its entry
+// sees (out). An empty `out` and a failure where creating or running fails.
+void keptAs(uint8_t storage, const std::vector<int64_t> &shape,
+            const std::vector<float> &values, size_t bytes,
+            std::vector<unsigned char> &out) {
+  out.clear();
+  TinyModel m;
+  dynrt_param_spec_t weight{};
+  weight.name = "w";
+  weight.dtype = DYNRT_F32;
+  weight.rank = static_cast<int32_t>(shape.size());
+  std::string dims;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    weight.shape[d] = shape[d];
+    dims += (d ? ", " : "") + std::to_string(shape[d]);
+  }
+  dynrt_param_spec_t output =
+      spec("y", DYNRT_U8, {static_cast<int64_t>(bytes)});
+  m.desc.num_weights = 1;
+  m.desc.weights = &weight;
+  m.desc.weight_storage = &storage;
+  m.desc.outputs = &output;
+  m.desc.entry = copyWeightEntry;
+  keptBytes = bytes;
+  const size_t size = values.size() * sizeof(float);
+  std::string file = safetensors(
+      R"({"w": {"dtype": "F32", "shape": [)" + dims +
+          R"(], "data_offsets": [0, )" + std::to_string(size) + "]}}",
+      std::string(reinterpret_cast<const char *>(values.data()), size));
+  dynrt_weights_t *weights = nullptr;
+  ASSERT_TRUE(
+      succeeds(dynrt_weights_open_memory(file.data(), file.size(), &weights)));
+  dynrt_model_t *model = nullptr;
+  dynrt_status_t created = dynrt_model_create(&m.desc, nullptr, weights, &model);
+  dynrt_weights_release(weights); // the model holds its own reference
+  ASSERT_TRUE(succeeds(created));
+  std::vector<unsigned char> y(bytes, 0xee);
+  float x = 0;
+  const void *inputs[] = {&x};
+  void *outputs[] = {y.data()};
+  dynrt_status_t ran = dynrt_model_run(model, inputs, outputs);
+  dynrt_model_destroy(model);
+  ASSERT_TRUE(succeeds(ran));
+  out = std::move(y);
+}
+
+// The `i`-th value of type T in `bytes`.
+template <typename T> T at(const std::vector<unsigned char> &bytes, size_t i) {
+  T v;
+  std::memcpy(&v, bytes.data() + i * sizeof v, sizeof v);
+  return v;
 }
 
 float fromBits(uint32_t bits) {
@@ -173,11 +217,28 @@ float fromBits(uint32_t bits) {
   return f;
 }
 
+float widened(uint16_t bf16) { return fromBits(uint32_t(bf16) << 16); }
+
+// A descriptor with one F32 weight of `shape` marked `storage`: creating it
+// fails with "bad storage" and `what` (no weights needed: the descriptor is
+// checked first).
+void refusesStorage(uint8_t storage, std::initializer_list<int64_t> shape,
+                    const char *what) {
+  TinyModel m;
+  dynrt_param_spec_t weight = spec("w", DYNRT_F32, shape);
+  m.desc.num_weights = 1;
+  m.desc.weights = &weight;
+  m.desc.weight_storage = &storage;
+  dynrt_model_t *model = nullptr;
+  EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, nullptr, &model),
+                        DYNRT_INVALID_ARGUMENT, {"bad storage", what}));
+}
+
 TEST(ModelHandle, KeepsBf16WeightsRoundedToNearestEven) {
   // A weight marked DYNRT_BF16 in weight_storage (dyncc --precision=bf16)
   // reaches the entry as bfloat16, rounded to nearest even from the file's
   // F32, NaN kept a NaN.
-  const float values[6] = {
+  const std::vector<float> values{
       1.0f,
       fromBits(0x3f808000u), // 1 + 2^-8: a tie, to even (1.0)
       fromBits(0x3f818000u), // 1 + 3 * 2^-8: a tie, to even (up)
@@ -186,38 +247,14 @@ TEST(ModelHandle, KeepsBf16WeightsRoundedToNearestEven) {
       std::nanf("")};
   const float expected[6] = {1.0f, 1.0f, fromBits(0x3f820000u),
                              fromBits(0x3f810000u), -2.5f, std::nanf("")};
-  TinyModel m;
-  dynrt_param_spec_t weight = spec("w", DYNRT_F32, {6});
-  dynrt_param_spec_t out = spec("y", DYNRT_F32, {6});
-  const uint8_t storage[1] = {DYNRT_BF16};
-  m.desc.num_weights = 1;
-  m.desc.weights = &weight;
-  m.desc.weight_storage = storage;
-  m.desc.outputs = &out;
-  m.desc.entry = widenEntry;
-  std::string bytes = safetensors(
-      R"({"w": {"dtype": "F32", "shape": [6], "data_offsets": [0, 24]}})",
-      std::string(reinterpret_cast<const char *>(values), sizeof values));
-  dynrt_weights_t *weights = nullptr;
-  ASSERT_TRUE(succeeds(
-      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
-  dynrt_model_t *model = nullptr;
-  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, weights, &model)));
-  float x = 0, y[6];
-  const void *inputs[] = {&x};
-  void *outputs[] = {y};
-  ASSERT_TRUE(succeeds(dynrt_model_run(model, inputs, outputs)));
+  std::vector<unsigned char> kept;
+  keptAs(DYNRT_BF16, {6}, values, 6 * sizeof(uint16_t), kept);
+  ASSERT_FALSE(kept.empty());
   for (int i = 0; i < 5; ++i)
-    EXPECT_EQ(y[i], expected[i]) << "element " << i;
-  EXPECT_TRUE(std::isnan(y[5]));
-  dynrt_model_destroy(model);
-
+    EXPECT_EQ(widened(at<uint16_t>(kept, i)), expected[i]) << "element " << i;
+  EXPECT_TRUE(std::isnan(widened(at<uint16_t>(kept, 5))));
   // Only an F32 weight can be kept as BF16.
-  const uint8_t bad[1] = {DYNRT_F64};
-  m.desc.weight_storage = bad;
-  EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, weights, &model),
-                        DYNRT_INVALID_ARGUMENT, {"bad storage"}));
-  dynrt_weights_release(weights);
+  refusesStorage(DYNRT_F64, {6}, "F32");
 }
 
 TEST(ModelHandle, KeepsPanelWeightsInPanelsOf64Rows) {
@@ -228,81 +265,32 @@ TEST(ModelHandle, KeepsPanelWeightsInPanelsOf64Rows) {
   std::vector<float> values(N * K);
   for (int i = 0; i < N * K; ++i)
     values[i] = (float)i;
-  TinyModel m;
-  dynrt_param_spec_t weight = spec("w", DYNRT_F32, {N, K});
-  dynrt_param_spec_t out = spec("y", DYNRT_F32, {N * K});
-  const uint8_t storage[1] = {DYNRT_STORAGE_PANELS};
-  m.desc.num_weights = 1;
-  m.desc.weights = &weight;
-  m.desc.weight_storage = storage;
-  m.desc.outputs = &out;
-  m.desc.entry = copyWeightEntry;
-  std::string bytes = safetensors(
-      R"({"w": {"dtype": "F32", "shape": [128, 64], "data_offsets": [0, 32768]}})",
-      std::string(reinterpret_cast<const char *>(values.data()),
-                  values.size() * sizeof(float)));
-  dynrt_weights_t *weights = nullptr;
-  ASSERT_TRUE(succeeds(
-      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
-  dynrt_model_t *model = nullptr;
-  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, weights, &model)));
-  std::vector<float> y(N * K, -1.0f);
-  float x = 0;
-  const void *inputs[] = {&x};
-  void *outputs[] = {y.data()};
-  ASSERT_TRUE(succeeds(dynrt_model_run(model, inputs, outputs)));
+  std::vector<unsigned char> kept;
+  keptAs(DYNRT_STORAGE_PANELS, {N, K}, values, N * K * sizeof(float), kept);
+  ASSERT_FALSE(kept.empty());
   for (int n = 0; n < N; ++n)
     for (int k = 0; k < K; ++k)
-      ASSERT_EQ(y[((n / 64) * K + k) * 64 + n % 64], values[n * K + k])
+      ASSERT_EQ(at<float>(kept, ((n / 64) * K + k) * 64 + n % 64),
+                values[n * K + k])
           << "n " << n << " k " << k;
-  dynrt_model_destroy(model);
-  dynrt_weights_release(weights);
 
   // The same values as [2, 32, 128] matrices [K, N] in panels of columns
   // (MoE experts' [E, in, out]): per matrix, (k, n) at ((n / 64) * K + k) *
   // 64 + n % 64.
-  dynrt_param_spec_t experts = spec("w", DYNRT_F32, {2, 32, 128});
-  const uint8_t columns[1] = {DYNRT_STORAGE_PANELS_COLS};
-  m.desc.weights = &experts;
-  m.desc.weight_storage = columns;
-  bytes = safetensors(
-      R"({"w": {"dtype": "F32", "shape": [2, 32, 128], "data_offsets": [0, 32768]}})",
-      std::string(reinterpret_cast<const char *>(values.data()),
-                  values.size() * sizeof(float)));
-  ASSERT_TRUE(succeeds(
-      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
-  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, weights, &model)));
-  ASSERT_TRUE(succeeds(dynrt_model_run(model, inputs, outputs)));
+  keptAs(DYNRT_STORAGE_PANELS_COLS, {2, 32, 128}, values,
+         N * K * sizeof(float), kept);
+  ASSERT_FALSE(kept.empty());
   for (int e = 0; e < 2; ++e)
     for (int k = 0; k < 32; ++k)
       for (int n = 0; n < 128; ++n)
-        ASSERT_EQ(y[e * 4096 + ((n / 64) * 32 + k) * 64 + n % 64],
+        ASSERT_EQ(at<float>(kept, e * 4096 + ((n / 64) * 32 + k) * 64 + n % 64),
                   values[e * 4096 + k * 128 + n])
             << "e " << e << " k " << k << " n " << n;
-  dynrt_model_destroy(model);
-  dynrt_weights_release(weights);
 
   // [96, 64]: 96 rows are no whole number of panels; as columns, 96 is not
   // either.
-  dynrt_param_spec_t odd = spec("w", DYNRT_F32, {96, 64});
-  m.desc.weights = &odd;
-  m.desc.weight_storage = storage;
-  EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, nullptr, &model),
-                        DYNRT_INVALID_ARGUMENT, {"bad storage", "panels"}));
-  dynrt_param_spec_t oddColumns = spec("w", DYNRT_F32, {64, 96});
-  m.desc.weights = &oddColumns;
-  m.desc.weight_storage = columns;
-  EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, nullptr, &model),
-                        DYNRT_INVALID_ARGUMENT, {"bad storage", "panels"}));
-}
-
-// Copies the model's bf16 weight as the entry sees it (2 x 64 x 128
-// bfloat16).
-int32_t copyBf16WeightEntry(void *const *, void *const *outputs,
-                            void *const *weights, void *const *, uint8_t *,
-                            void *) {
-  std::memcpy(outputs[0], weights[0], 2 * 64 * 128 * sizeof(uint16_t));
-  return 0;
+  refusesStorage(DYNRT_STORAGE_PANELS, {96, 64}, "panels");
+  refusesStorage(DYNRT_STORAGE_PANELS_COLS, {64, 96}, "panels");
 }
 
 TEST(ModelHandle, KeepsBf16PairsInPanelsOf64Rows) {
@@ -314,50 +302,22 @@ TEST(ModelHandle, KeepsBf16PairsInPanelsOf64Rows) {
   std::vector<float> values(E * N * K);
   for (int i = 0; i < E * N * K; ++i)
     values[i] = (float)(i % 251) - 125.0f; // exact in bfloat16
-  TinyModel m;
-  dynrt_param_spec_t weight = spec("w", DYNRT_F32, {E, N, K});
-  dynrt_param_spec_t out = spec("y", DYNRT_F32, {E * N * K / 2});
-  const uint8_t storage[1] = {DYNRT_STORAGE_BF16_PANELS};
-  m.desc.num_weights = 1;
-  m.desc.weights = &weight;
-  m.desc.weight_storage = storage;
-  m.desc.outputs = &out;
-  m.desc.entry = copyBf16WeightEntry;
-  std::string bytes = safetensors(
-      R"({"w": {"dtype": "F32", "shape": [2, 64, 128], "data_offsets": [0, 65536]}})",
-      std::string(reinterpret_cast<const char *>(values.data()),
-                  values.size() * sizeof(float)));
-  dynrt_weights_t *weights = nullptr;
-  ASSERT_TRUE(succeeds(
-      dynrt_weights_open_memory(bytes.data(), bytes.size(), &weights)));
-  dynrt_model_t *model = nullptr;
-  ASSERT_TRUE(succeeds(dynrt_model_create(&m.desc, nullptr, weights, &model)));
-  std::vector<uint16_t> y(E * N * K, 0xffff);
-  float x = 0;
-  const void *inputs[] = {&x};
-  void *outputs[] = {y.data()};
-  ASSERT_TRUE(succeeds(dynrt_model_run(model, inputs, outputs)));
+  std::vector<unsigned char> kept;
+  keptAs(DYNRT_STORAGE_BF16_PANELS, {E, N, K}, values,
+         E * N * K * sizeof(uint16_t), kept);
+  ASSERT_FALSE(kept.empty());
   for (int e = 0; e < E; ++e)
     for (int n = 0; n < N; ++n)
-      for (int k = 0; k < K; ++k) {
-        uint32_t bits = static_cast<uint32_t>(
-                            y[e * N * K + ((n / 64) * (K / 2) + k / 2) * 128 +
-                              (n % 64) * 2 + k % 2])
-                        << 16;
-        ASSERT_EQ(fromBits(bits), values[(e * N + n) * K + k])
+      for (int k = 0; k < K; ++k)
+        ASSERT_EQ(widened(at<uint16_t>(
+                      kept, e * N * K + ((n / 64) * (K / 2) + k / 2) * 128 +
+                                (n % 64) * 2 + k % 2)),
+                  values[(e * N + n) * K + k])
             << "e " << e << " n " << n << " k " << k;
-      }
-  dynrt_model_destroy(model);
-  dynrt_weights_release(weights);
-
-  // K = 64 is no whole number of pairs' panels (128), N = 96 no whole
-  // number of panels.
-  for (dynrt_param_spec_t odd :
-       {spec("w", DYNRT_F32, {64, 64}), spec("w", DYNRT_F32, {96, 128})}) {
-    m.desc.weights = &odd;
-    EXPECT_TRUE(failsWith(dynrt_model_create(&m.desc, nullptr, nullptr, &model),
-                          DYNRT_INVALID_ARGUMENT, {"bad storage", "bf16 pairs"}));
-  }
+  // K = 64 is no whole number of pairs' panels (128), N = 96 no whole number
+  // of panels.
+  refusesStorage(DYNRT_STORAGE_BF16_PANELS, {64, 64}, "bf16 pairs");
+  refusesStorage(DYNRT_STORAGE_BF16_PANELS, {96, 128}, "bf16 pairs");
 }
 
 } // namespace
