@@ -280,8 +280,9 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
         "buildGemm: M, N, K must be >= 1 and batch >= 0");
   checkOperand(A, "A", shape);
   checkOperand(B, "B", shape);
-  // (With skipped row tiles, Halide 14 leaves the panel index of a tile's
-  // last vector unsimplified: a gather, docs/performance.md.)
+  // (The tile-skipping path, rowUsed, has no (j, p) accumulator below: B's
+  // pairs would be indexed through n / 64 of a vector there, which Halide
+  // 14 leaves as gathers.)
   if (bPairs(shape) &&
       (shape.K % 2 != 0 || target.has_gpu_feature() || rowUsed.defined()))
     throw std::invalid_argument(
@@ -661,7 +662,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
 
   // The accumulator lives in registers: init and update fully unrolled,
   // k outermost in the update (with B's pairs in panels: accP, over the
-  // panel's columns j).
+  // micro-tile's columns j).
   Func &accR = pairs ? accP : acc;
   const Var &nR = pairs ? jp : n;
   if (vw > 1)
