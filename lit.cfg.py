@@ -43,6 +43,17 @@ if os.path.exists("/dev/nvidia0") and any(
         for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/local/cuda/lib64/stubs")):
     config.available_features.add("gpu")
 
+# A CPU with AMX (AMX-TILE and AMX-BF16, as /proc/cpuinfo names them):
+# --amx=on libraries run here (%if amx); elsewhere they must fail cleanly.
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        cpu_flags = set(next((l.split(":", 1)[1].split() for l in cpuinfo
+                              if l.startswith("flags")), []))
+except OSError:
+    cpu_flags = set()
+if {"amx_tile", "amx_bf16"} <= cpu_flags:
+    config.available_features.add("amx")
+
 # The Python environment exports PyTorch modules (torch-mlir): tests that
 # build their model with dyncc.nn / dyncc.export say REQUIRES: torch-mlir.
 if lit.util.which(config.python_executable) and os.system(

@@ -16,6 +16,7 @@
 
 #include <Halide.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -843,10 +844,21 @@ private:
         rowUsed(v) = read(mask.tensor, at) >= 0;
       }
     }
+    // --amx: a weight's bf16 pairs in panels, read whole and in place by
+    // the AMX extern (an input read without a gather).
+    codegen::GemmAmx amx;
+    const GemmOperand &ob = match.b;
+    if (!options.amxEntry.empty() && codegen::bPairs(shape) &&
+        kernel.tensors[ob.tensor].role == kir::Tensor::Role::Input &&
+        std::all_of(ob.tables.begin(), ob.tables.end(),
+                    [](int table) { return table < 0; })) {
+      amx.entry = options.amxEntry;
+      amx.weights = params[paramOf.at(ob.tensor)].parameter();
+    }
     codegen::GemmTiling chosen;
     Func g = codegen::buildGemm(shape, A, B, epilogue, target,
                                 kernel.name + "_gemm" + std::to_string(s), {},
-                                rowUsed, &chosen);
+                                rowUsed, &chosen, amx);
     bf16Gemm |= chosen.bf16;
     gemmNotes.push_back(
         (shape.batch ? "b" + std::to_string(shape.batch) + " " : "") + "m" +

@@ -35,6 +35,11 @@ struct KernelOptions {
   /// the runtime keeps the weight passed there (PanelStorage); the GEMMs
   /// read it so. Empty: every input as it is.
   std::vector<uint8_t> panelInputs;
+  /// dyncc compile --amx: the extern (codegen::kAmxEntry, or its emulated
+  /// twin kAmxEmulatedEntry) on whose AMX tiles the bf16 GEMMs that read a
+  /// weight's bf16 pairs in panels multiply (codegen::GemmAmx); empty:
+  /// none do.
+  std::string amxEntry;
 };
 
 /// A weight kept in panels of codegen::kPanelColumns along a GEMM's n, each

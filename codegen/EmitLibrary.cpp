@@ -1846,6 +1846,7 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     std::string error;
     codegen::KernelOptions kernelOptions;
     kernelOptions.bf16Gemms = options.bf16Gemms;
+    kernelOptions.amxEntry = options.amxEntry;
     // Inputs that receive weights kept in panels (planPanelWeights).
     size_t index = plan->kernelIndex.lookup(k);
     if (index < plan->kernelInputsPanels.size())

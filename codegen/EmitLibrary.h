@@ -34,6 +34,8 @@ struct LibraryOptions {
   /// (dyncc compile --pack-weights; EmitLibrary.cpp, planPanelWeights; with
   /// bf16Gemms and bf16WeightStorage as bf16 pairs, planBf16Weights).
   bool packWeights = true;
+  /// dyncc compile --amx (codegen::KernelOptions::amxEntry).
+  std::string amxEntry;
 };
 
 /// What the library needs besides its code, computed by planHost.

@@ -177,6 +177,10 @@ std::string describeGemmTiling(const GemmTiling &t) {
     s += ", bf16 operands";
   if (t.bf16B)
     s += ", bf16 B";
+  if (t.amx)
+    s = "AMX tiles of 32 x 32, " + std::to_string(t.blockRows) +
+        " rows x " + std::to_string(kPanelColumns) +
+        " columns per task, B in place, bf16 operands";
   return s;
 }
 
@@ -274,7 +278,8 @@ GemmTiling gemmTilingFor(const GemmShape &shape, const Target &target,
 Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
                const GemmEpilogue &epilogue, const Target &target,
                const std::string &name, const GemmTiling &requested,
-               const Func &rowUsed, GemmTiling *chosen) {
+               const Func &rowUsed, GemmTiling *chosen,
+               const GemmAmx &amx) {
   if (shape.M < 1 || shape.N < 1 || shape.K < 1 || shape.batch < 0)
     throw std::invalid_argument(
         "buildGemm: M, N, K must be >= 1 and batch >= 0");
@@ -336,6 +341,23 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   t.skipRows = skipTiles ? t.rows : 0;
   if (skipTiles)
     t.blockRows = shape.M; // one task per (panel, batch element)
+  // AMX (GemmAmx): a task is one panel of B's columns x blockRows rows, a
+  // multiple of the kernel's 32 x 32 blocks, as many as make targetTasks
+  // tasks where the shape allows.
+  const bool useAmx = !amx.entry.empty() && amx.weights.defined() &&
+                      bPairs(shape) && shape.K % 32 == 0 &&
+                      shape.N % kPanelColumns == 0;
+  if (useAmx) {
+    t.amx = true;
+    const int panels = shape.N / kPanelColumns * std::max(1, shape.batch);
+    int blocks = 1;
+    while (panels * blocks < targetTasks(target) &&
+           roundUp(ceilDiv(shape.M, blocks), 32) > 32)
+      ++blocks;
+    t.blockRows = std::min(roundUp(ceilDiv(shape.M, blocks), 32), shape.M);
+    t.vectors = kPanelColumns / vw; // the epilogue's columns: one panel
+    t.rows = 1;
+  }
   if (chosen)
     *chosen = t;
 
@@ -501,8 +523,24 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   // vdpbf16ps (16 sums of 2 products each).
   const bool bf16 = t.bf16;
   const int K2 = ceilDiv(shape.K, 2);
+  Func abf(name + "_abf");
+  // A converted once per call, rows in parallel (k vectorized: 32 floats a
+  // vcvtne2ps2bf16).
+  auto scheduleAbf = [&] {
+    abf.compute_root();
+    Var rows = m;
+    int rowCount = shape.M;
+    if (abf.dimensions() == 3) {
+      rows = Var("mb");
+      abf.fuse(m, b, rows);
+      rowCount *= shape.batch;
+    }
+    abf.parallel(rows, std::max(1, rowCount / targetTasks(target)));
+    if (shape.K >= 32)
+      abf.vectorize(k, 32);
+  };
   RDom rp(0, 2, 0, K2, name + "_kp");
-  Func abf(name + "_abf"), bp(name + "_bp"), accP(name + "_accp");
+  Func bp(name + "_bp"), accP(name + "_accp");
   Var kk("kk"), k2("k2"), jp("j"), pp("p");
   if (bf16) {
     const Expr zero = cast(BFloat(16), 0.0f);
@@ -539,6 +577,28 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     std::vector<Expr> aAt{2 * rp.y + rp.x, m};
     if (batched && A.dimensions() == 3)
       aAt.push_back(b);
+    if (useAmx) {
+      // The block's products on AMX tiles (runtime/AmxGemm.c), reading
+      // abf and the weight's pairs in place.
+      Func tiles(name + "_amx");
+      tiles.define_extern(amx.entry,
+                          {abf, amx.weights, Expr(shape.K), Expr(shape.N)},
+                          Float(32), outVars, NameMangling::C);
+      acc(outArgs) = tiles(outArgs);
+      finish(out, acc);
+      // One task per panel of columns and block of rows; the task's
+      // extern call fills its block, which the epilogue then reads.
+      out.split(n, no, ni, kPanelColumns)
+          .split(m, mo, mi, t.blockRows, TailStrategy::ShiftInwards)
+          .reorder(ni, mi, no, mo)
+          .fuse(no, mo, tile);
+      Var task = parallelTasks(tile, out);
+      if (vw > 1)
+        out.vectorize(ni, vw);
+      tiles.compute_at(out, task);
+      scheduleAbf();
+      return out;
+    }
     if (pairs) {
       // Accumulated over (j, p, m[, b]) with n = p * W + j: B's pairs are
       // then read at j and p without dividing a vector of n (Halide 14 left
@@ -677,19 +737,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     if (vw > 1)
       update.vectorize(nR, vw);
     update.unroll(nR).unroll(m);
-    // A converted once per call, rows in parallel (k vectorized: 32 floats
-    // a vcvtne2ps2bf16); B's pairs packed per task.
-    abf.compute_root();
-    Var rows = m;
-    int rowCount = shape.M;
-    if (abf.dimensions() == 3) {
-      rows = Var("mb");
-      abf.fuse(m, b, rows);
-      rowCount *= shape.batch;
-    }
-    abf.parallel(rows, std::max(1, rowCount / targetTasks(target)));
-    if (shape.K >= 32)
-      abf.vectorize(k, 32);
+    scheduleAbf(); // B's pairs packed per task (below)
     // A pair of B's rows along n, interleaved (two dense loads and a
     // shuffle) and converted, 2 * vw values a vector.
     if (pairs)

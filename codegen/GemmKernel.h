@@ -113,7 +113,26 @@ struct GemmTiling {
   /// (GemmShape::bf16 on the Dot or Stream path of a CPU target, B larger
   /// than its L2).
   bool bf16B = false;
+  /// As chosen: the products are made on AMX tiles by an extern call per
+  /// task (GemmAmx; a task is one panel of B's columns x blockRows rows).
+  bool amx = false;
 };
+
+/// dyncc compile --amx: a GEMM whose B is bf16 pairs in panels (bPairs)
+/// multiplies on AMX tiles, each parallel task calling `entry`
+/// (runtime/AmxGemm.c) on its block of the output; the epilogue stays
+/// Halide's. Default: empty, no AMX.
+struct GemmAmx {
+  /// "dynrt_amx_bf16_gemm", or "dynrt_amx_bf16_gemm_emulated", its twin
+  /// through LLVM's scalar lowering of the tile instructions (any x86-64;
+  /// for tests); empty: no AMX.
+  std::string entry;
+  /// B as the runtime keeps it: the bfloat16 [N, K] (batched: [E, N, K])
+  /// input buffer holding the pairs in panels, which the extern reads in
+  /// place (the Func B passed to buildGemm reads the same buffer).
+  Halide::Internal::Parameter weights;
+};
+
 
 /// A register micro-tile of the Tiled path: rows x vectors accumulators.
 struct MicroTile {
@@ -166,6 +185,8 @@ std::string describeGemmTiling(const GemmTiling &tiling);
 ///   padding, docs/moe.md), leaving those rows unwritten. The Dot and Stream
 ///   paths (a few rows) compute every row.
 /// - chosen, when given, receives the schedule used (skipRows included).
+/// - amx, when its entry is set and B is bf16 pairs in panels (bPairs) with
+///   K a multiple of 32, makes the products on AMX tiles (GemmAmx).
 ///
 /// Throws std::invalid_argument on a bad shape or operand arity.
 Halide::Func buildGemm(const GemmShape &shape, const Halide::Func &A,
@@ -174,7 +195,8 @@ Halide::Func buildGemm(const GemmShape &shape, const Halide::Func &A,
                        const std::string &name = "gemm",
                        const GemmTiling &tiling = {},
                        const Halide::Func &rowUsed = {},
-                       GemmTiling *chosen = nullptr);
+                       GemmTiling *chosen = nullptr,
+                       const GemmAmx &amx = {});
 
 /// The tiling buildGemm uses for `shape` on `target` when given `requested`
 /// (zero fields filled in, everything clamped to the shape).

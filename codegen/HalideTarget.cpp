@@ -6,6 +6,8 @@
 
 #include <cpuid.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -81,6 +83,21 @@ bool hostHasAvx512Bf16() {
   if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx))
     return false;
   return (eax >> 5) & 1;
+}
+
+bool hostHasAmxBf16() {
+  // CPUID leaf 7, sub-leaf 0: EDX bit 22 is AMX-BF16, bit 24 AMX-TILE.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) ||
+      !((edx >> 22) & 1) || !((edx >> 24) & 1))
+    return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  // ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA: granted, or already so.
+  const long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
 }
 
 std::string bf16KernelTarget(const std::string &target) {

@@ -48,6 +48,19 @@ std::string hostKernelTarget();
 /// Whether this machine's CPU has AVX512-BF16 (vdpbf16ps, vcvtne2ps2bf16).
 bool hostHasAvx512Bf16();
 
+/// Whether this machine can multiply bf16 on AMX tiles: its CPU has
+/// AMX-TILE and AMX-BF16, and the operating system grants this process the
+/// tile data (Linux's arch_prctl ARCH_REQ_XCOMP_PERM), as the AMX kernel of
+/// a library asks again when it runs (runtime/AmxGemm.c).
+bool hostHasAmxBf16();
+
+/// The AMX kernel's entry points in libdynrt (runtime/AmxGemm.c), which
+/// the GEMMs of dyncc compile --amx call (codegen::GemmAmx): the kernel,
+/// and its twin through LLVM's scalar lowering of the tile instructions,
+/// which runs on any x86-64 (--amx=emulated, for tests).
+constexpr const char *kAmxEntry = "dynrt_amx_bf16_gemm";
+constexpr const char *kAmxEmulatedEntry = "dynrt_amx_bf16_gemm_emulated";
+
 /// The target of the kernels with a bf16 GEMM (--precision=bf16): this
 /// machine's target plus avx512_sapphirerapids (the Halide feature that
 /// selects AVX512-BF16's instructions) where `target` is this machine's and

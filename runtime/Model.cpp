@@ -184,7 +184,14 @@ thread_local std::string lastHalideError;
 void keepHalideError(const char *message) {
   // Called from Halide's C code: nothing may unwind out of it.
   try {
-    lastHalideError = message ? message : "";
+    std::string text = message ? message : "";
+    // An extern stage (the AMX kernel, runtime/AmxGemm.c) says why it
+    // failed, then Halide that it did: keep both, the reason first.
+    if (!lastHalideError.empty() &&
+        text.rfind("Call to external stage", 0) == 0)
+      lastHalideError += " (" + text + ")";
+    else
+      lastHalideError = std::move(text);
   } catch (...) {
     lastHalideError.clear();
   }

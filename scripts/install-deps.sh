@@ -8,6 +8,9 @@ packages=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   # Halide 14 (kernels) and its LLVM 14.
   libhalide14-0-dev
+  # The AMX kernel (runtime/AmxGemm.c): clang's AMX C API, and LLVM's scalar
+  # lowering of the tile instructions for its emulated twin (tests).
+  clang-14
   # Build and test tools.
   cmake ninja-build ccache g++ python3 libfmt-dev googletest
   # JSON parser for safetensors weight file headers (runtime/).

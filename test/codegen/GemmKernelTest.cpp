@@ -682,13 +682,12 @@ TEST(GemmKernelApi, ReadsBatchedBInColumnPanels) {
 // layer's [N, K] and a batch of them [E, N, K], on the host target and with
 // vdpbf16ps where the host has AVX512-BF16, against the double loop of the
 // bf16-rounded operands.
-TEST(GemmKernelApi, ReadsBf16PairsInPanels) {
-  std::set<int> widths; // the micro-tiles' widths the cases took
-  Target host(dyncc::codegen::hostKernelTarget());
-  std::vector<Target> targets{host};
-  if (dyncc::codegen::hostHasAvx512Bf16())
-    targets.push_back(
-        Target(dyncc::codegen::bf16KernelTarget(host.to_string())));
+/// Multiplies a weight kept as bf16 pairs in panels (as the runtime keeps
+/// it) on each target, with Halide's micro-kernel or, given `amxEntry`, on
+/// AMX tiles through that extern, against a float64 double loop; adds the
+/// micro-tiles' widths the cases took to `widths`.
+void checkBf16PairsInPanels(const std::vector<Target> &targets,
+                            const std::string &amxEntry, std::set<int> &widths) {
   const int P = dyncc::codegen::kPanelColumns, G = 2 * P;
   struct Case {
     int E, M, N, K; // E = 0: one [N, K]; else [E, N, K]
@@ -738,10 +737,14 @@ TEST(GemmKernelApi, ReadsBf16PairsInPanels) {
     for (const Target &target : targets) {
       SCOPED_TRACE(target.to_string());
       GemmTiling chosen;
+      dyncc::codegen::GemmAmx amx;
+      amx.entry = amxEntry;
+      amx.weights = pw.parameter();
       Func g = buildGemm(shape, pa, pairs, {}, target, "pairs", {}, {},
-                         &chosen);
+                         &chosen, amx);
       EXPECT_TRUE(chosen.bf16);
       EXPECT_EQ(chosen.packB, 0);
+      EXPECT_EQ(chosen.amx, !amxEntry.empty());
       EXPECT_EQ(P % (chosen.vectors * chosen.vectorWidth), 0);
       widths.insert(chosen.vectors * chosen.vectorWidth);
       Buffer<float> out = c.E ? Buffer<float>(c.N, c.M, E)
@@ -764,9 +767,28 @@ TEST(GemmKernelApi, ReadsBf16PairsInPanels) {
           }
     }
   }
+}
+
+TEST(GemmKernelApi, ReadsBf16PairsInPanels) {
+  Target host(dyncc::codegen::hostKernelTarget());
+  std::vector<Target> targets{host};
+  if (dyncc::codegen::hostHasAvx512Bf16())
+    targets.push_back(
+        Target(dyncc::codegen::bf16KernelTarget(host.to_string())));
+  std::set<int> widths;
+  checkBf16PairsInPanels(targets, "", widths);
   // Panel-wide tiles and tiles of half a panel (on AVX-512).
-  if (Target(dyncc::codegen::hostKernelTarget()).has_feature(Target::AVX512))
+  if (host.has_feature(Target::AVX512))
     EXPECT_EQ(widths, (std::set<int>{32, 64}));
+}
+
+TEST(GemmKernelApi, MultipliesBf16PairsOnAmxTiles) {
+  // runtime/AmxGemm.c through LLVM's scalar lowering of its tile
+  // instructions (the emulated twin, linked into this program): the same
+  // kernel, blocks and tails as on a CPU with AMX, on any x86-64.
+  std::set<int> widths;
+  checkBf16PairsInPanels({Target(dyncc::codegen::hostKernelTarget())},
+                         dyncc::codegen::kAmxEmulatedEntry, widths);
 }
 
 TEST(GemmKernelApi, CompilesAheadOfTimeForBothTargets) {

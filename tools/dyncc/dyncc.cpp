@@ -218,6 +218,25 @@ cl::opt<bool> bf16Weights(
     cl::init(true), cl::cat(dynccCategory), cl::sub(compileCommand),
     cl::sub(runCommand));
 
+enum class Amx { Auto, On, Off, Emulated };
+cl::opt<Amx> amxMode(
+    "amx",
+    cl::desc("With --precision=bf16: multiply the GEMMs that read a weight's "
+             "bf16 pairs in panels on AMX tiles (runtime/AmxGemm.c)"),
+    cl::values(clEnumValN(Amx::Auto, "auto",
+                          "(default) where this machine has AMX and "
+                          "--target=host"),
+               clEnumValN(Amx::On, "on",
+                          "always (for a CPU with AMX-BF16: a library "
+                          "run elsewhere fails with a message)"),
+               clEnumValN(Amx::Off, "off", "never: AVX512-BF16 or fp32"),
+               clEnumValN(Amx::Emulated, "emulated",
+                          "the same kernel through LLVM's scalar lowering "
+                          "of the tile instructions: runs on any x86-64, "
+                          "slowly; for tests")),
+    cl::init(Amx::Auto), cl::cat(dynccCategory), cl::sub(compileCommand),
+    cl::sub(runCommand));
+
 cl::opt<bool> packWeights(
     "pack-weights",
     cl::desc("Keep the weights that only GEMMs read whole as their B "
@@ -374,24 +393,52 @@ bool applyScheduleMachine(bool tuning, int threads = 0) {
   return true;
 }
 
+/// --amx into `options` (with --precision=bf16 on a CPU target); false with
+/// the message printed where it cannot be.
+bool applyAmx(dyncc::LibraryOptions &options, bool hostAmx) {
+  if (amxMode == Amx::Off || (amxMode == Amx::Auto && !hostAmx))
+    return true;
+  if (!DYNCC_HAVE_AMX) {
+    fail("--amx: this dyncc was built without its AMX kernel (no clang when "
+         "libdynrt was built; runtime/CMakeLists.txt)");
+    return false;
+  }
+  if (amxMode == Amx::On && options.kernelTarget == "host" && !hostAmx)
+    llvm::errs() << "dyncc: note: --amx=on, but this machine has no AMX "
+                    "(or its operating system does not grant it): the "
+                    "library will fail to run here\n";
+  options.amxEntry = amxMode == Amx::Emulated
+                         ? dyncc::codegen::kAmxEmulatedEntry
+                         : dyncc::codegen::kAmxEntry;
+  return true;
+}
+
 /// --precision into `options`; false (with the message printed) where the
 /// target cannot take it.
 bool applyPrecision(dyncc::LibraryOptions &options) {
   options.packWeights = packWeights;
-  if (precision != Precision::Bf16)
+  if (precision != Precision::Bf16) {
+    if (amxMode.getNumOccurrences() && amxMode != Amx::Off) {
+      fail("--amx multiplies bf16 operands: it needs --precision=bf16");
+      return false;
+    }
     return true;
+  }
   if (dyncc::codegen::isCudaTarget(options.kernelTarget)) {
     fail("--precision=bf16 is for CPU targets; CUDA kernels are fp32");
     return false;
   }
   options.bf16Gemms = true;
   options.bf16WeightStorage = bf16Weights;
-  if (options.kernelTarget == "host" &&
-      !dyncc::codegen::hostHasAvx512Bf16())
+  const bool host = options.kernelTarget == "host";
+  const bool hostAmx = host && DYNCC_HAVE_AMX &&
+                       dyncc::codegen::hostHasAmxBf16();
+  if (host && !hostAmx && !dyncc::codegen::hostHasAvx512Bf16() &&
+      amxMode != Amx::Emulated)
     llvm::errs() << "dyncc: note: this CPU has no AVX512-BF16: the bf16 "
                     "GEMMs multiply the rounded operands in fp32 "
                     "arithmetic, slower than --precision=fp32\n";
-  return true;
+  return applyAmx(options, hostAmx);
 }
 
 int runRun() {
