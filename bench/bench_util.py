@@ -79,6 +79,29 @@ def cpu_name():
     return ""
 
 
+def dyncc_bf16_path():
+    """How dyncc multiplies bf16 on this CPU, as `dyncc --version` says
+    ("AMX tiles", "AVX512-BF16 (no AMX)", ...; $DYNCC or build/)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    from dyncc.library import dyncc_binary
+    out = subprocess.run([dyncc_binary(), "--version"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.strip().startswith("bf16 on this CPU:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def bf16_target_note():
+    """The note of the targets "x torch.compile bf16" (meant for a CPU with
+    AMX, where dyncc multiplies on AMX tiles)."""
+    path = dyncc_bf16_path()
+    if path == "AMX tiles":
+        return "AMX: dyncc on AMX tiles"
+    if cpu_has("amx_bf16"):
+        return f"AMX, but dyncc: {path}"
+    return "no AMX: the target is for a CPU with AMX"
+
+
 def cpu_has(flag):
     """Whether /proc/cpuinfo lists `flag` (e.g. "amx_bf16") for this CPU."""
     with open("/proc/cpuinfo") as f:

@@ -72,7 +72,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import (OtherLoad, record_target, cpu_has, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
+from bench_util import (OtherLoad, record_target, bf16_target_note, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
                         first_line, onnx_export, ort_session)
 
 SEQ = 128
@@ -411,7 +411,7 @@ def main():
           "| max abs diff vs eager | peak RSS MiB (imports) |")
     print("|---:|---|---:|---|---:|---:|---:|")
     bad = False
-    amx = "AMX" if cpu_has("amx_bf16") else "no AMX: the target is for a CPU with AMX"
+    amx = bf16_target_note()
     for r in rows:
         for s in SIDES + (BF16_SIDES if a.bf16 else []):
             if s in r["fail"]:

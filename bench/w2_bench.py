@@ -83,7 +83,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import dyncc  # noqa: E402
-from bench_util import (OtherLoad, record_target, cpu_has, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
+from bench_util import (OtherLoad, record_target, bf16_target_note, dyncc_bf16_path, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
                         fullgraph_failure, interleaved, onnx_export, ort_session, probe_peak,
                         timed)
 
@@ -556,7 +556,8 @@ def main():
     if a.bf16:
         print(f"bf16 backbone (probed bf16 peak {bf16} GFLOP/s): dyncc --precision=bf16 rounds "
               "the operands of the GEMMs of 32 columns or more to bf16 and accumulates in "
-              "fp32 (AVX512-BF16's vdpbf16ps where the CPU has it), everything else fp32, "
+              f"fp32 (on AMX tiles where the CPU has them, else AVX512-BF16's vdpbf16ps; "
+              f"here: {dyncc_bf16_path()}), everything else fp32, "
               "and keeps the weights only those GEMMs read as bf16 (\"weights fp32\": "
               "--bf16-weights=false); "
               "PyTorch runs the module cast to bfloat16. Errors against the fp32 eager "
@@ -572,7 +573,7 @@ def main():
                     f"{back['err'].get(n, float('nan')):.1g}"]
         backbone_rows(BF16_SIDES, 3, bf16_cells)
         print()
-        amx = "AMX" if cpu_has("amx_bf16") else "no AMX: the target is for a CPU with AMX"
+        amx = bf16_target_note()
         if ("backbone", "dyncc bf16") in med and ("backbone", "torch.compile bf16") in med:
             record_target("W2 backbone bf16: x torch.compile bf16",
                           ratios("backbone", "torch.compile bf16", "dyncc bf16")[0], 1.3, note=amx)

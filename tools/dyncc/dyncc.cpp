@@ -263,10 +263,15 @@ cl::opt<int> scheduleL2KiB(
 
 void printVersion(llvm::raw_ostream &os) {
   os << fmt::format("dyncc {}\n  MLIR/LLVM {}\n  Halide {} (host kernel "
-                    "target {})\n",
+                    "target {})\n  bf16 on this CPU: {}\n",
                     DYNCC_VERSION, LLVM_VERSION_STRING,
                     dyncc::codegen::halideVersion(),
-                    dyncc::codegen::hostKernelTarget());
+                    dyncc::codegen::hostKernelTarget(),
+                    DYNCC_HAVE_AMX && dyncc::codegen::hostHasAmxBf16()
+                        ? "AMX tiles"
+                    : dyncc::codegen::hostHasAvx512Bf16()
+                        ? "AVX512-BF16 (no AMX)"
+                        : "fp32 arithmetic (no AVX512-BF16, no AMX)");
 }
 
 /// Reports an error that has no place in a source file.
