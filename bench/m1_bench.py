@@ -53,6 +53,7 @@ bf16: relative error vs fp32 eager more than twice eager bf16's, or 0.05).
 """
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -284,7 +285,6 @@ def bench_batch(a, b, torch, wrapper, tok):
             fns["dyncc bf16"] = model16.runner(ids, mask)
         except Exception as e:
             row["fail"]["dyncc bf16"] = first_line(e)
-        import copy
         w16 = copy.deepcopy(wrapper).to(torch.bfloat16).eval()
         with torch.inference_mode():
             row["out"]["eager bf16"] = w16(ids, mask).float().numpy()
