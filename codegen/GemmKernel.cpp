@@ -564,7 +564,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       bArgs = {kk, jp, k2, pp};
       if (batched) {
         bArgs.push_back(b);
-        at.push_back(b);
+        if (B.dimensions() == 5) // else one weight for the whole batch
+          at.push_back(b);
       }
       bp(bArgs) = cast(BFloat(16), B(at));
     } else if (shape.K % 2 == 0)

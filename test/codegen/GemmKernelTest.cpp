@@ -691,39 +691,43 @@ void checkBf16PairsInPanels(const std::vector<Target> &targets,
   const int P = dyncc::codegen::kPanelColumns, G = 2 * P;
   struct Case {
     int E, M, N, K; // E = 0: one [N, K]; else [E, N, K]
+    bool shared = false; // E > 0: a batch of A, one [N, K] for all
   };
   // (128 x 384 x 384 takes 8 x 3 tiles packed, 8 x 2 in panels: tiles of 32
   // columns, two a panel.)
   for (const Case &c : {Case{0, 37, 128, 256}, Case{0, 9, 64, 128},
                         Case{0, 130, 192, 384}, Case{0, 128, 384, 384},
-                        Case{3, 30, 128, 128}}) {
-    SCOPED_TRACE(std::to_string(c.E) + ": " + std::to_string(c.M) + "x" +
-                 std::to_string(c.K) + "x" + std::to_string(c.N));
+                        Case{3, 30, 128, 128}, Case{2, 45, 128, 128, true}}) {
+    SCOPED_TRACE(std::to_string(c.E) + (c.shared ? " shared" : "") + ": " +
+                 std::to_string(c.M) + "x" + std::to_string(c.K) + "x" +
+                 std::to_string(c.N));
     const int E = std::max(1, c.E), K2 = c.K / 2, perRow = c.K / G;
+    const int WE = c.shared ? 1 : E;              // the weight's matrices
+    const bool wBatched = c.E && !c.shared;
     std::mt19937 rng(c.M + c.N + c.K);
     Buffer<float> a = c.E ? randomBuffer({c.K, c.M, E}, rng)
                           : randomBuffer({c.K, c.M}, rng),
-                  w = randomBuffer({c.K, c.N, E}, rng); // w(k, n, e)
+                  w = randomBuffer({c.K, c.N, WE}, rng); // w(k, n, e)
     // The runtime's arrangement, in a buffer of the weight's own shape:
     // flat f of a matrix at row f / K, column f % K.
-    Buffer<bfloat16_t> panels(c.K, c.N, E);
-    for (int e = 0; e < E; ++e)
+    Buffer<bfloat16_t> panels(c.K, c.N, WE);
+    for (int e = 0; e < WE; ++e)
       for (int n = 0; n < c.N; ++n)
         for (int k = 0; k < c.K; ++k) {
           int flat = ((n / P) * K2 + k / 2) * G + (n % P) * 2 + k % 2;
           panels(flat % c.K, flat / c.K, e) =
               bfloat16_t(roundToBf16(w(k, n, e)));
         }
-    if (!c.E)
+    if (!wBatched)
       panels = panels.sliced(2, 0);
     ImageParam pa(Float(32), c.E ? 3 : 2, "A"),
-        pw(BFloat(16), c.E ? 3 : 2, "W");
+        pw(BFloat(16), wBatched ? 3 : 2, "W");
     pa.set(a);
     pw.set(panels);
     Var kk("kk"), j("j"), k2("k2"), t("t"), b("b");
     Expr col = (k2 % perRow) * G + j * 2 + kk, row = t * P + k2 / perRow;
     Func pairs("b_pairs");
-    if (c.E)
+    if (wBatched)
       pairs(kk, j, k2, t, b) = cast<float>(pw(col, row, b));
     else
       pairs(kk, j, k2, t) = cast<float>(pw(col, row));
@@ -757,7 +761,7 @@ void checkBf16PairsInPanels(const std::vector<Target> &targets,
             double ref = 0, mag = 0;
             for (int q = 0; q < c.K; ++q) {
               double p = (double)roundToBf16(c.E ? a(q, mm, e) : a(q, mm)) *
-                         roundToBf16(w(q, n, e));
+                         roundToBf16(w(q, n, c.shared ? 0 : e));
               ref += p;
               mag += std::fabs(p);
             }
