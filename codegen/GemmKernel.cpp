@@ -300,8 +300,15 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     throw std::invalid_argument(
         "buildGemm: rowUsed must be one value over (m" +
         std::string(batched ? ", b)" : ")"));
-  // dyncc compile --tune: the schedule timed fastest on this machine.
-  std::optional<GemmTiling> tuned = tunedGemmTiling(shape, target, requested);
+  // AMX (GemmAmx): a task is one panel of B's columns x blockRows rows (set
+  // below); B in panels of bf16 pairs, K in whole steps of the kernel.
+  const bool useAmx = !amx.entry.empty() && amx.weights.defined() &&
+                      bPairs(shape) && shape.K % 32 == 0 &&
+                      shape.N % kPanelColumns == 0;
+  // dyncc compile --tune: the schedule timed fastest on this machine (not
+  // timed for a GEMM on AMX tiles, whose micro-kernel is not Halide's).
+  std::optional<GemmTiling> tuned =
+      useAmx ? std::nullopt : tunedGemmTiling(shape, target, requested);
   GemmTiling t = chooseGemmTiling(shape, target, tuned ? *tuned : requested);
   const int vw = t.vectorWidth;
   // Skipping unneeded rows' tiles (rowUsed) stores through an update
@@ -341,12 +348,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   t.skipRows = skipTiles ? t.rows : 0;
   if (skipTiles)
     t.blockRows = shape.M; // one task per (panel, batch element)
-  // AMX (GemmAmx): a task is one panel of B's columns x blockRows rows, a
-  // multiple of the kernel's 32 x 32 blocks, as many as make targetTasks
-  // tasks where the shape allows.
-  const bool useAmx = !amx.entry.empty() && amx.weights.defined() &&
-                      bPairs(shape) && shape.K % 32 == 0 &&
-                      shape.N % kPanelColumns == 0;
+  // AMX: blockRows a multiple of the kernel's 32 x 32 blocks, as many
+  // blocks as make targetTasks tasks where the shape allows.
   if (useAmx) {
     t.amx = true;
     const int panels = shape.N / kPanelColumns * std::max(1, shape.batch);
