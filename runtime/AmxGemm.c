@@ -162,18 +162,25 @@ int DYNRT_AMX_ENTRY(halide_buffer_t *a, halide_buffer_t *w, int K, int N,
 #ifndef DYNRT_AMX_EMULATED
   if (amxPermission() < 0)
     return fail("this library multiplies on AMX tiles (dyncc compile "
-                    "--amx), which this CPU or its operating system does not "
-                    "provide (arch_prctl ARCH_REQ_XCOMP_PERM refused); "
-                    "compile it with --amx=off");
+                "--amx), which this CPU or its operating system does not "
+                "provide (arch_prctl ARCH_REQ_XCOMP_PERM refused); compile "
+                "it with --amx=off");
 #endif
   const int n0 = out->dim[0].min, nExtent = out->dim[0].extent;
   const int m0 = out->dim[1].min, mExtent = out->dim[1].extent;
-  if (K % kStepK != 0 || n0 % 32 != 0 || nExtent % 32 != 0 ||
+  // What the schedule promises (codegen/GemmKernel.cpp): whole steps of k,
+  // blocks of whole 32-column groups, dense rows, the weight whole.
+  if (K % kStepK != 0 || N % kPanel != 0 || n0 % 32 != 0 ||
+      nExtent % 32 != 0 || n0 < 0 || n0 + nExtent > N ||
       out->dim[0].stride != 1 || a->dim[0].stride != 1 ||
       a->dim[0].min > 0 || a->dim[0].min + a->dim[0].extent < K ||
-      a->dim[1].min > m0 || a->dim[1].min + a->dim[1].extent < m0 + mExtent)
+      a->dim[1].min > m0 ||
+      a->dim[1].min + a->dim[1].extent < m0 + mExtent ||
+      w->dim[0].stride != 1 || w->dim[1].stride != K ||
+      w->dim[0].min != 0 || w->dim[0].extent != K || w->dim[1].min != 0 ||
+      w->dim[1].extent != N)
     return fail("dynrt_amx_bf16_gemm: a block this kernel cannot take "
-                    "(dyncc's schedule and the AMX kernel disagree)");
+                "(dyncc's schedule and the AMX kernel disagree)");
   const int batches = batched ? out->dim[2].extent : 1;
   const size_t aStride = (size_t)a->dim[1].stride;
   const size_t cStride = (size_t)out->dim[1].stride;
