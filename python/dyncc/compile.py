@@ -188,7 +188,8 @@ def compile(module, example_inputs, *, batch_buckets=None, threads=None, target=
     (`--cores`; default: this machine's); target: dyncc's `--target` (default host);
     precision: "fp32" (default) or "bf16" (`--precision`: the GEMMs round
     their operands to bfloat16, those of a few rows only the weights, and
-    accumulate in fp32).
+    accumulate in fp32; on AMX tiles where this CPU has them, AVX512-BF16
+    elsewhere: extra_args=["--amx=off"] compares).
     Raises ExportError when the module cannot be exported and RuntimeError
     with dyncc's diagnostics when it does not compile."""
     import torch
