@@ -160,6 +160,31 @@ def probe_peak(threads, runs=5):
     return peak
 
 
+def fma_peak(threads):
+    """This CPU's fp32 FMA issue rate at `threads` threads, GFLOP/s: the
+    machine's own ceiling, which even the probed peak's matmul stays below
+    (build/bench/dyncc-fma-peak, bench/fma_peak.c, next to the dyncc the
+    benches use); None where that program is not built."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    from dyncc.library import dyncc_binary
+    exe = os.path.join(os.path.dirname(dyncc_binary()), "..", "..", "bench", "dyncc-fma-peak")
+    if not os.path.exists(exe):
+        return None
+    out = subprocess.run([exe, str(threads)], capture_output=True, text=True).stdout
+    try:
+        return float(out.split()[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def fma_note(fma, probed):
+    """The line that puts the probed peak next to the FMA issue rate."""
+    if fma is None:
+        return "FMA issue rate: not measured (build the dyncc-fma-peak target)"
+    return (f"FMA issue rate {fma:.0f} GFLOP/s fp32 (bench/fma_peak.c: 12 independent "
+            f"chains a thread; the probed peak is {probed / fma * 100:.0f}% of it)")
+
+
 def encoder_flops(layers, seq, d_model, d_ff, batch=1):
     """GEMM FLOPs of a transformer encoder's forward pass (2 per
     multiply-add): per layer the Q, K, V and O projections (4 S d^2), the

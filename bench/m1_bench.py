@@ -73,7 +73,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import (OtherLoad, record_target, bf16_target_note, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
+from bench_util import (OtherLoad, record_target, bf16_target_note, fma_note, fma_peak, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
                         first_line, onnx_export, ort_session)
 
 SEQ = 128
@@ -399,7 +399,8 @@ def main():
           f"{a.threads}, inter-op 1), in one process, interleaved; median of {a.rounds} rounds x "
           f"{a.runs} runs after warm-up, ms; OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}. Probed peak (PyTorch fp32 matmul, best "
-          f"GFLOP/s, at the start and the end of the run): {best:.0f} (1024³ {peak[1024]:.0f}, 2048³ {peak[2048]:.0f}). "
+          f"GFLOP/s, at the start and the end of the run): {best:.0f} (1024³ {peak[1024]:.0f}, 2048³ {peak[2048]:.0f}); "
+          f"{fma_note(fma_peak(a.threads), best)}. "
           "Speed-up = side's median / dyncc's median (per-round min..max); the bf16 sides' "
           "over dyncc bf16's (dyncc --precision=bf16: GEMM operands rounded to bf16, fp32 "
           "accumulation and everything else fp32; PyTorch: the module cast to bfloat16; "

@@ -85,7 +85,7 @@ sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_util import (OtherLoad, record_target, add_peer_arguments, smoke_test, cpu_name, interleaved, timed, close,  # noqa: E402
-                        probe_peak)
+                        probe_peak, fma_note, fma_peak)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -455,7 +455,8 @@ def main():
               f"| {r['C']}, {r['dropped']} of {a.tokens * r['K']} | {' / '.join(errs)} "
               f"| {r['others']:.2f} |")
     notes = [f"probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024^3, "
-             f"{peak['fp32_2048']:.0f} at 2048^3; bf16 {bf16} at 2048^3 (best of {a.peak_runs})"]
+             f"{peak['fp32_2048']:.0f} at 2048^3; bf16 {bf16} at 2048^3 (best of {a.peak_runs}); "
+             + fma_note(fma_peak(a.threads), peak["fp32"])]
     notes += [f"{r['label']}: torch.compile (DenseDispatchMoE) warm-up {r['compile_warmup']:.1f} s "
               f"(first call {r['compile_first']:.1f} s, then 2 calls); {r['compile_note']}"
               + ("; dynamo did not compile DenseDispatchMoE.forward, which then runs eagerly"

@@ -83,7 +83,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import dyncc  # noqa: E402
-from bench_util import (OtherLoad, record_target, bf16_target_note, dyncc_bf16_path, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
+from bench_util import (OtherLoad, record_target, bf16_target_note, dyncc_bf16_path, fma_note, fma_peak, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
                         fullgraph_failure, interleaved, onnx_export, ort_session, probe_peak,
                         timed)
 
@@ -593,7 +593,8 @@ def main():
         f"layer {le}: case {r['case']}, dyncc theta {r['theta']:.6g}" for le, r in rows.items())
         + "; backbone: case 0")
     print(f"- probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024³, "
-          f"{peak['fp32_2048']:.0f} at 2048³; bf16 {bf16} at 2048³ (best of {a.peak_runs})")
+          f"{peak['fp32_2048']:.0f} at 2048³; bf16 {bf16} at 2048³ (best of {a.peak_runs}); "
+          + fma_note(fma_peak(a.threads), peak["fp32"]))
     for n in notes:
         print(f"- {n}")
     print("- setup: " + "; ".join(f"{k}: {v}" for k, v in setup.items()))
