@@ -5,14 +5,19 @@
 // T threads each run 12 independent chains of fused multiply-adds on the
 // widest vectors the CPU has (AVX-512, else AVX2 + FMA, else SSE multiplies
 // and adds), long enough for the clock to settle; prints the best of 3 runs
-// in GFLOP/s (2 per multiply-add, all threads together).
+// in GFLOP/s (2 per multiply-add, all threads together), on every CPU the
+// process may use.
 //
 //   dyncc-fma-peak [threads]       (bench_util.fma_peak)
 //
 //===----------------------------------------------------------------------===//
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -99,6 +104,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s [threads]\n", argv[0]);
     return 2;
   }
+  // Every CPU this process may use, whatever its parent pinned it to (a
+  // Python process whose OpenMP runtime bound its main thread to one core
+  // would otherwise put all the threads there).
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof all, &all); // the allowed ones, or unchanged
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) {
     isa = "avx512";
