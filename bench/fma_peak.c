@@ -4,7 +4,7 @@
 // best GFLOP/s of PyTorch's matmul, a GEMM that itself falls short of it):
 // T threads each run 12 independent chains of fused multiply-adds on the
 // widest vectors the CPU has (AVX-512, else AVX2 + FMA, else SSE multiplies
-// and adds), long enough for the clock to settle; prints the best of 3 runs
+// and adds), long enough for the clock to settle; prints the best of 5 runs
 // in GFLOP/s (2 per multiply-add, all threads together), on every CPU the
 // process may use.
 //
@@ -23,7 +23,7 @@
 #include <time.h>
 
 enum { kChains = 12 };
-static const long kSteps = 20000000; // per chain: 0.2 - 1 s per run
+static const long kSteps = 40000000; // per chain: about 0.15 s a run
 
 static double now(void) {
   struct timespec t;
@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
   if (!ids || !results)
     return 1;
   double best = 0;
-  for (int run = 0; run < 3; ++run) {
+  for (int run = 0; run < 5; ++run) {
     double start = now();
     for (int t = 0; t < threads; ++t)
       if (pthread_create(&ids[t], NULL, thread, &results[t]) != 0)
