@@ -160,20 +160,22 @@ def probe_peak(threads, runs=5):
     return peak
 
 
-def fma_peak(threads):
+def fma_peak(threads, dyncc=None):
     """This CPU's fp32 FMA issue rate at `threads` threads, GFLOP/s: the
     machine's own ceiling, which even the probed peak's matmul stays below
-    (build/bench/dyncc-fma-peak, bench/fma_peak.c, next to the dyncc the
-    benches use); None where that program is not built."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-    from dyncc.library import dyncc_binary
-    exe = os.path.join(os.path.dirname(dyncc_binary()), "..", "..", "bench", "dyncc-fma-peak")
-    if not os.path.exists(exe):
-        return None
-    out = subprocess.run([exe, str(threads)], capture_output=True, text=True).stdout
+    (bench/fma_peak.c: <build>/bench/dyncc-fma-peak, in the build of
+    `dyncc`, else of $DYNCC or build/); None where it is not built."""
     try:
+        if dyncc is None:
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                            "python"))
+            from dyncc.library import dyncc_binary
+            dyncc = dyncc_binary()
+        exe = os.path.join(os.path.dirname(os.path.abspath(dyncc)), "..", "..", "bench",
+                           "dyncc-fma-peak")
+        out = subprocess.run([exe, str(threads)], capture_output=True, text=True).stdout
         return float(out.split()[0])
-    except (IndexError, ValueError):
+    except (OSError, IndexError, ValueError):
         return None
 
 

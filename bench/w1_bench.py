@@ -456,7 +456,7 @@ def main():
               f"| {r['others']:.2f} |")
     notes = [f"probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024^3, "
              f"{peak['fp32_2048']:.0f} at 2048^3; bf16 {bf16} at 2048^3 (best of {a.peak_runs}); "
-             + fma_note(fma_peak(a.threads), peak["fp32"])]
+             + fma_note(fma_peak(a.threads, a.dyncc), peak["fp32"])]
     notes += [f"{r['label']}: torch.compile (DenseDispatchMoE) warm-up {r['compile_warmup']:.1f} s "
               f"(first call {r['compile_first']:.1f} s, then 2 calls); {r['compile_note']}"
               + ("; dynamo did not compile DenseDispatchMoE.forward, which then runs eagerly"

@@ -594,7 +594,7 @@ def main():
         + "; backbone: case 0")
     print(f"- probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024³, "
           f"{peak['fp32_2048']:.0f} at 2048³; bf16 {bf16} at 2048³ (best of {a.peak_runs}); "
-          + fma_note(fma_peak(a.threads), peak["fp32"]))
+          + fma_note(fma_peak(a.threads, a.dyncc), peak["fp32"]))
     for n in notes:
         print(f"- {n}")
     print("- setup: " + "; ".join(f"{k}: {v}" for k, v in setup.items()))
