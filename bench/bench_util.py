@@ -2,6 +2,7 @@
 machine's load, relative errors, the probed peak, the peers' setup (ONNX
 Runtime sessions, what dynamo makes of a module)."""
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -79,12 +80,24 @@ def cpu_name():
     return ""
 
 
-def dyncc_bf16_path():
-    """How dyncc multiplies bf16 on this CPU, as `dyncc --version` says
-    ("AMX tiles", "AVX512-BF16 (no AMX)", ...; $DYNCC or build/)."""
+def find_dyncc():
+    """The dyncc binary the dyncc package would run ($DYNCC, else build/);
+    None where there is none."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
     from dyncc.library import dyncc_binary
-    out = subprocess.run([dyncc_binary(), "--version"], capture_output=True, text=True).stdout
+    try:
+        return dyncc_binary()
+    except (OSError, RuntimeError):
+        return None
+
+
+def dyncc_bf16_path():
+    """How dyncc multiplies bf16 on this CPU, as `dyncc --version` says
+    ("AMX tiles", "AVX512-BF16 (no AMX)", ...); "unknown" without a dyncc."""
+    dyncc = find_dyncc()
+    if dyncc is None:
+        return "unknown"
+    out = subprocess.run([dyncc, "--version"], capture_output=True, text=True).stdout
     for line in out.splitlines():
         if line.strip().startswith("bf16 on this CPU:"):
             return line.split(":", 1)[1].strip()
@@ -166,11 +179,7 @@ def fma_peak(threads, dyncc=None):
     (bench/fma_peak.c: <build>/bench/dyncc-fma-peak, in the build of
     `dyncc`, else of $DYNCC or build/); None where it is not built."""
     try:
-        if dyncc is None:
-            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                                            "python"))
-            from dyncc.library import dyncc_binary
-            dyncc = dyncc_binary()
+        dyncc = dyncc or find_dyncc()
         exe = os.path.join(os.path.dirname(os.path.abspath(dyncc)), "..", "..", "bench",
                            "dyncc-fma-peak")
         out = subprocess.run([exe, str(threads)], capture_output=True, text=True).stdout
@@ -185,6 +194,84 @@ def fma_note(fma, probed):
         return "FMA issue rate: not measured (build the dyncc-fma-peak target)"
     return (f"FMA issue rate {fma:.0f} GFLOP/s fp32 (bench/fma_peak.c: 12 independent "
             f"chains a thread; the probed peak is {probed / fma * 100:.0f}% of it)")
+
+
+def kernel_profile(lib, weights, inputs, threads, runs):
+    """dyncc.Model.profile() of the library `lib` after `runs` runs on
+    `inputs` (a model of its own, created with DYNRT_PROFILE=1, so that the
+    timed models are not profiled)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    import dyncc
+    before = os.environ.get("DYNRT_PROFILE")
+    os.environ["DYNRT_PROFILE"] = "1"
+    try:
+        m = dyncc.load(lib, weights, num_threads=threads)
+    finally:
+        if before is None:
+            del os.environ["DYNRT_PROFILE"]
+        else:
+            os.environ["DYNRT_PROFILE"] = before
+    try:
+        run = m.runner(*inputs)
+        for _ in range(runs):
+            run()
+        return m.profile()
+    finally:
+        m.close()
+
+
+def gemm_labels(stats):
+    """{kernel: its GEMMs' shapes ("m128 n1024 k256 + ...")} from the
+    "gemm <kernel>: <shape>: <schedule>" lines of dyncc compile --stats."""
+    labels = {}
+    for line in stats.splitlines():
+        m = re.match(r"gemm (\S+): ([^:]+):", line)
+        if m:
+            labels[m.group(1)] = (labels[m.group(1)] + " + " if m.group(1) in labels
+                                  else "") + m.group(2).strip()
+    return labels
+
+
+def kernel_table(profile, labels, runs, fma, top=8):
+    """Markdown rows of dyncc's kernels against the FMA issue rate: the
+    kernels of `profile` (kernel_profile) grouped by their GEMMs' shapes
+    (`labels`, gemm_labels: one row for the layers' identical kernels), by
+    time; kernels without GEMMs (softmax, norms, builtins) in one row. Time
+    per run and its share, µs a call, MFLOP a call, GFLOP/s and % of `fma`
+    (GFLOP/s; None: not measured)."""
+    total = sum(r["seconds"] for r in profile) or 1.0
+    groups = {}
+    for r in profile:
+        if r["calls"] == 0:
+            continue
+        key = labels.get(r["kernel"]) if r["flops"] > 0 else None
+        g = groups.setdefault(key or "other kernels (no GEMM)",
+                              {"calls": 0, "seconds": 0.0, "flop": 0.0})
+        g["calls"] += r["calls"]
+        g["seconds"] += r["seconds"]
+        g["flop"] += r["calls"] * r["flops"]
+    rows = ["| kernels (GEMM shapes, from `--stats`) | calls a run | ms a run | share | µs a call "
+            "| MFLOP a call | GFLOP/s | % of the FMA rate |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    ordered = sorted(groups.items(), key=lambda kv: -kv[1]["seconds"])
+    for name, g in ordered[:top]:
+        rate = g["flop"] / g["seconds"] / 1e9 if g["flop"] and g["seconds"] else None
+        rows.append(
+            f"| {name} | {g['calls'] / runs:g} | {g['seconds'] / runs * 1e3:.3f} "
+            f"| {g['seconds'] / total * 100:.1f}% | {g['seconds'] / g['calls'] * 1e6:.1f} "
+            + (f"| {g['flop'] / g['calls'] / 1e6:.1f} | {rate:.0f} "
+               + (f"| {rate / fma * 100:.0f}% |" if fma else "| n/a |")
+               if rate else "| - | - | - |"))
+    if len(ordered) > top:
+        rest = sum(g["seconds"] for _, g in ordered[top:])
+        rows.append(f"| {len(ordered) - top} more groups | | {rest / runs * 1e3:.3f} "
+                    f"| {rest / total * 100:.1f}% | | | | |")
+    flop = sum(g["flop"] for g in groups.values())
+    rows.append(f"| all | {sum(g['calls'] for g in groups.values()) / runs:g} "
+                f"| {total / runs * 1e3:.3f} "
+                f"| 100% | | | {flop / total / 1e9:.0f} "
+                + (f"| {flop / total / 1e9 / fma * 100:.0f}% |" if fma else "| n/a |"))
+    return rows
 
 
 def encoder_flops(layers, seq, d_model, d_ff, batch=1):

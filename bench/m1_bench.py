@@ -73,7 +73,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import (OtherLoad, record_target, bf16_target_note, fma_note, fma_peak, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
+from bench_util import (OtherLoad, record_target, bf16_target_note, fma_note, fma_peak, probe_peak, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
                         first_line, onnx_export, ort_session)
 
 SEQ = 128
@@ -179,18 +179,6 @@ def run_child(a, side, b):
                 else f"exit status {p.returncode}")
     r = json.loads(p.stdout.strip().splitlines()[-1])
     return r["peak"], r["floor"]
-
-
-def probe_peak(torch):
-    """{n: best fp32 matmul GFLOP/s} for n^3, n = 1024, 2048."""
-    out = {}
-    for n, reps in ((1024, 10), (2048, 4)):
-        x, y = torch.randn(n, n), torch.randn(n, n)
-        z = torch.empty(n, n)
-        torch.mm(x, y, out=z)
-        best = min(timed(lambda: torch.mm(x, y, out=z), reps))
-        out[n] = 2.0 * n ** 3 / best / 1e9
-    return out
 
 
 def model_flops(cfg, b):
@@ -357,7 +345,7 @@ def main():
     import torch
     from transformers import AutoTokenizer
     torch.set_num_threads(a.threads)
-    peak = probe_peak(torch)
+    peak = probe_peak(a.threads)
     wrapper = make_wrapper()
     tok = AutoTokenizer.from_pretrained(model_path())
     own_work = a.work is None
@@ -380,13 +368,14 @@ def main():
         except Exception as e:
             st_note = f"sentence-transformers failed: {first_line(e)}"
         # probed again at the end: the best of both probes (the machine is shared)
-        again = probe_peak(torch)
-        peak = {n: max(g, again[n]) for n, g in peak.items()}
+        again = probe_peak(a.threads)
+        peak = {k: max(v, again[k]) if v and again[k] else v or again[k]
+                for k, v in peak.items()}
     finally:
         if own_work:
             shutil.rmtree(a.work, ignore_errors=True)
 
-    best = max(peak.values())
+    best = peak["fp32"]
     cpu = cpu_name()
     print(f"## M1: all-MiniLM-L6-v2 ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
           f"{a.threads} threads)")
@@ -399,7 +388,8 @@ def main():
           f"{a.threads}, inter-op 1), in one process, interleaved; median of {a.rounds} rounds x "
           f"{a.runs} runs after warm-up, ms; OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}. Probed peak (PyTorch fp32 matmul, best "
-          f"GFLOP/s, at the start and the end of the run): {best:.0f} (1024³ {peak[1024]:.0f}, 2048³ {peak[2048]:.0f}); "
+          f"GFLOP/s, at the start and the end of the run): {best:.0f} (1024³ {peak['fp32_1024']:.0f}, 2048³ {peak['fp32_2048']:.0f})"
+          + (f", bf16 {peak['bf16']:.0f} at 2048³" if peak["bf16"] else "") + "; "
           f"{fma_note(fma_peak(a.threads), best)}. "
           "Speed-up = side's median / dyncc's median (per-round min..max); the bf16 sides' "
           "over dyncc bf16's (dyncc --precision=bf16: GEMM operands rounded to bf16, fp32 "

@@ -83,7 +83,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import dyncc  # noqa: E402
-from bench_util import (OtherLoad, record_target, bf16_target_note, dyncc_bf16_path, fma_note, fma_peak, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
+from bench_util import (OtherLoad, record_target, bf16_target_note, dyncc_bf16_path, fma_note, fma_peak, kernel_profile, kernel_table, gemm_labels, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
                         fullgraph_failure, interleaved, onnx_export, ort_session, probe_peak,
                         timed)
 
@@ -144,8 +144,10 @@ class Dyncc:
     """A model compiled by dyncc --shared and created with num_threads."""
 
     def __init__(self, mlir, work, name, weights, threads, *flags):
-        self.model = dyncc.load(dyncc.build(mlir, os.path.join(work, "lib", name), *flags),
-                                weights, num_threads=threads)
+        self.lib, self.stats = dyncc.build(mlir, os.path.join(work, "lib", name), *flags,
+                                           stats=True)
+        self.weights = weights
+        self.model = dyncc.load(self.lib, weights, num_threads=threads)
 
     def run(self, x):
         """(logits, exit layer or None) on x."""
@@ -184,6 +186,9 @@ def main():
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                     help="also the backbone in bf16 (dyncc --precision=bf16, PyTorch's module "
                     "cast to bfloat16) and the bf16 early-exit model's decisions against fp32's")
+    ap.add_argument("--profile-runs", type=int, default=30,
+                    help="runs of the fp32 backbone in a model created with DYNRT_PROFILE=1, "
+                    "for the table of dyncc's kernels against the FMA rate (0: none)")
     a = ap.parse_args()
     if a.batch != 1:
         ap.error("W2 is batch 1 (W4 is the batched bench)")
@@ -426,6 +431,9 @@ def main():
         with OtherLoad() as load:
             times, per_round = interleaved(names, block, a.rounds, a.runs, a.pause)
         model.criterion = crit
+        # dyncc's kernels one by one, in a model of their own (DYNRT_PROFILE=1)
+        kprof = (kernel_profile(dyb.lib, dyb.weights, [x0], a.threads, a.profile_runs)
+                 if a.profile_runs > 0 else None)
         again = probe_peak(a.threads, a.peak_runs)
         peak = {k: (max(v, again[k]) if v is not None and again[k] is not None else v)
                 for k, v in peak.items()}
@@ -592,13 +600,25 @@ def main():
     print("- inputs and thresholds: " + ", ".join(
         f"layer {le}: case {r['case']}, dyncc theta {r['theta']:.6g}" for le, r in rows.items())
         + "; backbone: case 0")
+    fma = fma_peak(a.threads, a.dyncc)
     print(f"- probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024³, "
           f"{peak['fp32_2048']:.0f} at 2048³; bf16 {bf16} at 2048³ (best of {a.peak_runs}); "
-          + fma_note(fma_peak(a.threads, a.dyncc), peak["fp32"]))
+          + fma_note(fma, peak["fp32"]))
     for n in notes:
         print(f"- {n}")
     print("- setup: " + "; ".join(f"{k}: {v}" for k, v in setup.items()))
     print(f"- other load during timing: {load.others:.2f} cores")
+    if kprof:
+        print()
+        print(f"dyncc's kernels of the fp32 backbone against the FMA issue rate "
+              f"({f'{fma:.0f} GFLOP/s' if fma else 'not measured'}): {a.profile_runs} runs of "
+              "a model created with DYNRT_PROFILE=1 (dyncc.Model.profile), the runtime's time "
+              "of each kernel call; FLOPs as `dyncc compile` counts them (GEMMs and attention "
+              "products, 2 per multiply-add); a row sums the calls of the kernels with those "
+              "GEMM shapes (the layers').")
+        print()
+        for line in kernel_table(kprof, gemm_labels(dyb.stats), a.profile_runs, fma):
+            print(line)
     sys.exit(1 if bad else 0)
 
 

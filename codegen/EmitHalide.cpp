@@ -275,6 +275,9 @@ public:
   std::vector<Func> outputs;
   /// One line per GEMM built: its shape and schedule (--stats).
   std::vector<std::string> gemmNotes;
+  /// The FLOPs of one call of the kernel's GEMMs and attention products
+  /// (2 per multiply-add, every row: KernelReport::flops).
+  double flops = 0;
   /// Whether a GEMM of the kernel multiplies bf16 operands (its target
   /// then needs bf16KernelTarget's feature for vdpbf16ps).
   bool bf16Gemm = false;
@@ -860,6 +863,7 @@ private:
                                 kernel.name + "_gemm" + std::to_string(s), {},
                                 rowUsed, &chosen, amx);
     bf16Gemm |= chosen.bf16;
+    flops += 2.0 * shape.M * shape.N * shape.K * std::max(1, shape.batch);
     gemmNotes.push_back(
         (shape.batch ? "b" + std::to_string(shape.batch) + " " : "") + "m" +
         std::to_string(shape.M) + " n" + std::to_string(shape.N) + " k" +
@@ -1252,6 +1256,8 @@ private:
       stageFuncs[c] = out;
       stageVars[c] = out.args();
     }
+    flops += 2.0 * shape.M * shape.N * (shape.K + shape.D) *
+             std::max(1, shape.batch); // Q K^T and P V
     gemmNotes.push_back(
         (shape.batch ? "b" + std::to_string(shape.batch) + " " : "") + "m" +
         std::to_string(shape.M) + " n" + std::to_string(shape.N) + " k" +
@@ -1931,14 +1937,15 @@ std::vector<PanelStorage> panelInputs(const kir::Kernel &kernel,
 
 bool compileKernel(const kir::Kernel &kernel, const std::string &target,
                    const std::string &objectPath, std::string &error,
-                   std::vector<std::string> *gemms,
-                   const KernelOptions &options) {
+                   KernelReport *report, const KernelOptions &options) {
   Builder b(kernel, parseTarget(target), options);
   if (!b.build(error))
     return false;
-  if (gemms)
+  if (report) {
     for (const std::string &note : b.gemmNotes)
-      gemms->push_back(kernel.name + ": " + note);
+      report->gemms.push_back(kernel.name + ": " + note);
+    report->flops = b.flops;
+  }
   try {
     std::vector<Argument> args(b.params.begin(), b.params.end());
     Pipeline p(b.outputs);

@@ -82,14 +82,25 @@ std::vector<bool> bf16OnlyInputs(const kir::Kernel &kernel,
                                  const std::string &target,
                                  const KernelOptions &options);
 
+/// What compileKernel tells about a kernel it compiled.
+struct KernelReport {
+  /// A line per GEMM (and fused attention) of the kernel, "<kernel>: <shape>:
+  /// <schedule chosen>" (dyncc compile --stats).
+  std::vector<std::string> gemms;
+  /// The FLOPs of one call: 2 per multiply-add of its GEMMs and attention
+  /// products, every row counted (a GEMM that skips empty row tiles, as
+  /// dyn.route's experts do, may run fewer); 0 for a kernel without any.
+  /// The runtime's profile divides its time by them (dynrt.h, flops).
+  double flops = 0;
+};
+
 /// Compiles `kernel` for the Halide `target` into the object file
 /// `objectPath`, as `int <kernel.name>(halide_buffer_t *inputs...,
 /// halide_buffer_t *outputs...)` (and `<name>_argv`), without the Halide
-/// runtime (see compileRuntime). `gemms`, when given, receives a line per
-/// GEMM of the kernel: its shape and the schedule chosen for it.
+/// runtime (see compileRuntime). `report`, when given, is filled in.
 bool compileKernel(const kir::Kernel &kernel, const std::string &target,
                    const std::string &objectPath, std::string &error,
-                   std::vector<std::string> *gemms = nullptr,
+                   KernelReport *report = nullptr,
                    const KernelOptions &options = {});
 
 /// Compiles the Halide runtime for `target` into `objectPath`: the one copy

@@ -80,7 +80,7 @@ constexpr llvm::StringLiteral kConfigAttr = "dyn.config";
 constexpr int kBuiltinRouteAssign = 1;
 constexpr int kBuiltinSkipStep = 2;
 /// DYNRT_MODEL_ABI_VERSION of the descriptor written here.
-constexpr int kModelAbiVersion = 7;
+constexpr int kModelAbiVersion = 8;
 /// Expert parallelism (dyn-lower-route expert-parallel=R): the module's rank
 /// count and the entry arguments holding one rank's shard of an expert
 /// weight.
@@ -147,6 +147,10 @@ struct HostPlan {
   /// --pack-weights (planPanelWeights): per kernel, per input, how the
   /// weight it receives is kept (codegen::PanelStorage values).
   std::vector<std::vector<uint8_t>> kernelInputsPanels;
+  /// Per kernel (by kernelIndex), the FLOPs of one call as compileKernel
+  /// reports them (dynrt_kernel_desc_t::flops); empty before the kernels
+  /// are compiled, 0 for a builtin.
+  std::vector<double> kernelFlops;
 
   /// Whether input `position` of kernel `k` is a weight kept as bf16.
   bool inputBf16(size_t k, size_t position) const {
@@ -1240,14 +1244,15 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
   auto *i64 = llvm::Type::getInt64Ty(c);
   auto *shapeTy = llvm::ArrayType::get(i64, 8);
   auto *specTy = llvm::StructType::get(c, {ptr, i32, i32, shapeTy});
-  auto *kernelTy = llvm::StructType::get(c, {ptr, ptr, i32, ptr, i32, i32, ptr});
+  auto *f64 = llvm::Type::getDoubleTy(c);
+  auto *kernelTy =
+      llvm::StructType::get(c, {ptr, ptr, i32, ptr, i32, i32, ptr, f64});
   auto *descTy = llvm::StructType::get(
       c, {i32, ptr, i32, ptr, i32, ptr, i32, ptr, i32, ptr, i64, ptr, i32, ptr,
           i32, ptr, i64, i32, ptr, i32, ptr, i32, i32, i32, ptr, i32, i32, ptr,
           ptr});
   auto *routeTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
   auto *skipTy = llvm::StructType::get(c, {ptr, i32, i32, i32});
-  auto *f64 = llvm::Type::getDoubleTy(c);
   auto *paramTy = llvm::StructType::get(c, {ptr, i32, ptr});
 
   auto str = [&](StringRef s) -> llvm::Constant * {
@@ -1291,6 +1296,9 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
       args.push_back(s);
     }
     std::string symbol = plan.model + "_" + k.getSymName().str();
+    const size_t index = plan.kernelIndex.lookup(k);
+    const double flops =
+        index < plan.kernelFlops.size() ? plan.kernelFlops[index] : 0.0;
     llvm::Constant *fnPtr = llvm::ConstantPointerNull::get(ptr);
     llvm::Constant *config = llvm::ConstantPointerNull::get(ptr);
     int builtin = 0;
@@ -1337,7 +1345,8 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
         kernelTy, {fnPtr, str(symbol), llvm::ConstantInt::get(i32, args.size()),
                    specs(args, symbol + "_args"),
                    llvm::ConstantInt::get(i32, builtin),
-                   llvm::ConstantInt::get(i32, numConfig), config}));
+                   llvm::ConstantInt::get(i32, numConfig), config,
+                   llvm::ConstantFP::get(f64, flops)}));
   }
   // A constant array of `elems` (NULL when empty); `fill` stands in for
   // entries no builtin described (never read: indices come from builtins).
@@ -1806,18 +1815,9 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
       return failure();
   }
 
-  // Objects, in memory: host code, kernels, the Halide runtime.
+  // Objects, in memory: host code, kernels, the Halide runtime. The
+  // kernels first: the host code's descriptor holds what they report.
   std::vector<std::pair<std::string, std::string>> objects;
-  llvm::LLVMContext llvmCtx;
-  FailureOr<std::unique_ptr<llvm::Module>> host = translateHost(
-      *plan, llvmCtx, embedded ? embedded->getBuffer() : StringRef());
-  if (failed(host))
-    return failure();
-  FailureOr<std::string> hostObject = emitObject(**host, loc);
-  if (failed(hostObject))
-    return failure();
-  objects.push_back({name + "_host.o", *hostObject});
-
   TempDir temp("dyncc");
   if (temp.path().empty())
     return emitError(loc, "cannot create a temporary directory");
@@ -1851,11 +1851,28 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     size_t index = plan->kernelIndex.lookup(k);
     if (index < plan->kernelInputsPanels.size())
       kernelOptions.panelInputs = plan->kernelInputsPanels[index];
-    if (!codegen::compileKernel(*kernel, target, path, error, &stats.gemms,
+    codegen::KernelReport report;
+    if (!codegen::compileKernel(*kernel, target, path, error, &report,
                                 kernelOptions))
       return k.emitError("cannot compile kernel: ") << error;
+    llvm::append_range(stats.gemms, report.gemms);
+    if (report.flops > 0)
+      stats.kernelFlops.emplace_back(kernel->name, report.flops);
+    plan->kernelFlops.resize(plan->kernels.size(), 0.0);
+    plan->kernelFlops[index] = report.flops;
     if (failed(readObject(path, kernel->name + ".o")))
       return failure();
+  }
+  {
+    llvm::LLVMContext llvmCtx;
+    FailureOr<std::unique_ptr<llvm::Module>> host = translateHost(
+        *plan, llvmCtx, embedded ? embedded->getBuffer() : StringRef());
+    if (failed(host))
+      return failure();
+    FailureOr<std::string> hostObject = emitObject(**host, loc);
+    if (failed(hostObject))
+      return failure();
+    objects.insert(objects.begin(), {name + "_host.o", *hostObject});
   }
   {
     std::string path = (tmpDir + "/halide_runtime.o").str();

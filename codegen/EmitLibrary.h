@@ -7,6 +7,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dyncc {
@@ -52,6 +53,10 @@ struct LibraryStats {
   int64_t panelWeightBytes = 0;
   /// "<kernel>: <shape>: <schedule>" for every GEMM (codegen::compileKernel).
   std::vector<std::string> gemms;
+  /// (kernel, FLOPs of one call) for every kernel with GEMMs or attention
+  /// (codegen::KernelReport::flops; the descriptor's, which the runtime's
+  /// profile divides by its time).
+  std::vector<std::pair<std::string, double>> kernelFlops;
 };
 
 /// Compiles a module that went through the kernel pipeline into a library:

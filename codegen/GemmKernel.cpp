@@ -153,6 +153,10 @@ std::vector<MicroTile> microTiles(const Target &target) {
 }
 
 std::string describeGemmTiling(const GemmTiling &t) {
+  if (t.amx) // rows and vectors are the Halide micro-tile's, unused here
+    return "AMX tiles of 32 x 32, " + std::to_string(t.blockRows) +
+           " rows x " + std::to_string(kPanelColumns) +
+           " columns per task, B in place, bf16 operands";
   std::string s;
   switch (t.path) {
   case GemmPath::Tiled:
@@ -177,10 +181,6 @@ std::string describeGemmTiling(const GemmTiling &t) {
     s += ", bf16 operands";
   if (t.bf16B)
     s += ", bf16 B";
-  if (t.amx)
-    s = "AMX tiles of 32 x 32, " + std::to_string(t.blockRows) +
-        " rows x " + std::to_string(kPanelColumns) +
-        " columns per task, B in place, bf16 operands";
   return s;
 }
 
@@ -358,8 +358,6 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
            roundUp(ceilDiv(shape.M, blocks), 32) > 32)
       ++blocks;
     t.blockRows = std::min(roundUp(ceilDiv(shape.M, blocks), 32), shape.M);
-    t.vectors = kPanelColumns / vw; // the epilogue's columns: one panel
-    t.rows = 1;
   }
   if (chosen)
     *chosen = t;

@@ -1,33 +1,21 @@
 //===- HalideTarget.cpp - the Halide targets dyncc compiles for -----------===//
 
 #include "codegen/HalideTarget.h"
+#include "runtime/AmxPermission.h"
+#include "runtime/HostCpus.h"
 
 #include <Halide.h>
 
 #include <cpuid.h>
-#include <sched.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
-#include <thread>
 
 namespace dyncc::codegen {
 
 namespace {
 
 ScheduleMachine requestedMachine;
-
-// The CPUs this process may run on (its affinity mask: taskset, cpusets),
-// as the runtime's pool counts them for its default thread count.
-int hostCores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0)
-    if (int n = CPU_COUNT(&set); n > 0)
-      return n;
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 
 // The L2 per core of this machine (sysfs), 1 MiB when unknown.
 int64_t hostL2Bytes() {
@@ -56,7 +44,7 @@ ScheduleMachine scheduleMachine(const std::string &target) {
 
 ScheduleMachine scheduleMachine(const Halide::Target &target) {
   static const Halide::Target host(hostKernelTarget());
-  static const ScheduleMachine hostMachine{hostCores(), hostL2Bytes()};
+  static const ScheduleMachine hostMachine{dynrt::affinityCpus(), hostL2Bytes()};
   const bool onHost =
       target.without_feature(Halide::Target::AVX512_SapphireRapids) == host;
   ScheduleMachine m = requestedMachine;
@@ -91,13 +79,7 @@ bool hostHasAmxBf16() {
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) ||
       !((edx >> 22) & 1) || !((edx >> 24) & 1))
     return false;
-#if defined(__linux__) && defined(SYS_arch_prctl)
-  // ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA: granted, or already so.
-  const long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
-#else
-  return false;
-#endif
+  return dynrt_request_amx_tile_data() == 1;
 }
 
 std::string bf16KernelTarget(const std::string &target) {

@@ -41,24 +41,20 @@
 #ifdef DYNRT_AMX_EMULATED
 #define DYNRT_AMX_ENTRY dynrt_amx_bf16_gemm_emulated
 #else
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "runtime/AmxPermission.h"
 #define DYNRT_AMX_ENTRY dynrt_amx_bf16_gemm
 #endif
 
 enum { kPanel = 64, kTile = 16, kStepK = 32 };
 
 #ifndef DYNRT_AMX_EMULATED
-// Linux gives a process AMX's tile data only when asked (arch_prctl
-// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); asked once, then for every
-// thread. 0: not asked yet, 1: granted, -1: refused.
+// AMX's tile data (runtime/AmxPermission.h), asked for once, then for
+// every thread. 0: not asked yet, 1: granted, -1: refused.
 static int amxPermission(void) {
   static volatile int state = 0;
   int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
   if (s == 0) {
-    const long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-    s = syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0 ? 1
-                                                                         : -1;
+    s = dynrt_request_amx_tile_data() ? 1 : -1;
     __atomic_store_n(&state, s, __ATOMIC_RELEASE);
   }
   return s;

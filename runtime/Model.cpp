@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -217,6 +218,12 @@ dynrt_status_t checkModel(const dynrt_model_t *model) {
   return nullptr;
 }
 
+// A kernel's FLOPs per call as its descriptor gives them; 0 for what no
+// compiler of this ABI wrote (a negative or non-finite count).
+double kernelFlops(const dynrt_kernel_desc_t &kernel) {
+  return std::isfinite(kernel.flops) && kernel.flops > 0 ? kernel.flops : 0;
+}
+
 // DYNRT_PROFILE: the kernels by time, to stderr (best effort: a write
 // error is ignored).
 void printProfile(const dynrt_model_t &model) {
@@ -234,17 +241,22 @@ void printProfile(const dynrt_model_t &model) {
     });
     std::string text = fmt::format(
         "dynrt profile of model '{}': {} runs, {:.3f} ms in kernels per run\n"
-        "{:>9} {:>7} {:>11} {:>6}  kernel\n",
+        "{:>9} {:>7} {:>11} {:>8} {:>6}  kernel\n",
         desc.name ? desc.name : "?", model.runs.load(),
         model.runs.load() ? 1e3 * total / model.runs.load() : 0.0,
-        "ms", "calls", "us/call", "share");
+        "ms", "calls", "us/call", "GFLOP/s", "share");
     for (int32_t k : order) {
       double s = 1e-9 * model.profileNanos[k].load();
       uint64_t calls = model.profileCalls[k].load();
-      text += fmt::format("{:9.3f} {:7} {:11.1f} {:5.1f}%  {}{}\n", 1e3 * s,
-                          calls, 1e6 * s / calls, total ? 100 * s / total : 0.0,
-                          desc.kernels[k].name ? desc.kernels[k].name : "?",
-                          desc.kernels[k].builtin ? " (builtin)" : "");
+      double flops = kernelFlops(desc.kernels[k]);
+      text += fmt::format(
+          "{:9.3f} {:7} {:11.1f} {:>8} {:5.1f}%  {}{}\n", 1e3 * s, calls,
+          1e6 * s / calls,
+          flops > 0 && s > 0 ? fmt::format("{:.1f}", calls * flops / s / 1e9)
+                             : std::string("-"),
+          total ? 100 * s / total : 0.0,
+          desc.kernels[k].name ? desc.kernels[k].name : "?",
+          desc.kernels[k].builtin ? " (builtin)" : "");
     }
     std::fputs(text.c_str(), stderr);
   } catch (...) {
@@ -1551,6 +1563,34 @@ dynrt_status_t dynrt_model_stats(const dynrt_model_t *model,
       static_cast<double>(model->exchangeNanoseconds.load()) * 1e-9;
   for (int l = 0; l < DYNRT_MAX_EXIT_LAYERS; ++l)
     out_stats->exit_histogram[l] = model->exits[l].load();
+  return nullptr;
+}
+
+dynrt_status_t dynrt_model_kernel_profile(const dynrt_model_t *model,
+                                          int32_t kernel,
+                                          dynrt_kernel_profile_t *out_profile) {
+  if (dynrt_status_t st = checkModel(model))
+    return st;
+  if (!out_profile)
+    return dynrt::makeStatus(DYNRT_INVALID_ARGUMENT,
+                             std::string("out_profile is required"));
+  if (kernel < 0 || kernel >= model->desc->num_kernels)
+    return dynrt::makeStatus(
+        DYNRT_OUT_OF_RANGE,
+        fmt::format("kernel {} of model '{}', which has {} kernels", kernel,
+                    model->desc->name ? model->desc->name : "?",
+                    model->desc->num_kernels));
+  if (!model->profileNanos)
+    return dynrt::makeStatus(
+        DYNRT_FAILED_PRECONDITION,
+        std::string("model was created without DYNRT_PROFILE=1 in the "
+                    "environment: its kernels are not timed"));
+  const dynrt_kernel_desc_t &k = model->desc->kernels[kernel];
+  out_profile->name = k.name;
+  out_profile->builtin = k.builtin;
+  out_profile->calls = model->profileCalls[kernel].load();
+  out_profile->seconds = 1e-9 * model->profileNanos[kernel].load();
+  out_profile->flops = kernelFlops(k);
   return nullptr;
 }
 

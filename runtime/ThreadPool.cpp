@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/ThreadPool.h"
+#include "runtime/HostCpus.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -57,11 +58,7 @@ int defaultThreads() {
   if (const char *s = std::getenv("HL_NUM_THREADS"))
     if (int n = std::atoi(s); n > 0)
       return n;
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0)
-    if (int n = CPU_COUNT(&set); n > 0)
-      return n;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return affinityCpus();
 }
 
 class Pool;

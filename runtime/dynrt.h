@@ -220,7 +220,7 @@ dynrt_status_t dynrt_weights_bind(const dynrt_weights_t *weights,
 
 /* The version of the descriptor layout below; the compiler writes it and
  * dynrt_model_create refuses any other. */
-#define DYNRT_MODEL_ABI_VERSION 7
+#define DYNRT_MODEL_ABI_VERSION 8
 
 /* A kernel: Halide's argv entry point and the buffers it takes. */
 typedef int (*dynrt_kernel_fn_t)(void **args);
@@ -234,6 +234,11 @@ typedef struct {
   int32_t builtin; /* a dynrt_builtin_t */
   int32_t num_config;
   const double *config;
+  /* ABI >= 8: the FLOPs of one call, 2 per multiply-add of the kernel's
+   * GEMMs and attention products, every row counted (a GEMM that skips
+   * empty row tiles, as dyn.route's experts do, may run fewer); 0 for a
+   * kernel without any and for a builtin. See dynrt_model_kernel_profile. */
+  double flops;
 } dynrt_kernel_desc_t;
 
 typedef enum {
@@ -792,9 +797,31 @@ typedef struct {
  * With the environment variable DYNRT_PROFILE=1 when a model is created,
  * the runtime also times every kernel (builtins included) and, when the
  * model is destroyed, prints the kernels by time to stderr (ms, calls,
- * us per call, share): a profile of where a model's runs go. */
+ * us per call, GFLOP/s, share): a profile of where a model's runs go
+ * (dynrt_model_kernel_profile reads it while the model lives). */
 dynrt_status_t dynrt_model_stats(const dynrt_model_t *model,
                                  dynrt_model_stats_t *out_stats);
+
+/* Where a model's runs spend their time, kernel by kernel (with
+ * DYNRT_PROFILE=1 in the environment when the model was created). */
+typedef struct {
+  const char *name;  /* the kernel's (the descriptor's) */
+  int32_t builtin;   /* a dynrt_builtin_t: work the runtime does itself */
+  uint64_t calls;    /* calls in all runs so far */
+  double seconds;    /* their wall time, summed */
+  double flops;      /* of one call: desc->kernels[kernel].flops */
+} dynrt_kernel_profile_t;
+
+/* Kernel `kernel`'s (0 .. desc->num_kernels - 1) profile so far: its
+ * GFLOP/s is calls * flops / seconds / 1e9. FAILED_PRECONDITION when the
+ * model was created without DYNRT_PROFILE=1 (timing every kernel call
+ * costs two clock reads), OUT_OF_RANGE for another kernel index,
+ * INVALID_ARGUMENT for NULL.
+ * Thread safety: safe to call concurrently with runs (each count is read
+ * atomically; a run in progress may be half counted). */
+dynrt_status_t dynrt_model_kernel_profile(const dynrt_model_t *model,
+                                          int32_t kernel,
+                                          dynrt_kernel_profile_t *out_profile);
 
 /* The descriptor the model was created from; NULL for NULL (or a
  * destroyed model, best effort). */

@@ -32,17 +32,20 @@ def dyncc_binary():
     return exe
 
 
-def build(mlir_path, out_base, *args):
+def build(mlir_path, out_base, *args, stats=False):
     """`dyncc compile mlir_path -o out_base --shared [args]`; returns the
-    path of lib<name>.so. Raises RuntimeError with dyncc's diagnostics."""
+    path of lib<name>.so, or with stats=True (path, the text of `--stats`:
+    each GEMM's shape and schedule, each kernel's FLOPs a call). Raises
+    RuntimeError with dyncc's diagnostics."""
     d = os.path.dirname(os.path.abspath(out_base))
     os.makedirs(d, exist_ok=True)
     cmd = [dyncc_binary(), "compile", os.fspath(mlir_path), "-o", os.fspath(out_base),
-           "--shared", *args]
+           "--shared", *args, *(["--stats"] if stats else [])]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"dyncc compile failed:\n{r.stderr}")
-    return os.path.join(d, f"lib{os.path.basename(out_base)}.so")
+    path = os.path.join(d, f"lib{os.path.basename(out_base)}.so")
+    return (path, r.stdout) if stats else path
 
 
 def input_array(x, spec, want=None, note=""):
@@ -94,6 +97,22 @@ class Model:
     def set_param(self, name, values):
         """Sets a runtime parameter (a criterion's threshold) by name."""
         self.lib.set_param(name, values)
+
+    def profile(self):
+        """Where the runs so far spent their time, kernel by kernel, slowest
+        first: [{"kernel", "builtin", "calls", "seconds", "flops" (of one
+        call: its GEMMs' and attention's, every row counted), "gflops"
+        (None without FLOPs)}]. Needs DYNRT_PROFILE=1 in the environment when
+        the model was created (RuntimeError otherwise)."""
+        out = []
+        for k in range(self.lib.desc.num_kernels):
+            p = self.lib.kernel_profile(k)
+            out.append({"kernel": p.name.decode(), "builtin": bool(p.builtin),
+                        "calls": int(p.calls), "seconds": float(p.seconds),
+                        "flops": float(p.flops),
+                        "gflops": (p.calls * p.flops / p.seconds / 1e9
+                                   if p.flops > 0 and p.seconds > 0 else None)})
+        return sorted(out, key=lambda r: -r["seconds"])
 
     def close(self):
         self.lib.destroy()

@@ -110,6 +110,12 @@ class ModelStats(ctypes.Structure):  # dynrt_model_stats_t
                 ("exchange_bytes", ctypes.c_uint64), ("exchange_seconds", ctypes.c_double)]
 
 
+class KernelProfile(ctypes.Structure):  # dynrt_kernel_profile_t
+    _fields_ = [("name", ctypes.c_char_p), ("builtin", ctypes.c_int32),
+                ("calls", ctypes.c_uint64), ("seconds", ctypes.c_double),
+                ("flops", ctypes.c_double)]
+
+
 def numpy_dtypes():
     """dynrt_dtype_t -> numpy dtype (F16 and BF16 have none)."""
     import numpy as np
@@ -134,6 +140,7 @@ _PROTOTYPES = {
     "dynrt_model_set_param": (_VP, [_VP, ctypes.c_char_p, ctypes.POINTER(ctypes.c_float),
                                     ctypes.c_size_t]),
     "dynrt_model_stats": (_VP, [_VP, ctypes.POINTER(ModelStats)]),
+    "dynrt_model_kernel_profile": (_VP, [_VP, ctypes.c_int32, ctypes.POINTER(KernelProfile)]),
     "dynrt_model_destroy": (None, [_VP]),
 }
 
@@ -227,6 +234,14 @@ class Library:
         if self.model:
             self.lib.dynrt_model_destroy(self.model)
             self.model = None
+
+    def kernel_profile(self, kernel):
+        """dynrt_model_kernel_profile of kernel index `kernel` (a
+        KernelProfile); RuntimeError without DYNRT_PROFILE=1 at create."""
+        p = KernelProfile()
+        self.check(self.lib.dynrt_model_kernel_profile(self.model, kernel, ctypes.byref(p)),
+                   "dynrt_model_kernel_profile")
+        return p
 
     def set_param(self, name, values):
         import numpy as np

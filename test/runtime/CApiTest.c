@@ -128,7 +128,7 @@ int main(void) {
     report.bucket = bucket;
     CHECK(model.buckets[model.num_buckets - 1] == model.max_batch);
     CHECK(report.active == active && report.bucket == bucket);
-    CHECK(DYNRT_MODEL_ABI_VERSION == 7);
+    CHECK(DYNRT_MODEL_ABI_VERSION == 8);
     CHECK(DYNRT_BUILTIN_BATCH_COMPACT == 3 && DYNRT_COMPACT_CFG_COUNT == 6);
     CHECK(DYNRT_COMPACT_CFG_REMAINING == 5);
     /* Unevaluated (no model is linked here): the prototype is C. */

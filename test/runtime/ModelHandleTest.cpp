@@ -11,9 +11,11 @@
 
 #include "TestUtil.h"
 
+#include <HalideRuntime.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -318,6 +320,103 @@ TEST(ModelHandle, KeepsBf16PairsInPanelsOf64Rows) {
   // of panels.
   refusesStorage(DYNRT_STORAGE_BF16_PANELS, {64, 64}, "bf16 pairs");
   refusesStorage(DYNRT_STORAGE_BF16_PANELS, {96, 128}, "bf16 pairs");
+}
+
+// A model of one kernel, y = 3 * x, that claims 40 FLOPs a call: what
+// dynrt_model_kernel_profile reports (DYNRT_PROFILE=1 at create).
+int tripleKernel(void **args) {
+  // Halide's argv convention: one halide_buffer_t per argument.
+  auto *in = static_cast<halide_buffer_t *>(args[0]);
+  auto *out = static_cast<halide_buffer_t *>(args[1]);
+  *reinterpret_cast<float *>(out->host) =
+      3 * *reinterpret_cast<const float *>(in->host);
+  return 0;
+}
+
+int32_t tripleEntry(void *const *inputs, void *const *outputs, void *const *,
+                    void *const *, uint8_t *, void *ctx) {
+  void *buffers[] = {const_cast<void *>(inputs[0]), outputs[0]};
+  return dynrt_invoke_kernel(ctx, 0, buffers);
+}
+
+struct ProfiledModel : TinyModel {
+  ProfiledModel() {
+    desc.entry = tripleEntry;
+    desc.num_kernels = 1;
+    desc.kernels = &kernel;
+    kernel.fn = tripleKernel;
+    kernel.name = "tiny_triple";
+    kernel.num_args = 2;
+    kernel.args = args;
+    kernel.flops = 40;
+  }
+  dynrt_param_spec_t args[2] = {spec("x", DYNRT_F32, {1}),
+                                spec("y", DYNRT_F32, {1})};
+  dynrt_kernel_desc_t kernel{};
+};
+
+dynrt_model_t *createWithProfile(const dynrt_model_desc_t &desc, bool on) {
+  if (on)
+    setenv("DYNRT_PROFILE", "1", 1);
+  else
+    unsetenv("DYNRT_PROFILE");
+  dynrt_model_t *model = nullptr;
+  dynrt_status_t st = dynrt_model_create(&desc, nullptr, nullptr, &model);
+  unsetenv("DYNRT_PROFILE");
+  EXPECT_TRUE(succeeds(st));
+  return model;
+}
+
+TEST(ModelProfile, CountsEveryKernelCallAndItsFlops) {
+  ProfiledModel m;
+  dynrt_model_t *model = createWithProfile(m.desc, true);
+  ASSERT_NE(model, nullptr);
+  dynrt_kernel_profile_t p;
+  ASSERT_TRUE(succeeds(dynrt_model_kernel_profile(model, 0, &p)));
+  EXPECT_EQ(p.calls, 0u);
+  EXPECT_EQ(p.seconds, 0.0);
+  float y = 0;
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(succeeds(runOnce(model, 2, &y)));
+  EXPECT_EQ(y, 6.0f);
+  std::memset(&p, 0xff, sizeof p);
+  ASSERT_TRUE(succeeds(dynrt_model_kernel_profile(model, 0, &p)));
+  EXPECT_STREQ(p.name, "tiny_triple");
+  EXPECT_EQ(p.builtin, 0);
+  EXPECT_EQ(p.calls, 3u);
+  EXPECT_GE(p.seconds, 0.0);
+  EXPECT_LT(p.seconds, 10.0);
+  EXPECT_EQ(p.flops, 40.0);
+  // Another kernel index, or nowhere to write: errors, nothing written.
+  EXPECT_TRUE(failsWith(dynrt_model_kernel_profile(model, 1, &p),
+                        DYNRT_OUT_OF_RANGE, {"kernel 1", "'tiny'", "1 kernels"}));
+  EXPECT_TRUE(failsWith(dynrt_model_kernel_profile(model, -1, &p),
+                        DYNRT_OUT_OF_RANGE, {"kernel -1"}));
+  EXPECT_TRUE(failsWith(dynrt_model_kernel_profile(model, 0, nullptr),
+                        DYNRT_INVALID_ARGUMENT, {"out_profile"}));
+  EXPECT_TRUE(failsWith(dynrt_model_kernel_profile(nullptr, 0, &p),
+                        DYNRT_INVALID_ARGUMENT, {"model is NULL"}));
+  EXPECT_EQ(p.calls, 3u);
+  dynrt_model_destroy(model);
+}
+
+TEST(ModelProfile, RefusesWithoutProfilingAndIgnoresBadFlops) {
+  ProfiledModel m;
+  dynrt_model_t *model = createWithProfile(m.desc, false);
+  ASSERT_NE(model, nullptr);
+  dynrt_kernel_profile_t p{};
+  EXPECT_TRUE(failsWith(dynrt_model_kernel_profile(model, 0, &p),
+                        DYNRT_FAILED_PRECONDITION, {"DYNRT_PROFILE=1"}));
+  dynrt_model_destroy(model);
+  // A count no compiler writes (negative, NaN) reads as none.
+  for (double bad : {-1.0, std::nan("")}) {
+    m.kernel.flops = bad;
+    model = createWithProfile(m.desc, true);
+    ASSERT_NE(model, nullptr);
+    ASSERT_TRUE(succeeds(dynrt_model_kernel_profile(model, 0, &p)));
+    EXPECT_EQ(p.flops, 0.0);
+    dynrt_model_destroy(model);
+  }
 }
 
 } // namespace

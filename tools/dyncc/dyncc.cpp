@@ -628,6 +628,9 @@ int runCompile() {
                                   stats.panelWeights, stats.panelWeightBytes);
       for (const std::string &gemm : stats.gemms)
         llvm::outs() << "gemm " << gemm << "\n";
+      // What DYNRT_PROFILE=1 divides each kernel's time by.
+      for (const auto &[kernel, flops] : stats.kernelFlops)
+        llvm::outs() << fmt::format("flops {}: {:.0f} a call\n", kernel, flops);
     }
     return 0;
   }
