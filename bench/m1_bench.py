@@ -73,7 +73,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import (OtherLoad, record_target, bf16_target_note, fma_note, fma_peak, probe_peak, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
+from bench_util import (OtherLoad, record_target, bf16_target_note, fma_note, fma_peak, probe_peak, kernel_profile, kernel_table, gemm_labels, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
                         first_line, onnx_export, ort_session)
 
 SEQ = 128
@@ -219,7 +219,8 @@ def bench_batch(a, b, torch, wrapper, tok):
         t0 = time.perf_counter()
         mlir, weights = dyncc.export(wrapper, (ids, mask), p["base"])
         t1 = time.perf_counter()
-        lib = dyncc.build(mlir, p["libbase"], *(["--tune"] if a.tune else []))
+        lib, row["stats"] = dyncc.build(mlir, p["libbase"], *(["--tune"] if a.tune else []),
+                                        stats=True)
         t2 = time.perf_counter()
         row["setup"]["dyncc"] = f"export {t1 - t0:.1f} s + compile {t2 - t1:.1f} s"
         mem = run_child(a, "dyncc", b)
@@ -310,6 +311,9 @@ def bench_batch(a, b, torch, wrapper, tok):
     ratios = {n: [med[n] / med[base(n)] for med in per_round if base(n) in med]
               for n in names}
     row["others"] = load.others
+    # dyncc's kernels one by one, in a model of their own (DYNRT_PROFILE=1)
+    if "dyncc" in fns and a.profile_runs > 0:
+        row["kernels"] = kernel_profile(lib, weights, [ids, mask], a.threads, a.profile_runs)
     row["median"] = {n: statistics.median(times[n]) for n in names}
     row["ratios"] = ratios
     row["flops"] = model_flops(wrapper.model.config, b)
@@ -326,6 +330,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--pause", type=float, default=0.25)
+    ap.add_argument("--profile-runs", type=int, default=20,
+                    help="runs of dyncc's fp32 model in a model created with DYNRT_PROFILE=1, "
+                    "for the table of its kernels against the FMA rate (0: none)")
     ap.add_argument("--tune", action="store_true",
                     help="compile with dyncc compile --tune (GEMM schedules timed on this "
                          "machine, cached; docs/codegen.md)")
@@ -376,6 +383,7 @@ def main():
             shutil.rmtree(a.work, ignore_errors=True)
 
     best = peak["fp32"]
+    fma = fma_peak(a.threads)
     cpu = cpu_name()
     print(f"## M1: all-MiniLM-L6-v2 ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, "
           f"{a.threads} threads)")
@@ -390,7 +398,7 @@ def main():
           f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}. Probed peak (PyTorch fp32 matmul, best "
           f"GFLOP/s, at the start and the end of the run): {best:.0f} (1024³ {peak['fp32_1024']:.0f}, 2048³ {peak['fp32_2048']:.0f})"
           + (f", bf16 {peak['bf16']:.0f} at 2048³" if peak["bf16"] else "") + "; "
-          f"{fma_note(fma_peak(a.threads), best)}. "
+          f"{fma_note(fma, best)}. "
           "Speed-up = side's median / dyncc's median (per-round min..max); the bf16 sides' "
           "over dyncc bf16's (dyncc --precision=bf16: GEMM operands rounded to bf16, fp32 "
           "accumulation and everything else fp32; PyTorch: the module cast to bfloat16; "
@@ -465,6 +473,17 @@ def main():
         setup = "; ".join(f"{s}: {v}" for s, v in r["setup"].items())
         print(f"- batch {r['batch']} ({r['tokens']} real tokens of {r['batch'] * SEQ}): {setup}; "
               f"other load during timing {r['others']:.2f} cores")
+    for r in rows:
+        if r.get("kernels"):
+            print()
+            print(f"dyncc's kernels at batch {r['batch']} (fp32) against the FMA issue rate "
+                  f"({f'{fma:.0f} GFLOP/s' if fma else 'not measured'}): {a.profile_runs} runs "
+                  "of a model created with DYNRT_PROFILE=1 (dyncc.Model.profile); FLOPs as "
+                  "`dyncc compile` counts them (GEMMs and attention products); a row sums the "
+                  "calls of the kernels with those GEMM shapes (the layers').")
+            print()
+            for line in kernel_table(r["kernels"], gemm_labels(r["stats"]), a.profile_runs, fma):
+                print(line)
     sys.exit(1 if bad else 0)
 
 
