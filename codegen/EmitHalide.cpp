@@ -240,10 +240,15 @@ public:
       for (size_t t = 0; t < kernel.tensors.size(); ++t) {
         const kir::Tensor &tensor = kernel.tensors[t];
         if (tensor.role == kir::Tensor::Role::Input) {
-          ImageParam p(halideType(tensor.type), (int)tensor.shape.size(),
-                       kernel.name + "_in" + std::to_string(params.size()));
-          constrainDense(p.parameter(), tensor.shape);
           paramOf[t] = params.size();
+          // A weight kept in panels is read through its flat view.
+          std::vector<int64_t> shape =
+              panelStorageOf((int)t) != PanelStorage::None
+                  ? panelView(tensor.shape)
+                  : tensor.shape;
+          ImageParam p(halideType(tensor.type), (int)shape.size(),
+                       kernel.name + "_in" + std::to_string(params.size()));
+          constrainDense(p.parameter(), shape);
           params.push_back(p);
         }
       }
@@ -705,14 +710,13 @@ private:
                                     (int)kernel.tensors[o.tensor].shape[d] - 1));
     }
     if (!isA && codegen::bPairs(g.shape)) {
-      // bf16 pairs in panels of P along n (Bf16Rows: the buffer [N, K] of
-      // bfloat16): the pair (kk, n, k2) at f = (t * K / 2 + k2) * 2P + j * 2
-      // + kk with t = n / P and j = n % P, row f / K, column f % K; K =
-      // perRow * 2P. The Func takes (kk, j, k2, t[, b]): buildGemm splits n
-      // by its micro-tile, which Halide then simplifies (a vector's n / P
-      // taken here was left unsimplified: gathers).
+      // bf16 pairs in panels of P along n (Bf16Rows: the matrices [N, K] of
+      // bfloat16, read through panelView): the pair (kk, n, k2) at f = (t *
+      // K / 2 + k2) * 2P + j * 2 + kk with t = n / P and j = n % P. The
+      // Func takes (kk, j, k2, t[, b]): buildGemm splits n by its
+      // micro-tile, which Halide then simplifies (a vector's n / P taken
+      // here was left unsimplified: gathers).
       const int P = codegen::kPanelColumns, G = 2 * P;
-      const int perRow = g.shape.K / G;
       Var vkk("kk"), vk2("k2"), vj("j"), vt("t");
       std::vector<Var> vars{vkk, vj, vk2, vt};
       std::vector<Expr> at;
@@ -720,8 +724,7 @@ private:
         vars.push_back(vb);
         at.push_back(vb);
       }
-      at.push_back(vt * P + vk2 / perRow);
-      at.push_back((vk2 % perRow) * G + vj * 2 + vkk);
+      at.push_back((vt * (g.shape.K / 2) + vk2) * G + vj * 2 + vkk);
       Func f(kernel.name + "_B" + std::to_string(s));
       f(vars) = read(o.tensor, at);
       return f;
@@ -734,23 +737,13 @@ private:
     Func f(kernel.name + (isA ? "_A" : "_B") + std::to_string(s));
     if (!isA && g.shape.bPanels) {
       // B kept in panels of P along n: (n, k) at f = ((n / P) * K + k) * P
-      // + n % P of its matrix, which the buffer's last two dimensions hold
-      // as [N, K] (Rows: row f / K, column f % K) or [K, N] (Cols: f / N,
-      // f % N); a batch dimension stays in front.
+      // + n % P of its matrix ([N, K] for Rows, [K, N] for Cols), read
+      // through panelView (f itself); a batch dimension stays in front.
       const int P = codegen::kPanelColumns;
       std::vector<Expr> at;
       if (hasLoop(o.loops, g.lb))
         at.push_back(vb);
-      if (panelStorageOf(o.tensor) == PanelStorage::Rows) {
-        const int perRow = g.shape.K / P; // K = perRow * P
-        at.push_back((vn / P) * P + vk / perRow);
-        at.push_back((vk % perRow) * P + vn % P);
-      } else {
-        const int perRow = g.shape.N / P; // panels per row of [K, N]
-        Expr row = (vn / P) * g.shape.K + vk;
-        at.push_back(row / perRow);
-        at.push_back((row % perRow) * P + vn % P);
-      }
+      at.push_back(((vn / P) * g.shape.K + vk) * P + vn % P);
       f(vars) = read(o.tensor, at);
       return f;
     }
@@ -1926,6 +1919,14 @@ std::vector<bool> bf16OnlyInputs(const kir::Kernel &kernel,
                                  const KernelOptions &options) {
   Builder b(kernel, parseTarget(target), options);
   return b.bf16OnlyInputs();
+}
+
+std::vector<int64_t> panelView(const std::vector<int64_t> &shape) {
+  if (shape.size() < 2)
+    return shape;
+  std::vector<int64_t> view(shape.begin(), shape.end() - 1);
+  view.back() *= shape.back();
+  return view;
 }
 
 std::vector<PanelStorage> panelInputs(const kir::Kernel &kernel,

@@ -10,6 +10,7 @@
 
 #include "codegen/KernelIR.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,15 @@ enum class PanelStorage : uint8_t {
 std::vector<PanelStorage> panelInputs(const kir::Kernel &kernel,
                                       const std::string &target,
                                       const KernelOptions &options);
+
+/// The shape a kernel reads an input kept in panels as: its matrices'
+/// last two dimensions flattened into one ([..., N, K] or [..., K, N] ->
+/// [..., N * K]), so that a panel's address is linear in k (the [N, K]
+/// view needs k / (K / 64) and k % (K / 64), which Halide 14 does not fold
+/// back into k: an integer division per k step of the micro-kernel where
+/// K / 64 is not a power of two). The kernel's descriptor gives the runtime
+/// this shape (EmitLibrary.cpp); the bytes are the weight's.
+std::vector<int64_t> panelView(const std::vector<int64_t> &shape);
 
 /// Per input of `kernel` (in order): whether only GEMMs that round it to
 /// bfloat16 (options.bf16Gemms on a CPU target: both operands on the Tiled

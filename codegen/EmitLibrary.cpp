@@ -63,6 +63,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 using namespace mlir;
 using dyncc::isHostScalarOp;
 
@@ -151,12 +153,20 @@ struct HostPlan {
   /// reports them (dynrt_kernel_desc_t::flops); empty before the kernels
   /// are compiled, 0 for a builtin.
   std::vector<double> kernelFlops;
+  /// Per kernel (by kernelIndex), its KernelIR once extracted (kernelIR):
+  /// the storage plans and the compile loop read the same one.
+  std::vector<std::optional<kir::Kernel>> kernelIRs;
 
   /// Whether input `position` of kernel `k` is a weight kept as bf16.
   bool inputBf16(size_t k, size_t position) const {
     return k < kernelInputsBf16.size() &&
            position < kernelInputsBf16[k].size() &&
            kernelInputsBf16[k][position] != 0;
+  }
+  bool inputPanels(size_t k, size_t position) const {
+    return k < kernelInputsPanels.size() &&
+           position < kernelInputsPanels[k].size() &&
+           kernelInputsPanels[k][position] != 0;
   }
 };
 
@@ -638,6 +648,18 @@ planWeightStorage(HostPlan &plan, std::vector<std::vector<uint8_t>> inputs,
   return inputs;
 }
 
+/// Kernel `k`'s (by kernelIndex; not a builtin) KernelIR, extracted once.
+FailureOr<const kir::Kernel *> kernelIR(HostPlan &plan, size_t k) {
+  plan.kernelIRs.resize(plan.kernels.size());
+  if (!plan.kernelIRs[k]) {
+    FailureOr<kir::Kernel> kernel = extractKernel(plan.kernels[k]);
+    if (failed(kernel))
+      return failure();
+    plan.kernelIRs[k] = std::move(*kernel);
+  }
+  return &*plan.kernelIRs[k];
+}
+
 /// Per kernel (by kernelIndex), the storage `which` gives each of its
 /// inputs (empty for builtins).
 template <typename Which>
@@ -645,13 +667,12 @@ FailureOr<std::vector<std::vector<uint8_t>>> kernelInputs(HostPlan &plan,
                                                           Which which) {
   std::vector<std::vector<uint8_t>> inputs(plan.kernels.size());
   for (size_t k = 0; k < plan.kernels.size(); ++k) {
-    func::FuncOp fn = plan.kernels[k];
-    if (fn->hasAttr(kBuiltinAttr))
+    if (plan.kernels[k]->hasAttr(kBuiltinAttr))
       continue;
-    FailureOr<kir::Kernel> kernel = extractKernel(fn);
+    FailureOr<const kir::Kernel *> kernel = kernelIR(plan, k);
     if (failed(kernel))
       return failure();
-    inputs[k] = which(*kernel);
+    inputs[k] = which(**kernel);
   }
   return inputs;
 }
@@ -1293,6 +1314,13 @@ void addDescriptor(const HostPlan &plan, llvm::Module &m, StringRef weights) {
                    SmallVector<int64_t>(rt.getShape())};
       if (plan.inputBf16(plan.kernelIndex.lookup(k), args.size()))
         s.type = kir::ElemType::BF16;
+      // A weight kept in panels: the kernel reads each matrix as one flat
+      // run of N x K elements (codegen::panelView).
+      if (plan.inputPanels(plan.kernelIndex.lookup(k), args.size())) {
+        std::vector<int64_t> view = codegen::panelView(
+            std::vector<int64_t>(s.shape.begin(), s.shape.end()));
+        s.shape.assign(view.begin(), view.end());
+      }
       args.push_back(s);
     }
     std::string symbol = plan.model + "_" + k.getSymName().str();
@@ -1832,9 +1860,11 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
   for (func::FuncOp k : plan->kernels) {
     if (k->hasAttr(kBuiltinAttr))
       continue;
-    FailureOr<kir::Kernel> kernel = extractKernel(k);
-    if (failed(kernel))
+    FailureOr<const kir::Kernel *> extracted =
+        kernelIR(*plan, plan->kernelIndex.lookup(k));
+    if (failed(extracted))
       return failure();
+    std::optional<kir::Kernel> kernel = **extracted; // named and typed below
     kernel->name = name + "_" + k.getSymName().str();
     // Inputs that receive weights kept as bf16 (planBf16Weights).
     size_t position = 0;

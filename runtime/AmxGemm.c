@@ -16,7 +16,9 @@
 //        holding the pairs of k in panels of 64 columns: (n, k) at
 //        ((n / 64) * K / 2 + k / 2) * 128 + (n % 64) * 2 + k % 2 of its
 //        matrix, which is AMX's B layout as it lies: a tile of 16 columns x
-//        16 pairs is 16 rows of 64 bytes, 256 bytes apart.
+//        16 pairs is 16 rows of 64 bytes, 256 bytes apart. The buffer is
+//        the kernel's flat view of it, over (f[, e]) with f < N * K
+//        (codegen::panelView).
 //   out  fp32 over (n, m[, b]): the task's block, n a multiple of 32 wide
 //        and starting at a multiple of 32 (the schedule's panels).
 //
@@ -146,12 +148,10 @@ int DYNRT_AMX_ENTRY(halide_buffer_t *a, halide_buffer_t *w, int K, int N,
       a->dim[2].extent = batched ? out->dim[2].extent : 1;
     }
     w->dim[0].min = 0;
-    w->dim[0].extent = K;
-    w->dim[1].min = 0;
-    w->dim[1].extent = N;
-    if (w->dimensions == 3) {
-      w->dim[2].min = batched ? out->dim[2].min : 0;
-      w->dim[2].extent = batched ? out->dim[2].extent : 1;
+    w->dim[0].extent = N * K;
+    if (w->dimensions == 2) {
+      w->dim[1].min = batched ? out->dim[2].min : 0;
+      w->dim[1].extent = batched ? out->dim[2].extent : 1;
     }
     return 0;
   }
@@ -172,9 +172,8 @@ int DYNRT_AMX_ENTRY(halide_buffer_t *a, halide_buffer_t *w, int K, int N,
       a->dim[0].min > 0 || a->dim[0].min + a->dim[0].extent < K ||
       a->dim[1].min > m0 ||
       a->dim[1].min + a->dim[1].extent < m0 + mExtent ||
-      w->dim[0].stride != 1 || w->dim[1].stride != K ||
-      w->dim[0].min != 0 || w->dim[0].extent != K || w->dim[1].min != 0 ||
-      w->dim[1].extent != N)
+      w->dim[0].stride != 1 || w->dim[0].min != 0 ||
+      w->dim[0].extent != N * K)
     return fail("dynrt_amx_bf16_gemm: a block this kernel cannot take "
                 "(dyncc's schedule and the AMX kernel disagree)");
   const int batches = batched ? out->dim[2].extent : 1;
@@ -189,8 +188,8 @@ int DYNRT_AMX_ENTRY(halide_buffer_t *a, halide_buffer_t *w, int K, int N,
                          (size_t)(m0 - a->dim[1].min) * aStride -
                          a->dim[0].min;
     const uint16_t *wB = (const uint16_t *)w->host +
-                         (w->dimensions == 3
-                              ? (size_t)(bb - w->dim[2].min) * w->dim[2].stride
+                         (w->dimensions == 2
+                              ? (size_t)(bb - w->dim[1].min) * w->dim[1].stride
                               : 0);
     float *cB = (float *)out->host +
                 (batched ? (size_t)bi * out->dim[2].stride : 0);

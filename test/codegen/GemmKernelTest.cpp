@@ -582,21 +582,18 @@ TEST(GemmKernelApi, ReadsBInPanels) {
     Buffer<float> a = randomBuffer({c.K, c.M}, rng),
                   w = randomBuffer({c.K, c.N}, rng); // w(k, n): [N, K]
     // The runtime's arrangement: (n, k) at ((n / 64) * K + k) * 64 + n % 64
-    // of the same [N, K] buffer.
+    // of the matrix, read through its flat view (codegen::panelView).
     const int P = dyncc::codegen::kPanelColumns;
-    Buffer<float> panels(c.K, c.N);
+    Buffer<float> panels(c.N * c.K);
     for (int n = 0; n < c.N; ++n)
-      for (int k = 0; k < c.K; ++k) {
-        int flat = ((n / P) * c.K + k) * P + n % P;
-        panels(flat % c.K, flat / c.K) = w(k, n);
-      }
-    ImageParam pa(Float(32), 2, "A"), pw(Float(32), 2, "W");
+      for (int k = 0; k < c.K; ++k)
+        panels(((n / P) * c.K + k) * P + n % P) = w(k, n);
+    ImageParam pa(Float(32), 2, "A"), pw(Float(32), 1, "W");
     pa.set(a);
     pw.set(panels);
     Var n("n"), k("k");
-    const int perRow = c.K / P;
     Func b("b_panels");
-    b(n, k) = pw((k % perRow) * P + n % P, (n / P) * P + k / perRow);
+    b(n, k) = pw(((n / P) * c.K + k) * P + n % P);
     GemmShape shape;
     shape.M = c.M;
     shape.N = c.N;
@@ -631,20 +628,17 @@ TEST(GemmKernelApi, ReadsBatchedBInColumnPanels) {
   const int E = 3, M = 30, K = 48, N = 128, P = dyncc::codegen::kPanelColumns;
   std::mt19937 rng(11);
   Buffer<float> a = randomBuffer({K, M, E}, rng), w = randomBuffer({N, K, E}, rng);
-  Buffer<float> panels(N, K, E);
+  Buffer<float> panels(N * K, E); // the flat view (codegen::panelView)
   for (int e = 0; e < E; ++e)
     for (int k = 0; k < K; ++k)
-      for (int n = 0; n < N; ++n) {
-        int flat = ((n / P) * K + k) * P + n % P;
-        panels(flat % N, flat / N, e) = w(n, k, e);
-      }
-  ImageParam pa(Float(32), 3, "A"), pw(Float(32), 3, "W");
+      for (int n = 0; n < N; ++n)
+        panels(((n / P) * K + k) * P + n % P, e) = w(n, k, e);
+  ImageParam pa(Float(32), 3, "A"), pw(Float(32), 2, "W");
   pa.set(a);
   pw.set(panels);
   Var n("n"), k("k"), b("b"), m("m");
   Func bp("b_panels");
-  Expr row = (n / P) * K + k;
-  bp(n, k, b) = pw((row % (N / P)) * P + n % P, row / (N / P), b);
+  bp(n, k, b) = pw(((n / P) * K + k) * P + n % P, b);
   Func used("used"); // rows m < 10 + 7 e of expert e are filled
   used(m, b) = m < 10 + 7 * b;
   GemmShape shape;
@@ -701,36 +695,35 @@ void checkBf16PairsInPanels(const std::vector<Target> &targets,
     SCOPED_TRACE(std::to_string(c.E) + (c.shared ? " shared" : "") + ": " +
                  std::to_string(c.M) + "x" + std::to_string(c.K) + "x" +
                  std::to_string(c.N));
-    const int E = std::max(1, c.E), K2 = c.K / 2, perRow = c.K / G;
+    const int E = std::max(1, c.E), K2 = c.K / 2;
     const int WE = c.shared ? 1 : E;              // the weight's matrices
     const bool wBatched = c.E && !c.shared;
     std::mt19937 rng(c.M + c.N + c.K);
     Buffer<float> a = c.E ? randomBuffer({c.K, c.M, E}, rng)
                           : randomBuffer({c.K, c.M}, rng),
                   w = randomBuffer({c.K, c.N, WE}, rng); // w(k, n, e)
-    // The runtime's arrangement, in a buffer of the weight's own shape:
-    // flat f of a matrix at row f / K, column f % K.
-    Buffer<bfloat16_t> panels(c.K, c.N, WE);
+    // The runtime's arrangement, in the flat view a kernel reads it
+    // through (codegen::panelView: each matrix one run of N x K).
+    Buffer<bfloat16_t> panels(c.N * c.K, WE);
     for (int e = 0; e < WE; ++e)
       for (int n = 0; n < c.N; ++n)
         for (int k = 0; k < c.K; ++k) {
           int flat = ((n / P) * K2 + k / 2) * G + (n % P) * 2 + k % 2;
-          panels(flat % c.K, flat / c.K, e) =
-              bfloat16_t(roundToBf16(w(k, n, e)));
+          panels(flat, e) = bfloat16_t(roundToBf16(w(k, n, e)));
         }
     if (!wBatched)
-      panels = panels.sliced(2, 0);
+      panels = panels.sliced(1, 0);
     ImageParam pa(Float(32), c.E ? 3 : 2, "A"),
-        pw(BFloat(16), wBatched ? 3 : 2, "W");
+        pw(BFloat(16), wBatched ? 2 : 1, "W");
     pa.set(a);
     pw.set(panels);
     Var kk("kk"), j("j"), k2("k2"), t("t"), b("b");
-    Expr col = (k2 % perRow) * G + j * 2 + kk, row = t * P + k2 / perRow;
+    Expr flat = (t * K2 + k2) * G + j * 2 + kk;
     Func pairs("b_pairs");
     if (wBatched)
-      pairs(kk, j, k2, t, b) = cast<float>(pw(col, row, b));
+      pairs(kk, j, k2, t, b) = cast<float>(pw(flat, b));
     else
-      pairs(kk, j, k2, t) = cast<float>(pw(col, row));
+      pairs(kk, j, k2, t) = cast<float>(pw(flat));
     GemmShape shape;
     shape.batch = c.E;
     shape.M = c.M;
