@@ -99,6 +99,13 @@ void chooseMicroTile(const GemmShape &shape, const Target &target,
   for (MicroTile c : microTiles(target)) {
     int vectors = t.vectors > 0 ? t.vectors : c.vectors;
     vectors = std::max(1, std::min(vectors, shape.N / vw));
+    // A B in panels takes tiles as wide as a divisor of its panel: a wider
+    // one chosen here would be narrowed afterwards into a worse tile than
+    // the other candidates (8 x 3 into 8 x 2: 10 loads per 16 FMAs, where
+    // 4 x 4 takes 8; all-MiniLM's 128-row GEMMs ran 5-6% slower in all).
+    if (shape.bPanels && t.vectors <= 0 &&
+        kPanelColumns % (vectors * vw) != 0)
+      continue;
     // A narrow N (a MoE router's 8 experts) leaves fewer vectors than the
     // tile has: taller rows keep its accumulators, which hide the FMA
     // latency (512 x 8 x 512: 6 x 1 ran at 56 GFLOP/s, 12 x 1 at 163 on

@@ -686,12 +686,14 @@ void checkBf16PairsInPanels(const std::vector<Target> &targets,
   struct Case {
     int E, M, N, K; // E = 0: one [N, K]; else [E, N, K]
     bool shared = false; // E > 0: a batch of A, one [N, K] for all
+    int halfPanel = 0;   // > 0: tiles of that many rows x 2 vectors asked for
   };
-  // (128 x 384 x 384 takes 8 x 3 tiles packed, 8 x 2 in panels: tiles of 32
-  // columns, two a panel.)
+  // (The automatic tiles span the panel, 4 vectors; the last case asks for
+  // 8 x 2: tiles of 32 columns, two a panel.)
   for (const Case &c : {Case{0, 37, 128, 256}, Case{0, 9, 64, 128},
                         Case{0, 130, 192, 384}, Case{0, 128, 384, 384},
-                        Case{3, 30, 128, 128}, Case{2, 45, 128, 128, true}}) {
+                        Case{3, 30, 128, 128}, Case{2, 45, 128, 128, true},
+                        Case{0, 128, 384, 384, false, 8}}) {
     SCOPED_TRACE(std::to_string(c.E) + (c.shared ? " shared" : "") + ": " +
                  std::to_string(c.M) + "x" + std::to_string(c.K) + "x" +
                  std::to_string(c.N));
@@ -737,7 +739,12 @@ void checkBf16PairsInPanels(const std::vector<Target> &targets,
       dyncc::codegen::GemmAmx amx;
       amx.entry = amxEntry;
       amx.weights = pw.parameter();
-      Func g = buildGemm(shape, pa, pairs, {}, target, "pairs", {}, {},
+      GemmTiling requested;
+      if (c.halfPanel > 0) {
+        requested.rows = c.halfPanel;
+        requested.vectors = 2;
+      }
+      Func g = buildGemm(shape, pa, pairs, {}, target, "pairs", requested, {},
                          &chosen, amx);
       EXPECT_TRUE(chosen.bf16);
       EXPECT_EQ(chosen.packB, 0);
