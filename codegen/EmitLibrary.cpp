@@ -163,6 +163,8 @@ struct HostPlan {
            position < kernelInputsBf16[k].size() &&
            kernelInputsBf16[k][position] != 0;
   }
+  /// Whether input `position` of kernel `k` is a weight kept in panels
+  /// (its kernel reads it through codegen::panelView).
   bool inputPanels(size_t k, size_t position) const {
     return k < kernelInputsPanels.size() &&
            position < kernelInputsPanels[k].size() &&
