@@ -180,6 +180,8 @@ def fma_peak(threads, dyncc=None):
     `dyncc`, else of $DYNCC or build/); None where it is not built."""
     try:
         dyncc = dyncc or find_dyncc()
+        if dyncc is None:
+            return None
         exe = os.path.join(os.path.dirname(os.path.abspath(dyncc)), "..", "..", "bench",
                            "dyncc-fma-peak")
         out = subprocess.run([exe, str(threads)], capture_output=True, text=True).stdout
