@@ -80,10 +80,16 @@ def cpu_name():
     return ""
 
 
+# The project's Python package (dyncc), for the helpers that load or find
+# what dyncc built.
+_PYTHON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python")
+if _PYTHON not in sys.path:
+    sys.path.insert(0, _PYTHON)
+
+
 def find_dyncc():
     """The dyncc binary the dyncc package would run ($DYNCC, else build/);
     None where there is none."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
     from dyncc.library import dyncc_binary
     try:
         return dyncc_binary()
@@ -124,12 +130,13 @@ def cpu_has(flag):
     return False
 
 
-def record_target(workload, measured, target, higher=True, note=""):
+def record_target(workload, measured, target, higher=True, note="", needs=None):
     """Appends one of WORKLOADS.md's targets as measured here to the file named
     by $DYNCC_BENCH_SUMMARY (JSON lines; bench/run-all.sh sets it and
     bench/targets.py tabulates it), if set: `workload` names the row (e.g.
     "W2 backbone fp32 vs ONNX Runtime"), `measured` and `target` are numbers,
-    `higher` says which way is better."""
+    `higher` says which way is better; `needs`, for a speed-up over a peer,
+    the share of the FMA issue rate that meeting it takes (fma_needed)."""
     path = os.environ.get("DYNCC_BENCH_SUMMARY")
     if not path or measured is None:
         return
@@ -137,7 +144,18 @@ def record_target(workload, measured, target, higher=True, note=""):
     with open(path, "a") as f:
         f.write(json.dumps({"cpu": cpu_name(), "workload": workload,
                             "measured": float(measured), "target": float(target),
-                            "higher": bool(higher), "note": note}) + "\n")
+                            "higher": bool(higher), "note": note,
+                            "needs": None if needs is None else float(needs)}) + "\n")
+
+
+def fma_needed(flop, peer_seconds, speedup, fma):
+    """The % of the FMA issue rate `fma` (GFLOP/s) at which `flop` FLOPs
+    (what dyncc computes) must run to be `speedup` times faster than a peer
+    that took `peer_seconds`: above 100, no fp32 schedule meets that target
+    on this CPU. None where a number is missing."""
+    if not flop or not peer_seconds or not speedup or not fma:
+        return None
+    return flop * speedup / peer_seconds / 1e9 / fma * 100
 
 
 def probe_peak(threads, runs=5):
@@ -173,6 +191,15 @@ def probe_peak(threads, runs=5):
     return peak
 
 
+def best_peak(first, again):
+    """The best of two probe_peak results, key by key (the machine is shared:
+    a probe at the start and one at the end of a bench); a key None in one
+    takes the other's value."""
+    return {k: (max(v, again[k]) if v is not None and again.get(k) is not None
+                else v if v is not None else again.get(k))
+            for k, v in first.items()}
+
+
 def fma_peak(threads, dyncc=None):
     """This CPU's fp32 FMA issue rate at `threads` threads, GFLOP/s: the
     machine's own ceiling, which even the probed peak's matmul stays below
@@ -202,7 +229,6 @@ def kernel_profile(lib, weights, inputs, threads, runs):
     """dyncc.Model.profile() of the library `lib` after `runs` runs on
     `inputs` (a model of its own, created with DYNRT_PROFILE=1, so that the
     timed models are not profiled)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
     import dyncc
     before = os.environ.get("DYNRT_PROFILE")
     os.environ["DYNRT_PROFILE"] = "1"
@@ -274,6 +300,24 @@ def kernel_table(profile, labels, runs, fma, top=8):
                 f"| 100% | | | {flop / total / 1e9:.0f} "
                 + (f"| {flop / total / 1e9 / fma * 100:.0f}% |" if fma else "| n/a |"))
     return rows
+
+
+def print_kernel_table(what, profile, stats, runs, fma):
+    """Prints the paragraph that introduces a kernel_table and the table:
+    `what` names the model ("of the fp32 backbone"), `profile` is
+    kernel_profile's after `runs` runs, `stats` the library's
+    `dyncc compile --stats` text, `fma` the FMA issue rate (None: not
+    measured)."""
+    print()
+    print(f"dyncc's kernels {what} against the FMA issue rate "
+          f"({f'{fma:.0f} GFLOP/s' if fma else 'not measured'}): {runs} runs of a model "
+          "created with DYNRT_PROFILE=1 (dyncc.Model.profile), the runtime's time of each "
+          "kernel call; FLOPs as `dyncc compile` counts them (GEMMs and attention products, "
+          "2 per multiply-add); a row sums the calls of the kernels with those GEMM shapes "
+          "(the layers').")
+    print()
+    for line in kernel_table(profile, gemm_labels(stats), runs, fma):
+        print(line)
 
 
 def encoder_flops(layers, seq, d_model, d_ff, batch=1):

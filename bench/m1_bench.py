@@ -73,7 +73,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-from bench_util import (OtherLoad, record_target, bf16_target_note, fma_note, fma_peak, probe_peak, kernel_profile, kernel_table, gemm_labels, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
+from bench_util import (OtherLoad, record_target, bf16_target_note, fma_note, fma_needed, fma_peak, probe_peak, best_peak, kernel_profile, print_kernel_table, cpu_name, interleaved, timed, close, encoder_flops,  # noqa: E402
                         first_line, onnx_export, ort_session)
 
 SEQ = 128
@@ -376,8 +376,7 @@ def main():
             st_note = f"sentence-transformers failed: {first_line(e)}"
         # probed again at the end: the best of both probes (the machine is shared)
         again = probe_peak(a.threads)
-        peak = {k: max(v, again[k]) if v and again[k] else v or again[k]
-                for k, v in peak.items()}
+        peak = best_peak(peak, again)
     finally:
         if own_work:
             shutil.rmtree(a.work, ignore_errors=True)
@@ -444,7 +443,7 @@ def main():
             for peer, target in (("ONNX Runtime", 1.3), ("torch.compile", 2.0)):
                 if s == peer and "dyncc" in r["median"]:
                     record_target(f"M1 batch {r['batch']}: x {peer}", t / r["median"]["dyncc"],
-                                  target)
+                                  target, needs=fma_needed(r["flops"], t, target, fma))
             if s == "torch.compile bf16" and "dyncc bf16" in r["median"]:
                 record_target(f"M1 batch {r['batch']} bf16: x torch.compile bf16",
                               t / r["median"]["dyncc bf16"], 1.3, note=amx)
@@ -475,15 +474,8 @@ def main():
               f"other load during timing {r['others']:.2f} cores")
     for r in rows:
         if r.get("kernels"):
-            print()
-            print(f"dyncc's kernels at batch {r['batch']} (fp32) against the FMA issue rate "
-                  f"({f'{fma:.0f} GFLOP/s' if fma else 'not measured'}): {a.profile_runs} runs "
-                  "of a model created with DYNRT_PROFILE=1 (dyncc.Model.profile); FLOPs as "
-                  "`dyncc compile` counts them (GEMMs and attention products); a row sums the "
-                  "calls of the kernels with those GEMM shapes (the layers').")
-            print()
-            for line in kernel_table(r["kernels"], gemm_labels(r["stats"]), a.profile_runs, fma):
-                print(line)
+            print_kernel_table(f"at batch {r['batch']} (fp32)", r["kernels"], r["stats"],
+                               a.profile_runs, fma)
     sys.exit(1 if bad else 0)
 
 

@@ -32,7 +32,7 @@ fi
 if [ ! -f "$build/build.ninja" ]; then
   cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-ninja -C "$build" dyncc-bench-k1 dyncc_k1_kernels >/dev/null
+ninja -C "$build" dyncc-bench-k1 dyncc_k1_kernels dyncc-fma-peak >/dev/null
 
 export HL_NUM_THREADS="$threads"
 # Without it Debian's OpenBLAS picks a generic kernel here (WORKLOADS.md).
@@ -48,6 +48,9 @@ cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 family="$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
 model="$(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
 avx512="$(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)"
+# this CPU's fp32 FMA issue rate (bench/fma_peak.c), GFLOP/s: what the
+# targets table's "needs" column is a share of
+fma="$("$build/bench/dyncc-fma-peak" "$threads" | awk '{ print $1 }')"
 target="$("$build/bench/dyncc-bench-k1" --runs 10 --shape 1x1x1 |
   sed -n 's/.*; target \([^;]*\);.*/\1/p')"
 
@@ -62,8 +65,10 @@ grep -v '^#' "$out" | while read -r m k n _ dg _ tg rmed rmin rmax others; do
   echo "| $m x $k x $n | $dg | $tg | $ratio | $rmed ($rmin..$rmax) | $others |"
   # issue 16's targets (bench/targets.py; bench_util.record_target's format)
   if [ -n "${DYNCC_BENCH_SUMMARY:-}" ]; then
-    printf '{"cpu": "%s", "workload": "K1 %s x %s x %s fp32: x torch.matmul", "measured": %s, "target": 1.0, "higher": true, "note": ""}\n' \
+    # needs: torch's GFLOP/s as a share of the FMA issue rate (a ratio of 1)
+    printf '{"cpu": "%s", "workload": "K1 %s x %s x %s fp32: x torch.matmul", "measured": %s, "target": 1.0, "higher": true, "note": "", "needs": %s}\n' \
       "${cpu//\"/}" "$m" "$k" "$n" "$(awk -v d="$dg" -v t="$tg" 'BEGIN { printf "%.4f", d / t }')" \
+      "$(awk -v t="$tg" -v f="$fma" 'BEGIN { if (f > 0) printf "%.2f", t / f * 100; else printf "null" }')" \
       >>"$DYNCC_BENCH_SUMMARY"
   fi
 done

@@ -85,7 +85,7 @@ sys.path.insert(0, os.path.join(ROOT, "examples", "moe"))
 sys.path.insert(0, os.path.join(ROOT, "runtime", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_util import (OtherLoad, record_target, add_peer_arguments, smoke_test, cpu_name, interleaved, timed, close,  # noqa: E402
-                        probe_peak, fma_note, fma_peak)
+                        probe_peak, fma_note, fma_needed, fma_peak)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -406,6 +406,7 @@ def main():
           "| max error vs reference (dyncc / eager / compile) | other load (cores) |")
     print("|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|---|---|---:|")
     bad = False
+    fma = fma_peak(a.threads, a.dyncc)
     for r in rows:
         ms = lambda k: f"{r[k] * 1e3:.2f}" if k in r else "n/a"  # noqa: E731
         gfs = lambda k: f"{r['useful'] / r[k] / 1e9:.0f}" if k in r else "n/a"  # noqa: E731
@@ -445,7 +446,8 @@ def main():
             for peer, name, target in (("eager", "PyTorch eager", 2.0),
                                        ("compile", "torch.compile", 1.5)):
                 if peer in r:
-                    record_target(f"W1 {r['label']} fp32: x {name}", r[peer] / r["dyncc"], target)
+                    record_target(f"W1 {r['label']} fp32: x {name}", r[peer] / r["dyncc"], target,
+                                  needs=fma_needed(r.get("computed"), r[peer], target, fma))
         if "computed" in r:
             record_target(f"W1 {r['label']}: computed / useful FLOPs", r["computed"] / r["useful"],
                           1.05, higher=False)
@@ -456,7 +458,7 @@ def main():
               f"| {r['others']:.2f} |")
     notes = [f"probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024^3, "
              f"{peak['fp32_2048']:.0f} at 2048^3; bf16 {bf16} at 2048^3 (best of {a.peak_runs}); "
-             + fma_note(fma_peak(a.threads, a.dyncc), peak["fp32"])]
+             + fma_note(fma, peak["fp32"])]
     notes += [f"{r['label']}: torch.compile (DenseDispatchMoE) warm-up {r['compile_warmup']:.1f} s "
               f"(first call {r['compile_first']:.1f} s, then 2 calls); {r['compile_note']}"
               + ("; dynamo did not compile DenseDispatchMoE.forward, which then runs eagerly"

@@ -83,7 +83,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import dyncc  # noqa: E402
-from bench_util import (OtherLoad, record_target, bf16_target_note, dyncc_bf16_path, fma_note, fma_peak, kernel_profile, kernel_table, gemm_labels, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
+from bench_util import (OtherLoad, record_target, bf16_target_note, dyncc_bf16_path, fma_note, fma_needed, fma_peak, kernel_profile, print_kernel_table, best_peak, add_peer_arguments, close, module_version, cpu_name, encoder_flops, first_line,  # noqa: E402
                         fullgraph_failure, interleaved, onnx_export, ort_session, probe_peak,
                         timed)
 
@@ -435,8 +435,7 @@ def main():
         kprof = (kernel_profile(dyb.lib, dyb.weights, [x0], a.threads, a.profile_runs)
                  if a.profile_runs > 0 else None)
         again = probe_peak(a.threads, a.peak_runs)
-        peak = {k: (max(v, again[k]) if v is not None and again[k] is not None else v)
-                for k, v in peak.items()}
+        peak = best_peak(peak, again)
     finally:
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -540,14 +539,17 @@ def main():
     if "dyncc" not in back["fns"]:
         bad = True
     # issue 16's targets (bench/targets.py)
+    fma = fma_peak(a.threads, a.dyncc)
     if ("backbone", "dyncc") in med:
         orts = [n for n in BACKBONE_SIDES if n.startswith("ONNX Runtime") and ("backbone", n) in med]
         if orts:
             fastest = min(orts, key=lambda n: med["backbone", n])
             record_target("W2 backbone fp32: x ONNX Runtime (its faster setting)",
-                          ratios("backbone", fastest)[0], 1.3)
+                          ratios("backbone", fastest)[0], 1.3,
+                          needs=fma_needed(flops, med["backbone", fastest], 1.3, fma))
         if ("backbone", "torch.compile") in med:
-            record_target("W2 backbone fp32: x torch.compile", ratios("backbone", "torch.compile")[0], 2.0)
+            record_target("W2 backbone fp32: x torch.compile", ratios("backbone", "torch.compile")[0],
+                          2.0, needs=fma_needed(flops, med["backbone", "torch.compile"], 2.0, fma))
         record_target("W2 backbone fp32: % of the probed fp32 peak",
                       flops / med["backbone", "dyncc"] / 1e9 / peak["fp32"] * 100, 65)
     for le in rows:
@@ -555,7 +557,8 @@ def main():
         if peers and (le, "dyncc") in med:
             best = min(peers, key=lambda n: med[le, n])
             record_target(f"W2 early exit at layer {le}: x the best peer loop",
-                          ratios(le, best)[0], 1.3, note=best)
+                          ratios(le, best)[0], 1.3, note=best,
+                          needs=fma_needed(flops * le / a.layers, med[le, best], 1.3, fma))
         if le != a.layers and (le, "dyncc") in med and (a.layers, "dyncc") in med:
             f = med[le, "dyncc"] / med[a.layers, "dyncc"]
             record_target(f"W2 early exit at layer {le}: % off (L/{a.layers}) x full",
@@ -600,7 +603,6 @@ def main():
     print("- inputs and thresholds: " + ", ".join(
         f"layer {le}: case {r['case']}, dyncc theta {r['theta']:.6g}" for le, r in rows.items())
         + "; backbone: case 0")
-    fma = fma_peak(a.threads, a.dyncc)
     print(f"- probed peak: fp32 {peak['fp32_1024']:.0f} GFLOP/s at 1024³, "
           f"{peak['fp32_2048']:.0f} at 2048³; bf16 {bf16} at 2048³ (best of {a.peak_runs}); "
           + fma_note(fma, peak["fp32"]))
@@ -609,16 +611,7 @@ def main():
     print("- setup: " + "; ".join(f"{k}: {v}" for k, v in setup.items()))
     print(f"- other load during timing: {load.others:.2f} cores")
     if kprof:
-        print()
-        print(f"dyncc's kernels of the fp32 backbone against the FMA issue rate "
-              f"({f'{fma:.0f} GFLOP/s' if fma else 'not measured'}): {a.profile_runs} runs of "
-              "a model created with DYNRT_PROFILE=1 (dyncc.Model.profile), the runtime's time "
-              "of each kernel call; FLOPs as `dyncc compile` counts them (GEMMs and attention "
-              "products, 2 per multiply-add); a row sums the calls of the kernels with those "
-              "GEMM shapes (the layers').")
-        print()
-        for line in kernel_table(kprof, gemm_labels(dyb.stats), a.profile_runs, fma):
-            print(line)
+        print_kernel_table("of the fp32 backbone", kprof, dyb.stats, a.profile_runs, fma)
     sys.exit(1 if bad else 0)
 
 

@@ -1859,6 +1859,7 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     objects.push_back({member, (*buffer)->getBuffer().str()});
     return success();
   };
+  plan->kernelFlops.assign(plan->kernels.size(), 0.0);
   for (func::FuncOp k : plan->kernels) {
     if (k->hasAttr(kBuiltinAttr))
       continue;
@@ -1890,7 +1891,6 @@ LogicalResult emitLibrary(ModuleOp module, const LibraryOptions &options,
     llvm::append_range(stats.gemms, report.gemms);
     if (report.flops > 0)
       stats.kernelFlops.emplace_back(kernel->name, report.flops);
-    plan->kernelFlops.resize(plan->kernels.size(), 0.0);
     plan->kernelFlops[index] = report.flops;
     if (failed(readObject(path, kernel->name + ".o")))
       return failure();

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/targets.py's table from a bench's records (bench_util.record_target):
 # W3 at a tiny size, one round, with $DYNCC_BENCH_SUMMARY set, then the
-# table: the W3 target's row and the count line must be there, and a file
-# that is not JSON lines must be refused with its line number.
+# table: the W3 target's row and the count line must be there, a target
+# that needs more than the FMA issue rate is counted so, and a file that is
+# not JSON lines must be refused with its line number.
 #   targets_smoke.sh PYTHON DYNCC WORKDIR
 set -euo pipefail
 py="$1" dyncc="$2" work="$3"
@@ -20,6 +21,16 @@ DYNCC_BENCH_SUMMARY="$work/summary.jsonl" "$py" "$root/bench/w3_bench.py" --dync
 cat "$work/targets.md"
 grep -q '^| W3: x the eager loop | [0-9.]* | ≥ 10 | ' "$work/targets.md"
 grep -q '^[0-9]* of 1 targets met on this CPU\.$' "$work/targets.md"
+# A speed-up that needs more than the FMA issue rate (bench_util.fma_needed:
+# 2 GFLOP twice as fast as a peer's 20 ms is 200 GFLOP/s, twice a 100 GFLOP/s
+# rate) is missed and counted as such, with its share in the needs column.
+needs="$(PYTHONPATH="$root/bench" "$py" -c 'import bench_util as b; print(round(b.fma_needed(2e9, 0.02, 2.0, 100)))')"
+[ "$needs" = 200 ] || { echo "fma_needed gave $needs, not 200" >&2; exit 1; }
+cp "$work/summary.jsonl" "$work/needs.jsonl"
+echo '{"cpu": "any", "workload": "made up: x a peer", "measured": 1.5, "target": 2.0, "higher": true, "note": "", "needs": 200.0}' >>"$work/needs.jsonl"
+"$py" "$root/bench/targets.py" "$work/needs.jsonl" >"$work/needs.md"
+grep -q '^| made up: x a peer | 1.500 | ≥ 2 | \*\*no\*\* | 200% |$' "$work/needs.md"
+grep -q '^[0-9]* of 2 targets met on this CPU; 1 of the [12] misses would need more than its FMA issue rate\.$' "$work/needs.md"
 echo '{"not": json' >"$work/bad.jsonl"
 if "$py" "$root/bench/targets.py" "$work/bad.jsonl" 2>"$work/bad.err"; then
   echo "targets.py accepted a bad file" >&2
