@@ -61,7 +61,7 @@ def main():
               f"{'' if needs is None else f'{needs:.0f}%'} |")
     print()
     print(f"{len(rows) - missed} of {len(rows)} targets met on this CPU"
-          + (f"; {above} of the {missed} misses would need more than its FMA issue rate"
+          + (f"; {above} of the {missed} misses would need more than this CPU's FMA issue rate"
              if above else "") + ".")
     if any(r.get("needs") is not None for r in rows):
         print()

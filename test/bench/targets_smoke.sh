@@ -30,7 +30,7 @@ cp "$work/summary.jsonl" "$work/needs.jsonl"
 echo '{"cpu": "any", "workload": "made up: x a peer", "measured": 1.5, "target": 2.0, "higher": true, "note": "", "needs": 200.0}' >>"$work/needs.jsonl"
 "$py" "$root/bench/targets.py" "$work/needs.jsonl" >"$work/needs.md"
 grep -q '^| made up: x a peer | 1.500 | ≥ 2 | \*\*no\*\* | 200% |$' "$work/needs.md"
-grep -q '^[0-9]* of 2 targets met on this CPU; 1 of the [12] misses would need more than its FMA issue rate\.$' "$work/needs.md"
+grep -q '^[0-9]* of 2 targets met on this CPU; 1 of the [12] misses would need more than this CPU.s FMA issue rate\.$' "$work/needs.md"
 echo '{"not": json' >"$work/bad.jsonl"
 if "$py" "$root/bench/targets.py" "$work/bad.jsonl" 2>"$work/bad.err"; then
   echo "targets.py accepted a bad file" >&2
