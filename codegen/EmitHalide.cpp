@@ -1853,6 +1853,41 @@ private:
     return false;
   }
 
+  /// Whether stage `s` computes a gather (tensor.extract), itself or
+  /// through the elementwise producers inlined into it.
+  bool inlinesGather(size_t s) {
+    const kir::Stage &stage = kernel.stages[s];
+    if (std::any_of(stage.exprs.begin(), stage.exprs.end(),
+                    [](const kir::Expr &e) {
+                      return e.op == kir::OpCode::Extract;
+                    }))
+      return true;
+    for (const kir::Access &a : stage.inputs) {
+      int p = kernel.tensors[a.tensor].stage;
+      if (p < 0 || p >= (int)s || gemmStages.count(p) ||
+          fusedStages.count(p) || isKernelOutput(a.tensor))
+        continue; // not inlined: read from memory
+      const kir::Stage &producer = kernel.stages[p];
+      bool reduces = std::any_of(producer.isReduction.begin(),
+                                 producer.isReduction.end(),
+                                 [](bool r) { return r; });
+      if (!reduces && producer.outputs.size() == 1 && !gatherFeedingGemm(p) &&
+          !sharedGather(p) && inlinesGather(p))
+        return true;
+    }
+    return false;
+  }
+
+  /// An elementwise stage that gathers (an embedding lookup) and that more
+  /// than one stage reads (a layer norm's mean, variance and normalization):
+  /// inlined, every reader would redo the indirect loads and their bounds
+  /// checks; stored once, they read a dense tensor.
+  bool sharedGather(size_t s) {
+    const kir::Stage &stage = kernel.stages[s];
+    return stage.outputs.size() == 1 &&
+           readerCount(stage.outputs.front().tensor) > 1 && inlinesGather(s);
+  }
+
   void schedule() {
     std::vector<bool> stored(kernel.stages.size(), false);
     for (int t : kernel.outputs)
@@ -1878,7 +1913,7 @@ private:
       for (bool r : stage.isReduction)
         reduces |= r;
       if (!(stored[s] || reduces || stage.outputs.size() > 1 ||
-            gatherFeedingGemm(s)))
+            gatherFeedingGemm(s) || sharedGather(s)))
         continue; // elementwise producers are inlined into consumers
       const kir::Tensor &out = kernel.tensors[stage.outputs.front().tensor];
       int64_t points = 1;
