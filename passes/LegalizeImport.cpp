@@ -8,6 +8,9 @@
 //   tensor.pad (constant value)    -> fill + tensor.insert_slice
 //   outputs indexed by constant 0  -> the unit dims collapsed away
 //     ((d0, d1, d2) -> (d0, d1, 0): reductions keeping a unit dim)
+//   batch_matmul by one matrix     -> matmul of the rows of all batches
+//     broadcast over the batch          (nn.Linear on [B, S, D] as exported:
+//                                       the weight copied per batch element)
 //   transposes of weights          -> folded into their consumers' maps
 //     (nn.Linear: the transpose of W becomes the GEMM reading W transposed,
 //     never a copy per run)
@@ -261,6 +264,57 @@ LogicalResult foldWeightTranspose(linalg::TransposeOp transpose) {
   return success();
 }
 
+/// A batch_matmul whose right operand is one matrix broadcast over the
+/// batch (a generic that only copies a [K, N] tensor into [B, K, N]: what
+/// torch.export makes of nn.Linear on a [B, S, D] input) computes
+/// [B * M, K] x [K, N]: rewritten as that matmul of the collapsed left
+/// operand, its result expanded back to [B, M, N]. The GEMM then sees one
+/// matrix (a weight stays a weight, kept in panels, its transpose folded)
+/// and the copy of it per batch element is gone.
+void collapseBroadcastBatchMatmul(linalg::BatchMatmulOp op) {
+  if (op.getInputs().size() != 2 || op.getOutputs().size() != 1)
+    return;
+  Value a = op.getInputs()[0], b = op.getInputs()[1], init = op.getOutputs()[0];
+  auto aType = dyn_cast<RankedTensorType>(a.getType());
+  auto cType = dyn_cast<RankedTensorType>(init.getType());
+  auto copy = b.getDefiningOp<linalg::GenericOp>();
+  if (!aType || !cType || !aType.hasStaticShape() || !cType.hasStaticShape() ||
+      !copy || copy.getNumDpsInputs() != 1 || copy.getNumDpsInits() != 1 ||
+      !copy.getResult(0).hasOneUse())
+    return;
+  // The copy: out[b, k, n] = in[k, n], nothing else in its body.
+  Value source = copy.getDpsInputOperand(0)->get();
+  auto sourceType = dyn_cast<RankedTensorType>(source.getType());
+  MLIRContext *ctx = op.getContext();
+  AffineExpr d0, d1, d2;
+  bindDims(ctx, d0, d1, d2);
+  SmallVector<AffineMap> maps = copy.getIndexingMapsArray();
+  auto yield = cast<linalg::YieldOp>(copy.getBody()->getTerminator());
+  if (!sourceType || sourceType.getRank() != 2 ||
+      maps[0] != AffineMap::get(3, 0, {d1, d2}, ctx) ||
+      !maps[1].isIdentity() || copy.getBody()->getOperations().size() != 1 ||
+      yield.getNumOperands() != 1 ||
+      yield.getOperand(0) != copy.getBody()->getArgument(0))
+    return;
+  int64_t batch = aType.getDimSize(0), m = aType.getDimSize(1),
+          n = cType.getDimSize(2);
+  IRRewriter rewriter(ctx);
+  rewriter.setInsertionPoint(op);
+  Location loc = op.getLoc();
+  SmallVector<ReassociationIndices> rows{{0, 1}, {2}};
+  Value lhs = rewriter.create<tensor::CollapseShapeOp>(loc, a, rows);
+  Value acc = rewriter.create<tensor::CollapseShapeOp>(loc, init, rows);
+  auto flat = RankedTensorType::get({batch * m, n}, cType.getElementType());
+  Value product = rewriter
+                      .create<linalg::MatmulOp>(loc, TypeRange{flat},
+                                                ValueRange{lhs, source},
+                                                ValueRange{acc})
+                      .getResult(0);
+  rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, cType, product, rows);
+  if (copy->use_empty())
+    copy->erase();
+}
+
 /// Pooling ops read their window through an uninitialized tensor whose
 /// values the body never uses (linalg.pooling_nchw_max's second input); its
 /// shape alone gives the window loops their extents. It becomes a (tiny)
@@ -365,6 +419,10 @@ struct LegalizeImportPass
     for (linalg::GenericOp op : generics)
       if (failed(dropConstantOutputDims(op)))
         return signalPassFailure();
+    SmallVector<linalg::BatchMatmulOp> batchMatmuls;
+    module.walk([&](linalg::BatchMatmulOp op) { batchMatmuls.push_back(op); });
+    for (linalg::BatchMatmulOp op : batchMatmuls)
+      collapseBroadcastBatchMatmul(op);
     SmallVector<linalg::TransposeOp> transposes;
     module.walk([&](linalg::TransposeOp op) { transposes.push_back(op); });
     for (linalg::TransposeOp op : transposes)

@@ -125,3 +125,40 @@ func.func @loop(%x: tensor<3x4xf32>, %init: tensor<1x4xf32>) -> tensor<1x4xf32> 
   }
   return %r : tensor<1x4xf32>
 }
+
+// -----
+
+// nn.Linear on [B, S, D] as torch.export gives it: the transposed weight
+// copied per batch element and a batch_matmul become one matmul of the B * S
+// rows, which reads the weight itself (its transpose folded), the result
+// expanded back. A batch_matmul of two batched operands stays.
+// CHECK-LABEL: func.func @batched_linear
+// CHECK-NOT: linalg.batch_matmul
+// CHECK: %[[X:.*]] = tensor.collapse_shape %arg1 {{\[}}[0, 1], [2]] : tensor<2x4x8xf32> into tensor<8x8xf32>
+// CHECK: %[[Y:.*]] = linalg.generic {{.*}} ins(%[[X]], %arg0 : tensor<8x8xf32>, tensor<16x8xf32>)
+// CHECK: tensor.expand_shape %[[Y]] {{\[}}[0, 1], [2]] output_shape [2, 4, 16]
+// CHECK-LABEL: func.func @batched_both
+// CHECK: linalg.batch_matmul
+func.func @batched_linear(%w: tensor<16x8xf32> {dyn.weight = "fc.weight"}, %x: tensor<2x4x8xf32>) -> tensor<2x4x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<8x16xf32>
+  %wt = linalg.transpose ins(%w : tensor<16x8xf32>) outs(%e : tensor<8x16xf32>) permutation = [1, 0]
+  %eb = tensor.empty() : tensor<2x8x16xf32>
+  %wb = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>],
+                        iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%wt : tensor<8x16xf32>) outs(%eb : tensor<2x8x16xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    linalg.yield %in : f32
+  } -> tensor<2x8x16xf32>
+  %ey = tensor.empty() : tensor<2x4x16xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%ey : tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+  %y = linalg.batch_matmul ins(%x, %wb : tensor<2x4x8xf32>, tensor<2x8x16xf32>) outs(%f : tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+  return %y : tensor<2x4x16xf32>
+}
+func.func @batched_both(%a: tensor<2x4x8xf32>, %b: tensor<2x8x16xf32>) -> tensor<2x4x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %ey = tensor.empty() : tensor<2x4x16xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%ey : tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+  %y = linalg.batch_matmul ins(%a, %b : tensor<2x4x8xf32>, tensor<2x8x16xf32>) outs(%f : tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+  return %y : tensor<2x4x16xf32>
+}
