@@ -1835,16 +1835,19 @@ private:
       f.vectorize(vars[0], natural, TailStrategy::ShiftInwards);
   }
 
+  /// Whether stage `s` itself computes a gather (tensor.extract).
+  bool stageGathers(size_t s) const {
+    const std::vector<kir::Expr> &exprs = kernel.stages[s].exprs;
+    return std::any_of(exprs.begin(), exprs.end(), [](const kir::Expr &e) {
+      return e.op == kir::OpCode::Extract;
+    });
+  }
+
   /// A gather (the dispatch of a MoE layer) read by a GEMM: inlined, it
   /// would redo the indirect load in the GEMM's inner loop; stored once, the
   /// GEMM streams a dense operand.
-  bool gatherFeedingGemm(size_t s) {
-    const kir::Stage &stage = kernel.stages[s];
-    bool gathers = std::any_of(stage.exprs.begin(), stage.exprs.end(),
-                               [](const kir::Expr &e) {
-                                 return e.op == kir::OpCode::Extract;
-                               });
-    if (!gathers)
+  bool gatherFeedingGemm(size_t s) const {
+    if (!stageGathers(s))
       return false;
     for (size_t g : gemmStages)
       for (const kir::Access &a : kernel.stages[g].inputs)
@@ -1853,45 +1856,44 @@ private:
     return false;
   }
 
-  /// Whether stage `s` computes a gather (tensor.extract), itself or
-  /// through the elementwise producers inlined into it.
-  bool inlinesGather(size_t s) {
-    const kir::Stage &stage = kernel.stages[s];
-    if (std::any_of(stage.exprs.begin(), stage.exprs.end(),
-                    [](const kir::Expr &e) {
-                      return e.op == kir::OpCode::Extract;
-                    }))
-      return true;
-    for (const kir::Access &a : stage.inputs) {
-      int p = kernel.tensors[a.tensor].stage;
-      if (p < 0 || p >= (int)s || gemmStages.count(p) ||
-          fusedStages.count(p) || isKernelOutput(a.tensor))
-        continue; // not inlined: read from memory
-      const kir::Stage &producer = kernel.stages[p];
-      bool reduces = std::any_of(producer.isReduction.begin(),
-                                 producer.isReduction.end(),
-                                 [](bool r) { return r; });
-      if (!reduces && producer.outputs.size() == 1 && !gatherFeedingGemm(p) &&
-          !sharedGather(p) && inlinesGather(p))
-        return true;
+  /// Per stage, whether it is an elementwise stage that gathers (an
+  /// embedding lookup), itself or through the elementwise producers inlined
+  /// into it, and that more than one stage reads (a layer norm's mean,
+  /// variance and normalization): inlined, every reader would redo the
+  /// indirect loads and their bounds checks; stored once, they read a dense
+  /// tensor. One pass in stage order (producers come first).
+  std::vector<bool> sharedGathers() {
+    size_t n = kernel.stages.size();
+    std::vector<bool> inlinesGather(n, false), shared(n, false);
+    for (size_t s = 0; s < n; ++s) {
+      const kir::Stage &stage = kernel.stages[s];
+      bool gathers = stageGathers(s);
+      for (const kir::Access &a : stage.inputs) {
+        if (gathers)
+          break;
+        int p = kernel.tensors[a.tensor].stage;
+        if (p < 0 || p >= (int)s || gemmStages.count(p) ||
+            fusedStages.count(p) || isKernelOutput(a.tensor))
+          continue; // not inlined: read from memory
+        const kir::Stage &producer = kernel.stages[p];
+        bool reduces = std::any_of(producer.isReduction.begin(),
+                                   producer.isReduction.end(),
+                                   [](bool r) { return r; });
+        gathers = !reduces && producer.outputs.size() == 1 &&
+                  !gatherFeedingGemm(p) && !shared[p] && inlinesGather[p];
+      }
+      inlinesGather[s] = gathers;
+      shared[s] = gathers && stage.outputs.size() == 1 &&
+                  readerCount(stage.outputs.front().tensor) > 1;
     }
-    return false;
-  }
-
-  /// An elementwise stage that gathers (an embedding lookup) and that more
-  /// than one stage reads (a layer norm's mean, variance and normalization):
-  /// inlined, every reader would redo the indirect loads and their bounds
-  /// checks; stored once, they read a dense tensor.
-  bool sharedGather(size_t s) {
-    const kir::Stage &stage = kernel.stages[s];
-    return stage.outputs.size() == 1 &&
-           readerCount(stage.outputs.front().tensor) > 1 && inlinesGather(s);
+    return shared;
   }
 
   void schedule() {
     std::vector<bool> stored(kernel.stages.size(), false);
     for (int t : kernel.outputs)
       stored[kernel.tensors[t].stage] = true;
+    std::vector<bool> sharedGather = sharedGathers();
     for (size_t s = 0; s < kernel.stages.size(); ++s) {
       const kir::Stage &stage = kernel.stages[s];
       if (fusedStages.count(s))
@@ -1913,7 +1915,7 @@ private:
       for (bool r : stage.isReduction)
         reduces |= r;
       if (!(stored[s] || reduces || stage.outputs.size() > 1 ||
-            gatherFeedingGemm(s) || sharedGather(s)))
+            gatherFeedingGemm(s) || sharedGather[s]))
         continue; // elementwise producers are inlined into consumers
       const kir::Tensor &out = kernel.tensors[stage.outputs.front().tensor];
       int64_t points = 1;
