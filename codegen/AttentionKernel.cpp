@@ -24,6 +24,7 @@
 #include "AttentionKernel.h"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 using namespace Halide;
@@ -125,7 +126,8 @@ std::string describeAttentionTiling(const AttentionTiling &t) {
          std::to_string(t.queries) + " queries, values " +
          std::to_string(t.valueRows) + " x " +
          std::to_string(t.valueVectors) + " vectors of " +
-         std::to_string(t.valueWidth);
+         std::to_string(t.valueWidth) +
+         (t.skipKeys ? ", keys past the last unmasked one skipped" : "");
 }
 
 Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
@@ -133,7 +135,7 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
                     const std::function<AttentionSoftmax(const Func &)> &softmax,
                     const GemmEpilogue &outEpilogue, const Target &target,
                     const std::string &name, const AttentionTiling &requested,
-                    AttentionTiling *chosen) {
+                    AttentionTiling *chosen, const Func &keyLive) {
   if (shape.batch < 0 || shape.M < 1 || shape.N < 1 || shape.K < 1 ||
       shape.D < 1)
     throw std::invalid_argument("buildAttention: bad shape");
@@ -148,7 +150,11 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
       requested.valueRows < 0 || requested.valueVectors < 0 ||
       requested.valueWidth < 0 || requested.vectorWidth < 0)
     throw std::invalid_argument("buildAttention: bad tiling");
-  const AttentionTiling t = chooseAttentionTiling(shape, target, requested);
+  if (keyLive.defined() &&
+      (keyLive.outputs() != 1 || keyLive.dimensions() != rank))
+    throw std::invalid_argument("buildAttention: keyLive's arity");
+  AttentionTiling t = chooseAttentionTiling(shape, target, requested);
+  t.skipKeys = keyLive.defined();
   if (chosen)
     *chosen = t;
 
@@ -180,9 +186,51 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
       qt(withBatch({rk, m})) * (stageKeys ? kt : Kf)(withBatch({rk, n}));
   std::vector<Var> sv = vars(n, m);
   Expr s = sacc(withBatch({n, m}));
-  scores(sv) = scoreEpilogue ? scoreEpilogue(s, sv) : s;
+  // The scores in tiles of `keys` keys (the last one shifted inwards), as
+  // an update over the tiles: the same loops whether keys are skipped or
+  // not. (A pure definition split with ShiftInwards gets its tile loop
+  // partitioned by Halide in some tasks' code and not in others', where
+  // LLVM then contracts the dot products' multiplies and adds into FMAs
+  // differently: a row computed by two tasks, the last block's, differed in
+  // its last bits with the order of the tasks.)
+  //
+  // Skipping masked keys (keyLive): per batch element, keyEnd = one past
+  // the last key that some query keeps (N where none is kept). The scores
+  // are -inf, and only the tiles that start before keyEnd are computed (the
+  // predicate around the tile's whole computation, as the GEMM's tile
+  // skipping); the value product stops at keyEnd.
+  const int keyTiles = (shape.N + t.keys - 1) / t.keys;
+  Func value(name + "_value"), keysKept(name + "_kept"),
+      keyEnd(name + "_key_end");
+  RDom rs(0, t.keys, 0, keyTiles, name + "_tile");
+  Expr tileStart = min(rs.y * t.keys, shape.N - t.keys);
+  std::vector<Var> bv;
+  if (batched)
+    bv.push_back(b);
+  value(sv) = scoreEpilogue ? scoreEpilogue(s, sv) : s;
+  if (t.skipKeys) {
+    // Whether some query keeps key n, vectorized along the keys.
+    RDom rq(0, shape.M, name + "_rq");
+    std::vector<Var> kv{n};
+    if (batched)
+      kv.push_back(b);
+    keysKept(kv) = cast<uint8_t>(0);
+    keysKept(kv) = keysKept(withBatch({n})) |
+                   cast<uint8_t>(keyLive(withBatch({n, rq})));
+    RDom rk2(0, shape.N, name + "_rkept");
+    Expr last = maximum(select(keysKept(withBatch({rk2})) != 0, rk2 + 1, 0));
+    keyEnd(bv) = select(last == 0, shape.N, last);
+    scores(sv) = Expr(-std::numeric_limits<float>::infinity());
+    rs.where(tileStart < keyEnd(std::vector<Expr>(bv.begin(), bv.end())));
+  } else {
+    scores(sv) = undef<float>();
+  }
+  Expr key = tileStart + rs.x;
+  scores(withBatch({key, m})) = value(withBatch({key, m}));
   AttentionSoftmax sm = softmax(scores);
   RDom rn(0, shape.N, name + "_rn");
+  if (t.skipKeys)
+    rn.where(rn < keyEnd(std::vector<Expr>(bv.begin(), bv.end())));
   vacc(vars(d, m)) = 0.0f;
   vacc(vars(d, m)) += sm.probs(withBatch({rn, m})) * V(withBatch({d, rn}));
   std::vector<Var> ov = vars(d, m);
@@ -231,15 +279,30 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
     if (width > 1)
       kt.vectorize(k, width, TailStrategy::ShiftInwards);
   }
-  Var no("no"), ni("ni");
-  scores.compute_at(out, task)
-      .reorder_storage(m, n)
-      .split(n, no, ni, t.keys, TailStrategy::ShiftInwards)
-      .reorder(m, ni, no);
-  if (t.vectorWidth > 1)
+  scores.compute_at(out, task).reorder_storage(m, n);
+  // The -inf fill along the queries (skipping keys); the update per tile.
+  if (t.skipKeys && t.vectorWidth > 1)
     scores.vectorize(m, t.vectorWidth, TailStrategy::ShiftInwards);
-  scores.unroll(m).unroll(ni);
-  sacc.compute_at(scores, no).reorder_storage(m, n);
+  Stage tiles = scores.update();
+  tiles.reorder(m, rs.x, rs.y);
+  if (t.vectorWidth > 1)
+    tiles.vectorize(m, t.vectorWidth, TailStrategy::GuardWithIf);
+  tiles.unroll(m).unroll(rs.x);
+  sacc.compute_at(scores, rs.y).reorder_storage(m, n);
+  if (t.skipKeys) {
+    // Per batch element, before the tasks: N x M booleans.
+    keysKept.compute_root();
+    Stage kept = keysKept.update();
+    const int width = std::min(target.natural_vector_size(UInt(8)),
+                               largestPowerOfTwoAtMost(shape.N));
+    if (width > 1) {
+      keysKept.vectorize(n, width, TailStrategy::ShiftInwards);
+      kept.vectorize(n, width, TailStrategy::GuardWithIf);
+    }
+    if (batched)
+      kept.parallel(b);
+    keyEnd.compute_root();
+  }
   if (t.vectorWidth > 1)
     sacc.vectorize(m, t.vectorWidth, TailStrategy::ShiftInwards);
   sacc.unroll(m).unroll(n);

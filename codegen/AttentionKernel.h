@@ -52,6 +52,9 @@ struct AttentionTiling {
   int valueVectors = 0; ///< vectors of value features per register tile
   int valueWidth = 0;   ///< floats per vector of value features
   int vectorWidth = 0;  ///< queries per vector
+  /// Set by buildAttention when it skips the keys that every query of a
+  /// batch element masks (see keyLive).
+  bool skipKeys = false;
 };
 
 /// One line for dyncc compile --stats, e.g. "attention: blocks of 16
@@ -66,10 +69,23 @@ std::string describeAttentionTiling(const AttentionTiling &tiling);
 /// typically). The result is bounded to [0, D) x [0, M) (x [0, batch)) and
 /// scheduled for a CPU target: tasks of `queries` rows (x batch) in
 /// parallel, each computing its rows' scores, softmax and value product.
-/// Every output is computed by one chain of FMAs in a fixed order, whatever
-/// task runs it (the last block shifts inwards and recomputes its
-/// neighbour's rows identically). Throws std::invalid_argument on a bad
-/// shape, operand arity, tiling or a GPU target.
+/// Every output row is computed by one task (the last block of queries is
+/// partial, not shifted inwards onto its neighbour's rows: LLVM contracts
+/// multiplies and adds into FMAs differently in the two tasks' code, and a
+/// row written by both would depend on which wrote last), so the result
+/// does not depend on the order of the tasks. Throws std::invalid_argument
+/// on a bad shape, operand arity, tiling or a GPU target.
+///
+/// `keyLive`, when defined (over (n, m[, b]), one boolean value), is false
+/// where the scores' epilogue makes the score -inf whatever Q K^T is (a
+/// mask of -inf); the caller guarantees that such a key's probability is
+/// then 0 (a softmax over the row). Per batch element, the keys past the
+/// last one any query keeps (padding) are then skipped: their scores are
+/// -inf without Q K^T being computed, and the value product stops there.
+/// A batch element that masks every key is computed whole. For finite
+/// Q K^T the skipped terms are exact zeros: the result equals the one
+/// without keyLive up to where LLVM contracts multiplies and adds
+/// differently in the two pipelines (bit for bit on all-MiniLM).
 Halide::Func
 buildAttention(const AttentionShape &shape, const Halide::Func &Q,
                const Halide::Func &Kf, const Halide::Func &V,
@@ -78,7 +94,8 @@ buildAttention(const AttentionShape &shape, const Halide::Func &Q,
                    &softmax,
                const GemmEpilogue &outEpilogue, const Halide::Target &target,
                const std::string &name, const AttentionTiling &requested = {},
-               AttentionTiling *chosen = nullptr);
+               AttentionTiling *chosen = nullptr,
+               const Halide::Func &keyLive = Halide::Func());
 
 } // namespace dyncc::codegen
 

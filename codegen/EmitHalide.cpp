@@ -17,8 +17,10 @@
 #include <Halide.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -1077,6 +1079,183 @@ private:
                : PanelStorage::None;
   }
 
+  /// Whether the scores' epilogue `chain` (after contraction c1) gives -inf
+  /// for every finite Q K^T wherever it gives -inf at Q K^T = 0, and reads
+  /// a tensor besides the scores (a mask): the contraction's value passes
+  /// only through additions of terms that do not depend on it, subtractions
+  /// of such terms, products and quotients by positive constants, and
+  /// selects on conditions that do not depend on it (a scale, an additive
+  /// mask, a masked_fill).
+  bool additiveMask(size_t c1, const std::vector<size_t> &chain) {
+    enum Kind { Free, Affine, Bad };
+    int current = kernel.stages[c1].outputs[0].tensor;
+    bool reads = false;
+    for (size_t c : chain) {
+      const kir::Stage &cs = kernel.stages[c];
+      if (cs.yields.size() != 1)
+        return false;
+      std::vector<Kind> kind(cs.exprs.size(), Free);
+      for (size_t i = 0; i < cs.exprs.size(); ++i) {
+        const kir::Expr &e = cs.exprs[i];
+        auto arg = [&](size_t a) { return kind[e.args[a]]; };
+        auto positive = [&](size_t a) {
+          const kir::Expr &x = cs.exprs[e.args[a]];
+          return x.op == kir::OpCode::Const && x.fval > 0.0 &&
+                 std::isfinite(x.fval);
+        };
+        bool free = std::all_of(e.args.begin(), e.args.end(),
+                                [&](int a) { return kind[a] == Free; });
+        bool bad = std::any_of(e.args.begin(), e.args.end(),
+                               [&](int a) { return kind[a] == Bad; });
+        Kind k = free ? Free : Bad;
+        switch (e.op) {
+        case kir::OpCode::Load:
+          k = cs.inputs[e.index].tensor == current ? Affine : Free;
+          reads |= k == Free;
+          break;
+        case kir::OpCode::Acc:
+          k = Bad;
+          break;
+        case kir::OpCode::AddF:
+          k = bad ? Bad : free ? Free : Affine;
+          break;
+        case kir::OpCode::SubF:
+          k = arg(1) == Free ? arg(0) : Bad;
+          break;
+        case kir::OpCode::MulF:
+          if (!free)
+            k = (arg(0) == Affine && positive(1)) ||
+                        (arg(1) == Affine && positive(0))
+                    ? Affine
+                    : Bad;
+          break;
+        case kir::OpCode::DivF:
+          if (!free)
+            k = arg(0) == Affine && positive(1) ? Affine : Bad;
+          break;
+        case kir::OpCode::Select:
+          if (!free)
+            k = arg(0) == Free && !bad ? Affine : Bad;
+          break;
+        default:
+          break;
+        }
+        kind[i] = k;
+      }
+      if (kind[cs.yields[0]] != Affine)
+        return false;
+      current = cs.outputs[0].tensor;
+    }
+    return reads;
+  }
+
+  /// Whether the probabilities (tensor `probs`, made by the stages `middle`
+  /// from the scores `scores`) are 0 at a key whose score is -inf, given
+  /// finite row statistics (a softmax's max and sum over a row that keeps a
+  /// key): each per-key stage is followed with its value at such a key (a
+  /// class: -inf, 0, finite, or unknown), through subtractions, exp,
+  /// products, quotients and selects; row statistics are finite, constants
+  /// their own class.
+  bool probsVanishAtMaskedKeys(int scores, int probs,
+                               const std::vector<size_t> &middle,
+                               const std::vector<int64_t> &scoresShape) {
+    enum Class { NegInf, Zero, Finite, Unknown };
+    auto constClass = [](double v) {
+      return v == 0.0             ? Zero
+             : std::isfinite(v)   ? Finite
+             : v < 0 && std::isinf(v) ? NegInf
+                                      : Unknown;
+    };
+    std::map<int, Class> classOf{{scores, NegInf}};
+    std::set<size_t> mid(middle.begin(), middle.end());
+    auto tensorClass = [&](int t) {
+      auto it = classOf.find(t);
+      if (it != classOf.end())
+        return it->second;
+      // A fill (a stage of no inputs yielding a constant).
+      int p = kernel.tensors[t].stage;
+      if (p >= 0 && !mid.count(p)) {
+        const kir::Stage &fill = kernel.stages[p];
+        const kir::Expr &y = fill.exprs[fill.yields[0]];
+        if (fill.inputs.empty() && fill.outputs.size() == 1 &&
+            y.op == kir::OpCode::Const)
+          return constClass(y.fval);
+      }
+      return Unknown;
+    };
+    for (size_t s : middle) {
+      const kir::Stage &st = kernel.stages[s];
+      int out = st.outputs[0].tensor;
+      if (kernel.tensors[out].shape != scoresShape) {
+        for (const kir::Access &o : st.outputs)
+          classOf[o.tensor] = Finite; // a row statistic
+        continue;
+      }
+      if (st.outputs.size() != 1) {
+        for (const kir::Access &o : st.outputs)
+          classOf[o.tensor] = Unknown;
+        continue;
+      }
+      std::vector<Class> c(st.exprs.size(), Unknown);
+      for (size_t i = 0; i < st.exprs.size(); ++i) {
+        const kir::Expr &e = st.exprs[i];
+        auto arg = [&](size_t a) { return c[e.args[a]]; };
+        Class k = Unknown;
+        switch (e.op) {
+        case kir::OpCode::Load: {
+          const kir::Access &a = st.inputs[e.index];
+          const std::vector<int64_t> &shape = kernel.tensors[a.tensor].shape;
+          bool samePoint = a.dims.size() == st.outputs[0].dims.size();
+          for (size_t d = 0; samePoint && d < a.dims.size(); ++d)
+            samePoint = a.dims[d].loop() >= 0 &&
+                        a.dims[d].loop() == st.outputs[0].dims[d].loop();
+          // A per-key tensor counts at its own point only.
+          k = shape != scoresShape || samePoint ? tensorClass(a.tensor)
+                                                : Unknown;
+          break;
+        }
+        case kir::OpCode::Const:
+          k = constClass(e.fval);
+          break;
+        case kir::OpCode::SubF:
+        case kir::OpCode::AddF:
+          if (arg(0) == NegInf && (arg(1) == Finite || arg(1) == Zero))
+            k = NegInf;
+          else if (e.op == kir::OpCode::AddF && arg(1) == NegInf &&
+                   (arg(0) == Finite || arg(0) == Zero))
+            k = NegInf;
+          else if (arg(0) == Zero && arg(1) == Zero)
+            k = Zero;
+          else if (arg(0) != Unknown && arg(0) != NegInf &&
+                   arg(1) != Unknown && arg(1) != NegInf)
+            k = Finite;
+          break;
+        case kir::OpCode::Exp:
+          k = arg(0) == NegInf ? Zero : arg(0) == Unknown ? Unknown : Finite;
+          break;
+        case kir::OpCode::MulF:
+        case kir::OpCode::DivF:
+          if ((arg(0) == Zero && (arg(1) == Finite || arg(1) == Zero)) ||
+              (e.op == kir::OpCode::MulF && arg(1) == Zero &&
+               arg(0) == Finite))
+            k = Zero;
+          else if ((arg(0) == Finite || arg(0) == Zero) &&
+                   (arg(1) == Finite || arg(1) == Zero))
+            k = Finite;
+          break;
+        case kir::OpCode::Select:
+          k = arg(1) == arg(2) ? arg(1) : Unknown;
+          break;
+        default:
+          break;
+        }
+        c[i] = k;
+      }
+      classOf[out] = c[st.yields[0]];
+    }
+    return tensorClass(probs) == Zero;
+  }
+
   /// An `attention` kernel (FormKernels): contraction c1 (the scores, with
   /// its elementwise epilogue: a scale, a mask), stages over the same rows
   /// that read them (the softmax), and contraction c2 whose row operand is
@@ -1224,13 +1403,26 @@ private:
       sm.probs = stageFuncs[probsTensor.stage];
       return sm;
     };
+    // Keys that a mask makes -inf for every query (padding): skipped where
+    // the probabilities are then 0 (buildAttention's keyLive).
+    codegen::GemmEpilogue scoreEpilogue = gemmEpilogue(c1, g1.rank, chain1);
+    Func keyLive;
+    if (additiveMask(c1, chain1) &&
+        probsVanishAtMaskedKeys(scoresTensor, g2.a.tensor, middle,
+                                scoresShape)) {
+      keyLive = Func(kernel.name + "_live" + std::to_string(c2));
+      std::vector<Var> lv = withBatch({vn, Var("m")});
+      keyLive(lv) = scoreEpilogue(Expr(0.0f), lv) !=
+                    Expr(-std::numeric_limits<float>::infinity());
+    }
     codegen::AttentionTiling chosen;
     Func out;
     try {
       out = codegen::buildAttention(
-          shape, Q, Kf, V, gemmEpilogue(c1, g1.rank, chain1), softmax,
+          shape, Q, Kf, V, scoreEpilogue, softmax,
           gemmEpilogue(c2, g2.rank, chain2), target,
-          kernel.name + "_attention" + std::to_string(c2), {}, &chosen);
+          kernel.name + "_attention" + std::to_string(c2), {}, &chosen,
+          keyLive);
     } catch (const std::invalid_argument &e) {
       error = "kernel " + kernel.name + ": " + e.what();
       return false;
