@@ -120,6 +120,19 @@ bool computesArithmetic(const Func &f) {
 
 } // namespace
 
+RDom AttentionKeyTiles::domain(const Expr &batch,
+                                const std::string &name) const {
+  RDom r(0, keys, 0, (N + keys - 1) / keys, name);
+  if (skip)
+    r.where(min(r.y * keys, N - keys) <
+            (batch.defined() ? end(batch) : end()));
+  return r;
+}
+
+Expr AttentionKeyTiles::key(const RDom &r) const {
+  return min(r.y * keys, N - keys) + r.x;
+}
+
 std::string describeAttentionTiling(const AttentionTiling &t) {
   return "attention: blocks of " + std::to_string(t.queries) +
          " queries, scores " + std::to_string(t.keys) + " keys x " +
@@ -132,7 +145,8 @@ std::string describeAttentionTiling(const AttentionTiling &t) {
 
 Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
                     const Func &V, const GemmEpilogue &scoreEpilogue,
-                    const std::function<AttentionSoftmax(const Func &)> &softmax,
+                    const std::function<AttentionSoftmax(
+                        const Func &, const AttentionKeyTiles &)> &softmax,
                     const GemmEpilogue &outEpilogue, const Target &target,
                     const std::string &name, const AttentionTiling &requested,
                     AttentionTiling *chosen, const Func &keyLive) {
@@ -199,15 +213,13 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
   // are -inf, and only the tiles that start before keyEnd are computed (the
   // predicate around the tile's whole computation, as the GEMM's tile
   // skipping); the value product stops at keyEnd.
-  const int keyTiles = (shape.N + t.keys - 1) / t.keys;
-  Func value(name + "_value"), keysKept(name + "_kept"),
-      keyEnd(name + "_key_end");
-  RDom rs(0, t.keys, 0, keyTiles, name + "_tile");
-  Expr tileStart = min(rs.y * t.keys, shape.N - t.keys);
-  std::vector<Var> bv;
-  if (batched)
-    bv.push_back(b);
-  value(sv) = scoreEpilogue ? scoreEpilogue(s, sv) : s;
+  Func keysKept(name + "_kept");
+  AttentionKeyTiles tiles;
+  tiles.skip = t.skipKeys;
+  tiles.N = shape.N;
+  tiles.keys = t.keys;
+  tiles.end = Func(name + "_key_end");
+  Expr batchVar = batched ? Expr(b) : Expr();
   if (t.skipKeys) {
     // Whether some query keeps key n, vectorized along the keys.
     RDom rq(0, shape.M, name + "_rq");
@@ -219,18 +231,23 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
                    cast<uint8_t>(keyLive(withBatch({n, rq})));
     RDom rk2(0, shape.N, name + "_rkept");
     Expr last = maximum(select(keysKept(withBatch({rk2})) != 0, rk2 + 1, 0));
-    keyEnd(bv) = select(last == 0, shape.N, last);
+    std::vector<Var> bv;
+    if (batched)
+      bv.push_back(b);
+    tiles.end(bv) = select(last == 0, shape.N, last);
     scores(sv) = Expr(-std::numeric_limits<float>::infinity());
-    rs.where(tileStart < keyEnd(std::vector<Expr>(bv.begin(), bv.end())));
   } else {
     scores(sv) = undef<float>();
   }
-  Expr key = tileStart + rs.x;
+  RDom rs = tiles.domain(batchVar, name + "_tile");
+  Expr key = tiles.key(rs);
+  Func value(name + "_value");
+  value(sv) = scoreEpilogue ? scoreEpilogue(s, sv) : s;
   scores(withBatch({key, m})) = value(withBatch({key, m}));
-  AttentionSoftmax sm = softmax(scores);
+  AttentionSoftmax sm = softmax(scores, tiles);
   RDom rn(0, shape.N, name + "_rn");
   if (t.skipKeys)
-    rn.where(rn < keyEnd(std::vector<Expr>(bv.begin(), bv.end())));
+    rn.where(rn < (batched ? tiles.end(b) : tiles.end()));
   vacc(vars(d, m)) = 0.0f;
   vacc(vars(d, m)) += sm.probs(withBatch({rn, m})) * V(withBatch({d, rn}));
   std::vector<Var> ov = vars(d, m);
@@ -270,10 +287,11 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
   // stored queries-innermost and vectorized along the queries.
   qt.compute_at(out, task).reorder_storage(m, k);
   if (stageKeys) {
-    // All N keys once per task (N x K floats: 16 KB at 128 x 32), along
-    // their features as K stores them; the scores then broadcast each
-    // value straight into an FMA.
-    kt.compute_at(out, task);
+    // Each key once per task, a tile of them before the tile's scores
+    // (keys x K floats: 2 KB at 16 x 32), along their features as K stores
+    // them; the scores then broadcast each value straight into an FMA.
+    // (Per tile, not all N per task: skipped tiles copy nothing.)
+    kt.compute_at(scores, rs.y);
     const int width = std::min(target.natural_vector_size(Float(32)),
                                largestPowerOfTwoAtMost(shape.K));
     if (width > 1)
@@ -283,11 +301,11 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
   // The -inf fill along the queries (skipping keys); the update per tile.
   if (t.skipKeys && t.vectorWidth > 1)
     scores.vectorize(m, t.vectorWidth, TailStrategy::ShiftInwards);
-  Stage tiles = scores.update();
-  tiles.reorder(m, rs.x, rs.y);
+  Stage tileStage = scores.update();
+  tileStage.reorder(m, rs.x, rs.y);
   if (t.vectorWidth > 1)
-    tiles.vectorize(m, t.vectorWidth, TailStrategy::GuardWithIf);
-  tiles.unroll(m).unroll(rs.x);
+    tileStage.vectorize(m, t.vectorWidth, TailStrategy::GuardWithIf);
+  tileStage.unroll(m).unroll(rs.x);
   sacc.compute_at(scores, rs.y).reorder_storage(m, n);
   if (t.skipKeys) {
     // Per batch element, before the tasks: N x M booleans.
@@ -301,7 +319,7 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
     }
     if (batched)
       kept.parallel(b);
-    keyEnd.compute_root();
+    tiles.end.compute_root();
   }
   if (t.vectorWidth > 1)
     sacc.vectorize(m, t.vectorWidth, TailStrategy::ShiftInwards);

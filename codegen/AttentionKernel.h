@@ -43,6 +43,23 @@ struct AttentionSoftmax {
   std::vector<Halide::Func> perKey, perQuery;
 };
 
+/// The tiles of keys that buildAttention computes the scores in, handed to
+/// the caller's softmax: with keys skipped (keyLive), a per-key Func that
+/// is `fill` at a skipped key (exp(-inf - max) = 0) may be defined as that
+/// constant, then an update over `domain(b)` at `key(r)`, which computes
+/// only the tiles before the batch element's last kept key.
+struct AttentionKeyTiles {
+  bool skip = false;  ///< keys are skipped (else domain covers every key)
+  int N = 1, keys = 1; ///< keys in all and per tile
+  Halide::Func end;   ///< over ([b]): one past the last kept key
+  /// The tiles (x: the key in its tile, y: the tile; the last one shifted
+  /// inwards), predicated on starting before end(batch) where skipping.
+  /// `batch`: the defining Func's batch Var, undefined without a batch.
+  Halide::RDom domain(const Halide::Expr &batch, const std::string &name) const;
+  /// The key of a point of a domain.
+  Halide::Expr key(const Halide::RDom &r) const;
+};
+
 /// The schedule's parameters (buildAttention's `requested`: zero fields are
 /// chosen from the shape and the target).
 struct AttentionTiling {
@@ -90,7 +107,8 @@ Halide::Func
 buildAttention(const AttentionShape &shape, const Halide::Func &Q,
                const Halide::Func &Kf, const Halide::Func &V,
                const GemmEpilogue &scoreEpilogue,
-               const std::function<AttentionSoftmax(const Halide::Func &scores)>
+               const std::function<AttentionSoftmax(
+                   const Halide::Func &scores, const AttentionKeyTiles &tiles)>
                    &softmax,
                const GemmEpilogue &outEpilogue, const Halide::Target &target,
                const std::string &name, const AttentionTiling &requested = {},

@@ -22,6 +22,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace dyncc::codegen {
@@ -1070,6 +1071,14 @@ public:
 private:
   size_t readerCount(int t) { return readersOf(t).size(); }
 
+  /// Set by tryAttention around buildStage of a per-key softmax stage
+  /// whose value at a skipped key is `fill`.
+  struct KeyTiled {
+    const codegen::AttentionKeyTiles *tiles;
+    float fill;
+  };
+  std::optional<KeyTiled> keyTiled;
+
   /// How input tensor `t` is kept (options.panelInputs, by its position
   /// among the inputs: its ImageParam's, paramOf).
   PanelStorage panelStorageOf(int t) const {
@@ -1155,12 +1164,17 @@ private:
   /// key): each per-key stage is followed with its value at such a key (a
   /// class: -inf, 0, finite, or unknown), through subtractions, exp,
   /// products, quotients and selects; row statistics are finite, constants
-  /// their own class.
+  /// their own class. `fills` receives, per per-key fp32 tensor that is
+  /// -inf or 0 at such a key, that value.
   bool probsVanishAtMaskedKeys(int scores, int probs,
                                const std::vector<size_t> &middle,
-                               const std::vector<int64_t> &scoresShape) {
+                               const std::vector<int64_t> &scoresShape,
+                               std::map<int, float> &fills) {
     enum Class { NegInf, Zero, Finite, Unknown };
-    auto constClass = [](double v) {
+    auto constClass = [](const kir::Expr &c) {
+      if (c.type != kir::ElemType::F32 && c.type != kir::ElemType::F64)
+        return Unknown;
+      double v = c.fval;
       return v == 0.0             ? Zero
              : std::isfinite(v)   ? Finite
              : v < 0 && std::isinf(v) ? NegInf
@@ -1179,7 +1193,7 @@ private:
         const kir::Expr &y = fill.exprs[fill.yields[0]];
         if (fill.inputs.empty() && fill.outputs.size() == 1 &&
             y.op == kir::OpCode::Const)
-          return constClass(y.fval);
+          return constClass(y);
       }
       return Unknown;
     };
@@ -1215,7 +1229,7 @@ private:
           break;
         }
         case kir::OpCode::Const:
-          k = constClass(e.fval);
+          k = constClass(e);
           break;
         case kir::OpCode::SubF:
         case kir::OpCode::AddF:
@@ -1253,6 +1267,11 @@ private:
       }
       classOf[out] = c[st.yields[0]];
     }
+    for (auto [t, c] : classOf)
+      if ((c == NegInf || c == Zero) && t != scores &&
+          kernel.tensors[t].shape == scoresShape &&
+          kernel.tensors[t].type == kir::ElemType::F32)
+        fills[t] = c == Zero ? 0.0f : -std::numeric_limits<float>::infinity();
     return tensorClass(probs) == Zero;
   }
 
@@ -1375,7 +1394,9 @@ private:
     shape.D = s2.N;
     std::vector<size_t> chain2 = epilogueChain(c2);
     std::string buildError;
-    auto softmax = [&](const Func &scores) {
+    std::map<int, float> fills; // per-key tensors' values at masked keys
+    auto softmax = [&](const Func &scores,
+                       const codegen::AttentionKeyTiles &tiles) {
       for (size_t s : {c1}) {
         stageFuncs[s] = scores;
         stageVars[s] = scores.args();
@@ -1386,15 +1407,24 @@ private:
       }
       codegen::AttentionSoftmax sm;
       for (size_t s : middle) {
-        built[s] = true;
-        if (!buildStage(s, buildError))
-          throw std::invalid_argument(buildError);
         const kir::Stage &st = kernel.stages[s];
         bool rows = kernel.tensors[st.outputs[0].tensor].shape == rowShape;
         bool stored = s == (size_t)probsTensor.stage || st.outputs.size() > 1 ||
                       std::any_of(st.isReduction.begin(), st.isReduction.end(),
                                   [](bool r) { return r; }) ||
                       readerCount(st.outputs[0].tensor) > 1;
+        // A stored per-key stage whose value at a skipped key is known
+        // (exp of -inf: 0): that constant, then the key tiles computed.
+        auto fill = fills.find(st.outputs[0].tensor);
+        keyTiled = tiles.skip && stored && !rows && fill != fills.end()
+                       ? std::optional<KeyTiled>(
+                             KeyTiled{&tiles, fill->second})
+                       : std::nullopt;
+        built[s] = true;
+        bool ok = buildStage(s, buildError);
+        keyTiled.reset();
+        if (!ok)
+          throw std::invalid_argument(buildError);
         if (rows)
           sm.perQuery.push_back(stageFuncs[s]);
         else if (stored)
@@ -1409,7 +1439,7 @@ private:
     Func keyLive;
     if (additiveMask(c1, chain1) &&
         probsVanishAtMaskedKeys(scoresTensor, g2.a.tensor, middle,
-                                scoresShape)) {
+                                scoresShape, fills)) {
       keyLive = Func(kernel.name + "_live" + std::to_string(c2));
       std::vector<Var> lv = withBatch({vn, Var("m")});
       keyLive(lv) = scoreEpilogue(Expr(0.0f), lv) !=
@@ -1531,6 +1561,7 @@ private:
     // Output coordinates: each output dim is one parallel loop.
     const kir::Access &out0 = stage.outputs.front();
     std::vector<Var> outVars; // outermost first
+    size_t innerLoop = 0;     // the innermost output dimension's loop
     for (const kir::AffineDim &d : out0.dims) {
       size_t loop = 0;
       while (loop < numLoops && d.coeffs[loop] == 0)
@@ -1541,6 +1572,7 @@ private:
         return false;
       }
       outVars.push_back(pureVars[loop]);
+      innerLoop = loop;
     }
     std::vector<Var> args(outVars.rbegin(), outVars.rend());
     std::vector<Expr> outCoords(outVars.begin(), outVars.end());
@@ -1563,6 +1595,21 @@ private:
         f(args) = Tuple(values);
     };
 
+    if (reductionLoops.empty() && keyTiled && numOutputs == 1 &&
+        args.size() >= 2) {
+      // An attention's per-key stage over (n, m[, b]) where keys are
+      // skipped: the value at a skipped key, then the tiles of keys that
+      // start before the batch element's last kept key (tryAttention).
+      f(args) = Expr(keyTiled->fill);
+      RDom tiles = keyTiled->tiles->domain(
+          args.size() > 2 ? Expr(args[2]) : Expr(), f.name() + "_tiles");
+      Expr key = keyTiled->tiles->key(tiles);
+      std::vector<Expr> at = loops, point(args.begin(), args.end());
+      at[innerLoop] = key;
+      point[0] = key;
+      f(point) = evaluate(stage, at, inits)[0];
+      return true;
+    }
     if (reductionLoops.empty()) {
       define(evaluate(stage, loops, inits));
       return true;

@@ -19,12 +19,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <cstring>
 #include <random>
 #include <sstream>
 #include <string>
 
 using namespace Halide;
+using dyncc::codegen::AttentionKeyTiles;
 using dyncc::codegen::AttentionShape;
 using dyncc::codegen::AttentionSoftmax;
 using dyncc::codegen::AttentionTiling;
@@ -93,8 +95,11 @@ int serialDoParFor(JITUserContext *, int (*f)(JITUserContext *, int, uint8_t *),
 }
 
 /// The softmax as dyncc's kernels decompose it (docs/codegen.md): a max,
-/// exp(x - max), a sum and a divide, each a Func.
-AttentionSoftmax softmaxOf(const Func &scores, int N, bool batched) {
+/// exp(x - max), a sum and a divide, each a Func; where keys are skipped,
+/// exp and divide are 0 at a skipped key and computed over the key tiles
+/// (AttentionKeyTiles), as EmitHalide builds them.
+AttentionSoftmax softmaxOf(const Func &scores, int N, bool batched,
+                           const AttentionKeyTiles &tiles) {
   Var n("sn"), m("sm"), b("sb");
   auto at = [&](std::vector<Expr> a) {
     if (batched)
@@ -110,10 +115,22 @@ AttentionSoftmax softmaxOf(const Func &scores, int N, bool batched) {
   Func mx("mx"), e("e"), sum("sum"), p("p");
   mx(vars({m})) = Float(32).min();
   mx(vars({m})) = max(mx(at({m})), scores(at({r, m})));
-  e(vars({n, m})) = exp(scores(at({n, m})) - mx(at({m})));
+  auto perKey = [&](Func f, const std::string &name,
+                    const std::function<Expr(Expr)> &value) {
+    if (!tiles.skip) {
+      f(vars({n, m})) = value(n);
+      return;
+    }
+    f(vars({n, m})) = 0.0f;
+    RDom k = tiles.domain(batched ? Expr(b) : Expr(), name);
+    f(at({tiles.key(k), m})) = value(tiles.key(k));
+  };
+  perKey(e, "e_tiles",
+         [&](Expr key) { return exp(scores(at({key, m})) - mx(at({m}))); });
   sum(vars({m})) = 0.0f;
   sum(vars({m})) += e(at({r, m}));
-  p(vars({n, m})) = e(at({n, m})) / sum(at({m}));
+  perKey(p, "p_tiles",
+         [&](Expr key) { return e(at({key, m})) / sum(at({m})); });
   AttentionSoftmax sm;
   sm.probs = p;
   sm.perKey = {e, p};
@@ -190,7 +207,9 @@ void runCase(const AttentionCase &c, const Target &target) {
   auto build = [&](const std::string &name, const Func &keyLive) {
     return buildAttention(
         shape, pq, c.scaledK ? kf : Func(pk), pv, scoreEpilogue,
-        [&](const Func &scores) { return softmaxOf(scores, c.N, batched); },
+        [&](const Func &scores, const AttentionKeyTiles &tiles) {
+          return softmaxOf(scores, c.N, batched, tiles);
+        },
         outEpilogue, target, name, c.tiling, nullptr, keyLive);
   };
   Func keyLive;
@@ -345,7 +364,9 @@ TEST(AttentionKernelApi, RejectsBadShapesOperandsAndTargets) {
   ImageParam q(Float(32), 3, "q"), k(Float(32), 3, "k"), v(Float(32), 3, "v"),
       v2(Float(32), 2, "v2");
   Target host(dyncc::codegen::hostKernelTarget());
-  auto softmax = [](const Func &s) { return softmaxOf(s, 4, true); };
+  auto softmax = [](const Func &s, const AttentionKeyTiles &tiles) {
+    return softmaxOf(s, 4, true, tiles);
+  };
   AttentionShape shape;
   shape.batch = 2;
   shape.M = shape.N = shape.K = shape.D = 4;
