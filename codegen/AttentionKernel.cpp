@@ -19,6 +19,11 @@
 // matrix is never written. Keys are not blocked (no online softmax), so the
 // scratch grows with N; see docs/codegen.md.
 //
+// With keyLive (padding): per batch element, the key tiles past the last
+// key that some query keeps are not computed (scores -inf, the caller's
+// per-key softmax Funcs their constant there: AttentionKeyTiles), and the
+// value product stops at that key.
+//
 //===----------------------------------------------------------------------===//
 
 #include "AttentionKernel.h"
