@@ -1107,10 +1107,14 @@ private:
       for (size_t i = 0; i < cs.exprs.size(); ++i) {
         const kir::Expr &e = cs.exprs[i];
         auto arg = [&](size_t a) { return kind[e.args[a]]; };
-        auto positive = [&](size_t a) {
-          const kir::Expr &x = cs.exprs[e.args[a]];
-          return x.op == kir::OpCode::Const && x.fval > 0.0 &&
-                 std::isfinite(x.fval);
+        auto positive = [&](size_t a) { // a constant, maybe truncated
+          const kir::Expr *x = &cs.exprs[e.args[a]];
+          while (x->op == kir::OpCode::Cast && x->args.size() == 1 &&
+                 (x->type == kir::ElemType::F32 ||
+                  x->type == kir::ElemType::F64))
+            x = &cs.exprs[x->args[0]];
+          return x->op == kir::OpCode::Const && x->fval > 0.0 &&
+                 x->fval <= std::numeric_limits<float>::max();
         };
         bool free = std::all_of(e.args.begin(), e.args.end(),
                                 [&](int a) { return kind[a] == Free; });
