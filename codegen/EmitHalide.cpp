@@ -1074,6 +1074,7 @@ private:
   /// Set by tryAttention around buildStage of a per-key softmax stage
   /// whose value at a skipped key is `fill`.
   struct KeyTiled {
+    size_t stage;
     const codegen::AttentionKeyTiles *tiles;
     float fill;
   };
@@ -1422,7 +1423,7 @@ private:
         auto fill = fills.find(st.outputs[0].tensor);
         keyTiled = tiles.skip && stored && !rows && fill != fills.end()
                        ? std::optional<KeyTiled>(
-                             KeyTiled{&tiles, fill->second})
+                             KeyTiled{s, &tiles, fill->second})
                        : std::nullopt;
         built[s] = true;
         bool ok = buildStage(s, buildError);
@@ -1599,8 +1600,8 @@ private:
         f(args) = Tuple(values);
     };
 
-    if (reductionLoops.empty() && keyTiled && numOutputs == 1 &&
-        args.size() >= 2) {
+    if (reductionLoops.empty() && keyTiled && keyTiled->stage == s &&
+        numOutputs == 1 && args.size() >= 2) {
       // An attention's per-key stage over (n, m[, b]) where keys are
       // skipped: the value at a skipped key, then the tiles of keys that
       // start before the batch element's last kept key (tryAttention).
