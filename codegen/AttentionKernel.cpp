@@ -129,9 +129,12 @@ RDom AttentionKeyTiles::domain(const Expr &batch,
                                 const std::string &name) const {
   RDom r(0, keys, 0, (N + keys - 1) / keys, name);
   if (skip)
-    r.where(min(r.y * keys, N - keys) <
-            (batch.defined() ? end(batch) : end()));
+    r.where(min(r.y * keys, N - keys) < endAt(batch));
   return r;
+}
+
+Expr AttentionKeyTiles::endAt(const Expr &batch) const {
+  return batch.defined() ? end(batch) : end();
 }
 
 Expr AttentionKeyTiles::key(const RDom &r) const {
@@ -252,7 +255,7 @@ Func buildAttention(const AttentionShape &shape, const Func &Q, const Func &Kf,
   AttentionSoftmax sm = softmax(scores, tiles);
   RDom rn(0, shape.N, name + "_rn");
   if (t.skipKeys)
-    rn.where(rn < (batched ? tiles.end(b) : tiles.end()));
+    rn.where(rn < tiles.endAt(batchVar));
   vacc(vars(d, m)) = 0.0f;
   vacc(vars(d, m)) += sm.probs(withBatch({rn, m})) * V(withBatch({d, rn}));
   std::vector<Var> ov = vars(d, m);

@@ -52,6 +52,8 @@ struct AttentionKeyTiles {
   bool skip = false;  ///< keys are skipped (else domain covers every key)
   int N = 1, keys = 1; ///< keys in all and per tile
   Halide::Func end;   ///< over ([b]): one past the last kept key
+  /// end at `batch` (undefined without a batch).
+  Halide::Expr endAt(const Halide::Expr &batch) const;
   /// The tiles (x: the key in its tile, y: the tile; the last one shifted
   /// inwards), predicated on starting before end(batch) where skipping.
   /// `batch`: the defining Func's batch Var, undefined without a batch.
@@ -86,12 +88,12 @@ std::string describeAttentionTiling(const AttentionTiling &tiling);
 /// typically). The result is bounded to [0, D) x [0, M) (x [0, batch)) and
 /// scheduled for a CPU target: tasks of `queries` rows (x batch) in
 /// parallel, each computing its rows' scores, softmax and value product.
-/// Every output row is computed by one task (the last block of queries is
-/// partial, not shifted inwards onto its neighbour's rows: LLVM contracts
-/// multiplies and adds into FMAs differently in the two tasks' code, and a
-/// row written by both would depend on which wrote last), so the result
-/// does not depend on the order of the tasks. Throws std::invalid_argument
-/// on a bad shape, operand arity, tiling or a GPU target.
+/// The last block of queries shifts inwards onto its neighbour's rows, and
+/// every task runs the same loops (the scores as an update over tiles of
+/// keys), so a row that two tasks compute comes out the same in both and
+/// the result does not depend on the order of the tasks. Throws
+/// std::invalid_argument on a bad shape, operand arity, tiling or a GPU
+/// target.
 ///
 /// `keyLive`, when defined (over (n, m[, b]), one boolean value), is false
 /// where the scores' epilogue makes the score -inf whatever Q K^T is (a

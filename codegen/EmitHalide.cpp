@@ -40,6 +40,12 @@ bool holdsFp32(kir::ElemType type) {
   return type == kir::ElemType::F32 || type == kir::ElemType::BF16;
 }
 
+/// Whether the stage has a reduction loop.
+bool reduces(const kir::Stage &stage) {
+  return std::any_of(stage.isReduction.begin(), stage.isReduction.end(),
+                     [](bool r) { return r; });
+}
+
 Type halideType(kir::ElemType type) {
   switch (type) {
   case kir::ElemType::F32:
@@ -457,8 +463,7 @@ private:
       return -1;
     const kir::Stage &p = kernel.stages[tensor.stage];
     if (p.outputs.size() != 1 || p.yields.size() != 1 || !p.checks.empty() ||
-        std::any_of(p.isReduction.begin(), p.isReduction.end(),
-                    [](bool r) { return r; }))
+        reduces(p))
       return -1;
     int loads = 0;
     load = -1;
@@ -761,16 +766,8 @@ private:
     const kir::Stage &st = kernel.stages[s];
     int outTensor = st.outputs[0].tensor;
     int init = st.inits[0];
-    bool zeroInit = init < 0;
-    if (init >= 0) {
-      const kir::Tensor &it = kernel.tensors[init];
-      if (it.role == kir::Tensor::Role::Temp) {
-        const kir::Stage &fill = kernel.stages[it.stage];
-        const kir::Expr &fy = fill.exprs[fill.yields[0]];
-        zeroInit = fill.inputs.empty() && fy.op == kir::OpCode::Const &&
-                   fy.fval == 0.0;
-      }
-    }
+    const kir::Expr *fill = init >= 0 ? fillConstant(init) : nullptr;
+    bool zeroInit = init < 0 || (fill && fill->fval == 0.0);
     return [this, chain, init, zeroInit, outTensor, rank](
                const Expr &accIn, const std::vector<Var> &outVars) {
       int current = outTensor;
@@ -1089,6 +1086,17 @@ private:
                : PanelStorage::None;
   }
 
+  /// The constant that tensor `t` is filled with (by a stage of no inputs
+  /// that yields a constant for it), or nullptr.
+  const kir::Expr *fillConstant(int t) const {
+    const kir::Tensor &tensor = kernel.tensors[t];
+    if (tensor.role != kir::Tensor::Role::Temp || tensor.stage < 0)
+      return nullptr;
+    const kir::Stage &fill = kernel.stages[tensor.stage];
+    const kir::Expr &y = fill.exprs[fill.yields[tensor.result]];
+    return fill.inputs.empty() && y.op == kir::OpCode::Const ? &y : nullptr;
+  }
+
   /// Whether the scores' epilogue `chain` (after contraction c1) gives -inf
   /// for every finite Q K^T wherever it gives -inf at Q K^T = 0, and reads
   /// a tensor besides the scores (a mask): the contraction's value passes
@@ -1186,21 +1194,12 @@ private:
                                       : Unknown;
     };
     std::map<int, Class> classOf{{scores, NegInf}};
-    std::set<size_t> mid(middle.begin(), middle.end());
     auto tensorClass = [&](int t) {
       auto it = classOf.find(t);
       if (it != classOf.end())
         return it->second;
-      // A fill (a stage of no inputs yielding a constant).
-      int p = kernel.tensors[t].stage;
-      if (p >= 0 && !mid.count(p)) {
-        const kir::Stage &fill = kernel.stages[p];
-        const kir::Expr &y = fill.exprs[fill.yields[0]];
-        if (fill.inputs.empty() && fill.outputs.size() == 1 &&
-            y.op == kir::OpCode::Const)
-          return constClass(y);
-      }
-      return Unknown;
+      const kir::Expr *fill = fillConstant(t);
+      return fill ? constClass(*fill) : Unknown;
     };
     for (size_t s : middle) {
       const kir::Stage &st = kernel.stages[s];
@@ -1415,9 +1414,7 @@ private:
         const kir::Stage &st = kernel.stages[s];
         bool rows = kernel.tensors[st.outputs[0].tensor].shape == rowShape;
         bool stored = s == (size_t)probsTensor.stage || st.outputs.size() > 1 ||
-                      std::any_of(st.isReduction.begin(), st.isReduction.end(),
-                                  [](bool r) { return r; }) ||
-                      readerCount(st.outputs[0].tensor) > 1;
+                      reduces(st) || readerCount(st.outputs[0].tensor) > 1;
         // A stored per-key stage whose value at a skipped key is known
         // (exp of -inf: 0): that constant, then the key tiles computed.
         auto fill = fills.find(st.outputs[0].tensor);
@@ -1501,10 +1498,7 @@ private:
       if (r.size() != 1)
         return partial ? chain : std::vector<size_t>{};
       const kir::Stage &next = kernel.stages[r[0]];
-      bool elementwise = next.outputs.size() == 1 &&
-                         std::none_of(next.isReduction.begin(),
-                                      next.isReduction.end(),
-                                      [](bool b) { return b; });
+      bool elementwise = next.outputs.size() == 1 && !reduces(next);
       if (!elementwise || next.outputs[0].dims.size() !=
                               kernel.stages[s].outputs[0].dims.size())
         return partial ? chain : std::vector<size_t>{};
@@ -2120,10 +2114,7 @@ private:
             fusedStages.count(p) || isKernelOutput(a.tensor))
           continue; // not inlined: read from memory
         const kir::Stage &producer = kernel.stages[p];
-        bool reduces = std::any_of(producer.isReduction.begin(),
-                                   producer.isReduction.end(),
-                                   [](bool r) { return r; });
-        gathers = !reduces && producer.outputs.size() == 1 &&
+        gathers = !reduces(producer) && producer.outputs.size() == 1 &&
                   !gatherFeedingGemm(p) && !shared[p] && inlinesGather[p];
       }
       inlinesGather[s] = gathers;
@@ -2155,10 +2146,7 @@ private:
           stageFuncs[s].compute_root();
         continue;
       }
-      bool reduces = false;
-      for (bool r : stage.isReduction)
-        reduces |= r;
-      if (!(stored[s] || reduces || stage.outputs.size() > 1 ||
+      if (!(stored[s] || reduces(stage) || stage.outputs.size() > 1 ||
             gatherFeedingGemm(s) || sharedGather[s]))
         continue; // elementwise producers are inlined into consumers
       const kir::Tensor &out = kernel.tensors[stage.outputs.front().tensor];
