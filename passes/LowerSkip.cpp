@@ -51,6 +51,8 @@ constexpr int32_t kBuiltinSkipStep = 2;
 
 class LowerSkipPass : public dyncc::impl::DynLowerSkipBase<LowerSkipPass> {
 public:
+  using DynLowerSkipBase::DynLowerSkipBase;
+
   void runOnOperation() override {
     SmallVector<SkipOp> skips;
     getOperation().walk([&](SkipOp op) { skips.push_back(op); });
@@ -245,9 +247,186 @@ private:
     llvm::append_range(yields, sw.getResults().drop_front(2));
     ab.create<scf::YieldOp>(loc, yields);
 
+    if (hoistInputs && visitsInOrder(actions)) {
+      hoistProjections(loop, x, seq, std::min(steps, budget), posTensor);
+      if (x.use_empty())
+        x.getDefiningOp()->erase();
+    }
+
     op.replaceAllUsesWith(loop.getResults().drop_front(3));
     op.erase();
     return success();
+  }
+
+  /// Whether every action moves to the next position: then the loop visits
+  /// positions 0, 1, ..., min(S, B) - 1, each once, in order.
+  static bool visitsInOrder(ArrayAttr actions) {
+    return llvm::all_of(actions.getAsRange<SkipActionAttr>(), [](auto a) {
+      switch (a.getKind()) {
+      case SkipActionKind::read:
+      case SkipActionKind::skim:
+      case SkipActionKind::skip:
+      case SkipActionKind::partial:
+      case SkipActionKind::flush:
+      case SkipActionKind::upper:
+        return true;
+      default:
+        return false;
+      }
+    });
+  }
+
+  /// Input projections out of the loop (docs/skim.md). A loop that visits
+  /// positions 0 .. rows-1 in order computes, at every step, f(x) for each
+  /// linalg.generic f that reduces the step input x (as [1, ...x], through
+  /// tensor.expand_shape) with values defined outside the loop, into a fill
+  /// of such a value, its leading unit dimension a parallel loop that
+  /// nothing else reads: an LSTM's W_ih x. The same generic over the rows
+  /// seq[0 .. rows-1] computes every step's f(x) at once before the loop
+  /// (one GEMM where there were GEMVs, each streaming the weights), and the
+  /// step reads its row. The row is the same sum of the same products; only
+  /// the order of the additions may differ.
+  static void hoistProjections(scf::WhileOp loop, Value x, Value seq,
+                               int64_t rows, Value posTensor) {
+    SmallVector<std::pair<linalg::GenericOp, unsigned>> found;
+    auto stepType = cast<RankedTensorType>(x.getType());
+    SmallVector<int64_t> unitShape{1};
+    llvm::append_range(unitShape, stepType.getShape());
+    for (Operation *user : x.getUsers()) {
+      auto expand = dyn_cast<tensor::ExpandShapeOp>(user);
+      if (!expand || expand.getResultType().getShape() != ArrayRef(unitShape))
+        continue;
+      for (OpOperand &use : expand.getResult().getUses())
+        if (auto g = dyn_cast<linalg::GenericOp>(use.getOwner()))
+          if (g.isDpsInput(&use) && hoistable(loop, g, use.getOperandNumber()))
+            found.push_back({g, use.getOperandNumber()});
+    }
+    if (found.empty())
+      return;
+
+    Location loc = loop.getLoc();
+    OpBuilder hb(loop);
+    auto seqType = cast<RankedTensorType>(seq.getType());
+    Value input = seq;
+    if (rows < seqType.getDimSize(0)) {
+      SmallVector<OpFoldResult> offsets(seqType.getRank(), hb.getIndexAttr(0)),
+          strides(seqType.getRank(), hb.getIndexAttr(1)), sizes;
+      for (int64_t d : seqType.getShape())
+        sizes.push_back(hb.getIndexAttr(sizes.empty() ? rows : d));
+      input = hb.create<tensor::ExtractSliceOp>(loc, seq, offsets, sizes,
+                                                strides);
+    }
+    for (auto [g, operand] : found) {
+      auto rowType = cast<RankedTensorType>(g.getResult(0).getType());
+      SmallVector<int64_t> allShape{rows};
+      llvm::append_range(allShape, rowType.getShape().drop_front());
+      auto fill = g.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+      IRMapping map;
+      map.map(g->getOperand(operand), input);
+      for (Value v : g.getDpsInputs())
+        if (v != g->getOperand(operand))
+          map.map(v, outside(hb, loop, v));
+      Value empty = hb.create<tensor::EmptyOp>(loc, allShape,
+                                               rowType.getElementType());
+      map.map(g.getDpsInits()[0],
+              hb.create<linalg::FillOp>(
+                    loc, outside(hb, loop, fill.getInputs()[0]), empty)
+                  .getResult(0));
+      Operation *all = hb.clone(*g, map);
+      all->getResult(0).setType(
+          RankedTensorType::get(allShape, rowType.getElementType()));
+
+      // In the step: row[0, ...] = all[pos, ...].
+      OpBuilder rb(g);
+      Value rowInit = rb.create<tensor::EmptyOp>(loc, rowType.getShape(),
+                                                 rowType.getElementType());
+      unsigned rank = rowType.getRank();
+      MLIRContext *ctx = rb.getContext();
+      Value table = all->getResult(0);
+      Value row =
+          rb.create<linalg::GenericOp>(
+                loc, rowType, posTensor, rowInit,
+                ArrayRef<AffineMap>{
+                    AffineMap::get(rank, 0, {getAffineConstantExpr(0, ctx)},
+                                   ctx),
+                    rb.getMultiDimIdentityMap(rank)},
+                SmallVector<utils::IteratorType>(rank,
+                                                 utils::IteratorType::parallel),
+                [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                  SmallVector<Value> at{nb.create<arith::IndexCastOp>(
+                      nloc, nb.getIndexType(), args[0])};
+                  for (unsigned d = 1; d < rank; ++d)
+                    at.push_back(nb.create<linalg::IndexOp>(nloc, d));
+                  nb.create<linalg::YieldOp>(
+                      nloc,
+                      nb.create<tensor::ExtractOp>(nloc, table, at).getResult());
+                })
+              .getResult(0);
+      g.getResult(0).replaceAllUsesWith(row);
+      Value expanded = g->getOperand(operand);
+      g.erase();
+      if (expanded.use_empty())
+        expanded.getDefiningOp()->erase();
+      if (fill->use_empty())
+        fill.erase();
+    }
+  }
+
+  /// Whether `v` is the same at every step: defined outside `loop`, or a
+  /// constant.
+  static bool invariant(scf::WhileOp loop, Value v) {
+    Operation *owner = v.getParentRegion()->getParentOp();
+    return (owner != loop && !loop->isProperAncestor(owner)) ||
+           v.getDefiningOp<arith::ConstantOp>();
+  }
+
+  /// An invariant `v` for use before `loop`: itself, or a clone of the
+  /// constant inside.
+  static Value outside(OpBuilder &b, scf::WhileOp loop, Value v) {
+    Operation *owner = v.getParentRegion()->getParentOp();
+    if (owner != loop && !loop->isProperAncestor(owner))
+      return v;
+    return b.clone(*v.getDefiningOp())->getResult(0);
+  }
+
+  /// Whether `g`, reading the step input as [1, ...x] at operand `operand`,
+  /// computes its result row from that row alone (see hoistProjections).
+  static bool hoistable(scf::WhileOp loop, linalg::GenericOp g,
+                        unsigned operand) {
+    if (g.getNumDpsInits() != 1 || g.getNumReductionLoops() == 0 ||
+        !g.hasPureTensorSemantics())
+      return false;
+    auto rowType = dyn_cast<RankedTensorType>(g.getResult(0).getType());
+    if (!rowType || rowType.getRank() == 0 || rowType.getDimSize(0) != 1)
+      return false;
+    AffineMap xMap = g.getMatchingIndexingMap(&g->getOpOperand(operand));
+    AffineMap outMap = g.getIndexingMapMatchingResult(g->getResult(0));
+    auto dim = dyn_cast<AffineDimExpr>(xMap.getResult(0));
+    if (!dim || outMap.getResult(0) != dim ||
+        g.getIteratorTypesArray()[dim.getPosition()] !=
+            utils::IteratorType::parallel)
+      return false;
+    unsigned r = dim.getPosition();
+    auto usesRow = [&](AffineMap m, unsigned from) {
+      for (unsigned i = from; i < m.getNumResults(); ++i)
+        if (m.getResult(i).isFunctionOfDim(r))
+          return true;
+      return false;
+    };
+    if (usesRow(xMap, 1) || usesRow(outMap, 1))
+      return false;
+    for (OpOperand *in : g.getDpsInputOperands())
+      if (in->getOperandNumber() != operand &&
+          (!invariant(loop, in->get()) ||
+           usesRow(g.getMatchingIndexingMap(in), 0)))
+        return false;
+    auto fill = g.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+    if (!fill || !invariant(loop, fill.getInputs()[0]))
+      return false;
+    // The body sees elements only: no linalg.index (it would see the row).
+    bool indexes = false;
+    g.getBody()->walk([&](linalg::IndexOp) { indexes = true; });
+    return !indexes;
   }
 
   /// The smallest p > pos with classes[p] in `targets`, or `steps`: a

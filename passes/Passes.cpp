@@ -40,7 +40,9 @@ void buildKernelPipeline(mlir::OpPassManager &pm,
   DynLowerRouteOptions route;
   route.ranks = options.expertParallel;
   pm.addPass(createDynLowerRoute(route));
-  pm.addPass(createDynLowerSkip());
+  DynLowerSkipOptions skip;
+  skip.hoistInputs = options.hoistStepInputs;
+  pm.addPass(createDynLowerSkip(skip));
   pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(createDynFormKernels());
   pm.addPass(mlir::createCSEPass());

@@ -80,6 +80,9 @@ struct KernelPipelineOptions {
   /// --expert-parallel: split every dyn.route's experts over this many
   /// processes (0: one process).
   int64_t expertParallel = 0;
+  /// --hoist-step-inputs: compute the step input's projections of skimming
+  /// loops that visit every position in order before the loop.
+  bool hoistStepInputs = true;
 };
 
 /// Adds the passes from the dyn level to kernels: batching (with buckets),

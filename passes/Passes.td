@@ -152,7 +152,19 @@ def DynLowerSkip : Pass<"dyn-lower-skip", "mlir::ModuleOp"> {
     builtin (which records the trace and rejects an action out of range),
     and runs the chosen action's region in an `scf.index_switch`, which also
     yields the next position. The exact semantics are in docs/skim.md.
+
+    With `hoist-inputs` (the default), a loop whose every action advances
+    by one position visits positions 0, 1, ... in order; there every
+    contraction of the step input alone with values defined outside the
+    loop (an LSTM's `W_ih x`) is computed for all the positions the loop
+    can visit at once, before the loop (one GEMM instead of a GEMV per
+    step), and the step reads its row (docs/skim.md "Input projections").
   }];
+  let options = [
+    Option<"hoistInputs", "hoist-inputs", "bool", /*default=*/"true",
+           "Compute the step input's projections for every position before "
+           "the loop, where the loop visits the positions in order">
+  ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",

@@ -164,6 +164,14 @@ cl::opt<int64_t> expertParallel(
     cl::value_desc("ranks"), cl::init(0), cl::cat(dynccCategory),
     cl::sub(compileCommand));
 
+cl::opt<bool> hoistStepInputs(
+    "hoist-step-inputs",
+    cl::desc("In a dyn.skip whose every action moves to the next position, "
+             "compute the step input's projections (an LSTM's W_ih x) for "
+             "all positions before the loop, as one GEMM (default on; "
+             "=false computes them step by step; docs/skim.md)"),
+    cl::init(true), cl::cat(dynccCategory), cl::sub(compileCommand));
+
 cl::SubCommand importCommand(
     "import", "Import an ONNX model: writes <name>.mlir and "
               "<name>.safetensors (runs the dyncc Python package, through "
@@ -540,6 +548,7 @@ int runCompile() {
   dyncc::KernelPipelineOptions pipeline;
   pipeline.batchBuckets.assign(batchBuckets.begin(), batchBuckets.end());
   pipeline.compaction = compaction;
+  pipeline.hoistStepInputs = hoistStepInputs;
   if (pipeline.batchBuckets.empty() && compaction.getNumOccurrences())
     return fail("--compaction needs --batch-buckets");
   for (size_t i = 0; i < pipeline.batchBuckets.size(); ++i)
