@@ -225,10 +225,12 @@ def fma_note(fma, probed):
             f"chains a thread; the probed peak is {probed / fma * 100:.0f}% of it)")
 
 
-def kernel_profile(lib, weights, inputs, threads, runs):
+def kernel_profile(lib, weights, inputs, threads, runs, wall=False):
     """dyncc.Model.profile() of the library `lib` after `runs` runs on
     `inputs` (a model of its own, created with DYNRT_PROFILE=1, so that the
-    timed models are not profiled)."""
+    timed models are not profiled). With `wall`: (the profile, the runs'
+    own time, seconds a run), whose difference to the kernels' sum is what
+    runs between the kernels."""
     import dyncc
     before = os.environ.get("DYNRT_PROFILE")
     os.environ["DYNRT_PROFILE"] = "1"
@@ -241,9 +243,11 @@ def kernel_profile(lib, weights, inputs, threads, runs):
             os.environ["DYNRT_PROFILE"] = before
     try:
         run = m.runner(*inputs)
+        t0 = time.perf_counter()
         for _ in range(runs):
             run()
-        return m.profile()
+        seconds = (time.perf_counter() - t0) / max(runs, 1)
+        return (m.profile(), seconds) if wall else m.profile()
     finally:
         m.close()
 

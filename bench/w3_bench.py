@@ -24,6 +24,13 @@ the same weights and input:
     1, session.intra_op.allow_spinning 0), the same loop over numpy
     arrays.
 
+dyncc's own model is also timed compiled with --hoist-step-inputs=false
+(the cells' input projections computed step by step instead of as one GEMM
+before the loop, docs/skim.md) and, with --bf16, --precision=bf16. After
+the timing, a model created with DYNRT_PROFILE=1 gives each kernel's time
+(--profile-runs), and the run's time less its kernels' is the host code's
+per step.
+
 Single-step GEMVs are latency-bound, and intra-op threads often cost more
 than they give there: every peer is timed with each of --eager-threads (1
 and 2: torch.set_num_threads before each of its blocks; ONNX Runtime one
@@ -68,7 +75,7 @@ import methods  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import (OtherLoad, record_target, add_peer_arguments, close, module_version, cpu_name, first_line, fullgraph_failure,  # noqa: E402
+from bench_util import (OtherLoad, record_target, kernel_profile, print_kernel_table, fma_peak, add_peer_arguments, close, module_version, cpu_name, first_line, fullgraph_failure,  # noqa: E402
                         interleaved, onnx_export, ort_session, timed)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -195,13 +202,14 @@ class Compiled:
 
     def __init__(self, dyncc, mlir, work, name, weights, threads, flags=()):
         out = os.path.join(work, "lib", name)
-        p = subprocess.run([dyncc, "compile", mlir, "-o", out, "--shared", *flags],
+        p = subprocess.run([dyncc, "compile", mlir, "-o", out, "--shared", "--stats", *flags],
                            capture_output=True, text=True)
         if p.returncode:
             err = [ln for ln in (p.stderr or p.stdout).strip().splitlines() if "error" in ln]
             raise RuntimeError(err[0] if err else f"dyncc exited with {p.returncode}")
-        so = os.path.join(work, "lib", f"lib{name}.so")
-        self.L = dynrt_ctypes.Library(so, name)
+        self.stats = p.stdout
+        self.so = os.path.join(work, "lib", f"lib{name}.so")
+        self.L = dynrt_ctypes.Library(self.so, name)
         self.L.create(weights, num_threads=threads)
 
     def run_traced(self, x, budget, H):
@@ -261,6 +269,11 @@ def main():
     ap.add_argument("--bf16", action="store_true",
                     help="also time the model compiled with --precision=bf16 (weights kept "
                          "as bfloat16) and compare its decisions with the reference's")
+    ap.add_argument("--no-in-step", dest="in_step", action="store_false",
+                    help="do not time the model compiled with --hoist-step-inputs=false "
+                         "(the input projections computed step by step)")
+    ap.add_argument("--profile-runs", type=int, default=50,
+                    help="runs of the kernel profile (DYNRT_PROFILE=1; 0: none)")
     ap.add_argument("--eager-threads", default="1,2",
                     help="the thread counts every peer is timed with")
     a = ap.parse_args()
@@ -368,6 +381,20 @@ def main():
             sides["dyncc"] = (None, comp.bind(x, H))
         except RuntimeError as e:
             row["dyncc_error"] = str(e)
+        if a.in_step and "dyncc" in sides:
+            try:
+                step = Compiled(a.dyncc, os.path.join(work, name + ".mlir"), work,
+                                name + "_in_step", weights, a.threads,
+                                ["--hoist-step-inputs=false"])
+                h, c, steps_taken, trace = step.run_traced(x, B, H)
+                row["in_step_ok"] = (steps_taken == ref.steps and np.array_equal(
+                    trace, np.array(ref.trace, np.int32)))
+                row["in_step_err"] = max(close(h, ref.state[0]), close(c, ref.state[1]))
+                if not row["in_step_ok"] or row["in_step_err"] > 1e-4:
+                    bad = True
+                sides["dyncc_in_step"] = (None, step.bind(x, H))
+            except RuntimeError as e:
+                notes.append(f"dyncc --hoist-step-inputs=false: {e}")
         if a.bf16 and "dyncc" in sides:
             try:
                 comp16 = Compiled(a.dyncc, os.path.join(work, name + ".mlir"), work,
@@ -400,6 +427,11 @@ def main():
             times, per_round = interleaved(names, block, a.rounds, a.runs, a.pause)
         for n in names:
             row[n] = statistics.median(times[n])
+        # dyncc's kernels one by one, in a model of their own (DYNRT_PROFILE=1)
+        kprof, kwall = (kernel_profile(comp.so, weights, [x], a.threads, a.profile_runs,
+                                       wall=True)
+                        if "dyncc" in sides and a.profile_runs > 0 else (None, None))
+        fma = fma_peak(a.threads, a.dyncc)
     finally:
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -448,6 +480,12 @@ def main():
               f"| {row['dyncc_err']:.1g} |")
     else:
         print(f"| dyncc | n/a: {row.get('dyncc_error', '')} | | | | |")
+    if "dyncc_in_step" in row:
+        print(f"| dyncc `--hoist-step-inputs=false` (input projections in the step), "
+              f"{a.threads} threads | {us('dyncc_in_step'):.2f} | "
+              f"{row['dyncc_in_step'] * 1e3:.3f} | "
+              f"{speedup(lambda m: m.get('dyncc_in_step'))} | "
+              f"{'yes' if row['in_step_ok'] else 'NO'} | {row['in_step_err']:.1g} |")
     if "dyncc_bf16" in row:
         ok, same = row["bf16_trace"]
         q = [m["dyncc"] / m["dyncc_bf16"] for m in per_round
@@ -489,6 +527,13 @@ def main():
     if "dyncc_error" in row:
         print(f"- no dyncc model: {row['dyncc_error']}")
     print(f"- other load during timing: {load.others:.2f} cores")
+    if kprof:
+        kernels = sum(r["seconds"] for r in kprof) / a.profile_runs
+        print(f"- per step, in the profiled model ({a.profile_runs} runs after the timing): "
+              f"{kwall / steps * 1e6:.2f} µs, of which kernels {kernels / steps * 1e6:.2f} "
+              f"(the table below) and between them (host code, the step builtin's trace, "
+              f"the profiler's clocks) {(kwall - kernels) / steps * 1e6:.2f}")
+        print_kernel_table("(fp32, one sequence)", kprof, comp.stats, a.profile_runs, fma)
     sys.exit(1 if bad else 0)
 
 
