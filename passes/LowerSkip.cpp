@@ -48,6 +48,9 @@ namespace {
 
 // Config layout of the step builtin (runtime/dynrt.h, DYNRT_SKIP_CFG_*).
 constexpr int32_t kBuiltinSkipStep = 2;
+// The most bytes a loop's hoisted projections may hold (all positions' rows
+// live in the arena through the loop): beyond, the rest stay in the step.
+constexpr int64_t kMaxTableBytes = 64ll << 20;
 
 class LowerSkipPass : public dyncc::impl::DynLowerSkipBase<LowerSkipPass> {
 public:
@@ -289,6 +292,7 @@ private:
   static void hoistProjections(scf::WhileOp loop, Value x, Value seq,
                                int64_t rows, Value posTensor) {
     SmallVector<std::pair<linalg::GenericOp, unsigned>> found;
+    int64_t tableBytes = 0;
     auto stepType = cast<RankedTensorType>(x.getType());
     SmallVector<int64_t> unitShape{1};
     llvm::append_range(unitShape, stepType.getShape());
@@ -298,8 +302,16 @@ private:
         continue;
       for (OpOperand &use : expand.getResult().getUses())
         if (auto g = dyn_cast<linalg::GenericOp>(use.getOwner()))
-          if (g.isDpsInput(&use) && hoistable(loop, g, use.getOperandNumber()))
+          if (g.isDpsInput(&use) && hoistable(loop, g, use.getOperandNumber())) {
+            auto rowType = cast<RankedTensorType>(g.getResult(0).getType());
+            int64_t bytes = rows * rowType.getNumElements() *
+                            std::max<int64_t>(
+                                1, rowType.getElementTypeBitWidth() / 8);
+            if (tableBytes + bytes > kMaxTableBytes)
+              continue;
+            tableBytes += bytes;
             found.push_back({g, use.getOperandNumber()});
+          }
     }
     if (found.empty())
       return;

@@ -160,3 +160,34 @@ func.func @jumps(%seq: tensor<6x4xf32>, %h0: tensor<3xf32>, %w: tensor<3x4xf32>)
   }
   return %r : tensor<3xf32>
 }
+
+// Rows that would not fit the 64 MiB the loop's tables may hold (20000 x
+// 1024 floats, 78 MiB) stay in the step.
+// CHECK-LABEL: func.func @too_big(
+// CHECK-NOT: tensor<20000x1024xf32>
+// CHECK: scf.while
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %arg2 : tensor<1x4xf32>, tensor<1024x4xf32>)
+func.func @too_big(%seq: tensor<20000x4xf32>, %h0: tensor<1024xf32>, %w: tensor<1024x4xf32>) -> tensor<1024xf32> {
+  %r = dyn.skip %seq init(%h0 : tensor<1024xf32>) budget 20000 actions [#dyn.action<read>] : tensor<20000x4xf32> -> tensor<1024xf32>
+  decide {
+  ^bb0(%pos: index, %x: tensor<4xf32>, %h: tensor<1024xf32>):
+    %a = arith.constant 0 : index
+    dyn.decide %a
+  }
+  {
+  ^bb0(%pos: index, %x: tensor<4xf32>, %h: tensor<1024xf32>):
+    %z = arith.constant 0.0 : f32
+    %e = tensor.expand_shape %x [[0, 1]] output_shape [1, 4] : tensor<4xf32> into tensor<1x4xf32>
+    %i = tensor.empty() : tensor<1x1024xf32>
+    %f = linalg.fill ins(%z : f32) outs(%i : tensor<1x1024xf32>) -> tensor<1x1024xf32>
+    %m = linalg.generic {indexing_maps = [#x, #w, #o], iterator_types = ["parallel", "parallel", "reduction"]} ins(%e, %w : tensor<1x4xf32>, tensor<1024x4xf32>) outs(%f : tensor<1x1024xf32>) {
+    ^bb0(%a: f32, %b: f32, %c: f32):
+      %p = arith.mulf %a, %b : f32
+      %s = arith.addf %c, %p : f32
+      linalg.yield %s : f32
+    } -> tensor<1x1024xf32>
+    %n = tensor.collapse_shape %m [[0, 1]] : tensor<1x1024xf32> into tensor<1024xf32>
+    dyn.yield %n : tensor<1024xf32>
+  }
+  return %r : tensor<1024xf32>
+}
