@@ -281,42 +281,68 @@ private:
 
   /// Input projections out of the loop (docs/skim.md). A loop that visits
   /// positions 0 .. rows-1 in order computes, at every step, f(x) for each
-  /// linalg.generic f that reduces the step input x (as [1, ...x], through
-  /// tensor.expand_shape) with values defined outside the loop, into a fill
-  /// of such a value, its leading unit dimension a parallel loop that
-  /// nothing else reads: an LSTM's W_ih x. The same generic over the rows
-  /// seq[0 .. rows-1] computes every step's f(x) at once before the loop
-  /// (one GEMM where there were GEMVs, each streaming the weights), and the
-  /// step reads its row. The row is the same sum of the same products; only
-  /// the order of the additions may differ.
+  /// linalg op f with a reduction that reads the step input x, as itself or
+  /// with a unit dimension inserted (tensor.expand_shape: [1, K] for
+  /// nn.Linear's x W^T, [K, 1] for W @ x[:, None]), next to values defined
+  /// outside the loop, into a fill of such a value: an LSTM's W_ih x. The
+  /// same op over the rows seq[0 .. rows-1] computes every step's f(x) at
+  /// once before the loop (one GEMM where there were GEMVs, each streaming
+  /// the weights), and the step reads its part: with a unit dimension (a
+  /// parallel loop that only x and the result index), that loop runs over
+  /// the rows and the step reads the result at the position there; for x
+  /// itself, a new outer loop over the rows indexes x and the result. The
+  /// part is the same sum of the same products; only the order of the
+  /// additions may differ.
   static void hoistProjections(scf::WhileOp loop, Value x, Value seq,
                                int64_t rows, Value posTensor) {
-    SmallVector<std::pair<linalg::GenericOp, unsigned>> found;
-    int64_t tableBytes = 0;
     auto stepType = cast<RankedTensorType>(x.getType());
-    SmallVector<int64_t> unitShape{1};
-    llvm::append_range(unitShape, stepType.getShape());
-    for (Operation *user : x.getUsers()) {
-      auto expand = dyn_cast<tensor::ExpandShapeOp>(user);
-      if (!expand || expand.getResultType().getShape() != ArrayRef(unitShape))
-        continue;
-      for (OpOperand &use : expand.getResult().getUses())
-        if (auto g = dyn_cast<linalg::GenericOp>(use.getOwner()))
-          if (g.isDpsInput(&use) && hoistable(loop, g, use.getOperandNumber())) {
-            auto rowType = cast<RankedTensorType>(g.getResult(0).getType());
-            int64_t bytes = rows * rowType.getNumElements() *
-                            std::max<int64_t>(
-                                1, rowType.getElementTypeBitWidth() / 8);
-            if (tableBytes + bytes > kMaxTableBytes)
-              continue;
-            tableBytes += bytes;
-            found.push_back({g, use.getOperandNumber()});
+    if (rows <= 0 || !stepType.hasStaticShape())
+      return; // no step, or a shape the tables cannot take
+    struct Projection {
+      linalg::LinalgOp op;
+      unsigned operand;
+      int unitAt; // x's unit dimension, whose loop runs over the rows; -1: x
+    };
+    SmallVector<Projection> found;
+    int64_t tableBytes = 0;
+    auto consider = [&](Value v, int unitAt) {
+      for (OpOperand &use : v.getUses()) {
+        auto op = dyn_cast<linalg::LinalgOp>(use.getOwner());
+        if (!op || !op.isDpsInput(&use) ||
+            !hoistable(loop, op, use.getOperandNumber(), unitAt))
+          continue;
+        // rows x the row's bytes, without overflow: past the budget left,
+        // this one stays in the step.
+        auto rowType = cast<RankedTensorType>(op->getResult(0).getType());
+        int64_t elements = rowType.getNumElements(),
+                width = std::max<int64_t>(
+                    1, rowType.getElementTypeBitWidth() / 8);
+        if (elements > kMaxTableBytes ||
+            elements * width > (kMaxTableBytes - tableBytes) / rows)
+          continue;
+        tableBytes += rows * elements * width;
+        found.push_back({op, use.getOperandNumber(), unitAt});
+      }
+    };
+    consider(x, -1);
+    for (Operation *user : x.getUsers())
+      if (auto expand = dyn_cast<tensor::ExpandShapeOp>(user)) {
+        // x with one unit dimension inserted at u.
+        ArrayRef<int64_t> shape = expand.getResultType().getShape();
+        for (unsigned u = 0; u < shape.size(); ++u) {
+          SmallVector<int64_t> rest(shape);
+          rest.erase(rest.begin() + u);
+          if (shape[u] == 1 && ArrayRef(rest) == stepType.getShape()) {
+            consider(expand.getResult(), u);
+            break;
           }
-    }
+        }
+      }
     if (found.empty())
       return;
 
     Location loc = loop.getLoc();
+    MLIRContext *ctx = loop.getContext();
     OpBuilder hb(loop);
     auto seqType = cast<RankedTensorType>(seq.getType());
     Value input = seq;
@@ -328,33 +354,64 @@ private:
       input = hb.create<tensor::ExtractSliceOp>(loc, seq, offsets, sizes,
                                                 strides);
     }
-    for (auto [g, operand] : found) {
-      auto rowType = cast<RankedTensorType>(g.getResult(0).getType());
-      SmallVector<int64_t> allShape{rows};
-      llvm::append_range(allShape, rowType.getShape().drop_front());
-      auto fill = g.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
-      IRMapping map;
-      map.map(g->getOperand(operand), input);
-      for (Value v : g.getDpsInputs())
-        if (v != g->getOperand(operand))
-          map.map(v, outside(hb, loop, v));
-      Value empty = hb.create<tensor::EmptyOp>(loc, allShape,
-                                               rowType.getElementType());
-      map.map(g.getDpsInits()[0],
-              hb.create<linalg::FillOp>(
-                    loc, outside(hb, loop, fill.getInputs()[0]), empty)
-                  .getResult(0));
-      Operation *all = hb.clone(*g, map);
-      all->getResult(0).setType(
-          RankedTensorType::get(allShape, rowType.getElementType()));
+    for (auto [op, operand, unitAt] : found) {
+      auto rowType = cast<RankedTensorType>(op->getResult(0).getType());
+      // The table's op: with a unit dimension, its loop over the rows (seq's
+      // first dimension, the table's where the result had the unit); else a
+      // new outer loop that indexes the rows of seq and of the table.
+      SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+      SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+      AffineMap &xMap = maps[operand];
+      unsigned rowAt = 0; // the rows' dimension in the table
+      if (unitAt >= 0) {
+        SmallVector<AffineExpr> results(xMap.getResults());
+        AffineExpr unit = results[unitAt];
+        results.erase(results.begin() + unitAt);
+        results.insert(results.begin(), unit);
+        xMap = AffineMap::get(xMap.getNumDims(), 0, results, ctx);
+        rowAt = *maps.back().getResultPosition(unit);
+      } else {
+        iterators.insert(iterators.begin(), utils::IteratorType::parallel);
+        for (auto [i, m] : llvm::enumerate(maps)) {
+          m = m.shiftDims(1);
+          SmallVector<AffineExpr> results(m.getResults());
+          if (i == operand || i == maps.size() - 1)
+            results.insert(results.begin(), getAffineDimExpr(0, ctx));
+          m = AffineMap::get(m.getNumDims(), 0, results, ctx);
+        }
+      }
+      SmallVector<int64_t> tableShape(rowType.getShape());
+      if (unitAt >= 0)
+        tableShape[rowAt] = rows;
+      else
+        tableShape.insert(tableShape.begin(), rows);
+      auto tableType =
+          RankedTensorType::get(tableShape, rowType.getElementType());
+      SmallVector<Value> inputs;
+      for (OpOperand *in : op.getDpsInputOperands())
+        inputs.push_back(in->getOperandNumber() == operand
+                             ? input
+                             : outside(hb, loop, in->get()));
+      auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+      Value init =
+          hb.create<linalg::FillOp>(
+                loc, outside(hb, loop, fill.getInputs()[0]),
+                hb.create<tensor::EmptyOp>(loc, tableShape,
+                                           rowType.getElementType())
+                    .getResult())
+              .getResult(0);
+      auto all = hb.create<linalg::GenericOp>(loc, TypeRange{tableType}, inputs,
+                                              ValueRange{init}, maps, iterators);
+      IRMapping none;
+      op->getRegion(0).cloneInto(&all.getRegion(), none);
 
-      // In the step: row[0, ...] = all[pos, ...].
-      OpBuilder rb(g);
+      // In the step: part[..., i, ...] = table[..., pos, ...] at rowAt
+      // (part[i...] = table[pos, i...] without a unit dimension).
+      OpBuilder rb(op);
       Value rowInit = rb.create<tensor::EmptyOp>(loc, rowType.getShape(),
                                                  rowType.getElementType());
       unsigned rank = rowType.getRank();
-      MLIRContext *ctx = rb.getContext();
-      Value table = all->getResult(0);
+      Value table = all.getResult(0);
       Value row =
           rb.create<linalg::GenericOp>(
                 loc, rowType, posTensor, rowInit,
@@ -365,80 +422,105 @@ private:
                 SmallVector<utils::IteratorType>(rank,
                                                  utils::IteratorType::parallel),
                 [&](OpBuilder &nb, Location nloc, ValueRange args) {
-                  SmallVector<Value> at{nb.create<arith::IndexCastOp>(
-                      nloc, nb.getIndexType(), args[0])};
-                  for (unsigned d = 1; d < rank; ++d)
-                    at.push_back(nb.create<linalg::IndexOp>(nloc, d));
+                  Value pos = nb.create<arith::IndexCastOp>(
+                      nloc, nb.getIndexType(), args[0]);
+                  SmallVector<Value> at;
+                  for (unsigned d = 0; d < rank; ++d)
+                    at.push_back(unitAt >= 0 && d == rowAt
+                                     ? pos
+                                     : nb.create<linalg::IndexOp>(nloc, d)
+                                           .getResult());
+                  if (unitAt < 0)
+                    at.insert(at.begin(), pos);
                   nb.create<linalg::YieldOp>(
                       nloc,
                       nb.create<tensor::ExtractOp>(nloc, table, at).getResult());
                 })
               .getResult(0);
-      g.getResult(0).replaceAllUsesWith(row);
-      Value expanded = g->getOperand(operand);
-      g.erase();
-      if (expanded.use_empty())
-        expanded.getDefiningOp()->erase();
+      op->getResult(0).replaceAllUsesWith(row);
+      Value read = op->getOperand(operand);
+      op->erase();
+      if (read != x && read.use_empty())
+        read.getDefiningOp()->erase();
       if (fill->use_empty())
         fill.erase();
     }
   }
 
+  static bool definedOutside(scf::WhileOp loop, Value v) {
+    Operation *owner = v.getParentRegion()->getParentOp();
+    return owner != loop && !loop->isProperAncestor(owner);
+  }
+
   /// Whether `v` is the same at every step: defined outside `loop`, or a
   /// constant.
   static bool invariant(scf::WhileOp loop, Value v) {
-    Operation *owner = v.getParentRegion()->getParentOp();
-    return (owner != loop && !loop->isProperAncestor(owner)) ||
-           v.getDefiningOp<arith::ConstantOp>();
+    return definedOutside(loop, v) || v.getDefiningOp<arith::ConstantOp>();
   }
 
   /// An invariant `v` for use before `loop`: itself, or a clone of the
   /// constant inside.
   static Value outside(OpBuilder &b, scf::WhileOp loop, Value v) {
-    Operation *owner = v.getParentRegion()->getParentOp();
-    if (owner != loop && !loop->isProperAncestor(owner))
-      return v;
-    return b.clone(*v.getDefiningOp())->getResult(0);
+    return definedOutside(loop, v) ? v
+                                   : b.clone(*v.getDefiningOp())->getResult(0);
   }
 
-  /// Whether `g`, reading the step input as [1, ...x] at operand `operand`,
-  /// computes its result row from that row alone (see hoistProjections).
-  static bool hoistable(scf::WhileOp loop, linalg::GenericOp g,
-                        unsigned operand) {
-    if (g.getNumDpsInits() != 1 || g.getNumReductionLoops() == 0 ||
-        !g.hasPureTensorSemantics())
+  /// Whether `op`, reading the step input at operand `operand` (with a
+  /// unit dimension at `unitAt`, or -1), computes its result from that
+  /// input alone (see hoistProjections).
+  static bool hoistable(scf::WhileOp loop, linalg::LinalgOp op,
+                        unsigned operand, int unitAt) {
+    if (op->getNumResults() != 1 || op.getNumDpsInits() != 1 ||
+        op.getNumReductionLoops() == 0 || !op.hasPureTensorSemantics() ||
+        op->getNumRegions() != 1)
       return false;
-    auto rowType = dyn_cast<RankedTensorType>(g.getResult(0).getType());
-    if (!rowType || rowType.getRank() == 0 || rowType.getDimSize(0) != 1)
+    auto rowType = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+    if (!rowType || !rowType.hasStaticShape())
       return false;
-    AffineMap xMap = g.getMatchingIndexingMap(&g->getOpOperand(operand));
-    AffineMap outMap = g.getIndexingMapMatchingResult(g->getResult(0));
-    auto dim = dyn_cast<AffineDimExpr>(xMap.getResult(0));
-    if (!dim || outMap.getResult(0) != dim ||
-        g.getIteratorTypesArray()[dim.getPosition()] !=
-            utils::IteratorType::parallel)
-      return false;
-    unsigned r = dim.getPosition();
-    auto usesRow = [&](AffineMap m, unsigned from) {
-      for (unsigned i = from; i < m.getNumResults(); ++i)
-        if (m.getResult(i).isFunctionOfDim(r))
-          return true;
-      return false;
+    AffineMap xMap = op.getMatchingIndexingMap(&op->getOpOperand(operand));
+    AffineMap outMap = op.getIndexingMapMatchingResult(op->getResult(0));
+    // The unit dimension's loop: parallel, of extent 1 in the result, and
+    // indexed only by x's unit dimension and one of the result's.
+    std::optional<unsigned> r;
+    if (unitAt >= 0) {
+      auto dim = dyn_cast<AffineDimExpr>(xMap.getResult(unitAt));
+      std::optional<unsigned> at =
+          dim ? outMap.getResultPosition(dim) : std::nullopt;
+      if (!at || rowType.getDimSize(*at) != 1 ||
+          op.getIteratorTypesArray()[dim.getPosition()] !=
+              utils::IteratorType::parallel)
+        return false;
+      r = dim.getPosition();
+    }
+    // How many of m's results read the unit dimension's loop.
+    auto rowUses = [&](AffineMap m) {
+      unsigned n = 0;
+      for (AffineExpr e : m.getResults())
+        n += r && e.isFunctionOfDim(*r);
+      return n;
     };
-    if (usesRow(xMap, 1) || usesRow(outMap, 1))
+    if (r && (rowUses(xMap) != 1 || rowUses(outMap) != 1))
       return false;
-    for (OpOperand *in : g.getDpsInputOperands())
+    for (OpOperand *in : op.getDpsInputOperands())
       if (in->getOperandNumber() != operand &&
           (!invariant(loop, in->get()) ||
-           usesRow(g.getMatchingIndexingMap(in), 0)))
+           rowUses(op.getMatchingIndexingMap(in))))
         return false;
-    auto fill = g.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+    auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
     if (!fill || !invariant(loop, fill.getInputs()[0]))
       return false;
-    // The body sees elements only: no linalg.index (it would see the row).
-    bool indexes = false;
-    g.getBody()->walk([&](linalg::IndexOp) { indexes = true; });
-    return !indexes;
+    // The body sees elements only (no linalg.index: it would see the row),
+    // and nothing of the loop (it moves out of it).
+    Region &body = op->getRegion(0);
+    WalkResult walk = body.walk([&](Operation *inner) {
+      if (isa<linalg::IndexOp>(inner))
+        return WalkResult::interrupt();
+      for (Value v : inner->getOperands())
+        if (!body.isAncestor(v.getParentRegion()) && !definedOutside(loop, v))
+          return WalkResult::interrupt();
+      return WalkResult::advance();
+    });
+    return !walk.wasInterrupted();
   }
 
   /// The smallest p > pos with classes[p] in `targets`, or `steps`: a

@@ -156,9 +156,11 @@ def DynLowerSkip : Pass<"dyn-lower-skip", "mlir::ModuleOp"> {
     With `hoist-inputs` (the default), a loop whose every action advances
     by one position visits positions 0, 1, ... in order; there every
     contraction of the step input alone with values defined outside the
-    loop (an LSTM's `W_ih x`) is computed for all the positions the loop
-    can visit at once, before the loop (one GEMM instead of a GEMV per
-    step), and the step reads its row (docs/skim.md "Input projections").
+    loop (an LSTM's `W_ih x`: linalg.matvec, linalg.matmul or a contraction
+    generic, on the input or on it with a unit dimension inserted) is
+    computed for all the positions the loop can visit at once, before the
+    loop (one GEMM instead of a GEMV per step), and the step reads its part
+    (docs/skim.md "Input projections").
   }];
   let options = [
     Option<"hoistInputs", "hoist-inputs", "bool", /*default=*/"true",
