@@ -356,9 +356,9 @@ private:
     }
     for (auto [op, operand, unitAt] : found) {
       auto rowType = cast<RankedTensorType>(op->getResult(0).getType());
-      // The table's op: with a unit dimension, its loop over the rows (seq's
-      // first dimension, the table's where the result had the unit); else a
-      // new outer loop that indexes the rows of seq and of the table.
+      // The table's op: with a unit dimension, its loop over the rows (the
+      // first dimension of seq and of the table: each step's part one
+      // contiguous row); else a new outer loop that indexes them.
       SmallVector<AffineMap> maps = op.getIndexingMapsArray();
       SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
       AffineMap &xMap = maps[operand];
@@ -369,7 +369,12 @@ private:
         results.erase(results.begin() + unitAt);
         results.insert(results.begin(), unit);
         xMap = AffineMap::get(xMap.getNumDims(), 0, results, ctx);
-        rowAt = *maps.back().getResultPosition(unit);
+        AffineMap &outMap = maps.back();
+        rowAt = *outMap.getResultPosition(unit);
+        results.assign(outMap.getResults().begin(), outMap.getResults().end());
+        results.erase(results.begin() + rowAt);
+        results.insert(results.begin(), unit);
+        outMap = AffineMap::get(outMap.getNumDims(), 0, results, ctx);
       } else {
         iterators.insert(iterators.begin(), utils::IteratorType::parallel);
         for (auto [i, m] : llvm::enumerate(maps)) {
@@ -382,9 +387,8 @@ private:
       }
       SmallVector<int64_t> tableShape(rowType.getShape());
       if (unitAt >= 0)
-        tableShape[rowAt] = rows;
-      else
-        tableShape.insert(tableShape.begin(), rows);
+        tableShape.erase(tableShape.begin() + rowAt);
+      tableShape.insert(tableShape.begin(), rows);
       auto tableType =
           RankedTensorType::get(tableShape, rowType.getElementType());
       SmallVector<Value> inputs;
@@ -405,8 +409,8 @@ private:
       IRMapping none;
       op->getRegion(0).cloneInto(&all.getRegion(), none);
 
-      // In the step: part[..., i, ...] = table[..., pos, ...] at rowAt
-      // (part[i...] = table[pos, i...] without a unit dimension).
+      // In the step: part[i...] = table[pos, i...], the unit dimension at
+      // rowAt (0 there) left out.
       OpBuilder rb(op);
       Value rowInit = rb.create<tensor::EmptyOp>(loc, rowType.getShape(),
                                                  rowType.getElementType());
@@ -422,16 +426,11 @@ private:
                 SmallVector<utils::IteratorType>(rank,
                                                  utils::IteratorType::parallel),
                 [&](OpBuilder &nb, Location nloc, ValueRange args) {
-                  Value pos = nb.create<arith::IndexCastOp>(
-                      nloc, nb.getIndexType(), args[0]);
-                  SmallVector<Value> at;
+                  SmallVector<Value> at{nb.create<arith::IndexCastOp>(
+                      nloc, nb.getIndexType(), args[0])};
                   for (unsigned d = 0; d < rank; ++d)
-                    at.push_back(unitAt >= 0 && d == rowAt
-                                     ? pos
-                                     : nb.create<linalg::IndexOp>(nloc, d)
-                                           .getResult());
-                  if (unitAt < 0)
-                    at.insert(at.begin(), pos);
+                    if (unitAt < 0 || d != rowAt)
+                      at.push_back(nb.create<linalg::IndexOp>(nloc, d));
                   nb.create<linalg::YieldOp>(
                       nloc,
                       nb.create<tensor::ExtractOp>(nloc, table, at).getResult());
