@@ -48,6 +48,13 @@ namespace {
 
 // Config layout of the step builtin (runtime/dynrt.h, DYNRT_SKIP_CFG_*).
 constexpr int32_t kBuiltinSkipStep = 2;
+/// The kinds whose next position is pos + 1 (docs/skim.md).
+bool movesToNext(SkipActionKind kind) {
+  return kind == SkipActionKind::read || kind == SkipActionKind::skim ||
+         kind == SkipActionKind::skip || kind == SkipActionKind::partial ||
+         kind == SkipActionKind::flush || kind == SkipActionKind::upper;
+}
+
 // The most bytes a loop's hoisted projections may hold (all positions' rows
 // live in the arena through the loop): beyond, the rest stay in the step.
 constexpr int64_t kMaxTableBytes = 64ll << 20;
@@ -204,12 +211,8 @@ private:
       Value stop = cb.create<arith::ConstantIntOp>(loc, 0, 1);
       Value one = cIndex(cb, 1);
       switch (attr.getKind()) {
-      case SkipActionKind::read:
-      case SkipActionKind::skim:
-      case SkipActionKind::skip:
-      case SkipActionKind::partial:
-      case SkipActionKind::flush:
-      case SkipActionKind::upper:
+      default:
+        assert(movesToNext(attr.getKind()));
         next = cb.create<arith::AddIOp>(loc, pos, one);
         break;
       case SkipActionKind::jump: {
@@ -264,19 +267,8 @@ private:
   /// Whether every action moves to the next position: then the loop visits
   /// positions 0, 1, ..., min(S, B) - 1, each once, in order.
   static bool visitsInOrder(ArrayAttr actions) {
-    return llvm::all_of(actions.getAsRange<SkipActionAttr>(), [](auto a) {
-      switch (a.getKind()) {
-      case SkipActionKind::read:
-      case SkipActionKind::skim:
-      case SkipActionKind::skip:
-      case SkipActionKind::partial:
-      case SkipActionKind::flush:
-      case SkipActionKind::upper:
-        return true;
-      default:
-        return false;
-      }
-    });
+    return llvm::all_of(actions.getAsRange<SkipActionAttr>(),
+                        [](auto a) { return movesToNext(a.getKind()); });
   }
 
   /// Input projections out of the loop (docs/skim.md). A loop that visits
