@@ -55,6 +55,9 @@ bool movesToNext(SkipActionKind kind) {
          kind == SkipActionKind::flush || kind == SkipActionKind::upper;
 }
 
+// A module attribute: what the hoisting did, one line a loop (dyncc --stats).
+constexpr llvm::StringLiteral kHoistedAttr = "dyn.hoisted_projections";
+
 // The most bytes a loop's hoisted projections may hold (all positions' rows
 // live in the arena through the loop): beyond, the rest stay in the step.
 constexpr int64_t kMaxTableBytes = 64ll << 20;
@@ -254,7 +257,19 @@ private:
     ab.create<scf::YieldOp>(loc, yields);
 
     if (hoistInputs && visitsInOrder(actions)) {
-      hoistProjections(loop, x, seq, std::min(steps, budget), posTensor);
+      int64_t rows = std::min(steps, budget), bytes = 0;
+      if (int count = hoistProjections(loop, x, seq, rows, posTensor, bytes)) {
+        // For dyncc compile --stats.
+        auto module = op->getParentOfType<ModuleOp>();
+        SmallVector<Attribute> notes;
+        if (auto old = module->getAttrOfType<ArrayAttr>(kHoistedAttr))
+          llvm::append_range(notes, old);
+        notes.push_back(b.getStringAttr(fmt::format(
+            "skip{}: {} input projection(s) of {} positions computed before "
+            "the loop ({} bytes)",
+            index, count, rows, bytes)));
+        module->setAttr(kHoistedAttr, b.getArrayAttr(notes));
+      }
       if (x.use_empty())
         x.getDefiningOp()->erase();
     }
@@ -285,11 +300,12 @@ private:
   /// itself, a new outer loop over the rows indexes x and the result. The
   /// part is the same sum of the same products; only the order of the
   /// additions may differ.
-  static void hoistProjections(scf::WhileOp loop, Value x, Value seq,
-                               int64_t rows, Value posTensor) {
+  /// Returns how many it hoisted; adds their tables' bytes to `bytes`.
+  static int hoistProjections(scf::WhileOp loop, Value x, Value seq,
+                              int64_t rows, Value posTensor, int64_t &bytes) {
     auto stepType = cast<RankedTensorType>(x.getType());
     if (rows <= 0 || !stepType.hasStaticShape())
-      return; // no step, or a shape the tables cannot take
+      return 0; // no step, or a shape the tables cannot take
     struct Projection {
       linalg::LinalgOp op;
       unsigned operand;
@@ -331,7 +347,8 @@ private:
         }
       }
     if (found.empty())
-      return;
+      return 0;
+    bytes += tableBytes;
 
     Location loc = loop.getLoc();
     MLIRContext *ctx = loop.getContext();
@@ -436,6 +453,7 @@ private:
       if (fill->use_empty())
         fill.erase();
     }
+    return (int)found.size();
   }
 
   static bool definedOutside(scf::WhileOp loop, Value v) {

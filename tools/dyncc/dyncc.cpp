@@ -635,6 +635,12 @@ int runCompile() {
       // (with bf16: those of them kept as bf16 pairs in panels)
       llvm::outs() << fmt::format("weights kept in panels: {} ({} bytes)\n",
                                   stats.panelWeights, stats.panelWeightBytes);
+      // Skimming loops' input projections computed before the loop
+      // (-dyn-lower-skip, docs/skim.md).
+      if (auto hoisted = (*module)->getAttrOfType<mlir::ArrayAttr>(
+              "dyn.hoisted_projections"))
+        for (auto line : hoisted.getAsRange<mlir::StringAttr>())
+          llvm::outs() << "hoisted " << line.getValue() << "\n";
       for (const std::string &gemm : stats.gemms)
         llvm::outs() << "gemm " << gemm << "\n";
       // What DYNRT_PROFILE=1 divides each kernel's time by.
