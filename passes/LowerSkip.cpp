@@ -48,11 +48,25 @@ namespace {
 
 // Config layout of the step builtin (runtime/dynrt.h, DYNRT_SKIP_CFG_*).
 constexpr int32_t kBuiltinSkipStep = 2;
-/// The kinds whose next position is pos + 1 (docs/skim.md).
+/// The kinds whose next position is pos + 1 (docs/skim.md). Every kind
+/// has its case, so that a new one is decided here (-Wswitch).
 bool movesToNext(SkipActionKind kind) {
-  return kind == SkipActionKind::read || kind == SkipActionKind::skim ||
-         kind == SkipActionKind::skip || kind == SkipActionKind::partial ||
-         kind == SkipActionKind::flush || kind == SkipActionKind::upper;
+  switch (kind) {
+  case SkipActionKind::read:
+  case SkipActionKind::skim:
+  case SkipActionKind::skip:
+  case SkipActionKind::partial:
+  case SkipActionKind::flush:
+  case SkipActionKind::upper:
+    return true;
+  case SkipActionKind::jump:
+  case SkipActionKind::shuttle:
+  case SkipActionKind::jump_to:
+  case SkipActionKind::reread:
+  case SkipActionKind::stop:
+    return false;
+  }
+  llvm_unreachable("unknown skip action kind");
 }
 
 // A module attribute: what the hoisting did, one line a loop (dyncc --stats).
@@ -213,29 +227,31 @@ private:
       Value next = pos;
       Value stop = cb.create<arith::ConstantIntOp>(loc, 0, 1);
       Value one = cIndex(cb, 1);
-      switch (attr.getKind()) {
-      default:
-        assert(movesToNext(attr.getKind()));
+      if (movesToNext(attr.getKind())) {
         next = cb.create<arith::AddIOp>(loc, pos, one);
-        break;
-      case SkipActionKind::jump: {
-        Value by = cb.create<arith::IndexCastOp>(loc, indexType, amount);
-        by = cb.create<arith::MaxSIOp>(loc, by, one);
-        next = cb.create<arith::AddIOp>(loc, pos, by);
-        break;
-      }
-      case SkipActionKind::shuttle:
-        next = cb.create<arith::AddIOp>(
-            loc, pos, cb.create<arith::IndexCastOp>(loc, indexType, amount));
-        break;
-      case SkipActionKind::jump_to:
-        next = nextOfClass(cb, loc, op, attr.getTargets(), posTensor, steps);
-        break;
-      case SkipActionKind::reread:
-        break;
-      case SkipActionKind::stop:
-        stop = cb.create<arith::ConstantIntOp>(loc, 1, 1);
-        break;
+      } else {
+        switch (attr.getKind()) {
+        case SkipActionKind::jump: {
+          Value by = cb.create<arith::IndexCastOp>(loc, indexType, amount);
+          by = cb.create<arith::MaxSIOp>(loc, by, one);
+          next = cb.create<arith::AddIOp>(loc, pos, by);
+          break;
+        }
+        case SkipActionKind::shuttle:
+          next = cb.create<arith::AddIOp>(
+              loc, pos, cb.create<arith::IndexCastOp>(loc, indexType, amount));
+          break;
+        case SkipActionKind::jump_to:
+          next = nextOfClass(cb, loc, op, attr.getTargets(), posTensor, steps);
+          break;
+        case SkipActionKind::reread:
+          break;
+        case SkipActionKind::stop:
+          stop = cb.create<arith::ConstantIntOp>(loc, 1, 1);
+          break;
+        default:
+          llvm_unreachable("moves to the next position");
+        }
       }
       SmallVector<Value> yields{next, stop};
       llvm::append_range(yields, newState);
