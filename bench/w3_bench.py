@@ -369,30 +369,31 @@ def main():
             fail["onnx"] = "not run (--no-onnx)"
 
         weights = os.path.join(work, name + ".safetensors")
-        try:
-            comp = Compiled(a.dyncc, os.path.join(work, name + ".mlir"), work, name, weights,
-                            a.threads)
-            h, c, steps_taken, trace = comp.run_traced(x, B, H)
+
+        def compiled_side(key, suffix, flags=()):
+            """Compiles the model with `flags`, checks its trace (equal) and
+            final state (within 1e-4) against the reference into
+            row[key + "_trace_ok"] and row[key + "_err"] (a wrong answer fails
+            the run) and adds it as side `key`; returns the Compiled."""
+            nonlocal bad
+            lib = Compiled(a.dyncc, os.path.join(work, name + ".mlir"), work, name + suffix,
+                           weights, a.threads, flags)
+            h, c, steps_taken, trace = lib.run_traced(x, B, H)
             want = np.array(ref.trace, np.int32)
-            row["dyncc_trace_ok"] = steps_taken == ref.steps and np.array_equal(trace, want)
-            row["dyncc_err"] = max(close(h, ref.state[0]), close(c, ref.state[1]))
-            if not row["dyncc_trace_ok"] or row["dyncc_err"] > 1e-4:
+            row[key + "_trace_ok"] = steps_taken == ref.steps and np.array_equal(trace, want)
+            row[key + "_err"] = max(close(h, ref.state[0]), close(c, ref.state[1]))
+            if not row[key + "_trace_ok"] or row[key + "_err"] > 1e-4:
                 bad = True
-            sides["dyncc"] = (None, comp.bind(x, H))
+            sides[key] = (None, lib.bind(x, H))
+            return lib
+
+        try:
+            comp = compiled_side("dyncc", "")
         except RuntimeError as e:
             row["dyncc_error"] = str(e)
         if a.in_step and "dyncc" in sides:
             try:
-                step = Compiled(a.dyncc, os.path.join(work, name + ".mlir"), work,
-                                name + "_in_step", weights, a.threads,
-                                ["--hoist-step-inputs=false"])
-                h, c, steps_taken, trace = step.run_traced(x, B, H)
-                row["in_step_ok"] = (steps_taken == ref.steps and np.array_equal(
-                    trace, np.array(ref.trace, np.int32)))
-                row["in_step_err"] = max(close(h, ref.state[0]), close(c, ref.state[1]))
-                if not row["in_step_ok"] or row["in_step_err"] > 1e-4:
-                    bad = True
-                sides["dyncc_in_step"] = (None, step.bind(x, H))
+                compiled_side("dyncc_in_step", "_in_step", ["--hoist-step-inputs=false"])
             except RuntimeError as e:
                 notes.append(f"dyncc --hoist-step-inputs=false: {e}")
         if a.bf16 and "dyncc" in sides:
@@ -485,7 +486,8 @@ def main():
               f"{a.threads} threads | {us('dyncc_in_step'):.2f} | "
               f"{row['dyncc_in_step'] * 1e3:.3f} | "
               f"{speedup(lambda m: m.get('dyncc_in_step'))} | "
-              f"{'yes' if row['in_step_ok'] else 'NO'} | {row['in_step_err']:.1g} |")
+              f"{'yes' if row['dyncc_in_step_trace_ok'] else 'NO'} "
+              f"| {row['dyncc_in_step_err']:.1g} |")
     if "dyncc_bf16" in row:
         ok, same = row["bf16_trace"]
         q = [m["dyncc"] / m["dyncc_bf16"] for m in per_round

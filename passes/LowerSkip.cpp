@@ -69,9 +69,6 @@ bool movesToNext(SkipActionKind kind) {
   llvm_unreachable("unknown skip action kind");
 }
 
-// A module attribute: what the hoisting did, one line a loop (dyncc --stats).
-constexpr llvm::StringLiteral kHoistedAttr = "dyn.hoisted_projections";
-
 // The most bytes a loop's hoisted projections may hold (all positions' rows
 // live in the arena through the loop): beyond, the rest stay in the step.
 constexpr int64_t kMaxTableBytes = 64ll << 20;
@@ -171,29 +168,8 @@ private:
     Value posTensor = ab.create<tensor::FromElementsOp>(
         loc, RankedTensorType::get({1}, i32), ValueRange{pos32});
     // x[...] = seq[pt[0], ...]
-    unsigned rank = stepType.getRank();
-    Value xInit = ab.create<tensor::EmptyOp>(loc, stepType.getShape(),
-                                             stepType.getElementType());
     Value seq = op.getSequence();
-    Value x = ab.create<linalg::GenericOp>(
-                    loc, stepType, posTensor, xInit,
-                    ArrayRef<AffineMap>{
-                        AffineMap::get(rank, 0, {getAffineConstantExpr(0, ctx)},
-                                       ctx),
-                        ab.getMultiDimIdentityMap(rank)},
-                    SmallVector<utils::IteratorType>(
-                        rank, utils::IteratorType::parallel),
-                    [&](OpBuilder &nb, Location nloc, ValueRange args) {
-                      SmallVector<Value> at{nb.create<arith::IndexCastOp>(
-                          nloc, nb.getIndexType(), args[0])};
-                      for (unsigned d = 0; d < rank; ++d)
-                        at.push_back(nb.create<linalg::IndexOp>(nloc, d));
-                      nb.create<linalg::YieldOp>(
-                          nloc,
-                          nb.create<tensor::ExtractOp>(nloc, seq, at)
-                              .getResult());
-                    })
-                  .getResult(0);
+    Value x = gatherAt(ab, loc, seq, posTensor, stepType);
 
     SmallVector<Value> regionArgs{pos, x};
     llvm::append_range(regionArgs, state);
@@ -278,13 +254,13 @@ private:
         // For dyncc compile --stats.
         auto module = op->getParentOfType<ModuleOp>();
         SmallVector<Attribute> notes;
-        if (auto old = module->getAttrOfType<ArrayAttr>(kHoistedAttr))
+        if (auto old = module->getAttrOfType<ArrayAttr>(dyncc::kHoistedProjectionsAttr))
           llvm::append_range(notes, old);
         notes.push_back(b.getStringAttr(fmt::format(
             "skip{}: {} input projection(s) of {} positions computed before "
             "the loop ({} bytes)",
             index, count, rows, bytes)));
-        module->setAttr(kHoistedAttr, b.getArrayAttr(notes));
+        module->setAttr(dyncc::kHoistedProjectionsAttr, b.getArrayAttr(notes));
       }
       if (x.use_empty())
         x.getDefiningOp()->erase();
@@ -437,30 +413,9 @@ private:
       // In the step: part[i...] = table[pos, i...], the unit dimension at
       // rowAt (0 there) left out.
       OpBuilder rb(op);
-      Value rowInit = rb.create<tensor::EmptyOp>(loc, rowType.getShape(),
-                                                 rowType.getElementType());
-      unsigned rank = rowType.getRank();
-      Value table = all.getResult(0);
-      Value row =
-          rb.create<linalg::GenericOp>(
-                loc, rowType, posTensor, rowInit,
-                ArrayRef<AffineMap>{
-                    AffineMap::get(rank, 0, {getAffineConstantExpr(0, ctx)},
-                                   ctx),
-                    rb.getMultiDimIdentityMap(rank)},
-                SmallVector<utils::IteratorType>(rank,
-                                                 utils::IteratorType::parallel),
-                [&](OpBuilder &nb, Location nloc, ValueRange args) {
-                  SmallVector<Value> at{nb.create<arith::IndexCastOp>(
-                      nloc, nb.getIndexType(), args[0])};
-                  for (unsigned d = 0; d < rank; ++d)
-                    if (unitAt < 0 || d != rowAt)
-                      at.push_back(nb.create<linalg::IndexOp>(nloc, d));
-                  nb.create<linalg::YieldOp>(
-                      nloc,
-                      nb.create<tensor::ExtractOp>(nloc, table, at).getResult());
-                })
-              .getResult(0);
+      Value row = gatherAt(rb, loc, all.getResult(0), posTensor, rowType,
+                           unitAt >= 0 ? std::optional<unsigned>(rowAt)
+                                       : std::nullopt);
       op->getResult(0).replaceAllUsesWith(row);
       Value read = op->getOperand(operand);
       op->erase();
@@ -470,6 +425,36 @@ private:
         fill.erase();
     }
     return (int)found.size();
+  }
+
+  /// A tensor of `type` whose element i... is src[pt[0], i...] (the step
+  /// input, a hoisted table's row), where `pt` is the position as a
+  /// tensor<1xi32>; `unit`: a unit dimension of `type` that src lacks.
+  static Value gatherAt(OpBuilder &b, Location loc, Value src, Value pt,
+                        RankedTensorType type,
+                        std::optional<unsigned> unit = std::nullopt) {
+    unsigned rank = type.getRank();
+    MLIRContext *ctx = b.getContext();
+    Value init =
+        b.create<tensor::EmptyOp>(loc, type.getShape(), type.getElementType());
+    return b
+        .create<linalg::GenericOp>(
+            loc, type, pt, init,
+            ArrayRef<AffineMap>{
+                AffineMap::get(rank, 0, {getAffineConstantExpr(0, ctx)}, ctx),
+                b.getMultiDimIdentityMap(rank)},
+            SmallVector<utils::IteratorType>(rank,
+                                             utils::IteratorType::parallel),
+            [&](OpBuilder &nb, Location nloc, ValueRange args) {
+              SmallVector<Value> at{nb.create<arith::IndexCastOp>(
+                  nloc, nb.getIndexType(), args[0])};
+              for (unsigned d = 0; d < rank; ++d)
+                if (d != unit)
+                  at.push_back(nb.create<linalg::IndexOp>(nloc, d));
+              nb.create<linalg::YieldOp>(
+                  nloc, nb.create<tensor::ExtractOp>(nloc, src, at).getResult());
+            })
+        .getResult(0);
   }
 
   static bool definedOutside(scf::WhileOp loop, Value v) {

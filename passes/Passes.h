@@ -44,6 +44,10 @@ inline constexpr llvm::StringLiteral kRowMaskAttr = "dyn.row_mask";
 
 /// The attribute that marks a kernel function and names its kind.
 inline constexpr llvm::StringLiteral kKernelAttrName = "dyn.kernel";
+/// Module attribute set by -dyn-lower-skip: what each skimming loop
+/// hoisted, one line a loop (dyncc compile --stats).
+inline constexpr llvm::StringLiteral kHoistedProjectionsAttr =
+    "dyn.hoisted_projections";
 
 /// Whether `fn` is the model's entry: a public function with a body that is
 /// not a kernel (a model has exactly one; codegen's findEntry says which).

@@ -638,7 +638,7 @@ int runCompile() {
       // Skimming loops' input projections computed before the loop
       // (-dyn-lower-skip, docs/skim.md).
       if (auto hoisted = (*module)->getAttrOfType<mlir::ArrayAttr>(
-              "dyn.hoisted_projections"))
+              dyncc::kHoistedProjectionsAttr))
         for (auto line : hoisted.getAsRange<mlir::StringAttr>())
           llvm::outs() << "hoisted " << line.getValue() << "\n";
       for (const std::string &gemm : stats.gemms)
