@@ -325,6 +325,9 @@ public:
   /// The FLOPs of one call of the kernel's GEMMs and attention products
   /// (2 per multiply-add, every row: KernelReport::flops).
   double flops = 0;
+  /// Whether a GEMM prefetches the next panel of a weight (buildGemm with
+  /// GemmAmx::weights and no entry): codegen::lowerPanelPrefetches.
+  bool prefetchPanels = false;
   /// Whether a GEMM of the kernel multiplies bf16 operands (its target
   /// then needs bf16KernelTarget's feature for vdpbf16ps).
   bool bf16Gemm = false;
@@ -873,16 +876,24 @@ private:
         rowUsed(v) = read(mask.tensor, at) >= 0;
       }
     }
-    // --amx: a weight's bf16 pairs in panels, read whole and in place by
-    // the AMX extern (an input read without a gather).
+    // A weight in panels, read whole and in place (an input read without a
+    // gather): by the AMX extern with --amx (its bf16 pairs), else by the
+    // Tiled path, which prefetches each task's next panel from it.
     codegen::GemmAmx amx;
     const GemmOperand &ob = match.b;
-    if (!options.amxEntry.empty() && codegen::bPairs(shape) &&
+    if (shape.bPanels &&
         kernel.tensors[ob.tensor].role == kir::Tensor::Role::Input &&
         std::all_of(ob.tables.begin(), ob.tables.end(),
                     [](int table) { return table < 0; })) {
-      amx.entry = options.amxEntry;
-      amx.weights = params[paramOf.at(ob.tensor)].parameter();
+      const ImageParam &w = params[paramOf.at(ob.tensor)];
+      if (!options.amxEntry.empty() && codegen::bPairs(shape)) {
+        amx.entry = options.amxEntry;
+        amx.weights = w.parameter();
+      } else if (!target.has_gpu_feature() &&
+                 (!shape.bf16 || codegen::bPairs(shape))) {
+        amx.weights = w.parameter();
+        prefetchPanels = true;
+      }
     }
     codegen::GemmTiling chosen;
     Func g = codegen::buildGemm(shape, A, B, epilogue, target,
@@ -2253,6 +2264,8 @@ bool compileKernel(const kir::Kernel &kernel, const std::string &target,
     std::vector<Argument> args(b.params.begin(), b.params.end());
     Pipeline p(b.outputs);
     Target t = pipelineTarget(b, target);
+    if (b.prefetchPanels)
+      codegen::lowerPanelPrefetches(p);
     // Debugging aid: the lowered Halide statement of every kernel.
     if (const char *dir = std::getenv("DYNCC_HALIDE_STMT_DIR"))
       p.compile_to_lowered_stmt(std::string(dir) + "/" + kernel.name + ".stmt",

@@ -282,6 +282,87 @@ GemmTiling gemmTilingFor(const GemmShape &shape, const Target &target,
   return chooseGemmTiling(shape, target, tuned ? *tuned : requested);
 }
 
+namespace {
+
+bool endsWith(const std::string &s, const std::string &tail) {
+  return s.size() >= tail.size() &&
+         s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+/// Lowers the prefetches buildGemm marks on a weight kept in panels: at
+/// each step k of a micro-tile, the row at k of the task's next panel
+/// (buildGemm, "Prefetch"). Of a task's first P micro-tiles (P a power of
+/// two), the t-th prefetches the rows k = t, t + P, ...: the next panel
+/// arrives over the whole task instead of at once. A weight streams from DRAM or L3 in
+/// a model larger than the L3; read on demand, a task's first micro-tile
+/// waited for its whole panel (W2's GEMMs ran 10-13% slower than in a model
+/// whose weights stay in the L3).
+///
+/// Halide 14's lowering of the marks prefetches every fourth cache line (it
+/// steps the split of a prefetch by 64 elements, not 64 bytes): the lines
+/// are stepped by 64 bytes here. Every micro-tile prefetching the whole row
+/// (the next panel in the first micro-tile, at once) was slower than none,
+/// as was a call per micro-tile (the call spills the accumulators). A mark
+/// outside a loop over k is dropped.
+class PrefetchNextPanel : public Halide::Internal::IRMutator {
+  using IRMutator::visit;
+  /// The loops around the statement being visited, innermost last.
+  std::vector<const Halide::Internal::For *> loops;
+
+  Halide::Internal::Stmt visit(const Halide::Internal::For *op) override {
+    using namespace Halide::Internal;
+    if (op->name.rfind("prefetch_split_", 0) != 0) {
+      loops.push_back(op);
+      Stmt s = IRMutator::visit(op);
+      loops.pop_back();
+      return s;
+    }
+    // for (prefetch_split_B.0, 0, lines) { prefetch(B, offset, 1, ...) }
+    // (offset linear in the split variable), in the loop over k (`step`)
+    // of a micro-tile loop (`tile`: the Tiled path's mt, or the tile
+    // skipping path's RDom over the row tiles).
+    const Evaluate *e = op->body.as<Evaluate>();
+    const Call *c = e ? e->value.as<Call>() : nullptr;
+    const For *step = loops.empty() ? nullptr : loops.back(), *tile = nullptr;
+    for (const For *l : loops)
+      if (endsWith(l->name, ".mt") || endsWith(l->name, "_tile$y"))
+        tile = l;
+    if (!c || !c->is_intrinsic(Call::prefetch) || !step || tile == step)
+      return Evaluate::make(0);
+    std::vector<Expr> args = c->args;
+    Expr line = Variable::make(Int(32), op->name);
+    args[1] = simplify(substitute(op->name, Expr(0), args[1]) +
+                       line * (64 / c->type.bytes()));
+    Stmt lines = For::make(op->name, op->min, op->extent, op->for_type,
+                           op->device_api,
+                           Evaluate::make(Call::make(c->type, Call::prefetch,
+                                                     args, Call::Intrinsic)));
+    // A task of one micro-tile (Halide drops a loop of one iteration): its
+    // loop over k spans the task.
+    if (!tile)
+      return lines;
+    // Over the first P micro-tiles, P the largest power of two up to their
+    // count (a mask, not a division, at every step k); the others repeat
+    // rows already asked for.
+    const IntImm *count = tile->extent.as<IntImm>();
+    if (!count || count->value < 1)
+      return Evaluate::make(0);
+    int mask = 1;
+    while (mask * 2 <= count->value)
+      mask *= 2;
+    --mask;
+    Expr k = Variable::make(Int(32), step->name) - step->min;
+    Expr t = Variable::make(Int(32), tile->name) - tile->min;
+    return IfThenElse::make((k & mask) == (t & mask), lines);
+  }
+};
+
+} // namespace
+
+void lowerPanelPrefetches(Pipeline &pipeline) {
+  pipeline.add_custom_lowering_pass(new PrefetchNextPanel);
+}
+
 Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
                const GemmEpilogue &epilogue, const Target &target,
                const std::string &name, const GemmTiling &requested,
@@ -729,6 +810,19 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     acc.compute_at(out, rt.y);
   }
 
+  // Prefetch: B kept in panels and handed over as amx.weights without an
+  // AMX entry (EmitHalide's weights in panels): mark the row at k of the
+  // next task's panel (a panel's `rows` on: the next panel of B's columns,
+  // or of the next batch element's B) at each step k of the micro-kernel;
+  // lowerPanelPrefetches spreads the marks over the task's micro-tiles. A
+  // task's next one runs on the same thread but at the end of its block
+  // (runtime/ThreadPool.h).
+  auto markNextPanel = [&](Stage stage, const RVar &k, int rows) {
+    if (shape.bPanels && amx.weights.defined() && amx.entry.empty())
+      stage.prefetch(amx.weights, k, k, rows,
+                     PrefetchBoundStrategy::NonFaulting);
+  };
+
   // The accumulator lives in registers: init and update fully unrolled,
   // k outermost in the update (with B's pairs in panels: accP, over the
   // micro-tile's columns j).
@@ -749,8 +843,12 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     scheduleAbf(); // B's pairs packed per task (below)
     // A pair of B's rows along n, interleaved (two dense loads and a
     // shuffle) and converted, 2 * vw values a vector.
-    if (pairs)
-      return out; // bp inlined: the micro-kernel loads B's pairs in place
+    if (pairs) {
+      // bp inlined: the micro-kernel loads B's pairs in place (and
+      // prefetches the next panel's: a panel is K2 rows of pairs).
+      markNextPanel(update, rp.y, K2);
+      return out;
+    }
     bp.compute_at(out, task);
     Var kn("kn");
     if (shape.transposeB && vw > 1 && shape.K % 2 == 0 && K2 >= vw / 2) {
@@ -774,6 +872,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   if (vw > 1)
     update.vectorize(n, vw);
   update.unroll(n).unroll(m);
+  markNextPanel(update, r, shape.K);
 
   if (t.packB) {
     // The task's panel of B, contiguous: the micro-kernel then reads one

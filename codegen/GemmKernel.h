@@ -130,6 +130,10 @@ struct GemmAmx {
   /// B as the runtime keeps it: the bfloat16 [N, K] (batched: [E, N, K])
   /// input buffer holding the pairs in panels, which the extern reads in
   /// place (the Func B passed to buildGemm reads the same buffer).
+  /// Without an entry, any B in panels (fp32, or bf16 pairs): the Tiled
+  /// path then marks the rows of each task's next panel for prefetching,
+  /// and the pipeline needs lowerPanelPrefetches.
+  /// Default: undefined.
   Halide::Internal::Parameter weights;
 };
 
@@ -159,6 +163,13 @@ int targetTasks(const Halide::Target &target);
 /// One line describing a chosen schedule, e.g. "tiled 8 x 2 vectors of 16,
 /// B packed, empty row tiles of 8 skipped" (dyncc compile --stats).
 std::string describeGemmTiling(const GemmTiling &tiling);
+
+/// Adds to `pipeline` the lowering of the prefetches buildGemm marks for a
+/// B in panels handed over as GemmAmx::weights without an entry (each
+/// task's next panel, spread over its micro-tiles). A pipeline holding such
+/// a GEMM needs it: Halide 14's own lowering of the marks is slower than no
+/// prefetch.
+void lowerPanelPrefetches(Halide::Pipeline &pipeline);
 
 /// Builds out(n, m[, b]) = epilogue(sum_k A(k, m[, b]) * B'(n, k[, b]), ...)
 /// where B' is B or its transpose (see GemmShape::transposeB).
