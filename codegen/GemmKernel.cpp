@@ -293,10 +293,12 @@ bool endsWith(const std::string &s, const std::string &tail) {
 /// each step k of a micro-tile, the row at k of the task's next panel
 /// (buildGemm, "Prefetch"). Of a task's first P micro-tiles (P a power of
 /// two), the t-th prefetches the rows k = t, t + P, ...: the next panel
-/// arrives over the whole task instead of at once. A weight streams from DRAM or L3 in
-/// a model larger than the L3; read on demand, a task's first micro-tile
-/// waited for its whole panel (W2's GEMMs ran 10-13% slower than in a model
-/// whose weights stay in the L3).
+/// arrives over the whole task instead of at once. A weight streams from
+/// DRAM or L3 in a model larger than the L3; read on demand, a task's first
+/// micro-tile waited for its whole panel (W2's GEMMs ran 10-13% slower than
+/// in a model whose weights stay in the L3). With empty row tiles skipped,
+/// the filled ones prefetch (a MoE dispatch buffer fills its rows from the
+/// first).
 ///
 /// Halide 14's lowering of the marks prefetches every fourth cache line (it
 /// steps the split of a prefetch by 64 elements, not 64 bytes): the lines
