@@ -53,6 +53,10 @@ except OSError:
     cpu_flags = set()
 if {"amx_tile", "amx_bf16"} <= cpu_flags:
     config.available_features.add("amx")
+# A CPU with AVX2 and FMA: libraries compiled for an AVX2-only target run
+# here (%if avx2).
+if {"avx2", "fma"} <= cpu_flags:
+    config.available_features.add("avx2")
 
 # The Python environment exports PyTorch modules (torch-mlir): tests that
 # build their model with dyncc.nn / dyncc.export say REQUIRES: torch-mlir.

@@ -889,8 +889,7 @@ private:
       if (!options.amxEntry.empty() && codegen::bPairs(shape)) {
         amx.entry = options.amxEntry;
         amx.weights = w.parameter();
-      } else if (!target.has_gpu_feature() &&
-                 (!shape.bf16 || codegen::bPairs(shape))) {
+      } else if (!target.has_gpu_feature()) { // fp32, or bf16 pairs
         amx.weights = w.parameter();
         prefetchPanels = true;
       }

@@ -54,6 +54,12 @@ constexpr int kTasksPerCore = 2;
 // 1024 x 256 step GEMV on the Intel Xeon).
 constexpr int kDotGroup = 4;
 constexpr int64_t kDotParallelMacs = 1 << 16; // smaller Dot GEMMs run serially
+// Tiled: a micro-tile with fewer accumulators than this waits on its FMAs'
+// latency (two FMA pipes of 4 cycles keep 8 vector FMAs in flight; 12 leave
+// room for the loads, as the Haswell/BLIS AVX2 kernel's 6 x 16 does). In
+// W2's 128-row GEMMs compiled for AVX2 on the AMD EPYC, 6 x 2 (12) ran 1.15x
+// faster than 4 x 2 (8), 1.27x than 2 x 4 (8) and 1.36x than 3 x 2 (6).
+constexpr int kMinAccumulators = 12;
 constexpr int kStreamMaxM = 8; // B [K, N]: Stream can beat Tiled up to here:
 constexpr double kStreamMinBBytes = 12.0 * (1 << 20); // once B leaves L3
 constexpr int kPackMinM = 512;     // below, reading B in place is as fast...
@@ -90,7 +96,8 @@ void checkOperand(const Func &f, const char *what, const GemmShape &shape) {
 }
 
 /// The micro-tile (rows, vectors) that wastes the least work on tails among
-/// shapes that fit the register file, in order of preference.
+/// shapes that fit the register file, in order of preference; a tile with
+/// fewer than kMinAccumulators accumulators counts as that much slower.
 void chooseMicroTile(const GemmShape &shape, const Target &target,
                      GemmTiling &t) {
   const int vw = t.vectorWidth;
@@ -118,10 +125,13 @@ void chooseMicroTile(const GemmShape &shape, const Target &target,
     for (int option : options) {
       int rows = std::min(t.rows > 0 ? t.rows : option, shape.M);
       // Outputs computed (ShiftInwards recomputes the overlap) per output
-      // needed; 1% slack so that the order of preference wins near-ties.
+      // needed, over the tile's share of the FMA rate; 1% slack so that the
+      // order of preference wins near-ties. (Without the share, AVX2's
+      // 128-row GEMMs took 2 x 4, exact in rows, over 6 x 2.)
       double waste = double(ceilDiv(shape.M, rows) * rows) / shape.M *
                      double(ceilDiv(shape.N, vectors * vw) * vectors * vw) /
-                     shape.N;
+                     shape.N *
+                     std::max(1.0, double(kMinAccumulators) / (rows * vectors));
       if (waste < best * 0.99) {
         best = waste;
         bestRows = rows;
@@ -284,6 +294,13 @@ GemmTiling gemmTilingFor(const GemmShape &shape, const Target &target,
 
 namespace {
 
+// The names buildGemm gives the loop over a task's micro-tiles, which
+// PrefetchNextPanel looks for: the Tiled path's split of m, and the
+// tile-skipping path's RDom over row tiles (a suffix of the GEMM's name;
+// Halide names its loop <rdom>$y).
+constexpr const char *kMicroTileVar = "mt";
+constexpr const char *kRowTilesRDom = "_tile";
+
 bool endsWith(const std::string &s, const std::string &tail) {
   return s.size() >= tail.size() &&
          s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -308,6 +325,9 @@ bool endsWith(const std::string &s, const std::string &tail) {
 /// outside a loop over k is dropped.
 class PrefetchNextPanel : public Halide::Internal::IRMutator {
   using IRMutator::visit;
+  /// Cache lines asked for at once: 4 (a 64-column fp32 panel's row) were
+  /// measured faster than 16, and 32 stalled on the miss buffers.
+  static constexpr int kChunkLines = 4;
   /// The loops around the statement being visited, innermost last.
   std::vector<const Halide::Internal::For *> loops;
 
@@ -327,25 +347,42 @@ class PrefetchNextPanel : public Halide::Internal::IRMutator {
     const Call *c = e ? e->value.as<Call>() : nullptr;
     const For *step = loops.empty() ? nullptr : loops.back(), *tile = nullptr;
     for (const For *l : loops)
-      if (endsWith(l->name, ".mt") || endsWith(l->name, "_tile$y"))
+      if (endsWith(l->name, std::string(".") + kMicroTileVar) ||
+          endsWith(l->name, std::string(kRowTilesRDom) + "$y"))
         tile = l;
     if (!c || !c->is_intrinsic(Call::prefetch) || !step || tile == step)
       return Evaluate::make(0);
-    std::vector<Expr> args = c->args;
+    // The step's lines in chunks of kChunkLines (a step of k unrolled
+    // spans several of B's rows: 16 lines of a 64-column fp32 panel).
+    const IntImm *extent = op->extent.as<IntImm>();
+    const int total = extent ? (int)extent->value : 0;
+    const int chunks =
+        total > kChunkLines && total % kChunkLines == 0 ? total / kChunkLines
+                                                        : 1;
     Expr line = Variable::make(Int(32), op->name);
-    args[1] = simplify(substitute(op->name, Expr(0), args[1]) +
-                       line * (64 / c->type.bytes()));
-    Stmt lines = For::make(op->name, op->min, op->extent, op->for_type,
-                           op->device_api,
-                           Evaluate::make(Call::make(c->type, Call::prefetch,
-                                                     args, Call::Intrinsic)));
+    Expr first = simplify(substitute(op->name, op->min, c->args[1]));
+    auto chunk = [&](int i) {
+      std::vector<Expr> args = c->args;
+      Expr at = chunks > 1 ? (i * kChunkLines + line) : line - op->min;
+      args[1] = simplify(first + at * (64 / c->type.bytes()));
+      return For::make(op->name, chunks > 1 ? Expr(0) : op->min,
+                       chunks > 1 ? Expr(kChunkLines) : op->extent,
+                       op->for_type, op->device_api,
+                       Evaluate::make(Call::make(c->type, Call::prefetch, args,
+                                                 Call::Intrinsic)));
+    };
     // A task of one micro-tile (Halide drops a loop of one iteration): its
     // loop over k spans the task.
-    if (!tile)
-      return lines;
+    if (!tile) {
+      std::vector<Stmt> all;
+      for (int i = 0; i < chunks; ++i)
+        all.push_back(chunk(i));
+      return Block::make(all);
+    }
     // Over the first P micro-tiles, P the largest power of two up to their
-    // count (a mask, not a division, at every step k); the others repeat
-    // rows already asked for.
+    // count (a mask, not a division, at every step k): chunk i of step k in
+    // micro-tile t where (k * chunks + i) = t mod P; the others repeat rows
+    // already asked for.
     const IntImm *count = tile->extent.as<IntImm>();
     if (!count || count->value < 1)
       return Evaluate::make(0);
@@ -355,7 +392,12 @@ class PrefetchNextPanel : public Halide::Internal::IRMutator {
     --mask;
     Expr k = Variable::make(Int(32), step->name) - step->min;
     Expr t = Variable::make(Int(32), tile->name) - tile->min;
-    return IfThenElse::make((k & mask) == (t & mask), lines);
+    std::vector<Stmt> guarded;
+    for (int i = 0; i < chunks; ++i)
+      guarded.push_back(IfThenElse::make(
+          ((chunks > 1 ? k * chunks + i : k) & mask) == (t & mask),
+          chunk(i)));
+    return Block::make(guarded);
   }
 };
 
@@ -489,7 +531,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   };
 
   Func out(name), acc(name + "_acc");
-  Var no("no"), ni("ni"), mo("mo"), mi("mi"), mt("mt"), mr("mr"), tile("tile");
+  Var no("no"), ni("ni"), mo("mo"), mi("mi"), mt(kMicroTileVar), mr("mr"), tile("tile");
 
   if (target.has_gpu_feature()) {
     // One GPU thread per output: a 16 x 16 block of threads per tile of
@@ -797,7 +839,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     used(withBatch({tv})) = maximum(usedAt(min(tv * rows, shape.M - rows) + rr));
     used.compute_root();
     out(outArgs) = undef<float>();
-    RDom rt(0, rows, 0, tiles, name + "_tile");
+    RDom rt(0, rows, 0, tiles, name + kRowTilesRDom);
     rt.where(used(withBatch({rt.y})) != 0);
     Expr row = min(rt.y * rows, shape.M - rows) + rt.x;
     out(withBatch({n, row})) = value(withBatch({n, row}));
@@ -813,15 +855,16 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   }
 
   // Prefetch: B kept in panels and handed over as amx.weights without an
-  // AMX entry (EmitHalide's weights in panels): mark the row at k of the
-  // next task's panel (a panel's `rows` on: the next panel of B's columns,
-  // or of the next batch element's B) at each step k of the micro-kernel;
+  // AMX entry (EmitHalide's weights in panels): mark the rows at k of the
+  // next task's panel (`steps` steps of k on: the next panel of B's columns,
+  // or of the next batch element's B) at each step k of the micro-kernel
+  // (a step of k unrolled: its 4 rows, or its pair of rows with bf16);
   // lowerPanelPrefetches spreads the marks over the task's micro-tiles. A
   // task's next one runs on the same thread but at the end of its block
   // (runtime/ThreadPool.h).
-  auto markNextPanel = [&](Stage stage, const RVar &k, int rows) {
+  auto markNextPanel = [&](Stage stage, const RVar &k, int steps) {
     if (shape.bPanels && amx.weights.defined() && amx.entry.empty())
-      stage.prefetch(amx.weights, k, k, rows,
+      stage.prefetch(amx.weights, k, k, steps,
                      PrefetchBoundStrategy::NonFaulting);
   };
 
@@ -870,11 +913,30 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     }
     return out;
   }
-  update.reorder(n, m, r);
+  // A micro-tile of fewer than 16 FMAs a step of k (AVX2's, 16 ymm) has
+  // k unrolled by 4 (or 2 where that divides K: no guard): the loop's own
+  // instructions, and with B in panels a micro-tile narrower than the panel
+  // computing its B address per vector (LLVM turns the add of the column
+  // into an or, which no load folds), then run once per 4 steps. AVX2's
+  // 2 x 4 vectors of 8 spent 16 of 30 instructions of a step on them;
+  // unrolled, W2's GEMMs ran 1.2x faster. AVX-512's 4 x 4, 16 FMAs a step
+  // and a whole panel wide, ran 2% slower unrolled (A/B, W2).
+  const int kUnroll = t.rows * t.vectors >= 16 ? 1
+                      : shape.K % 4 == 0       ? 4
+                      : shape.K % 2 == 0       ? 2
+                                               : 1;
+  RVar ko(r.x.name() + "o"), ki(r.x.name() + "i");
+  if (kUnroll > 1)
+    update.split(r, ko, ki, kUnroll).reorder(n, m, ki, ko).unroll(ki);
+  else
+    update.reorder(n, m, r);
   if (vw > 1)
     update.vectorize(n, vw);
   update.unroll(n).unroll(m);
-  markNextPanel(update, r, shape.K);
+  if (kUnroll > 1)
+    markNextPanel(update, ko, shape.K / kUnroll);
+  else
+    markNextPanel(update, r, shape.K);
 
   if (t.packB) {
     // The task's panel of B, contiguous: the micro-kernel then reads one
