@@ -11,6 +11,9 @@
 #   bench/run-w2.sh [build-dir] [runs] [rounds]
 #   env: DYNCC=path/to/dyncc uses that binary and skips the build;
 #        W2_FLAGS: more w2_bench.py options (--no-compile, sizes, ...).
+#   The AVX2 code path on an AVX-512 CPU, against peers capped to AVX2:
+#     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+#     W2_FLAGS="--target=x86-64-linux-avx-avx2-f16c-fma-sse41 --no-bf16" bench/run-w2.sh
 # Runs in the project's .venv (scripts/install-deps.sh): PyPI PyTorch,
 # torch-mlir, ONNX Runtime. OMP_WAIT_POLICY is left as it is (unset:
 # libgomp's default), as for W1 and M1: bench/eager-env.sh's PASSIVE was

@@ -140,6 +140,10 @@ def segment_loop(steps, entropy, x, theta, force=0):
     raise AssertionError("no segments")
 
 
+# The environment variables that cap PyTorch's (ATen, oneDNN, MKL) vector ISA.
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
 class Dyncc:
     """A model compiled by dyncc --shared and created with num_threads."""
 
@@ -186,12 +190,20 @@ def main():
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                     help="also the backbone in bf16 (dyncc --precision=bf16, PyTorch's module "
                     "cast to bfloat16) and the bf16 early-exit model's decisions against fp32's")
+    ap.add_argument("--target", default="host",
+                    help="dyncc compile --target of dyncc's libraries (an AVX2-only Halide "
+                    "target string measures the AVX2 code path on an AVX-512 CPU; cap the "
+                    "peers with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 "
+                    "MKL_ENABLE_INSTRUCTIONS=AVX2, set before the run: the table prints them)")
     ap.add_argument("--profile-runs", type=int, default=30,
                     help="runs of the fp32 backbone in a model created with DYNRT_PROFILE=1, "
                     "for the table of dyncc's kernels against the FMA rate (0: none)")
     a = ap.parse_args()
     if a.batch != 1:
         ap.error("W2 is batch 1 (W4 is the batched bench)")
+    if a.target != "host" and a.bf16:
+        ap.error("--target other than host: add --no-bf16 (bf16 is timed for the host's ISA)")
+    target = [] if a.target == "host" else [f"--target={a.target}"]
     exits = [int(v) for v in a.exit_layers.split(",") if v]
     if any(not 1 <= le <= a.layers for le in exits):
         ap.error(f"--exit-layers must be in 1..{a.layers}")
@@ -219,9 +231,9 @@ def main():
 
         t0 = time.perf_counter()
         dy = Dyncc(os.path.join(work, "w2.mlir"), work, "w2",
-                   os.path.join(work, "w2.safetensors"), a.threads)
+                   os.path.join(work, "w2.safetensors"), a.threads, *target)
         dyb = Dyncc(os.path.join(work, "w2_backbone.mlir"), work, "w2_backbone",
-                    os.path.join(work, "w2_backbone.safetensors"), a.threads)
+                    os.path.join(work, "w2_backbone.safetensors"), a.threads, *target)
         setup["dyncc"] = f"dyncc compile (both) {time.perf_counter() - t0:.1f} s"
 
         # per exit layer: dyncc's theta and case, the eager module's logits there
@@ -478,6 +490,11 @@ def main():
     print(f"CPU: {cpu}; probed peak fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {bf16} GFLOP/s "
           f"(torch.matmul, {a.threads} threads, best of the probes at the start and the end)")
     print()
+    if a.target != "host":
+        caps = ", ".join(f"{v}={os.environ[v]}" for v in ISA_CAPS if os.environ.get(v)) or "none"
+        print(f"dyncc's kernels compiled for Halide target `{a.target}` (not the host's). The "
+              f"peers' ISA caps: {caps}; ONNX Runtime has none (it runs the CPU's own).")
+        print()
     print(f"{a.layers} post-LN layers (d={a.d_model}, {a.heads} heads, d_ff={a.d_ff}, seq "
           f"{a.seq}), a {a.classes}-class head on the first token after every layer, entropy "
           "criterion (DeeBERT); examples/early-exit/model.py's dyncc.nn.EarlyExit module, "

@@ -117,7 +117,9 @@ void chooseMicroTile(const GemmShape &shape, const Target &target,
     // tile has: taller rows keep its accumulators, which hide the FMA
     // latency (512 x 8 x 512: 6 x 1 ran at 56 GFLOP/s, 12 x 1 at 163 on
     // the AMD EPYC; 12 is the tallest tile --tune times). The tile's own
-    // rows stay an option (a few rows that it fits exactly).
+    // rows stay an option, on the waste alone where they keep
+    // kMinAccumulators (6 x 2 of 6 x 4 at N = 2 vectors); 6 x 1 counts as
+    // 2x slower (below: at 18 rows, 2 tiles of 12 win over 3 of 6).
     std::vector<int> options{c.rows};
     if (vectors < c.vectors)
       options.insert(options.begin(),
