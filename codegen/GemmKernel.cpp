@@ -303,11 +303,6 @@ namespace {
 constexpr const char *kMicroTileVar = "mt";
 constexpr const char *kRowTilesRDom = "_tile";
 
-bool endsWith(const std::string &s, const std::string &tail) {
-  return s.size() >= tail.size() &&
-         s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 /// Lowers the prefetches buildGemm marks on a weight kept in panels: at
 /// each step k of a micro-tile, the row at k of the task's next panel
 /// (buildGemm, "Prefetch"). Of a task's first P micro-tiles (P a power of
@@ -335,7 +330,7 @@ class PrefetchNextPanel : public Halide::Internal::IRMutator {
 
   Halide::Internal::Stmt visit(const Halide::Internal::For *op) override {
     using namespace Halide::Internal;
-    if (op->name.rfind("prefetch_split_", 0) != 0) {
+    if (!starts_with(op->name, "prefetch_split_")) {
       loops.push_back(op);
       Stmt s = IRMutator::visit(op);
       loops.pop_back();
@@ -349,8 +344,8 @@ class PrefetchNextPanel : public Halide::Internal::IRMutator {
     const Call *c = e ? e->value.as<Call>() : nullptr;
     const For *step = loops.empty() ? nullptr : loops.back(), *tile = nullptr;
     for (const For *l : loops)
-      if (endsWith(l->name, std::string(".") + kMicroTileVar) ||
-          endsWith(l->name, std::string(kRowTilesRDom) + "$y"))
+      if (ends_with(l->name, std::string(".") + kMicroTileVar) ||
+          ends_with(l->name, std::string(kRowTilesRDom) + "$y"))
         tile = l;
     if (!c || !c->is_intrinsic(Call::prefetch) || !step || tile == step)
       return Evaluate::make(0);
@@ -361,15 +356,15 @@ class PrefetchNextPanel : public Halide::Internal::IRMutator {
     const int chunks =
         total > kChunkLines && total % kChunkLines == 0 ? total / kChunkLines
                                                         : 1;
+    // Chunk i: lines i * kChunkLines + [0, lines) from the first line.
+    Expr lines = chunks > 1 ? Expr(kChunkLines) : op->extent;
     Expr line = Variable::make(Int(32), op->name);
     Expr first = simplify(substitute(op->name, op->min, c->args[1]));
     auto chunk = [&](int i) {
       std::vector<Expr> args = c->args;
-      Expr at = chunks > 1 ? (i * kChunkLines + line) : line - op->min;
-      args[1] = simplify(first + at * (64 / c->type.bytes()));
-      return For::make(op->name, chunks > 1 ? Expr(0) : op->min,
-                       chunks > 1 ? Expr(kChunkLines) : op->extent,
-                       op->for_type, op->device_api,
+      args[1] = simplify(first + (i * kChunkLines + line) *
+                                     (64 / c->type.bytes()));
+      return For::make(op->name, 0, lines, op->for_type, op->device_api,
                        Evaluate::make(Call::make(c->type, Call::prefetch, args,
                                                  Call::Intrinsic)));
     };
@@ -935,10 +930,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   if (vw > 1)
     update.vectorize(n, vw);
   update.unroll(n).unroll(m);
-  if (kUnroll > 1)
-    markNextPanel(update, ko, shape.K / kUnroll);
-  else
-    markNextPanel(update, r, shape.K);
+  markNextPanel(update, kUnroll > 1 ? ko : r.x, shape.K / kUnroll);
 
   if (t.packB) {
     // The task's panel of B, contiguous: the micro-kernel then reads one
