@@ -1056,8 +1056,11 @@ public:
           t.type != kir::ElemType::F32)
         continue;
       // Where B as it is would take the Tiled path: a few rows keep Dot or
-      // Stream, which want B's rows contiguous.
-      const codegen::GemmTiling tiling = codegen::gemmTilingFor(shape, target);
+      // Stream, which want B's rows contiguous. The automatic choice, not
+      // --tune's: a B in panels is tuned as such (GemmTune.cpp), and B as it
+      // is would be timed for nothing.
+      const codegen::GemmTiling tiling =
+          codegen::chooseGemmTiling(shape, target);
       if (tiling.path != codegen::GemmPath::Tiled)
         continue;
       if (options.bf16Gemms) {
