@@ -325,9 +325,6 @@ public:
   /// The FLOPs of one call of the kernel's GEMMs and attention products
   /// (2 per multiply-add, every row: KernelReport::flops).
   double flops = 0;
-  /// Whether a GEMM prefetches the next panel of a weight (buildGemm with
-  /// GemmAmx::weights and no entry): codegen::lowerPanelPrefetches.
-  bool prefetchPanels = false;
   /// Whether a GEMM of the kernel multiplies bf16 operands (its target
   /// then needs bf16KernelTarget's feature for vdpbf16ps).
   bool bf16Gemm = false;
@@ -879,25 +876,20 @@ private:
     // A weight in panels, read whole and in place (an input read without a
     // gather): by the AMX extern with --amx (its bf16 pairs), else by the
     // Tiled path, which prefetches each task's next panel from it.
-    codegen::GemmAmx amx;
+    codegen::GemmPanels panels;
     const GemmOperand &ob = match.b;
-    if (shape.bPanels &&
+    if (shape.bPanels && !target.has_gpu_feature() &&
         kernel.tensors[ob.tensor].role == kir::Tensor::Role::Input &&
         std::all_of(ob.tables.begin(), ob.tables.end(),
                     [](int table) { return table < 0; })) {
-      const ImageParam &w = params[paramOf.at(ob.tensor)];
-      if (!options.amxEntry.empty() && codegen::bPairs(shape)) {
-        amx.entry = options.amxEntry;
-        amx.weights = w.parameter();
-      } else if (!target.has_gpu_feature()) { // fp32, or bf16 pairs
-        amx.weights = w.parameter();
-        prefetchPanels = true;
-      }
+      panels.weights = params[paramOf.at(ob.tensor)].parameter();
+      if (codegen::bPairs(shape))
+        panels.amxEntry = options.amxEntry;
     }
     codegen::GemmTiling chosen;
     Func g = codegen::buildGemm(shape, A, B, epilogue, target,
                                 kernel.name + "_gemm" + std::to_string(s), {},
-                                rowUsed, &chosen, amx);
+                                rowUsed, &chosen, panels);
     bf16Gemm |= chosen.bf16;
     flops += 2.0 * shape.M * shape.N * shape.K * std::max(1, shape.batch);
     gemmNotes.push_back(
@@ -2266,7 +2258,8 @@ bool compileKernel(const kir::Kernel &kernel, const std::string &target,
     std::vector<Argument> args(b.params.begin(), b.params.end());
     Pipeline p(b.outputs);
     Target t = pipelineTarget(b, target);
-    if (b.prefetchPanels)
+    // The next panels buildGemm marks for prefetching (none: no change).
+    if (!t.has_gpu_feature())
       codegen::lowerPanelPrefetches(p);
     // Debugging aid: the lowered Halide statement of every kernel.
     if (const char *dir = std::getenv("DYNCC_HALIDE_STMT_DIR"))

@@ -38,7 +38,7 @@ struct KernelOptions {
   std::vector<uint8_t> panelInputs;
   /// dyncc compile --amx: the extern (codegen::kAmxEntry, or its emulated
   /// twin kAmxEmulatedEntry) on whose AMX tiles the bf16 GEMMs that read a
-  /// weight's bf16 pairs in panels multiply (codegen::GemmAmx); empty:
+  /// weight's bf16 pairs in panels multiply (codegen::GemmPanels); empty:
   /// none do.
   std::string amxEntry;
 };

@@ -408,7 +408,7 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
                const GemmEpilogue &epilogue, const Target &target,
                const std::string &name, const GemmTiling &requested,
                const Func &rowUsed, GemmTiling *chosen,
-               const GemmAmx &amx) {
+               const GemmPanels &panels) {
   if (shape.M < 1 || shape.N < 1 || shape.K < 1 || shape.batch < 0)
     throw std::invalid_argument(
         "buildGemm: M, N, K must be >= 1 and batch >= 0");
@@ -429,9 +429,10 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     throw std::invalid_argument(
         "buildGemm: rowUsed must be one value over (m" +
         std::string(batched ? ", b)" : ")"));
-  // AMX (GemmAmx): a task is one panel of B's columns x blockRows rows (set
-  // below); B in panels of bf16 pairs, K in whole steps of the kernel.
-  const bool useAmx = !amx.entry.empty() && amx.weights.defined() &&
+  // AMX (GemmPanels::amxEntry): a task is one panel of B's columns x
+  // blockRows rows (set below); B in panels of bf16 pairs, K in whole steps
+  // of the kernel.
+  const bool useAmx = !panels.amxEntry.empty() && panels.weights.defined() &&
                       bPairs(shape) && shape.K % 32 == 0 &&
                       shape.N % kPanelColumns == 0;
   // dyncc compile --tune: the schedule timed fastest on this machine (not
@@ -712,8 +713,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
       // The block's products on AMX tiles (runtime/AmxGemm.c), reading
       // abf and the weight's pairs in place.
       Func tiles(name + "_amx");
-      tiles.define_extern(amx.entry,
-                          {abf, amx.weights, Expr(shape.K), Expr(shape.N)},
+      tiles.define_extern(panels.amxEntry,
+                          {abf, panels.weights, Expr(shape.K), Expr(shape.N)},
                           Float(32), outVars, NameMangling::C);
       acc(outArgs) = tiles(outArgs);
       finish(out, acc);
@@ -851,8 +852,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
     acc.compute_at(out, rt.y);
   }
 
-  // Prefetch: B kept in panels and handed over as amx.weights without an
-  // AMX entry (EmitHalide's weights in panels): mark the rows at k of the
+  // Prefetch: B kept in panels and handed over as panels.weights without
+  // an AMX entry (EmitHalide's weights in panels): mark the rows at k of the
   // next task's panel (`steps` steps of k on: the next panel of B's columns,
   // or of the next batch element's B) at each step k of the micro-kernel
   // (a step of k unrolled: its 4 rows, or its pair of rows with bf16);
@@ -860,8 +861,8 @@ Func buildGemm(const GemmShape &shape, const Func &A, const Func &B,
   // task's next one runs on the same thread but at the end of its block
   // (runtime/ThreadPool.h).
   auto markNextPanel = [&](Stage stage, const RVar &k, int steps) {
-    if (shape.bPanels && amx.weights.defined() && amx.entry.empty())
-      stage.prefetch(amx.weights, k, k, steps,
+    if (shape.bPanels && panels.weights.defined() && panels.amxEntry.empty())
+      stage.prefetch(panels.weights, k, k, steps,
                      PrefetchBoundStrategy::NonFaulting);
   };
 

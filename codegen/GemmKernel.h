@@ -114,27 +114,28 @@ struct GemmTiling {
   /// than its L2).
   bool bf16B = false;
   /// As chosen: the products are made on AMX tiles by an extern call per
-  /// task (GemmAmx; a task is one panel of B's columns x blockRows rows).
+  /// task (GemmPanels::amxEntry; a task is one panel of B's columns x
+  /// blockRows rows).
   bool amx = false;
 };
 
-/// dyncc compile --amx: a GEMM whose B is bf16 pairs in panels (bPairs)
-/// multiplies on AMX tiles, each parallel task calling `entry`
-/// (runtime/AmxGemm.c) on its block of the output; the epilogue stays
-/// Halide's. Default: empty, no AMX.
-struct GemmAmx {
+/// A B kept in panels (GemmShape::bPanels) as its buffer, which buildGemm
+/// reads beside the Func B: the Tiled path marks the rows of each task's
+/// next panel for prefetching (the pipeline then needs
+/// lowerPanelPrefetches), and with dyncc compile --amx a GEMM whose B is
+/// bf16 pairs in panels (bPairs) multiplies on AMX tiles instead, each
+/// parallel task calling `amxEntry` (runtime/AmxGemm.c) on its block of the
+/// output; the epilogue stays Halide's. Default: neither.
+struct GemmPanels {
+  /// B as the runtime keeps it: the input buffer holding the panels, fp32
+  /// or bfloat16 pairs, [N, K] (batched: [E, N, K]); the Func B passed to
+  /// buildGemm reads the same buffer, and the AMX extern reads it in place.
+  /// Default: undefined.
+  Halide::Internal::Parameter weights;
   /// "dynrt_amx_bf16_gemm", or "dynrt_amx_bf16_gemm_emulated", its twin
   /// through LLVM's scalar lowering of the tile instructions (any x86-64;
   /// for tests); empty: no AMX.
-  std::string entry;
-  /// B as the runtime keeps it: the bfloat16 [N, K] (batched: [E, N, K])
-  /// input buffer holding the pairs in panels, which the extern reads in
-  /// place (the Func B passed to buildGemm reads the same buffer).
-  /// Without an entry, any B in panels (fp32, or bf16 pairs): the Tiled
-  /// path then marks the rows of each task's next panel for prefetching,
-  /// and the pipeline needs lowerPanelPrefetches.
-  /// Default: undefined.
-  Halide::Internal::Parameter weights;
+  std::string amxEntry;
 };
 
 
@@ -165,7 +166,7 @@ int targetTasks(const Halide::Target &target);
 std::string describeGemmTiling(const GemmTiling &tiling);
 
 /// Adds to `pipeline` the lowering of the prefetches buildGemm marks for a
-/// B in panels handed over as GemmAmx::weights without an entry (each
+/// B in panels handed over as GemmPanels::weights without an AMX entry (each
 /// task's next panel, spread over its micro-tiles). A pipeline holding such
 /// a GEMM needs it: Halide 14's own lowering of the marks is slower than no
 /// prefetch.
@@ -196,8 +197,9 @@ void lowerPanelPrefetches(Halide::Pipeline &pipeline);
 ///   padding, docs/moe.md), leaving those rows unwritten. The Dot and Stream
 ///   paths (a few rows) compute every row.
 /// - chosen, when given, receives the schedule used (skipRows included).
-/// - amx, when its entry is set and B is bf16 pairs in panels (bPairs) with
-///   K a multiple of 32, makes the products on AMX tiles (GemmAmx).
+/// - panels: B's buffer when B is kept in panels (its next panel is then
+///   prefetched); with an AMX entry, B bf16 pairs in panels (bPairs) and K
+///   a multiple of 32, the products are made on AMX tiles (GemmPanels).
 ///
 /// Throws std::invalid_argument on a bad shape or operand arity.
 Halide::Func buildGemm(const GemmShape &shape, const Halide::Func &A,
@@ -207,7 +209,7 @@ Halide::Func buildGemm(const GemmShape &shape, const Halide::Func &A,
                        const GemmTiling &tiling = {},
                        const Halide::Func &rowUsed = {},
                        GemmTiling *chosen = nullptr,
-                       const GemmAmx &amx = {});
+                       const GemmPanels &panels = {});
 
 /// The tiling buildGemm uses for `shape` on `target` when given `requested`
 /// (zero fields filled in, everything clamped to the shape).

@@ -55,7 +55,7 @@ bool hostHasAvx512Bf16();
 bool hostHasAmxBf16();
 
 /// The AMX kernel's entry points in libdynrt (runtime/AmxGemm.c), which
-/// the GEMMs of dyncc compile --amx call (codegen::GemmAmx): the kernel,
+/// the GEMMs of dyncc compile --amx call (codegen::GemmPanels): the kernel,
 /// and its twin through LLVM's scalar lowering of the tile instructions,
 /// which runs on any x86-64 (--amx=emulated, for tests).
 constexpr const char *kAmxEntry = "dynrt_amx_bf16_gemm";

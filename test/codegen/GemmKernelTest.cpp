@@ -762,16 +762,16 @@ void checkBf16PairsInPanels(const std::vector<Target> &targets,
     for (const Target &target : targets) {
       SCOPED_TRACE(target.to_string());
       GemmTiling chosen;
-      dyncc::codegen::GemmAmx amx;
-      amx.entry = amxEntry;
-      amx.weights = pw.parameter();
+      dyncc::codegen::GemmPanels panels;
+      panels.amxEntry = amxEntry;
+      panels.weights = pw.parameter();
       GemmTiling requested;
       if (c.halfPanel > 0) {
         requested.rows = c.halfPanel;
         requested.vectors = 2;
       }
       Func g = buildGemm(shape, pa, pairs, {}, target, "pairs", requested, {},
-                         &chosen, amx);
+                         &chosen, panels);
       EXPECT_TRUE(chosen.bf16);
       EXPECT_EQ(chosen.packB, 0);
       EXPECT_EQ(chosen.amx, !amxEntry.empty());
