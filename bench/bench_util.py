@@ -225,12 +225,14 @@ def fma_note(fma, probed):
             f"chains a thread; the probed peak is {probed / fma * 100:.0f}% of it)")
 
 
-def kernel_profile(lib, weights, inputs, threads, runs, wall=False):
-    """dyncc.Model.profile() of the library `lib` after `runs` runs on
-    `inputs` (a model of its own, created with DYNRT_PROFILE=1, so that the
-    timed models are not profiled). With `wall`: (the profile, the runs'
-    own time, seconds a run), whose difference to the kernels' sum is what
-    runs between the kernels."""
+def kernel_profile(lib, weights, inputs, threads, runs, wall=False, warmup=3):
+    """dyncc.Model.profile() of the library `lib` over `runs` runs on
+    `inputs`, after `warmup` runs left out (a new model's first run also
+    faults in its arena's pages: W2's took 1.15x a later one), in a model
+    of its own, created with DYNRT_PROFILE=1, so that the timed models are
+    not profiled. With `wall`: (the profile, the runs' own time, seconds a
+    run), whose difference to the kernels' sum is what runs between the
+    kernels."""
     import dyncc
     before = os.environ.get("DYNRT_PROFILE")
     os.environ["DYNRT_PROFILE"] = "1"
@@ -243,11 +245,22 @@ def kernel_profile(lib, weights, inputs, threads, runs, wall=False):
             os.environ["DYNRT_PROFILE"] = before
     try:
         run = m.runner(*inputs)
+        for _ in range(warmup):
+            run()
+        before = {r["kernel"]: r for r in m.profile()}
         t0 = time.perf_counter()
         for _ in range(runs):
             run()
         seconds = (time.perf_counter() - t0) / max(runs, 1)
-        return (m.profile(), seconds) if wall else m.profile()
+        prof = []
+        for r in m.profile():
+            b = before.get(r["kernel"], {"calls": 0, "seconds": 0.0})
+            d = dict(r, calls=r["calls"] - b["calls"], seconds=r["seconds"] - b["seconds"])
+            d["gflops"] = (d["calls"] * d["flops"] / d["seconds"] / 1e9
+                           if d["flops"] > 0 and d["seconds"] > 0 else None)
+            prof.append(d)
+        prof.sort(key=lambda r: -r["seconds"])
+        return (prof, seconds) if wall else prof
     finally:
         m.close()
 
