@@ -4,7 +4,9 @@
 # docs/performance.md: first issue 16's targets as measured here
 # (bench/targets.py: each target, the value, met or not, the CPU's model and
 # flags), then each bench's own tables. Older sections stay below: they are
-# other CPUs and other days, and the per-CPU record the issue asks for.
+# other CPUs and other days. The targets also become this CPU's record in
+# docs/targets-by-cpu.json, and the page's table of every CPU's latest
+# values (between its "targets by CPU" markers) is made again from it.
 #   bench/run-all.sh [build-dir]
 #   env: DYNCC=path/to/dyncc (as each bench takes it); W2_FLAGS (added to
 #        --bf16), RUN_ALL_QUICK=1: one short round of each, to check the
@@ -50,18 +52,29 @@ fi
   echo
   echo "dyncc at \`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`, $(nproc) cores."
   echo
-  "$py" bench/targets.py "$summary" --command "bench/run-all.sh $build"
+  if [ -n "${RUN_ALL_QUICK:-}" ]; then # a check of the script: no record
+    "$py" bench/targets.py "$summary" --command "bench/run-all.sh $build"
+  else
+    "$py" bench/targets.py "$summary" --command "bench/run-all.sh $build" \
+      --by-cpu docs/targets-by-cpu.json --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  fi
   echo
   sed 's/^## /### /' "$body" # each bench's heading, one level down
   echo
 } >"$section"
-# The new section goes above the first one of the page.
-"$py" - "$section" docs/performance.md <<'PY'
+# The new section goes above the first one of the page; the table of every
+# CPU's latest values replaces the one between the markers.
+"$py" bench/targets.py --render-by-cpu docs/targets-by-cpu.json >"$body"
+"$py" - "$section" docs/performance.md "$body" <<'PY'
 import sys
-section, page = open(sys.argv[1]).read(), sys.argv[2]
+section, page, table = open(sys.argv[1]).read(), sys.argv[2], open(sys.argv[3]).read()
 text = open(page).read()
 at = text.find("\n## ")
 text = text + "\n" + section if at < 0 else text[:at + 1] + section + text[at + 1:]
+begin, end = "<!-- targets by CPU (bench/run-all.sh) -->\n", "<!-- end targets by CPU -->\n"
+if begin in text and end in text:
+    i, j = text.index(begin) + len(begin), text.index(end)
+    text = text[:i] + table + text[j:]
 open(page, "w").write(text)
 PY
 cat "$section"

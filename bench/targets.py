@@ -9,11 +9,19 @@ FMA issue rate that meeting it takes (bench_util.fma_needed).
 bench/run-all.sh runs the benches with the variable set and puts this table
 first in its section of docs/performance.md.
 
-    bench/targets.py SUMMARY.jsonl [--command "what made it"]
+With --by-cpu FILE it also keeps this CPU's latest values in FILE (a JSON
+record per CPU: model, family and model number, flags, date, commit and
+the targets), and --render-by-cpu FILE prints them as one table with a
+column per CPU, which run-all.sh keeps at the top of docs/performance.md:
+issue 16 asks for no ratio below its target on two different CPUs.
+
+    bench/targets.py SUMMARY.jsonl [--command "what made it"] [--by-cpu FILE --commit REV]
+    bench/targets.py --render-by-cpu FILE
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -21,11 +29,108 @@ sys.path.insert(0, __import__("os").path.dirname(__file__))
 from bench_util import cpu_has, cpu_name  # noqa: E402
 
 
+FLAGS = (("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"), ("AMX", "amx_bf16"))
+
+
+def cpu_ident():
+    """This CPU as a record's key: its model name, family and model number
+    (a VM's name alone can be as plain as "Intel(R) Xeon(R) Processor")."""
+    fields = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("cpu family", "model") and key not in fields:
+                fields[key] = value.strip()
+            if not line.strip() and fields:
+                break
+    name = cpu_name() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
+
+
+def met(r):
+    return r["measured"] >= r["target"] if r["higher"] else r["measured"] <= r["target"]
+
+
+def shown(v):
+    return f"{v:.2g}" if 0 < abs(v) < 0.01 else f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+
+
+def update_by_cpu(path, rows, command, commit):
+    """Replaces this CPU's record in `path` by this run's targets."""
+    data = {}
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except json.JSONDecodeError as e:
+            sys.exit(f"targets.py: {path}:{e.lineno}: not JSON ({e.msg})")
+    data[cpu_ident()] = {
+        "flags": ", ".join(f"{n}: {'yes' if cpu_has(fl) else 'no'}" for n, fl in FLAGS),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "commit": commit, "command": command, "source": "measured by targets.py",
+        "targets": [{k: r[k] for k in ("workload", "measured", "target", "higher")}
+                    | {"note": r.get("note", "")} for r in rows]}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def render_by_cpu(path):
+    """A markdown table: a row per target, a column per CPU of `path`."""
+    with open(path) as f:
+        data = json.load(f)
+    cpus = sorted(data, key=lambda c: data[c]["date"], reverse=True)
+    order, wanted = [], {}
+    for c in cpus:
+        for r in data[c]["targets"]:
+            if r["workload"] not in wanted:
+                order.append(r["workload"])
+                wanted[r["workload"]] = ("≥ " if r["higher"] else "≤ ") + f"{r['target']:g}"
+    print("Issue 16's targets on each CPU the benches have run on, the latest run of "
+          "each (bench/targets.py --by-cpu; bench/run-all.sh updates its CPU's column): "
+          "the value, and whether it meets the target.")
+    print()
+    print("| target | wanted | " + " | ".join(
+        f"{c}: {data[c]['flags']}; {data[c]['date']}, dyncc at `{data[c]['commit']}`"
+        for c in cpus) + " |")
+    print("|---|---:|" + "---|" * len(cpus))
+    for w in order:
+        cells = []
+        for c in cpus:
+            r = next((r for r in data[c]["targets"] if r["workload"] == w), None)
+            cells.append("—" if r is None else
+                         f"{shown(r['measured'])} {'yes' if met(r) else '**no**'}")
+        print(f"| {w} | {wanted[w]} | " + " | ".join(cells) + " |")
+    print("| met | | " + " | ".join(
+        f"{sum(met(r) for r in data[c]['targets'])} of {len(data[c]['targets'])}"
+        for c in cpus) + " |")
+    for c in cpus:
+        if data[c].get("source", "").startswith("measured"):
+            continue
+        print()
+        print(f"- {c}: {data[c]['source']}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("summary", help="the JSON lines file ($DYNCC_BENCH_SUMMARY)")
+    ap.add_argument("summary", nargs="?", help="the JSON lines file ($DYNCC_BENCH_SUMMARY)")
     ap.add_argument("--command", default="bench/run-all.sh", help="named under the table")
+    ap.add_argument("--by-cpu", metavar="FILE",
+                    help="keep this run's values as this CPU's record in FILE")
+    ap.add_argument("--commit", default="unknown", help="dyncc's commit, for --by-cpu")
+    ap.add_argument("--render-by-cpu", metavar="FILE",
+                    help="print FILE's records as a table, a column per CPU, and stop")
     a = ap.parse_args()
+    if a.render_by_cpu:
+        render_by_cpu(a.render_by_cpu)
+        return
+    if not a.summary:
+        ap.error("the summary file is needed (or --render-by-cpu FILE)")
     rows = []
     with open(a.summary) as f:
         for n, line in enumerate(f, 1):
@@ -37,8 +142,7 @@ def main():
             except json.JSONDecodeError as e:
                 sys.exit(f"targets.py: {a.summary}:{n}: not a JSON line ({e.msg})")
     cpus = sorted({r.get("cpu", "") for r in rows}) or [cpu_name()]
-    flags = ", ".join(f"{name}: {'yes' if cpu_has(flag) else 'no'}" for name, flag in
-                      (("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"), ("AMX", "amx_bf16")))
+    flags = ", ".join(f"{name}: {'yes' if cpu_has(flag) else 'no'}" for name, flag in FLAGS)
     print(f"Targets (WORKLOADS.md, issue 16) on {' / '.join(cpus)} ({flags}), "
           f"{time.strftime('%Y-%m-%d', time.gmtime())}; made by `{a.command}`. "
           "Ratios are dyncc's speed-up over the peer (medians, one run).")
@@ -47,16 +151,13 @@ def main():
     print("|---|---:|---:|---|---:|")
     missed = above = 0
     for r in rows:
-        ok = r["measured"] >= r["target"] if r["higher"] else r["measured"] <= r["target"]
+        ok = met(r)
         missed += not ok
         wanted = ("≥ " if r["higher"] else "≤ ") + f"{r['target']:g}"
         note = f" ({r['note']})" if r.get("note") else ""
-        v = r["measured"]
-        shown = (f"{v:.2g}" if 0 < abs(v) < 0.01 else f"{v:.3f}" if abs(v) < 10
-                 else f"{v:.1f}")
         needs = r.get("needs")
         above += not ok and needs is not None and needs > 100
-        print(f"| {r['workload']} | {shown} | {wanted} | "
+        print(f"| {r['workload']} | {shown(r['measured'])} | {wanted} | "
               f"{'yes' if ok else '**no**'}{note} | "
               f"{'' if needs is None else f'{needs:.0f}%'} |")
     print()
@@ -70,6 +171,8 @@ def main():
               "run its FLOPs (GEMMs and attention products; W1: the row tiles it computes) to "
               "meet the target against the peer's measured time. Above 100% no fp32 schedule "
               "meets it on this CPU; the kernels' own share is in the W2 and M1 kernel tables.")
+    if a.by_cpu:
+        update_by_cpu(a.by_cpu, rows, a.command, a.commit)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 # bench/targets.py's table from a bench's records (bench_util.record_target):
 # W3 at a tiny size, one round, with $DYNCC_BENCH_SUMMARY set, then the
 # table: the W3 target's row and the count line must be there, a target
-# that needs more than the FMA issue rate is counted so, and a file that is
-# not JSON lines must be refused with its line number.
+# that needs more than the FMA issue rate is counted so, --by-cpu keeps the
+# run as this CPU's record beside another CPU's and --render-by-cpu puts
+# them side by side, and a file that is not JSON lines must be refused with
+# its line number.
 #   targets_smoke.sh PYTHON DYNCC WORKDIR
 set -euo pipefail
 py="$1" dyncc="$2" work="$3"
@@ -31,6 +33,27 @@ echo '{"cpu": "any", "workload": "made up: x a peer", "measured": 1.5, "target":
 "$py" "$root/bench/targets.py" "$work/needs.jsonl" >"$work/needs.md"
 grep -q '^| made up: x a peer | 1.500 | ≥ 2 | \*\*no\*\* | 200% |$' "$work/needs.md"
 grep -q '^[0-9]* of 2 targets met on this CPU; 1 of the [12] misses would need more than this CPU.s FMA issue rate\.$' "$work/needs.md"
+# --by-cpu keeps this run as this CPU's record (replacing its last one, next
+# to another CPU's), and --render-by-cpu makes the table with a column each.
+cat >"$work/by-cpu.json" <<'JSON'
+{"Other CPU (family 6 model 1)": {"flags": "AVX-512: no, AVX512-BF16: no, AMX: no", "date": "2000-01-01", "commit": "0000000", "command": "by hand", "source": "a test record", "targets": [{"workload": "W3: x the eager loop", "measured": 3.5, "target": 10, "higher": true, "note": ""}, {"workload": "made up: only there", "measured": 1, "target": 2, "higher": true, "note": ""}]}}
+JSON
+for round in 1 2; do
+  "$py" "$root/bench/targets.py" "$work/summary.jsonl" --by-cpu "$work/by-cpu.json" --commit abc1234 >/dev/null
+done
+"$py" - "$work/by-cpu.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d) == 2, list(d)
+mine = [v for k, v in d.items() if not k.startswith("Other CPU")][0]
+assert mine["commit"] == "abc1234" and [t["workload"] for t in mine["targets"]] == ["W3: x the eager loop"], mine
+PY
+"$py" "$root/bench/targets.py" --render-by-cpu "$work/by-cpu.json" >"$work/by-cpu.md"
+cat "$work/by-cpu.md"
+grep -q '^| W3: x the eager loop | ≥ 10 | [0-9.]* \(yes\|\*\*no\*\*\) | 3.500 \*\*no\*\* |$' "$work/by-cpu.md"
+grep -q '^| made up: only there | ≥ 2 | — | 1.000 \*\*no\*\* |$' "$work/by-cpu.md"
+grep -q '^| met | | [01] of 1 | 0 of 2 |$' "$work/by-cpu.md"
+grep -q '^- Other CPU (family 6 model 1): a test record$' "$work/by-cpu.md"
 echo '{"not": json' >"$work/bad.jsonl"
 if "$py" "$root/bench/targets.py" "$work/bad.jsonl" 2>"$work/bad.err"; then
   echo "targets.py accepted a bad file" >&2
