@@ -1049,8 +1049,8 @@ public:
         continue;
       // Where B as it is would take the Tiled path: a few rows keep Dot or
       // Stream, which want B's rows contiguous. The automatic choice, not
-      // --tune's: a B in panels is tuned as such (GemmTune.cpp), and B as it
-      // is would be timed for nothing.
+      // --tune's: a GEMM on a B in panels is not timed (docs/codegen.md),
+      // and this shape, B as it is, would be timed for nothing.
       const codegen::GemmTiling tiling =
           codegen::chooseGemmTiling(shape, target);
       if (tiling.path != codegen::GemmPath::Tiled)
