@@ -58,15 +58,22 @@ def shown(v):
     return f"{v:.2g}" if 0 < abs(v) < 0.01 else f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
 
 
+def load_records(path, missing_ok=False):
+    """The records of `path` ({} for a missing file where missing_ok)."""
+    if missing_ok and not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        sys.exit(f"targets.py: {path}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        sys.exit(f"targets.py: {path}:{e.lineno}: not JSON ({e.msg})")
+
+
 def update_by_cpu(path, rows, command, commit):
     """Replaces this CPU's record in `path` by this run's targets."""
-    data = {}
-    if os.path.exists(path):
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except json.JSONDecodeError as e:
-            sys.exit(f"targets.py: {path}:{e.lineno}: not JSON ({e.msg})")
+    data = load_records(path, missing_ok=True)
     data[cpu_ident()] = {
         "flags": ", ".join(f"{n}: {'yes' if cpu_has(fl) else 'no'}" for n, fl in FLAGS),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
@@ -82,8 +89,7 @@ def update_by_cpu(path, rows, command, commit):
 
 def render_by_cpu(path):
     """A markdown table: a row per target, a column per CPU of `path`."""
-    with open(path) as f:
-        data = json.load(f)
+    data = load_records(path)
     cpus = sorted(data, key=lambda c: data[c]["date"], reverse=True)
     order, wanted = [], {}
     for c in cpus:

@@ -60,4 +60,10 @@ if "$py" "$root/bench/targets.py" "$work/bad.jsonl" 2>"$work/bad.err"; then
   exit 1
 fi
 grep -q 'bad.jsonl:1: not a JSON line' "$work/bad.err"
+echo '{"not": json' >"$work/bad.json"
+if "$py" "$root/bench/targets.py" --render-by-cpu "$work/bad.json" 2>"$work/bad-json.err"; then
+  echo "targets.py rendered a bad record file" >&2
+  exit 1
+fi
+grep -q 'bad.json:1: not JSON' "$work/bad-json.err"
 echo ok
