@@ -52,12 +52,10 @@ fi
   echo
   echo "dyncc at \`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`, $(nproc) cores."
   echo
-  if [ -n "${RUN_ALL_QUICK:-}" ]; then # a check of the script: no record
-    "$py" bench/targets.py "$summary" --command "bench/run-all.sh $build"
-  else
-    "$py" bench/targets.py "$summary" --command "bench/run-all.sh $build" \
-      --by-cpu docs/targets-by-cpu.json --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  fi
+  record=(--by-cpu docs/targets-by-cpu.json
+          --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
+  [ -z "${RUN_ALL_QUICK:-}" ] || record=() # a check of the script: no record
+  "$py" bench/targets.py "$summary" --command "bench/run-all.sh $build" "${record[@]}"
   echo
   sed 's/^## /### /' "$body" # each bench's heading, one level down
   echo

@@ -54,6 +54,14 @@ def met(r):
     return r["measured"] >= r["target"] if r["higher"] else r["measured"] <= r["target"]
 
 
+def wanted(r):
+    return ("≥ " if r["higher"] else "≤ ") + f"{r['target']:g}"
+
+
+def flags_text():
+    return ", ".join(f"{name}: {'yes' if cpu_has(flag) else 'no'}" for name, flag in FLAGS)
+
+
 def shown(v):
     return f"{v:.2g}" if 0 < abs(v) < 0.01 else f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
 
@@ -75,7 +83,7 @@ def update_by_cpu(path, rows, command, commit):
     """Replaces this CPU's record in `path` by this run's targets."""
     data = load_records(path, missing_ok=True)
     data[cpu_ident()] = {
-        "flags": ", ".join(f"{n}: {'yes' if cpu_has(fl) else 'no'}" for n, fl in FLAGS),
+        "flags": flags_text(),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "commit": commit, "command": command, "source": "measured by targets.py",
         "targets": [{k: r[k] for k in ("workload", "measured", "target", "higher")}
@@ -91,12 +99,10 @@ def render_by_cpu(path):
     """A markdown table: a row per target, a column per CPU of `path`."""
     data = load_records(path)
     cpus = sorted(data, key=lambda c: data[c]["date"], reverse=True)
-    order, wanted = [], {}
+    order = {}  # workload: its first record's wanted value, in order
     for c in cpus:
         for r in data[c]["targets"]:
-            if r["workload"] not in wanted:
-                order.append(r["workload"])
-                wanted[r["workload"]] = ("≥ " if r["higher"] else "≤ ") + f"{r['target']:g}"
+            order.setdefault(r["workload"], wanted(r))
     print("Issue 16's targets on each CPU the benches have run on, the latest run of "
           "each (bench/targets.py --by-cpu; bench/run-all.sh updates its CPU's column): "
           "the value, and whether it meets the target.")
@@ -105,13 +111,13 @@ def render_by_cpu(path):
         f"{c}: {data[c]['flags']}; {data[c]['date']}, dyncc at `{data[c]['commit']}`"
         for c in cpus) + " |")
     print("|---|---:|" + "---|" * len(cpus))
-    for w in order:
+    for w, want in order.items():
         cells = []
         for c in cpus:
             r = next((r for r in data[c]["targets"] if r["workload"] == w), None)
             cells.append("—" if r is None else
                          f"{shown(r['measured'])} {'yes' if met(r) else '**no**'}")
-        print(f"| {w} | {wanted[w]} | " + " | ".join(cells) + " |")
+        print(f"| {w} | {want} | " + " | ".join(cells) + " |")
     print("| met | | " + " | ".join(
         f"{sum(met(r) for r in data[c]['targets'])} of {len(data[c]['targets'])}"
         for c in cpus) + " |")
@@ -148,7 +154,7 @@ def main():
             except json.JSONDecodeError as e:
                 sys.exit(f"targets.py: {a.summary}:{n}: not a JSON line ({e.msg})")
     cpus = sorted({r.get("cpu", "") for r in rows}) or [cpu_name()]
-    flags = ", ".join(f"{name}: {'yes' if cpu_has(flag) else 'no'}" for name, flag in FLAGS)
+    flags = flags_text()
     print(f"Targets (WORKLOADS.md, issue 16) on {' / '.join(cpus)} ({flags}), "
           f"{time.strftime('%Y-%m-%d', time.gmtime())}; made by `{a.command}`. "
           "Ratios are dyncc's speed-up over the peer (medians, one run).")
@@ -159,11 +165,10 @@ def main():
     for r in rows:
         ok = met(r)
         missed += not ok
-        wanted = ("≥ " if r["higher"] else "≤ ") + f"{r['target']:g}"
         note = f" ({r['note']})" if r.get("note") else ""
         needs = r.get("needs")
         above += not ok and needs is not None and needs > 100
-        print(f"| {r['workload']} | {shown(r['measured'])} | {wanted} | "
+        print(f"| {r['workload']} | {shown(r['measured'])} | {wanted(r)} | "
               f"{'yes' if ok else '**no**'}{note} | "
               f"{'' if needs is None else f'{needs:.0f}%'} |")
     print()
