@@ -279,10 +279,10 @@ public:
   /// Builds the pipeline; `error` is set on failure.
   bool build(std::string &error) {
     try {
+      numberInputs();
       for (size_t t = 0; t < kernel.tensors.size(); ++t) {
         const kir::Tensor &tensor = kernel.tensors[t];
         if (tensor.role == kir::Tensor::Role::Input) {
-          paramOf[t] = params.size();
           // A weight kept in panels is read through its flat view.
           std::vector<int64_t> shape =
               panelStorageOf((int)t) != PanelStorage::None
@@ -953,6 +953,7 @@ public:
     if (!options.bf16Gemms || target.has_gpu_feature() ||
         kernel.kind == "attention")
       return only;
+    numberInputs(); // matchGemm reads options.panelInputs by position
     // The bf16 GEMMs, the copies they read through, and per GEMM its
     // operands' tensors.
     std::map<size_t, std::set<int>> operandsOf;
@@ -1114,6 +1115,15 @@ private:
     float fill;
   };
   std::optional<KeyTiled> keyTiled;
+
+  /// paramOf: each input tensor's position among the inputs (its
+  /// ImageParam's, in build).
+  void numberInputs() {
+    paramOf.clear();
+    for (size_t t = 0; t < kernel.tensors.size(); ++t)
+      if (kernel.tensors[t].role == kir::Tensor::Role::Input)
+        paramOf.emplace(t, paramOf.size());
+  }
 
   /// How input tensor `t` is kept (options.panelInputs, by its position
   /// among the inputs: its ImageParam's, paramOf).

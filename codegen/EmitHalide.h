@@ -88,6 +88,9 @@ std::vector<int64_t> panelView(const std::vector<int64_t> &shape);
 /// stored as bfloat16 rounded to nearest even (kir::ElemType::BF16): the
 /// kernel's results are the same bits, since those GEMMs round it so
 /// anyway. All false without bf16, on a GPU target and for attention.
+/// With options.panelInputs (the panels the kernel will read): a GEMM on
+/// a B in panels counts with the panels' tiling, as it is built (never
+/// timed by --tune: the plain shape would be timed for nothing).
 std::vector<bool> bf16OnlyInputs(const kir::Kernel &kernel,
                                  const std::string &target,
                                  const KernelOptions &options);

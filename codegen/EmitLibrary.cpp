@@ -662,8 +662,8 @@ FailureOr<const kir::Kernel *> kernelIR(HostPlan &plan, size_t k) {
   return &*plan.kernelIRs[k];
 }
 
-/// Per kernel (by kernelIndex), the storage `which` gives each of its
-/// inputs (empty for builtins).
+/// Per kernel (by kernelIndex), the storage `which(kernel, index)` gives
+/// each of its inputs (empty for builtins).
 template <typename Which>
 FailureOr<std::vector<std::vector<uint8_t>>> kernelInputs(HostPlan &plan,
                                                           Which which) {
@@ -674,7 +674,7 @@ FailureOr<std::vector<std::vector<uint8_t>>> kernelInputs(HostPlan &plan,
     FailureOr<const kir::Kernel *> kernel = kernelIR(plan, k);
     if (failed(kernel))
       return failure();
-    inputs[k] = which(**kernel);
+    inputs[k] = which(**kernel, k);
   }
   return inputs;
 }
@@ -692,7 +692,7 @@ LogicalResult planPanelWeights(HostPlan &plan, const std::string &target,
                     uint8_t(codegen::PanelStorage::Bf16Rows) ==
                         DYNRT_STORAGE_BF16_PANELS,
                 "PanelStorage values are the runtime's storage codes");
-  auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
+  auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel, size_t) {
     std::vector<uint8_t> codes;
     for (codegen::PanelStorage p :
          codegen::panelInputs(kernel, target, options))
@@ -725,9 +725,15 @@ LogicalResult planBf16Weights(HostPlan &plan, const std::string &target,
       return failure();
     inPanels = plan.weightStorage;
   }
-  auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel) {
+  // Each kernel with the panels it will read (as it is compiled with
+  // them): a GEMM reading its B in panels rounds as the panels' tiling has
+  // it, and --tune does not time the plain shape it never compiles.
+  auto inputs = kernelInputs(plan, [&](const kir::Kernel &kernel, size_t k) {
+    codegen::KernelOptions kernelOptions = options;
+    if (k < plan.kernelInputsPanels.size())
+      kernelOptions.panelInputs = plan.kernelInputsPanels[k];
     std::vector<uint8_t> codes;
-    for (bool only : codegen::bf16OnlyInputs(kernel, target, options))
+    for (bool only : codegen::bf16OnlyInputs(kernel, target, kernelOptions))
       codes.push_back(only ? DYNRT_BF16 : 0);
     return codes;
   });
