@@ -1115,6 +1115,9 @@ private:
     float fill;
   };
   std::optional<KeyTiled> keyTiled;
+  /// Set by tryAttention around buildStage of a per-query statistic over
+  /// the keys that skipped keys leave as it is (keysLeaveAccumulators).
+  std::optional<KeyTiled> keyReduced;
 
   /// paramOf: each input tensor's position among the inputs (its
   /// ImageParam's, in build).
@@ -1327,6 +1330,183 @@ private:
     return tensorClass(probs) == Zero;
   }
 
+  /// Whether reduction stage `s` of an attention's softmax (a statistic per
+  /// query: a max, a sum, an all-masked test) leaves each of its
+  /// accumulators as it is at a skipped key, so that it may reduce over the
+  /// kept tiles of keys only (buildStage, keyReduced) with the same bits:
+  /// its one reduction loop runs over the keys, its per-key operands are
+  /// read at its own point, and, with those operands at their values there
+  /// (`scores` -inf, the tensors of `fills` their fill, a per-key stage
+  /// that reads only those evaluated at it), the update of every output
+  /// folds to the accumulator: acc + 0 (the sum starting from +0, so never
+  /// -0), maximumf(acc, -inf), maxnumf(acc, -inf) (from a start that is
+  /// not NaN), select on a known condition (-inf > x is false, also for
+  /// NaN), and true & acc.
+  bool keysLeaveAccumulators(size_t s, int scores,
+                             const std::map<int, float> &fills,
+                             const std::vector<int64_t> &scoresShape) {
+    const kir::Stage &st = kernel.stages[s];
+    int red = -1;
+    for (size_t l = 0; l < st.isReduction.size(); ++l)
+      if (st.isReduction[l]) {
+        if (red >= 0)
+          return false;
+        red = (int)l;
+      }
+    if (red < 0 || st.loopExtents[red] != scoresShape.back())
+      return false;
+    struct Sym {
+      enum Kind { Unknown, Acc, Num, Bool } kind = Unknown;
+      int acc = -1;
+      double num = 0;
+      bool b = false;
+    };
+    const double negInf = -std::numeric_limits<double>::infinity();
+    auto num = [](double v) { Sym x; x.kind = Sym::Num; x.num = v; return x; };
+    auto boolean = [](bool v) { Sym x; x.kind = Sym::Bool; x.b = v; return x; };
+    // The value at a skipped key of the per-key tensor `t`, read at the
+    // reading stage's own point; `depth` bounds the per-key stages followed.
+    std::function<Sym(const kir::Stage &, int, int)> evalStage;
+    auto valueOf = [&](int t, int depth) -> Sym {
+      if (t == scores)
+        return num(negInf);
+      if (auto it = fills.find(t); it != fills.end())
+        return num(it->second);
+      const kir::Tensor &tensor = kernel.tensors[t];
+      if (depth > 4 || tensor.role != kir::Tensor::Role::Temp ||
+          tensor.stage < 0)
+        return Sym();
+      const kir::Stage &producer = kernel.stages[tensor.stage];
+      if (producer.outputs.size() != 1 || reduces(producer))
+        return Sym();
+      return evalStage(producer, 0, depth + 1);
+    };
+    evalStage = [&](const kir::Stage &at, int output, int depth) -> Sym {
+      // The output dimensions' loops: a per-key operand read at this point.
+      std::vector<int> point;
+      for (const kir::AffineDim &d : at.outputs[0].dims)
+        point.push_back(d.loop());
+      if (&at == &st)
+        point.push_back(red); // the keys, innermost in the scores
+      std::vector<Sym> v(at.exprs.size());
+      for (size_t i = 0; i < at.exprs.size(); ++i) {
+        const kir::Expr &e = at.exprs[i];
+        auto arg = [&](size_t a) { return v[e.args[a]]; };
+        Sym r;
+        switch (e.op) {
+        case kir::OpCode::Load: {
+          const kir::Access &a = at.inputs[e.index];
+          if (kernel.tensors[a.tensor].shape != scoresShape)
+            break; // a per-query value: unknown
+          bool own = a.dims.size() == point.size();
+          for (size_t d = 0; own && d < a.dims.size(); ++d)
+            own = a.dims[d].loop() >= 0 && a.dims[d].loop() == point[d];
+          if (!own)
+            return Sym(); // another key's value: not followed
+          r = valueOf(a.tensor, depth);
+          break;
+        }
+        case kir::OpCode::Acc:
+          if (&at == &st) {
+            r.kind = Sym::Acc;
+            r.acc = (int)e.index;
+          }
+          break;
+        case kir::OpCode::Const:
+          if (e.type == kir::ElemType::F32 || e.type == kir::ElemType::F64)
+            r = num(e.fval);
+          else if (e.type == kir::ElemType::I1)
+            r = boolean(e.ival != 0);
+          break;
+        case kir::OpCode::Cast:
+          // Widening or narrowing keeps 0 and -inf.
+          if (arg(0).kind == Sym::Num &&
+              (arg(0).num == negInf || arg(0).num == 0.0) &&
+              (e.type == kir::ElemType::F32 || e.type == kir::ElemType::F64))
+            r = arg(0);
+          break;
+        case kir::OpCode::CmpF: {
+          Sym a0 = arg(0), a1 = arg(1);
+          if (a0.kind == Sym::Num && a1.kind == Sym::Num &&
+              (e.pred == 1 || e.pred == 2 || e.pred == 4))
+            r = boolean(e.pred == 1   ? a0.num == a1.num
+                        : e.pred == 2 ? a0.num > a1.num
+                                      : a0.num < a1.num);
+          else if ((e.pred == 2 && a0.kind == Sym::Num && a0.num == negInf) ||
+                   (e.pred == 4 && a1.kind == Sym::Num && a1.num == negInf))
+            r = boolean(false); // ordered: false for NaN too
+          break;
+        }
+        case kir::OpCode::AddF:
+          for (int k = 0; k < 2; ++k) {
+            Sym acc = arg(k), other = arg(1 - k);
+            if (acc.kind == Sym::Acc && other.kind == Sym::Num &&
+                other.num == 0.0 && addsFromPlusZero(at, acc.acc))
+              r = acc;
+          }
+          break;
+        case kir::OpCode::MaximumF:
+        case kir::OpCode::MaxNumF:
+          // maxnumf(acc, -inf) is acc unless acc is NaN, which it never is
+          // from a constant start that is not (NaN only from two NaNs).
+          for (int k = 0; k < 2; ++k)
+            if (arg(k).kind == Sym::Acc && arg(1 - k).kind == Sym::Num &&
+                arg(1 - k).num == negInf &&
+                (e.op == kir::OpCode::MaximumF ||
+                 startsFromNumber(at, arg(k).acc)))
+              r = arg(k);
+          break;
+        case kir::OpCode::Select:
+          if (arg(0).kind == Sym::Bool)
+            r = arg(0).b ? arg(1) : arg(2);
+          break;
+        case kir::OpCode::AndI:
+          for (int k = 0; k < 2; ++k)
+            if (arg(k).kind == Sym::Bool)
+              r = arg(k).b ? arg(1 - k) : arg(k);
+          break;
+        default:
+          break;
+        }
+        v[i] = r;
+      }
+      return v[at.yields[output]];
+    };
+    for (size_t o = 0; o < st.outputs.size(); ++o) {
+      Sym y = evalStage(st, (int)o, 0);
+      if (y.kind != Sym::Acc || y.acc != (int)o)
+        return false;
+    }
+    return true;
+  }
+
+  /// Whether output `o` of reduction stage `st` starts from a constant that
+  /// is not NaN.
+  bool startsFromNumber(const kir::Stage &st, int o) const {
+    const kir::Expr *init = st.inits[o] >= 0 ? fillConstant(st.inits[o])
+                                             : nullptr;
+    return init && !std::isnan(init->fval);
+  }
+
+  /// Whether every update of output `o` of reduction stage `st` is
+  /// acc + x and its initial value is the constant +0: then the accumulator
+  /// is never -0 (under round to nearest, a sum is -0 only when both terms
+  /// are), and adding +0 leaves it as it is.
+  bool addsFromPlusZero(const kir::Stage &st, int o) const {
+    if (st.inits[o] < 0)
+      return false;
+    const kir::Expr *init = fillConstant(st.inits[o]);
+    if (!init || init->fval != 0.0 || std::signbit(init->fval))
+      return false;
+    const kir::Expr &y = st.exprs[st.yields[o]];
+    if (y.op != kir::OpCode::AddF)
+      return false;
+    for (int a : y.args)
+      if (st.exprs[a].op == kir::OpCode::Acc && st.exprs[a].index == o)
+        return true;
+    return false;
+  }
+
   /// An `attention` kernel (FormKernels): contraction c1 (the scores, with
   /// its elementwise epilogue: a scale, a mask), stages over the same rows
   /// that read them (the softmax), and contraction c2 whose row operand is
@@ -1447,6 +1627,7 @@ private:
     std::vector<size_t> chain2 = epilogueChain(c2);
     std::string buildError;
     std::map<int, float> fills; // per-key tensors' values at masked keys
+    int statistics = 0, keptOnly = 0; // the softmax's reductions over keys
     auto softmax = [&](const Func &scores,
                        const codegen::AttentionKeyTiles &tiles) {
       for (size_t s : {c1}) {
@@ -1470,9 +1651,19 @@ private:
                        ? std::optional<KeyTiled>(
                              KeyTiled{s, &tiles, fill->second})
                        : std::nullopt;
+        // A statistic over the keys that skipped keys leave as it is: over
+        // the kept tiles only (whole tiles, each key once).
+        keyReduced =
+            tiles.skip && rows && reduces(st) && tiles.N % tiles.keys == 0 &&
+                    keysLeaveAccumulators(s, scoresTensor, fills, scoresShape)
+                ? std::optional<KeyTiled>(KeyTiled{s, &tiles, 0.0f})
+                : std::nullopt;
+        statistics += rows && reduces(st);
+        keptOnly += keyReduced.has_value();
         built[s] = true;
         bool ok = buildStage(s, buildError);
         keyTiled.reset();
+        keyReduced.reset();
         if (!ok)
           throw std::invalid_argument(buildError);
         if (rows)
@@ -1527,7 +1718,11 @@ private:
         (shape.batch ? "b" + std::to_string(shape.batch) + " " : "") + "m" +
         std::to_string(shape.M) + " n" + std::to_string(shape.N) + " k" +
         std::to_string(shape.K) + " d" + std::to_string(shape.D) + ": " +
-        codegen::describeAttentionTiling(chosen));
+        codegen::describeAttentionTiling(chosen) +
+        (chosen.skipKeys ? ", " + std::to_string(keptOnly) + " of " +
+                               std::to_string(statistics) +
+                               " softmax statistics over the kept keys only"
+                         : ""));
     return true;
   }
 
@@ -1598,7 +1793,18 @@ private:
       }
     }
     RDom r;
-    if (!reductionLoops.empty()) {
+    if (keyReduced && keyReduced->stage == s && reductionLoops.size() == 1) {
+      // The kept tiles of keys, in order (tryAttention): over ([b,] m), the
+      // batch the outer loop of the output.
+      Expr batch;
+      const std::vector<kir::AffineDim> &dims = stage.outputs.front().dims;
+      if (dims.size() > 1 && dims.front().loop() >= 0)
+        batch = loops[dims.front().loop()];
+      r = keyReduced->tiles->domain(batch, kernel.name + "_s" +
+                                               std::to_string(s) + "_keys");
+      loops[reductionLoops[0]] = keyReduced->tiles->key(r);
+      stageRDoms[s] = r;
+    } else if (!reductionLoops.empty()) {
       r = RDom(reductionRegion);
       for (size_t i = 0; i < reductionLoops.size(); ++i)
         loops[reductionLoops[i]] = r[(int)i];
