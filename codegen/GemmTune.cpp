@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -51,6 +52,11 @@ struct State {
   std::vector<std::string> otherLines;  // other CPUs' entries, kept as is
   std::vector<std::string> report;
   bool dirty = false;
+  /// --panel-tiling: the tiling every GEMM on a weight in panels asks for.
+  std::optional<GemmTiling> panelForced;
+  /// --tune-record: GEMMs on weights in panels timed in the model
+  /// (dyncc.tune), by shape; stored under the target they are built for.
+  std::map<std::string, Entry> panelRecords;
 };
 
 State &state() {
@@ -61,7 +67,8 @@ State &state() {
 std::string shapeKey(const GemmShape &s) {
   return "b" + std::to_string(s.batch) + " m" + std::to_string(s.M) + " n" +
          std::to_string(s.N) + " k" + std::to_string(s.K) + " t" +
-         std::to_string(s.transposeB ? 1 : 0) + (s.bf16 ? " bf16" : "");
+         std::to_string(s.transposeB ? 1 : 0) + (s.bf16 ? " bf16" : "") +
+         (s.bPanels ? " panels" : "");
 }
 
 const char *pathName(GemmPath p) {
@@ -86,6 +93,26 @@ bool parsePath(const std::string &s, GemmPath &p) {
     p = GemmPath::Dot;
   else
     return false;
+  return true;
+}
+
+// "<path> <vw> <vectors> <rows> <blockRows> <packB>" (tilingText).
+bool parseTiling(const std::string &text, GemmTiling &t) {
+  std::vector<std::string> f;
+  std::istringstream in(text);
+  for (std::string w; in >> w;)
+    f.push_back(w);
+  if (f.size() != 6 || !parsePath(f[0], t.path))
+    return false;
+  try {
+    t.vectorWidth = std::stoi(f[1]);
+    t.vectors = std::stoi(f[2]);
+    t.rows = std::stoi(f[3]);
+    t.blockRows = std::stoi(f[4]);
+    t.packB = std::stoi(f[5]);
+  } catch (const std::exception &) {
+    return false;
+  }
   return true;
 }
 
@@ -275,17 +302,10 @@ bool enableGemmTuning(const std::string &cachePath, std::string &error) {
     if (line.empty() || line[0] == '#')
       continue;
     std::vector<std::string> f = split(line, '\t');
-    std::vector<std::string> t = f.size() == 6 ? split(f[3], ' ')
-                                               : std::vector<std::string>{};
     Entry e;
-    bool ok = t.size() == 6 && parsePath(t[0], e.tiling.path);
+    bool ok = f.size() == 6 && parseTiling(f[3], e.tiling);
     try {
       if (ok) {
-        e.tiling.vectorWidth = std::stoi(t[1]);
-        e.tiling.vectors = std::stoi(t[2]);
-        e.tiling.rows = std::stoi(t[3]);
-        e.tiling.blockRows = std::stoi(t[4]);
-        e.tiling.packB = std::stoi(t[5]);
         e.gflops = std::stod(f[4]);
         e.defaultGflops = std::stod(f[5]);
       }
@@ -310,15 +330,27 @@ std::optional<GemmTiling> tunedGemmTiling(const GemmShape &shape,
                                           const GemmTiling &requested,
                                           bool report) {
   State &s = state();
-  // A B kept in panels keeps the automatic tiling (the candidates are
-  // timed on B as a plain matrix).
-  if (!isDefault(requested) || shape.bPanels)
+  if (!isDefault(requested))
     return std::nullopt;
   std::lock_guard<std::mutex> lock(s.mutex);
+  // A GEMM on a weight in panels is never timed alone (the candidates'
+  // order there is not the model's: docs/codegen.md, --tune): the tiling
+  // --panel-tiling asks for (dyncc.tune's candidates), else one that
+  // dyncc.tune timed in the model (the cache, or --tune-record), else the
+  // automatic one.
+  if (shape.bPanels && s.panelForced)
+    return s.panelForced;
   if (!s.enabled)
     return std::nullopt;
   std::string key = target.to_string() + "\t" + shapeKey(shape);
   auto it = s.entries.find(key);
+  if (it == s.entries.end() && shape.bPanels) {
+    auto recorded = s.panelRecords.find(shapeKey(shape));
+    if (recorded == s.panelRecords.end())
+      return std::nullopt;
+    it = s.entries.emplace(key, recorded->second).first;
+    s.dirty = true;
+  }
   if (it == s.entries.end()) {
     it = s.entries.emplace(key, tune(shape, target)).first;
     s.dirty = true;
@@ -330,9 +362,69 @@ std::optional<GemmTiling> tunedGemmTiling(const GemmShape &shape,
   std::snprintf(rates, sizeof rates, "%.1f GFLOP/s (default %.1f)", e.gflops,
                 e.defaultGflops);
   s.report.push_back(std::string(e.timed ? "tuned " : "cached ") +
-                     shapeKey(shape) + ": " + describeGemmTiling(e.tiling) + ", " +
-                     rates);
+                     shapeKey(shape) + ": " +
+                     describeGemmTiling(chooseGemmTiling(shape, target, e.tiling)) + ", " +
+                     rates + (shape.bPanels ? " in the model" : ""));
   return e.tiling;
+}
+
+bool setPanelTiling(const std::string &text, std::string &error) {
+  // RxV[/B]
+  int rows = 0, vectors = 0, blockRows = 0;
+  char x = 0, slash = 0, extra = 0;
+  int n = std::sscanf(text.c_str(), "%d%c%d%c%d%c", &rows, &x, &vectors,
+                      &slash, &blockRows, &extra);
+  if (!((n == 3 && x == 'x') || (n == 5 && x == 'x' && slash == '/')) ||
+      rows < 1 || vectors < 1 || blockRows < 0) {
+    error = "--panel-tiling: '" + text +
+            "' is not ROWSxVECTORS[/ROWS_PER_TASK] (e.g. 8x2 or 4x4/128)";
+    return false;
+  }
+  GemmTiling t;
+  t.path = GemmPath::Tiled;
+  t.rows = rows;
+  t.vectors = vectors;
+  t.blockRows = blockRows;
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.panelForced = t;
+  return true;
+}
+
+bool recordPanelTunings(const std::string &path, std::string &error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot read the --tune-record file " + path;
+    return false;
+  }
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (line.empty() || line[0] == '#')
+      continue;
+    std::vector<std::string> f = split(line, '\t');
+    Entry e;
+    bool ok = f.size() == 4 && f[0].size() > 7 &&
+              f[0].compare(f[0].size() - 7, 7, " panels") == 0 &&
+              parseTiling(f[1], e.tiling) && e.tiling.path == GemmPath::Tiled;
+    try {
+      if (ok) {
+        e.gflops = std::stod(f[2]);
+        e.defaultGflops = std::stod(f[3]);
+      }
+    } catch (const std::exception &) {
+      ok = false;
+    }
+    if (!ok) {
+      error = path + ":" + std::to_string(number) +
+              ": not '<shape> panels TAB tiled <vw> <vectors> <rows> "
+              "<blockRows> <packB> TAB <GFLOP/s> TAB <default GFLOP/s>'";
+      return false;
+    }
+    s.panelRecords[f[0]] = e;
+  }
+  return true;
 }
 
 bool finishGemmTuning(std::vector<std::string> &lines, std::string &error) {

@@ -34,6 +34,20 @@ bool enableGemmTuning(const std::string &cachePath, std::string &error);
 /// written.
 bool finishGemmTuning(std::vector<std::string> &lines, std::string &error);
 
+/// dyncc compile --panel-tiling=RxV[/B]: every GEMM on a weight kept in
+/// panels asks for micro-tiles of R rows x V vectors and B rows per task
+/// (0 or none: automatic), with or without tuning on: dyncc.tune builds
+/// its candidates so. False with a message on a malformed text.
+bool setPanelTiling(const std::string &text, std::string &error);
+
+/// dyncc compile --tune-record=FILE (tuning on): tilings of GEMMs on
+/// weights in panels that dyncc.tune timed in the model, one per line:
+/// "<shape> panels TAB <tiling> TAB <GFLOP/s> TAB <default GFLOP/s>" (the
+/// cache's fields without the machine's): the compile uses them and
+/// stores them in the cache under the target each GEMM is built for.
+/// False with a message when the file cannot be read or is malformed.
+bool recordPanelTunings(const std::string &path, std::string &error);
+
 /// The CPU's model name ("" if unknown): part of every cache key.
 std::string hostCpuModel();
 

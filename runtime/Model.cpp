@@ -170,8 +170,9 @@ struct dynrt_model_s {
   dynrt_comm_t *comm = nullptr;
   std::mutex runMutex;
   // DYNRT_PROFILE=1: time per kernel (nanoseconds, calls), printed to
-  // stderr when the model is destroyed.
+  // stderr when the model is destroyed (=quiet: not printed).
   std::unique_ptr<std::atomic<uint64_t>[]> profileNanos, profileCalls;
+  bool printProfileAtDestroy = false;
   std::atomic<uint64_t> exchangeBytes{0};
   std::atomic<uint64_t> exchangeNanoseconds{0};
 };
@@ -1035,6 +1036,7 @@ dynrt_status_t createModel(const dynrt_model_desc_t *desc,
     if (const char *p = std::getenv("DYNRT_PROFILE"); p && *p && *p != '0') {
       model->profileNanos.reset(new std::atomic<uint64_t>[desc->num_kernels]());
       model->profileCalls.reset(new std::atomic<uint64_t>[desc->num_kernels]());
+      model->printProfileAtDestroy = std::strcmp(p, "quiet") != 0;
     }
     if (desc->num_weights > 0) {
       // Expert shards: the file's whole [E, ...] tensor is bound and this
@@ -1603,7 +1605,7 @@ void dynrt_model_destroy(dynrt_model_t *model) {
   if (!model || model->magic != kModelAlive)
     return;
   model->magic = kModelDestroyed;
-  if (model->profileNanos)
+  if (model->profileNanos && model->printProfileAtDestroy)
     printProfile(*model);
   dynrt_weights_release(model->weights);
   delete model;

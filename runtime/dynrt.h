@@ -798,7 +798,8 @@ typedef struct {
  * the runtime also times every kernel (builtins included) and, when the
  * model is destroyed, prints the kernels by time to stderr (ms, calls,
  * us per call, GFLOP/s, share): a profile of where a model's runs go
- * (dynrt_model_kernel_profile reads it while the model lives). */
+ * (dynrt_model_kernel_profile reads it while the model lives).
+ * DYNRT_PROFILE=quiet times the kernels the same and prints nothing. */
 dynrt_status_t dynrt_model_stats(const dynrt_model_t *model,
                                  dynrt_model_stats_t *out_stats);
 

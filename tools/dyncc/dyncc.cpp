@@ -126,6 +126,20 @@ cl::opt<std::string> tuneCache(
              "$XDG_CACHE_HOME/dyncc/gemm-tuning.tsv or "
              "~/.cache/dyncc/gemm-tuning.tsv)"),
     cl::value_desc("file"), cl::cat(dynccCategory), cl::sub(compileCommand));
+cl::opt<std::string> tuneRecord(
+    "tune-record",
+    cl::desc("With --tune: tilings of the GEMMs on weights in panels timed "
+             "in the model by dyncc.tune (\"<shape> panels\", tiling, GFLOP/s, "
+             "default GFLOP/s per line, tab-separated): used, and stored in "
+             "the cache"),
+    cl::value_desc("file"), cl::cat(dynccCategory), cl::sub(compileCommand));
+cl::opt<std::string> panelTiling(
+    "panel-tiling",
+    cl::desc("Every GEMM on a weight kept in panels asks for this register "
+             "micro-tile and rows per task, ROWSxVECTORS[/ROWS_PER_TASK] "
+             "(dyncc.tune builds its candidates so; docs/codegen.md)"),
+    cl::value_desc("RxV[/B]"), cl::cat(dynccCategory),
+    cl::sub(compileCommand));
 cl::opt<bool> sharedLib("shared",
                         cl::desc("Write lib<name>.so instead of lib<name>.a "
                                  "(links with the system 'cc')"),
@@ -590,6 +604,13 @@ int runCompile() {
     options.embedWeights = embedWeights;
     if (tuneCache.getNumOccurrences() && !tuneGemms)
       return fail("--tune-cache needs --tune");
+    if (tuneRecord.getNumOccurrences() && !tuneGemms)
+      return fail("--tune-record needs --tune");
+    if (panelTiling.getNumOccurrences()) {
+      std::string error;
+      if (!dyncc::codegen::setPanelTiling(panelTiling, error))
+        return fail(error);
+    }
     if (!applyScheduleMachine(tuneGemms))
       return 1;
     if (tuneGemms) {
@@ -603,6 +624,9 @@ int runCompile() {
               tuneCache.empty() ? dyncc::codegen::defaultTuningCachePath()
                                 : tuneCache.getValue(),
               error))
+        return fail(error);
+      if (tuneRecord.getNumOccurrences() &&
+          !dyncc::codegen::recordPanelTunings(tuneRecord, error))
         return fail(error);
     }
     dyncc::LibraryStats stats;
