@@ -116,6 +116,20 @@ bool parseTiling(const std::string &text, GemmTiling &t) {
   return true;
 }
 
+// A cache line's fields from `at` on: the tiling, its GFLOP/s and the
+// default's.
+bool parseEntry(const std::vector<std::string> &f, size_t at, Entry &e) {
+  if (f.size() < at + 3 || !parseTiling(f[at], e.tiling))
+    return false;
+  try {
+    e.gflops = std::stod(f[at + 1]);
+    e.defaultGflops = std::stod(f[at + 2]);
+  } catch (const std::exception &) {
+    return false;
+  }
+  return true;
+}
+
 std::string tilingText(const GemmTiling &t) {
   return std::string(pathName(t.path)) + " " + std::to_string(t.vectorWidth) +
          " " + std::to_string(t.vectors) + " " + std::to_string(t.rows) + " " +
@@ -303,16 +317,7 @@ bool enableGemmTuning(const std::string &cachePath, std::string &error) {
       continue;
     std::vector<std::string> f = split(line, '\t');
     Entry e;
-    bool ok = f.size() == 6 && parseTiling(f[3], e.tiling);
-    try {
-      if (ok) {
-        e.gflops = std::stod(f[4]);
-        e.defaultGflops = std::stod(f[5]);
-      }
-    } catch (const std::exception &) {
-      ok = false;
-    }
-    if (!ok) {
+    if (f.size() != 6 || !parseEntry(f, 3, e)) {
       error = cachePath + ":" + std::to_string(number) +
               ": not a tuning entry (delete the file to start afresh)";
       return false;
@@ -405,18 +410,9 @@ bool recordPanelTunings(const std::string &path, std::string &error) {
       continue;
     std::vector<std::string> f = split(line, '\t');
     Entry e;
-    bool ok = f.size() == 4 && f[0].size() > 7 &&
-              f[0].compare(f[0].size() - 7, 7, " panels") == 0 &&
-              parseTiling(f[1], e.tiling) && e.tiling.path == GemmPath::Tiled;
-    try {
-      if (ok) {
-        e.gflops = std::stod(f[2]);
-        e.defaultGflops = std::stod(f[3]);
-      }
-    } catch (const std::exception &) {
-      ok = false;
-    }
-    if (!ok) {
+    if (f.size() != 4 || f[0].size() <= 7 ||
+        f[0].compare(f[0].size() - 7, 7, " panels") != 0 ||
+        !parseEntry(f, 1, e) || e.tiling.path != GemmPath::Tiled) {
       error = path + ":" + std::to_string(number) +
               ": not '<shape> panels TAB tiled <vw> <vectors> <rows> "
               "<blockRows> <packB> TAB <GFLOP/s> TAB <default GFLOP/s>'";
