@@ -13,7 +13,9 @@ such GEMM asking for that micro-tile and rows per task), all the builds
 run in one process on the caller's weights and inputs, interleaved round
 by round, and the runtime's kernel profile gives each GEMM's time. Per
 shape, the fastest candidate wins if it beats the automatic tiling by 3%
-(as `--tune` decides); the winners go into the --tune cache through
+(as `--tune` decides), and the winners are kept if together they make
+every kernel of the model 1% faster (a GEMM's rows per task also move the
+kernel after it); they go into the --tune cache through
 `dyncc compile --tune --tune-record`, keyed by the CPU, the target and the
 shape ("... panels"), where every later `dyncc compile --tune` finds them.
 """
@@ -115,9 +117,8 @@ def tune(mlir, weights, inputs, *, cache=None, candidates=CANDIDATES, rounds=5, 
         raise ValueError("dyncc.tune: the candidates start with the automatic choice, ''")
     work = work or tempfile.mkdtemp(prefix="dyncc-tune-")
     # The builds here tune their plain GEMMs in a cache of their own, as the
-    # final build does in the caller's.
-    # (Only the plain GEMMs' entries: the check below records its winners
-    # in a copy.)
+    # final build does in the caller's (only the plain GEMMs' entries: the
+    # check below records its winners in a copy).
     scratch_cache = os.path.join(work, "scratch-cache.tsv")
     scratch = ["--tune", "--tune-cache", scratch_cache]
     libs, gemms = [], []
