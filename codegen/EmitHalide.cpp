@@ -1339,8 +1339,8 @@ private:
   /// (`scores` -inf, the tensors of `fills` their fill, a per-key stage
   /// that reads only those evaluated at it), the update of every output
   /// folds to the accumulator: acc + 0 (the sum starting from +0, so never
-  /// -0), maximumf(acc, -inf), maxnumf(acc, -inf) (from a start that is
-  /// not NaN), select on a known condition (-inf > x is false, also for
+  /// -0), maximumf(acc, -inf), maxnumf(acc, -inf) (every update a maxnumf
+  /// from a start that is not NaN: never NaN), select on a known condition (-inf > x is false, also for
   /// NaN), and true & acc.
   bool keysLeaveAccumulators(size_t s, int scores,
                              const std::map<int, float> &fills,
@@ -1480,12 +1480,13 @@ private:
     return true;
   }
 
-  /// Whether output `o` of reduction stage `st` starts from a constant that
-  /// is not NaN.
+  /// Whether every update of output `o` of reduction stage `st` is
+  /// maxnumf(acc, x) and its initial value a constant that is not NaN: then
+  /// the accumulator is never NaN (maxnumf gives NaN only from two NaNs).
   bool startsFromNumber(const kir::Stage &st, int o) const {
-    const kir::Expr *init = st.inits[o] >= 0 ? fillConstant(st.inits[o])
-                                             : nullptr;
-    return init && !std::isnan(init->fval);
+    const kir::Expr *init = initConstant(st, o);
+    return init && !std::isnan(init->fval) &&
+           updatesAs(st, o, kir::OpCode::MaxNumF);
   }
 
   /// Whether every update of output `o` of reduction stage `st` is
@@ -1493,13 +1494,21 @@ private:
   /// is never -0 (under round to nearest, a sum is -0 only when both terms
   /// are), and adding +0 leaves it as it is.
   bool addsFromPlusZero(const kir::Stage &st, int o) const {
-    if (st.inits[o] < 0)
-      return false;
-    const kir::Expr *init = fillConstant(st.inits[o]);
-    if (!init || init->fval != 0.0 || std::signbit(init->fval))
-      return false;
+    const kir::Expr *init = initConstant(st, o);
+    return init && init->fval == 0.0 && !std::signbit(init->fval) &&
+           updatesAs(st, o, kir::OpCode::AddF);
+  }
+
+  /// The constant output `o` of reduction stage `st` starts from, or null.
+  const kir::Expr *initConstant(const kir::Stage &st, int o) const {
+    return st.inits[o] >= 0 ? fillConstant(st.inits[o]) : nullptr;
+  }
+
+  /// Whether output `o` of reduction stage `st` yields op(acc, x) or
+  /// op(x, acc).
+  static bool updatesAs(const kir::Stage &st, int o, kir::OpCode op) {
     const kir::Expr &y = st.exprs[st.yields[o]];
-    if (y.op != kir::OpCode::AddF)
+    if (y.op != op)
       return false;
     for (int a : y.args)
       if (st.exprs[a].op == kir::OpCode::Acc && st.exprs[a].index == o)
