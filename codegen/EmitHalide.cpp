@@ -1340,8 +1340,8 @@ private:
   /// that reads only those evaluated at it), the update of every output
   /// folds to the accumulator: acc + 0 (the sum starting from +0, so never
   /// -0), maximumf(acc, -inf), maxnumf(acc, -inf) (every update a maxnumf
-  /// from a start that is not NaN: never NaN), select on a known condition (-inf > x is false, also for
-  /// NaN), and true & acc.
+  /// from a start that is not NaN: never NaN), select on a known condition
+  /// (-inf > x is false, also for NaN), and true & acc.
   bool keysLeaveAccumulators(size_t s, int scores,
                              const std::map<int, float> &fills,
                              const std::vector<int64_t> &scoresShape) {
@@ -1661,13 +1661,14 @@ private:
                              KeyTiled{s, &tiles, fill->second})
                        : std::nullopt;
         // A statistic over the keys that skipped keys leave as it is: over
-        // the kept tiles only (whole tiles, each key once).
+        // the kept tiles only (whole tiles, each key once; no fill).
+        const bool statistic = rows && reduces(st);
         keyReduced =
-            tiles.skip && rows && reduces(st) && tiles.N % tiles.keys == 0 &&
+            tiles.skip && statistic && tiles.N % tiles.keys == 0 &&
                     keysLeaveAccumulators(s, scoresTensor, fills, scoresShape)
                 ? std::optional<KeyTiled>(KeyTiled{s, &tiles, 0.0f})
                 : std::nullopt;
-        statistics += rows && reduces(st);
+        statistics += statistic;
         keptOnly += keyReduced.has_value();
         built[s] = true;
         bool ok = buildStage(s, buildError);

@@ -25,8 +25,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <sys/stat.h>
@@ -341,20 +341,22 @@ std::optional<GemmTiling> tunedGemmTiling(const GemmShape &shape,
   // A GEMM on a weight in panels is never timed alone (the candidates'
   // order there is not the model's: docs/codegen.md, --tune): the tiling
   // --panel-tiling asks for (dyncc.tune's candidates), else one that
-  // dyncc.tune timed in the model (the cache, or --tune-record), else the
-  // automatic one.
+  // dyncc.tune timed in the model (--tune-record, which replaces what the
+  // cache held, else the cache), else the automatic one.
   if (shape.bPanels && s.panelForced)
     return s.panelForced;
   if (!s.enabled)
     return std::nullopt;
   std::string key = target.to_string() + "\t" + shapeKey(shape);
   auto it = s.entries.find(key);
-  if (it == s.entries.end() && shape.bPanels) {
+  if (shape.bPanels) {
     auto recorded = s.panelRecords.find(shapeKey(shape));
-    if (recorded == s.panelRecords.end())
+    if (recorded != s.panelRecords.end()) {
+      it = s.entries.insert_or_assign(key, recorded->second).first;
+      s.dirty = true;
+    } else if (it == s.entries.end()) {
       return std::nullopt;
-    it = s.entries.emplace(key, recorded->second).first;
-    s.dirty = true;
+    }
   }
   if (it == s.entries.end()) {
     it = s.entries.emplace(key, tune(shape, target)).first;
